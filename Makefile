@@ -1,0 +1,159 @@
+# ngx_goim: two NGINX dynamic modules and two daemons.
+#
+#   make              install missing Debian packages, build everything
+#   make run          build, then run router, job and nginx in the foreground
+#   make test         build and run every test (TESTS='t/a.t t/b.t' for some)
+#   make test SANITIZE=1
+#                     daemons and unit tests with ASan+UBSan, nginx under
+#                     valgrind; any finding fails the run
+#   make clean
+
+SHELL      := /bin/bash
+TOP        := $(CURDIR)
+
+ifeq ($(SANITIZE),1)
+BUILD      ?= $(TOP)/build-sanitize
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
+else
+BUILD      ?= $(TOP)/build
+SAN_FLAGS  :=
+endif
+
+NGX_BUILD  := $(TOP)/build/nginx
+NGX_SRC    := /usr/share/nginx/src
+GEN        := $(BUILD)/gen
+
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+WARN       := -Wall -Wextra -Werror
+CPPFLAGS   := -I$(TOP)/libgoim -I$(TOP)/libgoim/uv -I$(GEN)
+ALL_CFLAGS  = $(CFLAGS) $(WARN) $(SAN_FLAGS) -std=gnu11 -D_GNU_SOURCE \
+              -MMD -MP
+LDFLAGS    += $(SAN_FLAGS)
+
+DAEMON_LIBS := -luv -lconfig -lprotobuf-c -lyajl -lpthread
+JOB_LIBS    := -lrdkafka
+
+LIB_SRCS    := $(wildcard libgoim/*.c) $(wildcard libgoim/uv/*.c)
+LIB_SRCS    := $(filter-out libgoim/goim_pb.c,$(LIB_SRCS))
+LIB_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) \
+               $(BUILD)/obj/gen/goim.pb-c.o
+
+ROUTER_SRCS := $(wildcard goim-router/*.c)
+ROUTER_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(ROUTER_SRCS))
+JOB_SRCS    := $(wildcard goim-job/*.c)
+JOB_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(JOB_SRCS))
+
+# cmocka unit tests: <dir>/tests/test_<name>.c links with that part's
+# objects except main.o
+UNIT_SRCS   := $(wildcard libgoim/tests/test_*.c) \
+               $(wildcard goim-router/tests/test_*.c) \
+               $(wildcard goim-job/tests/test_*.c)
+UNIT_BINS   := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRCS))
+
+MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
+               $(NGX_BUILD)/objs/ngx_goim_logic_module.so
+
+MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
+               libgoim/goim.proto ngx_goim_*_module/*.[ch])
+
+.PHONY: all deps modules daemons unit run test clean
+
+all: deps daemons modules unit
+
+deps:
+	@./scripts/install-deps.sh
+
+daemons: $(BUILD)/goim-router $(BUILD)/goim-job
+
+unit: $(UNIT_BINS)
+
+modules: $(MODULES)
+
+
+# generated protobuf-c code
+
+$(GEN)/goim.pb-c.c $(GEN)/goim.pb-c.h: libgoim/goim.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) --proto_path=libgoim libgoim/goim.proto
+
+$(BUILD)/obj/gen/goim.pb-c.o: $(GEN)/goim.pb-c.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(GEN)/goim.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+$(BUILD)/goim-router: $(ROUTER_OBJS) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS)
+
+$(BUILD)/goim-job: $(JOB_OBJS) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS) $(JOB_LIBS)
+
+$(BUILD)/libgoim/tests/%: libgoim/tests/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ -lcmocka \
+	    $(DAEMON_LIBS)
+
+$(BUILD)/goim-router/tests/%: goim-router/tests/%.c \
+        $(filter-out %/main.o,$(ROUTER_OBJS)) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -Igoim-router $(LDFLAGS) $^ -o $@ \
+	    -lcmocka $(DAEMON_LIBS)
+
+$(BUILD)/goim-job/tests/%: goim-job/tests/%.c \
+        $(filter-out %/main.o,$(JOB_OBJS)) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -Igoim-job $(LDFLAGS) $^ -o $@ \
+	    -lcmocka $(DAEMON_LIBS) $(JOB_LIBS)
+
+
+# NGINX modules: Debian's own source tree and configure flags, plus ours.
+# nginx adds -Werror; -Wextra (less unused parameters, which every NGINX
+# handler signature has) makes the modules' warnings as strict as ours.
+
+$(NGX_BUILD)/.configured: config libgoim/goim.proto
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(NGX_BUILD)
+	cp -a $(NGX_SRC)/. $(NGX_BUILD)/
+	cd $(NGX_BUILD) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-stream=dynamic --with-stream_ssl_module \
+	    --with-stream_ssl_preread_module --with-stream_realip_module \
+	    --with-cc-opt="-g -O2 -fPIC -Wextra -Wno-unused-parameter" \
+	    --add-dynamic-module=$(TOP) >configure.log 2>&1 \
+	    || { tail -20 configure.log; exit 1; }
+	touch $@
+
+$(MODULES): $(NGX_BUILD)/.configured $(MODULE_SRCS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile \
+	    objs/ngx_goim_comet_module.so objs/ngx_goim_logic_module.so
+
+
+# run: router, job and nginx (comet + logic) in the foreground
+
+run: all
+	@./scripts/run.sh
+
+
+# tests
+
+TESTS ?= t/
+PROVE_ENV := TEST_NGINX_BINARY=/usr/sbin/nginx \
+    TEST_NGINX_LOAD_MODULES="/usr/lib/nginx/modules/ngx_stream_module.so $(MODULES)" \
+    GOIM_BUILD_DIR=$(BUILD)
+
+ifeq ($(SANITIZE),1)
+PROVE_ENV += TEST_NGINX_USE_VALGRIND=1 GOIM_SANITIZE=1 \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+endif
+
+test: all
+	$(PROVE_ENV) prove -I t/lib -r $(TESTS)
+
+clean:
+	rm -rf build build-sanitize t/servroot*
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,131 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#ifndef _NGX_GOIM_RPC_H_INCLUDED_
+#define _NGX_GOIM_RPC_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_event_connect.h>
+
+#include <goim_rpc.h>
+
+
+#pragma GCC visibility push(hidden)
+
+
+/*
+ * The RPC channel inside an NGINX worker, both directions, never blocking:
+ *
+ * - a peer is one upstream (logic, router, job) seen from one worker: one
+ *   connection opened on first use, calls multiplexed on it by sequence
+ *   number, each with its own deadline, reconnection on the next call;
+ * - a session is the server side of one accepted connection: frames are
+ *   unpacked and handed to a handler, which replies now or later.
+ */
+
+
+typedef struct ngx_goim_rpc_peer_s     ngx_goim_rpc_peer_t;
+typedef struct ngx_goim_rpc_call_s     ngx_goim_rpc_call_t;
+typedef struct ngx_goim_rpc_session_s  ngx_goim_rpc_session_t;
+typedef struct ngx_goim_rpc_request_s  ngx_goim_rpc_request_t;
+
+
+typedef struct {
+    ngx_int_t                  status;   /* 0, or a Goim__ErrorCode */
+    ngx_str_t                  message;  /* why, when status != 0 */
+    ProtobufCMessage          *reply;    /* freed after the callback */
+} ngx_goim_rpc_result_t;
+
+typedef void (*ngx_goim_rpc_done_pt)(void *data, ngx_goim_rpc_result_t *res);
+
+
+/* configuration of an upstream, filled in while parsing */
+typedef struct {
+    ngx_str_t                  name;     /* host:port as written */
+    ngx_addr_t                *addrs;
+    ngx_uint_t                 naddrs;
+} ngx_goim_rpc_upstream_t;
+
+
+struct ngx_goim_rpc_call_s {
+    ngx_rbtree_node_t          node;     /* key: sequence number */
+    ngx_event_t                timeout;
+    ngx_goim_rpc_peer_t       *peer;
+    int32_t                    method;
+    ngx_goim_rpc_done_pt       done;
+    void                      *data;
+};
+
+
+char *ngx_goim_rpc_parse_upstream(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_goim_rpc_upstream_t *up);
+
+ngx_goim_rpc_peer_t *ngx_goim_rpc_peer_create(ngx_cycle_t *cycle,
+    ngx_goim_rpc_upstream_t *up, ngx_msec_t connect_timeout);
+
+/* Fails pending calls with 503 and closes the connection. */
+void ngx_goim_rpc_peer_close(ngx_goim_rpc_peer_t *peer);
+
+/*
+ * Sends a call.  done() runs exactly once, later (never from inside this
+ * function), unless the call is cancelled first.  Returns NULL only when
+ * memory ran out; an unreachable peer is reported through done().
+ */
+ngx_goim_rpc_call_t *ngx_goim_rpc_call(ngx_goim_rpc_peer_t *peer,
+    int32_t method, const ProtobufCMessage *req, ngx_msec_t timeout,
+    ngx_goim_rpc_done_pt done, void *data);
+
+/* Forgets a call whose caller went away; its reply will be ignored. */
+void ngx_goim_rpc_cancel(ngx_goim_rpc_call_t *call);
+
+
+/* server side */
+
+typedef void (*ngx_goim_rpc_handler_pt)(ngx_goim_rpc_request_t *r);
+
+typedef struct {
+    int32_t                    method;
+    ngx_goim_rpc_handler_pt    handler;
+} ngx_goim_rpc_handler_t;
+
+struct ngx_goim_rpc_request_s {
+    ngx_queue_t                queue;
+    ngx_goim_rpc_session_t    *session;
+    int32_t                    method;
+    int32_t                    seq;
+    ProtobufCMessage          *msg;      /* the unpacked request */
+
+    /* a handler still waiting on its own calls sets these, so they can
+     * be cancelled if the session closes first */
+    void                     (*abort)(ngx_goim_rpc_request_t *r);
+    void                      *data;
+};
+
+
+/*
+ * Serves RPC on an accepted connection until the peer closes it or sends
+ * a bad frame; on_close(c, data) then finalizes the connection's owner.
+ */
+ngx_goim_rpc_session_t *ngx_goim_rpc_session_start(ngx_connection_t *c,
+    ngx_goim_rpc_handler_t *handlers, size_t max_frame,
+    void (*on_close)(void *data), void *data);
+
+void *ngx_goim_rpc_session_data(ngx_goim_rpc_session_t *s);
+
+/* Both free r. */
+void ngx_goim_rpc_reply(ngx_goim_rpc_request_t *r,
+    const ProtobufCMessage *reply);
+void ngx_goim_rpc_reply_error(ngx_goim_rpc_request_t *r,
+    Goim__ErrorCode code, const char *message);
+
+
+#pragma GCC visibility pop
+
+
+#endif /* _NGX_GOIM_RPC_H_INCLUDED_ */

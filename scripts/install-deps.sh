@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian packages ngx_goim needs to build, run and test.
+# Idempotent and quiet: prints nothing when everything is present.
+set -eu
+
+PKGS="nginx-light libnginx-mod-stream nginx-dev
+      build-essential pkg-config
+      libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libyajl-dev
+      libuv1-dev libconfig-dev libcmocka-dev libssl-dev libpcre2-dev zlib1g-dev
+      clang libclang-rt-14-dev valgrind curl
+      libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
+      libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'
+    then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing"
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# The stock nginx service must not grab port 80 or keep running in tests.
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
