@@ -1,0 +1,142 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#ifndef _NGX_GOIM_COMET_H_INCLUDED_
+#define _NGX_GOIM_COMET_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <ngx_goim_rpc.h>
+
+
+#pragma GCC visibility push(hidden)
+
+
+/* the comet's worker-wide state: configuration and live tables */
+
+typedef struct {
+    ngx_str_t                  id;
+    ngx_goim_rpc_upstream_t   *logic;
+    ngx_msec_t                 rpc_timeout;
+    ngx_msec_t                 online_interval;
+
+    ngx_str_t                  push_addr;     /* advertised to job */
+
+    /* per worker, from init_process on */
+    ngx_goim_rpc_peer_t       *logic_peer;
+    ngx_rbtree_t               channels;      /* by key */
+    ngx_rbtree_node_t          sentinel;
+    ngx_uint_t                 nchannels;
+    ngx_event_t                online_event;
+
+    ngx_uint_t                 msgs_in;
+    ngx_uint_t                 msgs_out;
+    ngx_uint_t                 msgs_dropped;
+} ngx_goim_comet_conf_t;
+
+
+typedef enum {
+    NGX_GOIM_CHANNEL_HANDSHAKE = 0,   /* waiting for op 7 */
+    NGX_GOIM_CHANNEL_AUTHING,         /* Connect call under way */
+    NGX_GOIM_CHANNEL_ONLINE,
+    NGX_GOIM_CHANNEL_CLOSED
+} ngx_goim_channel_state_e;
+
+
+typedef struct {
+    ngx_uint_t                 refs;
+    size_t                     len;
+    u_char                     data[1];
+} ngx_goim_comet_msg_t;
+
+
+typedef struct ngx_goim_comet_out_s  ngx_goim_comet_out_t;
+
+struct ngx_goim_comet_out_s {
+    ngx_goim_comet_out_t      *next;
+    ngx_goim_comet_msg_t      *msg;
+    u_char                    *pos;
+    u_char                    *last;
+};
+
+
+typedef struct ngx_goim_channel_s  ngx_goim_channel_t;
+
+/* what the transport (TCP now, WebSocket later) gives a channel */
+typedef struct {
+    ngx_msec_t                 handshake_timeout;
+    size_t                     max_body;
+    ngx_uint_t                 queue_size;
+} ngx_goim_channel_conf_t;
+
+
+struct ngx_goim_channel_s {
+    ngx_str_node_t             node;          /* key, in ccf->channels */
+    ngx_connection_t          *connection;
+    ngx_goim_comet_conf_t     *ccf;
+    ngx_goim_channel_conf_t   *conf;
+    void                     (*finalize)(ngx_goim_channel_t *ch);
+    void                      *owner;
+
+    ngx_goim_channel_state_e   state;
+    ngx_goim_rpc_call_t       *call;
+
+    int64_t                    mid;
+    ngx_str_t                  room;
+    int32_t                   *accepts;
+    ngx_uint_t                 naccepts;
+    ngx_msec_t                 heartbeat;
+
+    u_char                    *in;
+    size_t                     in_len;
+
+    ngx_goim_comet_out_t      *out;
+    ngx_goim_comet_out_t     **out_tail;
+    ngx_uint_t                 queued;
+
+    unsigned                   registered:1;
+    unsigned                   kicked:1;
+};
+
+
+extern ngx_module_t  ngx_goim_comet_module;
+
+
+#define ngx_goim_channel_from_connection(c)                                  \
+    ((ngx_goim_channel_t *) (c)->data)
+
+#define ngx_goim_comet_get_conf(cycle)                                       \
+    ((ngx_goim_comet_conf_t *) ngx_get_conf(cycle->conf_ctx,                 \
+                                            ngx_goim_comet_module))
+
+
+ngx_goim_channel_t *ngx_goim_channel_create(ngx_connection_t *c,
+    ngx_goim_channel_conf_t *conf, void (*finalize)(ngx_goim_channel_t *ch),
+    void *owner);
+void ngx_goim_channel_start(ngx_goim_channel_t *ch);
+
+ngx_goim_channel_t *ngx_goim_channel_lookup(ngx_goim_comet_conf_t *ccf,
+    ngx_str_t *key);
+ngx_int_t ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op);
+
+/* NGX_OK queued, NGX_DECLINED dropped (queue full), NGX_ERROR */
+ngx_int_t ngx_goim_channel_push(ngx_goim_channel_t *ch,
+    ngx_goim_comet_msg_t *msg, size_t offset);
+
+ngx_goim_comet_msg_t *ngx_goim_comet_msg_create(size_t len, ngx_log_t *log);
+void ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg);
+
+void ngx_goim_comet_push_session(ngx_connection_t *c,
+    void (*on_close)(void *data), void *data);
+
+
+#pragma GCC visibility pop
+
+
+#endif /* _NGX_GOIM_COMET_H_INCLUDED_ */

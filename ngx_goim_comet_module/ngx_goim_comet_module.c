@@ -1,0 +1,261 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_goim_comet.h"
+
+
+static void *ngx_goim_comet_create_conf(ngx_cycle_t *cycle);
+static char *ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf);
+static char *ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_goim_comet_init_process(ngx_cycle_t *cycle);
+static void ngx_goim_comet_exit_process(ngx_cycle_t *cycle);
+static void ngx_goim_comet_online_handler(ngx_event_t *ev);
+static void ngx_goim_comet_online_done(void *data,
+    ngx_goim_rpc_result_t *res);
+
+
+static ngx_command_t  ngx_goim_comet_commands[] = {
+
+    { ngx_string("goim_comet_id"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, id),
+      NULL },
+
+    { ngx_string("goim_comet_logic"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_goim_comet_logic,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_comet_rpc_timeout"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, rpc_timeout),
+      NULL },
+
+    { ngx_string("goim_comet_online_interval"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, online_interval),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_core_module_t  ngx_goim_comet_module_ctx = {
+    ngx_string("goim_comet"),
+    ngx_goim_comet_create_conf,            /* create conf */
+    ngx_goim_comet_init_conf               /* init conf */
+};
+
+
+ngx_module_t  ngx_goim_comet_module = {
+    NGX_MODULE_V1,
+    &ngx_goim_comet_module_ctx,            /* module context */
+    ngx_goim_comet_commands,               /* module directives */
+    NGX_CORE_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_goim_comet_init_process,           /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_goim_comet_exit_process,           /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
+{
+    ngx_goim_comet_conf_t  *ccf;
+
+    ccf = ngx_pcalloc(cycle->pool, sizeof(ngx_goim_comet_conf_t));
+    if (ccf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ccf->id = { 0, NULL };
+     *     ccf->logic = NULL;
+     *     ccf->push_addr = { 0, NULL };
+     *     ccf->logic_peer = NULL;
+     */
+
+    ccf->rpc_timeout = NGX_CONF_UNSET_MSEC;
+    ccf->online_interval = NGX_CONF_UNSET_MSEC;
+
+    return ccf;
+}
+
+
+static char *
+ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
+{
+    ngx_goim_comet_conf_t *ccf = conf;
+
+    if (ccf->id.len == 0) {
+        /* goim names a comet after its host; RPC wants it terminated */
+        ccf->id.len = cycle->hostname.len;
+        ccf->id.data = ngx_pnalloc(cycle->pool, ccf->id.len + 1);
+        if (ccf->id.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(ccf->id.data, cycle->hostname.data, ccf->id.len + 1);
+    }
+
+    ngx_conf_init_msec_value(ccf->rpc_timeout, 3000);
+    ngx_conf_init_msec_value(ccf->online_interval, 10000);
+
+    if (ccf->online_interval < 1000) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_comet_online_interval must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_goim_comet_conf_t *ccf = conf;
+
+    ngx_str_t  *value;
+
+    if (ccf->logic) {
+        return "is duplicate";
+    }
+
+    ccf->logic = ngx_pcalloc(cf->pool, sizeof(ngx_goim_rpc_upstream_t));
+    if (ccf->logic == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    return ngx_goim_rpc_parse_upstream(cf, &value[1], ccf->logic);
+}
+
+
+static ngx_int_t
+ngx_goim_comet_init_process(ngx_cycle_t *cycle)
+{
+    ngx_goim_comet_conf_t  *ccf;
+
+    ccf = ngx_goim_comet_get_conf(cycle);
+
+    ngx_rbtree_init(&ccf->channels, &ccf->sentinel,
+                    ngx_str_rbtree_insert_value);
+
+    if (ccf->logic == NULL) {
+        return NGX_OK;
+    }
+
+    ccf->logic_peer = ngx_goim_rpc_peer_create(cycle, ccf->logic,
+                                               ccf->rpc_timeout);
+    if (ccf->logic_peer == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* announce this comet (and its push address) to logic at once */
+    if (ccf->push_addr.len) {
+        ccf->online_event.handler = ngx_goim_comet_online_handler;
+        ccf->online_event.data = ccf;
+        ccf->online_event.log = cycle->log;
+        ccf->online_event.cancelable = 1;
+
+        ngx_add_timer(&ccf->online_event, 1);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_goim_comet_conf_t  *ccf;
+
+    ccf = ngx_goim_comet_get_conf(cycle);
+
+    if (ccf->logic_peer) {
+        ngx_goim_rpc_peer_close(ccf->logic_peer);
+    }
+}
+
+
+/*
+ * RenewOnline: tells logic this comet is alive, where job reaches it and
+ * how many connections each room has here.
+ */
+
+static void
+ngx_goim_comet_online_handler(ngx_event_t *ev)
+{
+    ngx_goim_comet_conf_t  *ccf;
+    Goim__OnlineReq         req = GOIM__ONLINE_REQ__INIT;
+    Goim__CometInfo         info = GOIM__COMET_INFO__INIT;
+    u_char                  id[256], push_addr[256];
+
+    ccf = ev->data;
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    ngx_cpystrn(id, ccf->id.data, ngx_min(ccf->id.len + 1, sizeof(id)));
+    ngx_cpystrn(push_addr, ccf->push_addr.data,
+                ngx_min(ccf->push_addr.len + 1, sizeof(push_addr)));
+
+    info.id = (char *) id;
+    info.push_addr = (char *) push_addr;
+    info.conn_count = ccf->nchannels;
+
+    req.server = (char *) id;
+    req.comet = &info;
+
+    if (ngx_goim_rpc_call(ccf->logic_peer, GOIM__METHOD__LOGIC_RENEW_ONLINE,
+                          &req.base, ccf->rpc_timeout,
+                          ngx_goim_comet_online_done, ccf)
+        == NULL)
+    {
+        ngx_add_timer(ev, 1000);
+    }
+}
+
+
+static void
+ngx_goim_comet_online_done(void *data, ngx_goim_rpc_result_t *res)
+{
+    ngx_goim_comet_conf_t  *ccf = data;
+
+    if (res->status) {
+        ngx_log_error(NGX_LOG_WARN, ccf->online_event.log, 0,
+                      "goim comet: RenewOnline failed: %V, retrying in 1s",
+                      &res->message);
+
+        ngx_add_timer(&ccf->online_event, 1000);
+        return;
+    }
+
+    ngx_add_timer(&ccf->online_event, ccf->online_interval);
+}

@@ -1,0 +1,296 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_goim_comet.h"
+
+
+static void ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r);
+static void ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r);
+static void ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r);
+static void ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r);
+static ngx_goim_comet_msg_t *ngx_goim_comet_proto_msg(Goim__Proto *proto,
+    size_t *offset, ngx_log_t *log);
+
+
+static ngx_goim_rpc_handler_t  ngx_goim_comet_push_handlers[] = {
+    { GOIM__METHOD__COMET_PUSH_MSG, ngx_goim_comet_push_msg },
+    { GOIM__METHOD__COMET_BROADCAST, ngx_goim_comet_broadcast },
+    { GOIM__METHOD__COMET_BROADCAST_ROOM, ngx_goim_comet_broadcast_room },
+    { GOIM__METHOD__COMET_ROOMS, ngx_goim_comet_rooms },
+    { 0, NULL }
+};
+
+
+void
+ngx_goim_comet_push_session(ngx_connection_t *c,
+    void (*on_close)(void *data), void *data)
+{
+    if (ngx_goim_rpc_session_start(c, ngx_goim_comet_push_handlers,
+                                   GOIM_RPC_MAX_BODY_DEFAULT, on_close, data)
+        == NULL)
+    {
+        on_close(data);
+    }
+}
+
+
+/*
+ * A pushed Proto is encoded once and shared by every recipient.  goim v2
+ * wraps every push in an OpRaw packet; on TCP only its body, the inner
+ * packets, goes out, so *offset skips the outer header.
+ */
+
+static ngx_goim_comet_msg_t *
+ngx_goim_comet_proto_msg(Goim__Proto *proto, size_t *offset, ngx_log_t *log)
+{
+    ngx_goim_comet_msg_t  *msg;
+
+    msg = ngx_goim_comet_msg_create(GOIM_HEADER_LEN + proto->body.len, log);
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    goim_packet_write(msg->data, (int16_t) proto->ver, proto->op, proto->seq,
+                      proto->body.data, proto->body.len);
+
+    *offset = (proto->op == GOIM_OP_RAW) ? GOIM_HEADER_LEN : 0;
+
+    return msg;
+}
+
+
+static void
+ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
+{
+    Goim__PushMsgReq *req = (Goim__PushMsgReq *) r->msg;
+
+    size_t                  i, offset;
+    ngx_str_t               key;
+    ngx_log_t              *log;
+    ngx_goim_channel_t     *ch;
+    ngx_goim_comet_msg_t   *msg;
+    ngx_goim_comet_conf_t  *ccf;
+    Goim__PushMsgReply      reply = GOIM__PUSH_MSG_REPLY__INIT;
+
+    if (req->proto == NULL || req->n_keys == 0) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
+                                 "PushMsg needs keys and a proto");
+        return;
+    }
+
+    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    log = ngx_cycle->log;
+
+    msg = ngx_goim_comet_proto_msg(req->proto, &offset, log);
+    if (msg == NULL) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
+
+    ccf->msgs_in++;
+
+    for (i = 0; i < req->n_keys; i++) {
+        key.data = (u_char *) req->keys[i];
+        key.len = ngx_strlen(req->keys[i]);
+
+        ch = ngx_goim_channel_lookup(ccf, &key);
+
+        if (ch == NULL || !ngx_goim_channel_accepts(ch, req->proto_op)) {
+            continue;
+        }
+
+        /* unlike goim, a full queue skips this key, not all the rest */
+        if (ngx_goim_channel_push(ch, msg, offset) == NGX_OK) {
+            reply.delivered++;
+
+        } else {
+            reply.dropped++;
+        }
+    }
+
+    ngx_goim_comet_msg_release(msg);
+
+    ngx_goim_rpc_reply(r, &reply.base);
+}
+
+
+static void
+ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
+{
+    Goim__BroadcastReq *req = (Goim__BroadcastReq *) r->msg;
+
+    size_t                  offset;
+    ngx_rbtree_node_t      *node, *root, *sentinel;
+    ngx_goim_channel_t     *ch;
+    ngx_goim_comet_msg_t   *msg;
+    ngx_goim_comet_conf_t  *ccf;
+    Goim__BroadcastReply    reply = GOIM__BROADCAST_REPLY__INIT;
+
+    if (req->proto == NULL) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
+                                 "Broadcast needs a proto");
+        return;
+    }
+
+    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+
+    msg = ngx_goim_comet_proto_msg(req->proto, &offset, ngx_cycle->log);
+    if (msg == NULL) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
+
+    ccf->msgs_in++;
+
+    root = ccf->channels.root;
+    sentinel = ccf->channels.sentinel;
+
+    if (root != sentinel) {
+        for (node = ngx_rbtree_min(root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ccf->channels, node))
+        {
+            ch = (ngx_goim_channel_t *) node;
+
+            if (ngx_goim_channel_accepts(ch, req->proto_op)) {
+                (void) ngx_goim_channel_push(ch, msg, offset);
+            }
+        }
+    }
+
+    ngx_goim_comet_msg_release(msg);
+
+    ngx_goim_rpc_reply(r, &reply.base);
+}
+
+
+static void
+ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
+{
+    Goim__BroadcastRoomReq *req = (Goim__BroadcastRoomReq *) r->msg;
+
+    size_t                    offset, len;
+    ngx_rbtree_node_t        *node, *root, *sentinel;
+    ngx_goim_channel_t       *ch;
+    ngx_goim_comet_msg_t     *msg;
+    ngx_goim_comet_conf_t    *ccf;
+    Goim__BroadcastRoomReply  reply = GOIM__BROADCAST_ROOM_REPLY__INIT;
+
+    len = req->room_id ? ngx_strlen(req->room_id) : 0;
+
+    if (req->proto == NULL || len == 0) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
+                                 "BroadcastRoom needs a room and a proto");
+        return;
+    }
+
+    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+
+    msg = ngx_goim_comet_proto_msg(req->proto, &offset, ngx_cycle->log);
+    if (msg == NULL) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
+
+    ccf->msgs_in++;
+
+    root = ccf->channels.root;
+    sentinel = ccf->channels.sentinel;
+
+    /* room pushes are not filtered by the accept set (goim v2) */
+    if (root != sentinel) {
+        for (node = ngx_rbtree_min(root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ccf->channels, node))
+        {
+            ch = (ngx_goim_channel_t *) node;
+
+            if (ch->room.len == len
+                && ngx_memcmp(ch->room.data, req->room_id, len) == 0)
+            {
+                (void) ngx_goim_channel_push(ch, msg, offset);
+            }
+        }
+    }
+
+    ngx_goim_comet_msg_release(msg);
+
+    ngx_goim_rpc_reply(r, &reply.base);
+}
+
+
+static void
+ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
+{
+    size_t                   n, i;
+    ngx_rbtree_node_t       *node, *root, *sentinel;
+    ngx_goim_channel_t      *ch;
+    ngx_goim_comet_conf_t   *ccf;
+    Goim__RoomsReply         reply = GOIM__ROOMS_REPLY__INIT;
+    Goim__RoomsReply__RoomsEntry  *entries, **ptrs;
+
+    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+
+    entries = ngx_alloc(ccf->nchannels * (sizeof(*entries) + sizeof(*ptrs))
+                        + 1, ngx_cycle->log);
+    if (entries == NULL) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
+
+    ptrs = (Goim__RoomsReply__RoomsEntry **) (entries + ccf->nchannels);
+    n = 0;
+
+    root = ccf->channels.root;
+    sentinel = ccf->channels.sentinel;
+
+    if (root != sentinel) {
+        for (node = ngx_rbtree_min(root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ccf->channels, node))
+        {
+            ch = (ngx_goim_channel_t *) node;
+
+            if (ch->room.len == 0) {
+                continue;
+            }
+
+            for (i = 0; i < n; i++) {
+                if (ngx_strlen(ptrs[i]->key) == ch->room.len
+                    && ngx_memcmp(ptrs[i]->key, ch->room.data, ch->room.len)
+                       == 0)
+                {
+                    break;
+                }
+            }
+
+            if (i < n) {
+                continue;
+            }
+
+            goim__rooms_reply__rooms_entry__init(&entries[n]);
+            entries[n].key = (char *) ch->room.data;
+            entries[n].value = 1;
+            ptrs[n] = &entries[n];
+            n++;
+        }
+    }
+
+    reply.n_rooms = n;
+    reply.rooms = ptrs;
+
+    ngx_goim_rpc_reply(r, &reply.base);
+
+    ngx_free(entries);
+}

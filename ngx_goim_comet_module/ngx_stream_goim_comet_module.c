@@ -1,0 +1,333 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+
+#include "ngx_goim_comet.h"
+
+
+typedef struct {
+    ngx_goim_channel_conf_t    channel;
+    ngx_flag_t                 push;
+    ngx_str_t                  advertise;
+} ngx_stream_goim_comet_srv_conf_t;
+
+
+static void ngx_stream_goim_comet_handler(ngx_stream_session_t *s);
+static void ngx_stream_goim_comet_finalize(ngx_goim_channel_t *ch);
+static void ngx_stream_goim_comet_push_handler(ngx_stream_session_t *s);
+static void ngx_stream_goim_comet_push_close(void *data);
+static char *ngx_stream_goim_comet(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_goim_comet_push(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void *ngx_stream_goim_comet_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_stream_goim_comet_merge_srv_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_stream_goim_comet_postconfiguration(ngx_conf_t *cf);
+
+
+static ngx_conf_num_bounds_t  ngx_stream_goim_comet_queue_bounds = {
+    ngx_conf_check_num_bounds, 1, 65536
+};
+
+
+static ngx_command_t  ngx_stream_goim_comet_commands[] = {
+
+    { ngx_string("goim_comet"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_NOARGS,
+      ngx_stream_goim_comet,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("goim_comet_push"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_stream_goim_comet_push,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("goim_comet_handshake_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_goim_comet_srv_conf_t, channel.handshake_timeout),
+      NULL },
+
+    { ngx_string("goim_comet_max_body"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_goim_comet_srv_conf_t, channel.max_body),
+      NULL },
+
+    { ngx_string("goim_comet_queue"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_goim_comet_srv_conf_t, channel.queue_size),
+      &ngx_stream_goim_comet_queue_bounds },
+
+      ngx_null_command
+};
+
+
+static ngx_stream_module_t  ngx_stream_goim_comet_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_stream_goim_comet_postconfiguration, /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_stream_goim_comet_create_srv_conf, /* create server configuration */
+    ngx_stream_goim_comet_merge_srv_conf   /* merge server configuration */
+};
+
+
+ngx_module_t  ngx_stream_goim_comet_module = {
+    NGX_MODULE_V1,
+    &ngx_stream_goim_comet_module_ctx,     /* module context */
+    ngx_stream_goim_comet_commands,        /* module directives */
+    NGX_STREAM_MODULE,                     /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void
+ngx_stream_goim_comet_handler(ngx_stream_session_t *s)
+{
+    ngx_connection_t                  *c;
+    ngx_goim_channel_t                *ch;
+    ngx_stream_goim_comet_srv_conf_t  *gscf;
+
+    c = s->connection;
+    c->log->action = "serving goim client";
+
+    gscf = ngx_stream_get_module_srv_conf(s, ngx_stream_goim_comet_module);
+
+    ch = ngx_goim_channel_create(c, &gscf->channel,
+                                 ngx_stream_goim_comet_finalize, s);
+    if (ch == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_goim_channel_start(ch);
+}
+
+
+static void
+ngx_stream_goim_comet_finalize(ngx_goim_channel_t *ch)
+{
+    ngx_stream_finalize_session(ch->owner, NGX_STREAM_OK);
+}
+
+
+static void
+ngx_stream_goim_comet_push_handler(ngx_stream_session_t *s)
+{
+    s->connection->log->action = "serving goim push RPC";
+
+    ngx_goim_comet_push_session(s->connection,
+                                ngx_stream_goim_comet_push_close, s);
+}
+
+
+static void
+ngx_stream_goim_comet_push_close(void *data)
+{
+    ngx_stream_finalize_session(data, NGX_STREAM_OK);
+}
+
+
+static char *
+ngx_stream_goim_comet(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
+
+    if (cscf->handler) {
+        return "is duplicate: this server already has a handler";
+    }
+
+    cscf->handler = ngx_stream_goim_comet_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_goim_comet_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_goim_comet_srv_conf_t *gscf = conf;
+
+    ngx_str_t                   *value;
+    ngx_url_t                    u;
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
+
+    if (cscf->handler) {
+        return "is duplicate: this server already has a handler";
+    }
+
+    cscf->handler = ngx_stream_goim_comet_push_handler;
+    gscf->push = 1;
+
+    if (cf->args->nelts == 1) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "advertise=", 10) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    gscf->advertise.data = value[1].data + 10;
+    gscf->advertise.len = value[1].len - 10;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = gscf->advertise;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.no_port) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid advertise address \"%V\"",
+                           &gscf->advertise);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_stream_goim_comet_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_stream_goim_comet_srv_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_goim_comet_srv_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->push = 0;
+     *     conf->advertise = { 0, NULL };
+     */
+
+    conf->channel.handshake_timeout = NGX_CONF_UNSET_MSEC;
+    conf->channel.max_body = NGX_CONF_UNSET_SIZE;
+    conf->channel.queue_size = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_stream_goim_comet_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_stream_goim_comet_srv_conf_t *prev = parent;
+    ngx_stream_goim_comet_srv_conf_t *conf = child;
+
+    ngx_conf_merge_msec_value(conf->channel.handshake_timeout,
+                              prev->channel.handshake_timeout, 5000);
+    ngx_conf_merge_size_value(conf->channel.max_body,
+                              prev->channel.max_body, GOIM_MAX_BODY_DEFAULT);
+    ngx_conf_merge_uint_value(conf->channel.queue_size,
+                              prev->channel.queue_size, 64);
+
+    if (conf->channel.max_body > 16 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "goim_comet_max_body must not exceed 16m");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Finds the push listener, so the comet can tell job where it is: the
+ * advertise= address, else the listen address (a wildcard one is taken
+ * as this host's loopback, which only suits a one-host setup).
+ */
+
+static ngx_int_t
+ngx_stream_goim_comet_postconfiguration(ngx_conf_t *cf)
+{
+    u_char                             text[NGX_SOCKADDR_STRLEN];
+    size_t                             len;
+    ngx_uint_t                         i;
+    ngx_sockaddr_t                     sa;
+    ngx_stream_listen_t               *ls;
+    ngx_goim_comet_conf_t             *ccf;
+    ngx_stream_core_main_conf_t       *cmcf;
+    ngx_stream_goim_comet_srv_conf_t  *gscf;
+
+    ccf = ngx_goim_comet_get_conf(cf->cycle);
+    cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
+
+    ls = cmcf->listen.elts;
+
+    for (i = 0; i < cmcf->listen.nelts; i++) {
+        gscf = ls[i].ctx->srv_conf[ngx_stream_goim_comet_module.ctx_index];
+
+        if (!gscf->push) {
+            continue;
+        }
+
+        if (ccf->push_addr.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "only one goim_comet_push listener "
+                               "is allowed");
+            return NGX_ERROR;
+        }
+
+        if (gscf->advertise.len) {
+            ccf->push_addr = gscf->advertise;
+            continue;
+        }
+
+        ngx_memcpy(&sa, ls[i].sockaddr, ls[i].socklen);
+
+        if (sa.sockaddr.sa_family == AF_INET
+            && sa.sockaddr_in.sin_addr.s_addr == INADDR_ANY)
+        {
+            sa.sockaddr_in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        }
+
+        len = ngx_sock_ntop(&sa.sockaddr, ls[i].socklen, text,
+                            NGX_SOCKADDR_STRLEN, 1);
+
+        ccf->push_addr.data = ngx_pstrdup(cf->pool,
+                                          &(ngx_str_t) { len, text });
+        if (ccf->push_addr.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ccf->push_addr.len = len;
+    }
+
+    return NGX_OK;
+}

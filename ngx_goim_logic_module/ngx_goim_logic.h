@@ -1,0 +1,53 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#ifndef _NGX_GOIM_LOGIC_H_INCLUDED_
+#define _NGX_GOIM_LOGIC_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <ngx_goim_rpc.h>
+
+
+#pragma GCC visibility push(hidden)
+
+
+/* logic's worker-wide state: where router and job are, session policy */
+
+typedef struct {
+    ngx_array_t               *routers;       /* ngx_goim_rpc_upstream_t */
+    ngx_goim_rpc_upstream_t   *job;
+    ngx_msec_t                 heartbeat;
+    ngx_uint_t                 heartbeat_max;
+    ngx_msec_t                 rpc_timeout;
+    ngx_msec_t                 connect_timeout;
+
+    /* per worker, from init_process on */
+    ngx_goim_rpc_peer_t      **router_peers;
+    ngx_goim_rpc_peer_t       *job_peer;
+} ngx_goim_logic_conf_t;
+
+
+extern ngx_module_t  ngx_goim_logic_module;
+
+
+#define ngx_goim_logic_get_conf(cycle)                                       \
+    ((ngx_goim_logic_conf_t *) ngx_get_conf(cycle->conf_ctx,                 \
+                                            ngx_goim_logic_module))
+
+
+/* the router that owns a mid's sessions */
+ngx_goim_rpc_peer_t *ngx_goim_logic_router(ngx_goim_logic_conf_t *lcf,
+    int64_t mid);
+
+
+#pragma GCC visibility pop
+
+
+#endif /* _NGX_GOIM_LOGIC_H_INCLUDED_ */

@@ -1,0 +1,263 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_goim_logic.h"
+
+
+static void *ngx_goim_logic_create_conf(ngx_cycle_t *cycle);
+static char *ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf);
+static char *ngx_goim_logic_router_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_goim_logic_job_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_goim_logic_init_process(ngx_cycle_t *cycle);
+static void ngx_goim_logic_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_goim_logic_heartbeat_max_bounds = {
+    ngx_conf_check_num_bounds, 1, 100
+};
+
+
+static ngx_command_t  ngx_goim_logic_commands[] = {
+
+    { ngx_string("goim_logic_router"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_goim_logic_router_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_logic_job"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_goim_logic_job_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_logic_heartbeat"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_logic_conf_t, heartbeat),
+      NULL },
+
+    { ngx_string("goim_logic_heartbeat_max"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_logic_conf_t, heartbeat_max),
+      &ngx_goim_logic_heartbeat_max_bounds },
+
+    { ngx_string("goim_logic_rpc_timeout"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_logic_conf_t, rpc_timeout),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_core_module_t  ngx_goim_logic_module_ctx = {
+    ngx_string("goim_logic"),
+    ngx_goim_logic_create_conf,            /* create conf */
+    ngx_goim_logic_init_conf               /* init conf */
+};
+
+
+ngx_module_t  ngx_goim_logic_module = {
+    NGX_MODULE_V1,
+    &ngx_goim_logic_module_ctx,            /* module context */
+    ngx_goim_logic_commands,               /* module directives */
+    NGX_CORE_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_goim_logic_init_process,           /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_goim_logic_exit_process,           /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_goim_logic_create_conf(ngx_cycle_t *cycle)
+{
+    ngx_goim_logic_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cycle->pool, sizeof(ngx_goim_logic_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lcf->routers = NULL;
+     *     lcf->job = NULL;
+     *     lcf->router_peers = NULL;
+     *     lcf->job_peer = NULL;
+     */
+
+    lcf->heartbeat = NGX_CONF_UNSET_MSEC;
+    lcf->heartbeat_max = NGX_CONF_UNSET_UINT;
+    lcf->rpc_timeout = NGX_CONF_UNSET_MSEC;
+
+    return lcf;
+}
+
+
+static char *
+ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf)
+{
+    ngx_goim_logic_conf_t *lcf = conf;
+
+    /* goim's example config: 4m x 2, an eight minute deadline */
+    ngx_conf_init_msec_value(lcf->heartbeat, 4 * 60 * 1000);
+    ngx_conf_init_uint_value(lcf->heartbeat_max, 2);
+    ngx_conf_init_msec_value(lcf->rpc_timeout, 1000);
+
+    lcf->connect_timeout = lcf->rpc_timeout;
+
+    if (lcf->heartbeat < 1000) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_logic_heartbeat must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_goim_logic_router_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_goim_logic_conf_t *lcf = conf;
+
+    ngx_str_t                *value;
+    ngx_goim_rpc_upstream_t  *up;
+
+    if (lcf->routers == NULL) {
+        lcf->routers = ngx_array_create(cf->pool, 2,
+                                        sizeof(ngx_goim_rpc_upstream_t));
+        if (lcf->routers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    up = ngx_array_push(lcf->routers);
+    if (up == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    return ngx_goim_rpc_parse_upstream(cf, &value[1], up);
+}
+
+
+static char *
+ngx_goim_logic_job_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_goim_logic_conf_t *lcf = conf;
+
+    ngx_str_t  *value;
+
+    if (lcf->job) {
+        return "is duplicate";
+    }
+
+    lcf->job = ngx_pcalloc(cf->pool, sizeof(ngx_goim_rpc_upstream_t));
+    if (lcf->job == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    return ngx_goim_rpc_parse_upstream(cf, &value[1], lcf->job);
+}
+
+
+static ngx_int_t
+ngx_goim_logic_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                i;
+    ngx_goim_logic_conf_t    *lcf;
+    ngx_goim_rpc_upstream_t  *up;
+
+    lcf = ngx_goim_logic_get_conf(cycle);
+
+    if (lcf->routers) {
+        lcf->router_peers = ngx_pcalloc(cycle->pool, lcf->routers->nelts
+                                        * sizeof(ngx_goim_rpc_peer_t *));
+        if (lcf->router_peers == NULL) {
+            return NGX_ERROR;
+        }
+
+        up = lcf->routers->elts;
+
+        for (i = 0; i < lcf->routers->nelts; i++) {
+            lcf->router_peers[i] = ngx_goim_rpc_peer_create(cycle, &up[i],
+                                                        lcf->connect_timeout);
+            if (lcf->router_peers[i] == NULL) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (lcf->job) {
+        lcf->job_peer = ngx_goim_rpc_peer_create(cycle, lcf->job,
+                                                 lcf->connect_timeout);
+        if (lcf->job_peer == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_logic_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t              i;
+    ngx_goim_logic_conf_t  *lcf;
+
+    lcf = ngx_goim_logic_get_conf(cycle);
+
+    if (lcf->router_peers) {
+        for (i = 0; i < lcf->routers->nelts; i++) {
+            ngx_goim_rpc_peer_close(lcf->router_peers[i]);
+        }
+    }
+
+    if (lcf->job_peer) {
+        ngx_goim_rpc_peer_close(lcf->job_peer);
+    }
+}
+
+
+ngx_goim_rpc_peer_t *
+ngx_goim_logic_router(ngx_goim_logic_conf_t *lcf, int64_t mid)
+{
+    if (lcf->router_peers == NULL) {
+        return NULL;
+    }
+
+    /*
+     * One router owns every session for now; sharding mids over several
+     * with a ketama ring comes with the router issue.
+     */
+    return lcf->router_peers[0];
+}

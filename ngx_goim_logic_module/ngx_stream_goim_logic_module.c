@@ -1,0 +1,690 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+
+#include <sys/random.h>
+#include <yajl/yajl_tree.h>
+
+#include "ngx_goim_logic.h"
+
+
+/*
+ * The RPC comets call: Connect, Disconnect, Heartbeat, RenewOnline,
+ * Receive.  Each handler answers after router did; a comet that goes away
+ * first cancels the router call through the request's abort().
+ */
+
+
+#define NGX_GOIM_LOGIC_MAX_ACCEPTS  1024
+
+
+typedef struct {
+    ngx_goim_rpc_request_t    *request;
+    ngx_goim_rpc_call_t       *call;
+    Goim__ConnectReply         reply;
+    char                       key[40];
+    char                      *key_copy;
+    char                      *room;
+    int32_t                   *accepts;
+} ngx_stream_goim_logic_ctx_t;
+
+
+static void ngx_stream_goim_logic_handler(ngx_stream_session_t *s);
+static void ngx_stream_goim_logic_close(void *data);
+static char *ngx_stream_goim_logic_rpc(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+static void ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r);
+static void ngx_stream_goim_logic_connect_done(void *data,
+    ngx_goim_rpc_result_t *res);
+static void ngx_stream_goim_logic_disconnect(ngx_goim_rpc_request_t *r);
+static void ngx_stream_goim_logic_disconnect_done(void *data,
+    ngx_goim_rpc_result_t *res);
+static void ngx_stream_goim_logic_heartbeat(ngx_goim_rpc_request_t *r);
+static void ngx_stream_goim_logic_heartbeat_done(void *data,
+    ngx_goim_rpc_result_t *res);
+static void ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r);
+static void ngx_stream_goim_logic_renew_online_done(void *data,
+    ngx_goim_rpc_result_t *res);
+static void ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r);
+
+static ngx_stream_goim_logic_ctx_t *ngx_stream_goim_logic_ctx(
+    ngx_goim_rpc_request_t *r);
+static void ngx_stream_goim_logic_ctx_free(ngx_stream_goim_logic_ctx_t *ctx);
+static void ngx_stream_goim_logic_abort(ngx_goim_rpc_request_t *r);
+static ngx_int_t ngx_stream_goim_logic_call(ngx_goim_rpc_request_t *r,
+    ngx_goim_rpc_peer_t *peer, int32_t method, const ProtobufCMessage *req,
+    ngx_goim_rpc_done_pt done);
+static void ngx_stream_goim_logic_fail(ngx_stream_goim_logic_ctx_t *ctx,
+    ngx_goim_rpc_result_t *res);
+static const char *ngx_stream_goim_logic_parse_token(
+    ngx_stream_goim_logic_ctx_t *ctx, u_char *token, size_t len);
+static void ngx_stream_goim_logic_uuid(char *dst);
+
+
+static ngx_command_t  ngx_stream_goim_logic_commands[] = {
+
+    { ngx_string("goim_logic_rpc"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_NOARGS,
+      ngx_stream_goim_logic_rpc,
+      0,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_stream_module_t  ngx_stream_goim_logic_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL                                   /* merge server configuration */
+};
+
+
+ngx_module_t  ngx_stream_goim_logic_module = {
+    NGX_MODULE_V1,
+    &ngx_stream_goim_logic_module_ctx,     /* module context */
+    ngx_stream_goim_logic_commands,        /* module directives */
+    NGX_STREAM_MODULE,                     /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_goim_rpc_handler_t  ngx_stream_goim_logic_handlers[] = {
+    { GOIM__METHOD__LOGIC_CONNECT, ngx_stream_goim_logic_connect },
+    { GOIM__METHOD__LOGIC_DISCONNECT, ngx_stream_goim_logic_disconnect },
+    { GOIM__METHOD__LOGIC_HEARTBEAT, ngx_stream_goim_logic_heartbeat },
+    { GOIM__METHOD__LOGIC_RENEW_ONLINE, ngx_stream_goim_logic_renew_online },
+    { GOIM__METHOD__LOGIC_RECEIVE, ngx_stream_goim_logic_receive },
+    { 0, NULL }
+};
+
+
+static void
+ngx_stream_goim_logic_handler(ngx_stream_session_t *s)
+{
+    s->connection->log->action = "serving goim logic RPC";
+
+    if (ngx_goim_rpc_session_start(s->connection,
+                                   ngx_stream_goim_logic_handlers,
+                                   GOIM_RPC_MAX_BODY_DEFAULT,
+                                   ngx_stream_goim_logic_close, s)
+        == NULL)
+    {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+static void
+ngx_stream_goim_logic_close(void *data)
+{
+    ngx_stream_finalize_session(data, NGX_STREAM_OK);
+}
+
+
+static char *
+ngx_stream_goim_logic_rpc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
+
+    if (cscf->handler) {
+        return "is duplicate: this server already has a handler";
+    }
+
+    cscf->handler = ngx_stream_goim_logic_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* request plumbing: a context that lives until the reply */
+
+static ngx_stream_goim_logic_ctx_t *
+ngx_stream_goim_logic_ctx(ngx_goim_rpc_request_t *r)
+{
+    ngx_stream_goim_logic_ctx_t  *ctx;
+
+    ctx = ngx_calloc(sizeof(ngx_stream_goim_logic_ctx_t), ngx_cycle->log);
+    if (ctx == NULL) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return NULL;
+    }
+
+    goim__connect_reply__init(&ctx->reply);
+
+    ctx->request = r;
+    r->data = ctx;
+    r->abort = ngx_stream_goim_logic_abort;
+
+    return ctx;
+}
+
+
+static void
+ngx_stream_goim_logic_ctx_free(ngx_stream_goim_logic_ctx_t *ctx)
+{
+    if (ctx->request) {
+        ctx->request->abort = NULL;
+        ctx->request->data = NULL;
+    }
+
+    ngx_free(ctx->key_copy);
+    ngx_free(ctx->room);
+    ngx_free(ctx->accepts);
+    ngx_free(ctx);
+}
+
+
+static void
+ngx_stream_goim_logic_abort(ngx_goim_rpc_request_t *r)
+{
+    ngx_stream_goim_logic_ctx_t *ctx = r->data;
+
+    if (ctx->call) {
+        ngx_goim_rpc_cancel(ctx->call);
+    }
+
+    ctx->request = NULL;
+
+    ngx_stream_goim_logic_ctx_free(ctx);
+}
+
+
+static ngx_int_t
+ngx_stream_goim_logic_call(ngx_goim_rpc_request_t *r,
+    ngx_goim_rpc_peer_t *peer, int32_t method, const ProtobufCMessage *req,
+    ngx_goim_rpc_done_pt done)
+{
+    ngx_goim_logic_conf_t        *lcf;
+    ngx_stream_goim_logic_ctx_t  *ctx;
+
+    ctx = r->data;
+
+    if (ctx == NULL) {
+        ctx = ngx_stream_goim_logic_ctx(r);
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (peer == NULL) {
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
+                                 "no goim_logic_router configured");
+        return NGX_ERROR;
+    }
+
+    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+
+    ctx->call = ngx_goim_rpc_call(peer, method, req, lcf->rpc_timeout, done,
+                                  ctx);
+    if (ctx->call == NULL) {
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_goim_logic_fail(ngx_stream_goim_logic_ctx_t *ctx,
+    ngx_goim_rpc_result_t *res)
+{
+    u_char                   msg[256], *p;
+    ngx_goim_rpc_request_t  *r;
+
+    r = ctx->request;
+
+    p = ngx_snprintf(msg, sizeof(msg) - 1, "router: %V", &res->message);
+    *p = '\0';
+
+    ngx_stream_goim_logic_ctx_free(ctx);
+
+    ngx_goim_rpc_reply_error(r, res->status, (char *) msg);
+}
+
+
+/* Connect: check the token, register the session in router */
+
+static void
+ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
+{
+    Goim__ConnectReq *req = (Goim__ConnectReq *) r->msg;
+
+    const char                   *err;
+    ngx_goim_logic_conf_t        *lcf;
+    ngx_stream_goim_logic_ctx_t  *ctx;
+    Goim__Session                 session = GOIM__SESSION__INIT;
+    Goim__SessionPutReq           put = GOIM__SESSION_PUT_REQ__INIT;
+
+    ctx = ngx_stream_goim_logic_ctx(r);
+    if (ctx == NULL) {
+        return;
+    }
+
+    err = ngx_stream_goim_logic_parse_token(ctx, req->token.data,
+                                            req->token.len);
+    if (err) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "goim logic: auth from %s refused: %s",
+                      req->client_ip, err);
+
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAUTHORIZED,
+                                 err);
+        return;
+    }
+
+    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+
+    /* goim hands the deadline to comet in nanoseconds */
+    ctx->reply.heartbeat = (int64_t) lcf->heartbeat * lcf->heartbeat_max
+                           * 1000000;
+
+    session.mid = ctx->reply.mid;
+    session.key = ctx->reply.key;
+    session.server = req->server;
+    session.room = ctx->reply.room_id;
+    put.session = &session;
+
+    (void) ngx_stream_goim_logic_call(r,
+                                ngx_goim_logic_router(lcf, ctx->reply.mid),
+                                GOIM__METHOD__ROUTER_SESSION_PUT, &put.base,
+                                ngx_stream_goim_logic_connect_done);
+}
+
+
+static void
+ngx_stream_goim_logic_connect_done(void *data, ngx_goim_rpc_result_t *res)
+{
+    ngx_stream_goim_logic_ctx_t *ctx = data;
+
+    ngx_goim_rpc_request_t  *r;
+
+    ctx->call = NULL;
+
+    if (res->status) {
+        /*
+         * goim lets a client in when its session could not be stored, and
+         * pushes to it then vanish; refusing the connection is honest.
+         */
+        ngx_stream_goim_logic_fail(ctx, res);
+        return;
+    }
+
+    /* the reply lives in ctx: send it before ctx goes */
+    r = ctx->request;
+    r->abort = NULL;
+    r->data = NULL;
+    ctx->request = NULL;
+
+    ngx_goim_rpc_reply(r, &ctx->reply.base);
+
+    ngx_stream_goim_logic_ctx_free(ctx);
+}
+
+
+/*
+ * goim v2's token: {"mid":123, "key":"...", "room_id":"live://1000",
+ * "platform":"web", "accepts":[1000,1001]}; every field optional.
+ */
+
+static const char *
+ngx_stream_goim_logic_parse_token(ngx_stream_goim_logic_ctx_t *ctx,
+    u_char *token, size_t len)
+{
+    char        *text, errbuf[128];
+    size_t       i, n;
+    yajl_val     root, v;
+    const char  *err;
+
+    static const char  *mid_path[] = { "mid", NULL };
+    static const char  *key_path[] = { "key", NULL };
+    static const char  *room_path[] = { "room_id", NULL };
+    static const char  *accepts_path[] = { "accepts", NULL };
+
+    text = ngx_alloc(len + 1, ngx_cycle->log);
+    if (text == NULL) {
+        return "out of memory";
+    }
+
+    ngx_memcpy(text, token, len);
+    text[len] = '\0';
+
+    root = yajl_tree_parse(text, errbuf, sizeof(errbuf));
+    ngx_free(text);
+
+    if (root == NULL) {
+        return "token is not valid JSON";
+    }
+
+    err = NULL;
+
+    if (!YAJL_IS_OBJECT(root)) {
+        err = "token is not a JSON object";
+        goto done;
+    }
+
+    v = yajl_tree_get(root, mid_path, yajl_t_any);
+    if (v) {
+        if (!YAJL_IS_INTEGER(v)) {
+            err = "token mid is not an integer";
+            goto done;
+        }
+
+        ctx->reply.mid = YAJL_GET_INTEGER(v);
+    }
+
+    v = yajl_tree_get(root, key_path, yajl_t_any);
+    if (v && !YAJL_IS_NULL(v)) {
+        if (!YAJL_IS_STRING(v)) {
+            err = "token key is not a string";
+            goto done;
+        }
+
+        n = ngx_strlen(v->u.string);
+        if (n > 128) {
+            err = "token key is longer than 128 bytes";
+            goto done;
+        }
+
+        if (n) {
+            ctx->key_copy = ngx_alloc(n + 1, ngx_cycle->log);
+            if (ctx->key_copy == NULL) {
+                err = "out of memory";
+                goto done;
+            }
+
+            ngx_memcpy(ctx->key_copy, v->u.string, n + 1);
+        }
+    }
+
+    v = yajl_tree_get(root, room_path, yajl_t_any);
+    if (v && !YAJL_IS_NULL(v)) {
+        if (!YAJL_IS_STRING(v)) {
+            err = "token room_id is not a string";
+            goto done;
+        }
+
+        n = ngx_strlen(v->u.string);
+        ctx->room = ngx_alloc(n + 1, ngx_cycle->log);
+        if (ctx->room == NULL) {
+            err = "out of memory";
+            goto done;
+        }
+
+        ngx_memcpy(ctx->room, v->u.string, n + 1);
+    }
+
+    v = yajl_tree_get(root, accepts_path, yajl_t_any);
+    if (v && !YAJL_IS_NULL(v)) {
+        if (!YAJL_IS_ARRAY(v)) {
+            err = "token accepts is not an array";
+            goto done;
+        }
+
+        n = YAJL_GET_ARRAY(v)->len;
+        if (n > NGX_GOIM_LOGIC_MAX_ACCEPTS) {
+            err = "token accepts has too many operations";
+            goto done;
+        }
+
+        ctx->accepts = ngx_alloc(n * sizeof(int32_t) + 1, ngx_cycle->log);
+        if (ctx->accepts == NULL) {
+            err = "out of memory";
+            goto done;
+        }
+
+        for (i = 0; i < n; i++) {
+            yajl_val  op = YAJL_GET_ARRAY(v)->values[i];
+
+            if (!YAJL_IS_INTEGER(op)
+                || YAJL_GET_INTEGER(op) < INT32_MIN
+                || YAJL_GET_INTEGER(op) > INT32_MAX)
+            {
+                err = "token accepts holds a non-int32 value";
+                goto done;
+            }
+
+            ctx->accepts[i] = (int32_t) YAJL_GET_INTEGER(op);
+        }
+
+        ctx->reply.accepts = ctx->accepts;
+        ctx->reply.n_accepts = n;
+    }
+
+    if (ctx->key_copy) {
+        ctx->reply.key = ctx->key_copy;
+
+    } else {
+        ngx_stream_goim_logic_uuid(ctx->key);
+        ctx->reply.key = ctx->key;
+    }
+
+    ctx->reply.room_id = ctx->room ? ctx->room : "";
+
+done:
+
+    yajl_tree_free(root);
+
+    return err;
+}
+
+
+/* a random (version 4) UUID, as goim makes for a client without a key */
+
+static void
+ngx_stream_goim_logic_uuid(char *dst)
+{
+    u_char  b[16];
+
+    if (getrandom(b, sizeof(b), GRND_NONBLOCK) != sizeof(b)) {
+        *(uint64_t *) b = (uint64_t) ngx_random() << 32 ^ ngx_random();
+        *(uint64_t *) (b + 8) = (uint64_t) ngx_random() << 32
+                                ^ ngx_random() ^ (uint64_t) ngx_current_msec;
+    }
+
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+
+    ngx_sprintf((u_char *) dst,
+                "%02xd%02xd%02xd%02xd-%02xd%02xd-%02xd%02xd-%02xd%02xd-"
+                "%02xd%02xd%02xd%02xd%02xd%02xd%Z",
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+                b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+
+/* Disconnect: router removes the session only if it is still this one */
+
+static void
+ngx_stream_goim_logic_disconnect(ngx_goim_rpc_request_t *r)
+{
+    Goim__DisconnectReq *req = (Goim__DisconnectReq *) r->msg;
+
+    Goim__SessionDelReq  del = GOIM__SESSION_DEL_REQ__INIT;
+
+    del.mid = req->mid;
+    del.key = req->key;
+    del.server = req->server;
+
+    (void) ngx_stream_goim_logic_call(r,
+                    ngx_goim_logic_router(ngx_goim_logic_get_conf(ngx_cycle),
+                                          req->mid),
+                    GOIM__METHOD__ROUTER_SESSION_DEL, &del.base,
+                    ngx_stream_goim_logic_disconnect_done);
+}
+
+
+static void
+ngx_stream_goim_logic_disconnect_done(void *data, ngx_goim_rpc_result_t *res)
+{
+    ngx_stream_goim_logic_ctx_t *ctx = data;
+
+    ngx_goim_rpc_request_t  *r;
+    Goim__SessionDelReply   *del;
+    Goim__DisconnectReply    reply = GOIM__DISCONNECT_REPLY__INIT;
+
+    ctx->call = NULL;
+
+    if (res->status) {
+        ngx_stream_goim_logic_fail(ctx, res);
+        return;
+    }
+
+    del = (Goim__SessionDelReply *) res->reply;
+    reply.has = del->has;
+
+    r = ctx->request;
+    ngx_stream_goim_logic_ctx_free(ctx);
+
+    ngx_goim_rpc_reply(r, &reply.base);
+}
+
+
+/* Heartbeat: renew the session's lease (router re-adds an expired one) */
+
+static void
+ngx_stream_goim_logic_heartbeat(ngx_goim_rpc_request_t *r)
+{
+    Goim__HeartbeatReq *req = (Goim__HeartbeatReq *) r->msg;
+
+    Goim__Session          session = GOIM__SESSION__INIT;
+    Goim__SessionRenewReq  renew = GOIM__SESSION_RENEW_REQ__INIT;
+
+    session.mid = req->mid;
+    session.key = req->key;
+    session.server = req->server;
+    session.room = req->room_id;
+    renew.session = &session;
+
+    (void) ngx_stream_goim_logic_call(r,
+                    ngx_goim_logic_router(ngx_goim_logic_get_conf(ngx_cycle),
+                                          req->mid),
+                    GOIM__METHOD__ROUTER_SESSION_RENEW, &renew.base,
+                    ngx_stream_goim_logic_heartbeat_done);
+}
+
+
+static void
+ngx_stream_goim_logic_heartbeat_done(void *data, ngx_goim_rpc_result_t *res)
+{
+    ngx_stream_goim_logic_ctx_t *ctx = data;
+
+    ngx_goim_rpc_request_t  *r;
+    Goim__HeartbeatReply     reply = GOIM__HEARTBEAT_REPLY__INIT;
+
+    ctx->call = NULL;
+
+    if (res->status) {
+        ngx_stream_goim_logic_fail(ctx, res);
+        return;
+    }
+
+    r = ctx->request;
+    ngx_stream_goim_logic_ctx_free(ctx);
+
+    ngx_goim_rpc_reply(r, &reply.base);
+}
+
+
+/* RenewOnline: the comet's registration and room counts, kept by router */
+
+static void
+ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r)
+{
+    Goim__OnlineReq *req = (Goim__OnlineReq *) r->msg;
+
+    Goim__CometRenewReq  renew = GOIM__COMET_RENEW_REQ__INIT;
+
+    if (req->comet == NULL || req->comet->id[0] == '\0') {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
+                                 "RenewOnline needs the comet's info");
+        return;
+    }
+
+    renew.comet = req->comet;
+    renew.n_room_count = req->n_room_count;
+    renew.room_count = (Goim__CometRenewReq__RoomCountEntry **)
+                       req->room_count;
+
+    (void) ngx_stream_goim_logic_call(r,
+                    ngx_goim_logic_router(ngx_goim_logic_get_conf(ngx_cycle),
+                                          0),
+                    GOIM__METHOD__ROUTER_COMET_RENEW, &renew.base,
+                    ngx_stream_goim_logic_renew_online_done);
+}
+
+
+static void
+ngx_stream_goim_logic_renew_online_done(void *data,
+    ngx_goim_rpc_result_t *res)
+{
+    ngx_stream_goim_logic_ctx_t *ctx = data;
+
+    ngx_goim_rpc_request_t  *r;
+    Goim__CometRenewReply   *renew;
+    Goim__OnlineReply        reply = GOIM__ONLINE_REPLY__INIT;
+
+    ctx->call = NULL;
+
+    if (res->status) {
+        ngx_stream_goim_logic_fail(ctx, res);
+        return;
+    }
+
+    renew = (Goim__CometRenewReply *) res->reply;
+
+    /* the map entries have the same layout: key 1 string, value 2 int32 */
+    reply.n_all_room_count = renew->n_all_room_count;
+    reply.all_room_count = (Goim__OnlineReply__AllRoomCountEntry **)
+                           renew->all_room_count;
+
+    r = ctx->request;
+    ngx_stream_goim_logic_ctx_free(ctx);
+
+    ngx_goim_rpc_reply(r, &reply.base);
+}
+
+
+/* Receive: goim only logs what clients send upstream */
+
+static void
+ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r)
+{
+    Goim__ReceiveReq *req = (Goim__ReceiveReq *) r->msg;
+
+    Goim__ReceiveReply  reply = GOIM__RECEIVE_REPLY__INIT;
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "goim logic: receive from mid %L key \"%s\" op %D",
+                  req->mid, req->key, req->proto ? req->proto->op : 0);
+
+    ngx_goim_rpc_reply(r, &reply.base);
+}
