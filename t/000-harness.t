@@ -2,6 +2,19 @@
 # (no ngx_goim module needed).  Every block is valid for the real harness too.
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stream;
+use Goim::Client qw(pack_packet unpack_packets);
+
+# Goim::Client's codec (the client itself needs the comet module)
+{
+    my $two = pack_packet(1, 7, 3, '{"mid":1}') . pack_packet(1, 9, -1, '');
+    my @p = unpack_packets($two . substr(pack_packet(1, 2, 0, 'x'), 0, 10));
+    Test::More::is(scalar @p, 2, 'goim codec: two complete packets, partial tail ignored');
+    Test::More::is_deeply([@{$p[0]}{qw(len hlen ver op seq body)}],
+                          [25, 16, 1, 7, 3, '{"mid":1}'], 'goim codec: header fields');
+    Test::More::is($p[1]{seq}, -1, 'goim codec: signed sequence');
+    Test::More::ok(!eval { Goim::Client->new('127.0.0.1', 1, 1, transport => 'ws'); 1 }
+                   && $@ =~ /ws not implemented yet/, 'goim client: ws transport stub');
+}
 
 Goim::Stream::setup();
 no_shuffle();

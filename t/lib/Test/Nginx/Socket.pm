@@ -883,7 +883,8 @@ sub run_test {
     my $conf = gen_config($block, $config);
 
     if (defined $block->must_die) {
-        return run_must_die($block, $conf);
+        run_must_die($block, $conf) for 1 .. $RepeatEach;
+        return;
     }
 
     if ($NoNginxManager) {

@@ -1,0 +1,235 @@
+package Goim::Daemon;
+
+# Start/stop ngx_goim's daemons (goim-router, goim-job) for one test file.
+#
+#   my $router = Goim::Daemon->start('router');        # sets $ENV{TEST_NGINX_ROUTER_PORT}
+#   my $job    = Goim::Daemon->start('job');           # --router 127.0.0.1:$ENV{TEST_NGINX_ROUTER_PORT}
+#   ... run_tests() / Goim::Client ...
+#   $job->stop;  $router->stop;                        # one TAP test each
+#
+# start($type, %opts) runs $ENV{GOIM_BUILD_DIR}/goim-$type (default build/,
+# relative to the directory prove runs in) as
+#     goim-$type --listen 127.0.0.1:PORT --log-level debug [--router ...] @args
+# on a free port, with stdout+stderr in t/servroot-daemons/<name>.log, waits
+# until the port accepts connections and exports
+# $ENV{TEST_NGINX_<TYPE>_PORT}.  It dies (with the log's tail) if the daemon
+# exits or does not listen within the timeout.  Options:
+#     name => 'router2'      log file name and label (default: $type)
+#     port => 12345          instead of a free port
+#     args => [...]          extra command-line arguments
+#     env  => {K => 'v'}     extra environment for the daemon
+#     log_level => 'info'    (default debug)
+#     router => 'host:port'  for 'job' (default 127.0.0.1:$ENV{TEST_NGINX_ROUTER_PORT})
+#     binary => '/path'      instead of $GOIM_BUILD_DIR/goim-$type
+#     timeout => 10          seconds to wait for the port
+#     no_env => 1            do not export TEST_NGINX_<TYPE>_PORT
+#
+# stop(%opts) sends SIGTERM, waits up to 10 s (timeout => N), SIGKILLs if it
+# has to, and reports one TAP test (Test::More::ok) that passes only if the
+# daemon exited with status 0 and its log has no "ERROR: AddressSanitizer",
+# "runtime error:" (UBSan) or "LeakSanitizer" line.  An END block stops any
+# daemon still running (and so reports its test too).
+
+use strict;
+use warnings;
+
+use File::Path qw(make_path);
+use File::Spec;
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Test::More ();
+use Time::HiRes qw(sleep time);
+
+our $LogDir = 't/servroot-daemons';
+our @BadLogPatterns = (qr/ERROR: AddressSanitizer/, qr/runtime error:/, qr/LeakSanitizer/);
+my %Running;    # pid => object
+our $FailedAfterDone = 0;
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '0.0.0.0', LocalPort => 0,
+                                  Proto => 'tcp', ReuseAddr => 1)
+        or die "Goim::Daemon: no free port: $!\n";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub build_dir { $ENV{GOIM_BUILD_DIR} // 'build' }
+
+sub start {
+    my ($class, $type, %o) = @_;
+    die "Goim::Daemon->start: daemon type missing\n" unless $type;
+    my $name = $o{name} // $type;
+    my $port = $o{port} // free_port();
+    my $bin = $o{binary} // File::Spec->catfile(build_dir(), "goim-$type");
+    die "Goim::Daemon: $bin is not an executable (not built yet?)\n" unless -x $bin;
+
+    my @cmd = ($bin, '--listen', "127.0.0.1:$port", '--log-level', $o{log_level} // 'debug');
+    if ($type eq 'job') {
+        my $router = $o{router} // do {
+            die "Goim::Daemon: start the router before the job (TEST_NGINX_ROUTER_PORT unset)\n"
+                unless $ENV{TEST_NGINX_ROUTER_PORT};
+            "127.0.0.1:$ENV{TEST_NGINX_ROUTER_PORT}";
+        };
+        push @cmd, '--router', $router;
+    }
+    push @cmd, @{$o{args} || []};
+
+    make_path($LogDir);
+    my $log = "$LogDir/$name.log";
+    open my $fh, '>', $log or die "Goim::Daemon: cannot write $log: $!\n";
+    close $fh;
+
+    my $pid = fork;
+    die "Goim::Daemon: fork failed: $!\n" unless defined $pid;
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $log;
+        open STDERR, '>>&', \*STDOUT;
+        $ENV{$_} = $o{env}{$_} for keys %{$o{env} || {}};
+        exec(@cmd) or print STDERR "exec @cmd failed: $!\n";
+        POSIX::_exit(127);
+    }
+
+    my $self = bless {type => $type, name => $name, port => $port, pid => $pid,
+                      cmd => \@cmd, log_file => $log, owner => $$}, $class;
+    $Running{$pid} = $self;
+
+    my $deadline = time + ($o{timeout} // 10);
+    while (1) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            my $st = $?;
+            delete $Running{$pid};
+            $self->{stopped} = 1;
+            die "Goim::Daemon: @cmd exited during startup (status $st); $log ends with:\n"
+                . $self->log_tail(30) . "\n";
+        }
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                      Proto => 'tcp', Timeout => 1);
+        if ($s) { close $s; last }
+        if (time > $deadline) {
+            kill 'KILL', $pid;
+            waitpid $pid, 0;
+            delete $Running{$pid};
+            $self->{stopped} = 1;
+            die "Goim::Daemon: @cmd did not listen on 127.0.0.1:$port within "
+                . ($o{timeout} // 10) . " s; $log ends with:\n" . $self->log_tail(30) . "\n";
+        }
+        sleep 0.02;
+    }
+    $ENV{'TEST_NGINX_' . uc($type) . '_PORT'} = $port unless $o{no_env};
+    return $self;
+}
+
+sub port     { $_[0]{port} }
+sub pid      { $_[0]{pid} }
+sub name     { $_[0]{name} }
+sub addr     { "127.0.0.1:$_[0]{port}" }
+sub log_file { $_[0]{log_file} }
+
+sub log {
+    my $self = shift;
+    open my $fh, '<', $self->{log_file} or return '';
+    local $/;
+    my $t = <$fh>;
+    return $t // '';
+}
+
+sub log_tail {
+    my ($self, $n) = @_;
+    my @l = split /\n/, $self->log;
+    @l = @l[-($n // 20) .. -1] if @l > ($n // 20);
+    return join "\n", @l;
+}
+
+# wait until the daemon's log matches $re (a qr// or a substring); true if it did
+sub wait_for_log {
+    my ($self, $re, $timeout) = @_;
+    my $deadline = time + ($timeout // 5);
+    while (1) {
+        my $log = $self->log;
+        return 1 if ref $re ? $log =~ $re : index($log, $re) >= 0;
+        return 0 if time > $deadline;
+        sleep 0.05;
+    }
+}
+
+sub running {
+    my $self = shift;
+    return 0 if $self->{stopped};
+    if (waitpid($self->{pid}, WNOHANG) == $self->{pid}) {
+        $self->{early_status} = $?;
+        return 0;
+    }
+    return 1;
+}
+
+sub stop {
+    my ($self, %o) = @_;
+    return $self->{result} if $self->{stopped};
+    $self->{stopped} = 1;
+    my $pid = $self->{pid};
+    delete $Running{$pid};
+    my $label = "goim-$self->{type}" . ($self->{name} ne $self->{type} ? " ($self->{name})" : '');
+
+    my ($status, $killed, $died_early) = ($self->{early_status}, 0, defined $self->{early_status});
+    unless (defined $status) {
+        kill 'TERM', $pid;
+        my $deadline = time + ($o{timeout} // 10);
+        while (time < $deadline) {
+            if (waitpid($pid, WNOHANG) == $pid) { $status = $?; last }
+            sleep 0.02;
+        }
+        unless (defined $status) {
+            kill 'KILL', $pid;
+            waitpid $pid, 0;
+            $status = $?;
+            $killed = 1;
+        }
+    }
+    my @bad;
+    for my $line (split /\n/, $self->log) {
+        push @bad, $line if grep { $line =~ $_ } @BadLogPatterns;
+    }
+    my $ok = !$killed && !$died_early && $status == 0 && !@bad;
+    my $title = "$label stopped cleanly (exit status 0, no sanitizer report)";
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    if (tap_closed()) {    # END after done_testing(): no more tests, fail the exit code
+        Test::More::diag(($ok ? 'ok' : 'NOT OK') . " - $title (after done_testing: call ->stop before it)");
+        $FailedAfterDone = 1 unless $ok;
+    } else {
+        Test::More::ok($ok, $title);
+    }
+    unless ($ok) {
+        Test::More::diag("$label: "
+            . ($killed ? "did not exit within " . ($o{timeout} // 10) . " s of SIGTERM, killed"
+               : $died_early ? "had already exited before stop (status $status)"
+               : ($status & 127) ? "killed by signal " . ($status & 127)
+               : $status ? "exit status " . ($status >> 8) : "sanitizer report in its log"));
+        Test::More::diag("sanitizer report in $self->{log_file}:\n" . join("\n", @bad[0 .. ($#bad > 20 ? 20 : $#bad)]))
+            if @bad;
+        Test::More::diag("$self->{log_file} ends with:\n" . $self->log_tail(30));
+    }
+    $self->{exit_status} = $status;
+    return $self->{result} = $ok;
+}
+
+sub exit_status { $_[0]{exit_status} }
+
+sub tap_closed {    # done_testing() already called?
+    my $ctx = eval { Test::More->builder->ctx } or return 0;
+    my $meta = $ctx->hub->meta('Test::Builder', {});
+    $ctx->release;
+    return $meta && $meta->{Done_Testing} ? 1 : 0;
+}
+
+END {
+    my $st = $?;
+    for my $d (sort { $b->{pid} <=> $a->{pid} } values %Running) {
+        next if $d->{owner} != $$;
+        $d->stop;
+    }
+    $? = $st || ($FailedAfterDone ? 1 : 0);
+}
+
+1;
