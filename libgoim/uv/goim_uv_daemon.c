@@ -17,6 +17,7 @@
 typedef struct {
     const goim_opt_t         *opt;
     const char               *value;
+    char                      flag[64];  /* as written: --session-ttl */
 } goim_daemon_flag_t;
 
 typedef struct {
@@ -150,6 +151,7 @@ goim_daemon_args(goim_daemon_state_t *st, int argc, char **argv,
 
         st->flags[st->nflags].opt = o;
         st->flags[st->nflags].value = value;
+        memcpy(st->flags[st->nflags].flag, name, n + 1);
         st->nflags++;
     }
 
@@ -161,9 +163,10 @@ goim_daemon_args(goim_daemon_state_t *st, int argc, char **argv,
 static void *
 goim_daemon_conf_load(goim_daemon_state_t *st, char *err, size_t errlen)
 {
-    int    i;
-    char   sub[256];
-    void  *conf;
+    int     i;
+    char    sub[256];
+    void   *conf;
+    size_t  n;
 
     conf = calloc(1, st->d->conf_size);
     if (conf == NULL) {
@@ -187,7 +190,11 @@ goim_daemon_conf_load(goim_daemon_state_t *st, char *err, size_t errlen)
                           sizeof(sub))
             != 0)
         {
-            snprintf(err, errlen, "--%s", sub);
+            /* "session_ttl: ..." becomes "--session-ttl: ..." */
+            n = strlen(st->flags[i].opt->name);
+            snprintf(err, errlen, "%s%s", st->flags[i].flag,
+                     strncmp(sub, st->flags[i].opt->name, n) == 0
+                     ? sub + n : sub);
             goto failed;
         }
     }
