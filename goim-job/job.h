@@ -1,8 +1,8 @@
 /*
  * goim-job: the one server struct and the configuration, shared by its
- * files (main.c: life cycle, config.c: options, comets.c: the comet
- * directory and its clients, push.c: routing PushMsgs to comets, rpc.c:
- * the methods it serves).
+ * files (main.c: main(), server.c: life cycle, config.c: options,
+ * comets.c: the comet directory and its clients, push.c: routing PushMsgs
+ * to comets, rpc.c: the methods it serves).
  */
 
 #ifndef JOB_H
@@ -76,6 +76,11 @@ typedef struct {
 extern job_server_t              job;
 extern const goim_opt_t          job_opts[];
 extern const goim_rpc_handler_t  job_handlers[];
+
+/* server.c */
+int job_start(uv_loop_t *loop, void *conf);
+void job_reload(void *conf);
+void job_stop(void);
 
 /* config.c */
 int job_conf_check(void *conf, char *err, size_t errlen);

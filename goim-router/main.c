@@ -2,107 +2,12 @@
  * goim-router: sessions and comets, in memory, over RPC.
  *
  * main() hands the command line to the shared daemon skeleton
- * (libgoim/uv/goim_uv_daemon.c); this file holds the router's life cycle:
- * the store and registry come up at start, one timer expires sessions and
- * comets every second, SIGHUP applies a new session_ttl, and stop frees
- * it all.
+ * (libgoim/uv/goim_uv_daemon.c) with the router's description: its
+ * options (config.c), the methods it serves (rpc.c) and its life cycle
+ * (server.c).
  */
 
-#include <stdlib.h>
-
-#include "goim_uv_log.h"
 #include "router.h"
-
-
-#define ROUTER_EXPIRE_PERIOD  1000      /* ms */
-
-router_server_t  router;
-
-
-static void
-router_expire(uv_timer_t *t)
-{
-    size_t    n;
-    uint64_t  now;
-
-    (void) t;
-
-    now = uv_now(router.loop);
-
-    n = router_store_expire(&router.store, now,
-                            (size_t) router.conf->expire_batch);
-    if (n) {
-        goim_log_debug("%zu sessions expired, %zu left", n,
-                       router_store_count(&router.store));
-    }
-
-    router_comets_expire(&router.comets, now,
-                         (uint64_t) router.conf->comet_ttl * 1000);
-
-    if (n == (size_t) router.conf->expire_batch) {
-        /* more are due: go on soon, letting requests in between */
-        uv_timer_start(&router.expire_timer, router_expire, 1,
-                       ROUTER_EXPIRE_PERIOD);
-    }
-}
-
-
-static int
-router_start(uv_loop_t *loop, void *conf)
-{
-    router.conf = conf;
-    router.loop = loop;
-
-    if (router_store_init(&router.store, uv_now(loop),
-                          (uint64_t) router.conf->session_ttl * 1000)
-        != 0)
-    {
-        goim_log_error("out of memory");
-        return -1;
-    }
-
-    router_comets_init(&router.comets);
-
-    uv_timer_init(loop, &router.expire_timer);
-    uv_timer_start(&router.expire_timer, router_expire, ROUTER_EXPIRE_PERIOD,
-                   ROUTER_EXPIRE_PERIOD);
-
-    router.started = 1;
-
-    goim_log_info("session ttl %lld s, comet ttl %lld s",
-                  (long long) router.conf->session_ttl,
-                  (long long) router.conf->comet_ttl);
-
-    return 0;
-}
-
-
-static void
-router_reload(void *conf)
-{
-    router.conf = conf;
-    router_store_set_ttl(&router.store,
-                         (uint64_t) router.conf->session_ttl * 1000);
-}
-
-
-static void
-router_stop(void)
-{
-    if (!router.started) {
-        return;
-    }
-
-    router.started = 0;
-
-    uv_close((uv_handle_t *) &router.expire_timer, NULL);
-
-    goim_log_info("dropping %zu sessions and %zu comets",
-                  router_store_count(&router.store), router.comets.count);
-
-    router_store_free(&router.store);
-    router_comets_free(&router.comets);
-}
 
 
 static const goim_daemon_t  router_daemon = {

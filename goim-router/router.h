@@ -1,7 +1,8 @@
 /*
  * goim-router: the one server struct and the configuration, shared by
- * its files (main.c: life cycle and timers, config.c: options, rpc.c:
- * the methods it serves, session.c: the store, comet.c: the registry).
+ * its files (main.c: main(), server.c: life cycle and timers, config.c:
+ * options, rpc.c: the methods it serves, session.c: the store, comet.c:
+ * the registry).
  */
 
 #ifndef ROUTER_H
@@ -48,5 +49,10 @@ typedef struct {
 extern router_server_t           router;
 extern const goim_opt_t          router_opts[];
 extern const goim_rpc_handler_t  router_handlers[];
+
+/* server.c */
+int router_start(uv_loop_t *loop, void *conf);
+void router_reload(void *conf);
+void router_stop(void);
 
 #endif /* ROUTER_H */
