@@ -13,6 +13,7 @@
 #include <ngx_event.h>
 
 #include <ngx_goim_rpc.h>
+#include <goim_ws.h>
 
 
 #pragma GCC visibility push(hidden)
@@ -49,9 +50,12 @@ typedef enum {
 } ngx_goim_channel_state_e;
 
 
+/* one encoded packet, shared by reference among all its recipients */
 typedef struct {
     ngx_uint_t                 refs;
     size_t                     len;
+    unsigned                   raw:1;         /* an OpRaw batch */
+    unsigned                   frame:1;       /* bytes ready for the wire */
     u_char                     data[1];
 } ngx_goim_comet_msg_t;
 
@@ -63,6 +67,9 @@ struct ngx_goim_comet_out_s {
     ngx_goim_comet_msg_t      *msg;
     u_char                    *pos;
     u_char                    *last;
+    u_char                     hdr[10];       /* WebSocket frame header */
+    u_char                     hdr_pos;
+    u_char                     hdr_len;
 };
 
 
@@ -96,12 +103,16 @@ struct ngx_goim_channel_s {
     u_char                    *in;
     size_t                     in_len;
 
+    u_char                    *frag;          /* WebSocket reassembly */
+    size_t                     frag_len;
+
     ngx_goim_comet_out_t      *out;
     ngx_goim_comet_out_t     **out_tail;
     ngx_uint_t                 queued;
 
     unsigned                   registered:1;
     unsigned                   kicked:1;
+    unsigned                   ws:1;
 };
 
 
@@ -111,15 +122,21 @@ extern ngx_module_t  ngx_goim_comet_module;
 #define ngx_goim_channel_from_connection(c)                                  \
     ((ngx_goim_channel_t *) (c)->data)
 
+/* room for one whole frame (WebSocket) or packet (TCP) */
+#define ngx_goim_channel_in_size(ch)                                         \
+    (((ch)->ws ? GOIM_WS_MAX_HEADER : 0) + GOIM_HEADER_LEN                   \
+     + (ch)->conf->max_body)
+
 #define ngx_goim_comet_get_conf(cycle)                                       \
     ((ngx_goim_comet_conf_t *) ngx_get_conf(cycle->conf_ctx,                 \
                                             ngx_goim_comet_module))
 
 
 ngx_goim_channel_t *ngx_goim_channel_create(ngx_connection_t *c,
-    ngx_goim_channel_conf_t *conf, void (*finalize)(ngx_goim_channel_t *ch),
-    void *owner);
-void ngx_goim_channel_start(ngx_goim_channel_t *ch);
+    ngx_goim_channel_conf_t *conf, ngx_uint_t ws,
+    void (*finalize)(ngx_goim_channel_t *ch), void *owner);
+void ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data,
+    size_t len);
 
 ngx_goim_channel_t *ngx_goim_channel_lookup(ngx_goim_comet_conf_t *ccf,
     ngx_str_t *key);
@@ -127,7 +144,10 @@ ngx_int_t ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op);
 
 /* NGX_OK queued, NGX_DECLINED dropped (queue full), NGX_ERROR */
 ngx_int_t ngx_goim_channel_push(ngx_goim_channel_t *ch,
-    ngx_goim_comet_msg_t *msg, size_t offset);
+    ngx_goim_comet_msg_t *msg);
+
+ngx_int_t ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch,
+    ngx_goim_comet_msg_t *msg);
 
 ngx_goim_comet_msg_t *ngx_goim_comet_msg_create(size_t len, ngx_log_t *log);
 void ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg);

@@ -8,12 +8,21 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include <goim_ws.h>
+
 #include "ngx_goim_comet.h"
 
 
 static void ngx_goim_channel_read_handler(ngx_event_t *rev);
 static void ngx_goim_channel_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_goim_channel_process(ngx_goim_channel_t *ch);
+static ngx_int_t ngx_goim_channel_process_ws(ngx_goim_channel_t *ch);
+static ngx_int_t ngx_goim_channel_message(ngx_goim_channel_t *ch,
+    u_char *data, size_t len);
+static ngx_int_t ngx_goim_channel_control(ngx_goim_channel_t *ch,
+    unsigned opcode, u_char *data, size_t len);
+static void ngx_goim_channel_ws_fail(ngx_goim_channel_t *ch,
+    ngx_uint_t status, const char *reason);
 static ngx_int_t ngx_goim_channel_packet(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
 static ngx_int_t ngx_goim_channel_auth(ngx_goim_channel_t *ch,
@@ -25,7 +34,8 @@ static ngx_int_t ngx_goim_channel_register(ngx_goim_channel_t *ch,
 static ngx_int_t ngx_goim_channel_reply(ngx_goim_channel_t *ch,
     goim_header_t *h, int32_t op, const void *body, size_t len);
 static ngx_int_t ngx_goim_channel_enqueue(ngx_goim_channel_t *ch,
-    ngx_goim_comet_msg_t *msg, size_t offset);
+    ngx_goim_comet_msg_t *msg, ngx_uint_t force);
+static ngx_int_t ngx_goim_channel_flush(ngx_goim_channel_t *ch);
 static void ngx_goim_channel_close(ngx_goim_channel_t *ch,
     const char *reason);
 static void ngx_goim_channel_cleanup(void *data);
@@ -35,7 +45,7 @@ static void ngx_goim_channel_rpc_logged(void *data,
 
 ngx_goim_channel_t *
 ngx_goim_channel_create(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
-    void (*finalize)(ngx_goim_channel_t *ch), void *owner)
+    ngx_uint_t ws, void (*finalize)(ngx_goim_channel_t *ch), void *owner)
 {
     ngx_goim_channel_t  *ch;
     ngx_pool_cleanup_t  *cln;
@@ -59,17 +69,23 @@ ngx_goim_channel_create(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     ch->finalize = finalize;
     ch->owner = owner;
     ch->out_tail = &ch->out;
+    ch->ws = ws ? 1 : 0;
 
     return ch;
 }
 
 
 void
-ngx_goim_channel_start(ngx_goim_channel_t *ch)
+ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data, size_t len)
 {
     ngx_connection_t  *c;
 
     c = ch->connection;
+
+    /* the transport's finalize() keeps its owner: c->data is ours now */
+    c->data = ch;
+    c->read->handler = ngx_goim_channel_read_handler;
+    c->write->handler = ngx_goim_channel_write_handler;
 
     if (ch->ccf->logic_peer == NULL) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
@@ -78,13 +94,26 @@ ngx_goim_channel_start(ngx_goim_channel_t *ch)
         return;
     }
 
-    /* the transport's finalize() keeps its owner: c->data is ours now */
-    c->data = ch;
-    c->read->handler = ngx_goim_channel_read_handler;
-    c->write->handler = ngx_goim_channel_write_handler;
-
     /* the handshake deadline covers everything up to a successful auth */
     ngx_add_timer(c->read, ch->conf->handshake_timeout);
+
+    /* bytes that came with the WebSocket handshake are not lost */
+    if (len) {
+        ch->in = ngx_alloc(ngx_goim_channel_in_size(ch), c->log);
+        if (ch->in == NULL || len > ngx_goim_channel_in_size(ch)) {
+            ngx_goim_channel_close(ch, "handshake followed by too much data");
+            return;
+        }
+
+        ngx_memcpy(ch->in, data, len);
+        ch->in_len = len;
+
+        if (ngx_goim_channel_process(ch) != NGX_OK
+            || ch->state == NGX_GOIM_CHANNEL_AUTHING)
+        {
+            return;
+        }
+    }
 
     ngx_goim_channel_read_handler(c->read);
 }
@@ -113,12 +142,14 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
         return;
     }
 
-    if (ch->state == NGX_GOIM_CHANNEL_AUTHING) {
+    if (ch->state != NGX_GOIM_CHANNEL_HANDSHAKE
+        && ch->state != NGX_GOIM_CHANNEL_ONLINE)
+    {
         /* input waits in the socket until logic has answered */
         return;
     }
 
-    cap = GOIM_HEADER_LEN + ch->conf->max_body;
+    cap = ngx_goim_channel_in_size(ch);
 
     for ( ;; ) {
         if (ch->in == NULL) {
@@ -146,7 +177,9 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
             return;
         }
 
-        if (ch->state == NGX_GOIM_CHANNEL_AUTHING) {
+        if (ch->state != NGX_GOIM_CHANNEL_HANDSHAKE
+            && ch->state != NGX_GOIM_CHANNEL_ONLINE)
+        {
             return;
         }
     }
@@ -172,6 +205,10 @@ ngx_goim_channel_process(ngx_goim_channel_t *ch)
     goim_rc_t      rc;
     ngx_int_t      rv;
     goim_packet_t  pkt;
+
+    if (ch->ws) {
+        return ngx_goim_channel_process_ws(ch);
+    }
 
     pos = 0;
     rv = NGX_OK;
@@ -203,6 +240,224 @@ ngx_goim_channel_process(ngx_goim_channel_t *ch)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * WebSocket: frames in, one goim packet per (reassembled) message.  Text
+ * and binary are both accepted, as goim does; control frames are answered
+ * through the same output queue as everything else.
+ */
+
+static ngx_int_t
+ngx_goim_channel_process_ws(ngx_goim_channel_t *ch)
+{
+    u_char           *payload;
+    size_t            pos, plen, max;
+    goim_ws_rc_t      rc;
+    goim_ws_frame_t   fr;
+
+    pos = 0;
+    max = GOIM_HEADER_LEN + ch->conf->max_body;
+
+    while (ch->state == NGX_GOIM_CHANNEL_HANDSHAKE
+           || ch->state == NGX_GOIM_CHANNEL_ONLINE)
+    {
+        rc = goim_ws_parse(ch->in + pos, ch->in_len - pos, max, &fr);
+
+        if (rc == GOIM_WS_AGAIN) {
+            break;
+        }
+
+        if (rc != GOIM_WS_OK) {
+            ngx_goim_channel_ws_fail(ch, rc == GOIM_WS_ERR_TOO_BIG
+                                         ? GOIM_WS_CLOSE_TOO_BIG
+                                         : GOIM_WS_CLOSE_PROTOCOL,
+                                     goim_ws_strerror(rc));
+            return NGX_ERROR;
+        }
+
+        payload = ch->in + pos + fr.header_len;
+        plen = (size_t) fr.payload_len;
+        pos += fr.header_len + plen;
+
+        goim_ws_unmask(payload, plen, fr.mask, 0);
+
+        if (fr.opcode >= GOIM_WS_OP_CLOSE) {
+            if (ngx_goim_channel_control(ch, fr.opcode, payload, plen)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if ((fr.opcode == GOIM_WS_OP_CONT) != (ch->frag != NULL)) {
+            ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_PROTOCOL,
+                                     ch->frag ? "new message inside a "
+                                                "fragmented one"
+                                              : "continuation frame "
+                                                "without a message");
+            return NGX_ERROR;
+        }
+
+        if (fr.fin && ch->frag == NULL) {
+            if (ngx_goim_channel_message(ch, payload, plen) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        /* a fragment: reassemble up to one packet's maximum */
+
+        if (ch->frag == NULL) {
+            ch->frag = ngx_alloc(max, ch->connection->log);
+            if (ch->frag == NULL) {
+                ngx_goim_channel_close(ch, "out of memory");
+                return NGX_ERROR;
+            }
+        }
+
+        if (max - ch->frag_len < plen) {
+            ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_TOO_BIG,
+                                     "fragmented message too large");
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ch->frag + ch->frag_len, payload, plen);
+        ch->frag_len += plen;
+
+        if (fr.fin) {
+            payload = ch->frag;
+            plen = ch->frag_len;
+            ch->frag = NULL;
+            ch->frag_len = 0;
+
+            if (ngx_goim_channel_message(ch, payload, plen) != NGX_OK) {
+                ngx_free(payload);
+                return NGX_ERROR;
+            }
+
+            ngx_free(payload);
+        }
+    }
+
+    if (pos) {
+        ngx_memmove(ch->in, ch->in + pos, ch->in_len - pos);
+        ch->in_len -= pos;
+    }
+
+    return NGX_OK;
+}
+
+
+/* one WebSocket message must be exactly one goim packet */
+
+static ngx_int_t
+ngx_goim_channel_message(ngx_goim_channel_t *ch, u_char *data, size_t len)
+{
+    size_t         consumed;
+    goim_rc_t      rc;
+    goim_packet_t  pkt;
+
+    rc = goim_packet_parse(data, len, ch->conf->max_body, &pkt, &consumed);
+
+    if (rc == GOIM_OK && consumed == len) {
+        return ngx_goim_channel_packet(ch, &pkt);
+    }
+
+    ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_PROTOCOL,
+                             rc == GOIM_OK || rc == GOIM_AGAIN
+                             ? "packet length differs from its frame length"
+                             : goim_strerror(rc));
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_goim_channel_control(ngx_goim_channel_t *ch, unsigned opcode,
+    u_char *data, size_t len)
+{
+    ngx_uint_t             status;
+    ngx_goim_comet_msg_t  *msg;
+
+    switch (opcode) {
+
+    case GOIM_WS_OP_PING:
+        msg = ngx_goim_comet_msg_create(GOIM_WS_MAX_HEADER + len,
+                                        ch->connection->log);
+        if (msg == NULL) {
+            ngx_goim_channel_close(ch, "out of memory");
+            return NGX_ERROR;
+        }
+
+        msg->len = goim_ws_header_write(msg->data, GOIM_WS_OP_PONG, len);
+        msg->len = ngx_cpymem(msg->data + msg->len, data, len) - msg->data;
+        msg->frame = 1;
+
+        if (ngx_goim_channel_enqueue(ch, msg, 0) != NGX_OK) {
+            ngx_goim_comet_msg_release(msg);
+            ngx_goim_channel_close(ch, "request flood: output queue full");
+            return NGX_ERROR;
+        }
+
+        ngx_goim_comet_msg_release(msg);
+        return NGX_OK;
+
+    case GOIM_WS_OP_PONG:
+        return NGX_OK;
+
+    default: /* GOIM_WS_OP_CLOSE */
+        status = len >= 2 ? (ngx_uint_t) (data[0] << 8 | data[1])
+                          : GOIM_WS_CLOSE_NORMAL;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ch->connection->log, 0,
+                       "goim comet: client sent close %ui", status);
+
+        /* echo the client's status, as RFC 6455 §5.5.1 asks */
+        ngx_goim_channel_ws_fail(ch, status, NULL);
+        return NGX_ERROR;
+    }
+}
+
+
+/*
+ * Ends a WebSocket connection with a close frame carrying status: one
+ * attempt to write what is queued and the frame, then the connection goes.
+ */
+
+static void
+ngx_goim_channel_ws_fail(ngx_goim_channel_t *ch, ngx_uint_t status,
+    const char *reason)
+{
+    ngx_goim_comet_msg_t  *msg;
+
+    msg = ngx_goim_comet_msg_create(4, ch->connection->log);
+
+    if (msg) {
+        msg->data[0] = 0x80 | GOIM_WS_OP_CLOSE;
+        msg->data[1] = 2;
+        msg->data[2] = (u_char) (status >> 8);
+        msg->data[3] = (u_char) status;
+        msg->frame = 1;
+
+        /* past the queue's bound: this is the last thing it carries */
+        (void) ngx_goim_channel_enqueue(ch, msg, 1);
+        ngx_goim_comet_msg_release(msg);
+
+        (void) ngx_goim_channel_flush(ch);
+    }
+
+    if (reason) {
+        ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                      "goim comet: closing with status %ui: %s",
+                      status, reason);
+        reason = NULL;
+    }
+
+    ngx_goim_channel_close(ch, reason);
 }
 
 
@@ -470,6 +725,8 @@ ngx_goim_comet_msg_create(size_t len, ngx_log_t *log)
 
     msg->refs = 1;
     msg->len = len;
+    msg->raw = 0;
+    msg->frame = 0;
 
     return msg;
 }
@@ -521,12 +778,11 @@ ngx_goim_channel_reply(ngx_goim_channel_t *ch, goim_header_t *h, int32_t op,
 
 
 ngx_int_t
-ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
-    size_t offset)
+ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
 {
     ngx_int_t  rc;
 
-    rc = ngx_goim_channel_enqueue(ch, msg, offset);
+    rc = ngx_goim_channel_enqueue(ch, msg, 0);
 
     if (rc == NGX_DECLINED) {
         ch->ccf->msgs_dropped++;
@@ -540,9 +796,16 @@ ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
 }
 
 
+/*
+ * Queues a message for the writer.  On TCP an OpRaw batch goes out as its
+ * inner packets (the outer header is skipped); on WebSocket every packet,
+ * a batch with its outer header, is one binary frame.  force: past the
+ * queue's bound (a closing frame).
+ */
+
 static ngx_int_t
 ngx_goim_channel_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
-    size_t offset)
+    ngx_uint_t force)
 {
     ngx_event_t           *wev;
     ngx_goim_comet_out_t  *out;
@@ -551,7 +814,7 @@ ngx_goim_channel_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
         return NGX_DECLINED;
     }
 
-    if (ch->queued >= ch->conf->queue_size) {
+    if (ch->queued >= ch->conf->queue_size && !force) {
         return NGX_DECLINED;
     }
 
@@ -564,8 +827,21 @@ ngx_goim_channel_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
 
     out->next = NULL;
     out->msg = msg;
-    out->pos = msg->data + offset;
+    out->pos = msg->data;
     out->last = msg->data + msg->len;
+    out->hdr_pos = 0;
+    out->hdr_len = 0;
+
+    if (ch->ws) {
+        if (!msg->frame) {
+            out->hdr_len = (u_char) goim_ws_header_write(out->hdr,
+                                                         GOIM_WS_OP_BINARY,
+                                                         msg->len);
+        }
+
+    } else if (msg->raw) {
+        out->pos += GOIM_HEADER_LEN;
+    }
 
     *ch->out_tail = out;
     ch->out_tail = &out->next;
@@ -581,13 +857,22 @@ ngx_goim_channel_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
 }
 
 
+/* bytes that are their own frame, like the 101 answer to an upgrade */
+
+ngx_int_t
+ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
+{
+    msg->frame = 1;
+
+    return ngx_goim_channel_enqueue(ch, msg, 1);
+}
+
+
 static void
 ngx_goim_channel_write_handler(ngx_event_t *wev)
 {
-    ssize_t                n;
-    ngx_connection_t      *c;
-    ngx_goim_channel_t    *ch;
-    ngx_goim_comet_out_t  *out;
+    ngx_connection_t    *c;
+    ngx_goim_channel_t  *ch;
 
     c = wev->data;
     ch = ngx_goim_channel_from_connection(c);
@@ -596,41 +881,114 @@ ngx_goim_channel_write_handler(ngx_event_t *wev)
         return;
     }
 
+    if (ngx_goim_channel_flush(ch) == NGX_ERROR) {
+        ngx_goim_channel_close(ch, "write failed");
+    }
+}
+
+
+#define NGX_GOIM_CHANNEL_IOVS  64
+
+/*
+ * Writes as much of the queue as the socket takes, up to 64 pieces per
+ * send_chain() (one writev(), or one SSL record buffer).
+ */
+
+static ngx_int_t
+ngx_goim_channel_flush(ngx_goim_channel_t *ch)
+{
+    off_t                  sent;
+    size_t                 n;
+    ngx_uint_t             i;
+    ngx_buf_t              bufs[NGX_GOIM_CHANNEL_IOVS];
+    ngx_chain_t            chain[NGX_GOIM_CHANNEL_IOVS], *cl, *rc;
+    ngx_connection_t      *c;
+    ngx_goim_comet_out_t  *out;
+
+    c = ch->connection;
+
     while (ch->out) {
-        out = ch->out;
 
-        n = c->send(c, out->pos, out->last - out->pos);
+        i = 0;
 
-        if (n == NGX_AGAIN) {
-            break;
+        for (out = ch->out;
+             out && i + 2 <= NGX_GOIM_CHANNEL_IOVS;
+             out = out->next)
+        {
+            if (out->hdr_pos < out->hdr_len) {
+                ngx_memzero(&bufs[i], sizeof(ngx_buf_t));
+                bufs[i].pos = out->hdr + out->hdr_pos;
+                bufs[i].last = out->hdr + out->hdr_len;
+                bufs[i].memory = 1;
+                i++;
+            }
+
+            ngx_memzero(&bufs[i], sizeof(ngx_buf_t));
+            bufs[i].pos = out->pos;
+            bufs[i].last = out->last;
+            bufs[i].memory = 1;
+            i++;
         }
 
-        if (n == NGX_ERROR) {
-            ngx_goim_channel_close(ch, "write failed");
-            return;
+        for (n = 0; n < i; n++) {
+            chain[n].buf = &bufs[n];
+            chain[n].next = (n + 1 < i) ? &chain[n + 1] : NULL;
         }
 
-        out->pos += n;
+        sent = c->sent;
 
-        if (out->pos < out->last) {
-            continue;
+        rc = c->send_chain(c, chain, 0);
+
+        if (rc == NGX_CHAIN_ERROR) {
+            return NGX_ERROR;
         }
 
-        ch->out = out->next;
-        if (ch->out == NULL) {
-            ch->out_tail = &ch->out;
+        sent = c->sent - sent;
+
+        /* retire what went out */
+
+        while (sent > 0 && ch->out) {
+            out = ch->out;
+
+            n = ngx_min((size_t) sent, (size_t) (out->hdr_len - out->hdr_pos));
+            out->hdr_pos += n;
+            sent -= n;
+
+            n = ngx_min((size_t) sent, (size_t) (out->last - out->pos));
+            out->pos += n;
+            sent -= n;
+
+            if (out->hdr_pos < out->hdr_len || out->pos < out->last) {
+                break;
+            }
+
+            ch->out = out->next;
+            if (ch->out == NULL) {
+                ch->out_tail = &ch->out;
+            }
+
+            ch->queued--;
+            ch->ccf->msgs_out++;
+
+            ngx_goim_comet_msg_release(out->msg);
+            ngx_free(out);
         }
 
-        ch->queued--;
-        ch->ccf->msgs_out++;
-
-        ngx_goim_comet_msg_release(out->msg);
-        ngx_free(out);
+        for (cl = rc; cl; cl = cl->next) {
+            if (ngx_buf_size(cl->buf)) {
+                /* the socket is full */
+                goto again;
+            }
+        }
     }
 
-    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
-        ngx_goim_channel_close(ch, "write event failed");
+again:
+
+    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        return NGX_ERROR;
     }
+
+    return NGX_OK;
 }
 
 
@@ -704,6 +1062,11 @@ ngx_goim_channel_cleanup(void *data)
     if (ch->in) {
         ngx_free(ch->in);
         ch->in = NULL;
+    }
+
+    if (ch->frag) {
+        ngx_free(ch->frag);
+        ch->frag = NULL;
     }
 }
 

@@ -16,7 +16,7 @@ static void ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r);
 static void ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r);
 static void ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r);
 static ngx_goim_comet_msg_t *ngx_goim_comet_proto_msg(Goim__Proto *proto,
-    size_t *offset, ngx_log_t *log);
+    ngx_log_t *log);
 
 
 static ngx_goim_rpc_handler_t  ngx_goim_comet_push_handlers[] = {
@@ -43,12 +43,12 @@ ngx_goim_comet_push_session(ngx_connection_t *c,
 
 /*
  * A pushed Proto is encoded once and shared by every recipient.  goim v2
- * wraps every push in an OpRaw packet; on TCP only its body, the inner
- * packets, goes out, so *offset skips the outer header.
+ * wraps every push in an OpRaw packet; each channel writes it as its
+ * transport wants (see ngx_goim_channel_enqueue()).
  */
 
 static ngx_goim_comet_msg_t *
-ngx_goim_comet_proto_msg(Goim__Proto *proto, size_t *offset, ngx_log_t *log)
+ngx_goim_comet_proto_msg(Goim__Proto *proto, ngx_log_t *log)
 {
     ngx_goim_comet_msg_t  *msg;
 
@@ -60,7 +60,7 @@ ngx_goim_comet_proto_msg(Goim__Proto *proto, size_t *offset, ngx_log_t *log)
     goim_packet_write(msg->data, (int16_t) proto->ver, proto->op, proto->seq,
                       proto->body.data, proto->body.len);
 
-    *offset = (proto->op == GOIM_OP_RAW) ? GOIM_HEADER_LEN : 0;
+    msg->raw = (proto->op == GOIM_OP_RAW);
 
     return msg;
 }
@@ -71,7 +71,7 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
 {
     Goim__PushMsgReq *req = (Goim__PushMsgReq *) r->msg;
 
-    size_t                  i, offset;
+    size_t                  i;
     ngx_str_t               key;
     ngx_log_t              *log;
     ngx_goim_channel_t     *ch;
@@ -88,7 +88,7 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
     log = ngx_cycle->log;
 
-    msg = ngx_goim_comet_proto_msg(req->proto, &offset, log);
+    msg = ngx_goim_comet_proto_msg(req->proto, log);
     if (msg == NULL) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
                                  "out of memory");
@@ -108,7 +108,7 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
         }
 
         /* unlike goim, a full queue skips this key, not all the rest */
-        if (ngx_goim_channel_push(ch, msg, offset) == NGX_OK) {
+        if (ngx_goim_channel_push(ch, msg) == NGX_OK) {
             reply.delivered++;
 
         } else {
@@ -127,7 +127,6 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
 {
     Goim__BroadcastReq *req = (Goim__BroadcastReq *) r->msg;
 
-    size_t                  offset;
     ngx_rbtree_node_t      *node, *root, *sentinel;
     ngx_goim_channel_t     *ch;
     ngx_goim_comet_msg_t   *msg;
@@ -142,7 +141,7 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
 
-    msg = ngx_goim_comet_proto_msg(req->proto, &offset, ngx_cycle->log);
+    msg = ngx_goim_comet_proto_msg(req->proto, ngx_cycle->log);
     if (msg == NULL) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
                                  "out of memory");
@@ -162,7 +161,7 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
             ch = (ngx_goim_channel_t *) node;
 
             if (ngx_goim_channel_accepts(ch, req->proto_op)) {
-                (void) ngx_goim_channel_push(ch, msg, offset);
+                (void) ngx_goim_channel_push(ch, msg);
             }
         }
     }
@@ -178,7 +177,7 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
 {
     Goim__BroadcastRoomReq *req = (Goim__BroadcastRoomReq *) r->msg;
 
-    size_t                    offset, len;
+    size_t                    len;
     ngx_rbtree_node_t        *node, *root, *sentinel;
     ngx_goim_channel_t       *ch;
     ngx_goim_comet_msg_t     *msg;
@@ -195,7 +194,7 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
 
-    msg = ngx_goim_comet_proto_msg(req->proto, &offset, ngx_cycle->log);
+    msg = ngx_goim_comet_proto_msg(req->proto, ngx_cycle->log);
     if (msg == NULL) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
                                  "out of memory");
@@ -218,7 +217,7 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
             if (ch->room.len == len
                 && ngx_memcmp(ch->room.data, req->room_id, len) == 0)
             {
-                (void) ngx_goim_channel_push(ch, msg, offset);
+                (void) ngx_goim_channel_push(ch, msg);
             }
         }
     }

@@ -118,14 +118,14 @@ ngx_stream_goim_comet_handler(ngx_stream_session_t *s)
 
     gscf = ngx_stream_get_module_srv_conf(s, ngx_stream_goim_comet_module);
 
-    ch = ngx_goim_channel_create(c, &gscf->channel,
+    ch = ngx_goim_channel_create(c, &gscf->channel, 0,
                                  ngx_stream_goim_comet_finalize, s);
     if (ch == NULL) {
         ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_goim_channel_start(ch);
+    ngx_goim_channel_start(ch, NULL, 0);
 }
 
 

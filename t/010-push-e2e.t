@@ -5,103 +5,17 @@ use strict;
 use warnings;
 
 use Test::Nginx::Socket 'no_plan';
-use Goim::Stream;
-use Goim::Daemon;
-use Goim::Client;
+use Goim::Stack;
 
-our $Router = Goim::Daemon->start('router');
-our $Job = Goim::Daemon->start('job');
-
-$ENV{TEST_NGINX_COMET_PORT} = Goim::Daemon::free_port();
-$ENV{TEST_NGINX_PUSH_PORT} = Goim::Daemon::free_port();
-$ENV{TEST_NGINX_LOGIC_PORT} = Goim::Daemon::free_port();
-
-our $MainConfig = <<'_EOC_';
-    goim_comet_id comet-e2e;
-    goim_comet_logic 127.0.0.1:$TEST_NGINX_LOGIC_PORT;
-    goim_logic_router 127.0.0.1:$TEST_NGINX_ROUTER_PORT;
-    goim_logic_job 127.0.0.1:$TEST_NGINX_JOB_PORT;
-
-    stream {
-        server {
-            listen 127.0.0.1:$TEST_NGINX_COMET_PORT;
-            goim_comet;
-        }
-
-        server {
-            listen 127.0.0.1:$TEST_NGINX_PUSH_PORT;
-            goim_comet_push;
-        }
-
-        server {
-            listen 127.0.0.1:$TEST_NGINX_LOGIC_PORT;
-            goim_logic_rpc;
-        }
-    }
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /goim/ {
-        goim_logic_api;
-    }
-_EOC_
-
-our %Clients;
-
-sub client {
-    my ($name, $token, $seq) = @_;
-    my $c = Goim::Client->new('127.0.0.1', $ENV{TEST_NGINX_COMET_PORT}, 5);
-    $Clients{$name} = { client => $c, auth => $c->auth($token, $seq) };
-    return $c;
-}
-
-sub describe {
-    my $p = shift;
-    return 'none' unless $p;
-    return "op=$p->{op} seq=$p->{seq} ver=$p->{ver} body=$p->{body}";
-}
-
-# --- goim_auth NAME: what client NAME got for its auth
-# --- goim_receive NAME: the packets NAME receives next ("none": nothing
-#     within half a second)
-add_response_body_check(sub {
-    my ($block) = @_;
-    my $name = $block->name;
-
-    if (defined(my $spec = $block->goim_auth)) {
-        my ($who, $want) = split /\s+/, $spec, 2;
-        is(describe($Clients{$who}{auth}), $want, "$name - $who auth reply");
-    }
-
-    if (defined(my $spec = $block->goim_receive)) {
-        for my $line (split /\n/, $spec) {
-            my ($who, $want) = split /\s+/, $line, 2;
-            my $got = $Clients{$who}{client}->read_packet($want eq 'none' ? 0.5 : 3);
-            is(describe($got), $want, "$name - $who receives");
-        }
-    }
-});
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('main_config', $MainConfig) unless defined $block->main_config;
-    $block->set_value('config', $Config) unless defined $block->config;
-    $block->set_value('no_error_log', "[error]\n[alert]\n[crit]")
-        unless defined $block->no_error_log || defined $block->error_log;
-});
-
-no_shuffle();
-no_root_location();
+Goim::Stack::setup();
 run_tests();
-
-$Job->stop;
-$Router->stop;
+Goim::Stack::teardown();
 
 __DATA__
 
 === TEST 1: auth through logic, then a push by mid reaches the client
 --- init
-main::client('c1', '{"mid":123,"room_id":"live://1000","platform":"web","accepts":[1000]}', 7);
+Goim::Stack::client('c1', '{"mid":123,"room_id":"live://1000","platform":"web","accepts":[1000]}', 7);
 --- request
 POST /goim/push/mids?operation=1000&mids=123
 hello
@@ -116,7 +30,7 @@ c1 op=1000 seq=0 ver=1 body=hello
 
 === TEST 2: an operation the client did not accept is not delivered
 --- init
-main::client('c2', '{"mid":124,"platform":"web","accepts":[1000]}', 1);
+Goim::Stack::client('c2', '{"mid":124,"platform":"web","accepts":[1000]}', 1);
 --- request
 POST /goim/push/mids?operation=1001&mids=124
 not for you
@@ -129,7 +43,7 @@ c2 none
 
 === TEST 3: a push by key, the key chosen by the client
 --- init
-main::client('c3', '{"mid":125,"key":"key-125-a","accepts":[1000,1002]}', 1);
+Goim::Stack::client('c3', '{"mid":125,"key":"key-125-a","accepts":[1000,1002]}', 1);
 --- request
 POST /goim/push/keys?operation=1002&keys=key-125-a
 by key
@@ -142,8 +56,8 @@ c3 op=1002 seq=0 ver=1 body=by key
 
 === TEST 4: every device of a mid gets a push by mid
 --- init
-main::client('d1', '{"mid":200,"accepts":[1000]}', 1);
-main::client('d2', '{"mid":200,"accepts":[1000]}', 1);
+Goim::Stack::client('d1', '{"mid":200,"accepts":[1000]}', 1);
+Goim::Stack::client('d2', '{"mid":200,"accepts":[1000]}', 1);
 --- request
 POST /goim/push/mids?operation=1000&mids=200
 to all devices
@@ -166,7 +80,7 @@ nobody
 
 === TEST 6: a token that is not JSON is refused and the client closed
 --- init
-main::client('bad', 'not json', 3);
+Goim::Stack::client('bad', 'not json', 3);
 --- request
 POST /goim/push/mids?operation=1000&mids=1
 x

@@ -15,7 +15,17 @@ package Goim::Client;
 #
 # Packets that arrive while auth()/heartbeat()/wait_for_op() wait for their
 # reply are queued, in order, for read_packet().  Pushes arrive as plain
-# packets on TCP.  new(..., transport => 'ws') is reserved for WebSocket.
+# packets on TCP.
+#
+# WebSocket: Goim::Client->new($host, $port, $timeout, transport => 'ws',
+# path => '/sub', early => $bytes, headers => [...]) upgrades first (dies
+# unless the answer is 101 with the right Sec-WebSocket-Accept); `early`
+# is sent in the same write as the handshake.  Packets go out as masked
+# binary frames; an OpRaw frame (op 9 with its outer header, as goim v2
+# sends it) is opened into its inner packets, as goim's client.js does.
+# $c->frames lists every frame received ({opcode, len, op}), $c->close_status
+# the status of a close frame; ws_frame($opcode, $payload, fin => 0,
+# mask => 0, rsv => 1) builds any client frame, send_raw() sends it.
 #
 # Pure functions: Goim::Client::pack_packet($ver, $op, $seq, $body) and
 # Goim::Client::unpack_packets($bytes) -> list of packets (several back to
@@ -24,7 +34,9 @@ package Goim::Client;
 use strict;
 use warnings;
 
+use Digest::SHA qw(sha1);
 use Errno qw(EAGAIN EWOULDBLOCK EINTR);
+use MIME::Base64 qw(encode_base64);
 use Exporter 'import';
 use IO::Select;
 use IO::Socket::INET;
@@ -54,7 +66,7 @@ use constant {
     OP_UNSUB_REPLY      => 17,
 };
 
-our @EXPORT_OK = qw(pack_packet unpack_packets
+our @EXPORT_OK = qw(pack_packet unpack_packets ws_frame
     HEADER_LEN PROTO_VERSION OP_HANDSHAKE OP_HANDSHAKE_REPLY OP_HEARTBEAT
     OP_HEARTBEAT_REPLY OP_SEND_MSG OP_SEND_MSG_REPLY OP_DISCONNECT_REPLY OP_AUTH
     OP_AUTH_REPLY OP_RAW OP_PROTO_READY OP_PROTO_FINISH OP_CHANGE_ROOM
@@ -90,12 +102,31 @@ sub unpack_packets {
     return take_packets(\$bytes);
 }
 
+# a client WebSocket frame: masked, final, unless told otherwise
+sub ws_frame {
+    my ($opcode, $payload, %o) = @_;
+    $payload //= '';
+    my $fin = exists $o{fin} ? $o{fin} : 1;
+    my $mask = exists $o{mask} ? $o{mask} : 1;
+    my $len = length $payload;
+    my $f = chr(($fin ? 0x80 : 0) | ($o{rsv} ? 0x40 : 0) | $opcode);
+    my $m = $mask ? 0x80 : 0;
+    if ($len < 126) { $f .= chr($m | $len) }
+    elsif ($len < 65536) { $f .= chr($m | 126) . pack('n', $len) }
+    else { $f .= chr($m | 127) . pack('Q>', $len) }
+    return $f . $payload unless $mask;
+    my @k = map { int rand 256 } 1 .. 4;
+    my $i = 0;
+    my $masked = join '', map { chr(ord($_) ^ $k[$i++ % 4]) } split //, $payload;
+    return $f . pack('C4', @k) . $masked;
+}
+
 # ------------------------------------------------------------------ client
 sub new {
     my ($class, $host, $port, $timeout, %opts) = @_;
     my $transport = $opts{transport} // 'tcp';
-    die "Goim::Client: ws not implemented yet\n" if $transport eq 'ws';
-    die "Goim::Client: unknown transport '$transport'\n" unless $transport eq 'tcp';
+    die "Goim::Client: unknown transport '$transport'\n"
+        unless $transport eq 'tcp' || $transport eq 'ws';
     $timeout //= 5;
     my $sock = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port, Proto => 'tcp',
                                      Timeout => $timeout)
@@ -103,8 +134,87 @@ sub new {
     binmode $sock;
     setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
     $sock->blocking(0);
-    return bless {sock => $sock, timeout => $timeout, buf => '', queue => [], eof => 0,
-                  host => $host, port => $port}, $class;
+    my $self = bless {sock => $sock, timeout => $timeout, buf => '', queue => [], eof => 0,
+                      host => $host, port => $port, ws => $transport eq 'ws',
+                      raw => '', frames => []}, $class;
+    $self->_upgrade(%opts) if $self->{ws};
+    return $self;
+}
+
+sub _upgrade {
+    my ($self, %o) = @_;
+    my $key = encode_base64(join('', map { chr int rand 256 } 1 .. 16), '');
+    my $req = "GET " . ($o{path} // '/sub') . " HTTP/1.1\r\n"
+            . "Host: $self->{host}:$self->{port}\r\n"
+            . "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            . "Sec-WebSocket-Key: $key\r\nSec-WebSocket-Version: 13\r\n"
+            . join('', map { "$_\r\n" } @{$o{headers} // []}) . "\r\n";
+    $self->send_raw($req . ($o{early} // '')) or die "Goim::Client: upgrade not sent\n";
+    my $deadline = time + $self->{timeout};
+    my $head = '';
+    while ($head !~ /\r\n\r\n/) {
+        my $sel = IO::Select->new($self->{sock});
+        die "Goim::Client: no upgrade answer\n" unless $sel->can_read($deadline - time);
+        my $n = sysread $self->{sock}, my $data, 65536;
+        next if !defined $n && ($! == EAGAIN || $! == EINTR);
+        die "Goim::Client: connection closed during the upgrade: $head\n" unless $n;
+        $head .= $data;
+    }
+    my ($headers, $rest) = split /\r\n\r\n/, $head, 2;
+    die "Goim::Client: upgrade refused: $headers\n" unless $headers =~ m{^HTTP/1\.1 101 };
+    my $accept = encode_base64(sha1($key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'), '');
+    die "Goim::Client: bad Sec-WebSocket-Accept in $headers\n"
+        unless $headers =~ /^Sec-WebSocket-Accept: \Q$accept\E\r?$/mi;
+    $self->{response_headers} = $headers;
+    $self->{raw} = $rest // '';
+    $self->_frames;
+}
+
+sub frames { $_[0]{frames} }
+
+# reads what arrives within $timeout without taking packets off the queue
+sub pump {
+    my ($self, $timeout) = @_;
+    my $deadline = time + $timeout;
+    while (1) {
+        push @{$self->{queue}}, take_packets(\$self->{buf});
+        last unless $self->_fill($deadline);
+    }
+    push @{$self->{queue}}, take_packets(\$self->{buf});
+}
+sub close_status { $_[0]{close_status} }
+sub response_headers { $_[0]{response_headers} }
+
+# moves the complete frames in {raw} into packets in {buf}
+sub _frames {
+    my $self = shift;
+    while (length $self->{raw} >= 2) {
+        my ($b0, $b1) = unpack 'C2', $self->{raw};
+        my $len = $b1 & 0x7f;
+        my $off = 2;
+        if ($len == 126) {
+            last if length $self->{raw} < 4;
+            $len = unpack 'n', substr($self->{raw}, 2, 2); $off = 4;
+        } elsif ($len == 127) {
+            last if length $self->{raw} < 10;
+            $len = unpack 'Q>', substr($self->{raw}, 2, 8); $off = 10;
+        }
+        die "Goim::Client: the server sent a masked frame\n" if $b1 & 0x80;
+        last if length $self->{raw} < $off + $len;
+        my $payload = substr($self->{raw}, $off, $len);
+        substr($self->{raw}, 0, $off + $len, '');
+        my $opcode = $b0 & 0x0f;
+        my $op = length $payload >= 16 ? unpack('x8 l>', $payload) : undef;
+        push @{$self->{frames}}, {opcode => $opcode, len => $len, op => $op, fin => $b0 >> 7};
+        if ($opcode == 8) {
+            $self->{close_status} = $len >= 2 ? unpack('n', $payload) : 1005;
+            $self->{eof} = 1;
+        } elsif ($opcode == 1 || $opcode == 2) {
+            # goim v2: a batch keeps its outer op-9 header on WebSocket
+            $payload = substr($payload, 16) if defined $op && $op == OP_RAW;
+            $self->{buf} .= $payload;
+        }
+    }
 }
 
 sub sock { $_[0]{sock} }
@@ -130,7 +240,8 @@ sub send_raw {
 
 sub send_packet {
     my ($self, $ver, $op, $seq, $body) = @_;
-    return $self->send_raw(pack_packet($ver, $op, $seq, $body));
+    my $p = pack_packet($ver, $op, $seq, $body);
+    return $self->send_raw($self->{ws} ? ws_frame(2, $p) : $p);
 }
 
 # reads from the socket into the buffer; false on timeout or EOF
@@ -150,6 +261,12 @@ sub _fill {
             return 0;
         }
         if ($n == 0) { $self->{eof} = 1; return 0 }
+        if ($self->{ws}) {
+            $self->{raw} .= $data;
+            $self->_frames;
+            return 1 unless $self->{eof} && !length $self->{buf};
+            return 0;
+        }
         $self->{buf} .= $data;
         return 1;
     }

@@ -1,0 +1,68 @@
+/*
+ * RFC 6455 frames, server side: parse client frames from a caller-owned
+ * buffer without reading past it, unmask payloads, write frame headers.
+ * No allocation and no I/O, so it is fuzzed on its own.
+ */
+
+#ifndef GOIM_WS_H
+#define GOIM_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#pragma GCC visibility push(hidden)
+
+#define GOIM_WS_OP_CONT      0x0
+#define GOIM_WS_OP_TEXT      0x1
+#define GOIM_WS_OP_BINARY    0x2
+#define GOIM_WS_OP_CLOSE     0x8
+#define GOIM_WS_OP_PING      0x9
+#define GOIM_WS_OP_PONG      0xa
+
+/* close status codes (RFC 6455 §7.4.1) */
+#define GOIM_WS_CLOSE_NORMAL        1000
+#define GOIM_WS_CLOSE_GOING_AWAY    1001
+#define GOIM_WS_CLOSE_PROTOCOL      1002
+#define GOIM_WS_CLOSE_UNSUPPORTED   1003
+#define GOIM_WS_CLOSE_POLICY        1008
+#define GOIM_WS_CLOSE_TOO_BIG       1009
+
+#define GOIM_WS_MAX_HEADER   14          /* 2 + 8 length + 4 mask */
+
+typedef enum {
+    GOIM_WS_OK = 0,                      /* a whole frame is there */
+    GOIM_WS_AGAIN = 1,                   /* need more bytes */
+    GOIM_WS_ERR_RSV = -1,                /* reserved bits set: no extensions */
+    GOIM_WS_ERR_OPCODE = -2,             /* unknown opcode */
+    GOIM_WS_ERR_UNMASKED = -3,           /* client frames must be masked */
+    GOIM_WS_ERR_CONTROL = -4,            /* control frame fragmented or > 125 */
+    GOIM_WS_ERR_TOO_BIG = -5,            /* payload over the maximum */
+    GOIM_WS_ERR_LENGTH = -6              /* non-minimal or 64-bit MSB set */
+} goim_ws_rc_t;
+
+typedef struct {
+    unsigned        fin:1;
+    unsigned        masked:1;
+    unsigned        opcode:4;
+    uint8_t         mask[4];             /* copied: the buffer may move */
+    size_t          header_len;
+    uint64_t        payload_len;
+} goim_ws_frame_t;
+
+/* Parses the frame header at buf[0..len); on GOIM_WS_OK the whole payload
+ * is in the buffer at buf + header_len. */
+goim_ws_rc_t goim_ws_parse(const uint8_t *buf, size_t len, uint64_t max_payload,
+    goim_ws_frame_t *frame);
+
+const char *goim_ws_strerror(goim_ws_rc_t rc);
+
+/* XORs len bytes with the mask, starting at payload offset "offset". */
+void goim_ws_unmask(uint8_t *data, size_t len, const uint8_t mask[4],
+    size_t offset);
+
+/* Writes an unmasked server frame header; returns its length (2..10). */
+size_t goim_ws_header_write(uint8_t *dst, unsigned opcode, uint64_t len);
+
+#pragma GCC visibility pop
+
+#endif /* GOIM_WS_H */

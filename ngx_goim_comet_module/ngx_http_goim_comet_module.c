@@ -1,0 +1,511 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_sha1.h>
+
+#include "ngx_goim_comet.h"
+
+
+/*
+ * goim over WebSocket: the upgrade is checked here, then the connection
+ * leaves HTTP for good.  The request and its header buffers are freed so
+ * an idle client costs only its channel; bytes the client sent right
+ * behind the handshake are handed to the channel first.
+ */
+
+
+#define NGX_HTTP_GOIM_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+typedef struct {
+    ngx_goim_channel_conf_t    channel;
+    ngx_flag_t                 enable;
+} ngx_http_goim_comet_loc_conf_t;
+
+
+static ngx_int_t ngx_http_goim_comet_handler(ngx_http_request_t *r);
+static ngx_table_elt_t *ngx_http_goim_comet_header(ngx_http_request_t *r,
+    const char *name);
+static ngx_int_t ngx_http_goim_comet_refuse(ngx_http_request_t *r,
+    const char *reason, ngx_uint_t version);
+static void ngx_http_goim_comet_takeover(ngx_event_t *rev);
+static void ngx_http_goim_comet_finalize(ngx_goim_channel_t *ch);
+static char *ngx_http_goim_comet_ws(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void *ngx_http_goim_comet_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_goim_comet_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+
+static ngx_conf_num_bounds_t  ngx_http_goim_comet_queue_bounds = {
+    ngx_conf_check_num_bounds, 1, 65536
+};
+
+
+static ngx_command_t  ngx_http_goim_comet_commands[] = {
+
+    { ngx_string("goim_comet_ws"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_goim_comet_ws,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("goim_comet_handshake_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_goim_comet_loc_conf_t, channel.handshake_timeout),
+      NULL },
+
+    { ngx_string("goim_comet_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_goim_comet_loc_conf_t, channel.max_body),
+      NULL },
+
+    { ngx_string("goim_comet_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_goim_comet_loc_conf_t, channel.queue_size),
+      &ngx_http_goim_comet_queue_bounds },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_goim_comet_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_goim_comet_create_loc_conf,   /* create location configuration */
+    ngx_http_goim_comet_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_goim_comet_module = {
+    NGX_MODULE_V1,
+    &ngx_http_goim_comet_module_ctx,       /* module context */
+    ngx_http_goim_comet_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_goim_comet_handler(ngx_http_request_t *r)
+{
+    u_char            *p;
+    ngx_str_t          key, decoded, accept;
+    ngx_sha1_t         sha1;
+    ngx_table_elt_t   *h;
+    ngx_connection_t  *c;
+    u_char             digest[20], buf[32];
+
+    c = r->connection;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return ngx_http_goim_comet_refuse(r, "WebSocket over HTTP/2 is not "
+                                          "supported", 0);
+    }
+#endif
+
+    if (r->method != NGX_HTTP_GET) {
+        return ngx_http_goim_comet_refuse(r, "the upgrade must be a GET", 0);
+    }
+
+    if (r->http_version < NGX_HTTP_VERSION_11) {
+        return ngx_http_goim_comet_refuse(r, "the upgrade needs HTTP/1.1", 0);
+    }
+
+    h = r->headers_in.upgrade;
+
+    if (h == NULL || h->value.len != 9
+        || ngx_strncasecmp(h->value.data, (u_char *) "websocket", 9) != 0)
+    {
+        return ngx_http_goim_comet_refuse(r, "\"Upgrade: websocket\" "
+                                          "is missing", 0);
+    }
+
+    /* nginx 1.22 parses Connection without keeping it in headers_in */
+    h = ngx_http_goim_comet_header(r, "Connection");
+
+    if (h == NULL
+        || ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
+                            (u_char *) "upgrade", 7 - 1) == NULL)
+    {
+        return ngx_http_goim_comet_refuse(r, "\"Connection: upgrade\" "
+                                          "is missing", 0);
+    }
+
+    h = ngx_http_goim_comet_header(r, "Sec-WebSocket-Version");
+
+    if (h == NULL || h->value.len != 2
+        || ngx_strncmp(h->value.data, "13", 2) != 0)
+    {
+        return ngx_http_goim_comet_refuse(r, "Sec-WebSocket-Version "
+                                          "must be 13", 1);
+    }
+
+    h = ngx_http_goim_comet_header(r, "Sec-WebSocket-Key");
+
+    key = h ? h->value : (ngx_str_t) ngx_null_string;
+
+    decoded.data = buf;
+
+    if (key.len != 24
+        || ngx_decode_base64(&decoded, &key) != NGX_OK
+        || decoded.len != 16)
+    {
+        return ngx_http_goim_comet_refuse(r, "Sec-WebSocket-Key is missing "
+                                          "or not 16 bytes in base64", 0);
+    }
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, key.data, key.len);
+    ngx_sha1_update(&sha1, NGX_HTTP_GOIM_WS_GUID,
+                    sizeof(NGX_HTTP_GOIM_WS_GUID) - 1);
+    ngx_sha1_final(digest, &sha1);
+
+    accept.data = buf;
+    ngx_encode_base64(&accept, &(ngx_str_t) { 20, digest });
+
+    /*
+     * The 101 answer is written by the channel itself, so no output of
+     * the request is pending when the request is freed.
+     */
+
+    p = ngx_pnalloc(r->pool, sizeof("HTTP/1.1 101 Switching Protocols" CRLF
+                                    "Upgrade: websocket" CRLF
+                                    "Connection: Upgrade" CRLF
+                                    "Sec-WebSocket-Accept: " CRLF CRLF) - 1
+                             + accept.len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status_line.data = p;
+    p = ngx_cpymem(p, "HTTP/1.1 101 Switching Protocols" CRLF
+                      "Upgrade: websocket" CRLF
+                      "Connection: Upgrade" CRLF
+                      "Sec-WebSocket-Accept: ",
+                   sizeof("HTTP/1.1 101 Switching Protocols" CRLF
+                          "Upgrade: websocket" CRLF
+                          "Connection: Upgrade" CRLF
+                          "Sec-WebSocket-Accept: ") - 1);
+    p = ngx_cpymem(p, accept.data, accept.len);
+    p = ngx_cpymem(p, CRLF CRLF, 4);
+    r->headers_out.status_line.len = p - r->headers_out.status_line.data;
+
+    /* for the access log */
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+
+    r->keepalive = 0;
+    r->main->count++;
+
+    c->read->handler = ngx_http_goim_comet_takeover;
+    c->write->handler = ngx_http_empty_handler;
+
+    ngx_post_event(c->read, &ngx_posted_events);
+
+    return NGX_DONE;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_goim_comet_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_goim_comet_refuse(ngx_http_request_t *r, const char *reason,
+    ngx_uint_t version)
+{
+    size_t            len;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "goim comet: WebSocket upgrade refused: %s", reason);
+
+    len = ngx_strlen(reason);
+
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, reason, len);
+    *b->last++ = LF;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    if (version) {
+        /* RFC 6455 §4.4: say which version the server speaks */
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Sec-WebSocket-Version");
+        ngx_str_set(&h->value, "13");
+    }
+
+    /* a client that wanted another protocol gets no keepalive of HTTP */
+    r->keepalive = 0;
+
+    r->headers_out.status = NGX_HTTP_BAD_REQUEST;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/plain");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* runs once, outside the HTTP phase handlers: the request can go now */
+
+static void
+ngx_http_goim_comet_takeover(ngx_event_t *rev)
+{
+    u_char                          *early;
+    size_t                           len;
+    ngx_buf_t                       *b;
+    ngx_chain_t                     *cl, *ln;
+    ngx_connection_t                *c;
+    ngx_goim_channel_t              *ch;
+    ngx_http_request_t              *r;
+    ngx_http_connection_t           *hc;
+    ngx_goim_comet_msg_t            *msg;
+    ngx_http_goim_comet_loc_conf_t  *glcf;
+
+    c = rev->data;
+    r = c->data;
+    hc = r->http_connection;
+    msg = NULL;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_comet_module);
+
+    ch = ngx_goim_channel_create(c, &glcf->channel, 1,
+                                 ngx_http_goim_comet_finalize, c);
+
+    msg = ngx_goim_comet_msg_create(r->headers_out.status_line.len, c->log);
+
+    if (ch == NULL || msg == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(msg->data, r->headers_out.status_line.data, msg->len);
+    msg->frame = 1;
+
+    if (ngx_goim_channel_enqueue_raw(ch, msg) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_goim_comet_msg_release(msg);
+    msg = NULL;
+
+    /* what came behind the handshake, copied before its buffer goes */
+
+    b = r->header_in;
+    len = b->last - b->pos;
+    early = NULL;
+
+    if (len) {
+        early = ngx_alloc(len, c->log);
+        if (early == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy(early, b->pos, len);
+    }
+
+    c->log->action = "serving goim WebSocket client";
+
+    ngx_http_free_request(r, 0);
+    c->destroyed = 0;
+
+    if (c->buffer) {
+        ngx_pfree(c->pool, c->buffer->start);
+        c->buffer = NULL;
+    }
+
+    for (cl = hc->busy; cl; /* void */) {
+        ln = cl;
+        cl = cl->next;
+        ngx_pfree(c->pool, ln->buf->start);
+    }
+
+    for (cl = hc->free; cl; /* void */) {
+        ln = cl;
+        cl = cl->next;
+        ngx_pfree(c->pool, ln->buf->start);
+    }
+
+    hc->busy = NULL;
+    hc->free = NULL;
+    hc->nbusy = 0;
+
+    ngx_goim_channel_start(ch, early, len);
+
+    if (early) {
+        ngx_free(early);
+    }
+
+    return;
+
+failed:
+
+    if (msg) {
+        ngx_goim_comet_msg_release(msg);
+    }
+
+    /* the count taken in the handler: the request ends here */
+    r->main->count--;
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+static void
+ngx_http_goim_comet_finalize(ngx_goim_channel_t *ch)
+{
+    ngx_http_close_connection(ch->connection);
+}
+
+
+static char *
+ngx_http_goim_comet_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_goim_comet_loc_conf_t *glcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (glcf->enable) {
+        return "is duplicate";
+    }
+
+    glcf->enable = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_goim_comet_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_goim_comet_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_goim_comet_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_goim_comet_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->enable = 0;
+     */
+
+    conf->channel.handshake_timeout = NGX_CONF_UNSET_MSEC;
+    conf->channel.max_body = NGX_CONF_UNSET_SIZE;
+    conf->channel.queue_size = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_goim_comet_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_goim_comet_loc_conf_t *prev = parent;
+    ngx_http_goim_comet_loc_conf_t *conf = child;
+
+    ngx_conf_merge_msec_value(conf->channel.handshake_timeout,
+                              prev->channel.handshake_timeout, 5000);
+    ngx_conf_merge_size_value(conf->channel.max_body,
+                              prev->channel.max_body, GOIM_MAX_BODY_DEFAULT);
+    ngx_conf_merge_uint_value(conf->channel.queue_size,
+                              prev->channel.queue_size, 64);
+
+    if (conf->channel.max_body > 16 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "goim_comet_max_body must not exceed 16m");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,163 @@
+package Goim::Stack;
+
+# The whole ngx_goim stack for one test file: goim-router and goim-job on
+# free ports, and the nginx configuration that puts comet (TCP and
+# WebSocket) and logic (RPC and HTTP API) in the test nginx.
+#
+#   use Test::Nginx::Socket 'no_plan';
+#   use Goim::Stack;
+#   Goim::Stack::setup();          # daemons, default config, checks
+#   run_tests();
+#   Goim::Stack::teardown();       # stops the daemons (one test each)
+#
+# Blocks get $Goim::Stack::MainConfig / $Config unless they set their own,
+# and "[error]" in --- no_error_log unless they expect log lines.  Sections
+# checked after the block's request (by add_response_body_check):
+#   --- goim_auth
+#   NAME <packet>           what client NAME got for its auth ("none")
+#   --- goim_receive
+#   NAME <packet>           the next packet NAME receives ("none": nothing
+#                           within half a second); one line per packet
+#   --- goim_closed
+#   NAME [STATUS]           the server closed NAME's connection (with a
+#                           WebSocket close frame of STATUS)
+#   --- goim_ws_frames
+#   NAME OPCODE...          the opcodes of the frames NAME received so far
+# where <packet> is "op=N seq=N ver=N body=TEXT".  Clients are made in
+# --- init with Goim::Stack::client(NAME, TOKEN, SEQ, transport => 'ws').
+
+use strict;
+use warnings;
+
+use Test::More ();
+use Test::Nginx::Socket ();
+use Goim::Client;
+use Goim::Daemon;
+
+our ($Router, $Job, %Clients);
+
+our $MainConfig = <<'_EOC_';
+    goim_comet_id comet-test;
+    goim_comet_logic 127.0.0.1:$TEST_NGINX_LOGIC_PORT;
+    goim_logic_router 127.0.0.1:$TEST_NGINX_ROUTER_PORT;
+    goim_logic_job 127.0.0.1:$TEST_NGINX_JOB_PORT;
+
+    stream {
+        server {
+            listen 127.0.0.1:$TEST_NGINX_COMET_PORT;
+            goim_comet;
+        }
+
+        server {
+            listen 127.0.0.1:$TEST_NGINX_PUSH_PORT;
+            goim_comet_push;
+        }
+
+        server {
+            listen 127.0.0.1:$TEST_NGINX_LOGIC_PORT;
+            goim_logic_rpc;
+        }
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /goim/ {
+        goim_logic_api;
+    }
+
+    location = /sub {
+        goim_comet_ws;
+    }
+_EOC_
+
+sub setup {
+    $Router = Goim::Daemon->start('router');
+    $Job = Goim::Daemon->start('job');
+
+    for my $name (qw(COMET PUSH LOGIC)) {
+        $ENV{"TEST_NGINX_${name}_PORT"} ||= Goim::Daemon::free_port();
+    }
+
+    Test::Nginx::Socket::add_block_preprocessor(\&defaults);
+    Test::Nginx::Socket::add_response_body_check(\&check);
+    Test::Nginx::Socket::no_shuffle();
+    Test::Nginx::Socket::no_root_location();
+}
+
+sub teardown {
+    $_->close for map { $_->{client} } values %Clients;
+    %Clients = ();
+    $Job->stop if $Job;
+    $Router->stop if $Router;
+}
+
+sub defaults {
+    my $block = shift;
+    $block->set_value('main_config', $MainConfig) unless defined $block->main_config;
+    $block->set_value('config', $Config) unless defined $block->config;
+    $block->set_value('no_error_log', "[error]\n[alert]\n[crit]")
+        unless defined $block->no_error_log || defined $block->error_log;
+}
+
+# a connected client, authenticated with TOKEN (the reply is kept)
+sub client {
+    my ($name, $token, $seq, %opts) = @_;
+    my $port = ($opts{transport} // 'tcp') eq 'ws'
+               ? Test::Nginx::Socket::server_port()
+               : $ENV{TEST_NGINX_COMET_PORT};
+    my $c = Goim::Client->new('127.0.0.1', $port, 5, %opts);
+    $Clients{$name} = {client => $c,
+                       auth => defined $token ? $c->auth($token, $seq) : undef};
+    return $c;
+}
+
+sub describe {
+    my $p = shift;
+    return 'none' unless $p;
+    (my $body = $p->{body}) =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
+    return "op=$p->{op} seq=$p->{seq} ver=$p->{ver} body=$body";
+}
+
+sub check {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    if (defined(my $spec = $block->goim_auth)) {
+        for my $line (split /\n/, $spec) {
+            my ($who, $want) = split /\s+/, $line, 2;
+            $want =~ s/\s+$//;
+            Test::More::is(describe($Clients{$who}{auth}), $want, "$name - $who auth reply");
+        }
+    }
+
+    if (defined(my $spec = $block->goim_receive)) {
+        for my $line (split /\n/, $spec) {
+            my ($who, $want) = split /\s+/, $line, 2;
+            $want =~ s/\s+$//;
+            my $got = $Clients{$who}{client}->read_packet($want eq 'none' ? 0.5 : 3);
+            Test::More::is(describe($got), $want, "$name - $who receives");
+        }
+    }
+
+    if (defined(my $spec = $block->goim_closed)) {
+        for my $line (split /\n/, $spec) {
+            my ($who, $status) = split /\s+/, $line;
+            my $c = $Clients{$who}{client};
+            Test::More::ok($c->wait_closed(3), "$name - $who was closed");
+            Test::More::is($c->close_status, $status, "$name - $who close status")
+                if defined $status;
+        }
+    }
+
+    if (defined(my $spec = $block->goim_ws_frames)) {
+        for my $line (split /\n/, $spec) {
+            my ($who, @want) = split /\s+/, $line;
+            my $c = $Clients{$who}{client};
+            $c->pump(0.3);
+            Test::More::is(join(' ', map { $_->{opcode} } @{$c->frames}), "@want",
+                           "$name - $who frame opcodes");
+        }
+    }
+}
+
+1;
