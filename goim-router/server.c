@@ -80,6 +80,10 @@ router_reload(void *conf)
     router.conf = conf;
     router_store_set_ttl(&router.store,
                          (uint64_t) router.conf->session_ttl * 1000);
+
+    goim_log_info("session ttl %lld s, comet ttl %lld s",
+                  (long long) router.conf->session_ttl,
+                  (long long) router.conf->comet_ttl);
 }
 
 
