@@ -240,6 +240,27 @@ test_call_reply(void **state)
 }
 
 static void
+test_hostname(void **state)
+{
+    result_t            a = { 0 };
+    goim_rpc_client_t  *c;
+    char                name[64];
+
+    (void) state;
+
+    /* resolved asynchronously; the call waits for the connection */
+    snprintf(name, sizeof(name), "localhost:%d", port);
+    c = goim_rpc_client_create(&loop, name, NULL);
+    assert_non_null(c);
+
+    put(c, 1, 3000, &a);
+    assert_true(run_until(&a.done, 3000));
+    assert_int_equal(a.status, 0);
+
+    goim_rpc_client_close(c);
+}
+
+static void
 test_async_out_of_order(void **state)
 {
     result_t               a = { 0 }, b = { 0 };
@@ -633,6 +654,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_addr_split),
         cmocka_unit_test_setup_teardown(test_call_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostname, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_out_of_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_error_reply, setup, teardown),

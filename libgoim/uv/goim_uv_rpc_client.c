@@ -73,6 +73,7 @@ struct goim_rpc_link_s {
     goim_queue_t             unsent;     /* frames written before connect */
     int                      state;
     unsigned                 refs;       /* handles + a resolution */
+    unsigned                 resolving:1;  /* uv_getaddrinfo() running */
 };
 
 
@@ -349,7 +350,7 @@ goim_rpc_link_close(goim_rpc_link_t *link)
         link->client = NULL;
     }
 
-    if (link->state == GOIM_LINK_RESOLVING) {
+    if (link->resolving) {
         uv_cancel((uv_req_t *) &link->gai);
     }
 
@@ -513,6 +514,7 @@ goim_rpc_link_resolved(uv_getaddrinfo_t *req, int status,
     goim_rpc_link_t  *link;
 
     link = req->data;
+    link->resolving = 0;
 
     if (link->client && status == 0) {
         goim_rpc_link_connect(link, res->ai_addr);
@@ -582,7 +584,10 @@ goim_rpc_link_open(goim_rpc_client_t *c)
 
         rc = uv_getaddrinfo(c->loop, &link->gai, goim_rpc_link_resolved,
                             c->host, port, &hints);
-        if (rc != 0) {
+        if (rc == 0) {
+            link->resolving = 1;
+
+        } else {
             link->refs--;
             goim_rpc_link_fail(link, "resolve %s: %s", c->host,
                                uv_strerror(rc));
