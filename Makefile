@@ -46,11 +46,11 @@ JOB_SRCS    := $(wildcard goim-job/*.c)
 JOB_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(JOB_SRCS))
 
 # cmocka unit tests: <dir>/tests/test_<name>.c links with that part's
-# objects except main.o
+# objects except main.o, into build/unit/<dir>/tests/test_<name>
 UNIT_SRCS   := $(wildcard libgoim/tests/test_*.c) \
                $(wildcard goim-router/tests/test_*.c) \
                $(wildcard goim-job/tests/test_*.c)
-UNIT_BINS   := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRCS))
+UNIT_BINS   := $(patsubst %.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
 MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
                $(NGX_BUILD)/objs/ngx_goim_logic_module.so
@@ -92,18 +92,18 @@ $(BUILD)/goim-router: $(ROUTER_OBJS) $(LIB_OBJS)
 $(BUILD)/goim-job: $(JOB_OBJS) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS) $(JOB_LIBS)
 
-$(BUILD)/libgoim/tests/%: libgoim/tests/%.c $(LIB_OBJS)
+$(BUILD)/unit/libgoim/tests/%: libgoim/tests/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ -lcmocka \
 	    $(DAEMON_LIBS)
 
-$(BUILD)/goim-router/tests/%: goim-router/tests/%.c \
+$(BUILD)/unit/goim-router/tests/%: goim-router/tests/%.c \
         $(filter-out %/main.o,$(ROUTER_OBJS)) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -Igoim-router $(LDFLAGS) $^ -o $@ \
 	    -lcmocka $(DAEMON_LIBS)
 
-$(BUILD)/goim-job/tests/%: goim-job/tests/%.c \
+$(BUILD)/unit/goim-job/tests/%: goim-job/tests/%.c \
         $(filter-out %/main.o,$(JOB_OBJS)) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -Igoim-job $(LDFLAGS) $^ -o $@ \

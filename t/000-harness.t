@@ -12,8 +12,10 @@ use Goim::Client qw(pack_packet unpack_packets);
     Test::More::is_deeply([@{$p[0]}{qw(len hlen ver op seq body)}],
                           [25, 16, 1, 7, 3, '{"mid":1}'], 'goim codec: header fields');
     Test::More::is($p[1]{seq}, -1, 'goim codec: signed sequence');
-    Test::More::ok(!eval { Goim::Client->new('127.0.0.1', 1, 1, transport => 'ws'); 1 }
-                   && $@ =~ /ws not implemented yet/, 'goim client: ws transport stub');
+    Test::More::ok(!eval { Goim::Client->new('127.0.0.1', 1, 1, transport => 'udp'); 1 }
+                   && $@ =~ /unknown transport/, 'goim client: unknown transport refused');
+    my $f = Goim::Client::ws_frame(2, 'abc', mask => 0);
+    Test::More::is(unpack('H*', $f), '8203616263', 'goim client: unmasked ws frame bytes');
 }
 
 Goim::Stream::setup();

@@ -1,3 +1,3 @@
 #!/bin/sh
 # cmocka unit tests of the daemons' RPC channel over libuv (TAP through prove)
-exec env CMOCKA_MESSAGE_OUTPUT=TAP "${GOIM_BUILD_DIR:-build}/libgoim/tests/test_rpc"
+exec env CMOCKA_MESSAGE_OUTPUT=TAP "${GOIM_BUILD_DIR:-build}/unit/libgoim/tests/test_rpc"

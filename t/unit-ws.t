@@ -1,3 +1,3 @@
 #!/bin/sh
 # cmocka unit tests of the WebSocket frame codec (TAP through prove)
-exec env CMOCKA_MESSAGE_OUTPUT=TAP "${GOIM_BUILD_DIR:-build}/libgoim/tests/test_ws"
+exec env CMOCKA_MESSAGE_OUTPUT=TAP "${GOIM_BUILD_DIR:-build}/unit/libgoim/tests/test_ws"

@@ -360,13 +360,15 @@ goim_rpc_link_close(goim_rpc_link_t *link)
 
 
 /*
- * The link failed: close it, back off, and fail the calls sent on it.
+ * The link failed: close it, back off if it never connected, and fail the
+ * calls sent on it.
  * Their callbacks run from the timer, at once, so none runs from inside a
  * read callback or goim_rpc_call().
  */
 static void
 goim_rpc_link_fail(goim_rpc_link_t *link, const char *fmt, ...)
 {
+    int                 connected;
     va_list             ap;
     uint64_t            now;
     goim_queue_t        failed, *q, *next;
@@ -374,6 +376,7 @@ goim_rpc_link_fail(goim_rpc_link_t *link, const char *fmt, ...)
     goim_rpc_client_t  *c;
 
     c = link->client;
+    connected = (link->state == GOIM_LINK_CONNECTED);
     goim_rpc_link_close(link);
 
     if (c == NULL) {
@@ -385,13 +388,26 @@ goim_rpc_link_fail(goim_rpc_link_t *link, const char *fmt, ...)
     va_end(ap);
 
     now = uv_now(c->loop);
-    c->retry_at = now + c->backoff;
-    goim_log_warn("rpc: %s: %s (next attempt in %llu ms at the earliest)",
-                  c->addr, c->error, (unsigned long long) c->backoff);
 
-    c->backoff *= 2;
-    if (c->backoff > c->opts.backoff_max) {
-        c->backoff = c->opts.backoff_max;
+    if (connected) {
+        /*
+         * The peer went away after a working connection (a restart, an
+         * idle close): the next call reconnects at once.  Backing off is
+         * for addresses that refuse connections.
+         */
+        c->retry_at = 0;
+        goim_log_warn("rpc: %s: %s (reconnecting on the next call)",
+                      c->addr, c->error);
+
+    } else {
+        c->retry_at = now + c->backoff;
+        goim_log_warn("rpc: %s: %s (next attempt in %llu ms at the earliest)",
+                      c->addr, c->error, (unsigned long long) c->backoff);
+
+        c->backoff *= 2;
+        if (c->backoff > c->opts.backoff_max) {
+            c->backoff = c->opts.backoff_max;
+        }
     }
 
     goim_queue_init(&failed);

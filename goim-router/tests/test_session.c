@@ -2,12 +2,6 @@
  * Unit tests of goim-router's session store (session.c): put, del with a
  * server mismatch, renew, look-ups by mid across devices, expiry, and the
  * interned strings coming and going with their sessions.
- *
- * Named session_test.c, not test_session.c, for now: the Makefile builds
- * goim-router/tests/test_*.c into build/goim-router/tests/, and
- * build/goim-router is the daemon's binary, so the two cannot coexist.
- * Once the Makefile puts unit tests elsewhere, rename it (and point
- * t/unit-router.t at the new path).
  */
 
 #include <setjmp.h>
