@@ -31,9 +31,11 @@ typedef struct {
 
     /* per worker, from init_process on */
     ngx_goim_rpc_peer_t       *logic_peer;
-    ngx_rbtree_t               channels;      /* by key */
+    ngx_rbtree_t               channels;      /* by key, authenticated */
     ngx_rbtree_node_t          sentinel;
     ngx_uint_t                 nchannels;
+    ngx_queue_t                all;           /* every channel */
+    ngx_uint_t                 exiting;       /* in exit_process */
     ngx_event_t                online_event;
 
     ngx_uint_t                 msgs_in;
@@ -85,6 +87,7 @@ typedef struct {
 
 struct ngx_goim_channel_s {
     ngx_str_node_t             node;          /* key, in ccf->channels */
+    ngx_queue_t                queue;         /* in ccf->all */
     ngx_connection_t          *connection;
     ngx_goim_comet_conf_t     *ccf;
     ngx_goim_channel_conf_t   *conf;
@@ -138,6 +141,7 @@ ngx_goim_channel_t *ngx_goim_channel_create(ngx_connection_t *c,
 void ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data,
     size_t len);
 
+void ngx_goim_channel_close_all(ngx_goim_comet_conf_t *ccf);
 ngx_goim_channel_t *ngx_goim_channel_lookup(ngx_goim_comet_conf_t *ccf,
     ngx_str_t *key);
 ngx_int_t ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op);

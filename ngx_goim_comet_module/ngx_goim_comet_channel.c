@@ -71,6 +71,8 @@ ngx_goim_channel_create(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     ch->out_tail = &ch->out;
     ch->ws = ws ? 1 : 0;
 
+    ngx_queue_insert_tail(&ch->ccf->all, &ch->queue);
+
     return ch;
 }
 
@@ -690,6 +692,23 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
 }
 
 
+/* the worker is exiting: every client goes, each logged */
+
+void
+ngx_goim_channel_close_all(ngx_goim_comet_conf_t *ccf)
+{
+    ngx_queue_t         *q;
+    ngx_goim_channel_t  *ch;
+
+    while (!ngx_queue_empty(&ccf->all)) {
+        q = ngx_queue_head(&ccf->all);
+        ch = ngx_queue_data(q, ngx_goim_channel_t, queue);
+
+        ngx_goim_channel_close(ch, "worker is exiting");
+    }
+}
+
+
 ngx_goim_channel_t *
 ngx_goim_channel_lookup(ngx_goim_comet_conf_t *ccf, ngx_str_t *key)
 {
@@ -1025,6 +1044,7 @@ ngx_goim_channel_cleanup(void *data)
     }
 
     ch->state = NGX_GOIM_CHANNEL_CLOSED;
+    ngx_queue_remove(&ch->queue);
 
     if (ch->call) {
         ngx_goim_rpc_cancel(ch->call);
@@ -1036,7 +1056,7 @@ ngx_goim_channel_cleanup(void *data)
         ch->registered = 0;
         ch->ccf->nchannels--;
 
-        if (!ch->kicked) {
+        if (!ch->kicked && !ch->ccf->exiting) {
             req.mid = ch->mid;
             req.key = (char *) ch->node.str.data;
             req.server = (char *) ch->ccf->id.data;

@@ -165,6 +165,7 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
 
     ngx_rbtree_init(&ccf->channels, &ccf->sentinel,
                     ngx_str_rbtree_insert_value);
+    ngx_queue_init(&ccf->all);
 
     if (ccf->logic == NULL) {
         return NGX_OK;
@@ -196,6 +197,19 @@ ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
     ngx_goim_comet_conf_t  *ccf;
 
     ccf = ngx_goim_comet_get_conf(cycle);
+
+    /*
+     * Whatever is still open goes now, so nothing is left behind; no
+     * Disconnect is sent, as its answer could never arrive: router's
+     * session expiry removes those sessions.
+     */
+    ccf->exiting = 1;
+
+    if (ccf->all.next) {
+        ngx_goim_channel_close_all(ccf);
+    }
+
+    ngx_goim_rpc_sessions_finalize();
 
     if (ccf->logic_peer) {
         ngx_goim_rpc_peer_close(ccf->logic_peer);

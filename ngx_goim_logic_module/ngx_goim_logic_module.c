@@ -236,6 +236,8 @@ ngx_goim_logic_exit_process(ngx_cycle_t *cycle)
 
     lcf = ngx_goim_logic_get_conf(cycle);
 
+    ngx_goim_rpc_sessions_finalize();
+
     if (lcf->router_peers) {
         for (i = 0; i < lcf->routers->nelts; i++) {
             ngx_goim_rpc_peer_close(lcf->router_peers[i]);

@@ -54,6 +54,7 @@ struct ngx_goim_rpc_peer_s {
 
 struct ngx_goim_rpc_session_s {
     ngx_goim_rpc_chan_t        chan;
+    ngx_queue_t                queue;        /* in ngx_goim_rpc_sessions */
     ngx_goim_rpc_handler_t    *handlers;
     ngx_queue_t                requests;
     void                     (*on_close)(void *data);
@@ -69,6 +70,10 @@ typedef struct {
     ngx_int_t                  status;
     const char                *message;
 } ngx_goim_rpc_call_ext_t;
+
+
+/* this process's server sessions, closed on exit (one list per module) */
+static ngx_queue_t  ngx_goim_rpc_sessions;
 
 
 static ngx_int_t ngx_goim_rpc_buf_reserve(ngx_goim_rpc_buf_t *b, size_t n,
@@ -845,6 +850,12 @@ ngx_goim_rpc_session_start(ngx_connection_t *c,
     s->data = data;
     ngx_queue_init(&s->requests);
 
+    if (ngx_goim_rpc_sessions.next == NULL) {
+        ngx_queue_init(&ngx_goim_rpc_sessions);
+    }
+
+    ngx_queue_insert_tail(&ngx_goim_rpc_sessions, &s->queue);
+
     c->data = s;
     c->read->handler = ngx_goim_rpc_session_read_handler;
     c->write->handler = ngx_goim_rpc_session_write_handler;
@@ -1056,6 +1067,7 @@ ngx_goim_rpc_session_close(ngx_goim_rpc_session_t *s)
     }
 
     s->closed = 1;
+    ngx_queue_remove(&s->queue);
 
     while (!ngx_queue_empty(&s->requests)) {
         q = ngx_queue_head(&s->requests);
@@ -1070,4 +1082,23 @@ ngx_goim_rpc_session_close(ngx_goim_rpc_session_t *s)
 
     ngx_goim_rpc_buf_free(&s->chan.in);
     ngx_goim_rpc_buf_free(&s->chan.out);
+}
+
+
+void
+ngx_goim_rpc_sessions_finalize(void)
+{
+    ngx_queue_t             *q;
+    ngx_goim_rpc_session_t  *s;
+
+    if (ngx_goim_rpc_sessions.next == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&ngx_goim_rpc_sessions)) {
+        q = ngx_queue_head(&ngx_goim_rpc_sessions);
+        s = ngx_queue_data(q, ngx_goim_rpc_session_t, queue);
+
+        ngx_goim_rpc_session_finalize(s);
+    }
 }

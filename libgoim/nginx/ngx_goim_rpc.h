@@ -118,6 +118,9 @@ ngx_goim_rpc_session_t *ngx_goim_rpc_session_start(ngx_connection_t *c,
 
 void *ngx_goim_rpc_session_data(ngx_goim_rpc_session_t *s);
 
+/* Closes every server session of this process (from exit_process). */
+void ngx_goim_rpc_sessions_finalize(void);
+
 /* Both free r. */
 void ngx_goim_rpc_reply(ngx_goim_rpc_request_t *r,
     const ProtobufCMessage *reply);

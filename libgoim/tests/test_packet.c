@@ -29,7 +29,9 @@ make_packet(uint8_t *dst, int32_t pack_len, int16_t header_len, int16_t ver,
     goim_put_be32(dst + 12, (uint32_t) seq);
 
     n = body ? strlen(body) : 0;
-    memcpy(dst + 16, body, n);
+    if (n) {
+        memcpy(dst + 16, body, n);
+    }
 
     return 16 + n;
 }
