@@ -135,6 +135,10 @@ extern ngx_module_t  ngx_goim_comet_module;
                                             ngx_goim_comet_module))
 
 
+void ngx_goim_channel_conf_init(ngx_goim_channel_conf_t *conf);
+char *ngx_goim_channel_conf_merge(ngx_conf_t *cf,
+    ngx_goim_channel_conf_t *conf, ngx_goim_channel_conf_t *prev);
+
 ngx_goim_channel_t *ngx_goim_channel_create(ngx_connection_t *c,
     ngx_goim_channel_conf_t *conf, ngx_uint_t ws,
     void (*finalize)(ngx_goim_channel_t *ch), void *owner);

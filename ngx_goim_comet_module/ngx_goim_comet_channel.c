@@ -43,6 +43,37 @@ static void ngx_goim_channel_rpc_logged(void *data,
     ngx_goim_rpc_result_t *res);
 
 
+/* the settings a channel takes from its server or location */
+
+void
+ngx_goim_channel_conf_init(ngx_goim_channel_conf_t *conf)
+{
+    conf->handshake_timeout = NGX_CONF_UNSET_MSEC;
+    conf->max_body = NGX_CONF_UNSET_SIZE;
+    conf->queue_size = NGX_CONF_UNSET_UINT;
+}
+
+
+char *
+ngx_goim_channel_conf_merge(ngx_conf_t *cf, ngx_goim_channel_conf_t *conf,
+    ngx_goim_channel_conf_t *prev)
+{
+    ngx_conf_merge_msec_value(conf->handshake_timeout,
+                              prev->handshake_timeout, 5000);
+    ngx_conf_merge_size_value(conf->max_body, prev->max_body,
+                              GOIM_MAX_BODY_DEFAULT);
+    ngx_conf_merge_uint_value(conf->queue_size, prev->queue_size, 64);
+
+    if (conf->max_body > 16 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "goim_comet_max_body must not exceed 16m");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 ngx_goim_channel_t *
 ngx_goim_channel_create(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     ngx_uint_t ws, void (*finalize)(ngx_goim_channel_t *ch), void *owner)

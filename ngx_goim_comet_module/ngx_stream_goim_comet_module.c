@@ -235,9 +235,7 @@ ngx_stream_goim_comet_create_srv_conf(ngx_conf_t *cf)
      *     conf->advertise = { 0, NULL };
      */
 
-    conf->channel.handshake_timeout = NGX_CONF_UNSET_MSEC;
-    conf->channel.max_body = NGX_CONF_UNSET_SIZE;
-    conf->channel.queue_size = NGX_CONF_UNSET_UINT;
+    ngx_goim_channel_conf_init(&conf->channel);
 
     return conf;
 }
@@ -250,20 +248,7 @@ ngx_stream_goim_comet_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_stream_goim_comet_srv_conf_t *prev = parent;
     ngx_stream_goim_comet_srv_conf_t *conf = child;
 
-    ngx_conf_merge_msec_value(conf->channel.handshake_timeout,
-                              prev->channel.handshake_timeout, 5000);
-    ngx_conf_merge_size_value(conf->channel.max_body,
-                              prev->channel.max_body, GOIM_MAX_BODY_DEFAULT);
-    ngx_conf_merge_uint_value(conf->channel.queue_size,
-                              prev->channel.queue_size, 64);
-
-    if (conf->channel.max_body > 16 * 1024 * 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "goim_comet_max_body must not exceed 16m");
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_goim_channel_conf_merge(cf, &conf->channel, &prev->channel);
 }
 
 
