@@ -42,6 +42,18 @@ extern ngx_module_t  ngx_goim_logic_module;
                                             ngx_goim_logic_module))
 
 
+/*
+ * Hands push records to the queue (job over RPC, or Kafka).  NGX_OK: done()
+ * runs later with the outcome, and *call can cancel it; NGX_DECLINED: no
+ * queue is configured; NGX_ERROR: out of memory.
+ */
+typedef void (*ngx_goim_logic_queue_done_pt)(void *data,
+    ngx_goim_rpc_result_t *res);
+
+ngx_int_t ngx_goim_logic_queue_push(ngx_goim_logic_conf_t *lcf,
+    Goim__PushMsg **msgs, size_t n, ngx_goim_logic_queue_done_pt done,
+    void *data, ngx_goim_rpc_call_t **call);
+
 /* the router that owns a mid's sessions */
 ngx_goim_rpc_peer_t *ngx_goim_logic_router(ngx_goim_logic_conf_t *lcf,
     int64_t mid);

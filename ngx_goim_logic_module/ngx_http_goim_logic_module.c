@@ -547,15 +547,23 @@ static ngx_int_t
 ngx_http_goim_logic_job_push(ngx_http_goim_logic_ctx_t *ctx,
     Goim__PushMsg **msgs, size_t n)
 {
-    Goim__JobPushReq  req = GOIM__JOB_PUSH_REQ__INIT;
+    switch (ngx_goim_logic_queue_push(ngx_goim_logic_get_conf(ngx_cycle),
+                                      msgs, n, ngx_http_goim_logic_job_done,
+                                      ctx, &ctx->call))
+    {
+    case NGX_OK:
+        return NGX_OK;
 
-    req.msgs = msgs;
-    req.n_msgs = n;
+    case NGX_DECLINED:
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
+                                   "no queue configured (goim_logic_job)");
+        return NGX_ERROR;
 
-    return ngx_http_goim_logic_call(ctx,
-                                    ngx_goim_logic_get_conf(ngx_cycle)->job_peer,
-                                    GOIM__METHOD__JOB_PUSH, &req.base,
-                                    ngx_http_goim_logic_job_done);
+    default:
+        ngx_http_finalize_request(ctx->request,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
 }
 
 
@@ -568,7 +576,7 @@ ngx_http_goim_logic_job_done(void *data, ngx_goim_rpc_result_t *res)
 
     if (res->status) {
         ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "job: %V", &res->message);
+                                   "queue: %V", &res->message);
         return;
     }
 
@@ -583,9 +591,7 @@ ngx_http_goim_logic_call(ngx_http_goim_logic_ctx_t *ctx,
 {
     if (peer == NULL) {
         ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "no %s configured",
-                                   method == GOIM__METHOD__JOB_PUSH
-                                   ? "goim_logic_job" : "goim_logic_router");
+                                   "no goim_logic_router configured");
         return NGX_ERROR;
     }
 
