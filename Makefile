@@ -58,7 +58,7 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit run test clean
+.PHONY: all deps modules daemons unit run test clean kafka-fetch
 
 all: deps daemons modules unit
 
@@ -150,7 +150,12 @@ PROVE_ENV += TEST_NGINX_USE_VALGRIND=1 GOIM_SANITIZE=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 endif
 
-test: all
+# the Kafka broker the Kafka tests run (jars from Maven Central, cached
+# outside the tree once: scripts/kafka.sh)
+kafka-fetch: deps
+	@./scripts/kafka.sh fetch
+
+test: all kafka-fetch
 	$(PROVE_ENV) prove -I t/lib -r $(TESTS)
 
 clean:

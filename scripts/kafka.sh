@@ -87,6 +87,7 @@ EOT
             -c "$DIR/server.properties" >"$DIR/format.log" 2>&1 \
             || { cat "$DIR/format.log" >&2; die "format failed"; }
     fi
+    [ -f "$DIR/kafka.log" ] && mv "$DIR/kafka.log" "$DIR/kafka.log.1"
     setsid java "${JAVA_OPTS[@]}" \
         -Dlog4j.configuration="file:$DIR/log4j.properties" \
         -cp "$LIBS/*" kafka.Kafka "$DIR/server.properties" \
