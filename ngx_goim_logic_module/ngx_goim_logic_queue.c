@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include <dlfcn.h>
 #include <librdkafka/rdkafka.h>
 
 #include "ngx_goim_logic.h"
@@ -39,6 +40,7 @@ typedef struct {
     rd_kafka_topic_t          *rkt;
     ngx_connection_t          *conn;       /* the pipe's read end */
     ngx_fd_t                   wfd;
+    ngx_event_t                tick;
     ngx_queue_t                waiting;    /* local calls */
     ngx_rbtree_key_t           id;
     ngx_log_t                 *log;
@@ -56,6 +58,7 @@ static ngx_int_t ngx_goim_logic_kafka_push(ngx_goim_logic_conf_t *lcf,
     Goim__PushMsg **msgs, size_t n, ngx_goim_logic_queue_done_pt done,
     void *data, ngx_goim_rpc_call_t **call);
 static void ngx_goim_logic_kafka_read(ngx_event_t *rev);
+static void ngx_goim_logic_kafka_tick(ngx_event_t *ev);
 static void ngx_goim_logic_kafka_dr(rd_kafka_t *rk,
     const rd_kafka_message_t *m, void *opaque);
 static void ngx_goim_logic_kafka_batch_done(
@@ -191,6 +194,19 @@ ngx_goim_logic_queue_init_process(ngx_cycle_t *cycle,
     k->log = cycle->log;
     ngx_queue_init(&k->waiting);
 
+    /*
+     * librdkafka initializes process-wide state once (SASL, OpenSSL) and
+     * never frees it; unloading it with this module at exit would make
+     * that state unreachable (a leak under valgrind), so it stays loaded.
+     */
+    {
+        Dl_info  info;
+
+        if (dladdr((void *) rd_kafka_new, &info) && info.dli_fname) {
+            (void) dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE);
+        }
+    }
+
     brokers = ngx_pnalloc(cycle->pool, lcf->kafka_brokers.len + 1);
     topic = ngx_pnalloc(cycle->pool, lcf->kafka_topic.len + 1);
     if (brokers == NULL || topic == NULL) {
@@ -286,6 +302,19 @@ ngx_goim_logic_queue_init_process(ngx_cycle_t *cycle,
         rd_kafka_queue_destroy(q);
     }
 
+    /*
+     * The pipe is written only when the queue goes from empty to not
+     * empty: what librdkafka queued before (its first connection errors)
+     * is served now, and a slow tick serves anything ever missed.
+     */
+    rd_kafka_poll(k->rk, 0);
+
+    k->tick.handler = ngx_goim_logic_kafka_tick;
+    k->tick.data = k->conn;            /* ngx_event_ident() wants one */
+    k->tick.log = cycle->log;
+    k->tick.cancelable = 1;
+    ngx_add_timer(&k->tick, 1000);
+
     return NGX_OK;
 }
 
@@ -301,9 +330,16 @@ ngx_goim_logic_queue_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    /* records whose push was already abandoned: never wait at exit */
-    rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT
-                          | RD_KAFKA_PURGE_F_NON_BLOCKING);
+    if (k->tick.timer_set) {
+        ngx_del_timer(&k->tick);
+    }
+
+    /*
+     * Records whose push was already answered or abandoned: never wait
+     * for them at exit.  Their delivery reports are served here, while
+     * the batches they point to still exist.
+     */
+    rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(k->rk, 0);
 
     if (k->rkt) {
@@ -313,6 +349,9 @@ ngx_goim_logic_queue_exit_process(ngx_cycle_t *cycle)
 
     rd_kafka_destroy(k->rk);
     k->rk = NULL;
+
+    /* librdkafka's threads finish freeing after destroy returns */
+    (void) rd_kafka_wait_destroyed(1000);
 
     if (k->conn) {
         ngx_close_connection(k->conn);
@@ -499,6 +538,20 @@ ngx_goim_logic_kafka_read(ngx_event_t *rev)
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, k->log, 0,
                       "goim kafka: cannot watch the event pipe");
+    }
+}
+
+
+static void
+ngx_goim_logic_kafka_tick(ngx_event_t *ev)
+{
+    ngx_goim_logic_kafka_t  *k;
+
+    k = &ngx_goim_logic_kafka;
+
+    if (k->rk) {
+        rd_kafka_poll(k->rk, 0);
+        ngx_add_timer(ev, 1000);
     }
 }
 

@@ -83,7 +83,7 @@ EOT
     if [ ! -f "$DIR/data/meta.properties" ]; then
         local uuid
         uuid=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
-        java_run kafka.tools.StorageTool format -t "$uuid" \
+        java_run kafka.tools.StorageTool format --cluster-id="$uuid" \
             -c "$DIR/server.properties" >"$DIR/format.log" 2>&1 \
             || { cat "$DIR/format.log" >&2; die "format failed"; }
     fi

@@ -6,6 +6,8 @@ use strict;
 use warnings;
 
 use Test::Nginx::Socket 'no_plan';
+use Time::HiRes ();
+use Goim::Daemon;
 use Goim::Kafka;
 use Goim::Stack;
 
@@ -105,3 +107,50 @@ last
 {"code":0,"message":""}
 --- goim_receive
 o1 op=1000 seq=0 ver=1 body=last
+
+
+
+=== TEST 6: a lone room message goes out at once (goim waits up to 1 s for company)
+--- init
+my $c = Goim::Stack::client('l1', '{"mid":601,"room_id":"live://lone","accepts":[1000]}', 1);
+my $port = Test::Nginx::Socket::server_port();
+my $best = 10;
+for my $i (1 .. 5) {
+    my $t0 = Time::HiRes::time();
+    my ($st) = Goim::Kafka::http_post($port, "/goim/push/room?operation=1000&type=live&room=lone", "lone$i");
+    my $p = $c->read_packet(3);
+    die "lone room push $i: status $st, " . ($p ? "got $p->{body}" : 'nothing') . "\n"
+        unless $st == 200 && $p && $p->{body} eq "lone$i";
+    my $dt = Time::HiRes::time() - $t0;
+    $best = $dt if $dt < $best;
+    Time::HiRes::sleep(0.2);
+}
+Test::More::cmp_ok($best, '<', 0.5, "TEST 6: a lone room push arrives in ${best}s, not after a 1 s wait");
+--- request
+POST /goim/push/room?operation=1000&type=live&room=lone
+one more
+--- response_body
+{"code":0,"message":""}
+--- goim_receive
+l1 op=1000 seq=0 ver=1 body=one more
+
+
+
+=== TEST 7: job's Kafka options: a bad value is one line on stderr and exit 1
+--- init
+my $bin = Goim::Daemon::build_dir() . '/goim-job';
+for my $case (['--kafka-brokers', 'nocolon'], ['--room-batch', '0'],
+              ['--kafka-brokers', '127.0.0.1:1', '--kafka-topic', '']) {
+    my $out = qx{$bin -t @$case 2>&1};
+    my $st = $? >> 8;
+    chomp $out;
+    Test::More::is($st, 1, "TEST 7: goim-job -t @$case exits 1");
+    Test::More::like($out, qr/\Agoim-job: [^\n]+\z/, "TEST 7: one line: $out");
+}
+my $out = qx{$bin -t --kafka-brokers 127.0.0.1:9092,127.0.0.2:9092 --room-wait 0 2>&1};
+Test::More::is($? >> 8, 0, "TEST 7: a good Kafka configuration passes -t ($out)");
+--- request
+POST /goim/push/mids?operation=1000&mids=1
+x
+--- response_body
+{"code":0,"message":""}

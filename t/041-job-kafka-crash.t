@@ -13,8 +13,18 @@ use Goim::Kafka;
 use Goim::Stack;
 
 our $Kafka = Goim::Kafka->start(partitions => 4);
+# a small max_inflight: the backlog after the restart pauses consumption
 our @JobArgs = ('--kafka-brokers', $Kafka->brokers, '--kafka-topic', $Kafka->topic,
-                '--kafka-group', "job-041-$$");
+                '--kafka-group', "job-041-$$", '--max-inflight', '8');
+
+# goim-job --stats of the running job, as a hash
+sub job_stats {
+    my $bin = Goim::Daemon::build_dir() . '/goim-job';
+    my $addr = $Goim::Stack::Job->addr;
+    my %st = map { /^(\w+)=(-?\d+)$/ ? ($1 => $2) : () }
+             split /\n/, qx{$bin --stats $addr} // '';
+    return \%st;
+}
 
 Goim::Stack::setup(job_args => \@JobArgs);
 $Goim::Stack::MainConfig =~ s{goim_logic_job [^;]*;}
@@ -80,6 +90,9 @@ $read->(30);
 my @missing = grep { !$seen{"p$_"} } 1 .. $n;
 Test::More::is(scalar(@missing), 0, "TEST 1: no record missing (missing: @missing[0 .. ($#missing > 9 ? 9 : $#missing)])");
 Test::More::note("TEST 1: $n records, " . ($dups // 0) . " duplicates after the SIGKILL");
+my $st = main::job_stats();
+Test::More::cmp_ok($st->{kafka_pauses} // 0, '>', 0, 'TEST 1: the backlog paused consumption');
+Test::More::is($st->{kafka_bad}, 0, 'TEST 1: no bad record');
 --- request
 POST /goim/push/mids?operation=1000&mids=601
 after
