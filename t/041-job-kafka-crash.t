@@ -41,8 +41,9 @@ sub wait_flowing {
         $n++;
         my ($st) = Goim::Kafka::http_post($port, "/goim/push/mids?operation=1000&mids=701", "probe$n");
         if ($st == 200) {
+            # the latest probe: the ones before it came first (one partition)
             while (my $p = $c->read_packet(1)) {
-                return 1 if $p->{body} =~ /^probe/;
+                return 1 if $p->{body} eq "probe$n";
             }
             return 0 if $c->eof;
         } else {
