@@ -85,6 +85,14 @@ sub start_job {
                                args => \@job_args);
 }
 
+# CPU seconds the process has used
+sub cpu_s {
+    my $pid = shift;
+    open my $f, '<', "/proc/$pid/stat" or return 0;
+    my @f = split ' ', scalar <$f>;
+    return ($f[13] + $f[14]) / POSIX::sysconf(POSIX::_SC_CLK_TCK());
+}
+
 sub stop_job {
     my $j = shift;
     kill 'TERM', $j->pid;
@@ -113,6 +121,8 @@ for my $phase (['room', 'live://bench', 'throughput, ROOM records'],
         or die "produce failed\n";
     my $job = start_job();
     drain($label, $N);
+    my $cpu = cpu_s($job->pid);
+    printf "%-28s job used %.2f CPU s: %.0f records per job CPU second\n", '', $cpu, $N / ($cpu || 1e-6);
     stop_job($job);
 }
 
