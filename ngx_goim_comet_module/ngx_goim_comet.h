@@ -23,6 +23,26 @@
 #define NGX_GOIM_COMET_RING_SIZE   (4 * 1024 * 1024)
 
 
+/*
+ * One worker's counters; they live in the shared zone so the status page,
+ * served by any worker, can add up every worker's.
+ */
+typedef struct {
+    ngx_atomic_uint_t          conns_tcp;     /* open, any state */
+    ngx_atomic_uint_t          conns_ws;
+    ngx_atomic_uint_t          online;        /* authenticated */
+    ngx_atomic_uint_t          rooms;
+    ngx_atomic_uint_t          push_calls;    /* push RPCs served */
+    ngx_atomic_uint_t          xw_records;    /* from other workers */
+    ngx_atomic_uint_t          packets_out;   /* written to clients */
+    ngx_atomic_uint_t          dropped;       /* a client's queue was full */
+    ngx_atomic_uint_t          xw_dropped;    /* a worker's queue was full */
+    ngx_atomic_uint_t          auth_failed;
+    ngx_atomic_uint_t          kicked;
+    ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */
+} ngx_goim_comet_stats_t;
+
+
 /* the comet's worker-wide state: configuration and live tables */
 
 typedef struct {
@@ -61,9 +81,8 @@ typedef struct {
     ngx_uint_t                 exiting;       /* in exit_process */
     ngx_event_t                online_event;
 
-    ngx_uint_t                 msgs_in;
-    ngx_uint_t                 msgs_out;
-    ngx_uint_t                 msgs_dropped;
+    ngx_goim_comet_stats_t    *stats;         /* shared, or local_stats */
+    ngx_goim_comet_stats_t     local_stats;
 } ngx_goim_comet_conf_t;
 
 
@@ -219,8 +238,8 @@ ngx_uint_t ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys,
     size_t n, int32_t op, ngx_goim_comet_msg_t *msg);
 void ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
     int32_t op, ngx_goim_comet_msg_t *msg);
-void ngx_goim_xw_queue_stats(ngx_goim_comet_conf_t *ccf, uint64_t *bytes,
-    uint64_t *dropped);
+void ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf,
+    ngx_goim_comet_stats_t *sum, ngx_uint_t *workers, uint64_t *queued);
 
 void ngx_goim_comet_push_session(ngx_connection_t *c,
     void (*on_close)(void *data), void *data);

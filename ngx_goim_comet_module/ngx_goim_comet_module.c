@@ -207,6 +207,7 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
                     ngx_str_rbtree_insert_value);
 
     ccf->nworkers = 1;
+    ccf->stats = &ccf->local_stats;
 
     if (ngx_goim_xw_init_worker(cycle, ccf) != NGX_OK) {
         return NGX_ERROR;

@@ -91,14 +91,15 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ccf->msgs_in++;
-    dropped = ccf->msgs_dropped;
+    ccf->stats->push_calls++;
+    dropped = ccf->stats->dropped + ccf->stats->xw_dropped;
 
     /* keys owned by other workers go to them (ngx_goim_comet_shm.c) */
     reply.delivered = (int32_t) ngx_goim_xw_push_keys(ccf, req->keys,
                                                       req->n_keys,
                                                       req->proto_op, msg);
-    reply.dropped = (int32_t) (ccf->msgs_dropped - dropped);
+    reply.dropped = (int32_t) (ccf->stats->dropped + ccf->stats->xw_dropped
+                               - dropped);
 
     ngx_goim_comet_msg_release(msg);
 
@@ -130,7 +131,7 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ccf->msgs_in++;
+    ccf->stats->push_calls++;
 
     ngx_goim_xw_push_others(ccf, NULL, req->proto_op, msg);
     ngx_goim_comet_push_all(ccf, req->proto_op, msg);
@@ -169,7 +170,7 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ccf->msgs_in++;
+    ccf->stats->push_calls++;
 
     ngx_goim_xw_push_others(ccf, &name, 0, msg);
     ngx_goim_comet_push_room(ccf, &name, msg);

@@ -66,6 +66,7 @@ typedef struct {
     ngx_uint_t                 nkeys;
     ngx_uint_t                 nrings;
     ngx_goim_xw_ring_t        *rings;
+    ngx_goim_comet_stats_t    *stats;        /* one per worker */
 } ngx_goim_xw_shctx_t;
 
 
@@ -176,7 +177,9 @@ ngx_goim_xw_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     sh->nrings = n;
 
     sh->rings = ngx_slab_calloc(shpool, n * sizeof(ngx_goim_xw_ring_t));
-    if (sh->rings == NULL) {
+    sh->stats = ngx_slab_calloc(shpool, n * sizeof(ngx_goim_comet_stats_t));
+
+    if (sh->rings == NULL || sh->stats == NULL) {
         return NGX_ERROR;
     }
 
@@ -268,6 +271,7 @@ ngx_goim_xw_init_worker(ngx_cycle_t *cycle, ngx_goim_comet_conf_t *ccf)
     }
 
     ccf->my_eventfd = ccf->eventfds[ccf->worker];
+    ccf->stats = &ngx_goim_xw_sh(ccf)->stats[ccf->worker];
 
     c = ngx_get_connection(ccf->my_eventfd, cycle->log);
     if (c == NULL) {
@@ -355,6 +359,7 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
                           (ring->data + ring->tail % ring->size);
 
                 if (rec->type != NGX_GOIM_XW_PAD) {
+                    ccf->stats->xw_records++;
                     ngx_goim_xw_record(ccf, rec);
                 }
 
@@ -713,7 +718,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
         if (ngx_goim_xw_append(ccf, w, &rec, buf, size, msg->data)
             != NGX_OK)
         {
-            ccf->msgs_dropped += count[w];
+            ccf->stats->xw_dropped += count[w];
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "goim comet: worker %ui queue full, push to %ui "
                           "keys dropped", w, count[w]);
@@ -757,7 +762,7 @@ ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
                                room ? room->len : 0, msg->data)
             != NGX_OK)
         {
-            ccf->msgs_dropped++;
+            ccf->stats->xw_dropped++;
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "goim comet: worker %ui queue full, %s dropped",
                           w, room ? "room push" : "broadcast");
@@ -766,25 +771,39 @@ ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
 }
 
 
-/* for the status page: records waiting in every worker's queue */
+/* for the status page: every worker's counters and queues, added up */
 
 void
-ngx_goim_xw_queue_stats(ngx_goim_comet_conf_t *ccf, uint64_t *bytes,
-    uint64_t *dropped)
+ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf, ngx_goim_comet_stats_t *sum,
+    ngx_uint_t *workers, uint64_t *queued)
 {
-    ngx_uint_t           w;
-    ngx_goim_xw_ring_t  *ring;
+    ngx_uint_t               w, i, n;
+    ngx_atomic_uint_t       *from, *to;
+    ngx_goim_xw_ring_t      *ring;
+    ngx_goim_comet_stats_t  *stats;
 
-    *bytes = 0;
-    *dropped = 0;
+    ngx_memzero(sum, sizeof(ngx_goim_comet_stats_t));
+    *queued = 0;
 
     if (ccf->sh == NULL) {
+        *sum = *ccf->stats;
+        *workers = 1;
         return;
     }
 
-    for (w = 0; w < ngx_goim_xw_sh(ccf)->nrings; w++) {
+    n = sizeof(ngx_goim_comet_stats_t) / sizeof(ngx_atomic_uint_t);
+    *workers = ccf->nworkers;
+
+    for (w = 0; w < ccf->nworkers; w++) {
+        stats = &ngx_goim_xw_sh(ccf)->stats[w];
+        from = (ngx_atomic_uint_t *) stats;
+        to = (ngx_atomic_uint_t *) sum;
+
+        for (i = 0; i < n; i++) {
+            to[i] += from[i];
+        }
+
         ring = &ngx_goim_xw_sh(ccf)->rings[w];
-        *bytes += ring->head - ring->tail;
-        *dropped += ring->dropped;
+        *queued += ring->head - ring->tail;
     }
 }
