@@ -1224,6 +1224,9 @@ ngx_goim_channel_flush(ngx_goim_channel_t *ch)
             chain[n].next = (n + 1 < i) ? &chain[n + 1] : NULL;
         }
 
+        /* an HTTP connection's TLS layer holds output until a flush */
+        bufs[i - 1].flush = 1;
+
         sent = c->sent;
 
         rc = c->send_chain(c, chain, 0);

@@ -106,9 +106,10 @@ sub defaults {
 # a connected client, authenticated with TOKEN (the reply is kept)
 sub client {
     my ($name, $token, $seq, %opts) = @_;
-    my $port = ($opts{transport} // 'tcp') eq 'ws'
-               ? Test::Nginx::Socket::server_port()
-               : $ENV{TEST_NGINX_COMET_PORT};
+    my $port = delete $opts{port};
+    $port //= ($opts{transport} // 'tcp') eq 'ws'
+              ? Test::Nginx::Socket::server_port()
+              : $ENV{TEST_NGINX_COMET_PORT};
     my $c = Goim::Client->new('127.0.0.1', $port, 5, %opts);
     $Clients{$name} = {client => $c,
                        auth => defined $token ? $c->auth($token, $seq) : undef};
