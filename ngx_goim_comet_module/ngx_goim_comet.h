@@ -23,6 +23,9 @@
 #define NGX_GOIM_COMET_RING_SIZE   (4 * 1024 * 1024)
 
 
+#define NGX_GOIM_COMET_HOP_BUCKETS  24
+
+
 /*
  * One worker's counters; they live in the shared zone so the status page,
  * served by any worker, can add up every worker's.
@@ -40,6 +43,9 @@ typedef struct {
     ngx_atomic_uint_t          auth_failed;
     ngx_atomic_uint_t          kicked;
     ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */
+
+    /* records from other workers by hop time: [i] counts < 2^i us */
+    ngx_atomic_uint_t          hop_us[NGX_GOIM_COMET_HOP_BUCKETS];
 } ngx_goim_comet_stats_t;
 
 
@@ -240,6 +246,8 @@ void ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
     int32_t op, ngx_goim_comet_msg_t *msg);
 void ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf,
     ngx_goim_comet_stats_t *sum, ngx_uint_t *workers, uint64_t *queued);
+ngx_uint_t ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st,
+    ngx_uint_t percent);
 
 void ngx_goim_comet_push_session(ngx_connection_t *c,
     void (*on_close)(void *data), void *data);

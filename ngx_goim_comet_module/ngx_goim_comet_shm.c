@@ -46,6 +46,7 @@ typedef struct {
     uint32_t                   nkeys;        /* or the name's length */
     uint32_t                   reserved;
     uint64_t                   id;           /* KICK: the connection */
+    uint64_t                   sent_ns;      /* CLOCK_MONOTONIC */
 } ngx_goim_xw_rec_t;
 
 
@@ -86,6 +87,9 @@ static void ngx_goim_xw_read_handler(ngx_event_t *rev);
 static void ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf);
 static void ngx_goim_xw_record(ngx_goim_comet_conf_t *ccf,
     ngx_goim_xw_rec_t *rec);
+static void ngx_goim_xw_hop(ngx_goim_comet_conf_t *ccf,
+    ngx_goim_xw_rec_t *rec);
+static uint64_t ngx_goim_xw_now_ns(void);
 static ngx_int_t ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf,
     ngx_uint_t worker, ngx_goim_xw_rec_t *rec, u_char *extra,
     size_t extra_len, u_char *msg);
@@ -359,7 +363,7 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
                           (ring->data + ring->tail % ring->size);
 
                 if (rec->type != NGX_GOIM_XW_PAD) {
-                    ccf->stats->xw_records++;
+                    ngx_goim_xw_hop(ccf, rec);
                     ngx_goim_xw_record(ccf, rec);
                 }
 
@@ -377,6 +381,66 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
             return;
         }
     }
+}
+
+
+static uint64_t
+ngx_goim_xw_now_ns(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+}
+
+
+/* how long the record waited between the two workers, for the status */
+
+static void
+ngx_goim_xw_hop(ngx_goim_comet_conf_t *ccf, ngx_goim_xw_rec_t *rec)
+{
+    uint64_t    us;
+    ngx_uint_t  i;
+
+    us = (ngx_goim_xw_now_ns() - rec->sent_ns) / 1000;
+
+    for (i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS - 1; i++) {
+        if (us < ((uint64_t) 1 << i)) {
+            break;
+        }
+    }
+
+    ccf->stats->hop_us[i]++;
+    ccf->stats->xw_records++;
+}
+
+
+/* the upper bound, in microseconds, of the bucket holding the percentile */
+
+ngx_uint_t
+ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st, ngx_uint_t percent)
+{
+    uint64_t    total, seen;
+    ngx_uint_t  i;
+
+    for (total = 0, i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS; i++) {
+        total += st->hop_us[i];
+    }
+
+    if (total == 0) {
+        return 0;
+    }
+
+    for (seen = 0, i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS; i++) {
+        seen += st->hop_us[i];
+
+        if (seen * 100 >= total * percent) {
+            break;
+        }
+    }
+
+    return (ngx_uint_t) 1 << i;
 }
 
 
@@ -472,6 +536,7 @@ ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
 
     len = ngx_align(sizeof(ngx_goim_xw_rec_t) + extra_len + rec->msg_len, 8);
     rec->len = (uint32_t) len;
+    rec->sent_ns = ngx_goim_xw_now_ns();
 
     if (len > ring->size / 2) {
         (void) ngx_atomic_fetch_add(&ring->dropped, 1);

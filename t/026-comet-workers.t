@@ -135,3 +135,14 @@ k8 op=1000 seq=0 ver=1 body=newest
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 6: the status page adds up every worker and times the hops between them
+--- init
+main::clients('live://64');
+Goim::Stack::push('/goim/push/room?operation=1000&type=live&room=64', 'hop', 20);
+--- request
+GET /status
+--- response_body_like chomp
+"workers":4,"connections":\{"tcp":12,"ws":4,"online":16\}.*"workers_queue":\{"records":[1-9][0-9]*,"queued_bytes":0,"hop_us_p50":[1-9][0-9]*,"hop_us_p99":[1-9][0-9]*\}
