@@ -87,6 +87,7 @@ typedef struct {
     ngx_uint_t                 exiting;       /* in exit_process */
     ngx_event_t                online_event;
 
+    ngx_queue_t                pacers;        /* paced broadcasts */
     ngx_goim_comet_stats_t    *stats;         /* shared, or local_stats */
     ngx_goim_comet_stats_t     local_stats;
 } ngx_goim_comet_conf_t;
@@ -231,7 +232,8 @@ ngx_uint_t ngx_goim_comet_push_key(ngx_goim_comet_conf_t *ccf, ngx_str_t *key,
 void ngx_goim_comet_push_room(ngx_goim_comet_conf_t *ccf, ngx_str_t *name,
     ngx_goim_comet_msg_t *msg);
 void ngx_goim_comet_push_all(ngx_goim_comet_conf_t *ccf, int32_t op,
-    ngx_goim_comet_msg_t *msg);
+    ngx_goim_comet_msg_t *msg, ngx_uint_t speed);
+void ngx_goim_comet_pacers_stop(ngx_goim_comet_conf_t *ccf);
 
 ngx_int_t ngx_goim_xw_add_zone(ngx_conf_t *cf, ngx_goim_comet_conf_t *ccf);
 ngx_int_t ngx_goim_xw_init_worker(ngx_cycle_t *cycle,
@@ -243,7 +245,7 @@ void ngx_goim_xw_key_del(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch);
 ngx_uint_t ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys,
     size_t n, int32_t op, ngx_goim_comet_msg_t *msg);
 void ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
-    int32_t op, ngx_goim_comet_msg_t *msg);
+    int32_t op, ngx_uint_t speed, ngx_goim_comet_msg_t *msg);
 void ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf,
     ngx_goim_comet_stats_t *sum, ngx_uint_t *workers, uint64_t *queued);
 ngx_uint_t ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st,

@@ -973,6 +973,9 @@ ngx_goim_channel_close_all(ngx_goim_comet_conf_t *ccf)
         q = ngx_queue_head(&ccf->all);
         ch = ngx_queue_data(q, ngx_goim_channel_t, queue);
 
+        /* no TLS close_notify exchange: it could never finish now */
+        ch->connection->error = 1;
+
         ngx_goim_channel_close(ch, "worker is exiting");
     }
 }

@@ -514,7 +514,7 @@ ngx_goim_xw_record(ngx_goim_comet_conf_t *ccf, ngx_goim_xw_rec_t *rec)
     default: /* NGX_GOIM_XW_BROADCAST */
         ngx_memcpy(msg->data, p, rec->msg_len);
 
-        ngx_goim_comet_push_all(ccf, rec->op, msg);
+        ngx_goim_comet_push_all(ccf, rec->op, msg, (ngx_uint_t) rec->id);
         break;
     }
 
@@ -802,7 +802,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
 
 void
 ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
-    int32_t op, ngx_goim_comet_msg_t *msg)
+    int32_t op, ngx_uint_t speed, ngx_goim_comet_msg_t *msg)
 {
     ngx_uint_t         w;
     ngx_goim_xw_rec_t  rec;
@@ -822,6 +822,7 @@ ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
         rec.op = op;
         rec.msg_len = (uint32_t) msg->len;
         rec.nkeys = room ? (uint32_t) room->len : 0;
+        rec.id = speed;
 
         if (ngx_goim_xw_append(ccf, w, &rec, room ? room->data : NULL,
                                room ? room->len : 0, msg->data)

@@ -146,3 +146,16 @@ Goim::Stack::push('/goim/push/room?operation=1000&type=live&room=64', 'hop', 20)
 GET /status
 --- response_body_like chomp
 "workers":4,"connections":\{"tcp":12,"ws":4,"online":16\}.*"workers_queue":\{"records":[1-9][0-9]*,"queued_bytes":0,"hop_us_p50":[1-9][0-9]*,"hop_us_p99":[1-9][0-9]*\}
+
+
+
+=== TEST 7: a broadcast with a speed is paced over every worker and reaches everyone
+--- init
+main::clients('live://65');
+--- request
+POST /goim/push/all?operation=1000&speed=40
+paced
+--- response_body
+{"code":0,"message":""}
+--- goim_receive eval
+main::expect('paced')
