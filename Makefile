@@ -32,7 +32,7 @@ ALL_CFLAGS  = $(CFLAGS) $(WARN) $(SAN_FLAGS) -std=gnu11 -D_GNU_SOURCE \
               -MMD -MP
 LDFLAGS    += $(SAN_FLAGS)
 
-DAEMON_LIBS := -luv -lconfig -lprotobuf-c -lyajl -lpthread
+DAEMON_LIBS := -luv -lconfig -lprotobuf-c -lyajl -lpthread -lcrypto
 JOB_LIBS    := -lrdkafka
 
 LIB_SRCS    := $(wildcard libgoim/*.c) $(wildcard libgoim/uv/*.c)
