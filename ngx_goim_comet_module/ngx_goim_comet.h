@@ -28,6 +28,7 @@ typedef struct {
     ngx_msec_t                 online_interval;
 
     ngx_str_t                  push_addr;     /* advertised to job */
+    ngx_msec_t                 renew_interval;
 
     /* per worker, from init_process on */
     ngx_goim_rpc_peer_t       *logic_peer;
@@ -35,6 +36,9 @@ typedef struct {
     ngx_rbtree_node_t          sentinel;
     ngx_uint_t                 nchannels;
     ngx_queue_t                all;           /* every channel */
+    ngx_rbtree_t               rooms;         /* by name */
+    ngx_rbtree_node_t          room_sentinel;
+    ngx_uint_t                 nrooms;
     ngx_uint_t                 exiting;       /* in exit_process */
     ngx_event_t                online_event;
 
@@ -77,6 +81,13 @@ struct ngx_goim_comet_out_s {
 
 typedef struct ngx_goim_channel_s  ngx_goim_channel_t;
 
+typedef struct {
+    ngx_str_node_t             node;          /* name, in ccf->rooms */
+    ngx_queue_t                members;
+    ngx_uint_t                 online;        /* members in this worker */
+    int32_t                    all_online;    /* everywhere, from logic */
+} ngx_goim_comet_room_t;
+
 /* what the transport (TCP now, WebSocket later) gives a channel */
 typedef struct {
     ngx_msec_t                 handshake_timeout;
@@ -98,10 +109,12 @@ struct ngx_goim_channel_s {
     ngx_goim_rpc_call_t       *call;
 
     int64_t                    mid;
-    ngx_str_t                  room;
-    int32_t                   *accepts;
+    ngx_goim_comet_room_t     *room;
+    ngx_queue_t                room_link;     /* in room->members */
+    int32_t                   *accepts;       /* ngx_alloc()ed */
     ngx_uint_t                 naccepts;
     ngx_msec_t                 heartbeat;
+    ngx_msec_t                 renew_at;      /* next session renewal */
 
     u_char                    *in;
     size_t                     in_len;
@@ -159,6 +172,12 @@ ngx_int_t ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch,
 
 ngx_goim_comet_msg_t *ngx_goim_comet_msg_create(size_t len, ngx_log_t *log);
 void ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg);
+
+ngx_goim_comet_room_t *ngx_goim_room_lookup(ngx_goim_comet_conf_t *ccf,
+    ngx_str_t *name);
+ngx_int_t ngx_goim_room_join(ngx_goim_channel_t *ch, ngx_str_t *name);
+void ngx_goim_room_leave(ngx_goim_channel_t *ch);
+int32_t ngx_goim_room_online(ngx_goim_comet_room_t *room);
 
 void ngx_goim_comet_push_session(ngx_connection_t *c,
     void (*on_close)(void *data), void *data);

@@ -45,6 +45,13 @@ static ngx_command_t  ngx_goim_comet_commands[] = {
       offsetof(ngx_goim_comet_conf_t, rpc_timeout),
       NULL },
 
+    { ngx_string("goim_comet_renew_interval"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, renew_interval),
+      NULL },
+
     { ngx_string("goim_comet_online_interval"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -100,6 +107,7 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
 
     ccf->rpc_timeout = NGX_CONF_UNSET_MSEC;
     ccf->online_interval = NGX_CONF_UNSET_MSEC;
+    ccf->renew_interval = NGX_CONF_UNSET_MSEC;
 
     return ccf;
 }
@@ -123,6 +131,7 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
 
     ngx_conf_init_msec_value(ccf->rpc_timeout, 3000);
     ngx_conf_init_msec_value(ccf->online_interval, 10000);
+    ngx_conf_init_msec_value(ccf->renew_interval, 10 * 60 * 1000);
 
     if (ccf->online_interval < 1000) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -166,6 +175,8 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
     ngx_rbtree_init(&ccf->channels, &ccf->sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&ccf->all);
+    ngx_rbtree_init(&ccf->rooms, &ccf->room_sentinel,
+                    ngx_str_rbtree_insert_value);
 
     if (ccf->logic == NULL) {
         return NGX_OK;
@@ -262,6 +273,12 @@ ngx_goim_comet_online_done(void *data, ngx_goim_rpc_result_t *res)
 {
     ngx_goim_comet_conf_t  *ccf = data;
 
+    size_t                  i;
+    ngx_str_t               name;
+    ngx_rbtree_node_t      *node;
+    Goim__OnlineReply      *reply;
+    ngx_goim_comet_room_t  *room;
+
     if (res->status) {
         ngx_log_error(NGX_LOG_WARN, ccf->online_event.log, 0,
                       "goim comet: RenewOnline failed: %V, retrying in 1s",
@@ -269,6 +286,29 @@ ngx_goim_comet_online_done(void *data, ngx_goim_rpc_result_t *res)
 
         ngx_add_timer(&ccf->online_event, 1000);
         return;
+    }
+
+    /* everyone's counts, for heartbeat replies; a room not listed has 0 */
+
+    reply = (Goim__OnlineReply *) res->reply;
+
+    if (ccf->rooms.root != ccf->rooms.sentinel) {
+        for (node = ngx_rbtree_min(ccf->rooms.root, ccf->rooms.sentinel);
+             node;
+             node = ngx_rbtree_next(&ccf->rooms, node))
+        {
+            ((ngx_goim_comet_room_t *) node)->all_online = 0;
+        }
+    }
+
+    for (i = 0; i < reply->n_all_room_count; i++) {
+        name.data = (u_char *) reply->all_room_count[i]->key;
+        name.len = ngx_strlen(reply->all_room_count[i]->key);
+
+        room = ngx_goim_room_lookup(ccf, &name);
+        if (room) {
+            room->all_online = reply->all_room_count[i]->value;
+        }
     }
 
     ngx_add_timer(&ccf->online_event, ccf->online_interval);

@@ -177,52 +177,47 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
 {
     Goim__BroadcastRoomReq *req = (Goim__BroadcastRoomReq *) r->msg;
 
-    size_t                    len;
-    ngx_rbtree_node_t        *node, *root, *sentinel;
+    ngx_str_t                 name;
+    ngx_queue_t              *q;
     ngx_goim_channel_t       *ch;
     ngx_goim_comet_msg_t     *msg;
+    ngx_goim_comet_room_t    *room;
     ngx_goim_comet_conf_t    *ccf;
     Goim__BroadcastRoomReply  reply = GOIM__BROADCAST_ROOM_REPLY__INIT;
 
-    len = req->room_id ? ngx_strlen(req->room_id) : 0;
+    name.data = (u_char *) req->room_id;
+    name.len = req->room_id ? ngx_strlen(req->room_id) : 0;
 
-    if (req->proto == NULL || len == 0) {
+    if (req->proto == NULL || name.len == 0) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
                                  "BroadcastRoom needs a room and a proto");
         return;
     }
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    room = ngx_goim_room_lookup(ccf, &name);
 
-    msg = ngx_goim_comet_proto_msg(req->proto, ngx_cycle->log);
-    if (msg == NULL) {
-        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
-                                 "out of memory");
-        return;
-    }
-
-    ccf->msgs_in++;
-
-    root = ccf->channels.root;
-    sentinel = ccf->channels.sentinel;
-
-    /* room pushes are not filtered by the accept set (goim v2) */
-    if (root != sentinel) {
-        for (node = ngx_rbtree_min(root, sentinel);
-             node;
-             node = ngx_rbtree_next(&ccf->channels, node))
-        {
-            ch = (ngx_goim_channel_t *) node;
-
-            if (ch->room.len == len
-                && ngx_memcmp(ch->room.data, req->room_id, len) == 0)
-            {
-                (void) ngx_goim_channel_push(ch, msg);
-            }
+    if (room) {
+        msg = ngx_goim_comet_proto_msg(req->proto, ngx_cycle->log);
+        if (msg == NULL) {
+            ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                     "out of memory");
+            return;
         }
-    }
 
-    ngx_goim_comet_msg_release(msg);
+        ccf->msgs_in++;
+
+        /* room pushes are not filtered by the accept set (goim v2) */
+        for (q = ngx_queue_head(&room->members);
+             q != ngx_queue_sentinel(&room->members);
+             q = ngx_queue_next(q))
+        {
+            ch = ngx_queue_data(q, ngx_goim_channel_t, room_link);
+            (void) ngx_goim_channel_push(ch, msg);
+        }
+
+        ngx_goim_comet_msg_release(msg);
+    }
 
     ngx_goim_rpc_reply(r, &reply.base);
 }
@@ -231,55 +226,38 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
 static void
 ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
 {
-    size_t                   n, i;
-    ngx_rbtree_node_t       *node, *root, *sentinel;
-    ngx_goim_channel_t      *ch;
-    ngx_goim_comet_conf_t   *ccf;
-    Goim__RoomsReply         reply = GOIM__ROOMS_REPLY__INIT;
-    Goim__RoomsReply__RoomsEntry  *entries, **ptrs;
+    size_t                          n;
+    ngx_rbtree_node_t              *node, *root, *sentinel;
+    ngx_goim_comet_room_t          *room;
+    ngx_goim_comet_conf_t          *ccf;
+    Goim__RoomsReply                reply = GOIM__ROOMS_REPLY__INIT;
+    Goim__RoomsReply__RoomsEntry   *entries, **ptrs;
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
 
-    entries = ngx_alloc(ccf->nchannels * (sizeof(*entries) + sizeof(*ptrs))
-                        + 1, ngx_cycle->log);
+    entries = ngx_alloc(ccf->nrooms * (sizeof(*entries) + sizeof(*ptrs)) + 1,
+                        ngx_cycle->log);
     if (entries == NULL) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
                                  "out of memory");
         return;
     }
 
-    ptrs = (Goim__RoomsReply__RoomsEntry **) (entries + ccf->nchannels);
+    ptrs = (Goim__RoomsReply__RoomsEntry **) (entries + ccf->nrooms);
     n = 0;
 
-    root = ccf->channels.root;
-    sentinel = ccf->channels.sentinel;
+    root = ccf->rooms.root;
+    sentinel = ccf->rooms.sentinel;
 
     if (root != sentinel) {
         for (node = ngx_rbtree_min(root, sentinel);
              node;
-             node = ngx_rbtree_next(&ccf->channels, node))
+             node = ngx_rbtree_next(&ccf->rooms, node))
         {
-            ch = (ngx_goim_channel_t *) node;
-
-            if (ch->room.len == 0) {
-                continue;
-            }
-
-            for (i = 0; i < n; i++) {
-                if (ngx_strlen(ptrs[i]->key) == ch->room.len
-                    && ngx_memcmp(ptrs[i]->key, ch->room.data, ch->room.len)
-                       == 0)
-                {
-                    break;
-                }
-            }
-
-            if (i < n) {
-                continue;
-            }
+            room = (ngx_goim_comet_room_t *) node;
 
             goim__rooms_reply__rooms_entry__init(&entries[n]);
-            entries[n].key = (char *) ch->room.data;
+            entries[n].key = (char *) room->node.str.data;
             entries[n].value = 1;
             ptrs[n] = &entries[n];
             n++;
