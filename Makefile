@@ -58,7 +58,7 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit run test clean
+.PHONY: all deps modules daemons unit run test clean bench
 
 all: deps daemons modules unit
 
@@ -157,3 +157,14 @@ clean:
 	rm -rf build build-sanitize t/servroot*
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+
+# benchmarks (not run by make test): build/bench/<name>
+
+bench: $(BUILD)/bench/router_bench
+
+$(BUILD)/bench/router_bench: bench/router_bench.c \
+        $(BUILD)/obj/goim-router/session.o $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -Igoim-router $(LDFLAGS) $^ -o $@ \
+	    $(DAEMON_LIBS)

@@ -744,7 +744,26 @@ ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer, const char *reason)
 void
 ngx_goim_rpc_peer_close(ngx_goim_rpc_peer_t *peer)
 {
+    ngx_queue_t              *q;
+    ngx_goim_rpc_call_ext_t  *ext;
+
     ngx_goim_rpc_peer_fail(peer, "upstream closed");
+
+    /*
+     * From exit_process: posted events never run again, so the failed
+     * calls are dropped here, without done(), rather than leaked.
+     */
+
+    if (peer->fail_event.posted) {
+        ngx_delete_posted_event(&peer->fail_event);
+    }
+
+    while (!ngx_queue_empty(&peer->failed)) {
+        q = ngx_queue_head(&peer->failed);
+        ext = ngx_queue_data(q, ngx_goim_rpc_call_ext_t, queue);
+
+        ngx_goim_rpc_cancel(&ext->call);
+    }
 }
 
 
