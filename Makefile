@@ -161,10 +161,14 @@ clean:
 
 # benchmarks (not run by make test): build/bench/<name>
 
-bench: $(BUILD)/bench/router_bench
+bench: $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench daemons
 
 $(BUILD)/bench/router_bench: bench/router_bench.c \
         $(BUILD)/obj/goim-router/session.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -Igoim-router $(LDFLAGS) $^ -o $@ \
 	    $(DAEMON_LIBS)
+
+$(BUILD)/bench/router_rpc_bench: bench/router_rpc_bench.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS)
