@@ -31,19 +31,26 @@ sub rpc_conn {
 sub frame { my ($op, $seq, $body) = @_;
     pack('N n n N N', 16 + length $body, 16, 1, $op, $seq) . $body }
 
-# one frame back: (op, seq, body), or () on EOF or timeout
+# one frame back: (op, seq, body), or () on EOF or timeout; bytes of the
+# next frames wait in %Unread
+our %Unread;
 sub read_frame {
     my ($s, $timeout) = @_;
-    my ($buf, $deadline) = ('', time + ($timeout // 3));
+    my $buf = \($Unread{"$s"} //= '');
+    my $deadline = time + ($timeout // 3);
     my $sel = IO::Select->new($s);
     while (1) {
-        if (length $buf >= 16) {
-            my ($len, undef, undef, $op, $seq) = unpack 'N n n N N', $buf;
-            return ($op, $seq, substr($buf, 16, $len - 16)) if length $buf >= $len;
+        if (length $$buf >= 16) {
+            my ($len, undef, undef, $op, $seq) = unpack 'N n n N N', $$buf;
+            if (length $$buf >= $len) {
+                my $body = substr($$buf, 16, $len - 16);
+                substr($$buf, 0, $len) = '';
+                return ($op, $seq, $body);
+            }
         }
         my $left = $deadline - time;
         return () if $left <= 0 || !$sel->can_read($left);
-        my $n = sysread $s, $buf, 65536, length $buf;
+        my $n = sysread $s, $$buf, 65536, length $$buf;
         return () unless $n;
     }
 }
@@ -150,6 +157,14 @@ Test::More::is($op, 101 | 0x20000000, 'TEST 3 - a method served elsewhere gets a
 print $good main::frame(312, 79, '');
 ($op, $seq) = main::read_frame($good);
 Test::More::is($seq, 79, 'TEST 3 - and the connection stays open');
+# several frames in one write, the last one bad: the good ones are answered
+# (in one write), then the connection is closed
+my $s = main::rpc_conn();
+print $s join '', map({ main::frame(312, $_, '') } 1 .. 3), main::frame(999, 4, '');
+my @seqs;
+while (my ($o, $q) = main::read_frame($s, 3)) { push @seqs, $q; last if @seqs == 3 }
+Test::More::is("@seqs", '1 2 3', 'TEST 3 - replies before a bad frame still go out');
+Test::More::ok(main::closed($s, 3), 'TEST 3 - then the connection is closed');
 --- request
 GET /goim/online/total
 --- response_body_like
