@@ -833,7 +833,7 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
     h.seq = (int32_t) (ch->mid & 0xffffffff);
 
     if (ngx_goim_channel_register(ch, reply) != NGX_OK) {
-        ngx_goim_channel_close(ch, "out of memory");
+        ngx_goim_channel_close(ch, "registration failed");
         return;
     }
 
@@ -909,25 +909,40 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
 
     hash = ngx_crc32_long(key.data, key.len);
 
+    ch->node.str = key;
+    ch->node.node.key = hash;
+    ch->id = ((uint64_t) ch->ccf->worker << 48) | ++ch->ccf->next_id;
+
+    /* other workers learn the key; an older owner elsewhere is kicked */
+    if (ngx_goim_xw_key_set(ch->ccf, ch) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     old = (ngx_goim_channel_t *) ngx_str_rbtree_lookup(&ch->ccf->channels,
                                                        &key, hash);
     if (old) {
-        /*
-         * The same key connected again: the older connection goes, and it
-         * must not send a Disconnect that would remove the new session.
-         */
-        old->kicked = 1;
-        ngx_goim_channel_close(old, "kicked by a newer connection "
-                                    "with the same key");
+        ngx_goim_channel_kick(old);
     }
 
-    ch->node.str = key;
-    ch->node.node.key = hash;
     ngx_rbtree_insert(&ch->ccf->channels, &ch->node.node);
     ch->registered = 1;
     ch->ccf->nchannels++;
 
     return NGX_OK;
+}
+
+
+/*
+ * The same key connected again: the older connection goes, and it must
+ * not send a Disconnect that would remove the new session.
+ */
+
+void
+ngx_goim_channel_kick(ngx_goim_channel_t *ch)
+{
+    ch->kicked = 1;
+    ngx_goim_channel_close(ch, "kicked by a newer connection with the same "
+                               "key");
 }
 
 
@@ -1292,6 +1307,7 @@ ngx_goim_channel_cleanup(void *data)
 
     if (ch->registered) {
         ngx_rbtree_delete(&ch->ccf->channels, &ch->node.node);
+        ngx_goim_xw_key_del(ch->ccf, ch);
         ch->registered = 0;
         ch->ccf->nchannels--;
 

@@ -52,6 +52,20 @@ static ngx_command_t  ngx_goim_comet_commands[] = {
       offsetof(ngx_goim_comet_conf_t, renew_interval),
       NULL },
 
+    { ngx_string("goim_comet_zone"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, zone_size),
+      NULL },
+
+    { ngx_string("goim_comet_worker_queue"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, ring_size),
+      NULL },
+
     { ngx_string("goim_comet_online_interval"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -108,6 +122,10 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
     ccf->rpc_timeout = NGX_CONF_UNSET_MSEC;
     ccf->online_interval = NGX_CONF_UNSET_MSEC;
     ccf->renew_interval = NGX_CONF_UNSET_MSEC;
+    ccf->zone_size = NGX_CONF_UNSET_SIZE;
+    ccf->ring_size = NGX_CONF_UNSET_SIZE;
+    ccf->my_eventfd = -1;
+    ccf->cycle = cycle;
 
     return ccf;
 }
@@ -132,6 +150,16 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_msec_value(ccf->rpc_timeout, 3000);
     ngx_conf_init_msec_value(ccf->online_interval, 10000);
     ngx_conf_init_msec_value(ccf->renew_interval, 10 * 60 * 1000);
+    ngx_conf_init_size_value(ccf->zone_size, NGX_GOIM_COMET_ZONE_SIZE);
+    ngx_conf_init_size_value(ccf->ring_size, NGX_GOIM_COMET_RING_SIZE);
+
+    ccf->ring_size = ngx_align(ccf->ring_size, 8);
+
+    if (ccf->ring_size < 64 * 1024) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_comet_worker_queue must be at least 64k");
+        return NGX_CONF_ERROR;
+    }
 
     if (ccf->online_interval < 1000) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -178,6 +206,12 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
     ngx_rbtree_init(&ccf->rooms, &ccf->room_sentinel,
                     ngx_str_rbtree_insert_value);
 
+    ccf->nworkers = 1;
+
+    if (ngx_goim_xw_init_worker(cycle, ccf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ccf->logic == NULL) {
         return NGX_OK;
     }
@@ -221,6 +255,7 @@ ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_goim_rpc_sessions_finalize();
+    ngx_goim_xw_exit_worker(ccf);
 
     if (ccf->logic_peer) {
         ngx_goim_rpc_peer_close(ccf->logic_peer);
