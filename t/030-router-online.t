@@ -19,6 +19,20 @@ sub total {
     return $1;
 }
 
+# waits (up to 5 s) until GET path answers with a body matching re: the
+# moves and disconnects reach router a moment after the client's packet
+sub wait_for {
+    my ($path, $re) = @_;
+    my $port = Test::Nginx::Socket::server_port();
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        my $r = HTTP::Tiny->new(timeout => 3)->get("http://127.0.0.1:$port$path");
+        return 1 if $r->{content} =~ $re;
+        select undef, undef, undef, 0.05;
+    }
+    return 0;
+}
+
 Goim::Stack::setup();
 run_tests();
 Goim::Stack::teardown();
@@ -78,7 +92,7 @@ my $c = Goim::Stack::client('c1', main::tok(3131, 'chg://1'), 1);
 Goim::Stack::client('c2', main::tok(3132, 'chg://1'), 1);
 $c->send_packet(1, 12, 6, 'chg://2');
 $c->wait_for_op(13, 3) or die "no ChangeRoom reply\n";
-select undef, undef, undef, 0.3;
+main::wait_for('/goim/online/room?type=chg&rooms=2', qr/"2":1/);
 --- request
 GET /goim/online/room?type=chg&rooms=1&rooms=2
 --- response_body
@@ -90,7 +104,7 @@ GET /goim/online/room?type=chg&rooms=1&rooms=2
 --- init
 Goim::Stack::client('d1', main::tok(3141, 'dis://1'), 1);
 Goim::Stack::client('d2', main::tok(3142, 'dis://1'), 1)->close;
-select undef, undef, undef, 0.3;
+main::wait_for('/goim/online/room?type=dis&rooms=1', qr/"1":1/);
 --- request
 GET /goim/online/room?type=dis&rooms=1&rooms=1
 --- response_body

@@ -125,7 +125,8 @@ my $r2 = $ENV{TEST_NGINX_ROUTER2_PORT};
 Goim::Stack::client('x', main::tok(125, 'gone://1'), 1);
 my $n = main::sessions($r2);
 $Goim::Stack::Clients{x}{client}->close;
-select undef, undef, undef, 0.3;
+my $t0 = time;
+select undef, undef, undef, 0.05 while main::sessions($r2) != $n - 1 && time - $t0 < 5;
 Test::More::is(main::sessions($r2), $n - 1, 'TEST 6 - removed from router 2');
 --- request
 GET /goim/online/room?type=gone&rooms=1
