@@ -9,7 +9,8 @@ PKGS="nginx-light libnginx-mod-stream nginx-dev
       libuv1-dev libconfig-dev libcmocka-dev libssl-dev libpcre2-dev zlib1g-dev
       clang libclang-rt-14-dev valgrind curl
       libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
-      libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl"
+      libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl
+      libio-socket-ssl-perl openssl"
 
 missing=""
 for p in $PKGS; do

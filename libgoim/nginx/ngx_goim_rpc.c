@@ -741,18 +741,18 @@ ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer, const char *reason)
 }
 
 
+/*
+ * For exit_process: the connection goes and every call still pending is
+ * freed; no callback runs, their owners are going away too.
+ */
+
 void
 ngx_goim_rpc_peer_close(ngx_goim_rpc_peer_t *peer)
 {
     ngx_queue_t              *q;
     ngx_goim_rpc_call_ext_t  *ext;
 
-    ngx_goim_rpc_peer_fail(peer, "upstream closed");
-
-    /*
-     * From exit_process: posted events never run again, so the failed
-     * calls are dropped here, without done(), rather than leaked.
-     */
+    ngx_goim_rpc_peer_fail(peer, "worker is exiting");
 
     if (peer->fail_event.posted) {
         ngx_delete_posted_event(&peer->fail_event);
