@@ -32,7 +32,7 @@ ALL_CFLAGS  = $(CFLAGS) $(WARN) $(SAN_FLAGS) -std=gnu11 -D_GNU_SOURCE \
               -MMD -MP
 LDFLAGS    += $(SAN_FLAGS)
 
-DAEMON_LIBS := -luv -lconfig -lprotobuf-c -lyajl -lpthread
+DAEMON_LIBS := -luv -lconfig -lprotobuf-c -lyajl -lpthread -lcrypto
 JOB_LIBS    := -lrdkafka
 
 LIB_SRCS    := $(wildcard libgoim/*.c) $(wildcard libgoim/uv/*.c)
@@ -58,9 +58,9 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit run test clean kafka-fetch
+.PHONY: all deps modules daemons unit fuzz run test clean bench kafka-fetch
 
-all: deps daemons modules unit
+all: deps daemons modules unit fuzz
 
 deps:
 	@./scripts/install-deps.sh
@@ -108,6 +108,21 @@ $(BUILD)/unit/goim-job/tests/%: goim-job/tests/%.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -Igoim-job $(LDFLAGS) $^ -o $@ \
 	    -lcmocka $(DAEMON_LIBS) $(JOB_LIBS)
+
+
+# libFuzzer targets for the client-facing parsers (Debian's clang); run
+# for a bounded time by t/fuzz.t
+
+FUZZ_BINS := $(patsubst libgoim/fuzz/%.c,$(BUILD)/fuzz/%,\
+               $(wildcard libgoim/fuzz/fuzz_*.c))
+
+fuzz: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: libgoim/fuzz/%.c libgoim/goim_packet.c libgoim/goim_ws.c \
+        libgoim/goim_packet.h libgoim/goim_ws.h
+	@mkdir -p $(dir $@)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibgoim \
+	    $< libgoim/goim_packet.c libgoim/goim_ws.c -o $@
 
 
 # NGINX modules: Debian's own source tree and configure flags, plus ours.
@@ -162,3 +177,18 @@ clean:
 	rm -rf build build-sanitize t/servroot*
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+
+# benchmarks (not run by make test): build/bench/<name>
+
+bench: $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench daemons
+
+$(BUILD)/bench/router_bench: bench/router_bench.c \
+        $(BUILD)/obj/goim-router/session.o $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -Igoim-router $(LDFLAGS) $^ -o $@ \
+	    $(DAEMON_LIBS)
+
+$(BUILD)/bench/router_rpc_bench: bench/router_rpc_bench.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS)

@@ -13,6 +13,7 @@
 #include <ngx_event.h>
 
 #include <ngx_goim_rpc.h>
+#include <goim_ketama.h>
 
 
 #pragma GCC visibility push(hidden)
@@ -27,8 +28,13 @@ typedef struct {
     ngx_uint_t                 heartbeat_max;
     ngx_msec_t                 rpc_timeout;
     ngx_msec_t                 connect_timeout;
+    ngx_str_t                  jwt_secret;    /* empty: goim's JSON token */
     ngx_str_t                  kafka_brokers;  /* goim_logic_queue kafka= */
     ngx_str_t                  kafka_topic;
+
+    /* the ketama ring over the routers, named "1", "2", ... in order */
+    goim_ketama_point_t       *ring;
+    size_t                     ring_points;
 
     /* per worker, from init_process on */
     ngx_goim_rpc_peer_t      **router_peers;
@@ -36,7 +42,25 @@ typedef struct {
 } ngx_goim_logic_conf_t;
 
 
+/* who a client says it is (ngx_goim_logic_auth.c) */
+typedef struct {
+    int64_t                    mid;
+    char                      *key;           /* NULL: logic makes one */
+    char                      *room;          /* NULL: no room */
+    int32_t                   *accepts;
+    size_t                     naccepts;
+} ngx_goim_logic_token_t;
+
+
 extern ngx_module_t  ngx_goim_logic_module;
+
+
+/* NULL, or why the token is refused; free the token either way */
+const char *ngx_goim_logic_token_parse(ngx_goim_logic_conf_t *lcf,
+    ngx_goim_logic_token_t *t, u_char *token, size_t len);
+void ngx_goim_logic_token_free(ngx_goim_logic_token_t *t);
+char *ngx_goim_logic_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 #define ngx_goim_logic_get_conf(cycle)                                       \
@@ -63,9 +87,40 @@ ngx_int_t ngx_goim_logic_queue_init_process(ngx_cycle_t *cycle,
     ngx_goim_logic_conf_t *lcf);
 void ngx_goim_logic_queue_exit_process(ngx_cycle_t *cycle);
 
-/* the router that owns a mid's sessions */
+/* the router that owns a mid's sessions, and its index */
 ngx_goim_rpc_peer_t *ngx_goim_logic_router(ngx_goim_logic_conf_t *lcf,
     int64_t mid);
+ngx_uint_t ngx_goim_logic_router_index(ngx_goim_logic_conf_t *lcf,
+    int64_t mid);
+
+#define ngx_goim_logic_nrouters(lcf)                                         \
+    ((lcf)->router_peers ? (lcf)->routers->nelts : 0)
+
+
+/*
+ * One request sent to several routers at once (keys are on any router,
+ * room counts are summed over all): each() sees every successful reply,
+ * then done() runs once after the last one, with the first error if any.
+ * done() may free the fanout; nothing touches it afterwards.
+ */
+
+typedef struct ngx_goim_logic_fanout_s  ngx_goim_logic_fanout_t;
+
+typedef void (*ngx_goim_logic_fanout_each_pt)(void *data,
+    ngx_goim_rpc_result_t *res);
+typedef void (*ngx_goim_logic_fanout_done_pt)(void *data, ngx_int_t status,
+    ngx_str_t *message);
+
+ngx_goim_logic_fanout_t *ngx_goim_logic_fanout_create(
+    ngx_goim_logic_conf_t *lcf, ngx_goim_logic_fanout_each_pt each,
+    ngx_goim_logic_fanout_done_pt done, void *data);
+
+/* Sends req to router i: NGX_OK, or NGX_ERROR when memory ran out. */
+ngx_int_t ngx_goim_logic_fanout_call(ngx_goim_logic_fanout_t *f,
+    ngx_uint_t i, int32_t method, const ProtobufCMessage *req);
+
+/* Cancels the calls still pending and frees f. */
+void ngx_goim_logic_fanout_free(ngx_goim_logic_fanout_t *f);
 
 
 #pragma GCC visibility pop

@@ -9,7 +9,6 @@
 #include <ngx_stream.h>
 
 #include <sys/random.h>
-#include <yajl/yajl_tree.h>
 
 #include "ngx_goim_logic.h"
 
@@ -21,17 +20,15 @@
  */
 
 
-#define NGX_GOIM_LOGIC_MAX_ACCEPTS  1024
-
-
 typedef struct {
     ngx_goim_rpc_request_t    *request;
     ngx_goim_rpc_call_t       *call;
+    ngx_goim_logic_fanout_t   *fanout;
+    ngx_pool_t                *pool;          /* RenewOnline's room sums */
+    ngx_array_t                rooms;         /* OnlineReply entries */
     Goim__ConnectReply         reply;
+    ngx_goim_logic_token_t     token;
     char                       key[40];
-    char                      *key_copy;
-    char                      *room;
-    int32_t                   *accepts;
 } ngx_stream_goim_logic_ctx_t;
 
 
@@ -50,8 +47,10 @@ static void ngx_stream_goim_logic_heartbeat(ngx_goim_rpc_request_t *r);
 static void ngx_stream_goim_logic_heartbeat_done(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r);
-static void ngx_stream_goim_logic_renew_online_done(void *data,
+static void ngx_stream_goim_logic_renew_online_each(void *data,
     ngx_goim_rpc_result_t *res);
+static void ngx_stream_goim_logic_renew_online_done(void *data,
+    ngx_int_t status, ngx_str_t *message);
 static void ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r);
 
 static ngx_stream_goim_logic_ctx_t *ngx_stream_goim_logic_ctx(
@@ -63,8 +62,6 @@ static ngx_int_t ngx_stream_goim_logic_call(ngx_goim_rpc_request_t *r,
     ngx_goim_rpc_done_pt done);
 static void ngx_stream_goim_logic_fail(ngx_stream_goim_logic_ctx_t *ctx,
     ngx_goim_rpc_result_t *res);
-static const char *ngx_stream_goim_logic_parse_token(
-    ngx_stream_goim_logic_ctx_t *ctx, u_char *token, size_t len);
 static void ngx_stream_goim_logic_uuid(char *dst);
 
 
@@ -191,9 +188,15 @@ ngx_stream_goim_logic_ctx_free(ngx_stream_goim_logic_ctx_t *ctx)
         ctx->request->data = NULL;
     }
 
-    ngx_free(ctx->key_copy);
-    ngx_free(ctx->room);
-    ngx_free(ctx->accepts);
+    if (ctx->fanout) {
+        ngx_goim_logic_fanout_free(ctx->fanout);
+    }
+
+    if (ctx->pool) {
+        ngx_destroy_pool(ctx->pool);
+    }
+
+    ngx_goim_logic_token_free(&ctx->token);
     ngx_free(ctx);
 }
 
@@ -288,8 +291,10 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    err = ngx_stream_goim_logic_parse_token(ctx, req->token.data,
-                                            req->token.len);
+    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+
+    err = ngx_goim_logic_token_parse(lcf, &ctx->token, req->token.data,
+                                     req->token.len);
     if (err) {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "goim logic: auth from %s refused: %s",
@@ -301,7 +306,18 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+    ctx->reply.mid = ctx->token.mid;
+    ctx->reply.room_id = ctx->token.room ? ctx->token.room : "";
+    ctx->reply.accepts = ctx->token.accepts;
+    ctx->reply.n_accepts = ctx->token.naccepts;
+
+    if (ctx->token.key) {
+        ctx->reply.key = ctx->token.key;
+
+    } else {
+        ngx_stream_goim_logic_uuid(ctx->key);
+        ctx->reply.key = ctx->key;
+    }
 
     /* goim hands the deadline to comet in nanoseconds */
     ctx->reply.heartbeat = (int64_t) lcf->heartbeat * lcf->heartbeat_max
@@ -347,153 +363,6 @@ ngx_stream_goim_logic_connect_done(void *data, ngx_goim_rpc_result_t *res)
     ngx_goim_rpc_reply(r, &ctx->reply.base);
 
     ngx_stream_goim_logic_ctx_free(ctx);
-}
-
-
-/*
- * goim v2's token: {"mid":123, "key":"...", "room_id":"live://1000",
- * "platform":"web", "accepts":[1000,1001]}; every field optional.
- */
-
-static const char *
-ngx_stream_goim_logic_parse_token(ngx_stream_goim_logic_ctx_t *ctx,
-    u_char *token, size_t len)
-{
-    char        *text, errbuf[128];
-    size_t       i, n;
-    yajl_val     root, v;
-    const char  *err;
-
-    static const char  *mid_path[] = { "mid", NULL };
-    static const char  *key_path[] = { "key", NULL };
-    static const char  *room_path[] = { "room_id", NULL };
-    static const char  *accepts_path[] = { "accepts", NULL };
-
-    text = ngx_alloc(len + 1, ngx_cycle->log);
-    if (text == NULL) {
-        return "out of memory";
-    }
-
-    ngx_memcpy(text, token, len);
-    text[len] = '\0';
-
-    root = yajl_tree_parse(text, errbuf, sizeof(errbuf));
-    ngx_free(text);
-
-    if (root == NULL) {
-        return "token is not valid JSON";
-    }
-
-    err = NULL;
-
-    if (!YAJL_IS_OBJECT(root)) {
-        err = "token is not a JSON object";
-        goto done;
-    }
-
-    v = yajl_tree_get(root, mid_path, yajl_t_any);
-    if (v) {
-        if (!YAJL_IS_INTEGER(v)) {
-            err = "token mid is not an integer";
-            goto done;
-        }
-
-        ctx->reply.mid = YAJL_GET_INTEGER(v);
-    }
-
-    v = yajl_tree_get(root, key_path, yajl_t_any);
-    if (v && !YAJL_IS_NULL(v)) {
-        if (!YAJL_IS_STRING(v)) {
-            err = "token key is not a string";
-            goto done;
-        }
-
-        n = ngx_strlen(v->u.string);
-        if (n > 128) {
-            err = "token key is longer than 128 bytes";
-            goto done;
-        }
-
-        if (n) {
-            ctx->key_copy = ngx_alloc(n + 1, ngx_cycle->log);
-            if (ctx->key_copy == NULL) {
-                err = "out of memory";
-                goto done;
-            }
-
-            ngx_memcpy(ctx->key_copy, v->u.string, n + 1);
-        }
-    }
-
-    v = yajl_tree_get(root, room_path, yajl_t_any);
-    if (v && !YAJL_IS_NULL(v)) {
-        if (!YAJL_IS_STRING(v)) {
-            err = "token room_id is not a string";
-            goto done;
-        }
-
-        n = ngx_strlen(v->u.string);
-        ctx->room = ngx_alloc(n + 1, ngx_cycle->log);
-        if (ctx->room == NULL) {
-            err = "out of memory";
-            goto done;
-        }
-
-        ngx_memcpy(ctx->room, v->u.string, n + 1);
-    }
-
-    v = yajl_tree_get(root, accepts_path, yajl_t_any);
-    if (v && !YAJL_IS_NULL(v)) {
-        if (!YAJL_IS_ARRAY(v)) {
-            err = "token accepts is not an array";
-            goto done;
-        }
-
-        n = YAJL_GET_ARRAY(v)->len;
-        if (n > NGX_GOIM_LOGIC_MAX_ACCEPTS) {
-            err = "token accepts has too many operations";
-            goto done;
-        }
-
-        ctx->accepts = ngx_alloc(n * sizeof(int32_t) + 1, ngx_cycle->log);
-        if (ctx->accepts == NULL) {
-            err = "out of memory";
-            goto done;
-        }
-
-        for (i = 0; i < n; i++) {
-            yajl_val  op = YAJL_GET_ARRAY(v)->values[i];
-
-            if (!YAJL_IS_INTEGER(op)
-                || YAJL_GET_INTEGER(op) < INT32_MIN
-                || YAJL_GET_INTEGER(op) > INT32_MAX)
-            {
-                err = "token accepts holds a non-int32 value";
-                goto done;
-            }
-
-            ctx->accepts[i] = (int32_t) YAJL_GET_INTEGER(op);
-        }
-
-        ctx->reply.accepts = ctx->accepts;
-        ctx->reply.n_accepts = n;
-    }
-
-    if (ctx->key_copy) {
-        ctx->reply.key = ctx->key_copy;
-
-    } else {
-        ngx_stream_goim_logic_uuid(ctx->key);
-        ctx->reply.key = ctx->key;
-    }
-
-    ctx->reply.room_id = ctx->room ? ctx->room : "";
-
-done:
-
-    yajl_tree_free(root);
-
-    return err;
 }
 
 
@@ -614,14 +483,21 @@ ngx_stream_goim_logic_heartbeat_done(void *data, ngx_goim_rpc_result_t *res)
 }
 
 
-/* RenewOnline: the comet's registration and room counts, kept by router */
+/*
+ * RenewOnline: the comet's registration goes to every router (each keeps
+ * the comet registry); the room counts in the reply are the sum of the
+ * sessions each router holds per room.
+ */
 
 static void
 ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r)
 {
     Goim__OnlineReq *req = (Goim__OnlineReq *) r->msg;
 
-    Goim__CometRenewReq  renew = GOIM__COMET_RENEW_REQ__INIT;
+    ngx_uint_t                    i, n;
+    ngx_goim_logic_conf_t        *lcf;
+    ngx_stream_goim_logic_ctx_t  *ctx;
+    Goim__CometRenewReq           renew = GOIM__COMET_RENEW_REQ__INIT;
 
     if (req->comet == NULL || req->comet->id[0] == '\0') {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
@@ -629,47 +505,164 @@ ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r)
         return;
     }
 
+    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+    n = ngx_goim_logic_nrouters(lcf);
+
+    if (n == 0) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
+                                 "no goim_logic_router configured");
+        return;
+    }
+
+    ctx = ngx_stream_goim_logic_ctx(r);
+    if (ctx == NULL) {
+        return;
+    }
+
+    ctx->pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (ctx->pool == NULL
+        || ngx_array_init(&ctx->rooms, ctx->pool, 16,
+                          sizeof(Goim__OnlineReply__AllRoomCountEntry))
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ctx->fanout = ngx_goim_logic_fanout_create(lcf,
+                                    ngx_stream_goim_logic_renew_online_each,
+                                    ngx_stream_goim_logic_renew_online_done,
+                                    ctx);
+    if (ctx->fanout == NULL) {
+        goto failed;
+    }
+
     renew.comet = req->comet;
     renew.n_room_count = req->n_room_count;
     renew.room_count = (Goim__CometRenewReq__RoomCountEntry **)
                        req->room_count;
 
-    (void) ngx_stream_goim_logic_call(r,
-                    ngx_goim_logic_router(ngx_goim_logic_get_conf(ngx_cycle),
-                                          0),
-                    GOIM__METHOD__ROUTER_COMET_RENEW, &renew.base,
-                    ngx_stream_goim_logic_renew_online_done);
+    for (i = 0; i < n; i++) {
+        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
+                                       GOIM__METHOD__ROUTER_COMET_RENEW,
+                                       &renew.base)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    return;
+
+failed:
+
+    ngx_stream_goim_logic_ctx_free(ctx);
+    ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                             "out of memory");
 }
 
 
 static void
-ngx_stream_goim_logic_renew_online_done(void *data,
+ngx_stream_goim_logic_renew_online_each(void *data,
     ngx_goim_rpc_result_t *res)
 {
     ngx_stream_goim_logic_ctx_t *ctx = data;
 
-    ngx_goim_rpc_request_t  *r;
-    Goim__CometRenewReply   *renew;
-    Goim__OnlineReply        reply = GOIM__ONLINE_REPLY__INIT;
-
-    ctx->call = NULL;
-
-    if (res->status) {
-        ngx_stream_goim_logic_fail(ctx, res);
-        return;
-    }
+    size_t                                  i, len;
+    Goim__CometRenewReply                  *renew;
+    Goim__OnlineReply__AllRoomCountEntry   *e;
 
     renew = (Goim__CometRenewReply *) res->reply;
 
-    /* the map entries have the same layout: key 1 string, value 2 int32 */
-    reply.n_all_room_count = renew->n_all_room_count;
-    reply.all_room_count = (Goim__OnlineReply__AllRoomCountEntry **)
-                           renew->all_room_count;
+    for (i = 0; i < renew->n_all_room_count; i++) {
+        e = ngx_array_push(&ctx->rooms);
+        if (e == NULL) {
+            return;
+        }
+
+        goim__online_reply__all_room_count_entry__init(e);
+        e->value = renew->all_room_count[i]->value;
+
+        len = ngx_strlen(renew->all_room_count[i]->key) + 1;
+        e->key = ngx_pnalloc(ctx->pool, len);
+        if (e->key == NULL) {
+            ctx->rooms.nelts--;
+            return;
+        }
+
+        ngx_memcpy(e->key, renew->all_room_count[i]->key, len);
+    }
+}
+
+
+static int ngx_libc_cdecl
+ngx_stream_goim_logic_room_cmp(const void *one, const void *two)
+{
+    const Goim__OnlineReply__AllRoomCountEntry  *a = one, *b = two;
+
+    return ngx_strcmp(a->key, b->key);
+}
+
+
+static void
+ngx_stream_goim_logic_renew_online_done(void *data, ngx_int_t status,
+    ngx_str_t *message)
+{
+    ngx_stream_goim_logic_ctx_t *ctx = data;
+
+    u_char                                  msg[300], *p;
+    ngx_uint_t                              i, n;
+    ngx_goim_rpc_request_t                 *r;
+    Goim__OnlineReply__AllRoomCountEntry   *e, **ptrs;
+    Goim__OnlineReply                       reply = GOIM__ONLINE_REPLY__INIT;
 
     r = ctx->request;
-    ngx_stream_goim_logic_ctx_free(ctx);
+
+    if (status) {
+        p = ngx_snprintf(msg, sizeof(msg) - 1, "router %V", message);
+        *p = '\0';
+
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, status, (char *) msg);
+        return;
+    }
+
+    /* the same room from several routers: summed */
+
+    e = ctx->rooms.elts;
+    ngx_qsort(e, ctx->rooms.nelts,
+              sizeof(Goim__OnlineReply__AllRoomCountEntry),
+              ngx_stream_goim_logic_room_cmp);
+
+    ptrs = ngx_palloc(ctx->pool, (ctx->rooms.nelts + 1) * sizeof(void *));
+    if (ptrs == NULL) {
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
+
+    n = 0;
+
+    for (i = 0; i < ctx->rooms.nelts; i++) {
+        if (n && ngx_strcmp(ptrs[n - 1]->key, e[i].key) == 0) {
+            ptrs[n - 1]->value += e[i].value;
+            continue;
+        }
+
+        ptrs[n++] = &e[i];
+    }
+
+    reply.n_all_room_count = n;
+    reply.all_room_count = ptrs;
+
+    /* the reply lives in ctx's pool: send it before ctx goes */
+    r->abort = NULL;
+    r->data = NULL;
+    ctx->request = NULL;
 
     ngx_goim_rpc_reply(r, &reply.base);
+
+    ngx_stream_goim_logic_ctx_free(ctx);
 }
 
 

@@ -10,7 +10,8 @@ PKGS="nginx-light libnginx-mod-stream nginx-dev
       clang libclang-rt-14-dev valgrind curl
       openjdk-17-jre-headless maven
       libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
-      libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl"
+      libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl
+      libio-socket-ssl-perl openssl"
 
 missing=""
 for p in $PKGS; do

@@ -68,6 +68,10 @@ our $Config = <<'_EOC_';
     location = /sub {
         goim_comet_ws;
     }
+
+    location = /status {
+        goim_comet_status;
+    }
 _EOC_
 
 # setup(job_args => [...]): extra flags for goim-job (e.g. Kafka's)
@@ -104,19 +108,35 @@ sub defaults {
 # a connected client, authenticated with TOKEN (the reply is kept)
 sub client {
     my ($name, $token, $seq, %opts) = @_;
-    my $port = ($opts{transport} // 'tcp') eq 'ws'
-               ? Test::Nginx::Socket::server_port()
-               : $ENV{TEST_NGINX_COMET_PORT};
+    my $port = delete $opts{port};
+    $port //= ($opts{transport} // 'tcp') eq 'ws'
+              ? Test::Nginx::Socket::server_port()
+              : $ENV{TEST_NGINX_COMET_PORT};
     my $c = Goim::Client->new('127.0.0.1', $port, 5, %opts);
     $Clients{$name} = {client => $c,
                        auth => defined $token ? $c->auth($token, $seq) : undef};
     return $c;
 }
 
+# POSTs a push through logic's API N times (from --- init)
+sub push {
+    my ($path, $body, $n) = @_;
+    require HTTP::Tiny;
+    my $http = HTTP::Tiny->new(timeout => 5);
+    my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . $path;
+    my $ok = 0;
+    for (1 .. ($n // 1)) {
+        $ok++ if $http->post($url, {content => $body})->{success};
+    }
+    return $ok;
+}
+
 sub describe {
     my $p = shift;
     return 'none' unless $p;
     (my $body = $p->{body}) =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
+    # keys logic made up are random: they read as <uuid>
+    $body =~ s/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/<uuid>/g;
     return "op=$p->{op} seq=$p->{seq} ver=$p->{ver} body=$body";
 }
 
