@@ -137,3 +137,38 @@ k3 op=1000 seq=0 ver=1 body=back again
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 4: SIGTERM finishes what is in flight and commits: a restarted job redelivers nothing
+--- init
+my $c = Goim::Stack::client('k4', '{"mid":801,"room_id":"live://term","accepts":[1000]}', 1);
+my $port = Test::Nginx::Socket::server_port();
+my $n = 100;
+my %seen;
+my $dups = 0;
+for my $i (1 .. $n) {
+    my $path = $i % 2 ? "/goim/push/mids?operation=1000&mids=801"
+                      : "/goim/push/room?operation=1000&type=live&room=term";
+    my ($st, $body) = Goim::Kafka::http_post($port, $path, "t$i");
+    die "push $i: $st $body\n" unless $st == 200;
+    if ($i == 60) {
+        $Goim::Stack::Job->stop;                        # SIGTERM: exits 0
+        $Goim::Stack::Job = Goim::Daemon->start('job', name => 'job-after-term',
+            port => $Goim::Stack::Job->port, args => \@main::JobArgs);
+    }
+}
+while (my $p = $c->read_packet(5)) {
+    $dups++ if $seen{$p->{body}}++;
+    last if keys %seen == $n;
+}
+my @missing = grep { !$seen{"t$_"} } 1 .. $n;
+Test::More::is("@missing", '', 'TEST 4: no record missing');
+Test::More::is($dups, 0, 'TEST 4: no record delivered twice after a SIGTERM');
+--- request
+POST /goim/push/mids?operation=1000&mids=801
+after term
+--- response_body
+{"code":0,"message":""}
+--- goim_receive
+k4 op=1000 seq=0 ver=1 body=after term
