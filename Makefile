@@ -181,7 +181,8 @@ clean:
 
 # benchmarks (not run by make test): build/bench/<name>
 
-bench: $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench daemons
+bench: $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench \
+       $(BUILD)/bench/produce daemons modules
 
 $(BUILD)/bench/router_bench: bench/router_bench.c \
         $(BUILD)/obj/goim-router/session.o $(LIB_OBJS)
@@ -192,3 +193,9 @@ $(BUILD)/bench/router_bench: bench/router_bench.c \
 $(BUILD)/bench/router_rpc_bench: bench/router_rpc_bench.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS)
+
+# goim PushMsg records into Kafka, for bench/job-kafka.pl
+$(BUILD)/bench/produce: bench/produce.c $(BUILD)/obj/gen/goim.pb-c.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ -lrdkafka \
+	    -lprotobuf-c

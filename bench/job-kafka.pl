@@ -12,7 +12,7 @@
 #      whole stack (HTTP POST to logic -> Kafka -> job -> comet -> client),
 #      from just before the POST to the packet's arrival.
 #
-# Run from the repository root after `make`:
+# Run from the repository root after `make bench`:
 #   perl bench/job-kafka.pl [N]          (default N = 100000)
 use strict;
 use warnings;
@@ -31,9 +31,7 @@ my $RUN = "$BUILD/bench-run";
 remove_tree($RUN);
 make_path("$RUN/logs", "$RUN/tmp");
 
-system('cc', '-O2', "-I$BUILD/gen", 'bench/produce.c', "$BUILD/gen/goim.pb-c.c",
-       '-o', "$BUILD/bench-produce", '-lrdkafka', '-lprotobuf-c') == 0
-    or die "cannot build bench/produce.c\n";
+-x "$BUILD/bench/produce" or die "$BUILD/bench/produce is missing: run make bench\n";
 
 my $kafka = Goim::Kafka->start(partitions => 4);
 my $router = Goim::Daemon->start('router', log_level => 'info');
@@ -117,7 +115,7 @@ sub drain {
 for my $phase (['room', 'live://bench', 'throughput, ROOM records'],
                ['push', 'comet-bench:bench-key', 'throughput, PUSH records']) {
     my ($type, $target, $label) = @$phase;
-    system("$BUILD/bench-produce", $kafka->brokers, $kafka->topic, $type, $N, $target, 1000) == 0
+    system("$BUILD/bench/produce", $kafka->brokers, $kafka->topic, $type, $N, $target, 1000) == 0
         or die "produce failed\n";
     my $job = start_job();
     drain($label, $N);
