@@ -55,6 +55,10 @@ const goim_opt_t  job_opts[] = {
       "10", 0, 10000, 1,
       "ms a busy room's next batch waits for company" },
 
+    { "comet_window", GOIM_OPT_INT, offsetof(job_conf_t, comet_window),
+      "32", 1, 100000, 1,
+      "calls in flight per comet; more wait in job" },
+
     { "stop_timeout", GOIM_OPT_INT, offsetof(job_conf_t, stop_timeout),
       "10", 1, 3600, 1,
       "seconds SIGTERM waits for calls in flight" },

@@ -31,6 +31,7 @@ typedef struct {
     int64_t              room_batch;      /* messages per BroadcastRoom */
     int64_t              room_wait;       /* ms */
     int64_t              stop_timeout;    /* s */
+    int64_t              comet_window;    /* calls in flight per comet */
 } job_conf_t;
 
 /* A comet as router lists it, and the client job pushes to it with. */
@@ -39,6 +40,8 @@ typedef struct {
     char                *id;
     char                *push_addr;
     goim_rpc_client_t   *client;
+    goim_queue_t         waiting;         /* deliveries over the window */
+    unsigned             inflight;        /* calls on client now */
     unsigned             seen:1;          /* in the latest list */
 } job_comet_t;
 
@@ -80,6 +83,7 @@ typedef struct {
     uint64_t             waiting;         /* PushMsgs waiting for a list */
     uint64_t             retries;         /* comet calls tried again */
     uint64_t             gone;            /* calls given up: comet left */
+    uint64_t             windowed;        /* deliveries that had to wait */
     uint64_t             room_msgs;       /* ROOM messages aggregated */
     uint64_t             room_batches;    /* BroadcastRooms sent */
     uint64_t             kafka_records;   /* records consumed */
@@ -143,6 +147,7 @@ void job_rec_release(job_rec_t *rec, unsigned failed);
 int job_send_room(const char *room, uint8_t *body, size_t len,
     job_rec_t **recs, size_t nrecs, void (*done)(void *data), void *data);
 void job_push_stop(void);
+void job_push_comet_gone(job_comet_t *cm);   /* its waiting deliveries */
 
 /* room.c */
 int job_rooms_init(void);

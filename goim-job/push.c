@@ -49,8 +49,10 @@ typedef struct {
 } job_send_t;
 
 typedef struct {
-    goim_queue_t            queue;      /* in job.retrying */
+    goim_queue_t            queue;      /* in job.retrying, or in its
+                                           comet's waiting list */
     job_send_t             *send;
+    job_comet_t            *cm;         /* counted in its inflight */
     char                   *comet;
     uv_timer_t              timer;
     unsigned                attempts;
@@ -74,6 +76,7 @@ typedef struct {
 static void job_route_msg(job_rec_t *rec, const Goim__PushMsg *m,
     int retried);
 static void job_dlv_start(job_dlv_t *d);
+static void job_dlv_finish(job_dlv_t *d, unsigned failed);
 
 
 void
@@ -152,6 +155,35 @@ job_dlv_retry_timer(uv_timer_t *t)
 }
 
 
+/* the call of d is over: its comet's window has room for one more */
+static void
+job_dlv_release(job_dlv_t *d)
+{
+    job_dlv_t     *w;
+    job_comet_t   *cm;
+    goim_queue_t  *q;
+
+    cm = d->cm;
+    d->cm = NULL;
+
+    /* a comet being freed is no longer listed: nothing to count */
+    if (cm == NULL || job_comets_find(d->comet) != cm) {
+        return;
+    }
+
+    cm->inflight--;
+
+    while (cm->inflight < (unsigned) job.conf->comet_window
+           && !goim_queue_empty(&cm->waiting))
+    {
+        q = goim_queue_head(&cm->waiting);
+        goim_queue_remove(q);
+        w = goim_queue_data(q, job_dlv_t, queue);
+        job_dlv_start(w);
+    }
+}
+
+
 static void
 job_dlv_done(void *data, int status, const ProtobufCMessage *reply,
     const char *message)
@@ -161,6 +193,8 @@ job_dlv_done(void *data, int status, const ProtobufCMessage *reply,
     const Goim__PushMsgReply  *pr;
 
     d = data;
+
+    job_dlv_release(d);
 
     if (status == 0) {
         job.stats.sent++;
@@ -237,6 +271,13 @@ job_dlv_start(job_dlv_t *d)
         return;
     }
 
+    if (cm->inflight >= (unsigned) job.conf->comet_window) {
+        /* a busy comet: wait in job, in order, rather than flood it */
+        job.stats.windowed++;
+        goim_queue_insert_tail(&cm->waiting, &d->queue);
+        return;
+    }
+
     switch (s->method) {
 
     case GOIM__METHOD__COMET_PUSH_MSG:
@@ -261,11 +302,16 @@ job_dlv_start(job_dlv_t *d)
         break;
     }
 
+    cm->inflight++;
+    d->cm = cm;
+
     if (goim_rpc_call(cm->client, s->method, req,
                       (uint64_t) job.conf->comet_timeout * 1000,
                       job_dlv_done, d)
         == NULL)
     {
+        cm->inflight--;
+        d->cm = NULL;
         goim_log_error("push to comet %s: out of memory", cm->id);
         job.stats.failed++;
         job_dlv_finish(d, 1);
@@ -575,6 +621,28 @@ void
 job_route(job_rec_t *rec, const Goim__PushMsg *m)
 {
     job_route_msg(rec, m, 0);
+}
+
+
+void
+job_push_comet_gone(job_comet_t *cm)
+{
+    job_dlv_t     *d;
+    goim_queue_t  *q;
+
+    while (!goim_queue_empty(&cm->waiting)) {
+        q = goim_queue_head(&cm->waiting);
+        goim_queue_remove(q);
+        d = goim_queue_data(q, job_dlv_t, queue);
+
+        if (job.stopping) {
+            job_dlv_finish(d, 1);       /* not delivered: uncommitted */
+
+        } else {
+            job.stats.gone++;
+            job_dlv_finish(d, 0);
+        }
+    }
 }
 
 

@@ -8,7 +8,7 @@
 static void
 job_stats(goim_rpc_req_t *r)
 {
-    int64_t  values[24];
+    int64_t  values[25];
 
     static const char *const  names[] = {
         "push_requests", "push_msgs", "sent", "failed", "dropped",
@@ -16,7 +16,7 @@ job_stats(goim_rpc_req_t *r)
         "comet_refresh_failures", "waiting", "retries", "gone",
         "room_msgs", "room_batches", "rooms", "inflight", "kafka_records",
         "kafka_bad", "kafka_done", "kafka_commits", "kafka_pauses",
-        "kafka_errors", "kafka_paused"
+        "kafka_errors", "kafka_paused", "windowed"
     };
 
     values[0] = (int64_t) job.stats.requests;
@@ -43,8 +43,9 @@ job_stats(goim_rpc_req_t *r)
     values[21] = (int64_t) job.stats.kafka_pauses;
     values[22] = (int64_t) job.stats.kafka_errors;
     values[23] = (int64_t) job_kafka_paused();
+    values[24] = (int64_t) job.stats.windowed;
 
-    goim_daemon_stats_reply(r, names, values, 24);
+    goim_daemon_stats_reply(r, names, values, 25);
 }
 
 

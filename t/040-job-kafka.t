@@ -18,9 +18,6 @@ Goim::Stack::setup(job_args => ['--kafka-brokers', $Kafka->brokers,
                                 '--kafka-group', "job-040-$$"]);
 $Goim::Stack::MainConfig =~ s{goim_logic_job [^;]*;}
     {goim_logic_queue kafka=\$TEST_NGINX_KAFKA_BROKERS topic=\$TEST_NGINX_KAFKA_TOPIC;};
-# comet drops a push for a client whose queue is full (goim's policy, not
-# job's): roomy enough here for the bursts job sends after a restart
-$Goim::Stack::MainConfig =~ s{goim_comet;}{goim_comet;\n            goim_comet_queue 4096;};
 
 run_tests();
 Goim::Stack::teardown();

@@ -29,9 +29,6 @@ sub job_stats {
 Goim::Stack::setup(job_args => \@JobArgs);
 $Goim::Stack::MainConfig =~ s{goim_logic_job [^;]*;}
     {goim_logic_queue kafka=\$TEST_NGINX_KAFKA_BROKERS topic=\$TEST_NGINX_KAFKA_TOPIC;};
-# comet drops a push for a client whose queue is full (goim's policy, not
-# job's): roomy enough here for the bursts job sends after a restart
-$Goim::Stack::MainConfig =~ s{goim_comet;}{goim_comet;\n            goim_comet_queue 4096;};
 
 # pushes until one reaches client $c (the stack is up again): true if it did
 sub wait_flowing {
