@@ -58,9 +58,9 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit run test clean
+.PHONY: all deps modules daemons unit cli run test clean
 
-all: deps daemons modules unit
+all: deps daemons modules unit cli
 
 deps:
 	@./scripts/install-deps.sh
@@ -68,6 +68,13 @@ deps:
 daemons: $(BUILD)/goim-router $(BUILD)/goim-job
 
 unit: $(UNIT_BINS)
+
+# goim-cli: the command-line client tests and benchmarks share
+cli: $(BUILD)/goim-cli
+
+$(BUILD)/goim-cli: $(BUILD)/obj/clients/c/goim-cli.o \
+        $(BUILD)/obj/libgoim/goim_packet.o
+	$(CC) $(LDFLAGS) $^ -o $@ -lcrypto
 
 modules: $(MODULES)
 
