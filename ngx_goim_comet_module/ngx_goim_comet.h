@@ -19,15 +19,35 @@
 #pragma GCC visibility push(hidden)
 
 
+#define NGX_GOIM_COMET_ZONE_SIZE   (32 * 1024 * 1024)
+#define NGX_GOIM_COMET_RING_SIZE   (4 * 1024 * 1024)
+
+
 /* the comet's worker-wide state: configuration and live tables */
 
 typedef struct {
+    ngx_cycle_t               *cycle;
     ngx_str_t                  id;
     ngx_goim_rpc_upstream_t   *logic;
     ngx_msec_t                 rpc_timeout;
     ngx_msec_t                 online_interval;
 
     ngx_str_t                  push_addr;     /* advertised to job */
+    ngx_msec_t                 renew_interval;
+    size_t                     zone_size;
+    size_t                     ring_size;
+
+    /* delivery across workers (ngx_goim_comet_shm.c) */
+    ngx_shm_zone_t            *shm_zone;
+    void                      *sh;
+    ngx_slab_pool_t           *shpool;
+    int                       *eventfds;
+    ngx_uint_t                 neventfds;
+    int                        my_eventfd;
+    ngx_uint_t                 worker;
+    ngx_uint_t                 nworkers;      /* workers draining rings */
+    ngx_connection_t          *xw_connection;
+    uint64_t                   next_id;
 
     /* per worker, from init_process on */
     ngx_goim_rpc_peer_t       *logic_peer;
@@ -35,6 +55,9 @@ typedef struct {
     ngx_rbtree_node_t          sentinel;
     ngx_uint_t                 nchannels;
     ngx_queue_t                all;           /* every channel */
+    ngx_rbtree_t               rooms;         /* by name */
+    ngx_rbtree_node_t          room_sentinel;
+    ngx_uint_t                 nrooms;
     ngx_uint_t                 exiting;       /* in exit_process */
     ngx_event_t                online_event;
 
@@ -77,6 +100,13 @@ struct ngx_goim_comet_out_s {
 
 typedef struct ngx_goim_channel_s  ngx_goim_channel_t;
 
+typedef struct {
+    ngx_str_node_t             node;          /* name, in ccf->rooms */
+    ngx_queue_t                members;
+    ngx_uint_t                 online;        /* members in this worker */
+    int32_t                    all_online;    /* everywhere, from logic */
+} ngx_goim_comet_room_t;
+
 /* what the transport (TCP now, WebSocket later) gives a channel */
 typedef struct {
     ngx_msec_t                 handshake_timeout;
@@ -96,12 +126,15 @@ struct ngx_goim_channel_s {
 
     ngx_goim_channel_state_e   state;
     ngx_goim_rpc_call_t       *call;
+    uint64_t                   id;            /* unique in a generation */
 
     int64_t                    mid;
-    ngx_str_t                  room;
-    int32_t                   *accepts;
+    ngx_goim_comet_room_t     *room;
+    ngx_queue_t                room_link;     /* in room->members */
+    int32_t                   *accepts;       /* ngx_alloc()ed */
     ngx_uint_t                 naccepts;
     ngx_msec_t                 heartbeat;
+    ngx_msec_t                 renew_at;      /* next session renewal */
 
     u_char                    *in;
     size_t                     in_len;
@@ -159,6 +192,35 @@ ngx_int_t ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch,
 
 ngx_goim_comet_msg_t *ngx_goim_comet_msg_create(size_t len, ngx_log_t *log);
 void ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg);
+
+ngx_goim_comet_room_t *ngx_goim_room_lookup(ngx_goim_comet_conf_t *ccf,
+    ngx_str_t *name);
+ngx_int_t ngx_goim_room_join(ngx_goim_channel_t *ch, ngx_str_t *name);
+void ngx_goim_room_leave(ngx_goim_channel_t *ch);
+int32_t ngx_goim_room_online(ngx_goim_comet_room_t *room);
+
+void ngx_goim_channel_kick(ngx_goim_channel_t *ch);
+
+ngx_uint_t ngx_goim_comet_push_key(ngx_goim_comet_conf_t *ccf, ngx_str_t *key,
+    int32_t op, ngx_goim_comet_msg_t *msg);
+void ngx_goim_comet_push_room(ngx_goim_comet_conf_t *ccf, ngx_str_t *name,
+    ngx_goim_comet_msg_t *msg);
+void ngx_goim_comet_push_all(ngx_goim_comet_conf_t *ccf, int32_t op,
+    ngx_goim_comet_msg_t *msg);
+
+ngx_int_t ngx_goim_xw_add_zone(ngx_conf_t *cf, ngx_goim_comet_conf_t *ccf);
+ngx_int_t ngx_goim_xw_init_worker(ngx_cycle_t *cycle,
+    ngx_goim_comet_conf_t *ccf);
+void ngx_goim_xw_exit_worker(ngx_goim_comet_conf_t *ccf);
+ngx_int_t ngx_goim_xw_key_set(ngx_goim_comet_conf_t *ccf,
+    ngx_goim_channel_t *ch);
+void ngx_goim_xw_key_del(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch);
+ngx_uint_t ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys,
+    size_t n, int32_t op, ngx_goim_comet_msg_t *msg);
+void ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
+    int32_t op, ngx_goim_comet_msg_t *msg);
+void ngx_goim_xw_queue_stats(ngx_goim_comet_conf_t *ccf, uint64_t *bytes,
+    uint64_t *dropped);
 
 void ngx_goim_comet_push_session(ngx_connection_t *c,
     void (*on_close)(void *data), void *data);

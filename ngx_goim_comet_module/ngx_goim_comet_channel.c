@@ -27,6 +27,10 @@ static ngx_int_t ngx_goim_channel_packet(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
 static ngx_int_t ngx_goim_channel_auth(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
+static ngx_int_t ngx_goim_channel_sub(ngx_goim_channel_t *ch,
+    goim_packet_t *pkt, ngx_uint_t add);
+static ngx_msec_t ngx_goim_channel_renew_delay(ngx_goim_channel_t *ch);
+static void ngx_goim_channel_renew(ngx_goim_channel_t *ch);
 static void ngx_goim_channel_auth_done(void *data,
     ngx_goim_rpc_result_t *res);
 static ngx_int_t ngx_goim_channel_register(ngx_goim_channel_t *ch,
@@ -117,6 +121,12 @@ ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data, size_t len)
 
     /* the transport's finalize() keeps its owner: c->data is ours now */
     c->data = ch;
+
+    /*
+     * A quitting or reloaded worker closes idle connections, and ours are
+     * idle between packets: clients reconnect to the new workers.
+     */
+    c->idle = 1;
     c->read->handler = ngx_goim_channel_read_handler;
     c->write->handler = ngx_goim_channel_write_handler;
 
@@ -171,7 +181,14 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
     }
 
     if (c->close) {
-        ngx_goim_channel_close(ch, "worker is shutting down");
+        if (ch->ws) {
+            ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_GOING_AWAY,
+                                     "worker is shutting down");
+
+        } else {
+            ngx_goim_channel_close(ch, "worker is shutting down");
+        }
+
         return;
     }
 
@@ -499,6 +516,7 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 {
     int32_t                 op;
     u_char                  online[4];
+    ngx_str_t               name;
     ngx_connection_t       *c;
     Goim__ReceiveReq        req = GOIM__RECEIVE_REQ__INIT;
     Goim__Proto             proto = GOIM__PROTO__INIT;
@@ -522,11 +540,40 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     case GOIM_OP_HEARTBEAT:
         ngx_add_timer(c->read, ch->heartbeat);
 
-        /* the room's online count: rooms come with the comet issue */
-        goim_put_be32(online, 0);
+        if (ngx_current_msec >= ch->renew_at) {
+            ngx_goim_channel_renew(ch);
+        }
+
+        goim_put_be32(online, (uint32_t) ngx_goim_room_online(ch->room));
 
         return ngx_goim_channel_reply(ch, &pkt->header,
                                       GOIM_OP_HEARTBEAT_REPLY, online, 4);
+
+    case GOIM_OP_CHANGE_ROOM:
+        name.data = (u_char *) pkt->body;
+        name.len = pkt->body_len;
+
+        if (ngx_goim_room_join(ch, &name) != NGX_OK) {
+            ngx_goim_channel_close(ch, "out of memory");
+            return NGX_ERROR;
+        }
+
+        /* router keeps presence per room: tell it at once */
+        ngx_goim_channel_renew(ch);
+
+        return ngx_goim_channel_reply(ch, &pkt->header,
+                                      GOIM_OP_CHANGE_ROOM_REPLY, pkt->body,
+                                      pkt->body_len);
+
+    case GOIM_OP_SUB:
+    case GOIM_OP_UNSUB:
+        if (ngx_goim_channel_sub(ch, pkt, op == GOIM_OP_SUB) != NGX_OK) {
+            ngx_goim_channel_close(ch, "out of memory");
+            return NGX_ERROR;
+        }
+
+        return ngx_goim_channel_reply(ch, &pkt->header, op + 1, pkt->body,
+                                      pkt->body_len);
 
     default:
         /* goim v2: hand it to logic, acknowledge with an empty body */
@@ -551,6 +598,169 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 
         return ngx_goim_channel_reply(ch, &pkt->header, op, NULL, 0);
     }
+}
+
+
+/*
+ * Sub/Unsub: "1000,1001", decimal int32s separated by commas; if any of
+ * them does not parse nothing changes (goim v2).  The reply echoes the
+ * body either way.
+ */
+
+static ngx_int_t
+ngx_goim_channel_sub(ngx_goim_channel_t *ch, goim_packet_t *pkt,
+    ngx_uint_t add)
+{
+    u_char      *p, *last, *end;
+    int32_t     *ops, *accepts;
+    int64_t      v;
+    ngx_int_t    neg;
+    ngx_uint_t   n, i, j, count;
+
+    p = (u_char *) pkt->body;
+    last = p + pkt->body_len;
+
+    if (p == last) {
+        return NGX_OK;
+    }
+
+    for (n = 1, end = p; end < last; end++) {
+        n += (*end == ',');
+    }
+
+    ops = ngx_alloc(n * sizeof(int32_t), ch->connection->log);
+    if (ops == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        end = ngx_strlchr(p, last, ',');
+        if (end == NULL) {
+            end = last;
+        }
+
+        neg = (p < end && *p == '-');
+        p += neg;
+
+        if (p == end || end - p > 10) {
+            goto invalid;
+        }
+
+        for (v = 0; p < end; p++) {
+            if (*p < '0' || *p > '9') {
+                goto invalid;
+            }
+
+            v = v * 10 + (*p - '0');
+        }
+
+        v = neg ? -v : v;
+
+        if (v < INT32_MIN || v > INT32_MAX) {
+            goto invalid;
+        }
+
+        ops[i] = (int32_t) v;
+        p = end + 1;
+    }
+
+    if (add) {
+        accepts = ngx_alloc((ch->naccepts + n) * sizeof(int32_t),
+                            ch->connection->log);
+        if (accepts == NULL) {
+            ngx_free(ops);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(accepts, ch->accepts, ch->naccepts * sizeof(int32_t));
+        count = ch->naccepts;
+
+        for (i = 0; i < n; i++) {
+            for (j = 0; j < count; j++) {
+                if (accepts[j] == ops[i]) {
+                    break;
+                }
+            }
+
+            if (j == count) {
+                accepts[count++] = ops[i];
+            }
+        }
+
+        if (ch->accepts) {
+            ngx_free(ch->accepts);
+        }
+
+        ch->accepts = accepts;
+        ch->naccepts = count;
+
+    } else {
+        for (j = 0, count = 0; j < ch->naccepts; j++) {
+            for (i = 0; i < n; i++) {
+                if (ch->accepts[j] == ops[i]) {
+                    break;
+                }
+            }
+
+            if (i == n) {
+                ch->accepts[count++] = ch->accepts[j];
+            }
+        }
+
+        ch->naccepts = count;
+    }
+
+    ngx_free(ops);
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                  "goim comet: %s body \"%*s\" is not a list of "
+                  "operations, nothing changed", add ? "sub" : "unsub",
+                  ngx_min(pkt->body_len, 64), pkt->body);
+
+    ngx_free(ops);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Session renewal: logic re-arms the session's lease in router (re-adding
+ * it if it had expired).  goim draws 10-30 min and renews only on a client
+ * heartbeat, so with a 30 min lease a session can lapse; here the delay is
+ * drawn in [interval/2, interval), and docs/directives.md says how to keep
+ * interval + the heartbeat deadline below router's session TTL.
+ */
+
+static ngx_msec_t
+ngx_goim_channel_renew_delay(ngx_goim_channel_t *ch)
+{
+    ngx_msec_t  interval;
+
+    interval = ch->ccf->renew_interval;
+
+    return interval / 2 + (ngx_msec_t) ngx_random() % (interval / 2 + 1);
+}
+
+
+static void
+ngx_goim_channel_renew(ngx_goim_channel_t *ch)
+{
+    Goim__HeartbeatReq  req = GOIM__HEARTBEAT_REQ__INIT;
+
+    req.mid = ch->mid;
+    req.key = (char *) ch->node.str.data;
+    req.server = (char *) ch->ccf->id.data;
+    req.room_id = ch->room ? (char *) ch->room->node.str.data : "";
+
+    ch->renew_at = ngx_current_msec + ngx_goim_channel_renew_delay(ch);
+
+    (void) ngx_goim_rpc_call(ch->ccf->logic_peer, GOIM__METHOD__LOGIC_HEARTBEAT,
+                             &req.base, ch->ccf->rpc_timeout,
+                             ngx_goim_channel_rpc_logged, NULL);
 }
 
 
@@ -623,7 +833,7 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
     h.seq = (int32_t) (ch->mid & 0xffffffff);
 
     if (ngx_goim_channel_register(ch, reply) != NGX_OK) {
-        ngx_goim_channel_close(ch, "out of memory");
+        ngx_goim_channel_close(ch, "registration failed");
         return;
     }
 
@@ -653,9 +863,8 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
 static ngx_int_t
 ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
 {
-    size_t               n;
     uint32_t             hash;
-    ngx_str_t            key;
+    ngx_str_t            key, room;
     ngx_pool_t          *pool;
     ngx_goim_channel_t  *old;
 
@@ -669,19 +878,16 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
 
     ngx_memcpy(key.data, reply->key, key.len + 1);
 
-    n = ngx_strlen(reply->room_id);
-    if (n) {
-        ch->room.data = ngx_pnalloc(pool, n + 1);
-        if (ch->room.data == NULL) {
-            return NGX_ERROR;
-        }
+    room.data = (u_char *) reply->room_id;
+    room.len = ngx_strlen(reply->room_id);
 
-        ngx_memcpy(ch->room.data, reply->room_id, n + 1);
-        ch->room.len = n;
+    if (ngx_goim_room_join(ch, &room) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (reply->n_accepts) {
-        ch->accepts = ngx_palloc(pool, reply->n_accepts * sizeof(int32_t));
+        ch->accepts = ngx_alloc(reply->n_accepts * sizeof(int32_t),
+                                ch->connection->log);
         if (ch->accepts == NULL) {
             return NGX_ERROR;
         }
@@ -699,27 +905,44 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
         ch->heartbeat = 1000;
     }
 
+    ch->renew_at = ngx_current_msec + ngx_goim_channel_renew_delay(ch);
+
     hash = ngx_crc32_long(key.data, key.len);
+
+    ch->node.str = key;
+    ch->node.node.key = hash;
+    ch->id = ((uint64_t) ch->ccf->worker << 48) | ++ch->ccf->next_id;
+
+    /* other workers learn the key; an older owner elsewhere is kicked */
+    if (ngx_goim_xw_key_set(ch->ccf, ch) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     old = (ngx_goim_channel_t *) ngx_str_rbtree_lookup(&ch->ccf->channels,
                                                        &key, hash);
     if (old) {
-        /*
-         * The same key connected again: the older connection goes, and it
-         * must not send a Disconnect that would remove the new session.
-         */
-        old->kicked = 1;
-        ngx_goim_channel_close(old, "kicked by a newer connection "
-                                    "with the same key");
+        ngx_goim_channel_kick(old);
     }
 
-    ch->node.str = key;
-    ch->node.node.key = hash;
     ngx_rbtree_insert(&ch->ccf->channels, &ch->node.node);
     ch->registered = 1;
     ch->ccf->nchannels++;
 
     return NGX_OK;
+}
+
+
+/*
+ * The same key connected again: the older connection goes, and it must
+ * not send a Disconnect that would remove the new session.
+ */
+
+void
+ngx_goim_channel_kick(ngx_goim_channel_t *ch)
+{
+    ch->kicked = 1;
+    ngx_goim_channel_close(ch, "kicked by a newer connection with the same "
+                               "key");
 }
 
 
@@ -1084,6 +1307,7 @@ ngx_goim_channel_cleanup(void *data)
 
     if (ch->registered) {
         ngx_rbtree_delete(&ch->ccf->channels, &ch->node.node);
+        ngx_goim_xw_key_del(ch->ccf, ch);
         ch->registered = 0;
         ch->ccf->nchannels--;
 
@@ -1118,6 +1342,14 @@ ngx_goim_channel_cleanup(void *data)
     if (ch->frag) {
         ngx_free(ch->frag);
         ch->frag = NULL;
+    }
+
+    ngx_goim_room_leave(ch);
+
+    if (ch->accepts) {
+        ngx_free(ch->accepts);
+        ch->accepts = NULL;
+        ch->naccepts = 0;
     }
 }
 

@@ -45,6 +45,27 @@ static ngx_command_t  ngx_goim_comet_commands[] = {
       offsetof(ngx_goim_comet_conf_t, rpc_timeout),
       NULL },
 
+    { ngx_string("goim_comet_renew_interval"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, renew_interval),
+      NULL },
+
+    { ngx_string("goim_comet_zone"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, zone_size),
+      NULL },
+
+    { ngx_string("goim_comet_worker_queue"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, ring_size),
+      NULL },
+
     { ngx_string("goim_comet_online_interval"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -100,6 +121,11 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
 
     ccf->rpc_timeout = NGX_CONF_UNSET_MSEC;
     ccf->online_interval = NGX_CONF_UNSET_MSEC;
+    ccf->renew_interval = NGX_CONF_UNSET_MSEC;
+    ccf->zone_size = NGX_CONF_UNSET_SIZE;
+    ccf->ring_size = NGX_CONF_UNSET_SIZE;
+    ccf->my_eventfd = -1;
+    ccf->cycle = cycle;
 
     return ccf;
 }
@@ -123,6 +149,17 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
 
     ngx_conf_init_msec_value(ccf->rpc_timeout, 3000);
     ngx_conf_init_msec_value(ccf->online_interval, 10000);
+    ngx_conf_init_msec_value(ccf->renew_interval, 10 * 60 * 1000);
+    ngx_conf_init_size_value(ccf->zone_size, NGX_GOIM_COMET_ZONE_SIZE);
+    ngx_conf_init_size_value(ccf->ring_size, NGX_GOIM_COMET_RING_SIZE);
+
+    ccf->ring_size = ngx_align(ccf->ring_size, 8);
+
+    if (ccf->ring_size < 64 * 1024) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_comet_worker_queue must be at least 64k");
+        return NGX_CONF_ERROR;
+    }
 
     if (ccf->online_interval < 1000) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -166,6 +203,14 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
     ngx_rbtree_init(&ccf->channels, &ccf->sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&ccf->all);
+    ngx_rbtree_init(&ccf->rooms, &ccf->room_sentinel,
+                    ngx_str_rbtree_insert_value);
+
+    ccf->nworkers = 1;
+
+    if (ngx_goim_xw_init_worker(cycle, ccf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ccf->logic == NULL) {
         return NGX_OK;
@@ -210,6 +255,7 @@ ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_goim_rpc_sessions_finalize();
+    ngx_goim_xw_exit_worker(ccf);
 
     if (ccf->logic_peer) {
         ngx_goim_rpc_peer_close(ccf->logic_peer);
@@ -262,6 +308,12 @@ ngx_goim_comet_online_done(void *data, ngx_goim_rpc_result_t *res)
 {
     ngx_goim_comet_conf_t  *ccf = data;
 
+    size_t                  i;
+    ngx_str_t               name;
+    ngx_rbtree_node_t      *node;
+    Goim__OnlineReply      *reply;
+    ngx_goim_comet_room_t  *room;
+
     if (res->status) {
         ngx_log_error(NGX_LOG_WARN, ccf->online_event.log, 0,
                       "goim comet: RenewOnline failed: %V, retrying in 1s",
@@ -269,6 +321,29 @@ ngx_goim_comet_online_done(void *data, ngx_goim_rpc_result_t *res)
 
         ngx_add_timer(&ccf->online_event, 1000);
         return;
+    }
+
+    /* everyone's counts, for heartbeat replies; a room not listed has 0 */
+
+    reply = (Goim__OnlineReply *) res->reply;
+
+    if (ccf->rooms.root != ccf->rooms.sentinel) {
+        for (node = ngx_rbtree_min(ccf->rooms.root, ccf->rooms.sentinel);
+             node;
+             node = ngx_rbtree_next(&ccf->rooms, node))
+        {
+            ((ngx_goim_comet_room_t *) node)->all_online = 0;
+        }
+    }
+
+    for (i = 0; i < reply->n_all_room_count; i++) {
+        name.data = (u_char *) reply->all_room_count[i]->key;
+        name.len = ngx_strlen(reply->all_room_count[i]->key);
+
+        room = ngx_goim_room_lookup(ccf, &name);
+        if (room) {
+            room->all_online = reply->all_room_count[i]->value;
+        }
     }
 
     ngx_add_timer(&ccf->online_event, ccf->online_interval);

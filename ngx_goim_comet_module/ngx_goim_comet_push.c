@@ -71,10 +71,7 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
 {
     Goim__PushMsgReq *req = (Goim__PushMsgReq *) r->msg;
 
-    size_t                  i;
-    ngx_str_t               key;
-    ngx_log_t              *log;
-    ngx_goim_channel_t     *ch;
+    ngx_uint_t              dropped;
     ngx_goim_comet_msg_t   *msg;
     ngx_goim_comet_conf_t  *ccf;
     Goim__PushMsgReply      reply = GOIM__PUSH_MSG_REPLY__INIT;
@@ -86,9 +83,8 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
     }
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
-    log = ngx_cycle->log;
 
-    msg = ngx_goim_comet_proto_msg(req->proto, log);
+    msg = ngx_goim_comet_proto_msg(req->proto, ngx_cycle->log);
     if (msg == NULL) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
                                  "out of memory");
@@ -96,25 +92,13 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
     }
 
     ccf->msgs_in++;
+    dropped = ccf->msgs_dropped;
 
-    for (i = 0; i < req->n_keys; i++) {
-        key.data = (u_char *) req->keys[i];
-        key.len = ngx_strlen(req->keys[i]);
-
-        ch = ngx_goim_channel_lookup(ccf, &key);
-
-        if (ch == NULL || !ngx_goim_channel_accepts(ch, req->proto_op)) {
-            continue;
-        }
-
-        /* unlike goim, a full queue skips this key, not all the rest */
-        if (ngx_goim_channel_push(ch, msg) == NGX_OK) {
-            reply.delivered++;
-
-        } else {
-            reply.dropped++;
-        }
-    }
+    /* keys owned by other workers go to them (ngx_goim_comet_shm.c) */
+    reply.delivered = (int32_t) ngx_goim_xw_push_keys(ccf, req->keys,
+                                                      req->n_keys,
+                                                      req->proto_op, msg);
+    reply.dropped = (int32_t) (ccf->msgs_dropped - dropped);
 
     ngx_goim_comet_msg_release(msg);
 
@@ -127,8 +111,6 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
 {
     Goim__BroadcastReq *req = (Goim__BroadcastReq *) r->msg;
 
-    ngx_rbtree_node_t      *node, *root, *sentinel;
-    ngx_goim_channel_t     *ch;
     ngx_goim_comet_msg_t   *msg;
     ngx_goim_comet_conf_t  *ccf;
     Goim__BroadcastReply    reply = GOIM__BROADCAST_REPLY__INIT;
@@ -150,21 +132,8 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
 
     ccf->msgs_in++;
 
-    root = ccf->channels.root;
-    sentinel = ccf->channels.sentinel;
-
-    if (root != sentinel) {
-        for (node = ngx_rbtree_min(root, sentinel);
-             node;
-             node = ngx_rbtree_next(&ccf->channels, node))
-        {
-            ch = (ngx_goim_channel_t *) node;
-
-            if (ngx_goim_channel_accepts(ch, req->proto_op)) {
-                (void) ngx_goim_channel_push(ch, msg);
-            }
-        }
-    }
+    ngx_goim_xw_push_others(ccf, NULL, req->proto_op, msg);
+    ngx_goim_comet_push_all(ccf, req->proto_op, msg);
 
     ngx_goim_comet_msg_release(msg);
 
@@ -177,16 +146,15 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
 {
     Goim__BroadcastRoomReq *req = (Goim__BroadcastRoomReq *) r->msg;
 
-    size_t                    len;
-    ngx_rbtree_node_t        *node, *root, *sentinel;
-    ngx_goim_channel_t       *ch;
+    ngx_str_t                 name;
     ngx_goim_comet_msg_t     *msg;
     ngx_goim_comet_conf_t    *ccf;
     Goim__BroadcastRoomReply  reply = GOIM__BROADCAST_ROOM_REPLY__INIT;
 
-    len = req->room_id ? ngx_strlen(req->room_id) : 0;
+    name.data = (u_char *) req->room_id;
+    name.len = req->room_id ? ngx_strlen(req->room_id) : 0;
 
-    if (req->proto == NULL || len == 0) {
+    if (req->proto == NULL || name.len == 0) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
                                  "BroadcastRoom needs a room and a proto");
         return;
@@ -203,24 +171,8 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
 
     ccf->msgs_in++;
 
-    root = ccf->channels.root;
-    sentinel = ccf->channels.sentinel;
-
-    /* room pushes are not filtered by the accept set (goim v2) */
-    if (root != sentinel) {
-        for (node = ngx_rbtree_min(root, sentinel);
-             node;
-             node = ngx_rbtree_next(&ccf->channels, node))
-        {
-            ch = (ngx_goim_channel_t *) node;
-
-            if (ch->room.len == len
-                && ngx_memcmp(ch->room.data, req->room_id, len) == 0)
-            {
-                (void) ngx_goim_channel_push(ch, msg);
-            }
-        }
-    }
+    ngx_goim_xw_push_others(ccf, &name, 0, msg);
+    ngx_goim_comet_push_room(ccf, &name, msg);
 
     ngx_goim_comet_msg_release(msg);
 
@@ -228,58 +180,116 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
 }
 
 
+/* delivery to this worker's connections */
+
+ngx_uint_t
+ngx_goim_comet_push_key(ngx_goim_comet_conf_t *ccf, ngx_str_t *key,
+    int32_t op, ngx_goim_comet_msg_t *msg)
+{
+    ngx_goim_channel_t  *ch;
+
+    ch = ngx_goim_channel_lookup(ccf, key);
+
+    if (ch == NULL) {
+        return 0;
+    }
+
+    if (ngx_goim_channel_accepts(ch, op)) {
+        /* unlike goim, a full queue skips this key, not all the rest */
+        (void) ngx_goim_channel_push(ch, msg);
+    }
+
+    return 1;
+}
+
+
+void
+ngx_goim_comet_push_room(ngx_goim_comet_conf_t *ccf, ngx_str_t *name,
+    ngx_goim_comet_msg_t *msg)
+{
+    ngx_queue_t            *q;
+    ngx_goim_channel_t     *ch;
+    ngx_goim_comet_room_t  *room;
+
+    room = ngx_goim_room_lookup(ccf, name);
+
+    if (room == NULL) {
+        return;
+    }
+
+    /* room pushes are not filtered by the accept set (goim v2) */
+    for (q = ngx_queue_head(&room->members);
+         q != ngx_queue_sentinel(&room->members);
+         q = ngx_queue_next(q))
+    {
+        ch = ngx_queue_data(q, ngx_goim_channel_t, room_link);
+        (void) ngx_goim_channel_push(ch, msg);
+    }
+}
+
+
+void
+ngx_goim_comet_push_all(ngx_goim_comet_conf_t *ccf, int32_t op,
+    ngx_goim_comet_msg_t *msg)
+{
+    ngx_rbtree_node_t   *node, *root, *sentinel;
+    ngx_goim_channel_t  *ch;
+
+    root = ccf->channels.root;
+    sentinel = ccf->channels.sentinel;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(&ccf->channels, node))
+    {
+        ch = (ngx_goim_channel_t *) node;
+
+        if (ngx_goim_channel_accepts(ch, op)) {
+            (void) ngx_goim_channel_push(ch, msg);
+        }
+    }
+}
+
+
 static void
 ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
 {
-    size_t                   n, i;
-    ngx_rbtree_node_t       *node, *root, *sentinel;
-    ngx_goim_channel_t      *ch;
-    ngx_goim_comet_conf_t   *ccf;
-    Goim__RoomsReply         reply = GOIM__ROOMS_REPLY__INIT;
-    Goim__RoomsReply__RoomsEntry  *entries, **ptrs;
+    size_t                          n;
+    ngx_rbtree_node_t              *node, *root, *sentinel;
+    ngx_goim_comet_room_t          *room;
+    ngx_goim_comet_conf_t          *ccf;
+    Goim__RoomsReply                reply = GOIM__ROOMS_REPLY__INIT;
+    Goim__RoomsReply__RoomsEntry   *entries, **ptrs;
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
 
-    entries = ngx_alloc(ccf->nchannels * (sizeof(*entries) + sizeof(*ptrs))
-                        + 1, ngx_cycle->log);
+    entries = ngx_alloc(ccf->nrooms * (sizeof(*entries) + sizeof(*ptrs)) + 1,
+                        ngx_cycle->log);
     if (entries == NULL) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
                                  "out of memory");
         return;
     }
 
-    ptrs = (Goim__RoomsReply__RoomsEntry **) (entries + ccf->nchannels);
+    ptrs = (Goim__RoomsReply__RoomsEntry **) (entries + ccf->nrooms);
     n = 0;
 
-    root = ccf->channels.root;
-    sentinel = ccf->channels.sentinel;
+    root = ccf->rooms.root;
+    sentinel = ccf->rooms.sentinel;
 
     if (root != sentinel) {
         for (node = ngx_rbtree_min(root, sentinel);
              node;
-             node = ngx_rbtree_next(&ccf->channels, node))
+             node = ngx_rbtree_next(&ccf->rooms, node))
         {
-            ch = (ngx_goim_channel_t *) node;
-
-            if (ch->room.len == 0) {
-                continue;
-            }
-
-            for (i = 0; i < n; i++) {
-                if (ngx_strlen(ptrs[i]->key) == ch->room.len
-                    && ngx_memcmp(ptrs[i]->key, ch->room.data, ch->room.len)
-                       == 0)
-                {
-                    break;
-                }
-            }
-
-            if (i < n) {
-                continue;
-            }
+            room = (ngx_goim_comet_room_t *) node;
 
             goim__rooms_reply__rooms_entry__init(&entries[n]);
-            entries[n].key = (char *) ch->room.data;
+            entries[n].key = (char *) room->node.str.data;
             entries[n].value = 1;
             ptrs[n] = &entries[n];
             n++;

@@ -126,7 +126,7 @@ $c->send_packet(1, 2, 77, '');
 GET /goim/nothing
 --- error_code: 404
 --- goim_receive
-hb op=3 seq=77 ver=1 body=\x00\x00\x00\x00
+hb op=3 seq=77 ver=1 body=\x00\x00\x00\x01
 
 
 

@@ -774,7 +774,7 @@ sub check_response {
     if (defined(my $p = pick(scalar $block->response_body_unlike, $ri))) {
         Test::More::unlike($body // '', ref $p ? $p : qr/$p/s, "$name - response_body_unlike - response is expected $tag");
     }
-    $_->($block, $body, $ri, $rep, undef) for @ResponseBodyChecks;
+    for my $check (@ResponseBodyChecks) { $check->($block, $body, $ri, $rep, undef) }
 }
 
 sub check_error_logs {

@@ -1,0 +1,790 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <sys/eventfd.h>
+
+#include "ngx_goim_comet.h"
+
+
+/*
+ * Delivery across workers.  A connection lives in one worker; a push RPC
+ * arrives at any.  One shared zone per configuration generation holds:
+ *
+ * - the key table: key -> (worker, connection id), so a push by key goes
+ *   to its owner only, and a second connection with a key can kick the
+ *   first wherever it is;
+ * - one byte ring per worker: producers append records under a spinlock,
+ *   the owner drains them.  The owner sleeps on an eventfd, and a producer
+ *   writes it only when the owner said it was going to sleep, so a burst
+ *   costs one wake-up.
+ *
+ * A fresh zone per generation keeps a reloaded configuration's workers off
+ * the rings of the old ones, which share their worker numbers.
+ */
+
+
+#define NGX_GOIM_XW_PAD        0
+#define NGX_GOIM_XW_KEYS       1
+#define NGX_GOIM_XW_ROOM       2
+#define NGX_GOIM_XW_BROADCAST  3
+#define NGX_GOIM_XW_KICK       4
+
+
+typedef struct {
+    uint32_t                   len;          /* the record, 8-aligned */
+    uint16_t                   type;
+    uint16_t                   raw;
+    int32_t                    op;           /* accept filter */
+    uint32_t                   msg_len;
+    uint32_t                   nkeys;        /* or the name's length */
+    uint32_t                   reserved;
+    uint64_t                   id;           /* KICK: the connection */
+} ngx_goim_xw_rec_t;
+
+
+typedef struct {
+    ngx_atomic_t               lock;
+    ngx_atomic_t               sleeping;     /* owner waits for a kick */
+    ngx_atomic_t               dropped;      /* records refused: full */
+    volatile uint64_t          head;         /* producers */
+    volatile uint64_t          tail;         /* the owner */
+    size_t                     size;
+    u_char                    *data;
+} ngx_goim_xw_ring_t;
+
+
+typedef struct {
+    ngx_rbtree_t               keys;
+    ngx_rbtree_node_t          sentinel;
+    ngx_uint_t                 nkeys;
+    ngx_uint_t                 nrings;
+    ngx_goim_xw_ring_t        *rings;
+} ngx_goim_xw_shctx_t;
+
+
+typedef struct {
+    ngx_str_node_t             node;
+    ngx_uint_t                 worker;
+    uint64_t                   id;
+} ngx_goim_xw_key_t;
+
+
+#define ngx_goim_xw_sh(ccf)  ((ngx_goim_xw_shctx_t *) (ccf)->sh)
+
+
+static ngx_int_t ngx_goim_xw_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_goim_xw_close_fds(void *data);
+static void ngx_goim_xw_read_handler(ngx_event_t *rev);
+static void ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf);
+static void ngx_goim_xw_record(ngx_goim_comet_conf_t *ccf,
+    ngx_goim_xw_rec_t *rec);
+static ngx_int_t ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf,
+    ngx_uint_t worker, ngx_goim_xw_rec_t *rec, u_char *extra,
+    size_t extra_len, u_char *msg);
+
+
+ngx_int_t
+ngx_goim_xw_add_zone(ngx_conf_t *cf, ngx_goim_comet_conf_t *ccf)
+{
+    size_t            size;
+    ngx_str_t         name;
+    ngx_uint_t        workers;
+    ngx_core_conf_t  *core;
+
+    static ngx_uint_t  generation;
+
+    core = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    /* worker_processes is known here when it comes before stream {} */
+    workers = (core->worker_processes == NGX_CONF_UNSET) ? 1
+              : (ngx_uint_t) core->worker_processes;
+
+    /*
+     * The zone is sized now, before the core module's init_conf: these
+     * directives count only when they come before stream {} too.
+     */
+    if (ccf->zone_size == NGX_CONF_UNSET_SIZE) {
+        ccf->zone_size = NGX_GOIM_COMET_ZONE_SIZE;
+    }
+
+    if (ccf->ring_size == NGX_CONF_UNSET_SIZE) {
+        ccf->ring_size = NGX_GOIM_COMET_RING_SIZE;
+    }
+
+    ccf->ring_size = ngx_align(ccf->ring_size, 8);
+
+    size = ccf->zone_size + workers * (ccf->ring_size + ngx_pagesize)
+           + 8 * ngx_pagesize;
+
+    name.data = ngx_pnalloc(cf->pool, sizeof("goim_comet_") + NGX_INT_T_LEN);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    name.len = ngx_sprintf(name.data, "goim_comet_%ui", ++generation)
+               - name.data;
+
+    ccf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                          &ngx_goim_comet_module);
+    if (ccf->shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    ccf->shm_zone->init = ngx_goim_xw_init_zone;
+    ccf->shm_zone->data = ccf;
+    ccf->shm_zone->noreuse = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_goim_xw_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_goim_comet_conf_t *ccf = shm_zone->data;
+
+    int                   fd;
+    ngx_uint_t            i, n;
+    ngx_slab_pool_t      *shpool;
+    ngx_core_conf_t      *core;
+    ngx_pool_cleanup_t   *cln;
+    ngx_goim_xw_shctx_t  *sh;
+
+    /* the new cycle's settings: ngx_cycle is still the old one here */
+    core = (ngx_core_conf_t *) ngx_get_conf(ccf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    n = core->worker_processes > 0 ? (ngx_uint_t) core->worker_processes : 1;
+
+    sh = ngx_slab_alloc(shpool, sizeof(ngx_goim_xw_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_rbtree_init(&sh->keys, &sh->sentinel, ngx_str_rbtree_insert_value);
+    sh->nkeys = 0;
+    sh->nrings = n;
+
+    sh->rings = ngx_slab_calloc(shpool, n * sizeof(ngx_goim_xw_ring_t));
+    if (sh->rings == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        sh->rings[i].size = ccf->ring_size;
+        sh->rings[i].sleeping = 1;
+        sh->rings[i].data = ngx_slab_alloc(shpool, ccf->ring_size);
+
+        if (sh->rings[i].data == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "goim comet: no room for %ui worker queues: put "
+                          "worker_processes before stream {}", n);
+            return NGX_ERROR;
+        }
+    }
+
+    ccf->sh = sh;
+    ccf->shpool = shpool;
+
+    /* the wake-up fds are made here, in the master, for every worker */
+
+    ccf->eventfds = ngx_palloc(ccf->cycle->pool, n * sizeof(int));
+    if (ccf->eventfds == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        fd = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC);
+        if (fd == -1) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, ngx_errno,
+                          "goim comet: eventfd() failed");
+            return NGX_ERROR;
+        }
+
+        ccf->eventfds[i] = fd;
+    }
+
+    ccf->neventfds = n;
+
+    cln = ngx_pool_cleanup_add(ccf->cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_goim_xw_close_fds;
+    cln->data = ccf;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_xw_close_fds(void *data)
+{
+    ngx_goim_comet_conf_t *ccf = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < ccf->neventfds; i++) {
+        if (ccf->eventfds[i] != -1 && ccf->eventfds[i] != ccf->my_eventfd) {
+            (void) close(ccf->eventfds[i]);
+        }
+    }
+
+    ccf->neventfds = 0;
+}
+
+
+ngx_int_t
+ngx_goim_xw_init_worker(ngx_cycle_t *cycle, ngx_goim_comet_conf_t *ccf)
+{
+    ngx_connection_t  *c;
+
+    if (ccf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    ccf->worker = (ngx_process == NGX_PROCESS_WORKER) ? ngx_worker : 0;
+
+    /* without a master one process serves everything */
+    ccf->nworkers = (ngx_process == NGX_PROCESS_WORKER)
+                    ? ngx_goim_xw_sh(ccf)->nrings : 1;
+
+    if (ccf->worker >= ngx_goim_xw_sh(ccf)->nrings) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim comet: worker %ui has no queue: put "
+                      "worker_processes before stream {}", ccf->worker);
+        return NGX_ERROR;
+    }
+
+    ccf->my_eventfd = ccf->eventfds[ccf->worker];
+
+    c = ngx_get_connection(ccf->my_eventfd, cycle->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = ccf;
+    c->read->handler = ngx_goim_xw_read_handler;
+    c->read->log = cycle->log;
+    c->write->log = cycle->log;
+
+    /* not a client: it must not keep a quitting worker alive */
+    c->idle = 1;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_CLEAR_EVENT) != NGX_OK) {
+        ngx_free_connection(c);
+        return NGX_ERROR;
+    }
+
+    ccf->xw_connection = c;
+
+    /* anything queued before this worker listened */
+    ngx_goim_xw_drain(ccf);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_goim_xw_exit_worker(ngx_goim_comet_conf_t *ccf)
+{
+    if (ccf->xw_connection) {
+        ngx_close_connection(ccf->xw_connection);
+        ccf->xw_connection = NULL;
+        ccf->my_eventfd = -1;
+    }
+}
+
+
+static void
+ngx_goim_xw_read_handler(ngx_event_t *rev)
+{
+    uint64_t               n;
+    ngx_connection_t      *c;
+    ngx_goim_comet_conf_t *ccf;
+
+    c = rev->data;
+    ccf = c->data;
+
+    if (c->close) {
+        ngx_goim_xw_exit_worker(ccf);
+        return;
+    }
+
+    while (read(c->fd, &n, sizeof(uint64_t)) == sizeof(uint64_t)) {
+        /* void */
+    }
+
+    ngx_goim_xw_drain(ccf);
+}
+
+
+static void
+ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
+{
+    uint64_t              head;
+    ngx_goim_xw_rec_t    *rec;
+    ngx_goim_xw_ring_t   *ring;
+
+    ring = &ngx_goim_xw_sh(ccf)->rings[ccf->worker];
+
+    for ( ;; ) {
+        ring->sleeping = 0;
+
+        for ( ;; ) {
+            head = ring->head;
+            ngx_memory_barrier();
+
+            if (ring->tail == head) {
+                break;
+            }
+
+            while (ring->tail != head) {
+                rec = (ngx_goim_xw_rec_t *)
+                          (ring->data + ring->tail % ring->size);
+
+                if (rec->type != NGX_GOIM_XW_PAD) {
+                    ngx_goim_xw_record(ccf, rec);
+                }
+
+                ring->tail += rec->len;
+            }
+
+            ngx_memory_barrier();
+        }
+
+        /* going to sleep: a producer that sees this kicks the eventfd */
+        ring->sleeping = 1;
+        ngx_memory_barrier();
+
+        if (ring->head == ring->tail) {
+            return;
+        }
+    }
+}
+
+
+/* one record from another worker, delivered here */
+
+static void
+ngx_goim_xw_record(ngx_goim_comet_conf_t *ccf, ngx_goim_xw_rec_t *rec)
+{
+    u_char                *p;
+    uint16_t               len;
+    uint32_t               i;
+    ngx_str_t              key;
+    ngx_goim_channel_t    *ch;
+    ngx_goim_comet_msg_t  *msg;
+
+    p = (u_char *) (rec + 1);
+
+    if (rec->type == NGX_GOIM_XW_KICK) {
+        key.data = p;
+        key.len = rec->nkeys;
+
+        ch = ngx_goim_channel_lookup(ccf, &key);
+
+        if (ch && ch->id == rec->id) {
+            ngx_goim_channel_kick(ch);
+        }
+
+        return;
+    }
+
+    msg = ngx_goim_comet_msg_create(rec->msg_len, ngx_cycle->log);
+    if (msg == NULL) {
+        return;
+    }
+
+    msg->raw = rec->raw;
+
+    switch (rec->type) {
+
+    case NGX_GOIM_XW_KEYS:
+        for (i = 0; i < rec->nkeys; i++) {
+            ngx_memcpy(&len, p, sizeof(uint16_t));
+            key.data = p + sizeof(uint16_t);
+            key.len = len;
+            p = key.data + len;
+        }
+
+        ngx_memcpy(msg->data, p, rec->msg_len);
+
+        p = (u_char *) (rec + 1);
+
+        for (i = 0; i < rec->nkeys; i++) {
+            ngx_memcpy(&len, p, sizeof(uint16_t));
+            key.data = p + sizeof(uint16_t);
+            key.len = len;
+            p = key.data + len;
+
+            ngx_goim_comet_push_key(ccf, &key, rec->op, msg);
+        }
+
+        break;
+
+    case NGX_GOIM_XW_ROOM:
+        key.data = p;
+        key.len = rec->nkeys;
+        ngx_memcpy(msg->data, p + key.len, rec->msg_len);
+
+        ngx_goim_comet_push_room(ccf, &key, msg);
+        break;
+
+    default: /* NGX_GOIM_XW_BROADCAST */
+        ngx_memcpy(msg->data, p, rec->msg_len);
+
+        ngx_goim_comet_push_all(ccf, rec->op, msg);
+        break;
+    }
+
+    ngx_goim_comet_msg_release(msg);
+}
+
+
+static ngx_int_t
+ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
+    ngx_goim_xw_rec_t *rec, u_char *extra, size_t extra_len, u_char *msg)
+{
+    u_char              *p;
+    size_t               len, pos, gap;
+    uint64_t             one;
+    ngx_goim_xw_rec_t   *pad;
+    ngx_goim_xw_ring_t  *ring;
+
+    ring = &ngx_goim_xw_sh(ccf)->rings[worker];
+
+    len = ngx_align(sizeof(ngx_goim_xw_rec_t) + extra_len + rec->msg_len, 8);
+    rec->len = (uint32_t) len;
+
+    if (len > ring->size / 2) {
+        (void) ngx_atomic_fetch_add(&ring->dropped, 1);
+        return NGX_DECLINED;
+    }
+
+    ngx_spinlock(&ring->lock, ngx_pid, 1024);
+
+    pos = ring->head % ring->size;
+    gap = (pos + len > ring->size) ? ring->size - pos : 0;
+
+    if (ring->size - (ring->head - ring->tail) < gap + len) {
+        ngx_unlock(&ring->lock);
+        (void) ngx_atomic_fetch_add(&ring->dropped, 1);
+        return NGX_DECLINED;
+    }
+
+    if (gap) {
+        pad = (ngx_goim_xw_rec_t *) (ring->data + pos);
+        pad->len = (uint32_t) gap;
+        pad->type = NGX_GOIM_XW_PAD;
+        pos = 0;
+    }
+
+    p = ngx_cpymem(ring->data + pos, rec, sizeof(ngx_goim_xw_rec_t));
+    p = ngx_cpymem(p, extra, extra_len);
+    ngx_memcpy(p, msg, rec->msg_len);
+
+    ngx_memory_barrier();
+    ring->head += gap + len;
+
+    ngx_unlock(&ring->lock);
+
+    if (ngx_atomic_cmp_set(&ring->sleeping, 1, 0)) {
+        one = 1;
+
+        if (write(ccf->eventfds[worker], &one, sizeof(uint64_t)) == -1) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                          "goim comet: eventfd write failed");
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the key table */
+
+ngx_int_t
+ngx_goim_xw_key_set(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch)
+{
+    uint32_t            hash;
+    ngx_uint_t          worker;
+    uint64_t            id;
+    ngx_goim_xw_key_t  *k;
+    ngx_goim_xw_rec_t   rec;
+
+    if (ccf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    hash = ch->node.node.key;
+    worker = ccf->worker;
+    id = 0;
+
+    ngx_shmtx_lock(&ccf->shpool->mutex);
+
+    k = (ngx_goim_xw_key_t *)
+            ngx_str_rbtree_lookup(&ngx_goim_xw_sh(ccf)->keys, &ch->node.str,
+                                  hash);
+    if (k) {
+        worker = k->worker;
+        id = k->id;
+        k->worker = ccf->worker;
+        k->id = ch->id;
+
+    } else {
+        k = ngx_slab_alloc_locked(ccf->shpool,
+                                  sizeof(ngx_goim_xw_key_t) + ch->node.str.len);
+        if (k == NULL) {
+            ngx_shmtx_unlock(&ccf->shpool->mutex);
+            ngx_log_error(NGX_LOG_ERR, ch->connection->log, 0,
+                          "goim comet: the shared key table is full, "
+                          "raise goim_comet_zone");
+            return NGX_ERROR;
+        }
+
+        k->node.str.data = (u_char *) (k + 1);
+        k->node.str.len = ch->node.str.len;
+        ngx_memcpy(k->node.str.data, ch->node.str.data, ch->node.str.len);
+        k->node.node.key = hash;
+        k->worker = ccf->worker;
+        k->id = ch->id;
+
+        ngx_rbtree_insert(&ngx_goim_xw_sh(ccf)->keys, &k->node.node);
+        ngx_goim_xw_sh(ccf)->nkeys++;
+    }
+
+    ngx_shmtx_unlock(&ccf->shpool->mutex);
+
+    if (id && worker != ccf->worker) {
+        /* the older connection with this key is in another worker */
+        ngx_memzero(&rec, sizeof(ngx_goim_xw_rec_t));
+        rec.type = NGX_GOIM_XW_KICK;
+        rec.nkeys = (uint32_t) ch->node.str.len;
+        rec.id = id;
+
+        (void) ngx_goim_xw_append(ccf, worker, &rec, ch->node.str.data,
+                                  ch->node.str.len, NULL);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_goim_xw_key_del(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch)
+{
+    ngx_goim_xw_key_t  *k;
+
+    if (ccf->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&ccf->shpool->mutex);
+
+    k = (ngx_goim_xw_key_t *)
+            ngx_str_rbtree_lookup(&ngx_goim_xw_sh(ccf)->keys, &ch->node.str,
+                                  ch->node.node.key);
+
+    /* only its own entry: a newer connection may own the key by now */
+    if (k && k->id == ch->id) {
+        ngx_rbtree_delete(&ngx_goim_xw_sh(ccf)->keys, &k->node.node);
+        ngx_slab_free_locked(ccf->shpool, k);
+        ngx_goim_xw_sh(ccf)->nkeys--;
+    }
+
+    ngx_shmtx_unlock(&ccf->shpool->mutex);
+}
+
+
+/*
+ * A push by keys: local keys are served here, the others are sent to
+ * their workers, one record per worker.  Returns how many keys are known.
+ */
+
+ngx_uint_t
+ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
+    int32_t op, ngx_goim_comet_msg_t *msg)
+{
+    u_char              *p, *buf;
+    size_t               i, size;
+    uint16_t             len;
+    uint32_t             hash;
+    ngx_str_t            key;
+    ngx_uint_t           w, found, *owner, *count;
+    ngx_goim_xw_key_t   *k;
+    ngx_goim_xw_rec_t    rec;
+
+    found = 0;
+
+    if (ccf->sh == NULL || ccf->nworkers == 1) {
+        for (i = 0; i < n; i++) {
+            key.data = (u_char *) keys[i];
+            key.len = ngx_strlen(keys[i]);
+            found += ngx_goim_comet_push_key(ccf, &key, op, msg);
+        }
+
+        return found;
+    }
+
+    owner = ngx_alloc((n + ccf->nworkers) * sizeof(ngx_uint_t),
+                      ngx_cycle->log);
+    if (owner == NULL) {
+        return 0;
+    }
+
+    count = owner + n;
+    ngx_memzero(count, ccf->nworkers * sizeof(ngx_uint_t));
+
+    ngx_shmtx_lock(&ccf->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        key.data = (u_char *) keys[i];
+        key.len = ngx_strlen(keys[i]);
+        hash = ngx_crc32_long(key.data, key.len);
+
+        k = (ngx_goim_xw_key_t *)
+                ngx_str_rbtree_lookup(&ngx_goim_xw_sh(ccf)->keys, &key, hash);
+        owner[i] = (k && k->worker < ccf->nworkers) ? k->worker
+                                                    : NGX_CONF_UNSET_UINT;
+
+        if (owner[i] != NGX_CONF_UNSET_UINT && key.len <= 0xffff) {
+            count[k->worker]++;
+            found++;
+        }
+    }
+
+    ngx_shmtx_unlock(&ccf->shpool->mutex);
+
+    for (w = 0; w < ccf->nworkers; w++) {
+        if (count[w] == 0) {
+            continue;
+        }
+
+        if (w == ccf->worker) {
+            for (i = 0; i < n; i++) {
+                if (owner[i] == w) {
+                    key.data = (u_char *) keys[i];
+                    key.len = ngx_strlen(keys[i]);
+                    (void) ngx_goim_comet_push_key(ccf, &key, op, msg);
+                }
+            }
+
+            continue;
+        }
+
+        for (size = 0, i = 0; i < n; i++) {
+            if (owner[i] == w) {
+                size += sizeof(uint16_t) + ngx_strlen(keys[i]);
+            }
+        }
+
+        buf = ngx_alloc(size, ngx_cycle->log);
+        if (buf == NULL) {
+            continue;
+        }
+
+        for (p = buf, i = 0; i < n; i++) {
+            if (owner[i] == w) {
+                len = (uint16_t) ngx_strlen(keys[i]);
+                p = ngx_cpymem(p, &len, sizeof(uint16_t));
+                p = ngx_cpymem(p, keys[i], len);
+            }
+        }
+
+        ngx_memzero(&rec, sizeof(ngx_goim_xw_rec_t));
+        rec.type = NGX_GOIM_XW_KEYS;
+        rec.raw = msg->raw;
+        rec.op = op;
+        rec.msg_len = (uint32_t) msg->len;
+        rec.nkeys = (uint32_t) count[w];
+
+        if (ngx_goim_xw_append(ccf, w, &rec, buf, size, msg->data)
+            != NGX_OK)
+        {
+            ccf->msgs_dropped += count[w];
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "goim comet: worker %ui queue full, push to %ui "
+                          "keys dropped", w, count[w]);
+        }
+
+        ngx_free(buf);
+    }
+
+    ngx_free(owner);
+
+    return found;
+}
+
+
+/* a room push or a broadcast: every other worker gets one record */
+
+void
+ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
+    int32_t op, ngx_goim_comet_msg_t *msg)
+{
+    ngx_uint_t         w;
+    ngx_goim_xw_rec_t  rec;
+
+    if (ccf->sh == NULL) {
+        return;
+    }
+
+    for (w = 0; w < ccf->nworkers; w++) {
+        if (w == ccf->worker) {
+            continue;
+        }
+
+        ngx_memzero(&rec, sizeof(ngx_goim_xw_rec_t));
+        rec.type = room ? NGX_GOIM_XW_ROOM : NGX_GOIM_XW_BROADCAST;
+        rec.raw = msg->raw;
+        rec.op = op;
+        rec.msg_len = (uint32_t) msg->len;
+        rec.nkeys = room ? (uint32_t) room->len : 0;
+
+        if (ngx_goim_xw_append(ccf, w, &rec, room ? room->data : NULL,
+                               room ? room->len : 0, msg->data)
+            != NGX_OK)
+        {
+            ccf->msgs_dropped++;
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "goim comet: worker %ui queue full, %s dropped",
+                          w, room ? "room push" : "broadcast");
+        }
+    }
+}
+
+
+/* for the status page: records waiting in every worker's queue */
+
+void
+ngx_goim_xw_queue_stats(ngx_goim_comet_conf_t *ccf, uint64_t *bytes,
+    uint64_t *dropped)
+{
+    ngx_uint_t           w;
+    ngx_goim_xw_ring_t  *ring;
+
+    *bytes = 0;
+    *dropped = 0;
+
+    if (ccf->sh == NULL) {
+        return;
+    }
+
+    for (w = 0; w < ngx_goim_xw_sh(ccf)->nrings; w++) {
+        ring = &ngx_goim_xw_sh(ccf)->rings[w];
+        *bytes += ring->head - ring->tail;
+        *dropped += ring->dropped;
+    }
+}

@@ -1,0 +1,128 @@
+# Four workers: a push that reaches one worker (job has one connection to
+# one of them) must reach connections held by every worker.  Listeners use
+# reuseport so the kernel spreads the TCP clients over the workers.
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Goim::Stack;
+use Goim::Client;
+
+master_on();
+workers(4);
+
+our @Mids = (500 .. 515);
+
+sub clients {
+    my ($room) = @_;
+    for my $mid (@Mids) {
+        Goim::Stack::client("c$mid",
+            '{"mid":' . $mid . ',"key":"key-' . $mid . '","room_id":"' . $room
+            . '","accepts":[1000]}', 1,
+            $mid % 4 == 0 ? (transport => 'ws') : ());
+    }
+}
+
+sub expect {
+    my ($body) = @_;
+    join "\n", map { "c$_ op=1000 seq=0 ver=1 body=$body" } @Mids;
+}
+
+# the clients really are spread: their auths were logged by several pids
+add_response_body_check(sub {
+    my ($block) = @_;
+    return unless defined $block->goim_workers;
+    open my $fh, '<', "$Test::Nginx::Socket::ErrLogFile" or die $!;
+    my %pids;
+    while (my $l = <$fh>) { $pids{$1}++ if $l =~ /\[debug\] (\d+)#\d+: \*\d+ goim comet: mid \d+ key/ }
+    Test::More::cmp_ok(scalar keys %pids, '>=', 2, $block->name . ' - clients on several workers');
+});
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    (my $main = $Goim::Stack::MainConfig) =~ s/(listen 127\.0\.0\.1:\$TEST_NGINX_(?:COMET|PUSH)_PORT)/$1 reuseport/g;
+    $block->set_value('main_config', $main) unless defined $block->main_config;
+});
+
+Goim::Stack::setup();
+run_tests();
+Goim::Stack::teardown();
+
+__DATA__
+
+=== TEST 1: pushes by mid reach clients on every worker
+--- init
+main::clients('live://60');
+--- request
+POST /goim/push/mids?operation=1000&mids=500,501,502,503,504,505,506,507,508,509,510,511,512,513,514,515
+by mid
+--- response_body
+{"code":0,"message":""}
+--- goim_receive eval
+main::expect('by mid')
+--- goim_workers: 1
+
+
+
+=== TEST 2: pushes by key reach clients on every worker
+--- init
+main::clients('live://61');
+--- request eval
+"POST /goim/push/keys?operation=1000&" . join('&', map { "keys=key-$_" } @main::Mids) . "\nby key"
+--- response_body
+{"code":0,"message":""}
+--- goim_receive eval
+main::expect('by key')
+
+
+
+=== TEST 3: a room push reaches the room on every worker
+--- init
+main::clients('live://62');
+--- request
+POST /goim/push/room?operation=1000&type=live&room=62
+by room
+--- response_body
+{"code":0,"message":""}
+--- goim_receive eval
+main::expect('by room')
+
+
+
+=== TEST 4: a broadcast reaches every worker
+--- init
+main::clients('live://63');
+--- request
+POST /goim/push/all?operation=1000
+to all
+--- response_body
+{"code":0,"message":""}
+--- goim_receive eval
+main::expect('to all')
+
+
+
+=== TEST 5: a newer connection with the same key kicks the older one in another worker
+--- init
+for my $i (1 .. 8) {
+    Goim::Stack::client("k$i", '{"mid":600,"key":"shared","accepts":[1000]}', 1);
+}
+select undef, undef, undef, 0.3;
+--- request
+POST /goim/push/keys?operation=1000&keys=shared
+newest
+--- response_body
+{"code":0,"message":""}
+--- goim_closed
+k1
+k2
+k3
+k4
+k5
+k6
+k7
+--- goim_receive
+k8 op=1000 seq=0 ver=1 body=newest
+--- no_error_log
+[error]
+[alert]
