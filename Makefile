@@ -157,7 +157,11 @@ PROVE_ENV += TEST_NGINX_USE_VALGRIND=1 GOIM_SANITIZE=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 endif
 
-test: all
+# playwright-core for the browser tests, from package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+test: all node_modules/.package-lock.json
 	$(PROVE_ENV) prove -I t/lib -r $(TESTS)
 
 clean:

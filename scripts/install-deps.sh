@@ -9,7 +9,12 @@ PKGS="nginx-light libnginx-mod-stream nginx-dev
       libuv1-dev libconfig-dev libcmocka-dev libssl-dev libpcre2-dev zlib1g-dev
       clang libclang-rt-14-dev valgrind curl
       libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
-      libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl"
+      libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl
+      chromium"
+
+# node and npm for the browser tests (t/040-browser.t): Debian's, unless a
+# node with its own npm is installed already
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
 missing=""
 for p in $PKGS; do

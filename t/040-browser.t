@@ -2,8 +2,9 @@
 # chromium, headless, driven by playwright-core (t/browser/demo.mjs).  A
 # prove-run TAP script, not a block file: one browser session runs through
 # connect, a room push from the page's form, a mid push, the online count,
-# a screenshot (t/servroot-browser/demo.png), and a reconnect after
-# `nginx -s reload`, which needs a master process of its own.
+# a screenshot (t/servroot-browser/demo.png), a reconnect after
+# `nginx -s reload` (which needs a master process of its own), change
+# room, sub and unsub, and goim's own client.js protocol handling.
 use strict;
 use warnings;
 
@@ -108,12 +109,6 @@ while (my $line = <$run>) {
         pass($1);
     } elsif ($line =~ /^not ok (.*)/) {
         fail($1);
-    } elsif ($line =~ /^todo ([^:]*): (.*)/) {
-        TODO: {
-            local $TODO = 'comet has no ChangeRoom/Sub/Unsub (ops 12-17) yet';
-            fail($1);
-            diag($2);
-        }
     } else {
         diag($line);
         next;

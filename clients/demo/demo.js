@@ -16,7 +16,7 @@ const demo = window.goimDemo = { client: null, messages: [], states: [] };
 
 function log(text) {
   const li = document.createElement('li');
-  li.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
+  li.textContent = `${new Date().toLocaleTimeString([], { hour12: false })}  ${text}`;
   $('log').prepend(li);
   while ($('log').children.length > 50) $('log').lastChild.remove();
 }
@@ -31,7 +31,7 @@ function addMessage(m) {
   const li = document.createElement('li');
   const t = document.createElement('span');
   t.className = 'time';
-  t.textContent = new Date().toLocaleTimeString();
+  t.textContent = new Date().toLocaleTimeString([], { hour12: false });
   const op = document.createElement('span');
   op.className = 'op';
   op.textContent = `op ${m.op}`;
@@ -66,7 +66,7 @@ function connect() {
   c.on('message', addMessage);
   c.on('room', (r) => { $('room').value = r.room; $('online').textContent = '–'; log(`now in ${r.room}`); updateCurl(); });
   c.on('close', (e) => log(`closed (${e.code})`));
-  c.on('error', (e) => log(`${e.where}: ${e.error.message}`));
+  c.on('error', (e) => log(`${e.where}: ${e.error.message}${e.where === 'nodes' ? ' (default heartbeat and backoff)' : ''}`));
   c.connect();
   updateCurl();
 }
@@ -93,7 +93,7 @@ function updateCurl() {
   const op = $('push-op').value || '1000';
   const body = $('push-body').value;
   $('curl').textContent = ['mids', 'room', 'all']
-    .map((to) => `curl -d ${shellQuote(body)} ${shellQuote(pushUrl(to, op))}`).join('\n');
+    .map((to) => `curl -d ${shellQuote(body)} ${shellQuote(pushUrl(to, op))}`).join('\n\n');
 }
 
 $('join-form').addEventListener('submit', (e) => { e.preventDefault(); connect(); });

@@ -77,7 +77,7 @@ sub start {
         last if $o{auth} && (() = $text =~ /op=8 /g) >= $o{auth};
         last if $o{wait} && $text =~ $o{wait};
         last unless $o{auth} || $o{wait};
-        last if waitpid($pid, WNOHANG) == $pid && ($Cli{$name}{status} = $?, 1);
+        last if waitpid($pid, WNOHANG) == $pid && ($Cli{$name}{status} = $? >> 8, 1);
         sleep 0.02;
     }
     return $Cli{$name};
@@ -145,6 +145,16 @@ sub check {
             my ($who, $want) = split /\s+/, $line;
             Test::More::is(finish($who)->{status}, $want, "$bname - $who exit status");
         }
+    }
+
+    # every goim-cli that has exited: no sanitizer report (make test SANITIZE=1)
+    for my $who (sort keys %Cli) {
+        my $c = $Cli{$who};
+        next if $c->{san_checked} || !defined $c->{status};
+        $c->{san_checked} = 1;
+        my @bad = grep { /ERROR: AddressSanitizer|runtime error:|LeakSanitizer/ }
+                  split /\n/, slurp($c->{err});
+        Test::More::ok(!@bad, "$bname - $who: no sanitizer report") or Test::More::diag(join "\n", @bad);
     }
 }
 
