@@ -167,3 +167,28 @@ t6b client=0 bad packet: packet length differs from its frame length
 --- goim_cli_summary
 t6a bad_frames 1
 t6b bad_packets 1
+
+
+
+=== TEST 7: --reconnect: a client kicked by a newer connection with its key comes back
+--- init
+Goim::Cli::start('t7a', [qw(-p --reconnect -k cli-kick -m 701 -d 3 -e 1)], auth => 1);
+Goim::Cli::start('t7b', [qw(-p -k cli-kick -m 701 -d 0.3)], auth => 1);
+Goim::Cli::finish('t7b');
+Goim::Cli::wait_output('t7a', wait => qr/(?s)op=8 .*op=8 /);
+--- request
+POST /goim/push/keys?operation=1000&keys=cli-kick
+back again
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t7a client=0 closed
+t7a client=0 op=1000 seq=0 ver=1 body=back again
+--- goim_cli_summary
+t7a authed 2
+t7a closed 1
+t7a reconnects 1
+t7a messages 1
+t7b authed 1
+--- goim_cli_exit
+t7a 0

@@ -76,7 +76,8 @@ typedef struct {
     double       next_hb;
     double       deadline;
     double       reconnect_at;
-    unsigned     attempts;
+    unsigned     attempts;      /* connects since the last auth */
+    unsigned     connects;      /* connects that succeeded */
     uint8_t     *pend;          /* unparsed input */
     size_t       pend_len;
     size_t       pend_cap;
@@ -1064,7 +1065,7 @@ client_event(cli_conn_t *c, uint32_t events)
             return;
         }
         g.connected++;
-        if (c->attempts > 1) {
+        if (c->connects++) {
             g.reconnects++;
         }
         if (g.ws) {

@@ -16,7 +16,8 @@ package Goim::Cli;
 # start(NAME, ARGS, %opts) runs goim-cli ARGS 127.0.0.1:PORT (the comet TCP
 # port, or with -w/--ws the test server's port) with stdout and stderr in
 # t/servroot-cli/NAME.{out,err}, and waits until `auth => N` auth replies
-# (op=8 lines: pass -p) or `wait => qr//` shows up on stdout.  Checks done
+# (op=8 lines: pass -p) or `wait => qr//` shows up on stdout;
+# wait_output(NAME, wait => qr//) waits the same way for a running NAME.  Checks done
 # after the block's request (Goim::Cli::setup() registers them):
 #   --- goim_cli        NAME LINE: LINE appears on NAME's stdout (looked at
 #                       once NAME has exited, at most 10 s; clients print
@@ -70,7 +71,12 @@ sub start {
         exec(binary(), @args, $target) or POSIX::_exit(127);
     }
     $Cli{$name} = {pid => $pid, out => $out, err => $err};
+    return wait_output($name, %o);
+}
 
+sub wait_output {
+    my ($name, %o) = @_;
+    my ($pid, $out) = @{$Cli{$name}}{qw(pid out)};
     my $deadline = time + ($o{timeout} // 5);
     while (time < $deadline) {
         my $text = slurp($out);
