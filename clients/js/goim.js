@@ -235,7 +235,7 @@ export class GoimClient {
   }
 
   heartbeat() {
-    if (this.state !== 'connected') return;
+    if (this.state !== 'connected' || !this.ws || this.ws.readyState !== 1) return;
     if (this.lastReply && Date.now() - this.lastReply > this.heartbeatSecs * this.heartbeatMax * 1000) {
       // no reply for heartbeat x heartbeat_max: the link is dead
       this.emit('error', { error: new Error('heartbeat timeout'), where: 'heartbeat' });
