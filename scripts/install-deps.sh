@@ -12,7 +12,7 @@ PKGS="nginx-light libnginx-mod-stream nginx-dev
       libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl
       chromium"
 
-# node and npm for the browser tests (t/040-browser.t): Debian's, unless a
+# node and npm for the browser tests (t/070-browser.t): Debian's, unless a
 # node with its own npm is installed already
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 

@@ -1,5 +1,5 @@
 // Drives the demo page (clients/demo) in Debian's headless chromium through
-// playwright-core; run by t/040-browser.t, which starts the stack and reads
+// playwright-core; run by t/070-browser.t, which starts the stack and reads
 // one result per line on stdout: "ok <name>" or "not ok <name>: <detail>".
 // Environment: BASE (http://127.0.0.1:PORT, the API/WebSocket server),
 // RELOAD (a shell command that reloads nginx), OUT (a directory for the

@@ -1,7 +1,7 @@
 // goim.js under node with a fake WebSocket and a fake fetch: the codec,
 // the backoff, and the client's state machine (auth, heartbeats, online
 // count, batches, requests, reconnects, bad frames, nodes). Run by
-// t/041-goim-js.t; prints "ok <name>" or "not ok <name>: <detail>".
+// t/071-goim-js.t; prints "ok <name>" or "not ok <name>: <detail>".
 import { GoimClient, OP, encodePacket, decodePackets, backoffDelay } from '../../clients/js/goim.js';
 
 let failed = 0;

@@ -1,6 +1,6 @@
 # goim.js (clients/js) under node, without a browser: the codec, the
 # backoff and the client's state machine against a fake WebSocket
-# (t/js/goim.test.mjs).  The browser run is t/040-browser.t.
+# (t/js/goim.test.mjs).  The browser run is t/070-browser.t.
 use strict;
 use warnings;
 
