@@ -58,9 +58,9 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit cli run test clean
+.PHONY: all deps modules daemons unit fuzz cli run test clean
 
-all: deps daemons modules unit cli
+all: deps daemons modules unit fuzz cli
 
 deps:
 	@./scripts/install-deps.sh
@@ -115,6 +115,21 @@ $(BUILD)/unit/goim-job/tests/%: goim-job/tests/%.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -Igoim-job $(LDFLAGS) $^ -o $@ \
 	    -lcmocka $(DAEMON_LIBS) $(JOB_LIBS)
+
+
+# libFuzzer targets for the client-facing parsers (Debian's clang); run
+# for a bounded time by t/fuzz.t
+
+FUZZ_BINS := $(patsubst libgoim/fuzz/%.c,$(BUILD)/fuzz/%,\
+               $(wildcard libgoim/fuzz/fuzz_*.c))
+
+fuzz: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: libgoim/fuzz/%.c libgoim/goim_packet.c libgoim/goim_ws.c \
+        libgoim/goim_packet.h libgoim/goim_ws.h
+	@mkdir -p $(dir $@)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibgoim \
+	    $< libgoim/goim_packet.c libgoim/goim_ws.c -o $@
 
 
 # NGINX modules: Debian's own source tree and configure flags, plus ours.

@@ -23,6 +23,32 @@
 #define NGX_GOIM_COMET_RING_SIZE   (4 * 1024 * 1024)
 
 
+#define NGX_GOIM_COMET_HOP_BUCKETS  24
+
+
+/*
+ * One worker's counters; they live in the shared zone so the status page,
+ * served by any worker, can add up every worker's.
+ */
+typedef struct {
+    ngx_atomic_uint_t          conns_tcp;     /* open, any state */
+    ngx_atomic_uint_t          conns_ws;
+    ngx_atomic_uint_t          online;        /* authenticated */
+    ngx_atomic_uint_t          rooms;
+    ngx_atomic_uint_t          push_calls;    /* push RPCs served */
+    ngx_atomic_uint_t          xw_records;    /* from other workers */
+    ngx_atomic_uint_t          packets_out;   /* written to clients */
+    ngx_atomic_uint_t          dropped;       /* a client's queue was full */
+    ngx_atomic_uint_t          xw_dropped;    /* a worker's queue was full */
+    ngx_atomic_uint_t          auth_failed;
+    ngx_atomic_uint_t          kicked;
+    ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */
+
+    /* records from other workers by hop time: [i] counts < 2^i us */
+    ngx_atomic_uint_t          hop_us[NGX_GOIM_COMET_HOP_BUCKETS];
+} ngx_goim_comet_stats_t;
+
+
 /* the comet's worker-wide state: configuration and live tables */
 
 typedef struct {
@@ -61,9 +87,9 @@ typedef struct {
     ngx_uint_t                 exiting;       /* in exit_process */
     ngx_event_t                online_event;
 
-    ngx_uint_t                 msgs_in;
-    ngx_uint_t                 msgs_out;
-    ngx_uint_t                 msgs_dropped;
+    ngx_queue_t                pacers;        /* paced broadcasts */
+    ngx_goim_comet_stats_t    *stats;         /* shared, or local_stats */
+    ngx_goim_comet_stats_t     local_stats;
 } ngx_goim_comet_conf_t;
 
 
@@ -206,7 +232,8 @@ ngx_uint_t ngx_goim_comet_push_key(ngx_goim_comet_conf_t *ccf, ngx_str_t *key,
 void ngx_goim_comet_push_room(ngx_goim_comet_conf_t *ccf, ngx_str_t *name,
     ngx_goim_comet_msg_t *msg);
 void ngx_goim_comet_push_all(ngx_goim_comet_conf_t *ccf, int32_t op,
-    ngx_goim_comet_msg_t *msg);
+    ngx_goim_comet_msg_t *msg, ngx_uint_t speed);
+void ngx_goim_comet_pacers_stop(ngx_goim_comet_conf_t *ccf);
 
 ngx_int_t ngx_goim_xw_add_zone(ngx_conf_t *cf, ngx_goim_comet_conf_t *ccf);
 ngx_int_t ngx_goim_xw_init_worker(ngx_cycle_t *cycle,
@@ -218,9 +245,11 @@ void ngx_goim_xw_key_del(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch);
 ngx_uint_t ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys,
     size_t n, int32_t op, ngx_goim_comet_msg_t *msg);
 void ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
-    int32_t op, ngx_goim_comet_msg_t *msg);
-void ngx_goim_xw_queue_stats(ngx_goim_comet_conf_t *ccf, uint64_t *bytes,
-    uint64_t *dropped);
+    int32_t op, ngx_uint_t speed, ngx_goim_comet_msg_t *msg);
+void ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf,
+    ngx_goim_comet_stats_t *sum, ngx_uint_t *workers, uint64_t *queued);
+ngx_uint_t ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st,
+    ngx_uint_t percent);
 
 void ngx_goim_comet_push_session(ngx_connection_t *c,
     void (*on_close)(void *data), void *data);

@@ -108,6 +108,13 @@ ngx_goim_channel_create(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
 
     ngx_queue_insert_tail(&ch->ccf->all, &ch->queue);
 
+    if (ch->ws) {
+        ch->ccf->stats->conns_ws++;
+
+    } else {
+        ch->ccf->stats->conns_tcp++;
+    }
+
     return ch;
 }
 
@@ -272,6 +279,7 @@ ngx_goim_channel_process(ngx_goim_channel_t *ch)
         }
 
         if (rc != GOIM_OK) {
+            ch->ccf->stats->bad_input++;
             ngx_goim_channel_close(ch, goim_strerror(rc));
             return NGX_ERROR;
         }
@@ -501,6 +509,10 @@ ngx_goim_channel_ws_fail(ngx_goim_channel_t *ch, ngx_uint_t status,
     }
 
     if (reason) {
+        if (status != GOIM_WS_CLOSE_GOING_AWAY) {
+            ch->ccf->stats->bad_input++;
+        }
+
         ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                       "goim comet: closing with status %ui: %s",
                       status, reason);
@@ -822,6 +834,7 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "goim comet: auth refused by logic: %V (%i)",
                       &res->message, res->status);
+        ch->ccf->stats->auth_failed++;
         ngx_goim_channel_close(ch, "auth failed");
         return;
     }
@@ -927,6 +940,7 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
     ngx_rbtree_insert(&ch->ccf->channels, &ch->node.node);
     ch->registered = 1;
     ch->ccf->nchannels++;
+    ch->ccf->stats->online++;
 
     return NGX_OK;
 }
@@ -941,6 +955,7 @@ void
 ngx_goim_channel_kick(ngx_goim_channel_t *ch)
 {
     ch->kicked = 1;
+    ch->ccf->stats->kicked++;
     ngx_goim_channel_close(ch, "kicked by a newer connection with the same "
                                "key");
 }
@@ -957,6 +972,9 @@ ngx_goim_channel_close_all(ngx_goim_comet_conf_t *ccf)
     while (!ngx_queue_empty(&ccf->all)) {
         q = ngx_queue_head(&ccf->all);
         ch = ngx_queue_data(q, ngx_goim_channel_t, queue);
+
+        /* no TLS close_notify exchange: it could never finish now */
+        ch->connection->error = 1;
 
         ngx_goim_channel_close(ch, "worker is exiting");
     }
@@ -1037,6 +1055,7 @@ ngx_goim_channel_reply(ngx_goim_channel_t *ch, goim_header_t *h, int32_t op,
 
     if (rc == NGX_DECLINED) {
         /* goim closes a client whose requests outrun its replies */
+        ch->ccf->stats->bad_input++;
         ngx_goim_channel_close(ch, "request flood: output queue full");
         return NGX_ERROR;
     }
@@ -1058,7 +1077,7 @@ ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
     rc = ngx_goim_channel_enqueue(ch, msg, 0);
 
     if (rc == NGX_DECLINED) {
-        ch->ccf->msgs_dropped++;
+        ch->ccf->stats->dropped++;
 
         ngx_log_error(NGX_LOG_WARN, ch->connection->log, 0,
                       "goim comet: key \"%V\" output queue full (%ui), "
@@ -1208,6 +1227,9 @@ ngx_goim_channel_flush(ngx_goim_channel_t *ch)
             chain[n].next = (n + 1 < i) ? &chain[n + 1] : NULL;
         }
 
+        /* an HTTP connection's TLS layer holds output until a flush */
+        bufs[i - 1].flush = 1;
+
         sent = c->sent;
 
         rc = c->send_chain(c, chain, 0);
@@ -1241,7 +1263,7 @@ ngx_goim_channel_flush(ngx_goim_channel_t *ch)
             }
 
             ch->queued--;
-            ch->ccf->msgs_out++;
+            ch->ccf->stats->packets_out++;
 
             ngx_goim_comet_msg_release(out->msg);
             ngx_free(out);
@@ -1300,6 +1322,13 @@ ngx_goim_channel_cleanup(void *data)
     ch->state = NGX_GOIM_CHANNEL_CLOSED;
     ngx_queue_remove(&ch->queue);
 
+    if (ch->ws) {
+        ch->ccf->stats->conns_ws--;
+
+    } else {
+        ch->ccf->stats->conns_tcp--;
+    }
+
     if (ch->call) {
         ngx_goim_rpc_cancel(ch->call);
         ch->call = NULL;
@@ -1310,6 +1339,7 @@ ngx_goim_channel_cleanup(void *data)
         ngx_goim_xw_key_del(ch->ccf, ch);
         ch->registered = 0;
         ch->ccf->nchannels--;
+        ch->ccf->stats->online--;
 
         if (!ch->kicked && !ch->ccf->exiting) {
             req.mid = ch->mid;

@@ -203,10 +203,12 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
     ngx_rbtree_init(&ccf->channels, &ccf->sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&ccf->all);
+    ngx_queue_init(&ccf->pacers);
     ngx_rbtree_init(&ccf->rooms, &ccf->room_sentinel,
                     ngx_str_rbtree_insert_value);
 
     ccf->nworkers = 1;
+    ccf->stats = &ccf->local_stats;
 
     if (ngx_goim_xw_init_worker(cycle, ccf) != NGX_OK) {
         return NGX_ERROR;
@@ -252,6 +254,7 @@ ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
 
     if (ccf->all.next) {
         ngx_goim_channel_close_all(ccf);
+        ngx_goim_comet_pacers_stop(ccf);
     }
 
     ngx_goim_rpc_sessions_finalize();

@@ -91,14 +91,15 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ccf->msgs_in++;
-    dropped = ccf->msgs_dropped;
+    ccf->stats->push_calls++;
+    dropped = ccf->stats->dropped + ccf->stats->xw_dropped;
 
     /* keys owned by other workers go to them (ngx_goim_comet_shm.c) */
     reply.delivered = (int32_t) ngx_goim_xw_push_keys(ccf, req->keys,
                                                       req->n_keys,
                                                       req->proto_op, msg);
-    reply.dropped = (int32_t) (ccf->msgs_dropped - dropped);
+    reply.dropped = (int32_t) (ccf->stats->dropped + ccf->stats->xw_dropped
+                               - dropped);
 
     ngx_goim_comet_msg_release(msg);
 
@@ -111,6 +112,7 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
 {
     Goim__BroadcastReq *req = (Goim__BroadcastReq *) r->msg;
 
+    ngx_uint_t              speed;
     ngx_goim_comet_msg_t   *msg;
     ngx_goim_comet_conf_t  *ccf;
     Goim__BroadcastReply    reply = GOIM__BROADCAST_REPLY__INIT;
@@ -130,10 +132,15 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ccf->msgs_in++;
+    ccf->stats->push_calls++;
 
-    ngx_goim_xw_push_others(ccf, NULL, req->proto_op, msg);
-    ngx_goim_comet_push_all(ccf, req->proto_op, msg);
+    /* goim's speed: connections per second, shared out among workers */
+    speed = req->speed > 0 ? ngx_max((ngx_uint_t) req->speed / ccf->nworkers,
+                                     1)
+                           : 0;
+
+    ngx_goim_xw_push_others(ccf, NULL, req->proto_op, speed, msg);
+    ngx_goim_comet_push_all(ccf, req->proto_op, msg, speed);
 
     ngx_goim_comet_msg_release(msg);
 
@@ -169,9 +176,9 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ccf->msgs_in++;
+    ccf->stats->push_calls++;
 
-    ngx_goim_xw_push_others(ccf, &name, 0, msg);
+    ngx_goim_xw_push_others(ccf, &name, 0, 0, msg);
     ngx_goim_comet_push_room(ccf, &name, msg);
 
     ngx_goim_comet_msg_release(msg);
@@ -228,12 +235,71 @@ ngx_goim_comet_push_room(ngx_goim_comet_conf_t *ccf, ngx_str_t *name,
 }
 
 
+/*
+ * A broadcast to this worker's connections that accept op.  With a speed
+ * (connections per second) it is paced: every 100 ms the next share of
+ * the key tree, in order, so connections that come and go meanwhile are
+ * no trouble: the walk resumes after the last key it served.
+ */
+
+typedef struct {
+    ngx_queue_t             queue;           /* in ccf->pacers */
+    ngx_event_t             event;
+    ngx_goim_comet_conf_t  *ccf;
+    ngx_goim_comet_msg_t   *msg;
+    int32_t                 op;
+    ngx_uint_t              per_tick;
+    ngx_uint_t              started;
+    uint32_t                last_hash;
+    ngx_str_t               last_key;
+    u_char                  key[256];
+} ngx_goim_comet_pacer_t;
+
+
+static void ngx_goim_comet_pacer_handler(ngx_event_t *ev);
+
+
+static ngx_int_t
+ngx_goim_comet_key_cmp(ngx_str_node_t *n, uint32_t hash, ngx_str_t *key)
+{
+    if (n->node.key != hash) {
+        return n->node.key < hash ? -1 : 1;
+    }
+
+    return ngx_memn2cmp(n->str.data, key->data, n->str.len, key->len);
+}
+
+
 void
 ngx_goim_comet_push_all(ngx_goim_comet_conf_t *ccf, int32_t op,
-    ngx_goim_comet_msg_t *msg)
+    ngx_goim_comet_msg_t *msg, ngx_uint_t speed)
 {
-    ngx_rbtree_node_t   *node, *root, *sentinel;
-    ngx_goim_channel_t  *ch;
+    ngx_rbtree_node_t       *node, *root, *sentinel;
+    ngx_goim_channel_t      *ch;
+    ngx_goim_comet_pacer_t  *pacer;
+
+    if (speed) {
+        pacer = ngx_calloc(sizeof(ngx_goim_comet_pacer_t), ngx_cycle->log);
+
+        if (pacer) {
+            pacer->ccf = ccf;
+            pacer->msg = msg;
+            pacer->op = op;
+            pacer->per_tick = ngx_max(speed / 10, 1);
+            pacer->event.handler = ngx_goim_comet_pacer_handler;
+            pacer->event.data = pacer;
+            pacer->event.log = ngx_cycle->log;
+            pacer->event.cancelable = 1;
+
+            msg->refs++;
+            ngx_queue_insert_tail(&ccf->pacers, &pacer->queue);
+
+            ngx_goim_comet_pacer_handler(&pacer->event);
+            return;
+        }
+
+        /* no memory for pacing: deliver at once rather than not at all */
+    }
 
     root = ccf->channels.root;
     sentinel = ccf->channels.sentinel;
@@ -251,6 +317,85 @@ ngx_goim_comet_push_all(ngx_goim_comet_conf_t *ccf, int32_t op,
         if (ngx_goim_channel_accepts(ch, op)) {
             (void) ngx_goim_channel_push(ch, msg);
         }
+    }
+}
+
+
+static void
+ngx_goim_comet_pacer_handler(ngx_event_t *ev)
+{
+    ngx_goim_comet_pacer_t *pacer = ev->data;
+
+    ngx_uint_t              n;
+    ngx_rbtree_node_t      *node, *next, *sentinel;
+    ngx_goim_channel_t     *ch;
+    ngx_goim_comet_conf_t  *ccf;
+
+    ccf = pacer->ccf;
+    sentinel = ccf->channels.sentinel;
+
+    /* the first key after the last one served */
+
+    next = NULL;
+    node = ccf->channels.root;
+
+    while (node != sentinel) {
+        if (!pacer->started
+            || ngx_goim_comet_key_cmp((ngx_str_node_t *) node,
+                                      pacer->last_hash, &pacer->last_key) > 0)
+        {
+            next = node;
+            node = node->left;
+
+        } else {
+            node = node->right;
+        }
+    }
+
+    for (n = 0; next && n < pacer->per_tick; n++) {
+        ch = (ngx_goim_channel_t *) next;
+
+        if (ngx_goim_channel_accepts(ch, pacer->op)) {
+            (void) ngx_goim_channel_push(ch, pacer->msg);
+        }
+
+        pacer->started = 1;
+        pacer->last_hash = (uint32_t) ch->node.node.key;
+        pacer->last_key.len = ngx_min(ch->node.str.len, sizeof(pacer->key));
+        pacer->last_key.data = pacer->key;
+        ngx_memcpy(pacer->key, ch->node.str.data, pacer->last_key.len);
+
+        next = ngx_rbtree_next(&ccf->channels, next);
+    }
+
+    if (next == NULL) {
+        ngx_queue_remove(&pacer->queue);
+        ngx_goim_comet_msg_release(pacer->msg);
+        ngx_free(pacer);
+        return;
+    }
+
+    ngx_add_timer(ev, 100);
+}
+
+
+void
+ngx_goim_comet_pacers_stop(ngx_goim_comet_conf_t *ccf)
+{
+    ngx_queue_t             *q;
+    ngx_goim_comet_pacer_t  *pacer;
+
+    while (!ngx_queue_empty(&ccf->pacers)) {
+        q = ngx_queue_head(&ccf->pacers);
+        pacer = ngx_queue_data(q, ngx_goim_comet_pacer_t, queue);
+
+        if (pacer->event.timer_set) {
+            ngx_del_timer(&pacer->event);
+        }
+
+        ngx_queue_remove(q);
+        ngx_goim_comet_msg_release(pacer->msg);
+        ngx_free(pacer);
     }
 }
 
@@ -303,3 +448,4 @@ ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
 
     ngx_free(entries);
 }
+

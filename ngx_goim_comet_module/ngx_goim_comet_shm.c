@@ -46,6 +46,7 @@ typedef struct {
     uint32_t                   nkeys;        /* or the name's length */
     uint32_t                   reserved;
     uint64_t                   id;           /* KICK: the connection */
+    uint64_t                   sent_ns;      /* CLOCK_MONOTONIC */
 } ngx_goim_xw_rec_t;
 
 
@@ -66,6 +67,7 @@ typedef struct {
     ngx_uint_t                 nkeys;
     ngx_uint_t                 nrings;
     ngx_goim_xw_ring_t        *rings;
+    ngx_goim_comet_stats_t    *stats;        /* one per worker */
 } ngx_goim_xw_shctx_t;
 
 
@@ -85,6 +87,9 @@ static void ngx_goim_xw_read_handler(ngx_event_t *rev);
 static void ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf);
 static void ngx_goim_xw_record(ngx_goim_comet_conf_t *ccf,
     ngx_goim_xw_rec_t *rec);
+static void ngx_goim_xw_hop(ngx_goim_comet_conf_t *ccf,
+    ngx_goim_xw_rec_t *rec);
+static uint64_t ngx_goim_xw_now_ns(void);
 static ngx_int_t ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf,
     ngx_uint_t worker, ngx_goim_xw_rec_t *rec, u_char *extra,
     size_t extra_len, u_char *msg);
@@ -176,7 +181,9 @@ ngx_goim_xw_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     sh->nrings = n;
 
     sh->rings = ngx_slab_calloc(shpool, n * sizeof(ngx_goim_xw_ring_t));
-    if (sh->rings == NULL) {
+    sh->stats = ngx_slab_calloc(shpool, n * sizeof(ngx_goim_comet_stats_t));
+
+    if (sh->rings == NULL || sh->stats == NULL) {
         return NGX_ERROR;
     }
 
@@ -268,6 +275,7 @@ ngx_goim_xw_init_worker(ngx_cycle_t *cycle, ngx_goim_comet_conf_t *ccf)
     }
 
     ccf->my_eventfd = ccf->eventfds[ccf->worker];
+    ccf->stats = &ngx_goim_xw_sh(ccf)->stats[ccf->worker];
 
     c = ngx_get_connection(ccf->my_eventfd, cycle->log);
     if (c == NULL) {
@@ -355,6 +363,7 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
                           (ring->data + ring->tail % ring->size);
 
                 if (rec->type != NGX_GOIM_XW_PAD) {
+                    ngx_goim_xw_hop(ccf, rec);
                     ngx_goim_xw_record(ccf, rec);
                 }
 
@@ -372,6 +381,66 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
             return;
         }
     }
+}
+
+
+static uint64_t
+ngx_goim_xw_now_ns(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+}
+
+
+/* how long the record waited between the two workers, for the status */
+
+static void
+ngx_goim_xw_hop(ngx_goim_comet_conf_t *ccf, ngx_goim_xw_rec_t *rec)
+{
+    uint64_t    us;
+    ngx_uint_t  i;
+
+    us = (ngx_goim_xw_now_ns() - rec->sent_ns) / 1000;
+
+    for (i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS - 1; i++) {
+        if (us < ((uint64_t) 1 << i)) {
+            break;
+        }
+    }
+
+    ccf->stats->hop_us[i]++;
+    ccf->stats->xw_records++;
+}
+
+
+/* the upper bound, in microseconds, of the bucket holding the percentile */
+
+ngx_uint_t
+ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st, ngx_uint_t percent)
+{
+    uint64_t    total, seen;
+    ngx_uint_t  i;
+
+    for (total = 0, i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS; i++) {
+        total += st->hop_us[i];
+    }
+
+    if (total == 0) {
+        return 0;
+    }
+
+    for (seen = 0, i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS; i++) {
+        seen += st->hop_us[i];
+
+        if (seen * 100 >= total * percent) {
+            break;
+        }
+    }
+
+    return (ngx_uint_t) 1 << i;
 }
 
 
@@ -445,7 +514,7 @@ ngx_goim_xw_record(ngx_goim_comet_conf_t *ccf, ngx_goim_xw_rec_t *rec)
     default: /* NGX_GOIM_XW_BROADCAST */
         ngx_memcpy(msg->data, p, rec->msg_len);
 
-        ngx_goim_comet_push_all(ccf, rec->op, msg);
+        ngx_goim_comet_push_all(ccf, rec->op, msg, (ngx_uint_t) rec->id);
         break;
     }
 
@@ -467,6 +536,7 @@ ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
 
     len = ngx_align(sizeof(ngx_goim_xw_rec_t) + extra_len + rec->msg_len, 8);
     rec->len = (uint32_t) len;
+    rec->sent_ns = ngx_goim_xw_now_ns();
 
     if (len > ring->size / 2) {
         (void) ngx_atomic_fetch_add(&ring->dropped, 1);
@@ -713,7 +783,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
         if (ngx_goim_xw_append(ccf, w, &rec, buf, size, msg->data)
             != NGX_OK)
         {
-            ccf->msgs_dropped += count[w];
+            ccf->stats->xw_dropped += count[w];
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "goim comet: worker %ui queue full, push to %ui "
                           "keys dropped", w, count[w]);
@@ -732,7 +802,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
 
 void
 ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
-    int32_t op, ngx_goim_comet_msg_t *msg)
+    int32_t op, ngx_uint_t speed, ngx_goim_comet_msg_t *msg)
 {
     ngx_uint_t         w;
     ngx_goim_xw_rec_t  rec;
@@ -752,12 +822,13 @@ ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
         rec.op = op;
         rec.msg_len = (uint32_t) msg->len;
         rec.nkeys = room ? (uint32_t) room->len : 0;
+        rec.id = speed;
 
         if (ngx_goim_xw_append(ccf, w, &rec, room ? room->data : NULL,
                                room ? room->len : 0, msg->data)
             != NGX_OK)
         {
-            ccf->msgs_dropped++;
+            ccf->stats->xw_dropped++;
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "goim comet: worker %ui queue full, %s dropped",
                           w, room ? "room push" : "broadcast");
@@ -766,25 +837,39 @@ ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
 }
 
 
-/* for the status page: records waiting in every worker's queue */
+/* for the status page: every worker's counters and queues, added up */
 
 void
-ngx_goim_xw_queue_stats(ngx_goim_comet_conf_t *ccf, uint64_t *bytes,
-    uint64_t *dropped)
+ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf, ngx_goim_comet_stats_t *sum,
+    ngx_uint_t *workers, uint64_t *queued)
 {
-    ngx_uint_t           w;
-    ngx_goim_xw_ring_t  *ring;
+    ngx_uint_t               w, i, n;
+    ngx_atomic_uint_t       *from, *to;
+    ngx_goim_xw_ring_t      *ring;
+    ngx_goim_comet_stats_t  *stats;
 
-    *bytes = 0;
-    *dropped = 0;
+    ngx_memzero(sum, sizeof(ngx_goim_comet_stats_t));
+    *queued = 0;
 
     if (ccf->sh == NULL) {
+        *sum = *ccf->stats;
+        *workers = 1;
         return;
     }
 
-    for (w = 0; w < ngx_goim_xw_sh(ccf)->nrings; w++) {
+    n = sizeof(ngx_goim_comet_stats_t) / sizeof(ngx_atomic_uint_t);
+    *workers = ccf->nworkers;
+
+    for (w = 0; w < ccf->nworkers; w++) {
+        stats = &ngx_goim_xw_sh(ccf)->stats[w];
+        from = (ngx_atomic_uint_t *) stats;
+        to = (ngx_atomic_uint_t *) sum;
+
+        for (i = 0; i < n; i++) {
+            to[i] += from[i];
+        }
+
         ring = &ngx_goim_xw_sh(ccf)->rings[w];
-        *bytes += ring->head - ring->tail;
-        *dropped += ring->dropped;
+        *queued += ring->head - ring->tail;
     }
 }

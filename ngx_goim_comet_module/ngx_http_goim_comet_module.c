@@ -30,6 +30,9 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_goim_comet_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_goim_comet_status_handler(ngx_http_request_t *r);
+static char *ngx_http_goim_comet_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_table_elt_t *ngx_http_goim_comet_header(ngx_http_request_t *r,
     const char *name);
 static ngx_int_t ngx_http_goim_comet_refuse(ngx_http_request_t *r,
@@ -53,6 +56,13 @@ static ngx_command_t  ngx_http_goim_comet_commands[] = {
     { ngx_string("goim_comet_ws"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_goim_comet_ws,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("goim_comet_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_goim_comet_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -459,6 +469,149 @@ ngx_http_goim_comet_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_goim_comet_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The comet's counters over every worker: JSON, or Prometheus text with
+ * ?format=prometheus.
+ */
+
+static ngx_int_t
+ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
+{
+    uint64_t                 queued;
+    ngx_int_t                rc;
+    ngx_str_t                format;
+    ngx_buf_t               *b;
+    ngx_uint_t               workers, prometheus;
+    ngx_chain_t              out;
+    ngx_goim_comet_conf_t   *ccf;
+    ngx_goim_comet_stats_t   st;
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    prometheus = (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK
+                  && format.len == 10
+                  && ngx_strncmp(format.data, "prometheus", 10) == 0);
+
+    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    ngx_goim_xw_stats(ccf, &st, &workers, &queued);
+
+    b = ngx_create_temp_buf(r->pool, 2048 + ccf->id.len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (prometheus) {
+        b->last = ngx_sprintf(b->last,
+            "# HELP goim_comet_connections Open client connections.\n"
+            "# TYPE goim_comet_connections gauge\n"
+            "goim_comet_connections{transport=\"tcp\"} %uA\n"
+            "goim_comet_connections{transport=\"ws\"} %uA\n"
+            "# HELP goim_comet_online Authenticated connections.\n"
+            "# TYPE goim_comet_online gauge\n"
+            "goim_comet_online %uA\n"
+            "# HELP goim_comet_rooms Rooms, counted once per worker.\n"
+            "# TYPE goim_comet_rooms gauge\n"
+            "goim_comet_rooms %uA\n"
+            "# HELP goim_comet_push_calls_total Push RPCs served.\n"
+            "# TYPE goim_comet_push_calls_total counter\n"
+            "goim_comet_push_calls_total %uA\n"
+            "# HELP goim_comet_packets_out_total Packets written to "
+            "clients.\n"
+            "# TYPE goim_comet_packets_out_total counter\n"
+            "goim_comet_packets_out_total %uA\n"
+            "# HELP goim_comet_dropped_total Pushes dropped.\n"
+            "# TYPE goim_comet_dropped_total counter\n"
+            "goim_comet_dropped_total{reason=\"client_queue_full\"} %uA\n"
+            "goim_comet_dropped_total{reason=\"worker_queue_full\"} %uA\n"
+            "# HELP goim_comet_worker_records_total Records passed between "
+            "workers.\n"
+            "# TYPE goim_comet_worker_records_total counter\n"
+            "goim_comet_worker_records_total %uA\n"
+            "# HELP goim_comet_worker_queue_bytes Bytes waiting in the "
+            "workers' queues.\n"
+            "# TYPE goim_comet_worker_queue_bytes gauge\n"
+            "goim_comet_worker_queue_bytes %uL\n"
+            "# TYPE goim_comet_auth_failed_total counter\n"
+            "goim_comet_auth_failed_total %uA\n"
+            "# TYPE goim_comet_kicked_total counter\n"
+            "goim_comet_kicked_total %uA\n"
+            "# TYPE goim_comet_bad_input_total counter\n"
+            "goim_comet_bad_input_total %uA\n"
+            "# TYPE goim_comet_workers gauge\n"
+            "goim_comet_workers %ui\n"
+            "# HELP goim_comet_worker_hop_us Time records waited between "
+            "workers (upper bound of a log2 bucket).\n"
+            "# TYPE goim_comet_worker_hop_us gauge\n"
+            "goim_comet_worker_hop_us{quantile=\"0.5\"} %ui\n"
+            "goim_comet_worker_hop_us{quantile=\"0.99\"} %ui\n",
+            st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
+            st.packets_out, st.dropped, st.xw_dropped, st.xw_records,
+            queued, st.auth_failed, st.kicked, st.bad_input, workers,
+            ngx_goim_xw_hop_percentile(&st, 50),
+            ngx_goim_xw_hop_percentile(&st, 99));
+
+        ngx_str_set(&r->headers_out.content_type,
+                    "text/plain; version=0.0.4");
+
+    } else {
+        b->last = ngx_sprintf(b->last,
+            "{\"id\":\"%V\",\"workers\":%ui,"
+            "\"connections\":{\"tcp\":%uA,\"ws\":%uA,\"online\":%uA},"
+            "\"rooms\":%uA,"
+            "\"messages\":{\"push_calls\":%uA,\"out\":%uA,"
+            "\"dropped\":%uA,\"dropped_worker_queue\":%uA},"
+            "\"workers_queue\":{\"records\":%uA,\"queued_bytes\":%uL,"
+            "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui},"
+            "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA}\n",
+            &ccf->id, workers, st.conns_tcp, st.conns_ws, st.online,
+            st.rooms, st.push_calls, st.packets_out, st.dropped,
+            st.xw_dropped, st.xw_records, queued,
+            ngx_goim_xw_hop_percentile(&st, 50),
+            ngx_goim_xw_hop_percentile(&st, 99), st.auth_failed,
+            st.kicked, st.bad_input);
+
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static char *
+ngx_http_goim_comet_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_goim_comet_status_handler;
 
     return NGX_CONF_OK;
 }

@@ -235,3 +235,18 @@ GET /goim/x
 slow
 --- error_log
 closing: handshake timed out
+
+
+
+=== TEST 15: a paced broadcast (speed) reaches every accepting client
+--- init
+Goim::Stack::client("b$_", main::tok(480 + $_), 1) for 1 .. 3;
+--- request
+POST /goim/push/all?operation=1000&speed=10
+slowly
+--- response_body
+{"code":0,"message":""}
+--- goim_receive
+b1 op=1000 seq=0 ver=1 body=slowly
+b2 op=1000 seq=0 ver=1 body=slowly
+b3 op=1000 seq=0 ver=1 body=slowly

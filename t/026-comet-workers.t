@@ -4,6 +4,15 @@
 use strict;
 use warnings;
 
+# valgrind mode runs nginx without a master, so there are no workers
+BEGIN {
+    if ($ENV{TEST_NGINX_USE_VALGRIND}) {
+        print "1..0 # SKIP several workers need a master process, which "
+              . "valgrind mode turns off\n";
+        exit 0;
+    }
+}
+
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
@@ -126,3 +135,27 @@ k8 op=1000 seq=0 ver=1 body=newest
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 6: the status page adds up every worker and times the hops between them
+--- init
+main::clients('live://64');
+Goim::Stack::push('/goim/push/room?operation=1000&type=live&room=64', 'hop', 20);
+--- request
+GET /status
+--- response_body_like chomp
+"workers":4,"connections":\{"tcp":12,"ws":4,"online":16\}.*"workers_queue":\{"records":[1-9][0-9]*,"queued_bytes":0,"hop_us_p50":[1-9][0-9]*,"hop_us_p99":[1-9][0-9]*\}
+
+
+
+=== TEST 7: a broadcast with a speed is paced over every worker and reaches everyone
+--- init
+main::clients('live://65');
+--- request
+POST /goim/push/all?operation=1000&speed=40
+paced
+--- response_body
+{"code":0,"message":""}
+--- goim_receive eval
+main::expect('paced')

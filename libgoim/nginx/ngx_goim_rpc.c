@@ -741,10 +741,29 @@ ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer, const char *reason)
 }
 
 
+/*
+ * For exit_process: the connection goes and every call still pending is
+ * freed; no callback runs, their owners are going away too.
+ */
+
 void
 ngx_goim_rpc_peer_close(ngx_goim_rpc_peer_t *peer)
 {
-    ngx_goim_rpc_peer_fail(peer, "upstream closed");
+    ngx_queue_t              *q;
+    ngx_goim_rpc_call_ext_t  *ext;
+
+    ngx_goim_rpc_peer_fail(peer, "worker is exiting");
+
+    if (peer->fail_event.posted) {
+        ngx_delete_posted_event(&peer->fail_event);
+    }
+
+    while (!ngx_queue_empty(&peer->failed)) {
+        q = ngx_queue_head(&peer->failed);
+        ext = ngx_queue_data(q, ngx_goim_rpc_call_ext_t, queue);
+
+        ngx_goim_rpc_cancel(&ext->call);
+    }
 }
 
 

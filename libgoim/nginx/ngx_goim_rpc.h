@@ -69,7 +69,7 @@ char *ngx_goim_rpc_parse_upstream(ngx_conf_t *cf, ngx_str_t *value,
 ngx_goim_rpc_peer_t *ngx_goim_rpc_peer_create(ngx_cycle_t *cycle,
     ngx_goim_rpc_upstream_t *up, ngx_msec_t connect_timeout);
 
-/* Fails pending calls with 503 and closes the connection. */
+/* For exit_process: closes the connection, drops pending calls unheard. */
 void ngx_goim_rpc_peer_close(ngx_goim_rpc_peer_t *peer);
 
 /*

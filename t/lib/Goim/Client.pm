@@ -26,6 +26,7 @@ package Goim::Client;
 # $c->frames lists every frame received ({opcode, len, op}), $c->close_status
 # the status of a close frame; ws_frame($opcode, $payload, fin => 0,
 # mask => 0, rsv => 1) builds any client frame, send_raw() sends it.
+# tls => 1 speaks TLS (no certificate check) on either transport.
 #
 # Pure functions: Goim::Client::pack_packet($ver, $op, $seq, $body) and
 # Goim::Client::unpack_packets($bytes) -> list of packets (several back to
@@ -133,9 +134,19 @@ sub new {
         or die "Goim::Client: cannot connect to $host:$port: $@\n";
     binmode $sock;
     setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
-    $sock->blocking(0);
+    if ($opts{tls}) {
+        # TLS stays blocking: reads wait on select() and SSL's own buffer
+        require IO::Socket::SSL;
+        IO::Socket::SSL->start_SSL($sock, SSL_verify_mode => 0,
+                                   SSL_hostname => $opts{sni} // '')
+            or die "Goim::Client: TLS handshake with $host:$port failed: "
+                   . IO::Socket::SSL::errstr() . "\n";
+    } else {
+        $sock->blocking(0);
+    }
     my $self = bless {sock => $sock, timeout => $timeout, buf => '', queue => [], eof => 0,
                       host => $host, port => $port, ws => $transport eq 'ws',
+                      tls => $opts{tls},
                       raw => '', frames => []}, $class;
     $self->_upgrade(%opts) if $self->{ws};
     return $self;
@@ -154,7 +165,8 @@ sub _upgrade {
     my $head = '';
     while ($head !~ /\r\n\r\n/) {
         my $sel = IO::Select->new($self->{sock});
-        die "Goim::Client: no upgrade answer\n" unless $sel->can_read($deadline - time);
+        die "Goim::Client: no upgrade answer\n"
+            unless ($self->{tls} && $self->{sock}->pending) || $sel->can_read($deadline - time);
         my $n = sysread $self->{sock}, my $data, 65536;
         next if !defined $n && ($! == EAGAIN || $! == EINTR);
         die "Goim::Client: connection closed during the upgrade: $head\n" unless $n;
@@ -253,7 +265,9 @@ sub _fill {
     while (1) {
         my $left = $deadline - time;
         return 0 if $left < 0;
-        next unless $sel->can_read($left);
+        unless ($self->{tls} && $sock->pending) {
+            next unless $sel->can_read($left);
+        }
         my $n = sysread $sock, my $data, 65536;
         if (!defined $n) {
             next if $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;

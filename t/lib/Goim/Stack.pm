@@ -68,6 +68,10 @@ our $Config = <<'_EOC_';
     location = /sub {
         goim_comet_ws;
     }
+
+    location = /status {
+        goim_comet_status;
+    }
 _EOC_
 
 sub setup {
@@ -102,13 +106,27 @@ sub defaults {
 # a connected client, authenticated with TOKEN (the reply is kept)
 sub client {
     my ($name, $token, $seq, %opts) = @_;
-    my $port = ($opts{transport} // 'tcp') eq 'ws'
-               ? Test::Nginx::Socket::server_port()
-               : $ENV{TEST_NGINX_COMET_PORT};
+    my $port = delete $opts{port};
+    $port //= ($opts{transport} // 'tcp') eq 'ws'
+              ? Test::Nginx::Socket::server_port()
+              : $ENV{TEST_NGINX_COMET_PORT};
     my $c = Goim::Client->new('127.0.0.1', $port, 5, %opts);
     $Clients{$name} = {client => $c,
                        auth => defined $token ? $c->auth($token, $seq) : undef};
     return $c;
+}
+
+# POSTs a push through logic's API N times (from --- init)
+sub push {
+    my ($path, $body, $n) = @_;
+    require HTTP::Tiny;
+    my $http = HTTP::Tiny->new(timeout => 5);
+    my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . $path;
+    my $ok = 0;
+    for (1 .. ($n // 1)) {
+        $ok++ if $http->post($url, {content => $body})->{success};
+    }
+    return $ok;
 }
 
 sub describe {
