@@ -43,7 +43,7 @@ my $conf = <<"_EOC_";
 $modules$user
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes 2;
 error_log $dir/logs/error.log info;
 pid $dir/logs/nginx.pid;
 
