@@ -102,7 +102,7 @@ x
 --- goim_cli_summary
 t3 connected 2
 t3 authed 2
-t3 hb_replies >9
+t3 hb_replies >5
 t3 replies 2
 t3 messages 0
 t3 failed 0
@@ -124,11 +124,11 @@ x
 --- goim_cli_summary
 t4 authed 4
 t4 pushes_failed 0
-t4 pushes_sent >20
-t4 latency_count >80
+t4 pushes_sent >15
+t4 latency_count >40
 t4 bad_timestamps 0
 t4 latency_p99_ms >0
-t4 deliveries_s >40
+t4 deliveries_s >20
 
 
 
