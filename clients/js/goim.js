@@ -152,14 +152,23 @@ export class GoimClient {
     }
   }
 
+  // the URL of the current connection
   url() {
+    return this.currentUrl || this.pickUrl();
+  }
+
+  // opts.url; else the nodes logic named, the next one on each reconnect
+  // (wss on an https page when logic gives a wss_port); else this host
+  pickUrl() {
     if (this.opts.url) return this.opts.url;
     const n = this.nodes;
-    if (n && n.nodes && n.nodes.length && n.ws_port) {
-      return `ws://${n.nodes[0]}:${n.ws_port}/sub`;
-    }
     const l = globalThis.location;
-    return `${l && l.protocol === 'https:' ? 'wss' : 'ws'}://${l ? l.hostname : '127.0.0.1'}:3102/sub`;
+    const secure = l && l.protocol === 'https:';
+    if (n && n.nodes && n.nodes.length && (secure ? n.wss_port : n.ws_port)) {
+      const host = n.nodes[(Math.max(this.connects, 1) - 1) % n.nodes.length];
+      return `${secure ? 'wss' : 'ws'}://${host}:${secure ? n.wss_port : n.ws_port}/sub`;
+    }
+    return `${secure ? 'wss' : 'ws'}://${l ? l.hostname : '127.0.0.1'}:3102/sub`;
   }
 
   token() {
@@ -172,10 +181,11 @@ export class GoimClient {
   open() {
     this.teardown();
     this.connects++;
-    this.setState('connecting', { url: this.url() });
+    this.currentUrl = this.pickUrl();
+    this.setState('connecting', { url: this.currentUrl });
     let ws;
     try {
-      ws = new WebSocket(this.url());
+      ws = new WebSocket(this.currentUrl);
     } catch (e) {
       this.emit('error', { error: e, where: 'connect' });
       this.retry();

@@ -196,17 +196,22 @@ await check('no reply for heartbeat x heartbeatMax closes and reconnects', async
   c.close();
 });
 
-await check('nodes/weighted gives the heartbeat, the backoff and the address', async () => {
+await check('nodes/weighted gives the heartbeat, the backoff and the addresses, tried in turn', async () => {
   globalThis.fetch = async (url) => ({
     ok: true,
     json: async () => ({ code: 0, data: { domain: 'conn.goim.io', tcp_port: 3101, ws_port: 3102, heartbeat: 120,
-      heartbeat_max: 3, nodes: ['10.0.0.5'], backoff: { max_delay: 300, base_delay: 3, factor: 1.8, jitter: 0.3 } } }),
+      heartbeat_max: 3, nodes: ['10.0.0.5', '10.0.0.6'], backoff: { max_delay: 300, base_delay: 3, factor: 1.8, jitter: 0.3 } } }),
     url,
   });
   const c = new GoimClient({ nodesUrl: 'http://logic/goim/nodes/weighted?platform=web' });
   await c.connect();
   eq([c.heartbeatSecs, c.heartbeatMax, c.backoff.base_delay], [120, 3, 3]);
   eq(FakeWS.all[FakeWS.all.length - 1].url, 'ws://10.0.0.5:3102/sub');
+  c.backoff = { base_delay: 0.001, max_delay: 0.001, factor: 1, jitter: 0 };
+  await tick(5);
+  FakeWS.all[FakeWS.all.length - 1].drop(1006);
+  await tick(20);
+  eq(FakeWS.all[FakeWS.all.length - 1].url, 'ws://10.0.0.6:3102/sub', 'the next node on reconnect');
   c.close();
   globalThis.fetch = async () => ({ ok: false, status: 404, json: async () => ({ code: -404, message: 'unknown endpoint' }) });
   const d = new GoimClient({ url: 'ws://comet/sub', nodesUrl: 'http://logic/x' });
