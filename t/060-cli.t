@@ -14,6 +14,7 @@ run_tests();
 Goim::Stack::teardown();
 
 # a fake comet on a free port: answers auth with op 8, then sends $bytes
+# (a code ref: called with the connection number); count => N connections
 sub fake_comet {
     my ($bytes, %o) = @_;
     require IO::Socket::INET;
@@ -22,30 +23,56 @@ sub fake_comet {
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     if ($pid == 0) {
-        my $s = $l->accept or POSIX::_exit(1);
-        my $req = '';
-        if ($o{ws}) {
-            sysread($s, $req, 4096, length $req) until $req =~ /\r\n\r\n/;
-            my ($key) = $req =~ /Sec-WebSocket-Key: (\S+)/i;
-            require Digest::SHA;
-            require MIME::Base64;
-            my $acc = MIME::Base64::encode_base64(
-                Digest::SHA::sha1($key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'), '');
-            syswrite $s, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                . "Connection: Upgrade\r\nSec-WebSocket-Accept: $acc\r\n\r\n";
+        my @kids;
+        for my $i (1 .. ($o{count} // 1)) {
+            my $s = $l->accept or POSIX::_exit(1);
+            my $kid = fork;
+            if ($kid) { push @kids, $kid; close $s; next }
+            serve($s, ref $bytes eq 'CODE' ? $bytes->($i) : $bytes, %o);
         }
-        my $buf = '';
-        sysread($s, $buf, 4096);
-        my $auth = Goim::Client::pack_packet(1, 8, 1, '');
-        syswrite $s, $o{ws} ? "\x82" . chr(length $auth) . $auth : $auth;
-        select undef, undef, undef, 0.2;
-        syswrite $s, $bytes;
-        select undef, undef, undef, 1;
+        waitpid $_, 0 for @kids;
         POSIX::_exit(0);
     }
     my $port = $l->sockport;
     close $l;
     return "127.0.0.1:$port";
+}
+
+sub serve {
+    my ($s, $bytes, %o) = @_;
+    my $req = '';
+    if ($o{ws}) {
+        sysread($s, $req, 4096, length $req) until $req =~ /\r\n\r\n/;
+        my ($key) = $req =~ /Sec-WebSocket-Key: (\S+)/i;
+        require Digest::SHA;
+        require MIME::Base64;
+        my $acc = MIME::Base64::encode_base64(
+            Digest::SHA::sha1($key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'), '');
+        syswrite $s, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            . "Connection: Upgrade\r\nSec-WebSocket-Accept: $acc\r\n\r\n";
+    }
+    my $buf = '';
+    sysread($s, $buf, 4096);
+    my $auth = Goim::Client::pack_packet(1, 8, 1, '');
+    syswrite $s, $o{ws} ? "\x82" . chr(length $auth) . $auth : $auth;
+    select undef, undef, undef, 0.2;
+    syswrite $s, $bytes;
+    select undef, undef, undef, 1;
+    POSIX::_exit(0);
+}
+
+# random bytes, sometimes behind a plausible header, sometimes in a frame
+sub garbage {
+    my ($i, $ws) = @_;
+    srand($i * 7919);
+    my $junk = join '', map { chr int rand 256 } 1 .. int(rand 200);
+    my $kind = $i % 4;
+    my $bytes = $kind == 0 ? $junk
+              : $kind == 1 ? pack('NnnNN', int(rand 2**32), 16, 1, 9, 0) . $junk
+              : $kind == 2 ? pack('NnnNN', 16 + length $junk, 16, 1, 9, 0) . $junk
+              :              pack('NnnNN', int(rand 40), int(rand 40), 1, 1000, 0) . $junk;
+    return $bytes unless $ws;
+    return $kind == 0 ? $junk : "\x82" . ($kind == 1 ? "\x7f" . pack('NN', 0, length $bytes) : chr(126) . pack('n', length $bytes)) . $bytes;
 }
 
 __DATA__
@@ -192,3 +219,23 @@ t7a messages 1
 t7b authed 1
 --- goim_cli_exit
 t7a 0
+
+
+
+=== TEST 8: random bytes from 40 servers (TCP and WebSocket) are counted, never fatal
+--- init
+Goim::Cli::start('t8a', [qw(-p -n 20 -d 2.5)], target => main::fake_comet(sub { main::garbage($_[0], 0) }, count => 20));
+Goim::Cli::start('t8b', [qw(-w -p -n 20 -d 2.5)], target => main::fake_comet(sub { main::garbage($_[0], 1) }, count => 20, ws => 1));
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli_summary
+t8a authed 20
+t8a bad_packets >4
+t8b authed 20
+t8b bad_packets >4
+--- goim_cli_exit
+t8a 0
+t8b 0
