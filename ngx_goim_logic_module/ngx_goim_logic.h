@@ -27,6 +27,7 @@ typedef struct {
     ngx_uint_t                 heartbeat_max;
     ngx_msec_t                 rpc_timeout;
     ngx_msec_t                 connect_timeout;
+    ngx_str_t                  jwt_secret;    /* empty: goim's JSON token */
 
     /* per worker, from init_process on */
     ngx_goim_rpc_peer_t      **router_peers;
@@ -34,7 +35,25 @@ typedef struct {
 } ngx_goim_logic_conf_t;
 
 
+/* who a client says it is (ngx_goim_logic_auth.c) */
+typedef struct {
+    int64_t                    mid;
+    char                      *key;           /* NULL: logic makes one */
+    char                      *room;          /* NULL: no room */
+    int32_t                   *accepts;
+    size_t                     naccepts;
+} ngx_goim_logic_token_t;
+
+
 extern ngx_module_t  ngx_goim_logic_module;
+
+
+/* NULL, or why the token is refused; free the token either way */
+const char *ngx_goim_logic_token_parse(ngx_goim_logic_conf_t *lcf,
+    ngx_goim_logic_token_t *t, u_char *token, size_t len);
+void ngx_goim_logic_token_free(ngx_goim_logic_token_t *t);
+char *ngx_goim_logic_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 #define ngx_goim_logic_get_conf(cycle)                                       \

@@ -56,6 +56,13 @@ static ngx_command_t  ngx_goim_logic_commands[] = {
       offsetof(ngx_goim_logic_conf_t, heartbeat_max),
       &ngx_goim_logic_heartbeat_max_bounds },
 
+    { ngx_string("goim_logic_jwt_secret_file"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_goim_logic_jwt_secret,
+      0,
+      0,
+      NULL },
+
     { ngx_string("goim_logic_rpc_timeout"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,

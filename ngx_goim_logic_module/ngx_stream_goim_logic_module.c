@@ -9,7 +9,6 @@
 #include <ngx_stream.h>
 
 #include <sys/random.h>
-#include <yajl/yajl_tree.h>
 
 #include "ngx_goim_logic.h"
 
@@ -21,17 +20,12 @@
  */
 
 
-#define NGX_GOIM_LOGIC_MAX_ACCEPTS  1024
-
-
 typedef struct {
     ngx_goim_rpc_request_t    *request;
     ngx_goim_rpc_call_t       *call;
     Goim__ConnectReply         reply;
+    ngx_goim_logic_token_t     token;
     char                       key[40];
-    char                      *key_copy;
-    char                      *room;
-    int32_t                   *accepts;
 } ngx_stream_goim_logic_ctx_t;
 
 
@@ -63,8 +57,6 @@ static ngx_int_t ngx_stream_goim_logic_call(ngx_goim_rpc_request_t *r,
     ngx_goim_rpc_done_pt done);
 static void ngx_stream_goim_logic_fail(ngx_stream_goim_logic_ctx_t *ctx,
     ngx_goim_rpc_result_t *res);
-static const char *ngx_stream_goim_logic_parse_token(
-    ngx_stream_goim_logic_ctx_t *ctx, u_char *token, size_t len);
 static void ngx_stream_goim_logic_uuid(char *dst);
 
 
@@ -191,9 +183,7 @@ ngx_stream_goim_logic_ctx_free(ngx_stream_goim_logic_ctx_t *ctx)
         ctx->request->data = NULL;
     }
 
-    ngx_free(ctx->key_copy);
-    ngx_free(ctx->room);
-    ngx_free(ctx->accepts);
+    ngx_goim_logic_token_free(&ctx->token);
     ngx_free(ctx);
 }
 
@@ -288,8 +278,10 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    err = ngx_stream_goim_logic_parse_token(ctx, req->token.data,
-                                            req->token.len);
+    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+
+    err = ngx_goim_logic_token_parse(lcf, &ctx->token, req->token.data,
+                                     req->token.len);
     if (err) {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "goim logic: auth from %s refused: %s",
@@ -301,7 +293,18 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+    ctx->reply.mid = ctx->token.mid;
+    ctx->reply.room_id = ctx->token.room ? ctx->token.room : "";
+    ctx->reply.accepts = ctx->token.accepts;
+    ctx->reply.n_accepts = ctx->token.naccepts;
+
+    if (ctx->token.key) {
+        ctx->reply.key = ctx->token.key;
+
+    } else {
+        ngx_stream_goim_logic_uuid(ctx->key);
+        ctx->reply.key = ctx->key;
+    }
 
     /* goim hands the deadline to comet in nanoseconds */
     ctx->reply.heartbeat = (int64_t) lcf->heartbeat * lcf->heartbeat_max
@@ -347,153 +350,6 @@ ngx_stream_goim_logic_connect_done(void *data, ngx_goim_rpc_result_t *res)
     ngx_goim_rpc_reply(r, &ctx->reply.base);
 
     ngx_stream_goim_logic_ctx_free(ctx);
-}
-
-
-/*
- * goim v2's token: {"mid":123, "key":"...", "room_id":"live://1000",
- * "platform":"web", "accepts":[1000,1001]}; every field optional.
- */
-
-static const char *
-ngx_stream_goim_logic_parse_token(ngx_stream_goim_logic_ctx_t *ctx,
-    u_char *token, size_t len)
-{
-    char        *text, errbuf[128];
-    size_t       i, n;
-    yajl_val     root, v;
-    const char  *err;
-
-    static const char  *mid_path[] = { "mid", NULL };
-    static const char  *key_path[] = { "key", NULL };
-    static const char  *room_path[] = { "room_id", NULL };
-    static const char  *accepts_path[] = { "accepts", NULL };
-
-    text = ngx_alloc(len + 1, ngx_cycle->log);
-    if (text == NULL) {
-        return "out of memory";
-    }
-
-    ngx_memcpy(text, token, len);
-    text[len] = '\0';
-
-    root = yajl_tree_parse(text, errbuf, sizeof(errbuf));
-    ngx_free(text);
-
-    if (root == NULL) {
-        return "token is not valid JSON";
-    }
-
-    err = NULL;
-
-    if (!YAJL_IS_OBJECT(root)) {
-        err = "token is not a JSON object";
-        goto done;
-    }
-
-    v = yajl_tree_get(root, mid_path, yajl_t_any);
-    if (v) {
-        if (!YAJL_IS_INTEGER(v)) {
-            err = "token mid is not an integer";
-            goto done;
-        }
-
-        ctx->reply.mid = YAJL_GET_INTEGER(v);
-    }
-
-    v = yajl_tree_get(root, key_path, yajl_t_any);
-    if (v && !YAJL_IS_NULL(v)) {
-        if (!YAJL_IS_STRING(v)) {
-            err = "token key is not a string";
-            goto done;
-        }
-
-        n = ngx_strlen(v->u.string);
-        if (n > 128) {
-            err = "token key is longer than 128 bytes";
-            goto done;
-        }
-
-        if (n) {
-            ctx->key_copy = ngx_alloc(n + 1, ngx_cycle->log);
-            if (ctx->key_copy == NULL) {
-                err = "out of memory";
-                goto done;
-            }
-
-            ngx_memcpy(ctx->key_copy, v->u.string, n + 1);
-        }
-    }
-
-    v = yajl_tree_get(root, room_path, yajl_t_any);
-    if (v && !YAJL_IS_NULL(v)) {
-        if (!YAJL_IS_STRING(v)) {
-            err = "token room_id is not a string";
-            goto done;
-        }
-
-        n = ngx_strlen(v->u.string);
-        ctx->room = ngx_alloc(n + 1, ngx_cycle->log);
-        if (ctx->room == NULL) {
-            err = "out of memory";
-            goto done;
-        }
-
-        ngx_memcpy(ctx->room, v->u.string, n + 1);
-    }
-
-    v = yajl_tree_get(root, accepts_path, yajl_t_any);
-    if (v && !YAJL_IS_NULL(v)) {
-        if (!YAJL_IS_ARRAY(v)) {
-            err = "token accepts is not an array";
-            goto done;
-        }
-
-        n = YAJL_GET_ARRAY(v)->len;
-        if (n > NGX_GOIM_LOGIC_MAX_ACCEPTS) {
-            err = "token accepts has too many operations";
-            goto done;
-        }
-
-        ctx->accepts = ngx_alloc(n * sizeof(int32_t) + 1, ngx_cycle->log);
-        if (ctx->accepts == NULL) {
-            err = "out of memory";
-            goto done;
-        }
-
-        for (i = 0; i < n; i++) {
-            yajl_val  op = YAJL_GET_ARRAY(v)->values[i];
-
-            if (!YAJL_IS_INTEGER(op)
-                || YAJL_GET_INTEGER(op) < INT32_MIN
-                || YAJL_GET_INTEGER(op) > INT32_MAX)
-            {
-                err = "token accepts holds a non-int32 value";
-                goto done;
-            }
-
-            ctx->accepts[i] = (int32_t) YAJL_GET_INTEGER(op);
-        }
-
-        ctx->reply.accepts = ctx->accepts;
-        ctx->reply.n_accepts = n;
-    }
-
-    if (ctx->key_copy) {
-        ctx->reply.key = ctx->key_copy;
-
-    } else {
-        ngx_stream_goim_logic_uuid(ctx->key);
-        ctx->reply.key = ctx->key;
-    }
-
-    ctx->reply.room_id = ctx->room ? ctx->room : "";
-
-done:
-
-    yajl_tree_free(root);
-
-    return err;
 }
 
 
