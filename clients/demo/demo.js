@@ -2,7 +2,8 @@
 // room's online count, a push form that calls logic's API, and its curl
 // twin. Query parameters: ws (WebSocket URL, default ws://<this host>:3102/sub),
 // api (the push API's base URL, default this page's origin), mid, room,
-// accepts, heartbeat (seconds), autoconnect (default 1).
+// accepts, heartbeat (seconds), token (an opaque auth body, e.g. the JWT
+// logic wants with goim_logic_jwt_secret_file), autoconnect (default 1).
 import { GoimClient } from './goim.js';
 
 const $ = (id) => document.getElementById(id);
@@ -53,6 +54,7 @@ function connect() {
     room: $('room').value.trim(),
     accepts: $('accepts').value.split(',').map(Number).filter(Boolean),
     heartbeat: q.has('heartbeat') ? Number(q.get('heartbeat')) : undefined,
+    token: q.get('token') || undefined,
   });
   c.on('state', (s) => {
     demo.states.push(s.state);

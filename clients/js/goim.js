@@ -268,6 +268,19 @@ export class GoimClient {
     });
   }
 
+  // an opaque token (a signed JWT) always carries the room and accepts it
+  // was made with: after a reconnect, redo the changes made since
+  restore() {
+    if (typeof this.opts.token !== 'string') return;
+    const base = this.opts.accepts;
+    const added = this.accepts.filter((o) => !base.includes(o));
+    const removed = base.filter((o) => !this.accepts.includes(o));
+    const ignore = () => {};
+    if (this.room !== this.opts.room) this.request(OP.CHANGE_ROOM, this.room).catch(ignore);
+    if (added.length) this.request(OP.SUB, added.join(',')).catch(ignore);
+    if (removed.length) this.request(OP.UNSUB, removed.join(',')).catch(ignore);
+  }
+
   async changeRoom(room) {
     if (this.state !== 'connected') { this.room = room; return room; }
     await this.request(OP.CHANGE_ROOM, room);
@@ -314,6 +327,7 @@ export class GoimClient {
         this.setState('connected', { url: this.url() });
         this.heartbeat();
         this.hbTimer = setInterval(() => this.heartbeat(), this.heartbeatSecs * 1000);
+        this.restore();
       }
       return;
     case OP.HEARTBEAT_REPLY:

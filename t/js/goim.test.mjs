@@ -155,6 +155,24 @@ await check('after the server closes, it reconnects with the current room and ac
   c.close();
 });
 
+await check('with an opaque token (a JWT) a reconnect redoes the room change, sub and unsub', async () => {
+  const { c, ws } = await authed({ token: 'header.claims.signature', room: 'live://1', accepts: [1000, 1001] });
+  eq(td.decode(ws.sent[0].body), 'header.claims.signature');
+  for (const [call, op] of [[() => c.changeRoom('live://5'), OP.CHANGE_ROOM_REPLY], [() => c.sub(1002), OP.SUB_REPLY],
+                            [() => c.unsub(1000), OP.UNSUB_REPLY]]) {
+    const p = call();
+    ws.reply(op, ws.last().seq);
+    await p;
+  }
+  ws.drop(1001);
+  await tick(120);
+  const ws2 = FakeWS.all[FakeWS.all.length - 1];
+  ws2.reply(OP.AUTH_REPLY, ws2.sent[0].seq);
+  eq(ws2.sent.slice(1).map((p) => [p.op, td.decode(p.body)]),
+     [[OP.HEARTBEAT, ''], [OP.CHANGE_ROOM, 'live://5'], [OP.SUB, '1002'], [OP.UNSUB, '1000']]);
+  c.close();
+});
+
 await check('a refused auth is retried with growing delays until close()', async () => {
   const c = new GoimClient({ url: 'ws://comet/sub', backoff: { base_delay: 0.01, max_delay: 1, factor: 2, jitter: 0 } });
   const delays = [];
