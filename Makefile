@@ -32,7 +32,7 @@ ALL_CFLAGS  = $(CFLAGS) $(WARN) $(SAN_FLAGS) -std=gnu11 -D_GNU_SOURCE \
               -MMD -MP
 LDFLAGS    += $(SAN_FLAGS)
 
-DAEMON_LIBS := -luv -lconfig -lprotobuf-c -lyajl -lpthread
+DAEMON_LIBS := -luv -lconfig -lprotobuf-c -lyajl -lpthread -lcrypto
 JOB_LIBS    := -lrdkafka
 
 LIB_SRCS    := $(wildcard libgoim/*.c) $(wildcard libgoim/uv/*.c)
@@ -58,7 +58,7 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit fuzz cli run test clean
+.PHONY: all deps modules daemons unit fuzz cli run test clean bench
 
 all: deps daemons modules unit fuzz cli
 
@@ -183,3 +183,18 @@ clean:
 	rm -rf build build-sanitize t/servroot*
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+
+# benchmarks (not run by make test): build/bench/<name>
+
+bench: $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench daemons
+
+$(BUILD)/bench/router_bench: bench/router_bench.c \
+        $(BUILD)/obj/goim-router/session.o $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -Igoim-router $(LDFLAGS) $^ -o $@ \
+	    $(DAEMON_LIBS)
+
+$(BUILD)/bench/router_rpc_bench: bench/router_rpc_bench.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS)

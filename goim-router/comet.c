@@ -16,6 +16,8 @@ router_comets_init(router_comets_t *rc)
     goim_queue_init(&rc->list);
     rc->count = 0;
     rc->expired = 0;
+    rc->on_remove = NULL;
+    rc->arg = NULL;
 }
 
 
@@ -109,6 +111,11 @@ router_comets_del(router_comets_t *rc, const char *id)
     }
 
     goim_log_info("comet %s removed", id);
+
+    if (rc->on_remove) {
+        rc->on_remove(id, rc->arg);
+    }
+
     router_comet_free(rc, cm);
 
     return 1;
@@ -132,6 +139,11 @@ router_comets_expire(router_comets_t *rc, uint64_t now, uint64_t ttl)
             goim_log_info("comet %s expired: no renewal for %llu ms",
                           cm->renew->comet->id,
                           (unsigned long long) (now - cm->renewed));
+
+            if (rc->on_remove) {
+                rc->on_remove(cm->renew->comet->id, rc->arg);
+            }
+
             router_comet_free(rc, cm);
             n++;
         }
@@ -140,113 +152,4 @@ router_comets_expire(router_comets_t *rc, uint64_t now, uint64_t ttl)
     rc->expired += n;
 
     return n;
-}
-
-
-/* ---- summed room counts ------------------------------------------------- */
-
-typedef struct {
-    goim_hnode_t                           node;
-    uint32_t                               hash;
-    Goim__CometRenewReply__AllRoomCountEntry  entry;
-} router_room_sum_t;
-
-
-static uint32_t
-router_room_sum_hash(const goim_hnode_t *n)
-{
-    return ((const router_room_sum_t *) n)->hash;
-}
-
-
-int
-router_comets_room_counts(router_comets_t *rc, Goim__CometRenewReply *reply)
-{
-    size_t                                     i, total, used;
-    uint32_t                                   hv;
-    goim_hash_t                                h;
-    goim_hnode_t                              *n;
-    goim_queue_t                              *q;
-    router_comet_t                            *cm;
-    router_room_sum_t                         *sums, *sum;
-    Goim__CometRenewReq__RoomCountEntry       *in;
-    Goim__CometRenewReply__AllRoomCountEntry **out;
-
-    reply->n_all_room_count = 0;
-    reply->all_room_count = NULL;
-
-    total = 0;
-
-    for (q = goim_queue_head(&rc->list); q != &rc->list; q = q->next) {
-        cm = goim_queue_data(q, router_comet_t, queue);
-        total += cm->renew->n_room_count;
-    }
-
-    if (total == 0) {
-        return 0;
-    }
-
-    /* one block: the pointer array the reply wants, then the entries */
-
-    out = malloc(total * (sizeof(*out) + sizeof(router_room_sum_t)));
-    if (out == NULL) {
-        return -1;
-    }
-
-    sums = (router_room_sum_t *) (out + total);
-
-    if (goim_hash_init(&h, total, router_room_sum_hash) != 0) {
-        free(out);
-        return -1;
-    }
-
-    used = 0;
-
-    for (q = goim_queue_head(&rc->list); q != &rc->list; q = q->next) {
-        cm = goim_queue_data(q, router_comet_t, queue);
-
-        for (i = 0; i < cm->renew->n_room_count; i++) {
-            in = cm->renew->room_count[i];
-            hv = goim_hash_str(in->key);
-
-            for (n = goim_hash_chain(&h, hv); n; n = n->next) {
-                sum = (router_room_sum_t *) n;
-
-                if (sum->hash == hv && strcmp(sum->entry.key, in->key) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (n) {
-                sum->entry.value += in->value;
-                continue;
-            }
-
-            sum = &sums[used];
-            goim__comet_renew_reply__all_room_count_entry__init(&sum->entry);
-            sum->hash = hv;
-            sum->entry.key = in->key;
-            sum->entry.value = in->value;
-            goim_hash_insert(&h, &sum->node, hv);
-
-            out[used++] = &sum->entry;
-        }
-    }
-
-    goim_hash_free(&h);
-
-    reply->n_all_room_count = used;
-    reply->all_room_count = out;
-
-    return 0;
-}
-
-
-void
-router_comets_room_counts_free(Goim__CometRenewReply *reply)
-{
-    free(reply->all_room_count);
-    reply->all_room_count = NULL;
-    reply->n_all_room_count = 0;
 }

@@ -4,7 +4,8 @@
  *
  * A comet registers and stays registered by renewing (ROUTER_COMET_RENEW,
  * sent for it by logic every 10 s in goim); one that has not renewed for
- * comet_ttl is dropped.  Comets are few (tens), so they are kept in a
+ * comet_ttl is dropped, and with it (through on_remove) every session
+ * the store holds on it.  Comets are few (tens), so they are kept in a
  * list; each entry owns the last renewal request it got, so the registry
  * answers ROUTER_COMET_LIST with pointers into those messages.
  */
@@ -28,6 +29,10 @@ typedef struct {
     goim_queue_t          list;
     size_t                count;
     uint64_t              expired;
+
+    /* called as a comet leaves (del or expiry), to drop its sessions */
+    void                (*on_remove)(const char *id, void *arg);
+    void                 *arg;
 } router_comets_t;
 
 
@@ -49,14 +54,5 @@ int router_comets_del(router_comets_t *rc, const char *id);
 
 /* Drops comets not renewed within ttl ms; returns how many. */
 size_t router_comets_expire(router_comets_t *rc, uint64_t now, uint64_t ttl);
-
-/*
- * Fills reply->all_room_count with the sum of the room counts of every
- * registered comet.  0, or -1 when memory ran out.  Free with
- * router_comets_room_counts_free().
- */
-int router_comets_room_counts(router_comets_t *rc,
-    Goim__CometRenewReply *reply);
-void router_comets_room_counts_free(Goim__CometRenewReply *reply);
 
 #endif /* ROUTER_COMET_H */

@@ -34,6 +34,8 @@ typedef struct {
     uint64_t             lookups;        /* by-mids and by-keys requests */
     uint64_t             comet_renews;
     uint64_t             comet_dels;
+    uint64_t             comet_sessions_dropped;  /* with their comet */
+    uint64_t             online_queries;          /* top, room, total */
 } router_stats_t;
 
 typedef struct {

@@ -275,11 +275,34 @@ router_sessions_by_keys(goim_rpc_req_t *r)
 
 /* ---- comets ------------------------------------------------------------- */
 
+typedef struct {
+    Goim__CometRenewReply__AllRoomCountEntry   *entries;
+    Goim__CometRenewReply__AllRoomCountEntry  **ptrs;
+    size_t                                      n;
+} router_all_rooms_t;
+
+
+static void
+router_all_rooms_add(const char *room, uint32_t count, void *arg)
+{
+    router_all_rooms_t                        *a = arg;
+    Goim__CometRenewReply__AllRoomCountEntry  *e;
+
+    e = &a->entries[a->n];
+    goim__comet_renew_reply__all_room_count_entry__init(e);
+    e->key = (char *) room;
+    e->value = count > INT32_MAX ? INT32_MAX : (int32_t) count;
+    a->ptrs[a->n++] = e;
+}
+
+
 static void
 router_comet_renew(goim_rpc_req_t *r)
 {
     int                    rc;
+    size_t                 rooms;
     Goim__CometRenewReq   *req;
+    router_all_rooms_t     all;
     Goim__CometRenewReply  reply = GOIM__COMET_RENEW_REPLY__INIT;
 
     req = ROUTER_REQ(r, Goim__CometRenewReq);
@@ -302,13 +325,29 @@ router_comet_renew(goim_rpc_req_t *r)
 
     router.stats.comet_renews++;
 
-    if (router_comets_room_counts(&router.comets, &reply) != 0) {
-        router_no_memory(r);
-        return;
+    /* the sessions held here per room: exact, and logic sums the routers */
+
+    rooms = router_store_room_total(&router.store);
+    memset(&all, 0, sizeof(all));
+
+    if (rooms) {
+        all.entries = malloc(rooms * (sizeof(*all.entries)
+                                      + sizeof(*all.ptrs)));
+        if (all.entries == NULL) {
+            router_no_memory(r);
+            return;
+        }
+
+        all.ptrs = (Goim__CometRenewReply__AllRoomCountEntry **)
+                   (all.entries + rooms);
+        router_store_each_room(&router.store, router_all_rooms_add, &all);
     }
 
+    reply.n_all_room_count = all.n;
+    reply.all_room_count = all.ptrs;
+
     goim_rpc_reply(r, &reply.base);
-    router_comets_room_counts_free(&reply);
+    free(all.entries);
 }
 
 
@@ -338,6 +377,8 @@ router_comet_list(goim_rpc_req_t *r)
          q = q->next)
     {
         cm = goim_queue_data(q, router_comet_t, queue);
+        cm->renew->comet->session_count =
+            router_store_server_count(&router.store, cm->renew->comet->id);
         infos[i++] = cm->renew->comet;
     }
 
@@ -362,6 +403,142 @@ router_comet_del(goim_rpc_req_t *r)
 }
 
 
+/* ---- presence ------------------------------------------------------------ */
+
+typedef struct {
+    Goim__RoomCount   *items;
+    size_t             n;
+    const char        *prefix;
+    size_t             prefix_len;
+} router_top_t;
+
+
+static void
+router_top_add(const char *room, uint32_t count, void *arg)
+{
+    router_top_t     *t = arg;
+    Goim__RoomCount  *rc;
+
+    if (strncmp(room, t->prefix, t->prefix_len) != 0) {
+        return;
+    }
+
+    rc = &t->items[t->n++];
+    goim__room_count__init(rc);
+    rc->room_id = (char *) room;
+    rc->count = count > INT32_MAX ? INT32_MAX : (int32_t) count;
+}
+
+
+static int
+router_top_cmp(const void *a, const void *b)
+{
+    const Goim__RoomCount  *x = a, *y = b;
+
+    if (x->count != y->count) {
+        return x->count > y->count ? -1 : 1;
+    }
+
+    return strcmp(x->room_id, y->room_id);
+}
+
+
+static void
+router_online_top(goim_rpc_req_t *r)
+{
+    size_t                 i, rooms;
+    router_top_t           top;
+    Goim__OnlineTopReq    *req;
+    Goim__RoomCount      **ptrs;
+    Goim__OnlineTopReply   reply = GOIM__ONLINE_TOP_REPLY__INIT;
+
+    req = ROUTER_REQ(r, Goim__OnlineTopReq);
+
+    if (req->limit < 0) {
+        router_bad_request(r, "negative limit");
+        return;
+    }
+
+    rooms = router_store_room_total(&router.store);
+    memset(&top, 0, sizeof(top));
+    ptrs = NULL;
+
+    if (rooms) {
+        top.items = malloc(rooms * (sizeof(Goim__RoomCount)
+                                    + sizeof(Goim__RoomCount *)));
+        if (top.items == NULL) {
+            router_no_memory(r);
+            return;
+        }
+
+        ptrs = (Goim__RoomCount **) (top.items + rooms);
+        top.prefix = req->type;
+        top.prefix_len = strlen(req->type);
+
+        router_store_each_room(&router.store, router_top_add, &top);
+        qsort(top.items, top.n, sizeof(Goim__RoomCount), router_top_cmp);
+    }
+
+    if (req->limit && top.n > (size_t) req->limit) {
+        top.n = (size_t) req->limit;
+    }
+
+    for (i = 0; i < top.n; i++) {
+        ptrs[i] = &top.items[i];
+    }
+
+    router.stats.online_queries++;
+    reply.n_rooms = top.n;
+    reply.rooms = ptrs;
+
+    goim_rpc_reply(r, &reply.base);
+    free(top.items);
+}
+
+
+static void
+router_online_room(goim_rpc_req_t *r)
+{
+    size_t                               i;
+    Goim__OnlineRoomReq                 *req;
+    Goim__OnlineRoomReply__RoomCountEntry  *entries, **ptrs;
+    Goim__OnlineRoomReply                reply = GOIM__ONLINE_ROOM_REPLY__INIT;
+
+    req = ROUTER_REQ(r, Goim__OnlineRoomReq);
+    entries = NULL;
+    ptrs = NULL;
+
+    if (req->n_rooms) {
+        entries = malloc(req->n_rooms * (sizeof(*entries) + sizeof(*ptrs)));
+        if (entries == NULL) {
+            router_no_memory(r);
+            return;
+        }
+
+        ptrs = (Goim__OnlineRoomReply__RoomCountEntry **)
+               (entries + req->n_rooms);
+    }
+
+    for (i = 0; i < req->n_rooms; i++) {
+        uint32_t  n;
+
+        n = router_store_room_count(&router.store, req->rooms[i]);
+
+        goim__online_room_reply__room_count_entry__init(&entries[i]);
+        entries[i].key = req->rooms[i];
+        entries[i].value = n > INT32_MAX ? INT32_MAX : (int32_t) n;
+        ptrs[i] = &entries[i];
+    }
+
+    router.stats.online_queries++;
+    reply.n_room_count = req->n_rooms;
+    reply.room_count = ptrs;
+
+    goim_rpc_reply(r, &reply.base);
+    free(entries);
+}
+
+
 /* ---- totals and stats --------------------------------------------------- */
 
 static void
@@ -381,6 +558,7 @@ router_online_total(goim_rpc_req_t *r)
     }
 
     reply.session_count = (int64_t) router_store_count(&router.store);
+    router.stats.online_queries++;
 
     goim_rpc_reply(r, &reply.base);
 }
@@ -389,13 +567,14 @@ router_online_total(goim_rpc_req_t *r)
 static void
 router_stats(goim_rpc_req_t *r)
 {
-    int64_t  values[14];
+    int64_t  values[17];
 
     static const char *const  names[] = {
         "sessions", "session_bytes", "comets", "session_puts",
         "session_replaced", "session_dels", "session_del_misses",
         "session_renews", "session_renew_misses", "session_lookups",
-        "sessions_expired", "comet_renews", "comet_dels", "comets_expired"
+        "sessions_expired", "comet_renews", "comet_dels", "comets_expired",
+        "comet_sessions_dropped", "rooms", "online_queries"
     };
 
     values[0] = (int64_t) router_store_count(&router.store);
@@ -412,8 +591,11 @@ router_stats(goim_rpc_req_t *r)
     values[11] = (int64_t) router.stats.comet_renews;
     values[12] = (int64_t) router.stats.comet_dels;
     values[13] = (int64_t) router.comets.expired;
+    values[14] = (int64_t) router.stats.comet_sessions_dropped;
+    values[15] = (int64_t) router_store_room_total(&router.store);
+    values[16] = (int64_t) router.stats.online_queries;
 
-    goim_daemon_stats_reply(r, names, values, 14);
+    goim_daemon_stats_reply(r, names, values, 17);
 }
 
 
@@ -426,6 +608,8 @@ const goim_rpc_handler_t  router_handlers[] = {
     { GOIM__METHOD__ROUTER_COMET_RENEW, router_comet_renew },
     { GOIM__METHOD__ROUTER_COMET_LIST, router_comet_list },
     { GOIM__METHOD__ROUTER_COMET_DEL, router_comet_del },
+    { GOIM__METHOD__ROUTER_ONLINE_TOP, router_online_top },
+    { GOIM__METHOD__ROUTER_ONLINE_ROOM, router_online_room },
     { GOIM__METHOD__ROUTER_ONLINE_TOTAL, router_online_total },
     { GOIM__METHOD__ROUTER_STATS, router_stats },
     { 0, NULL }

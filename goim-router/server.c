@@ -16,6 +16,22 @@
 router_server_t  router;
 
 
+/* a comet left (CometDel or no renewal): its sessions go with it */
+static void
+router_comet_removed(const char *id, void *arg)
+{
+    size_t  n;
+
+    (void) arg;
+
+    n = router_store_del_server(&router.store, id);
+    router.stats.comet_sessions_dropped += n;
+
+    goim_log_info("comet %s: %zu sessions dropped with it, %zu left", id, n,
+                  router_store_count(&router.store));
+}
+
+
 static void
 router_expire(uv_timer_t *t)
 {
@@ -59,6 +75,7 @@ router_start(uv_loop_t *loop, void *conf)
     }
 
     router_comets_init(&router.comets);
+    router.comets.on_remove = router_comet_removed;
 
     uv_timer_init(loop, &router.expire_timer);
     uv_timer_start(&router.expire_timer, router_expire, ROUTER_EXPIRE_PERIOD,

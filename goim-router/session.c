@@ -81,6 +81,27 @@ router_store_memory(const router_store_t *st)
 /* ---- interned strings --------------------------------------------------- */
 
 static router_str_t *
+router_str_find(goim_hash_t *pool, const char *s)
+{
+    uint32_t       hv;
+    goim_hnode_t  *n;
+    router_str_t  *str;
+
+    hv = goim_hash_str(s);
+
+    for (n = goim_hash_chain(pool, hv); n; n = n->next) {
+        str = (router_str_t *) n;
+
+        if (str->hash == hv && strcmp(str->s, s) == 0) {
+            return str;
+        }
+    }
+
+    return NULL;
+}
+
+
+static router_str_t *
 router_str_get(router_store_t *st, goim_hash_t *pool, const char *s)
 {
     size_t         len;
@@ -377,6 +398,91 @@ router_store_expire(router_store_t *st, uint64_t now, size_t max)
     st->expired += n;
 
     return n;
+}
+
+
+size_t
+router_store_del_server(router_store_t *st, const char *server)
+{
+    size_t             n, want;
+    goim_queue_t      *q, *next;
+    router_str_t      *srv;
+    router_session_t  *s;
+
+    srv = router_str_find(&st->servers, server);
+    if (srv == NULL) {
+        return 0;
+    }
+
+    /* srv goes with its last session: stop there, never look at it again */
+    want = srv->refs;
+    n = 0;
+
+    for (q = goim_queue_head(&st->expiry);
+         q != &st->expiry && n < want;
+         q = next)
+    {
+        next = goim_queue_next(q);
+        s = goim_queue_data(q, router_session_t, queue);
+
+        if (s->server == srv) {
+            router_store_remove(st, s);
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+uint32_t
+router_store_room_count(router_store_t *st, const char *room)
+{
+    router_str_t  *str;
+
+    str = router_str_find(&st->rooms, room);
+
+    return str ? str->refs : 0;
+}
+
+
+uint32_t
+router_store_server_count(router_store_t *st, const char *server)
+{
+    router_str_t  *str;
+
+    str = router_str_find(&st->servers, server);
+
+    return str ? str->refs : 0;
+}
+
+
+typedef struct {
+    void  (*fn)(const char *room, uint32_t count, void *arg);
+    void   *arg;
+} router_room_walk_t;
+
+
+static void
+router_room_visit(goim_hnode_t *n, void *arg)
+{
+    router_str_t        *str = (router_str_t *) n;
+    router_room_walk_t  *w = arg;
+
+    w->fn(str->s, str->refs, w->arg);
+}
+
+
+void
+router_store_each_room(router_store_t *st,
+    void (*fn)(const char *room, uint32_t count, void *arg), void *arg)
+{
+    router_room_walk_t  w;
+
+    w.fn = fn;
+    w.arg = arg;
+
+    goim_hash_each(&st->rooms, router_room_visit, &w);
 }
 
 

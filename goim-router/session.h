@@ -97,6 +97,27 @@ router_session_t *router_store_by_mid(router_store_t *st, int64_t mid,
 /* Removes up to max sessions whose time is up; returns how many. */
 size_t router_store_expire(router_store_t *st, uint64_t now, size_t max);
 
+/*
+ * Removes every session on server (a comet that went away); returns how
+ * many.  Walks every session: comets go rarely, and a per-comet list
+ * would cost 16 bytes a session.
+ */
+size_t router_store_del_server(router_store_t *st, const char *server);
+
+/* Sessions in room, on server: the presence counts, kept exact. */
+uint32_t router_store_room_count(router_store_t *st, const char *room);
+uint32_t router_store_server_count(router_store_t *st, const char *server);
+
+/* Calls fn for every room that has sessions. */
+void router_store_each_room(router_store_t *st,
+    void (*fn)(const char *room, uint32_t count, void *arg), void *arg);
+
+static inline size_t
+router_store_room_total(const router_store_t *st)
+{
+    return st->rooms.count;
+}
+
 /* Removes every session, as at shutdown. */
 void router_store_clear(router_store_t *st);
 

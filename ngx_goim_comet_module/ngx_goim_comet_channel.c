@@ -35,6 +35,8 @@ static void ngx_goim_channel_auth_done(void *data,
     ngx_goim_rpc_result_t *res);
 static ngx_int_t ngx_goim_channel_register(ngx_goim_channel_t *ch,
     Goim__ConnectReply *reply);
+static u_char *ngx_goim_channel_auth_body(ngx_goim_channel_t *ch,
+    size_t *len);
 static ngx_int_t ngx_goim_channel_reply(ngx_goim_channel_t *ch,
     goim_header_t *h, int32_t op, const void *body, size_t len);
 static ngx_int_t ngx_goim_channel_enqueue(ngx_goim_channel_t *ch,
@@ -823,6 +825,9 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
 {
     ngx_goim_channel_t *ch = data;
 
+    size_t               len;
+    u_char              *body;
+    ngx_int_t            rc;
     goim_header_t        h;
     ngx_connection_t    *c;
     Goim__ConnectReply  *reply;
@@ -858,9 +863,21 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
 
     ngx_add_timer(c->read, ch->heartbeat);
 
-    if (ngx_goim_channel_reply(ch, &h, GOIM_OP_AUTH_REPLY, NULL, 0)
-        != NGX_OK)
-    {
+    /*
+     * goim's op 8 is empty and its clients ignore the body; ours tells the
+     * client who it is, its key above all, which goim's users ask for.
+     */
+    body = ngx_goim_channel_auth_body(ch, &len);
+    if (body == NULL) {
+        ngx_goim_channel_close(ch, "out of memory");
+        return;
+    }
+
+    rc = ngx_goim_channel_reply(ch, &h, GOIM_OP_AUTH_REPLY, body, len);
+
+    ngx_free(body);
+
+    if (rc != NGX_OK) {
         return;
     }
 
@@ -870,6 +887,39 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
     }
 
     ngx_post_event(c->read, &ngx_posted_events);
+}
+
+
+/* {"mid":123,"key":"...","room_id":"..."} */
+
+static u_char *
+ngx_goim_channel_auth_body(ngx_goim_channel_t *ch, size_t *len)
+{
+    u_char     *body, *p;
+    size_t      size;
+    ngx_str_t   room;
+
+    room = ch->room ? ch->room->node.str : (ngx_str_t) ngx_null_string;
+
+    size = sizeof("{\"mid\":,\"key\":\"\",\"room_id\":\"\"}") + NGX_INT64_LEN
+           + ch->node.str.len
+           + ngx_escape_json(NULL, ch->node.str.data, ch->node.str.len)
+           + room.len + ngx_escape_json(NULL, room.data, room.len);
+
+    body = ngx_alloc(size, ch->connection->log);
+    if (body == NULL) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(body, "{\"mid\":%L,\"key\":\"", ch->mid);
+    p = (u_char *) ngx_escape_json(p, ch->node.str.data, ch->node.str.len);
+    p = ngx_cpymem(p, "\",\"room_id\":\"", sizeof("\",\"room_id\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, room.data, room.len);
+    p = ngx_cpymem(p, "\"}", 2);
+
+    *len = p - body;
+
+    return body;
 }
 
 

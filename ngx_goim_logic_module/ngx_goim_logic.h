@@ -13,6 +13,7 @@
 #include <ngx_event.h>
 
 #include <ngx_goim_rpc.h>
+#include <goim_ketama.h>
 
 
 #pragma GCC visibility push(hidden)
@@ -28,6 +29,10 @@ typedef struct {
     ngx_msec_t                 rpc_timeout;
     ngx_msec_t                 connect_timeout;
     ngx_str_t                  jwt_secret;    /* empty: goim's JSON token */
+
+    /* the ketama ring over the routers, named "1", "2", ... in order */
+    goim_ketama_point_t       *ring;
+    size_t                     ring_points;
 
     /* per worker, from init_process on */
     ngx_goim_rpc_peer_t      **router_peers;
@@ -73,9 +78,40 @@ ngx_int_t ngx_goim_logic_queue_push(ngx_goim_logic_conf_t *lcf,
     Goim__PushMsg **msgs, size_t n, ngx_goim_logic_queue_done_pt done,
     void *data, ngx_goim_rpc_call_t **call);
 
-/* the router that owns a mid's sessions */
+/* the router that owns a mid's sessions, and its index */
 ngx_goim_rpc_peer_t *ngx_goim_logic_router(ngx_goim_logic_conf_t *lcf,
     int64_t mid);
+ngx_uint_t ngx_goim_logic_router_index(ngx_goim_logic_conf_t *lcf,
+    int64_t mid);
+
+#define ngx_goim_logic_nrouters(lcf)                                         \
+    ((lcf)->router_peers ? (lcf)->routers->nelts : 0)
+
+
+/*
+ * One request sent to several routers at once (keys are on any router,
+ * room counts are summed over all): each() sees every successful reply,
+ * then done() runs once after the last one, with the first error if any.
+ * done() may free the fanout; nothing touches it afterwards.
+ */
+
+typedef struct ngx_goim_logic_fanout_s  ngx_goim_logic_fanout_t;
+
+typedef void (*ngx_goim_logic_fanout_each_pt)(void *data,
+    ngx_goim_rpc_result_t *res);
+typedef void (*ngx_goim_logic_fanout_done_pt)(void *data, ngx_int_t status,
+    ngx_str_t *message);
+
+ngx_goim_logic_fanout_t *ngx_goim_logic_fanout_create(
+    ngx_goim_logic_conf_t *lcf, ngx_goim_logic_fanout_each_pt each,
+    ngx_goim_logic_fanout_done_pt done, void *data);
+
+/* Sends req to router i: NGX_OK, or NGX_ERROR when memory ran out. */
+ngx_int_t ngx_goim_logic_fanout_call(ngx_goim_logic_fanout_t *f,
+    ngx_uint_t i, int32_t method, const ProtobufCMessage *req);
+
+/* Cancels the calls still pending and frees f. */
+void ngx_goim_logic_fanout_free(ngx_goim_logic_fanout_t *f);
 
 
 #pragma GCC visibility pop

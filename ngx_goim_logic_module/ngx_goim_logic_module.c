@@ -19,6 +19,27 @@ static char *ngx_goim_logic_job_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_goim_logic_init_process(ngx_cycle_t *cycle);
 static void ngx_goim_logic_exit_process(ngx_cycle_t *cycle);
+static void ngx_goim_logic_fanout_handler(void *data,
+    ngx_goim_rpc_result_t *res);
+
+
+typedef struct {
+    ngx_goim_logic_fanout_t   *fanout;
+    ngx_goim_rpc_call_t       *call;
+} ngx_goim_logic_fanout_call_t;
+
+
+struct ngx_goim_logic_fanout_s {
+    ngx_goim_logic_conf_t          *lcf;
+    ngx_goim_logic_fanout_call_t   *calls;     /* one per router */
+    ngx_uint_t                      pending;
+    ngx_int_t                       status;
+    ngx_str_t                       message;
+    ngx_goim_logic_fanout_each_pt   each;
+    ngx_goim_logic_fanout_done_pt   done;
+    void                           *data;
+    u_char                          text[256];
+};
 
 
 static ngx_conf_num_bounds_t  ngx_goim_logic_heartbeat_max_bounds = {
@@ -129,6 +150,11 @@ ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf)
 {
     ngx_goim_logic_conf_t *lcf = conf;
 
+    char       **names;
+    u_char      *p;
+    size_t      *lens;
+    ngx_uint_t   i, n;
+
     /* goim's example config: 4m x 2, an eight minute deadline */
     ngx_conf_init_msec_value(lcf->heartbeat, 4 * 60 * 1000);
     ngx_conf_init_uint_value(lcf->heartbeat_max, 2);
@@ -141,6 +167,35 @@ ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf)
                       "goim_logic_heartbeat must be at least 1s");
         return NGX_CONF_ERROR;
     }
+
+    if (lcf->routers == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    /* goim v1 names its routers by id: here "1", "2"... in config order */
+
+    n = lcf->routers->nelts;
+
+    names = ngx_palloc(cycle->pool, n * (sizeof(char *) + sizeof(size_t)
+                                         + NGX_INT_T_LEN + 1));
+    lcf->ring = ngx_palloc(cycle->pool,
+                           goim_ketama_npoints(n)
+                           * sizeof(goim_ketama_point_t));
+    if (names == NULL || lcf->ring == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    lens = (size_t *) (names + n);
+    p = (u_char *) (lens + n);
+
+    for (i = 0; i < n; i++) {
+        names[i] = (char *) p;
+        p = ngx_sprintf(p, "%ui", i + 1);
+        lens[i] = p - (u_char *) names[i];
+    }
+
+    goim_ketama_build(lcf->ring, (const char *const *) names, lens, n);
+    lcf->ring_points = goim_ketama_npoints(n);
 
     return NGX_CONF_OK;
 }
@@ -257,6 +312,17 @@ ngx_goim_logic_exit_process(ngx_cycle_t *cycle)
 }
 
 
+ngx_uint_t
+ngx_goim_logic_router_index(ngx_goim_logic_conf_t *lcf, int64_t mid)
+{
+    if (lcf->ring_points == 0 || lcf->routers->nelts == 1) {
+        return 0;
+    }
+
+    return goim_ketama_mid(lcf->ring, lcf->ring_points, mid);
+}
+
+
 ngx_goim_rpc_peer_t *
 ngx_goim_logic_router(ngx_goim_logic_conf_t *lcf, int64_t mid)
 {
@@ -264,9 +330,112 @@ ngx_goim_logic_router(ngx_goim_logic_conf_t *lcf, int64_t mid)
         return NULL;
     }
 
-    /*
-     * One router owns every session for now; sharding mids over several
-     * with a ketama ring comes with the router issue.
-     */
-    return lcf->router_peers[0];
+    return lcf->router_peers[ngx_goim_logic_router_index(lcf, mid)];
+}
+
+
+ngx_goim_logic_fanout_t *
+ngx_goim_logic_fanout_create(ngx_goim_logic_conf_t *lcf,
+    ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done,
+    void *data)
+{
+    ngx_uint_t                i, n;
+    ngx_goim_logic_fanout_t  *f;
+
+    n = ngx_goim_logic_nrouters(lcf);
+
+    f = ngx_calloc(sizeof(ngx_goim_logic_fanout_t)
+                   + n * sizeof(ngx_goim_logic_fanout_call_t),
+                   ngx_cycle->log);
+    if (f == NULL) {
+        return NULL;
+    }
+
+    f->lcf = lcf;
+    f->calls = (ngx_goim_logic_fanout_call_t *) (f + 1);
+    f->each = each;
+    f->done = done;
+    f->data = data;
+
+    for (i = 0; i < n; i++) {
+        f->calls[i].fanout = f;
+    }
+
+    return f;
+}
+
+
+ngx_int_t
+ngx_goim_logic_fanout_call(ngx_goim_logic_fanout_t *f, ngx_uint_t i,
+    int32_t method, const ProtobufCMessage *req)
+{
+    ngx_goim_logic_fanout_call_t  *fc;
+
+    fc = &f->calls[i];
+
+    fc->call = ngx_goim_rpc_call(f->lcf->router_peers[i], method, req,
+                                 f->lcf->rpc_timeout,
+                                 ngx_goim_logic_fanout_handler, fc);
+    if (fc->call == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->pending++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_logic_fanout_handler(void *data, ngx_goim_rpc_result_t *res)
+{
+    ngx_goim_logic_fanout_call_t *fc = data;
+
+    u_char                   *p;
+    ngx_goim_logic_fanout_t  *f;
+    ngx_goim_rpc_upstream_t  *up;
+
+    f = fc->fanout;
+    fc->call = NULL;
+    f->pending--;
+
+    if (res->status == 0) {
+        if (f->status == 0) {
+            f->each(f->data, res);
+        }
+
+    } else if (f->status == 0) {
+        /* the first error is the one reported, naming the router */
+        up = f->lcf->routers->elts;
+        up = &up[fc - f->calls];
+
+        f->status = res->status;
+        p = ngx_snprintf(f->text, sizeof(f->text), "%V: %V", &up->name,
+                         &res->message);
+        f->message.data = f->text;
+        f->message.len = p - f->text;
+    }
+
+    if (f->pending == 0) {
+        f->done(f->data, f->status, &f->message);
+    }
+}
+
+
+void
+ngx_goim_logic_fanout_free(ngx_goim_logic_fanout_t *f)
+{
+    ngx_uint_t  i;
+
+    if (f == NULL) {
+        return;
+    }
+
+    for (i = 0; i < ngx_goim_logic_nrouters(f->lcf); i++) {
+        if (f->calls[i].call) {
+            ngx_goim_rpc_cancel(f->calls[i].call);
+        }
+    }
+
+    ngx_free(f);
 }

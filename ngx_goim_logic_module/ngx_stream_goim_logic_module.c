@@ -23,6 +23,9 @@
 typedef struct {
     ngx_goim_rpc_request_t    *request;
     ngx_goim_rpc_call_t       *call;
+    ngx_goim_logic_fanout_t   *fanout;
+    ngx_pool_t                *pool;          /* RenewOnline's room sums */
+    ngx_array_t                rooms;         /* OnlineReply entries */
     Goim__ConnectReply         reply;
     ngx_goim_logic_token_t     token;
     char                       key[40];
@@ -44,8 +47,10 @@ static void ngx_stream_goim_logic_heartbeat(ngx_goim_rpc_request_t *r);
 static void ngx_stream_goim_logic_heartbeat_done(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r);
-static void ngx_stream_goim_logic_renew_online_done(void *data,
+static void ngx_stream_goim_logic_renew_online_each(void *data,
     ngx_goim_rpc_result_t *res);
+static void ngx_stream_goim_logic_renew_online_done(void *data,
+    ngx_int_t status, ngx_str_t *message);
 static void ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r);
 
 static ngx_stream_goim_logic_ctx_t *ngx_stream_goim_logic_ctx(
@@ -181,6 +186,14 @@ ngx_stream_goim_logic_ctx_free(ngx_stream_goim_logic_ctx_t *ctx)
     if (ctx->request) {
         ctx->request->abort = NULL;
         ctx->request->data = NULL;
+    }
+
+    if (ctx->fanout) {
+        ngx_goim_logic_fanout_free(ctx->fanout);
+    }
+
+    if (ctx->pool) {
+        ngx_destroy_pool(ctx->pool);
     }
 
     ngx_goim_logic_token_free(&ctx->token);
@@ -470,14 +483,21 @@ ngx_stream_goim_logic_heartbeat_done(void *data, ngx_goim_rpc_result_t *res)
 }
 
 
-/* RenewOnline: the comet's registration and room counts, kept by router */
+/*
+ * RenewOnline: the comet's registration goes to every router (each keeps
+ * the comet registry); the room counts in the reply are the sum of the
+ * sessions each router holds per room.
+ */
 
 static void
 ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r)
 {
     Goim__OnlineReq *req = (Goim__OnlineReq *) r->msg;
 
-    Goim__CometRenewReq  renew = GOIM__COMET_RENEW_REQ__INIT;
+    ngx_uint_t                    i, n;
+    ngx_goim_logic_conf_t        *lcf;
+    ngx_stream_goim_logic_ctx_t  *ctx;
+    Goim__CometRenewReq           renew = GOIM__COMET_RENEW_REQ__INIT;
 
     if (req->comet == NULL || req->comet->id[0] == '\0') {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
@@ -485,47 +505,164 @@ ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r)
         return;
     }
 
+    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+    n = ngx_goim_logic_nrouters(lcf);
+
+    if (n == 0) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
+                                 "no goim_logic_router configured");
+        return;
+    }
+
+    ctx = ngx_stream_goim_logic_ctx(r);
+    if (ctx == NULL) {
+        return;
+    }
+
+    ctx->pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (ctx->pool == NULL
+        || ngx_array_init(&ctx->rooms, ctx->pool, 16,
+                          sizeof(Goim__OnlineReply__AllRoomCountEntry))
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ctx->fanout = ngx_goim_logic_fanout_create(lcf,
+                                    ngx_stream_goim_logic_renew_online_each,
+                                    ngx_stream_goim_logic_renew_online_done,
+                                    ctx);
+    if (ctx->fanout == NULL) {
+        goto failed;
+    }
+
     renew.comet = req->comet;
     renew.n_room_count = req->n_room_count;
     renew.room_count = (Goim__CometRenewReq__RoomCountEntry **)
                        req->room_count;
 
-    (void) ngx_stream_goim_logic_call(r,
-                    ngx_goim_logic_router(ngx_goim_logic_get_conf(ngx_cycle),
-                                          0),
-                    GOIM__METHOD__ROUTER_COMET_RENEW, &renew.base,
-                    ngx_stream_goim_logic_renew_online_done);
+    for (i = 0; i < n; i++) {
+        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
+                                       GOIM__METHOD__ROUTER_COMET_RENEW,
+                                       &renew.base)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    return;
+
+failed:
+
+    ngx_stream_goim_logic_ctx_free(ctx);
+    ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                             "out of memory");
 }
 
 
 static void
-ngx_stream_goim_logic_renew_online_done(void *data,
+ngx_stream_goim_logic_renew_online_each(void *data,
     ngx_goim_rpc_result_t *res)
 {
     ngx_stream_goim_logic_ctx_t *ctx = data;
 
-    ngx_goim_rpc_request_t  *r;
-    Goim__CometRenewReply   *renew;
-    Goim__OnlineReply        reply = GOIM__ONLINE_REPLY__INIT;
-
-    ctx->call = NULL;
-
-    if (res->status) {
-        ngx_stream_goim_logic_fail(ctx, res);
-        return;
-    }
+    size_t                                  i, len;
+    Goim__CometRenewReply                  *renew;
+    Goim__OnlineReply__AllRoomCountEntry   *e;
 
     renew = (Goim__CometRenewReply *) res->reply;
 
-    /* the map entries have the same layout: key 1 string, value 2 int32 */
-    reply.n_all_room_count = renew->n_all_room_count;
-    reply.all_room_count = (Goim__OnlineReply__AllRoomCountEntry **)
-                           renew->all_room_count;
+    for (i = 0; i < renew->n_all_room_count; i++) {
+        e = ngx_array_push(&ctx->rooms);
+        if (e == NULL) {
+            return;
+        }
+
+        goim__online_reply__all_room_count_entry__init(e);
+        e->value = renew->all_room_count[i]->value;
+
+        len = ngx_strlen(renew->all_room_count[i]->key) + 1;
+        e->key = ngx_pnalloc(ctx->pool, len);
+        if (e->key == NULL) {
+            ctx->rooms.nelts--;
+            return;
+        }
+
+        ngx_memcpy(e->key, renew->all_room_count[i]->key, len);
+    }
+}
+
+
+static int ngx_libc_cdecl
+ngx_stream_goim_logic_room_cmp(const void *one, const void *two)
+{
+    const Goim__OnlineReply__AllRoomCountEntry  *a = one, *b = two;
+
+    return ngx_strcmp(a->key, b->key);
+}
+
+
+static void
+ngx_stream_goim_logic_renew_online_done(void *data, ngx_int_t status,
+    ngx_str_t *message)
+{
+    ngx_stream_goim_logic_ctx_t *ctx = data;
+
+    u_char                                  msg[300], *p;
+    ngx_uint_t                              i, n;
+    ngx_goim_rpc_request_t                 *r;
+    Goim__OnlineReply__AllRoomCountEntry   *e, **ptrs;
+    Goim__OnlineReply                       reply = GOIM__ONLINE_REPLY__INIT;
 
     r = ctx->request;
-    ngx_stream_goim_logic_ctx_free(ctx);
+
+    if (status) {
+        p = ngx_snprintf(msg, sizeof(msg) - 1, "router %V", message);
+        *p = '\0';
+
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, status, (char *) msg);
+        return;
+    }
+
+    /* the same room from several routers: summed */
+
+    e = ctx->rooms.elts;
+    ngx_qsort(e, ctx->rooms.nelts,
+              sizeof(Goim__OnlineReply__AllRoomCountEntry),
+              ngx_stream_goim_logic_room_cmp);
+
+    ptrs = ngx_palloc(ctx->pool, (ctx->rooms.nelts + 1) * sizeof(void *));
+    if (ptrs == NULL) {
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
+
+    n = 0;
+
+    for (i = 0; i < ctx->rooms.nelts; i++) {
+        if (n && ngx_strcmp(ptrs[n - 1]->key, e[i].key) == 0) {
+            ptrs[n - 1]->value += e[i].value;
+            continue;
+        }
+
+        ptrs[n++] = &e[i];
+    }
+
+    reply.n_all_room_count = n;
+    reply.all_room_count = ptrs;
+
+    /* the reply lives in ctx's pool: send it before ctx goes */
+    r->abort = NULL;
+    r->data = NULL;
+    ctx->request = NULL;
 
     ngx_goim_rpc_reply(r, &reply.base);
+
+    ngx_stream_goim_logic_ctx_free(ctx);
 }
 
 

@@ -22,7 +22,7 @@ hello
 --- response_body
 {"code":0,"message":""}
 --- goim_auth
-c1 op=8 seq=7 ver=1 body=
+c1 op=8 seq=7 ver=1 body={"mid":123,"key":"<uuid>","room_id":"live://1000"}
 --- goim_receive
 c1 op=1000 seq=0 ver=1 body=hello
 

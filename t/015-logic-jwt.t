@@ -52,7 +52,7 @@ signed
 --- response_body
 {"code":0,"message":""}
 --- goim_auth
-ok op=8 seq=1 ver=1 body=
+ok op=8 seq=1 ver=1 body={"mid":1500,"key":"<uuid>","room_id":"live://15"}
 --- goim_receive
 ok op=1000 seq=0 ver=1 body=signed
 

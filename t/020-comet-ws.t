@@ -24,7 +24,7 @@ over ws
 --- response_body
 {"code":0,"message":""}
 --- goim_auth
-w1 op=8 seq=5 ver=1 body=
+w1 op=8 seq=5 ver=1 body={"mid":300,"key":"<uuid>","room_id":"live://1"}
 --- goim_receive
 w1 op=1000 seq=0 ver=1 body=over ws
 --- goim_ws_frames
@@ -40,7 +40,7 @@ Goim::Stack::client('early', undef, undef, transport => 'ws',
 GET /goim/nothing
 --- error_code: 404
 --- goim_receive
-early op=8 seq=42 ver=1 body=
+early op=8 seq=42 ver=1 body={"mid":300,"key":"<uuid>","room_id":"live://1"}
 
 
 
@@ -56,7 +56,7 @@ $c->send_raw(Goim::Client::ws_frame(1, substr($p, 0, 10), fin => 0)
 GET /goim/nothing
 --- error_code: 404
 --- goim_receive
-frag op=8 seq=9 ver=1 body=
+frag op=8 seq=9 ver=1 body={"mid":300,"key":"<uuid>","room_id":"live://1"}
 --- goim_ws_frames
 frag 10 2
 
@@ -112,7 +112,7 @@ $c->send_raw(Goim::Client::ws_frame(8, pack('n', 1000)));
 GET /goim/nothing
 --- error_code: 404
 --- goim_auth
-bye op=8 seq=1 ver=1 body=
+bye op=8 seq=1 ver=1 body={"mid":300,"key":"<uuid>","room_id":"live://1"}
 --- goim_closed
 bye 1000
 

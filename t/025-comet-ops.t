@@ -165,7 +165,7 @@ $Goim::Stack::Clients{pre}{auth} = $c->auth(main::tok(470), 3);
 GET /goim/x
 --- error_code: 404
 --- goim_auth
-pre op=8 seq=3 ver=1 body=
+pre op=8 seq=3 ver=1 body={"mid":470,"key":"<uuid>","room_id":""}
 
 
 

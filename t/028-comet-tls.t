@@ -60,7 +60,7 @@ over tls
 --- response_body
 {"code":0,"message":""}
 --- goim_auth
-tls op=8 seq=3 ver=1 body=
+tls op=8 seq=3 ver=1 body={"mid":800,"key":"<uuid>","room_id":"live://80"}
 --- goim_receive
 tls op=1000 seq=0 ver=1 body=over tls
 
@@ -77,7 +77,7 @@ over wss
 --- response_body
 {"code":0,"message":""}
 --- goim_auth
-wss op=8 seq=4 ver=1 body=
+wss op=8 seq=4 ver=1 body={"mid":800,"key":"<uuid>","room_id":"live://80"}
 --- goim_receive
 wss op=3 seq=5 ver=1 body=\x00\x00\x00\x01
 wss op=1000 seq=0 ver=1 body=over wss

@@ -52,7 +52,7 @@ after reload
 old
 oldws 1001
 --- goim_auth
-new op=8 seq=2 ver=1 body=
+new op=8 seq=2 ver=1 body={"mid":900,"key":"<uuid>","room_id":"live://90"}
 --- goim_receive
 new op=1000 seq=0 ver=1 body=after reload
 newws op=1000 seq=0 ver=1 body=after reload

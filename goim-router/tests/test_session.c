@@ -347,6 +347,105 @@ test_compact(void **state)
 }
 
 
+static void
+test_presence_counts(void **state)
+{
+    int              replaced;
+    router_store_t  *st = *state;
+
+    assert_non_null(router_store_put(st, 1, "a", "c1", "live://1", 0,
+                                     &replaced));
+    assert_non_null(router_store_put(st, 2, "b", "c1", "live://1", 0,
+                                     &replaced));
+    assert_non_null(router_store_put(st, 3, "c", "c2", "live://2", 0,
+                                     &replaced));
+    assert_non_null(router_store_put(st, 4, "d", "c2", "", 0, &replaced));
+
+    assert_int_equal(router_store_room_count(st, "live://1"), 2);
+    assert_int_equal(router_store_room_count(st, "live://2"), 1);
+    assert_int_equal(router_store_room_count(st, "live://3"), 0);
+    assert_int_equal(router_store_room_count(st, ""), 0);
+    assert_int_equal(router_store_server_count(st, "c1"), 2);
+    assert_int_equal(router_store_server_count(st, "c2"), 2);
+    assert_int_equal(router_store_room_total(st), 2);
+
+    /* a renewal from another room (ChangeRoom) moves the session */
+    assert_int_equal(router_store_renew(st, 2, "b", "c1", "live://2", S), 1);
+    assert_int_equal(router_store_room_count(st, "live://1"), 1);
+    assert_int_equal(router_store_room_count(st, "live://2"), 2);
+
+    /* ... and from another comet, its comet count too */
+    assert_int_equal(router_store_renew(st, 1, "a", "c2", "live://1", S), 1);
+    assert_int_equal(router_store_server_count(st, "c1"), 1);
+    assert_int_equal(router_store_server_count(st, "c2"), 3);
+
+    /* leaving the room */
+    assert_int_equal(router_store_renew(st, 1, "a", "c2", "", S), 1);
+    assert_int_equal(router_store_room_count(st, "live://1"), 0);
+    assert_int_equal(router_store_room_total(st), 1);
+
+    /* del and expiry keep the counts too */
+    assert_int_equal(router_store_del(st, "c", "c2"), 1);
+    assert_int_equal(router_store_room_count(st, "live://2"), 1);
+    assert_int_equal(router_store_server_count(st, "c2"), 2);
+
+    assert_int_equal(router_store_expire(st, 20 * S, 100), 3);
+    assert_int_equal(router_store_room_total(st), 0);
+    assert_int_equal(router_store_server_count(st, "c1"), 0);
+    assert_int_equal(router_store_server_count(st, "c2"), 0);
+}
+
+
+static void
+collect_room(const char *room, uint32_t count, void *arg)
+{
+    uint32_t  *sum = arg;
+
+    assert_true(room[0] != '\0');
+    *sum += count;
+}
+
+
+static void
+test_del_server(void **state)
+{
+    int              i, replaced;
+    char             key[32];
+    uint32_t         sum;
+    router_store_t  *st = *state;
+
+    for (i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_non_null(router_store_put(st, i % 10 + 1, key,
+                                         i % 3 ? "keep" : "gone",
+                                         i % 2 ? "live://odd" : "live://even",
+                                         (uint64_t) i, &replaced));
+    }
+
+    assert_int_equal(router_store_server_count(st, "gone"), 334);
+    assert_int_equal(router_store_del_server(st, "gone"), 334);
+    assert_int_equal(router_store_del_server(st, "gone"), 0);
+    assert_int_equal(router_store_del_server(st, "never"), 0);
+
+    assert_int_equal(router_store_count(st), 666);
+    assert_int_equal(router_store_server_count(st, "gone"), 0);
+    assert_int_equal(router_store_server_count(st, "keep"), 666);
+    assert_null(router_store_get(st, "k0"));
+    assert_non_null(router_store_get(st, "k1"));
+
+    /* every room count corrected: i % 3 != 0, split by parity */
+    assert_int_equal(router_store_room_count(st, "live://odd"), 333);
+    assert_int_equal(router_store_room_count(st, "live://even"), 333);
+
+    sum = 0;
+    router_store_each_room(st, collect_room, &sum);
+    assert_int_equal(sum, 666);
+
+    /* and the mid index: mid 1 had keys 0, 10, ... 990; 0, 30, ... gone */
+    assert_int_equal(count_mid(st, 1), 66);
+}
+
+
 int
 main(void)
 {
@@ -367,6 +466,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_strings_interned_and_freed,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_presence_counts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_del_server, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("router session store", tests, NULL,

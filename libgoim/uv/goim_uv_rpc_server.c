@@ -38,13 +38,19 @@ struct goim_rpc_conn_s {
     size_t                     max_body;
     uint64_t                   frame_timeout;
     size_t                     max_write_queue;
+    goim_queue_t               batch;    /* replies made while reading */
+    size_t                     batch_len;
+    size_t                     batch_n;
     unsigned                   refs;     /* open handles */
+    unsigned                   reading:1;
     unsigned                   closing:1;
     char                       peer[64];
 };
 
 
 static void goim_rpc_server_unref(goim_rpc_server_t *s);
+static void goim_rpc_conn_send(goim_rpc_conn_t *conn, goim_wbuf_t *wb);
+static void goim_rpc_conn_flush(goim_rpc_conn_t *conn);
 
 
 static void
@@ -148,6 +154,16 @@ goim_rpc_conn_close(goim_rpc_conn_t *conn)
         return;
     }
 
+    /* the replies made before the reason to close still go out */
+    if (conn->batch_n) {
+        conn->reading = 0;
+        goim_rpc_conn_flush(conn);
+
+        if (conn->closing) {
+            return;
+        }
+    }
+
     conn->closing = 1;
     conn->server->stats.active--;
     goim_queue_remove(&conn->queue);
@@ -207,6 +223,14 @@ goim_rpc_conn_send(goim_rpc_conn_t *conn, goim_wbuf_t *wb)
         return;
     }
 
+    if (conn->reading) {
+        /* one write for all the replies of one read: see conn_flush */
+        goim_queue_insert_tail(&conn->batch, &wb->queue);
+        conn->batch_len += wb->len;
+        conn->batch_n++;
+        return;
+    }
+
     rc = goim_wbuf_send((uv_stream_t *) &conn->tcp, wb);
     if (rc != 0) {
         goim_log_info("rpc: closing %s: write: %s", conn->peer,
@@ -225,6 +249,60 @@ goim_rpc_conn_send(goim_rpc_conn_t *conn, goim_wbuf_t *wb)
         conn->server->stats.bad_input++;
         goim_rpc_conn_close(conn);
     }
+}
+
+
+/*
+ * Sends the replies made while one read was parsed: one write (a syscall
+ * a frame was most of a small request's cost), the frames copied into
+ * one buffer.
+ */
+static void
+goim_rpc_conn_flush(goim_rpc_conn_t *conn)
+{
+    uint8_t       *p;
+    goim_queue_t  *q;
+    goim_wbuf_t   *wb, *all;
+
+    if (conn->batch_n == 0) {
+        return;
+    }
+
+    if (conn->batch_n == 1) {
+        q = goim_queue_head(&conn->batch);
+        goim_queue_remove(q);
+        conn->batch_n = 0;
+        conn->batch_len = 0;
+
+        goim_rpc_conn_send(conn, goim_queue_data(q, goim_wbuf_t, queue));
+        return;
+    }
+
+    all = malloc(sizeof(goim_wbuf_t) + conn->batch_len);
+    p = all ? all->data : NULL;
+
+    while (!goim_queue_empty(&conn->batch)) {
+        q = goim_queue_head(&conn->batch);
+        goim_queue_remove(q);
+        wb = goim_queue_data(q, goim_wbuf_t, queue);
+
+        if (p) {
+            memcpy(p, wb->data, wb->len);
+            p += wb->len;
+        }
+
+        free(wb);
+    }
+
+    if (all) {
+        goim_queue_init(&all->queue);
+        all->len = conn->batch_len;
+    }
+
+    conn->batch_n = 0;
+    conn->batch_len = 0;
+
+    goim_rpc_conn_send(conn, all);
 }
 
 
@@ -353,6 +431,7 @@ goim_rpc_conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
 
     conn->rbuf.end += (size_t) nread;
+    conn->reading = 1;
 
     while (!conn->closing) {
         rc = goim_rbuf_next(&conn->rbuf, conn->max_body, &pkt);
@@ -372,6 +451,13 @@ goim_rpc_conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
         goim_rpc_conn_frame(conn, &pkt);
     }
+
+    if (conn->closing) {
+        return;
+    }
+
+    conn->reading = 0;
+    goim_rpc_conn_flush(conn);
 
     if (conn->closing) {
         return;
@@ -415,6 +501,7 @@ goim_rpc_server_accept(uv_stream_t *listener, int status)
     conn->frame_timeout = s->opts.frame_timeout;
     conn->max_write_queue = s->opts.max_write_queue;
     goim_queue_init(&conn->reqs);
+    goim_queue_init(&conn->batch);
 
     uv_tcp_init(s->loop, &conn->tcp);
     uv_timer_init(s->loop, &conn->timer);
