@@ -86,7 +86,7 @@ hello cli
 --- response_body
 {"code":0,"message":""}
 --- goim_cli
-t1 client=0 op=8 seq=1 ver=1 body=
+t1 client=0 op=8 seq=1 ver=1 body={"mid":501,"key":"...
 t1 client=0 op=1000 seq=0 ver=1 body=hello cli
 --- goim_cli_summary
 t1 authed 1

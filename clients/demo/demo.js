@@ -61,7 +61,7 @@ function connect() {
     showState(s);
     log(s.state + (s.url ? ` ${s.url}` : '') + (s.delay != null ? ` (retry in ${s.delay.toFixed(1)} s)` : ''));
     if (s.state === 'connected') {
-      $('conn-info').textContent = `mid ${c.mid} in ${c.room || 'no room'}, accepts ${c.accepts.join(',')}; heartbeat every ${c.heartbeatSecs} s`;
+      $('conn-info').textContent = `mid ${c.mid}${c.key ? `, key ${c.key}` : ''} in ${c.room || 'no room'}, accepts ${c.accepts.join(',')}; heartbeat every ${c.heartbeatSecs} s`;
     }
   });
   c.on('online', (n) => { $('online').textContent = n; });

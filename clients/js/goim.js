@@ -107,6 +107,7 @@ export class GoimClient {
     this.lastReply = 0;
     this.stopped = true;
     this.nodes = null;
+    this.session = null;    // op 8's body: {mid, key, room_id}, when the server sends it
   }
 
   on(type, fn) {
@@ -324,7 +325,13 @@ export class GoimClient {
     case OP.AUTH_REPLY:
       if (this.state === 'authenticating') {
         this.attempts = 0;
-        this.setState('connected', { url: this.url() });
+        this.session = null;
+        if (p.body.length) {
+          // ngx_goim says who we are: {"mid":…,"key":…,"room_id":…} (goim: empty)
+          try { this.session = JSON.parse(decoder.decode(p.body)); } catch (e) { /* goim */ }
+          if (this.session && typeof this.session.key === 'string') this.key = this.session.key;
+        }
+        this.setState('connected', { url: this.url(), session: this.session });
         this.heartbeat();
         this.hbTimer = setInterval(() => this.heartbeat(), this.heartbeatSecs * 1000);
         this.restore();

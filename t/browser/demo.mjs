@@ -61,6 +61,11 @@ try {
     await page.waitForFunction(() => document.getElementById('state').textContent === 'connected', null, { timeout: 8000 });
   });
 
+  await check('the page shows the key the server chose', async () => {
+    const info = await page.textContent('#conn-info');
+    if (!/mid 4242, key [0-9a-f-]{36} in live:\/\/4242/.test(info)) throw new Error(info);
+  });
+
   await check('the room online count from heartbeat replies shows this client', async () => {
     await page.waitForFunction(() => Number(document.getElementById('online').textContent) >= 1, null, { timeout: 5000 });
   });

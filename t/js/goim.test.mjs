@@ -103,6 +103,18 @@ await check('auth carries goim v2\'s token; op 8 connects and a heartbeat follow
   c.close();
 });
 
+await check('a JSON auth reply (ngx_goim) tells the key the server chose', async () => {
+  const c = new GoimClient({ url: 'ws://comet/sub', mid: 8 });
+  const states = [];
+  c.on('state', (s) => states.push(s));
+  await c.connect();
+  await tick(5);
+  const ws = FakeWS.all[FakeWS.all.length - 1];
+  ws.reply(OP.AUTH_REPLY, ws.sent[0].seq, '{"mid":8,"key":"9b2c-uuid","room_id":"live://3"}');
+  eq([c.state, c.key, states[states.length - 1].session], ['connected', '9b2c-uuid', { mid: 8, key: '9b2c-uuid', room_id: 'live://3' }]);
+  c.close();
+});
+
 await check('heartbeat replies give the online count; pushes and batches give messages', async () => {
   const { c, ev, ws } = await authed();
   const body = new Uint8Array(4);

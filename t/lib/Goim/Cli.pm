@@ -19,7 +19,8 @@ package Goim::Cli;
 # (op=8 lines: pass -p) or `wait => qr//` shows up on stdout;
 # wait_output(NAME, wait => qr//) waits the same way for a running NAME.  Checks done
 # after the block's request (Goim::Cli::setup() registers them):
-#   --- goim_cli        NAME LINE: LINE appears on NAME's stdout (looked at
+#   --- goim_cli        NAME LINE: LINE appears on NAME's stdout (LINE...:
+#                       a line starting with LINE; looked at
 #                       once NAME has exited, at most 10 s; clients print
 #                       in any order)
 #   --- goim_cli_summary NAME KEY VALUE: the summary NAME printed at exit
@@ -126,7 +127,8 @@ sub check {
             $want =~ s/\s+$//;
             finish($who);
             my $out = slurp($Cli{$who}{out});
-            my $at = index($out, "$want\n");
+            my $at = $want =~ /^(.*)\.\.\.$/ ? ($out =~ /^\Q$1\E/m ? 0 : -1)
+                   : index($out, "$want\n");
             Test::More::ok($at >= 0, "$bname - $who printed: $want")
                 or Test::More::diag("$who stdout:\n$out\nstderr:\n" . slurp($Cli{$who}{err}));
         }
