@@ -148,7 +148,8 @@ $(NGX_BUILD)/.configured: config libgoim/goim.proto
 	    || { tail -20 configure.log; exit 1; }
 	touch $@
 
-$(MODULES): $(NGX_BUILD)/.configured $(MODULE_SRCS)
+# one recipe makes both (grouped target): under -j it must not run twice
+$(MODULES) &: $(NGX_BUILD)/.configured $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile \
 	    objs/ngx_goim_comet_module.so objs/ngx_goim_logic_module.so
 
