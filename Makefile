@@ -58,9 +58,9 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit fuzz run test clean bench kafka-fetch
+.PHONY: all deps modules daemons unit fuzz cli run test clean bench kafka-fetch
 
-all: deps daemons modules unit fuzz
+all: deps daemons modules unit fuzz cli
 
 deps:
 	@./scripts/install-deps.sh
@@ -68,6 +68,13 @@ deps:
 daemons: $(BUILD)/goim-router $(BUILD)/goim-job
 
 unit: $(UNIT_BINS)
+
+# goim-cli: the command-line client tests and benchmarks share
+cli: $(BUILD)/goim-cli
+
+$(BUILD)/goim-cli: $(BUILD)/obj/clients/c/goim-cli.o \
+        $(BUILD)/obj/libgoim/goim_packet.o
+	$(CC) $(LDFLAGS) $^ -o $@ -lcrypto
 
 modules: $(MODULES)
 
@@ -141,7 +148,8 @@ $(NGX_BUILD)/.configured: config libgoim/goim.proto
 	    || { tail -20 configure.log; exit 1; }
 	touch $@
 
-$(MODULES): $(NGX_BUILD)/.configured $(MODULE_SRCS)
+# one recipe makes both (grouped target): under -j it must not run twice
+$(MODULES) &: $(NGX_BUILD)/.configured $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile \
 	    objs/ngx_goim_comet_module.so objs/ngx_goim_logic_module.so
 
@@ -165,12 +173,16 @@ PROVE_ENV += TEST_NGINX_USE_VALGRIND=1 GOIM_SANITIZE=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 endif
 
+# playwright-core for the browser tests, from package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
 # the Kafka broker the Kafka tests run (jars from Maven Central, cached
 # outside the tree once: scripts/kafka.sh)
 kafka-fetch: deps
 	@./scripts/kafka.sh fetch
 
-test: all kafka-fetch
+test: all node_modules/.package-lock.json kafka-fetch
 	$(PROVE_ENV) prove -I t/lib -r $(TESTS)
 
 clean:
