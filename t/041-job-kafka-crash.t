@@ -101,43 +101,7 @@ k1 op=1000 seq=0 ver=1 body=after
 
 
 
-=== TEST 2: the broker is down: logic answers 503 within its timeout
---- init
-Goim::Stack::client('k2', '{"mid":701,"accepts":[1000]}', 1);
-$main::Kafka->stop;
-$main::T0 = time;
---- request
-POST /goim/push/mids?operation=1000&mids=701
-while down
---- error_code: 503
---- response_body_like: ^\{"code":-500,"message":"queue: .+"\}$
---- error_log
-goim kafka
-
-
-
-=== TEST 3: the broker is back: pushes flow again
---- init
-Test::More::cmp_ok(time - $main::T0, '<', 3, 'TEST 2 answered within the timeout');
-$main::Kafka->start_again;
-Goim::Stack::client('k3', '{"mid":701,"accepts":[1000]}', 1);
-Test::More::ok(main::wait_flowing($Goim::Stack::Clients{k3}{client},
-                                  Test::Nginx::Socket::server_port(), time + 30),
-               'TEST 3: pushes flow again after the broker returned');
---- request
-POST /goim/push/mids?operation=1000&mids=701
-back again
---- response_body
-{"code":0,"message":""}
---- goim_receive
-k3 op=1000 seq=0 ver=1 body=back again
---- no_error_log
-[alert]
-[crit]
-
-
-
-=== TEST 4: SIGTERM finishes what is in flight and commits: a restarted job redelivers nothing
+=== TEST 2: SIGTERM finishes what is in flight and commits: a restarted job redelivers nothing
 --- init
 my $c = Goim::Stack::client('k4', '{"mid":801,"room_id":"live://term","accepts":[1000]}', 1);
 my $port = Test::Nginx::Socket::server_port();
@@ -160,8 +124,8 @@ while (my $p = $c->read_packet(5)) {
     last if keys %seen == $n;
 }
 my @missing = grep { !$seen{"t$_"} } 1 .. $n;
-Test::More::is("@missing", '', 'TEST 4: no record missing');
-Test::More::is($dups, 0, 'TEST 4: no record delivered twice after a SIGTERM');
+Test::More::is("@missing", '', 'TEST 2: no record missing');
+Test::More::is($dups, 0, 'TEST 2: no record delivered twice after a SIGTERM');
 --- request
 POST /goim/push/mids?operation=1000&mids=801
 after term
@@ -169,3 +133,39 @@ after term
 {"code":0,"message":""}
 --- goim_receive
 k4 op=1000 seq=0 ver=1 body=after term
+
+
+
+=== TEST 3: the broker is down: logic answers 503 within its timeout
+--- init
+Goim::Stack::client('k2', '{"mid":701,"accepts":[1000]}', 1);
+$main::Kafka->stop;
+$main::T0 = time;
+--- request
+POST /goim/push/mids?operation=1000&mids=701
+while down
+--- error_code: 503
+--- response_body_like: ^\{"code":-500,"message":"queue: .+"\}$
+--- error_log
+goim kafka
+
+
+
+=== TEST 4: the broker is back: pushes flow again
+--- init
+Test::More::cmp_ok(time - $main::T0, '<', 3, 'TEST 3 answered within the timeout');
+$main::Kafka->start_again;
+Goim::Stack::client('k3', '{"mid":701,"accepts":[1000]}', 1);
+Test::More::ok(main::wait_flowing($Goim::Stack::Clients{k3}{client},
+                                  Test::Nginx::Socket::server_port(), time + 30),
+               'TEST 4: pushes flow again after the broker returned');
+--- request
+POST /goim/push/mids?operation=1000&mids=701
+back again
+--- response_body
+{"code":0,"message":""}
+--- goim_receive
+k3 op=1000 seq=0 ver=1 body=back again
+--- no_error_log
+[alert]
+[crit]
