@@ -15,8 +15,9 @@ static void ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r);
 static void ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r);
 static void ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r);
 static void ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r);
-static ngx_goim_comet_msg_t *ngx_goim_comet_proto_msg(Goim__Proto *proto,
-    ngx_log_t *log);
+static ngx_goim_comet_msg_t *ngx_goim_comet_push_start(
+    ngx_goim_rpc_request_t *r, Goim__Proto *proto, ngx_uint_t valid,
+    const char *usage);
 
 
 static ngx_goim_rpc_handler_t  ngx_goim_comet_push_handlers[] = {
@@ -42,18 +43,30 @@ ngx_goim_comet_push_session(ngx_connection_t *c,
 
 
 /*
- * A pushed Proto is encoded once and shared by every recipient.  goim v2
- * wraps every push in an OpRaw packet; each channel writes it as its
- * transport wants (see ngx_goim_channel_enqueue()).
+ * A pushed Proto is encoded once and shared by every recipient; goim v2
+ * wraps every push in an OpRaw packet, which each channel writes as its
+ * transport wants (see ngx_goim_channel_enqueue()).  NULL: the request was
+ * refused and answered here (usage says what it needs).
  */
 
 static ngx_goim_comet_msg_t *
-ngx_goim_comet_proto_msg(Goim__Proto *proto, ngx_log_t *log)
+ngx_goim_comet_push_start(ngx_goim_rpc_request_t *r, Goim__Proto *proto,
+    ngx_uint_t valid, const char *usage)
 {
-    ngx_goim_comet_msg_t  *msg;
+    ngx_goim_comet_msg_t   *msg;
+    ngx_goim_comet_conf_t  *ccf;
 
-    msg = ngx_goim_comet_msg_create(GOIM_HEADER_LEN + proto->body.len, log);
+    if (proto == NULL || !valid) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
+                                 usage);
+        return NULL;
+    }
+
+    msg = ngx_goim_comet_msg_create(GOIM_HEADER_LEN + proto->body.len,
+                                    ngx_cycle->log);
     if (msg == NULL) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
         return NULL;
     }
 
@@ -61,6 +74,9 @@ ngx_goim_comet_proto_msg(Goim__Proto *proto, ngx_log_t *log)
                       proto->body.data, proto->body.len);
 
     msg->raw = (proto->op == GOIM_OP_RAW);
+
+    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    ccf->stats->push_calls++;
 
     return msg;
 }
@@ -76,22 +92,13 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
     ngx_goim_comet_conf_t  *ccf;
     Goim__PushMsgReply      reply = GOIM__PUSH_MSG_REPLY__INIT;
 
-    if (req->proto == NULL || req->n_keys == 0) {
-        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
-                                 "PushMsg needs keys and a proto");
+    msg = ngx_goim_comet_push_start(r, req->proto, req->n_keys != 0,
+                                    "PushMsg needs keys and a proto");
+    if (msg == NULL) {
         return;
     }
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
-
-    msg = ngx_goim_comet_proto_msg(req->proto, ngx_cycle->log);
-    if (msg == NULL) {
-        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
-                                 "out of memory");
-        return;
-    }
-
-    ccf->stats->push_calls++;
     dropped = ccf->stats->dropped + ccf->stats->xw_dropped;
 
     /* keys owned by other workers go to them (ngx_goim_comet_shm.c) */
@@ -117,22 +124,13 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
     ngx_goim_comet_conf_t  *ccf;
     Goim__BroadcastReply    reply = GOIM__BROADCAST_REPLY__INIT;
 
-    if (req->proto == NULL) {
-        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
-                                 "Broadcast needs a proto");
+    msg = ngx_goim_comet_push_start(r, req->proto, 1,
+                                    "Broadcast needs a proto");
+    if (msg == NULL) {
         return;
     }
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
-
-    msg = ngx_goim_comet_proto_msg(req->proto, ngx_cycle->log);
-    if (msg == NULL) {
-        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
-                                 "out of memory");
-        return;
-    }
-
-    ccf->stats->push_calls++;
 
     /* goim's speed: connections per second, shared out among workers */
     speed = req->speed > 0 ? ngx_max((ngx_uint_t) req->speed / ccf->nworkers,
@@ -161,22 +159,13 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
     name.data = (u_char *) req->room_id;
     name.len = req->room_id ? ngx_strlen(req->room_id) : 0;
 
-    if (req->proto == NULL || name.len == 0) {
-        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
-                                 "BroadcastRoom needs a room and a proto");
+    msg = ngx_goim_comet_push_start(r, req->proto, name.len != 0,
+                                    "BroadcastRoom needs a room and a proto");
+    if (msg == NULL) {
         return;
     }
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
-
-    msg = ngx_goim_comet_proto_msg(req->proto, ngx_cycle->log);
-    if (msg == NULL) {
-        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
-                                 "out of memory");
-        return;
-    }
-
-    ccf->stats->push_calls++;
 
     ngx_goim_xw_push_others(ccf, &name, 0, 0, msg);
     ngx_goim_comet_push_room(ccf, &name, msg);
