@@ -300,11 +300,15 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
                       "goim logic: auth from %s refused: %s",
                       req->client_ip, err);
 
+        ngx_goim_logic_stats_inc(auth_refused);
+
         ngx_stream_goim_logic_ctx_free(ctx);
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAUTHORIZED,
                                  err);
         return;
     }
+
+    ngx_goim_logic_stats_inc(auth_accepted);
 
     ctx->reply.mid = ctx->token.mid;
     ctx->reply.room_id = ctx->token.room ? ctx->token.room : "";
