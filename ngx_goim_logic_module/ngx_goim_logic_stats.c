@@ -289,12 +289,14 @@ ngx_http_goim_logic_status_handler(ngx_http_request_t *r)
         "# HELP goim_logic_queue_errors_total push records the queue "
         "(job or Kafka) did not take\n"
         "# TYPE goim_logic_queue_errors_total counter\n"
-        "goim_logic_queue_errors_total %uA\n"
+        "goim_logic_queue_errors_total %uA\n", st->queue_errors);
+
+    ngx_http_goim_logic_out_printf(&out,
         "# HELP goim_logic_auth_total comets' Connect calls by outcome\n"
         "# TYPE goim_logic_auth_total counter\n"
         "goim_logic_auth_total{result=\"accepted\"} %uA\n"
         "goim_logic_auth_total{result=\"refused\"} %uA\n",
-        st->queue_errors, st->auth_accepted, st->auth_refused);
+        st->auth_accepted, st->auth_refused);
 
     if (out.failed) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -235,18 +235,6 @@ ngx_http_goim_logic_handler(ngx_http_request_t *r)
                                            &r->uri);
     }
 
-    if (!(r->method & ep->method)) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_goim_logic_respond(r, NGX_HTTP_NOT_ALLOWED, -405,
-                                           "%V needs %s", &ep->path,
-                                           ep->method == NGX_HTTP_GET
-                                           ? "GET" : "POST");
-    }
-
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_goim_logic_ctx_t));
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -272,6 +260,18 @@ ngx_http_goim_logic_handler(ngx_http_request_t *r)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!(r->method & ep->method)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_goim_logic_respond(r, NGX_HTTP_NOT_ALLOWED, -405,
+                                           "%V needs %s", &ep->path,
+                                           ep->method == NGX_HTTP_GET
+                                           ? "GET" : "POST");
     }
 
     if (ep->method == NGX_HTTP_GET) {
@@ -1741,13 +1741,13 @@ ngx_http_goim_logic_out_printf(ngx_http_goim_logic_out_t *out,
 
     /* every format here prints short: numbers and fixed text */
 
-    p = ngx_http_goim_logic_out_reserve(out, 256);
+    p = ngx_http_goim_logic_out_reserve(out, 1024);
     if (p == NULL) {
         return;
     }
 
     va_start(args, fmt);
-    out->buf->last = ngx_vslprintf(p, p + 256, fmt, args);
+    out->buf->last = ngx_vslprintf(p, p + 1024, fmt, args);
     va_end(args);
 }
 
