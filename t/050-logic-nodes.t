@@ -21,6 +21,18 @@ sub three {
     renew(id => 'c9', weight => 50, addrs => ['9.9.9.9'], offline => 1);
 }
 
+# until the comets' registrations match re (the test nginx's comet renews
+# a moment after it starts)
+sub wait_instances {
+    my $re = shift;
+    my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/goim/nodes/instances';
+    for (1 .. 100) {
+        return 1 if HTTP::Tiny->new(timeout => 3)->get($url)->{content} =~ $re;
+        select undef, undef, undef, 0.1;
+    }
+    return 0;
+}
+
 # the test nginx's comet weighs nothing and has no address: always last
 $Goim::Stack::MainConfig =~ s/(goim_comet_id comet-test;)/$1\n    goim_comet_weight 0;/;
 
@@ -133,11 +145,7 @@ my $c = $Goim::Stack::MainConfig;
 $c =~ s/goim_comet_weight 0;/goim_comet_weight 7;\n    goim_comet_region gz;\n    goim_comet_addrs 192.0.2.1 192.0.2.2;/;
 $c
 --- init
-my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/goim/nodes/instances';
-for (1 .. 50) {
-    last if HTTP::Tiny->new(timeout => 3)->get($url)->{content} =~ /"hostname":"comet-test".*"weight":"7"/;
-    select undef, undef, undef, 0.1;
-}
+main::wait_instances(qr/"hostname":"comet-test".*"weight":"7"/);
 --- request
 GET /goim/nodes/instances
 --- response_body_like: \{"region":"gz","zone":"","env":"","appid":"goim.comet","hostname":"comet-test",.*"metadata":\{"addrs":"192.0.2.1,192.0.2.2","conn_count":"0","ip_count":"0","offline":"false","weight":"7"\}\}
@@ -148,6 +156,7 @@ GET /goim/nodes/instances
 --- http_config
 --- init
 main::renew(id => "c$_", weight => 10, offline => 1) for 1 .. 7;
+main::wait_instances(qr/"hostname":"comet-test".*"addrs":"","conn_count":"\d+","ip_count":"\d+","offline":"false","weight":"0"/);
 --- request
 GET /goim/nodes/weighted
 --- response_body
