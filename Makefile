@@ -58,9 +58,9 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit fuzz run test clean bench
+.PHONY: all deps modules daemons unit fuzz cli run test clean bench
 
-all: deps daemons modules unit fuzz
+all: deps daemons modules unit fuzz cli
 
 deps:
 	@./scripts/install-deps.sh
@@ -68,6 +68,13 @@ deps:
 daemons: $(BUILD)/goim-router $(BUILD)/goim-job
 
 unit: $(UNIT_BINS)
+
+# goim-cli: the command-line client tests and benchmarks share
+cli: $(BUILD)/goim-cli
+
+$(BUILD)/goim-cli: $(BUILD)/obj/clients/c/goim-cli.o \
+        $(BUILD)/obj/libgoim/goim_packet.o
+	$(CC) $(LDFLAGS) $^ -o $@ -lcrypto
 
 modules: $(MODULES)
 
@@ -165,7 +172,11 @@ PROVE_ENV += TEST_NGINX_USE_VALGRIND=1 GOIM_SANITIZE=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 endif
 
-test: all
+# playwright-core for the browser tests, from package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+test: all node_modules/.package-lock.json
 	$(PROVE_ENV) prove -I t/lib -r $(TESTS)
 
 clean:

@@ -57,4 +57,7 @@ int router_start(uv_loop_t *loop, void *conf);
 void router_reload(void *conf);
 void router_stop(void);
 
+/* Drops the sessions of the comets that just left, in one walk. */
+void router_comets_sweep(void);
+
 #endif /* ROUTER_H */

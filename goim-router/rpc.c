@@ -398,6 +398,7 @@ router_comet_del(goim_rpc_req_t *r)
     reply.has = router_comets_del(&router.comets,
                                   ROUTER_REQ(r, Goim__CometDelReq)->id);
     router.stats.comet_dels += (unsigned) reply.has;
+    router_comets_sweep();
 
     goim_rpc_reply(r, &reply.base);
 }

@@ -16,7 +16,10 @@
 router_server_t  router;
 
 
-/* a comet left (CometDel or no renewal): its sessions go with it */
+/*
+ * A comet left (CometDel or no renewal): its sessions go with it.  The
+ * comets leaving together are swept in one walk (router_comets_sweep).
+ */
 static void
 router_comet_removed(const char *id, void *arg)
 {
@@ -24,10 +27,25 @@ router_comet_removed(const char *id, void *arg)
 
     (void) arg;
 
-    n = router_store_del_server(&router.store, id);
+    n = router_store_mark_server(&router.store, id);
+
+    goim_log_info("comet %s: %zu sessions to drop with it", id, n);
+}
+
+
+void
+router_comets_sweep(void)
+{
+    size_t  n;
+
+    if (router.store.marked == 0) {
+        return;
+    }
+
+    n = router_store_sweep(&router.store);
     router.stats.comet_sessions_dropped += n;
 
-    goim_log_info("comet %s: %zu sessions dropped with it, %zu left", id, n,
+    goim_log_info("%zu sessions dropped with their comets, %zu left", n,
                   router_store_count(&router.store));
 }
 
@@ -51,6 +69,7 @@ router_expire(uv_timer_t *t)
 
     router_comets_expire(&router.comets, now,
                          (uint64_t) router.conf->comet_ttl * 1000);
+    router_comets_sweep();
 
     if (n == (size_t) router.conf->expire_batch) {
         /* more are due: go on soon, letting requests in between */

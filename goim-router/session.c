@@ -128,6 +128,7 @@ router_str_get(router_store_t *st, goim_hash_t *pool, const char *s)
 
     str->refs = 1;
     str->hash = hv;
+    str->gone = 0;
     memcpy(str->s, s, len + 1);
 
     goim_hash_insert(pool, &str->node, hv);
@@ -402,36 +403,63 @@ router_store_expire(router_store_t *st, uint64_t now, size_t max)
 
 
 size_t
-router_store_del_server(router_store_t *st, const char *server)
+router_store_mark_server(router_store_t *st, const char *server)
 {
-    size_t             n, want;
-    goim_queue_t      *q, *next;
-    router_str_t      *srv;
-    router_session_t  *s;
+    router_str_t  *srv;
 
     srv = router_str_find(&st->servers, server);
-    if (srv == NULL) {
+    if (srv == NULL || srv->gone) {
         return 0;
     }
 
-    /* srv goes with its last session: stop there, never look at it again */
-    want = srv->refs;
+    srv->gone = 1;
+    st->marked += srv->refs;
+
+    return srv->refs;
+}
+
+
+size_t
+router_store_sweep(router_store_t *st)
+{
+    size_t             n;
+    goim_queue_t      *q, *next;
+    router_session_t  *s;
+
+    /*
+     * A marked server goes with its last session; the walk stops when
+     * every marked session is gone, so it never looks at a freed one.
+     */
+
     n = 0;
 
     for (q = goim_queue_head(&st->expiry);
-         q != &st->expiry && n < want;
+         q != &st->expiry && n < st->marked;
          q = next)
     {
         next = goim_queue_next(q);
         s = goim_queue_data(q, router_session_t, queue);
 
-        if (s->server == srv) {
+        if (s->server->gone) {
             router_store_remove(st, s);
             n++;
         }
     }
 
+    st->marked = 0;
+
     return n;
+}
+
+
+size_t
+router_store_del_server(router_store_t *st, const char *server)
+{
+    if (router_store_mark_server(st, server) == 0) {
+        return 0;
+    }
+
+    return router_store_sweep(st);
 }
 
 

@@ -33,6 +33,7 @@ typedef struct {
     goim_hnode_t       node;
     uint32_t           refs;     /* sessions using it */
     uint32_t           hash;
+    uint8_t            gone;     /* a comet marked for router_store_sweep */
     char               s[];
 } router_str_t;
 
@@ -57,6 +58,7 @@ typedef struct {
     uint64_t           epoch;    /* ms */
     uint64_t           ttl;      /* ms */
     size_t             bytes;    /* sessions and strings, as allocated */
+    size_t             marked;   /* sessions the next sweep removes */
     uint64_t           expired;  /* sessions expired so far */
 } router_store_t;
 
@@ -100,9 +102,16 @@ size_t router_store_expire(router_store_t *st, uint64_t now, size_t max);
 /*
  * Removes every session on server (a comet that went away); returns how
  * many.  Walks every session: comets go rarely, and a per-comet list
- * would cost 16 bytes a session.
+ * would cost 16 bytes a session.  To drop several comets, mark each, then
+ * sweep once: one walk for all of them.
  */
 size_t router_store_del_server(router_store_t *st, const char *server);
+
+/* Marks server's sessions for the next sweep; returns how many it has. */
+size_t router_store_mark_server(router_store_t *st, const char *server);
+
+/* Removes the sessions of every marked server in one walk; how many. */
+size_t router_store_sweep(router_store_t *st);
 
 /* Sessions in room, on server: the presence counts, kept exact. */
 uint32_t router_store_room_count(router_store_t *st, const char *room);

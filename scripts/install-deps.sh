@@ -10,7 +10,12 @@ PKGS="nginx-light libnginx-mod-stream nginx-dev
       clang libclang-rt-14-dev valgrind curl
       libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
       libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl
-      libio-socket-ssl-perl openssl"
+      libio-socket-ssl-perl openssl
+      chromium"
+
+# node and npm for the browser tests (t/070-browser.t): Debian's, unless a
+# node with its own npm is installed already
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
 missing=""
 for p in $PKGS; do

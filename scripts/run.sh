@@ -8,7 +8,7 @@ BUILD=${BUILD:-$TOP/build}
 RUN=$BUILD/run
 
 mkdir -p "$RUN/tmp"
-sed -e "s|@BUILD@|$BUILD|g" -e "s|@RUN@|$RUN|g" \
+sed -e "s|@BUILD@|$BUILD|g" -e "s|@RUN@|$RUN|g" -e "s|@TOP@|$TOP|g" \
     "$TOP/scripts/nginx.conf.in" > "$RUN/nginx.conf"
 
 pids=()
@@ -39,6 +39,7 @@ cat >&2 <<MSG
 run: router :3139, job :3129, comet TCP :3101, WebSocket :3102/sub
      (push RPC :3109),
      logic API :3111 (RPC :3119). Ctrl-C stops everything.
+     Demo page: http://127.0.0.1:3111/demo/
      Try:  perl scripts/goim-client.pl 127.0.0.1 3101 '{"mid":123,"room_id":"live://1000","platform":"web","accepts":[1000]}'
      then: curl -d 'hello' 'http://127.0.0.1:3111/goim/push/mids?operation=1000&mids=123'
 MSG

@@ -202,6 +202,12 @@ closing: negative packet length
 
 
 === TEST 12: a client that floods requests is closed, others are unaffected
+--- main_config eval
+# small socket and queue bounds: the replies it does not read must pile up
+my $c = $Goim::Stack::MainConfig;
+$c =~ s/(listen 127\.0\.0\.1:\$TEST_NGINX_COMET_PORT)/$1 sndbuf=4k/;
+$c =~ s/goim_comet;/goim_comet; goim_comet_queue 8;/;
+$c
 --- init
 my $f = Goim::Stack::client('flood', main::tok(490), 1);
 Goim::Stack::client('calm', main::tok(491), 1);

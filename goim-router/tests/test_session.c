@@ -446,6 +446,42 @@ test_del_server(void **state)
 }
 
 
+static void
+test_sweep_several_comets(void **state)
+{
+    int              i, replaced;
+    char             key[32], comet[16];
+    router_store_t  *st = *state;
+
+    for (i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(comet, sizeof(comet), "c%d", i % 4);
+        assert_non_null(router_store_put(st, i + 1, key, comet, "live://1",
+                                         0, &replaced));
+    }
+
+    /* two comets leave together: one walk drops both */
+    assert_int_equal(router_store_mark_server(st, "c1"), 25);
+    assert_int_equal(router_store_mark_server(st, "c3"), 25);
+    assert_int_equal(router_store_mark_server(st, "c3"), 0);
+    assert_int_equal(router_store_mark_server(st, "none"), 0);
+    assert_int_equal(router_store_sweep(st), 50);
+    assert_int_equal(router_store_sweep(st), 0);
+
+    assert_int_equal(router_store_count(st), 50);
+    assert_int_equal(router_store_server_count(st, "c0"), 25);
+    assert_int_equal(router_store_server_count(st, "c1"), 0);
+    assert_int_equal(router_store_server_count(st, "c2"), 25);
+    assert_int_equal(router_store_server_count(st, "c3"), 0);
+    assert_int_equal(router_store_room_count(st, "live://1"), 50);
+
+    /* a comet that comes back starts unmarked */
+    assert_non_null(router_store_put(st, 1, "again", "c1", "", 0, &replaced));
+    assert_int_equal(router_store_del_server(st, "c0"), 25);
+    assert_int_equal(router_store_server_count(st, "c1"), 1);
+}
+
+
 int
 main(void)
 {
@@ -469,6 +505,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_presence_counts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_del_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_several_comets, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("router session store", tests, NULL,

@@ -1,0 +1,284 @@
+#!/bin/bash
+# Comet against nchan, side by side, with the same client (goim-cli) on the
+# same machine in the same run:
+#
+#   1. memory per idle connection: nginx workers' RSS before and after SUBS
+#      idle clients connect (authenticated ones for comet; kernel socket
+#      memory is not counted, as in nchan-measured.md);
+#   2. room fan-out: SUBS WebSocket subscribers in one room / one nchan
+#      channel, RATE timestamped pushes a second for SECS seconds: deliveries
+#      a second, latency p50/p99 (client side), server CPU per delivery;
+#   3. comet's cross-worker hop, p50/p99, from its status page.
+#
+#   bench/comet_vs_nchan.sh            # SUBS=10000 WORKERS=2 RATE=10 SECS=10
+#   SUBS=20000 RATE=20 bench/comet_vs_nchan.sh
+#
+# Each goim-cli process holds at most PER_PROC clients and binds its own
+# 127.0.0.x source addresses (one process may hold 20,000 files here).
+# Results go to build/bench/ and a summary table to stdout.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+CLI=$BUILD/goim-cli
+OUT=$BUILD/bench
+SUBS=${SUBS:-10000}
+WORKERS=${WORKERS:-2}
+RATE=${RATE:-10}
+SECS=${SECS:-10}
+PER_PROC=${PER_PROC:-5000}
+NGINX=/usr/sbin/nginx
+
+mkdir -p "$OUT"
+PIDS=()
+
+cleanup() {
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for d in "$OUT"/goim "$OUT"/nchan; do
+        [ -f "$d/nginx.pid" ] && kill "$(cat "$d/nginx.pid")" 2>/dev/null
+    done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+[ -x "$CLI" ] || { echo "bench: build goim-cli first (make)" >&2; exit 1; }
+
+procs=$(( (SUBS + PER_PROC - 1) / PER_PROC ))
+
+# worker pids of the nginx whose master's pid file is $1
+workers() {
+    pgrep -P "$(cat "$1")" | tr '\n' ' '
+}
+
+rss_kb() {
+    local sum=0 p
+    for p in $1; do
+        sum=$(( sum + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status") ))
+    done
+    echo $sum
+}
+
+cpu_ticks() {
+    local sum=0 p
+    for p in $1; do
+        sum=$(( sum + $(awk '{print $14 + $15}' "/proc/$p/stat") ))
+    done
+    echo $sum
+}
+
+# clients NAME ARGS...: PROCS goim-cli processes, SUBS clients in all
+clients() {
+    local name=$1 i first last n
+    shift
+    for (( i = 0; i < procs; i++ )); do
+        n=$(( SUBS / procs ))
+        first=$(( 2 + i * 8 ))
+        last=$(( first + 7 ))
+        "$CLI" -q -n "$n" -m "$(( 100000 + i * PER_PROC ))" -R 4000 \
+            -b "127.0.0.$first-127.0.0.$last" "$@" \
+            >"$OUT/$name.$i.out" 2>"$OUT/$name.$i.err" &
+        PIDS+=($!)
+    done
+}
+
+wait_clients() {
+    local name=$1 want=$2 t got
+    for (( t = 0; t < 60; t++ )); do
+        got=$(cat "$OUT"/"$name".*.err 2>/dev/null \
+              | awk '/^goim-cli: [0-9.]+ s:/ {for (i = 1; i <= NF; i++) if ($i == "alive") a[FILENAME] = $(i + 1)} END {s = 0; for (f in a) s += a[f]; print s}' || echo 0)
+        [ "${got:-0}" -ge "$want" ] && return 0
+        sleep 1
+    done
+    echo "bench: only ${got:-0} of $want $name clients came up" >&2
+    return 1
+}
+
+stop_clients() {
+    for p in "${PIDS[@]}"; do
+        kill -INT "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    PIDS=()
+}
+
+# sum of a summary field over the client processes
+field_sum() {
+    cat "$OUT"/"$1".*.err | awk -v f="$2" '$1 == f {s += $2} END {print s + 0}'
+}
+
+field_max() {
+    cat "$OUT"/"$1".*.err | awk -v f="$2" '$1 == f && $2 > m {m = $2} END {print m + 0}'
+}
+
+# count-weighted mean of a per-process percentile
+field_wmean() {
+    cat "$OUT"/"$1".*.err | awk -v f="$2" '
+        $1 == "latency_count" {c = $2}
+        $1 == f {s += $2 * c; n += c}
+        END {printf "%.3f", n ? s / n : 0}'
+}
+
+
+# ---- the servers -----------------------------------------------------------
+
+start_goim() {
+    local d=$OUT/goim
+    mkdir -p "$d/tmp"
+    "$BUILD/goim-router" --listen 127.0.0.1:4139 --log-level warn \
+        >"$d/router.log" 2>&1 &
+    PIDS+=($!)
+    "$BUILD/goim-job" --listen 127.0.0.1:4129 --router 127.0.0.1:4139 \
+        --log-level warn >"$d/job.log" 2>&1 &
+    PIDS+=($!)
+    cat >"$d/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+load_module $BUILD/nginx/objs/ngx_goim_comet_module.so;
+load_module $BUILD/nginx/objs/ngx_goim_logic_module.so;
+worker_processes $WORKERS;
+worker_rlimit_nofile 20000;
+error_log $d/error.log warn;
+pid $d/nginx.pid;
+events { worker_connections 20000; }
+goim_comet_id bench;
+goim_comet_logic 127.0.0.1:4119;
+goim_logic_router 127.0.0.1:4139;
+goim_logic_job 127.0.0.1:4129;
+goim_logic_rpc_timeout 5s;
+stream {
+    server { listen 127.0.0.1:4101 reuseport; goim_comet; }
+    server { listen 127.0.0.1:4109; goim_comet_push; }
+    server { listen 127.0.0.1:4119; goim_logic_rpc; }
+}
+http {
+    access_log off;
+    client_body_temp_path $d/tmp;
+    server {
+        listen 127.0.0.1:4102 reuseport;
+        location = /sub { goim_comet_ws; }
+        location = /status { goim_comet_status; }
+        location /goim/ { goim_logic_api; }
+    }
+}
+EOF
+    "$NGINX" -p "$d" -c "$d/nginx.conf"
+    sleep 1
+}
+
+start_nchan() {
+    local d=$OUT/nchan
+    mkdir -p "$d/tmp"
+    cat >"$d/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+worker_processes $WORKERS;
+worker_rlimit_nofile 20000;
+error_log $d/error.log warn;
+pid $d/nginx.pid;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp;
+    server {
+        listen 127.0.0.1:4202 reuseport;
+        location = /sub { nchan_subscriber websocket; nchan_channel_id bench; }
+        location = /pub { nchan_publisher; nchan_channel_id bench; }
+    }
+}
+EOF
+    "$NGINX" -p "$d" -c "$d/nginx.conf"
+    sleep 1
+}
+
+stop_server() {
+    local d=$OUT/$1
+    kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null || true
+    sleep 1
+    stop_clients
+    for p in $(pgrep -f "goim-(router|job) --listen 127.0.0.1:41[23]9"); do
+        kill "$p" 2>/dev/null || true
+    done
+    sleep 1
+}
+
+
+# ---- one server: memory, then fan-out --------------------------------------
+
+# measure NAME ADDR SUBSCRIBE_ARGS... -- PUSH_URL
+measure() {
+    local name=$1 addr=$2 w base idle c0 c1 args=() url
+    shift 2
+    while [ "$1" != "--" ]; do args+=("$1"); shift; done
+    url=$2
+
+    w=$(workers "$OUT/$name/nginx.pid")
+    base=$(rss_kb "$w")
+
+    clients "$name-idle" -i 1 -H 240 "${args[@]}" "$addr"
+    wait_clients "$name-idle" "$SUBS"
+    sleep 2
+    idle=$(rss_kb "$w")
+    stop_clients
+
+    echo "$name mem_per_conn_bytes $(( (idle - base) * 1024 / SUBS ))" \
+        >>"$OUT/results"
+
+    clients "$name-fan" -i 1 -H 240 -L -d $(( SECS + 30 )) "${args[@]}" "$addr"
+    wait_clients "$name-fan" "$SUBS"
+    sleep 2
+
+    c0=$(cpu_ticks "$w")
+    "$CLI" -q -n 0 -P "$url" --push-rate "$RATE" -d "$SECS" "$addr" \
+        >"$OUT/$name-pusher.out" 2>"$OUT/$name-pusher.err" || true
+    sleep 2
+    c1=$(cpu_ticks "$w")
+    stop_clients
+
+    local msgs
+    msgs=$(field_sum "$name-fan" messages)
+    {
+        echo "$name deliveries $msgs"
+        echo "$name deliveries_s $(( msgs / SECS ))"
+        echo "$name p50_ms $(field_wmean "$name-fan" latency_p50_ms)"
+        echo "$name p99_ms $(field_max "$name-fan" latency_p99_ms)"
+        echo "$name cpu_us_per_delivery $(awk -v t=$(( c1 - c0 )) \
+            -v hz="$(getconf CLK_TCK)" -v m="$msgs" \
+            'BEGIN {printf "%.2f", m ? t * 1e6 / hz / m : 0}')"
+    } >>"$OUT/results"
+}
+
+
+: >"$OUT/results"
+
+start_goim
+measure goim 127.0.0.1:4102 -w -r live://1 -- \
+    "http://127.0.0.1:4102/goim/push/room?operation=1000&type=live&room=1"
+curl -s http://127.0.0.1:4102/status >"$OUT/goim-status.json"
+stop_server goim
+
+start_nchan
+measure nchan 127.0.0.1:4202 --raw -- "http://127.0.0.1:4202/pub"
+stop_server nchan
+
+hop=$(sed -n 's/.*"hop_us_p50":\([0-9]*\),"hop_us_p99":\([0-9]*\).*/\1 \2/p' \
+      "$OUT/goim-status.json")
+
+echo
+echo "SUBS=$SUBS WORKERS=$WORKERS RATE=$RATE/s SECS=$SECS ($(nproc) cores)"
+awk -v hop="$hop" '
+    {v[$1, $2] = $3; k[$2] = 1}
+    END {
+        printf "| %-22s | %12s | %12s | %8s |\n", "", "ngx_goim", "nchan", "ratio"
+        printf "|%s|%s|%s|%s|\n", "------------------------", "--------------", "--------------", "----------"
+        n = split("mem_per_conn_bytes deliveries_s p50_ms p99_ms cpu_us_per_delivery", f, " ")
+        for (i = 1; i <= n; i++) {
+            g = v["goim", f[i]]; c = v["nchan", f[i]]
+            printf "| %-22s | %12s | %12s | %8s |\n", f[i], g, c, (g + 0 ? sprintf("%.2f", c / g) : "-")
+        }
+        split(hop, h, " ")
+        printf "\ncomet cross-worker hop: p50 < %s us, p99 < %s us\n", h[1], h[2]
+        printf "(ratio = nchan / ngx_goim: above 1 is ngx_goim doing better, but for deliveries_s where it is the other way round)\n"
+    }' "$OUT/results"

@@ -1,0 +1,1773 @@
+/*
+ * goim-cli: a goim client for tests and benchmarks.
+ *
+ * Connects N clients to a comet over TCP or WebSocket (optionally from
+ * several local source addresses), authenticates each with a token made
+ * from a template, sends heartbeats, and prints or counts what arrives.
+ * In latency mode pushes carry the sender's clock ("ts=<microseconds>"),
+ * sent by goim-cli itself through logic's HTTP API (--push) or by anyone
+ * else, and the summary reports p50/p99/max and deliveries per second.
+ *
+ * One thread, one epoll loop, non-blocking sockets.  Whatever the server
+ * sends is parsed defensively: bad input is counted, the connection is
+ * closed, and the run goes on.  Options: clients/c/README.md.
+ */
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "goim_packet.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+#define CLI_READ_BUF        65536
+#define CLI_MAX_PACKET      (16 * 1024 * 1024)
+#define CLI_MAX_WS_HEADER   8192
+#define CLI_MAX_SENDS       32
+#define CLI_MAX_BINDS       256
+#define CLI_HIST_BUCKETS    2560
+#define CLI_AUTH_TIMEOUT    10.0
+#define CLI_TICK_MS         50
+
+enum { CONN_CLIENT = 1, CONN_PUSH };
+
+enum {
+    ST_IDLE = 0,        /* not connected; (re)connects at reconnect_at */
+    ST_CONNECTING,
+    ST_WS_HANDSHAKE,
+    ST_AUTHING,
+    ST_READY,
+    ST_DONE             /* closed for good */
+};
+
+typedef struct {
+    int32_t      op;
+    char        *body;
+} cli_send_t;
+
+typedef struct {
+    int          kind;
+    int          fd;
+    int          state;
+    unsigned     idx;
+    int64_t      mid;
+    int32_t      seq;
+    double       next_hb;
+    double       deadline;
+    double       reconnect_at;
+    unsigned     attempts;      /* connects since the last auth */
+    unsigned     connects;      /* connects that succeeded */
+    uint8_t     *pend;          /* unparsed input */
+    size_t       pend_len;
+    size_t       pend_cap;
+    uint8_t     *wbuf;          /* unsent output */
+    size_t       wlen;
+    size_t       wcap;
+    char         ws_accept[32];
+    double       push_sent;     /* CONN_PUSH: when it was started */
+} cli_conn_t;
+
+static struct {
+    /* options */
+    const char  *target;
+    int          ws;
+    const char  *path;
+    unsigned     clients;
+    const char  *token_tpl;
+    const char  *key_tpl;
+    const char  *room_tpl;
+    unsigned     rooms;
+    const char  *accepts;
+    const char  *platform;
+    int64_t      mid_first;
+    int64_t      mid_last;      /* -1: no wrap */
+    double       heartbeat;
+    double       rate;
+    double       duration;
+    double       interval;
+    int          print;
+    int          reconnect;
+    int          latency;
+    uint64_t     expect;
+    cli_send_t   sends[CLI_MAX_SENDS];
+    unsigned     nsends;
+    struct sockaddr_in binds[CLI_MAX_BINDS];
+    unsigned     nbinds;
+    const char  *push_url;
+    double       push_rate;
+    const char  *push_body;
+
+    /* resolved */
+    struct sockaddr_storage addr;
+    socklen_t    addrlen;
+    char         host_header[300];
+    struct sockaddr_storage push_addr;
+    socklen_t    push_addrlen;
+    char         push_host[300];
+    char         push_path[2048];
+
+    /* state */
+    int          ep;
+    cli_conn_t  *conns;
+    cli_conn_t  *pushes;
+    unsigned     npushes;
+    unsigned     started;       /* clients started so far */
+    double       t0;
+    double       first_msg;
+    double       last_msg;
+    double       next_push;
+    double       next_report;
+    uint8_t      rbuf[CLI_READ_BUF];
+
+    /* counters */
+    uint64_t     connected, authed, alive, closed_by_server, failed;
+    uint64_t     auth_timeouts, reconnects;
+    uint64_t     messages, message_bytes, hb_replies, replies, raw_frames;
+    uint64_t     bad_packets, bad_frames, bad_handshakes, bad_timestamps;
+    uint64_t     pushes_sent, pushes_ok, pushes_failed;
+    uint64_t     report_messages;
+    int32_t      online;
+    int          online_seen;
+    uint64_t     hist[CLI_HIST_BUCKETS];
+    uint64_t     lat_count;
+    uint64_t     lat_max;
+} g;
+
+static volatile sig_atomic_t  stop_signal;
+
+
+static double
+now_mono(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+
+static uint64_t
+now_real_us(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+
+static void
+die(const char *fmt, ...)
+{
+    va_list  ap;
+
+    fprintf(stderr, "goim-cli: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    exit(2);
+}
+
+
+static void *
+xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n);
+    if (p == NULL) {
+        die("out of memory");
+    }
+    return p;
+}
+
+
+/* latency histogram: exact below 128 us, then 64 sub-buckets per power
+ * of two (under 1.6% error) */
+
+static unsigned
+hist_index(uint64_t v)
+{
+    unsigned  msb, shift, idx;
+
+    if (v < 128) {
+        return (unsigned) v;
+    }
+
+    msb = 63 - (unsigned) __builtin_clzll(v);
+    shift = msb - 6;
+    idx = 128 + (shift - 1) * 64 + (unsigned) ((v >> shift) - 64);
+
+    return idx < CLI_HIST_BUCKETS ? idx : CLI_HIST_BUCKETS - 1;
+}
+
+
+static uint64_t
+hist_value(unsigned idx)
+{
+    unsigned  shift;
+    uint64_t  m;
+
+    if (idx < 128) {
+        return idx;
+    }
+
+    shift = (idx - 128) / 64 + 1;
+    m = (idx - 128) % 64 + 64;
+
+    /* the middle of the bucket */
+    return (m << shift) + ((1ULL << shift) >> 1);
+}
+
+
+static uint64_t
+hist_percentile(double p)
+{
+    uint64_t  want, seen;
+    unsigned  i;
+
+    if (g.lat_count == 0) {
+        return 0;
+    }
+
+    want = (uint64_t) (p * (double) g.lat_count + 0.999999);
+    if (want == 0) {
+        want = 1;
+    }
+
+    for (seen = 0, i = 0; i < CLI_HIST_BUCKETS; i++) {
+        seen += g.hist[i];
+        if (seen >= want) {
+            return hist_value(i) < g.lat_max ? hist_value(i) : g.lat_max;
+        }
+    }
+
+    return g.lat_max;
+}
+
+
+/* "ts=<microseconds since the epoch>" at the start of a body */
+
+static void
+record_latency(const uint8_t *body, size_t len)
+{
+    uint64_t  ts, now;
+    size_t    i;
+
+    if (len < 4 || memcmp(body, "ts=", 3) != 0 || !isdigit(body[3])) {
+        g.bad_timestamps++;
+        return;
+    }
+
+    for (ts = 0, i = 3; i < len && i < 23 && isdigit(body[i]); i++) {
+        ts = ts * 10 + (uint64_t) (body[i] - '0');
+    }
+
+    now = now_real_us();
+    if (ts > now + 1000000 || now - ts > 3600ULL * 1000000) {
+        g.bad_timestamps++;
+        return;
+    }
+
+    now = now > ts ? now - ts : 0;
+
+    g.hist[hist_index(now)]++;
+    g.lat_count++;
+    if (now > g.lat_max) {
+        g.lat_max = now;
+    }
+}
+
+
+/* output buffering */
+
+static void
+conn_queue(cli_conn_t *c, const void *data, size_t len)
+{
+    if (c->wlen + len > c->wcap) {
+        c->wcap = (c->wlen + len) * 2;
+        c->wbuf = xrealloc(c->wbuf, c->wcap);
+    }
+
+    memcpy(c->wbuf + c->wlen, data, len);
+    c->wlen += len;
+}
+
+
+static void
+conn_events(cli_conn_t *c, uint32_t events)
+{
+    struct epoll_event  ev;
+
+    ev.events = events;
+    ev.data.ptr = c;
+    epoll_ctl(g.ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+
+/* returns -1 when the connection failed */
+static int
+conn_flush(cli_conn_t *c)
+{
+    ssize_t  n;
+
+    while (c->wlen) {
+        n = send(c->fd, c->wbuf, c->wlen, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                conn_events(c, EPOLLIN | EPOLLOUT);
+                return 0;
+            }
+            return -1;
+        }
+        memmove(c->wbuf, c->wbuf + n, c->wlen - (size_t) n);
+        c->wlen -= (size_t) n;
+    }
+
+    conn_events(c, EPOLLIN);
+    return 0;
+}
+
+
+/* one goim packet, in a masked binary frame on WebSocket */
+static void
+send_packet(cli_conn_t *c, int32_t op, const void *body, size_t len)
+{
+    uint8_t   hdr[GOIM_HEADER_LEN], fh[14], mask[4];
+    uint8_t  *p;
+    size_t    fl, total, i;
+
+    goim_header_write(hdr, len, 1, op, ++c->seq);
+
+    if (!g.ws) {
+        conn_queue(c, hdr, sizeof(hdr));
+        conn_queue(c, body, len);
+        return;
+    }
+
+    total = GOIM_HEADER_LEN + len;
+    fh[0] = 0x80 | 0x2;
+    if (total < 126) {
+        fh[1] = 0x80 | (uint8_t) total;
+        fl = 2;
+    } else if (total <= 0xffff) {
+        fh[1] = 0x80 | 126;
+        goim_put_be16(fh + 2, (uint16_t) total);
+        fl = 4;
+    } else {
+        fh[1] = 0x80 | 127;
+        goim_put_be32(fh + 2, 0);
+        goim_put_be32(fh + 6, (uint32_t) total);
+        fl = 10;
+    }
+
+    for (i = 0; i < 4; i++) {
+        mask[i] = (uint8_t) rand();
+        fh[fl + i] = mask[i];
+    }
+    fl += 4;
+
+    conn_queue(c, fh, fl);
+    conn_queue(c, hdr, sizeof(hdr));
+    conn_queue(c, body, len);
+    p = c->wbuf + c->wlen - total;
+
+    for (i = 0; i < total; i++) {
+        p[i] ^= mask[i % 4];
+    }
+}
+
+
+static void
+send_ws_control(cli_conn_t *c, unsigned opcode, const uint8_t *data,
+    size_t len)
+{
+    uint8_t  fh[6 + 125];
+    size_t   i;
+
+    if (len > 125) {
+        len = 125;
+    }
+
+    fh[0] = 0x80 | (uint8_t) opcode;
+    fh[1] = 0x80 | (uint8_t) len;
+    for (i = 0; i < 4; i++) {
+        fh[2 + i] = (uint8_t) rand();
+    }
+    for (i = 0; i < len; i++) {
+        fh[6 + i] = data[i] ^ fh[2 + i % 4];
+    }
+
+    conn_queue(c, fh, 6 + len);
+}
+
+
+/* token template: {mid} {key} {room} {accepts} {platform} {i} */
+
+static void
+expand(char *dst, size_t size, const char *tpl, cli_conn_t *c, int depth)
+{
+    char         sub[4096], num[32];
+    const char  *val, *end;
+    size_t       n, o;
+
+    for (o = 0; *tpl && o + 1 < size; ) {
+        val = NULL;
+
+        if (*tpl == '{' && (end = strchr(tpl, '}')) != NULL) {
+            n = (size_t) (end - tpl - 1);
+
+            if (n == 3 && strncmp(tpl + 1, "mid", 3) == 0) {
+                snprintf(num, sizeof(num), "%" PRId64, c->mid);
+                val = num;
+            } else if (n == 1 && tpl[1] == 'i') {
+                snprintf(num, sizeof(num), "%u", c->idx);
+                val = num;
+            } else if (n == 1 && tpl[1] == 'r') {
+                snprintf(num, sizeof(num), "%u", c->idx % g.rooms);
+                val = num;
+            } else if (depth == 0 && n == 3 && strncmp(tpl + 1, "key", 3) == 0)
+            {
+                expand(sub, sizeof(sub), g.key_tpl, c, 1);
+                val = sub;
+            } else if (depth == 0 && n == 4
+                       && strncmp(tpl + 1, "room", 4) == 0)
+            {
+                expand(sub, sizeof(sub), g.room_tpl, c, 1);
+                val = sub;
+            } else if (n == 7 && strncmp(tpl + 1, "accepts", 7) == 0) {
+                val = g.accepts;
+            } else if (n == 8 && strncmp(tpl + 1, "platform", 8) == 0) {
+                val = g.platform;
+            }
+
+            if (val) {
+                while (*val && o + 1 < size) {
+                    dst[o++] = *val++;
+                }
+                tpl = end + 1;
+                continue;
+            }
+        }
+
+        dst[o++] = *tpl++;
+    }
+
+    dst[o] = '\0';
+}
+
+
+static void
+send_auth(cli_conn_t *c)
+{
+    char  token[8192];
+
+    expand(token, sizeof(token), g.token_tpl, c, 0);
+    send_packet(c, GOIM_OP_AUTH, token, strlen(token));
+    c->state = ST_AUTHING;
+    c->deadline = now_mono() + CLI_AUTH_TIMEOUT;
+}
+
+
+static void
+print_packet(cli_conn_t *c, const goim_packet_t *p)
+{
+    char     out[4 * 4096 + 1];
+    size_t   i, o, n;
+    uint8_t  ch;
+
+    n = p->body_len < 4096 ? p->body_len : 4096;
+
+    for (i = 0, o = 0; i < n; i++) {
+        ch = p->body[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+            out[o++] = (char) ch;
+        } else {
+            o += (size_t) sprintf(out + o, "\\x%02x", ch);
+        }
+    }
+    out[o] = '\0';
+
+    printf("client=%u op=%d seq=%d ver=%d body=%s%s\n", c->idx,
+           p->header.op, p->header.seq, p->header.ver, out,
+           n < p->body_len ? "..." : "");
+}
+
+
+static void conn_close(cli_conn_t *c, int by_server);
+
+
+/* one goim packet from the server; returns -1 to close */
+static int
+handle_packet(cli_conn_t *c, const goim_packet_t *p)
+{
+    goim_packet_t  in;
+    goim_rc_t      rc;
+    size_t         off, used;
+    unsigned       i;
+    double         now;
+
+    if (g.print && p->header.op != GOIM_OP_RAW) {
+        print_packet(c, p);
+    }
+
+    switch (p->header.op) {
+
+    case GOIM_OP_AUTH_REPLY:
+        if (c->state != ST_AUTHING) {
+            g.replies++;
+            return 0;
+        }
+        c->state = ST_READY;
+        c->attempts = 0;
+        g.authed++;
+        g.alive++;
+        now = now_mono();
+        c->next_hb = now + g.heartbeat;
+        c->deadline = 0;
+        /* a first heartbeat at once, as goim's client.js does */
+        send_packet(c, GOIM_OP_HEARTBEAT, "", 0);
+        for (i = 0; i < g.nsends; i++) {
+            send_packet(c, g.sends[i].op, g.sends[i].body,
+                        strlen(g.sends[i].body));
+        }
+        return 0;
+
+    case GOIM_OP_HEARTBEAT_REPLY:
+        g.hb_replies++;
+        if (p->body_len == 4) {
+            g.online = (int32_t) goim_get_be32(p->body);
+            g.online_seen = 1;
+        }
+        return 0;
+
+    case GOIM_OP_RAW:
+        g.raw_frames++;
+        for (off = 0; off < p->body_len; off += used) {
+            rc = goim_packet_parse(p->body + off, p->body_len - off,
+                                   CLI_MAX_PACKET, &in, &used);
+            if (rc != GOIM_OK) {
+                if (g.print) {
+                    printf("client=%u bad packet in a batch: %s\n", c->idx,
+                           goim_strerror(rc));
+                }
+                g.bad_packets++;
+                return -1;
+            }
+            if (in.header.op == GOIM_OP_RAW) {
+                g.bad_packets++;
+                return -1;
+            }
+            if (handle_packet(c, &in) != 0) {
+                return -1;
+            }
+        }
+        return 0;
+
+    case GOIM_OP_CHANGE_ROOM_REPLY:
+    case GOIM_OP_SUB_REPLY:
+    case GOIM_OP_UNSUB_REPLY:
+        g.replies++;
+        return 0;
+    }
+
+    if (c->state != ST_READY) {
+        /* nothing but op 8 is expected before the auth reply */
+        g.bad_packets++;
+        return -1;
+    }
+
+    if (p->header.seq != 0) {
+        /* the echo of a packet we sent (goim acknowledges unknown ops) */
+        g.replies++;
+        return 0;
+    }
+
+    g.messages++;
+    g.message_bytes += p->body_len;
+    g.last_msg = now_mono();
+    if (g.first_msg == 0) {
+        g.first_msg = g.last_msg;
+    }
+
+    if (g.latency) {
+        record_latency(p->body, p->body_len);
+    }
+
+    return 0;
+}
+
+
+/* goim packets back to back (TCP); returns bytes consumed or -1 */
+static ssize_t
+parse_tcp(cli_conn_t *c, const uint8_t *data, size_t len)
+{
+    goim_packet_t  p;
+    goim_rc_t      rc;
+    size_t         off, used;
+
+    for (off = 0; off < len; off += used) {
+        rc = goim_packet_parse(data + off, len - off, CLI_MAX_PACKET, &p,
+                               &used);
+        if (rc == GOIM_AGAIN) {
+            break;
+        }
+        if (rc != GOIM_OK) {
+            if (g.print) {
+                printf("client=%u bad packet: %s\n", c->idx,
+                       goim_strerror(rc));
+            }
+            g.bad_packets++;
+            return -1;
+        }
+        if (handle_packet(c, &p) != 0) {
+            return -1;
+        }
+        if (c->state == ST_DONE || c->state == ST_IDLE) {
+            return -1;
+        }
+    }
+
+    return (ssize_t) off;
+}
+
+
+static int
+bad_frame(cli_conn_t *c, const char *why)
+{
+    if (g.print) {
+        printf("client=%u bad WebSocket frame: %s\n", c->idx, why);
+    }
+    g.bad_frames++;
+    return -1;
+}
+
+
+/* server WebSocket frames: unmasked, one goim packet per data frame */
+static ssize_t
+parse_ws(cli_conn_t *c, uint8_t *data, size_t len)
+{
+    goim_packet_t  p;
+    goim_rc_t      rc;
+    uint64_t       plen;
+    size_t         off, hl, used, i;
+    unsigned       opcode;
+    uint8_t       *pl;
+
+    for (off = 0; len - off >= 2; off += hl + (size_t) plen) {
+        pl = data + off;
+
+        if (pl[0] & 0x70) {
+            return bad_frame(c, "reserved bits set");
+        }
+        if (pl[1] & 0x80) {
+            return bad_frame(c, "masked server frame");
+        }
+
+        opcode = pl[0] & 0x0f;
+        plen = pl[1] & 0x7f;
+        hl = 2;
+
+        if (plen == 126) {
+            if (len - off < 4) {
+                break;
+            }
+            plen = goim_get_be16(pl + 2);
+            hl = 4;
+        } else if (plen == 127) {
+            if (len - off < 10) {
+                break;
+            }
+            for (plen = 0, i = 2; i < 10; i++) {
+                plen = (plen << 8) | pl[i];
+            }
+            hl = 10;
+        }
+
+        if (plen > CLI_MAX_PACKET) {
+            return bad_frame(c, "frame too large");
+        }
+        if (len - off - hl < plen) {
+            break;
+        }
+
+        if (!(pl[0] & 0x80)) {
+            return bad_frame(c, "fragmented frame");
+        }
+
+        switch (opcode) {
+
+        case 0x1:
+        case 0x2:
+            rc = goim_packet_parse(pl + hl, (size_t) plen, CLI_MAX_PACKET,
+                                   &p, &used);
+            if (rc != GOIM_OK || used != plen) {
+                if (g.print) {
+                    printf("client=%u bad packet: %s\n", c->idx,
+                           rc == GOIM_OK ? "packet length differs from "
+                           "its frame length" : goim_strerror(rc));
+                }
+                g.bad_packets++;
+                return -1;
+            }
+            if (handle_packet(c, &p) != 0) {
+                return -1;
+            }
+            break;
+
+        case 0x8:
+            if (g.print) {
+                printf("client=%u close frame %u\n", c->idx,
+                       plen >= 2 ? goim_get_be16(pl + hl) : 1005);
+            }
+            send_ws_control(c, 0x8, pl + hl, plen >= 2 ? 2 : 0);
+            conn_flush(c);
+            return -1;
+
+        case 0x9:
+            send_ws_control(c, 0xa, pl + hl, (size_t) plen);
+            break;
+
+        case 0xa:
+            break;
+
+        default:
+            return bad_frame(c, "unknown opcode");
+        }
+
+        if (c->state == ST_DONE || c->state == ST_IDLE) {
+            return -1;
+        }
+    }
+
+    return (ssize_t) off;
+}
+
+
+/* the 101 answer; returns bytes consumed, 0 for more, -1 on failure */
+static ssize_t
+parse_ws_handshake(cli_conn_t *c, const uint8_t *data, size_t len)
+{
+    const char  *end, *h;
+    char         head[CLI_MAX_WS_HEADER + 1];
+    size_t       n;
+
+    end = memmem(data, len, "\r\n\r\n", 4);
+    if (end == NULL) {
+        if (len > CLI_MAX_WS_HEADER) {
+            goto bad;
+        }
+        return 0;
+    }
+
+    n = (size_t) (end - (const char *) data) + 4;
+    if (n > CLI_MAX_WS_HEADER) {
+        goto bad;
+    }
+
+    memcpy(head, data, n);
+    head[n] = '\0';
+
+    if (strncmp(head, "HTTP/1.1 101", 12) != 0) {
+        goto bad;
+    }
+
+    for (h = strstr(head, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
+        if (strncasecmp(h + 2, "Sec-WebSocket-Accept:", 21) == 0) {
+            h += 23;
+            while (*h == ' ' || *h == '\t') {
+                h++;
+            }
+            if (strncmp(h, c->ws_accept, strlen(c->ws_accept)) == 0) {
+                send_auth(c);
+                return (ssize_t) n;
+            }
+            break;
+        }
+    }
+
+bad:
+
+    if (g.print) {
+        printf("client=%u bad WebSocket handshake answer\n", c->idx);
+    }
+    g.bad_handshakes++;
+    return -1;
+}
+
+
+static void
+ws_start(cli_conn_t *c)
+{
+    uint8_t        key[16], md[EVP_MAX_MD_SIZE];
+    char           key64[32], buf[512];
+    unsigned       i, mdlen;
+    int            n;
+
+    for (i = 0; i < sizeof(key); i++) {
+        key[i] = (uint8_t) rand();
+    }
+    EVP_EncodeBlock((unsigned char *) key64, key, sizeof(key));
+
+    n = snprintf(buf, sizeof(buf), "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
+                 key64);
+    EVP_Digest(buf, (size_t) n, md, &mdlen, EVP_sha1(), NULL);
+    EVP_EncodeBlock((unsigned char *) c->ws_accept, md, (int) mdlen);
+
+    n = snprintf(buf, sizeof(buf),
+                 "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                 g.path, g.host_header, key64);
+
+    conn_queue(c, buf, (size_t) n);
+    c->state = ST_WS_HANDSHAKE;
+    c->deadline = now_mono() + CLI_AUTH_TIMEOUT;
+}
+
+
+static int
+open_socket(const struct sockaddr_storage *sa, socklen_t salen,
+    const struct sockaddr_in *bind_to, void *ptr)
+{
+    struct epoll_event  ev;
+    int                 fd, one;
+
+    fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+
+    one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    if (bind_to) {
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        if (bind(fd, (const struct sockaddr *) bind_to, sizeof(*bind_to)) < 0)
+        {
+            close(fd);
+            return -1;
+        }
+    }
+
+    if (connect(fd, (const struct sockaddr *) sa, salen) < 0
+        && errno != EINPROGRESS)
+    {
+        close(fd);
+        return -1;
+    }
+
+    ev.events = EPOLLOUT;
+    ev.data.ptr = ptr;
+    if (epoll_ctl(g.ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        close(fd);
+        return -1;
+    }
+
+    return fd;
+}
+
+
+static void
+conn_start(cli_conn_t *c)
+{
+    const struct sockaddr_in  *b;
+
+    b = g.nbinds ? &g.binds[c->idx % g.nbinds] : NULL;
+
+    c->fd = open_socket(&g.addr, g.addrlen, b, c);
+    c->seq = 0;
+    c->pend_len = 0;
+    c->wlen = 0;
+    c->attempts++;
+
+    if (c->fd < 0) {
+        if (g.print || g.clients == 1) {
+            fprintf(stderr, "goim-cli: client %u: connect: %s\n", c->idx,
+                    strerror(errno));
+        }
+        g.failed++;
+        conn_close(c, 0);
+        return;
+    }
+
+    c->state = ST_CONNECTING;
+    c->deadline = now_mono() + CLI_AUTH_TIMEOUT;
+}
+
+
+static void
+conn_close(cli_conn_t *c, int by_server)
+{
+    double  delay;
+
+    if (c->fd >= 0) {
+        epoll_ctl(g.ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        c->fd = -1;
+    }
+
+    if (c->state == ST_READY) {
+        g.alive--;
+        if (by_server) {
+            g.closed_by_server++;
+        }
+        if (g.print) {
+            printf("client=%u closed\n", c->idx);
+        }
+    } else if (c->state != ST_IDLE && c->state != ST_DONE) {
+        g.failed++;
+    }
+
+    free(c->pend);
+    c->pend = NULL;
+    c->pend_len = c->pend_cap = 0;
+    c->wlen = 0;
+
+    if (!g.reconnect) {
+        c->state = ST_DONE;
+        return;
+    }
+
+    /* jittered exponential backoff: 0.5 s doubling up to 30 s, +-50% */
+    delay = 0.5 * (double) (1u << (c->attempts < 7 ? c->attempts : 6));
+    if (delay > 30) {
+        delay = 30;
+    }
+    delay *= 0.5 + (double) rand() / RAND_MAX;
+
+    c->state = ST_IDLE;
+    c->reconnect_at = now_mono() + delay;
+}
+
+
+static void
+client_read(cli_conn_t *c)
+{
+    ssize_t   n, used;
+    uint8_t  *data;
+    size_t    len;
+
+    for ( ;; ) {
+        n = recv(c->fd, g.rbuf, sizeof(g.rbuf), 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            conn_close(c, 1);
+            return;
+        }
+        if (n == 0) {
+            conn_close(c, 1);
+            return;
+        }
+
+        if (c->pend_len) {
+            if (c->pend_len + (size_t) n > c->pend_cap) {
+                c->pend_cap = (c->pend_len + (size_t) n) * 2;
+                c->pend = xrealloc(c->pend, c->pend_cap);
+            }
+            memcpy(c->pend + c->pend_len, g.rbuf, (size_t) n);
+            c->pend_len += (size_t) n;
+            data = c->pend;
+            len = c->pend_len;
+        } else {
+            data = g.rbuf;
+            len = (size_t) n;
+        }
+
+        used = 0;
+
+        if (c->state == ST_WS_HANDSHAKE) {
+            used = parse_ws_handshake(c, data, len);
+            if (used < 0) {
+                conn_close(c, 0);
+                return;
+            }
+        }
+
+        if (c->state != ST_WS_HANDSHAKE && (size_t) used < len) {
+            n = g.ws ? parse_ws(c, data + used, len - (size_t) used)
+                     : parse_tcp(c, data + used, len - (size_t) used);
+            if (n < 0) {
+                conn_close(c, c->state == ST_READY);
+                return;
+            }
+            used += n;
+        }
+
+        if (c->fd < 0) {
+            return;
+        }
+
+        len -= (size_t) used;
+        if (data == c->pend) {
+            memmove(c->pend, c->pend + used, len);
+        } else if (len) {
+            if (len > c->pend_cap) {
+                c->pend_cap = len < 4096 ? 4096 : len;
+                c->pend = xrealloc(c->pend, c->pend_cap);
+            }
+            memcpy(c->pend, data + used, len);
+        }
+        c->pend_len = len;
+
+        if (c->wlen && conn_flush(c) != 0) {
+            conn_close(c, 1);
+            return;
+        }
+    }
+}
+
+
+static void
+client_event(cli_conn_t *c, uint32_t events)
+{
+    int        err;
+    socklen_t  len;
+
+    if (c->state == ST_CONNECTING) {
+        err = 0;
+        len = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            if (g.print || g.clients == 1) {
+                fprintf(stderr, "goim-cli: client %u: connect: %s\n",
+                        c->idx, strerror(err));
+            }
+            conn_close(c, 0);
+            return;
+        }
+        g.connected++;
+        if (c->connects++) {
+            g.reconnects++;
+        }
+        if (g.ws) {
+            ws_start(c);
+        } else {
+            send_auth(c);
+        }
+        if (conn_flush(c) != 0) {
+            conn_close(c, 0);
+        }
+        return;
+    }
+
+    if (events & EPOLLOUT) {
+        if (conn_flush(c) != 0) {
+            conn_close(c, 1);
+            return;
+        }
+    }
+
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        client_read(c);
+    }
+}
+
+
+/* latency pushes through logic's HTTP API, one connection each */
+
+static void
+push_start(void)
+{
+    cli_conn_t  *c;
+    char         req[4096], body[512];
+    unsigned     i;
+    int          n, bl;
+
+    for (i = 0; i < g.npushes; i++) {
+        if (g.pushes[i].fd < 0) {
+            break;
+        }
+    }
+    if (i == g.npushes) {
+        g.pushes_failed++;    /* too many outstanding */
+        return;
+    }
+
+    c = &g.pushes[i];
+    c->fd = open_socket(&g.push_addr, g.push_addrlen, NULL, c);
+    if (c->fd < 0) {
+        g.pushes_failed++;
+        return;
+    }
+
+    bl = snprintf(body, sizeof(body), "ts=%" PRIu64 "%s", now_real_us(),
+                  g.push_body);
+    n = snprintf(req, sizeof(req),
+                 "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n"
+                 "Content-Type: text/plain\r\nConnection: close\r\n\r\n%s",
+                 g.push_path, g.push_host, bl, body);
+    c->wlen = 0;
+    c->pend_len = 0;
+    conn_queue(c, req, (size_t) n);
+    c->state = ST_CONNECTING;
+    c->push_sent = now_mono();
+    g.pushes_sent++;
+}
+
+
+static void
+push_done(cli_conn_t *c, int ok)
+{
+    epoll_ctl(g.ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    c->state = ST_IDLE;
+
+    if (ok) {
+        g.pushes_ok++;
+    } else {
+        g.pushes_failed++;
+    }
+}
+
+
+static void
+push_event(cli_conn_t *c, uint32_t events)
+{
+    ssize_t  n;
+    int      ok;
+
+    if (events & EPOLLOUT) {
+        if (conn_flush(c) != 0) {
+            push_done(c, 0);
+            return;
+        }
+    }
+
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+        return;
+    }
+
+    for ( ;; ) {
+        n = recv(c->fd, g.rbuf, sizeof(g.rbuf), 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n > 0 && c->pend_len < 64) {
+            if (c->pend_cap < 64) {
+                c->pend_cap = 64;
+                c->pend = xrealloc(c->pend, c->pend_cap);
+            }
+            if ((size_t) n > 64 - c->pend_len) {
+                n = (ssize_t) (64 - c->pend_len);
+            }
+            memcpy(c->pend + c->pend_len, g.rbuf, (size_t) n);
+            c->pend_len += (size_t) n;
+            continue;
+        }
+        if (n > 0) {
+            continue;
+        }
+
+        /* EOF or error: judge by the status line */
+        ok = c->pend_len >= 12 && memcmp(c->pend, "HTTP/1.", 7) == 0
+             && memcmp(c->pend + 8, " 200", 4) == 0;
+        push_done(c, ok);
+        return;
+    }
+}
+
+
+/* timers: connects at --rate, heartbeats, deadlines, reconnects */
+static void
+tick(double now)
+{
+    cli_conn_t  *c;
+    unsigned     i, want;
+
+    if (g.started < g.clients) {
+        want = g.rate > 0 ? (unsigned) ((now - g.t0) * g.rate) + 1
+                          : g.clients;
+        if (want > g.clients) {
+            want = g.clients;
+        }
+        while (g.started < want) {
+            conn_start(&g.conns[g.started++]);
+        }
+    }
+
+    for (i = 0; i < g.started; i++) {
+        c = &g.conns[i];
+
+        switch (c->state) {
+
+        case ST_IDLE:
+            if (now >= c->reconnect_at) {
+                conn_start(c);
+            }
+            break;
+
+        case ST_CONNECTING:
+        case ST_WS_HANDSHAKE:
+        case ST_AUTHING:
+            if (now >= c->deadline) {
+                if (c->state == ST_AUTHING) {
+                    g.auth_timeouts++;
+                }
+                conn_close(c, 0);
+            }
+            break;
+
+        case ST_READY:
+            if (now >= c->next_hb) {
+                c->next_hb = now + g.heartbeat;
+                send_packet(c, GOIM_OP_HEARTBEAT, "", 0);
+                if (conn_flush(c) != 0) {
+                    conn_close(c, 1);
+                }
+            }
+            break;
+        }
+    }
+
+    for (i = 0; i < g.npushes; i++) {
+        c = &g.pushes[i];
+        if (c->fd >= 0 && now - c->push_sent > 10) {
+            push_done(c, 0);
+        }
+    }
+
+    if (g.push_url && g.push_rate > 0) {
+        if (g.next_push == 0) {
+            g.next_push = now;
+        }
+        while (now >= g.next_push) {
+            push_start();
+            g.next_push += 1 / g.push_rate;
+        }
+    }
+
+    if (g.interval > 0 && now >= g.next_report) {
+        fprintf(stderr, "goim-cli: %.1fs alive %" PRIu64 " messages %" PRIu64
+                " (%.0f/s) online %d bad %" PRIu64 "\n", now - g.t0, g.alive,
+                g.messages,
+                (double) (g.messages - g.report_messages) / g.interval,
+                g.online, g.bad_packets + g.bad_frames + g.bad_handshakes);
+        g.report_messages = g.messages;
+        g.next_report += g.interval;
+    }
+}
+
+
+static void
+summary(double now)
+{
+    double  span;
+
+    fflush(stdout);
+
+    span = g.last_msg > g.first_msg ? g.last_msg - g.first_msg : 0;
+
+    fprintf(stderr,
+            "goim-cli: summary after %.2f s\n"
+            "  clients        %u (%s)\n"
+            "  connected      %" PRIu64 "\n"
+            "  authed         %" PRIu64 "\n"
+            "  alive          %" PRIu64 "\n"
+            "  failed         %" PRIu64 "\n"
+            "  auth_timeouts  %" PRIu64 "\n"
+            "  closed         %" PRIu64 "\n"
+            "  reconnects     %" PRIu64 "\n"
+            "  messages       %" PRIu64 "\n"
+            "  message_bytes  %" PRIu64 "\n"
+            "  raw_frames     %" PRIu64 "\n"
+            "  hb_replies     %" PRIu64 "\n"
+            "  replies        %" PRIu64 "\n",
+            now - g.t0, g.clients, g.ws ? "ws" : "tcp", g.connected,
+            g.authed, g.alive, g.failed, g.auth_timeouts, g.closed_by_server,
+            g.reconnects, g.messages, g.message_bytes, g.raw_frames,
+            g.hb_replies, g.replies);
+
+    if (g.online_seen) {
+        fprintf(stderr, "  online         %d\n", g.online);
+    }
+
+    fprintf(stderr,
+            "  bad_packets    %" PRIu64 "\n"
+            "  bad_frames     %" PRIu64 "\n"
+            "  bad_handshakes %" PRIu64 "\n",
+            g.bad_packets, g.bad_frames, g.bad_handshakes);
+
+    if (g.push_url) {
+        fprintf(stderr,
+                "  pushes_sent    %" PRIu64 "\n"
+                "  pushes_ok      %" PRIu64 "\n"
+                "  pushes_failed  %" PRIu64 "\n",
+                g.pushes_sent, g.pushes_ok, g.pushes_failed);
+    }
+
+    if (g.latency) {
+        fprintf(stderr,
+                "  latency_count  %" PRIu64 "\n"
+                "  bad_timestamps %" PRIu64 "\n"
+                "  latency_p50_ms %.3f\n"
+                "  latency_p99_ms %.3f\n"
+                "  latency_max_ms %.3f\n"
+                "  deliveries_s   %.0f\n",
+                g.lat_count, g.bad_timestamps,
+                hist_percentile(0.50) / 1000.0,
+                hist_percentile(0.99) / 1000.0, g.lat_max / 1000.0,
+                span > 0 ? (double) (g.messages - 1) / span : 0.0);
+    }
+}
+
+
+static void
+on_signal(int signo)
+{
+    stop_signal = signo;
+}
+
+
+static void
+resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *len,
+    char *host_header, size_t hhsize)
+{
+    struct addrinfo   hints, *res;
+    char              host[256], *colon;
+    const char       *port;
+    int               rc;
+
+    if (strlen(hostport) >= sizeof(host)) {
+        die("address too long: %s", hostport);
+    }
+
+    strcpy(host, hostport);
+    colon = strrchr(host, ':');
+    if (colon == NULL) {
+        die("address without a port: %s", hostport);
+    }
+    *colon = '\0';
+    port = colon + 1;
+
+    if (host[0] == '[' && colon[-1] == ']') {
+        colon[-1] = '\0';
+        memmove(host, host + 1, strlen(host));
+    }
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        die("%s: %s", hostport, gai_strerror(rc));
+    }
+
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+
+    snprintf(host_header, hhsize, "%s", hostport);
+}
+
+
+/* 127.0.0.1,127.0.0.2 or 127.0.0.1-127.0.0.20 */
+static void
+parse_binds(const char *arg)
+{
+    char            buf[4096], *tok, *save, *dash;
+    struct in_addr  a, b;
+    uint32_t        i, from, to;
+
+    snprintf(buf, sizeof(buf), "%s", arg);
+
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+    {
+        dash = strchr(tok, '-');
+        if (dash) {
+            *dash = '\0';
+        }
+        if (inet_pton(AF_INET, tok, &a) != 1
+            || (dash && inet_pton(AF_INET, dash + 1, &b) != 1))
+        {
+            die("--bind: not an IPv4 address or range: %s", arg);
+        }
+        from = ntohl(a.s_addr);
+        to = dash ? ntohl(b.s_addr) : from;
+        if (to < from) {
+            die("--bind: empty range: %s", arg);
+        }
+        for (i = from; ; i++) {
+            if (g.nbinds == CLI_MAX_BINDS) {
+                die("--bind: at most %d addresses", CLI_MAX_BINDS);
+            }
+            g.binds[g.nbinds].sin_family = AF_INET;
+            g.binds[g.nbinds].sin_port = 0;
+            g.binds[g.nbinds].sin_addr.s_addr = htonl(i);
+            g.nbinds++;
+            if (i == to) {
+                break;
+            }
+        }
+    }
+}
+
+
+static void
+parse_push_url(const char *url)
+{
+    const char  *p, *slash;
+    char         hostport[300];
+    size_t       n;
+
+    if (strncmp(url, "http://", 7) != 0) {
+        die("--push: only http:// URLs: %s", url);
+    }
+
+    p = url + 7;
+    slash = strchr(p, '/');
+    n = slash ? (size_t) (slash - p) : strlen(p);
+    if (n == 0 || n >= sizeof(hostport) - 4) {
+        die("--push: bad URL: %s", url);
+    }
+
+    memcpy(hostport, p, n);
+    hostport[n] = '\0';
+    if (strchr(hostport, ':') == NULL || hostport[n - 1] == ']') {
+        strcat(hostport, ":80");
+    }
+
+    snprintf(g.push_path, sizeof(g.push_path), "%s", slash ? slash : "/");
+    resolve(hostport, &g.push_addr, &g.push_addrlen, g.push_host,
+            sizeof(g.push_host));
+}
+
+
+static double
+parse_double(const char *opt, const char *arg, double min)
+{
+    char    *end;
+    double   v;
+
+    v = strtod(arg, &end);
+    if (*arg == '\0' || *end != '\0' || v < min) {
+        die("%s: not a number >= %g: %s", opt, min, arg);
+    }
+    return v;
+}
+
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+"usage: goim-cli [options] HOST:PORT\n"
+"  -w, --ws               WebSocket (HOST:PORT is comet's http listener)\n"
+"      --path PATH        WebSocket path (default /sub)\n"
+"  -n, --clients N        clients to connect (default 1)\n"
+"  -m, --mid A[-B]        mid of client i: A+i, wrapping after B (default 1)\n"
+"  -r, --room ROOM        room id (default none); {r} = i %% --rooms\n"
+"      --rooms K          rooms {r} takes (default 1)\n"
+"  -a, --accepts LIST     accepted operations (default 1000,1001,1002)\n"
+"  -k, --key TEMPLATE     connection key (default empty: server picks)\n"
+"      --platform NAME    (default cli)\n"
+"  -T, --token TEMPLATE   auth body; {mid} {key} {room} {accepts}\n"
+"                         {platform} {i} are filled in (default goim v2 JSON)\n"
+"  -s, --send OP:BODY     a packet to send after auth (repeatable), e.g.\n"
+"                         12:live://2 (change room), 14:1001 (sub)\n"
+"  -b, --bind ADDRS       source addresses, round robin: 127.0.0.1,127.0.0.2\n"
+"                         or 127.0.0.1-127.0.0.20\n"
+"  -H, --heartbeat SECS   heartbeat interval (default 30)\n"
+"  -R, --rate N           connects per second (default 0: all at once)\n"
+"  -d, --duration SECS    stop after SECS (default: until SIGINT)\n"
+"  -e, --expect N         stop once N messages arrived (exit 1 if not)\n"
+"  -i, --interval SECS    progress line on stderr every SECS\n"
+"  -p, --print            print every packet received on stdout\n"
+"  -q, --quiet            do not (default unless -n 1)\n"
+"      --reconnect        reconnect closed clients (jittered backoff)\n"
+"  -L, --latency          bodies start with ts=<microseconds>: report\n"
+"                         p50/p99/max and deliveries/s\n"
+"  -P, --push URL         POST ts=<now> to this logic URL (implies -L), e.g.\n"
+"                         http://127.0.0.1:3111/goim/push/room?operation=1000&type=live&room=1\n"
+"      --push-rate N      pushes per second (default 1)\n"
+"      --push-body TEXT   appended after the timestamp\n"
+"  -h, --help\n");
+}
+
+
+int
+main(int argc, char **argv)
+{
+    static const struct option  opts[] = {
+        { "ws", no_argument, NULL, 'w' },
+        { "path", required_argument, NULL, 1 },
+        { "clients", required_argument, NULL, 'n' },
+        { "mid", required_argument, NULL, 'm' },
+        { "room", required_argument, NULL, 'r' },
+        { "rooms", required_argument, NULL, 2 },
+        { "accepts", required_argument, NULL, 'a' },
+        { "key", required_argument, NULL, 'k' },
+        { "platform", required_argument, NULL, 3 },
+        { "token", required_argument, NULL, 'T' },
+        { "send", required_argument, NULL, 's' },
+        { "bind", required_argument, NULL, 'b' },
+        { "heartbeat", required_argument, NULL, 'H' },
+        { "rate", required_argument, NULL, 'R' },
+        { "duration", required_argument, NULL, 'd' },
+        { "expect", required_argument, NULL, 'e' },
+        { "interval", required_argument, NULL, 'i' },
+        { "print", no_argument, NULL, 'p' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "reconnect", no_argument, NULL, 4 },
+        { "latency", no_argument, NULL, 'L' },
+        { "push", required_argument, NULL, 'P' },
+        { "push-rate", required_argument, NULL, 5 },
+        { "push-body", required_argument, NULL, 6 },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    struct epoll_event  evs[512];
+    struct sigaction    sa;
+    struct rlimit       rl;
+    cli_conn_t         *c;
+    char               *colon, *end;
+    double              now, stop_at;
+    unsigned            i;
+    int                 opt, n, print, quiet, rc;
+
+    g.path = "/sub";
+    g.clients = 1;
+    g.token_tpl = "{\"mid\":{mid},\"key\":\"{key}\",\"room_id\":\"{room}\","
+                  "\"platform\":\"{platform}\",\"accepts\":[{accepts}]}";
+    g.key_tpl = "";
+    g.room_tpl = "";
+    g.rooms = 1;
+    g.accepts = "1000,1001,1002";
+    g.platform = "cli";
+    g.mid_first = 1;
+    g.mid_last = -1;
+    g.heartbeat = 30;
+    g.push_rate = 1;
+    g.push_body = "";
+    print = quiet = 0;
+
+    while ((opt = getopt_long(argc, argv, "wn:m:r:a:k:T:s:b:H:R:d:e:i:pqLP:h",
+                              opts, NULL)) != -1)
+    {
+        switch (opt) {
+        case 'w': g.ws = 1; break;
+        case 1: g.path = optarg; break;
+        case 'n':
+            g.clients = (unsigned) parse_double("--clients", optarg, 1);
+            break;
+        case 'm':
+            g.mid_first = strtoll(optarg, &end, 10);
+            if (end == optarg || (*end && *end != '-')) {
+                die("--mid: not A or A-B: %s", optarg);
+            }
+            if (*end == '-') {
+                g.mid_last = strtoll(end + 1, &end, 10);
+                if (*end || g.mid_last < g.mid_first) {
+                    die("--mid: not A or A-B: %s", optarg);
+                }
+            }
+            break;
+        case 'r': g.room_tpl = optarg; break;
+        case 2: g.rooms = (unsigned) parse_double("--rooms", optarg, 1); break;
+        case 'a': g.accepts = optarg; break;
+        case 'k': g.key_tpl = optarg; break;
+        case 3: g.platform = optarg; break;
+        case 'T': g.token_tpl = optarg; break;
+        case 's':
+            if (g.nsends == CLI_MAX_SENDS) {
+                die("--send: at most %d", CLI_MAX_SENDS);
+            }
+            colon = strchr(optarg, ':');
+            g.sends[g.nsends].op = (int32_t) strtol(optarg, &end, 10);
+            if (colon == NULL || end != colon) {
+                die("--send: not OP:BODY: %s", optarg);
+            }
+            g.sends[g.nsends++].body = colon + 1;
+            break;
+        case 'b': parse_binds(optarg); break;
+        case 'H': g.heartbeat = parse_double("--heartbeat", optarg, 0.01);
+                  break;
+        case 'R': g.rate = parse_double("--rate", optarg, 0); break;
+        case 'd': g.duration = parse_double("--duration", optarg, 0); break;
+        case 'e': g.expect = (uint64_t) parse_double("--expect", optarg, 1);
+                  break;
+        case 'i': g.interval = parse_double("--interval", optarg, 0.1); break;
+        case 'p': print = 1; break;
+        case 'q': quiet = 1; break;
+        case 4: g.reconnect = 1; break;
+        case 'L': g.latency = 1; break;
+        case 'P': g.push_url = optarg; g.latency = 1; break;
+        case 5: g.push_rate = parse_double("--push-rate", optarg, 0); break;
+        case 6: g.push_body = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+
+    if (optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+
+    g.target = argv[optind];
+    g.print = print || (g.clients == 1 && !quiet);
+    resolve(g.target, &g.addr, &g.addrlen, g.host_header,
+            sizeof(g.host_header));
+    if (g.push_url) {
+        parse_push_url(g.push_url);
+    }
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_cur < (rlim_t) g.clients + 80) {
+            die("%u clients need %u file descriptors, the limit is %lu",
+                g.clients, g.clients + 80, (unsigned long) rl.rlim_cur);
+        }
+    }
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    srand((unsigned) (now_real_us() ^ (uint64_t) getpid()));
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    g.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (g.ep < 0) {
+        die("epoll_create1: %s", strerror(errno));
+    }
+
+    g.conns = calloc(g.clients, sizeof(cli_conn_t));
+    g.npushes = 64;
+    g.pushes = calloc(g.npushes, sizeof(cli_conn_t));
+    if (g.conns == NULL || g.pushes == NULL) {
+        die("out of memory");
+    }
+
+    for (i = 0; i < g.clients; i++) {
+        c = &g.conns[i];
+        c->kind = CONN_CLIENT;
+        c->fd = -1;
+        c->idx = i;
+        c->mid = g.mid_last < 0
+                 ? g.mid_first + i
+                 : g.mid_first + (int64_t) (i % (uint64_t) (g.mid_last
+                                                   - g.mid_first + 1));
+    }
+
+    for (i = 0; i < g.npushes; i++) {
+        g.pushes[i].kind = CONN_PUSH;
+        g.pushes[i].fd = -1;
+    }
+
+    g.t0 = now_mono();
+    g.next_report = g.t0 + g.interval;
+    stop_at = g.duration > 0 ? g.t0 + g.duration : 0;
+
+    while (!stop_signal) {
+        now = now_mono();
+        tick(now);
+
+        if (stop_at && now >= stop_at) {
+            break;
+        }
+        if (g.expect && g.messages >= g.expect) {
+            break;
+        }
+        if (!g.reconnect && g.started == g.clients && g.alive == 0
+            && !g.push_url)
+        {
+            for (i = 0; i < g.clients; i++) {
+                if (g.conns[i].state != ST_DONE) {
+                    break;
+                }
+            }
+            if (i == g.clients) {
+                break;      /* every client is gone for good */
+            }
+        }
+
+        n = epoll_wait(g.ep, evs, 512, CLI_TICK_MS);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            die("epoll_wait: %s", strerror(errno));
+        }
+
+        for (i = 0; i < (unsigned) n; i++) {
+            c = evs[i].data.ptr;
+            if (c->fd < 0) {
+                continue;
+            }
+            if (c->kind == CONN_PUSH) {
+                push_event(c, evs[i].events);
+            } else {
+                client_event(c, evs[i].events);
+            }
+        }
+    }
+
+    now = now_mono();
+    summary(now);
+
+    rc = 0;
+    if (g.expect && g.messages < g.expect) {
+        rc = 1;
+    }
+    if (g.authed == 0) {
+        rc = 1;
+    }
+
+    for (i = 0; i < g.clients; i++) {
+        if (g.conns[i].fd >= 0) {
+            close(g.conns[i].fd);
+        }
+        free(g.conns[i].pend);
+        free(g.conns[i].wbuf);
+    }
+    for (i = 0; i < g.npushes; i++) {
+        if (g.pushes[i].fd >= 0) {
+            close(g.pushes[i].fd);
+        }
+        free(g.pushes[i].pend);
+        free(g.pushes[i].wbuf);
+    }
+    free(g.conns);
+    free(g.pushes);
+    close(g.ep);
+
+    return rc;
+}

@@ -1,0 +1,129 @@
+// The demo page: a GoimClient joined to a room, the pushes that arrive, the
+// room's online count, a push form that calls logic's API, and its curl
+// twin. Query parameters: ws (WebSocket URL, default ws://<this host>:3102/sub),
+// api (the push API's base URL, default this page's origin), mid, room,
+// accepts, heartbeat (seconds), token (an opaque auth body, e.g. the JWT
+// logic wants with goim_logic_jwt_secret_file), autoconnect (default 1).
+import { GoimClient } from './goim.js';
+
+const $ = (id) => document.getElementById(id);
+const q = new URLSearchParams(location.search);
+const api = (q.get('api') || location.origin).replace(/\/$/, '');
+const wsUrl = q.get('ws') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.hostname}:3102/sub`;
+
+for (const f of ['mid', 'room', 'accepts']) if (q.has(f)) $(f).value = q.get(f);
+
+const demo = window.goimDemo = { client: null, messages: [], states: [] };
+
+function log(text) {
+  const li = document.createElement('li');
+  li.textContent = `${new Date().toLocaleTimeString([], { hour12: false })}  ${text}`;
+  $('log').prepend(li);
+  while ($('log').children.length > 50) $('log').lastChild.remove();
+}
+
+function showState(s) {
+  $('state').textContent = s.state + (s.state === 'reconnecting' ? ` in ${s.delay.toFixed(1)} s` : '');
+  $('state').className = `badge state-${s.state}`;
+}
+
+function addMessage(m) {
+  demo.messages.push({ op: m.op, text: m.text });
+  const li = document.createElement('li');
+  const t = document.createElement('span');
+  t.className = 'time';
+  t.textContent = new Date().toLocaleTimeString([], { hour12: false });
+  const op = document.createElement('span');
+  op.className = 'op';
+  op.textContent = `op ${m.op}`;
+  const text = document.createElement('span');
+  text.className = 'text';
+  text.textContent = m.text;
+  li.append(t, op, text);
+  $('messages').prepend(li);
+  $('msg-count').textContent = demo.messages.length;
+  $('no-messages').hidden = true;
+}
+
+function connect() {
+  if (demo.client) demo.client.close();
+  const c = demo.client = new GoimClient({
+    url: wsUrl,
+    nodesUrl: `${api}/goim/nodes/weighted?platform=web`,
+    mid: Number($('mid').value) || 0,
+    room: $('room').value.trim(),
+    accepts: $('accepts').value.split(',').map(Number).filter(Boolean),
+    heartbeat: q.has('heartbeat') ? Number(q.get('heartbeat')) : undefined,
+    token: q.get('token') || undefined,
+  });
+  c.on('state', (s) => {
+    demo.states.push(s.state);
+    showState(s);
+    log(s.state + (s.url ? ` ${s.url}` : '') + (s.delay != null ? ` (retry in ${s.delay.toFixed(1)} s)` : ''));
+    if (s.state === 'connected') {
+      $('conn-info').textContent = `mid ${c.mid}${c.key ? `, key ${c.key}` : ''} in ${c.room || 'no room'}, accepts ${c.accepts.join(',')}; heartbeat every ${c.heartbeatSecs} s`;
+    }
+  });
+  c.on('online', (n) => { $('online').textContent = n; });
+  c.on('message', addMessage);
+  c.on('room', (r) => { $('room').value = r.room; $('online').textContent = '–'; log(`now in ${r.room}`); updateCurl(); });
+  c.on('close', (e) => log(`closed (${e.code})`));
+  c.on('error', (e) => log(`${e.where}: ${e.error.message}${e.where === 'nodes' ? ' (default heartbeat and backoff)' : ''}`));
+  c.connect();
+  updateCurl();
+}
+
+// the online count: heartbeat replies carry it; ask now and then
+setInterval(() => demo.client && demo.client.heartbeat(), 10000);
+
+function roomParts() {
+  const r = $('room').value.trim();
+  const i = r.indexOf('://');
+  return i < 0 ? ['', r] : [r.slice(0, i), r.slice(i + 3)];
+}
+
+function pushUrl(to, op) {
+  const p = new URLSearchParams({ operation: op });
+  if (to === 'mids') p.set('mids', $('mid').value);
+  if (to === 'room') { const [type, room] = roomParts(); p.set('type', type); p.set('room', room); }
+  return `${api}/goim/push/${to}?${p}`;
+}
+
+function shellQuote(s) { return `'${s.replace(/'/g, `'\\''`)}'`; }
+
+function updateCurl() {
+  const op = $('push-op').value || '1000';
+  const body = $('push-body').value;
+  $('curl').textContent = ['mids', 'room', 'all']
+    .map((to) => `curl -d ${shellQuote(body)} ${shellQuote(pushUrl(to, op))}`).join('\n\n');
+}
+
+$('join-form').addEventListener('submit', (e) => { e.preventDefault(); connect(); });
+$('disconnect').addEventListener('click', () => demo.client && demo.client.close());
+$('room-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try { await demo.client.changeRoom($('new-room').value.trim()); } catch (err) { log(`change room: ${err.message}`); }
+});
+const ops = () => $('sub-ops').value.split(',').map(Number).filter(Boolean);
+$('sub-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try { log(`accepts ${(await demo.client.sub(ops())).join(',')}`); } catch (err) { log(`sub: ${err.message}`); }
+});
+$('unsub').addEventListener('click', async () => {
+  try { log(`accepts ${(await demo.client.unsub(ops())).join(',')}`); } catch (err) { log(`unsub: ${err.message}`); }
+});
+for (const id of ['push-op', 'push-body', 'push-to', 'mid', 'room']) $(id).addEventListener('input', updateCurl);
+
+$('push-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const url = pushUrl($('push-to').value, $('push-op').value || '1000');
+  try {
+    const r = await fetch(url, { method: 'POST', body: $('push-body').value });
+    $('push-result').textContent = `${r.status} ${await r.text()}`;
+  } catch (err) {
+    $('push-result').textContent = `failed: ${err.message}`;
+  }
+});
+
+updateCurl();
+if (q.get('autoconnect') !== '0') connect();

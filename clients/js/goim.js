@@ -1,0 +1,360 @@
+// goim.js: a goim v2 client for browsers, over WebSocket (binary frames,
+// one packet per frame). An ES module with no dependencies and no build
+// step:
+//
+//   import { GoimClient } from './goim.js';
+//   const c = new GoimClient({ url: 'ws://127.0.0.1:3102/sub', mid: 123,
+//                              room: 'live://1000', accepts: [1000] });
+//   c.on('message', m => console.log(m.op, m.text));
+//   c.on('online', n => console.log('room online', n));
+//   c.on('state', s => console.log(s.state));
+//   c.connect();
+//
+// Options, events and methods: clients/js/README.md. The wire format is
+// docs/protocol.md.
+
+export const OP = Object.freeze({
+  HEARTBEAT: 2, HEARTBEAT_REPLY: 3, SEND_MSG: 4, AUTH: 7, AUTH_REPLY: 8,
+  RAW: 9, CHANGE_ROOM: 12, CHANGE_ROOM_REPLY: 13, SUB: 14, SUB_REPLY: 15,
+  UNSUB: 16, UNSUB_REPLY: 17,
+});
+
+const HEADER_LEN = 16;
+const VERSION = 1;
+
+// goim's NodesReply defaults (/goim/nodes/weighted) when logic has none
+export const DEFAULTS = Object.freeze({
+  heartbeat: 240,             // seconds between heartbeats
+  heartbeatMax: 2,            // missed replies before the link counts as dead
+  backoff: Object.freeze({ base_delay: 1, max_delay: 60, factor: 1.8,
+                           jitter: 0.3 }),
+  requestTimeout: 10,         // seconds to wait for a reply to 12/14/16
+});
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8');
+
+export function encodePacket(op, seq, body = new Uint8Array(0), ver = VERSION) {
+  const b = typeof body === 'string' ? encoder.encode(body) : body;
+  const buf = new Uint8Array(HEADER_LEN + b.length);
+  const v = new DataView(buf.buffer);
+  v.setInt32(0, buf.length);
+  v.setInt16(4, HEADER_LEN);
+  v.setInt16(6, ver);
+  v.setInt32(8, op);
+  v.setInt32(12, seq);
+  buf.set(b, HEADER_LEN);
+  return buf;
+}
+
+// the packets in an ArrayBuffer or Uint8Array: one, or an op-9 batch opened
+// into its inner packets (goim v2 keeps the batch header on WebSocket).
+// Throws on a malformed packet.
+export function decodePackets(data) {
+  const u8 = data instanceof Uint8Array ? data : new Uint8Array(data);
+  const out = [];
+  const one = (off, end) => {
+    if (end - off < HEADER_LEN) throw new Error('packet shorter than its header');
+    const v = new DataView(u8.buffer, u8.byteOffset + off, HEADER_LEN);
+    const len = v.getInt32(0), hlen = v.getInt16(4);
+    if (hlen !== HEADER_LEN) throw new Error(`header length ${hlen}, not 16`);
+    if (len < HEADER_LEN || len > end - off) throw new Error(`bad packet length ${len}`);
+    return { len, ver: v.getInt16(6), op: v.getInt32(8), seq: v.getInt32(12),
+             body: u8.subarray(off + HEADER_LEN, off + len) };
+  };
+  const outer = one(0, u8.length);
+  if (outer.len !== u8.length) throw new Error('packet length differs from its frame length');
+  if (outer.op !== OP.RAW) return [outer];
+  const base = HEADER_LEN;
+  for (let off = base; off < u8.length; ) {
+    const p = one(off, u8.length);
+    out.push(p);
+    off += p.len;
+  }
+  return out;
+}
+
+// gRPC-style backoff, as goim's NodesReply describes it
+export function backoffDelay(attempt, b = DEFAULTS.backoff) {
+  let d = b.base_delay;
+  for (let i = 0; i < attempt && d < b.max_delay; i++) d *= b.factor;
+  d = Math.min(d, b.max_delay);
+  d *= 1 + b.jitter * (Math.random() * 2 - 1);
+  return Math.max(0, d);
+}
+
+export class GoimClient {
+  constructor(opts = {}) {
+    this.opts = { platform: 'web', accepts: [1000, 1001, 1002], key: '',
+                  room: '', ...opts };
+    this.mid = this.opts.mid ?? 0;
+    this.key = this.opts.key;
+    this.room = this.opts.room;
+    this.accepts = [...this.opts.accepts];
+    this.heartbeatSecs = this.opts.heartbeat ?? DEFAULTS.heartbeat;
+    this.heartbeatMax = this.opts.heartbeatMax ?? DEFAULTS.heartbeatMax;
+    this.backoff = { ...DEFAULTS.backoff, ...(this.opts.backoff || {}) };
+    this.state = 'idle';
+    this.online = null;
+    this.attempts = 0;
+    this.connects = 0;
+    this.ws = null;
+    this.seq = 0;
+    this.pending = new Map();
+    this.listeners = new Map();
+    this.hbTimer = null;
+    this.retryTimer = null;
+    this.lastReply = 0;
+    this.stopped = true;
+    this.nodes = null;
+    this.session = null;    // op 8's body: {mid, key, room_id}, when the server sends it
+  }
+
+  on(type, fn) {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type).add(fn);
+    return () => this.listeners.get(type).delete(fn);
+  }
+
+  emit(type, detail) {
+    for (const fn of this.listeners.get(type) || []) {
+      try { fn(detail); } catch (e) { console.error(e); }
+    }
+  }
+
+  setState(state, extra = {}) {
+    this.state = state;
+    this.emit('state', { state, attempt: this.attempts, ...extra });
+  }
+
+  // connect (again); resolves once the first connection attempt started
+  async connect() {
+    this.stopped = false;
+    clearTimeout(this.retryTimer);
+    await this.loadNodes();
+    if (!this.stopped) this.open();
+  }
+
+  // /goim/nodes/weighted: heartbeat, backoff and addresses, when logic has it
+  async loadNodes() {
+    const url = this.opts.nodesUrl;
+    if (!url || typeof fetch !== 'function') return;
+    try {
+      const r = await fetch(url, { cache: 'no-store' });
+      const j = await r.json();
+      if (!r.ok || j.code !== 0 || !j.data) throw new Error(j.message || r.status);
+      const d = j.data;
+      this.nodes = d;
+      if (this.opts.heartbeat == null && d.heartbeat > 0) this.heartbeatSecs = d.heartbeat;
+      if (this.opts.heartbeatMax == null && d.heartbeat_max > 0) this.heartbeatMax = d.heartbeat_max;
+      if (d.backoff && !this.opts.backoff) this.backoff = { ...DEFAULTS.backoff, ...d.backoff };
+    } catch (e) {
+      this.emit('error', { error: e, where: 'nodes' });
+    }
+  }
+
+  // the URL of the current connection
+  url() {
+    return this.currentUrl || this.pickUrl();
+  }
+
+  // opts.url; else the nodes logic named, the next one on each reconnect
+  // (wss on an https page when logic gives a wss_port); else this host
+  pickUrl() {
+    if (this.opts.url) return this.opts.url;
+    const n = this.nodes;
+    const l = globalThis.location;
+    const secure = l && l.protocol === 'https:';
+    if (n && n.nodes && n.nodes.length && (secure ? n.wss_port : n.ws_port)) {
+      const host = n.nodes[(Math.max(this.connects, 1) - 1) % n.nodes.length];
+      return `${secure ? 'wss' : 'ws'}://${host}:${secure ? n.wss_port : n.ws_port}/sub`;
+    }
+    return `${secure ? 'wss' : 'ws'}://${l ? l.hostname : '127.0.0.1'}:3102/sub`;
+  }
+
+  token() {
+    if (typeof this.opts.token === 'string') return this.opts.token;
+    return JSON.stringify({ mid: this.mid, key: this.key, room_id: this.room,
+                            platform: this.opts.platform, accepts: this.accepts,
+                            ...(this.opts.token || {}) });
+  }
+
+  open() {
+    this.teardown();
+    this.connects++;
+    this.currentUrl = this.pickUrl();
+    this.setState('connecting', { url: this.currentUrl });
+    let ws;
+    try {
+      ws = new WebSocket(this.currentUrl);
+    } catch (e) {
+      this.emit('error', { error: e, where: 'connect' });
+      this.retry();
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onopen = () => {
+      this.setState('authenticating');
+      this.send(OP.AUTH, this.token());
+    };
+    ws.onmessage = (ev) => this.onFrame(ev.data);
+    ws.onerror = () => this.emit('error', { error: new Error('WebSocket error'), where: 'socket' });
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.teardown();
+      this.emit('close', { code: ev.code, reason: ev.reason });
+      if (this.stopped) this.setState('closed');
+      else this.retry();
+    };
+  }
+
+  retry() {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempts, this.backoff);
+    this.attempts++;
+    this.setState('reconnecting', { delay });
+    this.retryTimer = setTimeout(() => { if (!this.stopped) this.open(); }, delay * 1000);
+  }
+
+  teardown() {
+    clearInterval(this.hbTimer);
+    this.hbTimer = null;
+    for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(new Error('connection closed')); }
+    this.pending.clear();
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.onclose = ws.onmessage = ws.onopen = ws.onerror = null;
+      try { ws.close(); } catch (e) { /* already closed */ }
+    }
+  }
+
+  close() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.teardown();
+    this.setState('closed');
+  }
+
+  send(op, body = '') {
+    if (!this.ws || this.ws.readyState !== 1) throw new Error('not connected');
+    const seq = ++this.seq;
+    this.ws.send(encodePacket(op, seq, body));
+    return seq;
+  }
+
+  heartbeat() {
+    if (this.state !== 'connected' || !this.ws || this.ws.readyState !== 1) return;
+    if (this.lastReply && Date.now() - this.lastReply > this.heartbeatSecs * this.heartbeatMax * 1000) {
+      // no reply for heartbeat x heartbeat_max: the link is dead
+      this.emit('error', { error: new Error('heartbeat timeout'), where: 'heartbeat' });
+      this.ws && this.ws.close();
+      return;
+    }
+    this.send(OP.HEARTBEAT);
+  }
+
+  // ops 12/14/16: resolve with the reply body once the server answers
+  request(op, body) {
+    return new Promise((resolve, reject) => {
+      let seq;
+      try { seq = this.send(op, body); } catch (e) { reject(e); return; }
+      const timer = setTimeout(() => {
+        this.pending.delete(seq);
+        reject(new Error(`no reply to op ${op}`));
+      }, DEFAULTS.requestTimeout * 1000);
+      this.pending.set(seq, { op, resolve, reject, timer });
+    });
+  }
+
+  // an opaque token (a signed JWT) always carries the room and accepts it
+  // was made with: after a reconnect, redo the changes made since
+  restore() {
+    if (typeof this.opts.token !== 'string') return;
+    const base = this.opts.accepts;
+    const added = this.accepts.filter((o) => !base.includes(o));
+    const removed = base.filter((o) => !this.accepts.includes(o));
+    const ignore = () => {};
+    if (this.room !== this.opts.room) this.request(OP.CHANGE_ROOM, this.room).catch(ignore);
+    if (added.length) this.request(OP.SUB, added.join(',')).catch(ignore);
+    if (removed.length) this.request(OP.UNSUB, removed.join(',')).catch(ignore);
+  }
+
+  async changeRoom(room) {
+    if (this.state !== 'connected') { this.room = room; return room; }
+    await this.request(OP.CHANGE_ROOM, room);
+    this.room = room;
+    this.online = null;
+    this.emit('room', { room });
+    this.heartbeat();
+    return room;
+  }
+
+  async sub(ops) {
+    const list = [].concat(ops).map(Number);
+    if (this.state === 'connected') await this.request(OP.SUB, list.join(','));
+    for (const o of list) if (!this.accepts.includes(o)) this.accepts.push(o);
+    return this.accepts;
+  }
+
+  async unsub(ops) {
+    const list = [].concat(ops).map(Number);
+    if (this.state === 'connected') await this.request(OP.UNSUB, list.join(','));
+    this.accepts = this.accepts.filter(o => !list.includes(o));
+    return this.accepts;
+  }
+
+  onFrame(data) {
+    let packets;
+    try {
+      if (typeof data === 'string') throw new Error('text frame');
+      packets = decodePackets(data);
+    } catch (e) {
+      this.emit('error', { error: e, where: 'frame' });
+      this.ws && this.ws.close(1002);
+      return;
+    }
+    for (const p of packets) this.onPacket(p);
+  }
+
+  onPacket(p) {
+    this.lastReply = Date.now();
+    switch (p.op) {
+    case OP.AUTH_REPLY:
+      if (this.state === 'authenticating') {
+        this.attempts = 0;
+        this.session = null;
+        if (p.body.length) {
+          // ngx_goim says who we are: {"mid":…,"key":…,"room_id":…} (goim: empty)
+          try { this.session = JSON.parse(decoder.decode(p.body)); } catch (e) { /* goim */ }
+          if (this.session && typeof this.session.key === 'string') this.key = this.session.key;
+        }
+        this.setState('connected', { url: this.url(), session: this.session });
+        this.heartbeat();
+        this.hbTimer = setInterval(() => this.heartbeat(), this.heartbeatSecs * 1000);
+        this.restore();
+      }
+      return;
+    case OP.HEARTBEAT_REPLY:
+      if (p.body.length === 4) {
+        const n = new DataView(p.body.buffer, p.body.byteOffset, 4).getInt32(0);
+        this.online = n;
+        this.emit('online', n);
+      }
+      return;
+    }
+    const pending = p.seq !== 0 && this.pending.get(p.seq);
+    if (pending) {
+      // ops 13/15/17, or the plain echo a server without them answers with
+      this.pending.delete(p.seq);
+      clearTimeout(pending.timer);
+      pending.resolve({ op: p.op, body: decoder.decode(p.body) });
+      return;
+    }
+    if (p.seq !== 0) return;    // a late reply
+    this.emit('message', { op: p.op, ver: p.ver, seq: p.seq, body: p.body,
+                           text: decoder.decode(p.body) });
+  }
+}

@@ -1,0 +1,241 @@
+# goim-cli (clients/c), the command-line client tests and benchmarks share:
+# TCP and WebSocket, room and mid pushes, heartbeats, packets sent after
+# auth, source addresses, the latency mode, and bad server input.
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Goim::Stack;
+use Goim::Cli;
+
+Goim::Stack::setup();
+Goim::Cli::setup();
+run_tests();
+Goim::Stack::teardown();
+
+# a fake comet on a free port: answers auth with op 8, then sends $bytes
+# (a code ref: called with the connection number); count => N connections
+sub fake_comet {
+    my ($bytes, %o) = @_;
+    require IO::Socket::INET;
+    my $l = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  ReuseAddr => 1) or die "listen: $!";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        my @kids;
+        for my $i (1 .. ($o{count} // 1)) {
+            my $s = $l->accept or POSIX::_exit(1);
+            my $kid = fork;
+            if ($kid) { push @kids, $kid; close $s; next }
+            serve($s, ref $bytes eq 'CODE' ? $bytes->($i) : $bytes, %o);
+        }
+        waitpid $_, 0 for @kids;
+        POSIX::_exit(0);
+    }
+    my $port = $l->sockport;
+    close $l;
+    return "127.0.0.1:$port";
+}
+
+sub serve {
+    my ($s, $bytes, %o) = @_;
+    my $req = '';
+    if ($o{ws}) {
+        sysread($s, $req, 4096, length $req) until $req =~ /\r\n\r\n/;
+        my ($key) = $req =~ /Sec-WebSocket-Key: (\S+)/i;
+        require Digest::SHA;
+        require MIME::Base64;
+        my $acc = MIME::Base64::encode_base64(
+            Digest::SHA::sha1($key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'), '');
+        syswrite $s, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            . "Connection: Upgrade\r\nSec-WebSocket-Accept: $acc\r\n\r\n";
+    }
+    my $buf = '';
+    sysread($s, $buf, 4096);
+    my $auth = Goim::Client::pack_packet(1, 8, 1, '');
+    syswrite $s, $o{ws} ? "\x82" . chr(length $auth) . $auth : $auth;
+    select undef, undef, undef, 0.2;
+    syswrite $s, $bytes;
+    select undef, undef, undef, 1;
+    POSIX::_exit(0);
+}
+
+# random bytes, sometimes behind a plausible header, sometimes in a frame
+sub garbage {
+    my ($i, $ws) = @_;
+    srand($i * 7919);
+    my $junk = join '', map { chr int rand 256 } 1 .. int(rand 200);
+    my $kind = $i % 4;
+    my $bytes = $kind == 0 ? $junk
+              : $kind == 1 ? pack('NnnNN', int(rand 2**32), 16, 1, 9, 0) . $junk
+              : $kind == 2 ? pack('NnnNN', 16 + length $junk, 16, 1, 9, 0) . $junk
+              :              pack('NnnNN', int(rand 40), int(rand 40), 1, 1000, 0) . $junk;
+    return $bytes unless $ws;
+    return $kind == 0 ? $junk : "\x82" . ($kind == 1 ? "\x7f" . pack('NN', 0, length $bytes) : chr(126) . pack('n', length $bytes)) . $bytes;
+}
+
+__DATA__
+
+=== TEST 1: TCP: a push by mid is printed, then -e 1 ends the run
+--- init
+Goim::Cli::start('t1', [qw(-p -d 5 -e 1 -m 501)], auth => 1);
+--- request
+POST /goim/push/mids?operation=1000&mids=501
+hello cli
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t1 client=0 op=8 seq=1 ver=1 body={"mid":501,"key":"...
+t1 client=0 op=1000 seq=0 ver=1 body=hello cli
+--- goim_cli_summary
+t1 authed 1
+t1 messages 1
+t1 bad_packets 0
+--- goim_cli_exit
+t1 0
+
+
+
+=== TEST 2: WebSocket: a room push reaches three clients as op-9 frames
+--- init
+Goim::Cli::start('t2', [qw(-w -p -n 3 -m 510 -r live://cli2 -d 5 -e 3)], auth => 3);
+--- request
+POST /goim/push/room?operation=1001&type=live&room=cli2
+to the room
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t2 client=0 op=1001 seq=0 ver=1 body=to the room
+t2 client=1 op=1001 seq=0 ver=1 body=to the room
+--- goim_cli_summary
+t2 authed 3
+t2 messages 3
+t2 raw_frames 3
+t2 bad_frames 0
+--- goim_cli_exit
+t2 0
+
+
+
+=== TEST 3: heartbeats at the given interval, packets sent after auth, source addresses
+--- init
+Goim::Cli::start('t3', [qw(-q -n 2 -b 127.0.0.2-127.0.0.3 -H 0.2 -d 1.2 -s 4:hi)]);
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli_summary
+t3 connected 2
+t3 authed 2
+t3 hb_replies >5
+t3 replies 2
+t3 messages 0
+t3 failed 0
+--- goim_cli_exit
+t3 0
+
+
+
+=== TEST 4: latency mode: goim-cli pushes timestamps through the API and measures
+--- init
+Goim::Cli::start('t4', ['-q', '-n', '4', '-w', '-r', 'live://lat', '-d', '1.5', '--push-rate', '20',
+    '-P', "http://127.0.0.1:" . Test::Nginx::Socket::server_port()
+          . "/goim/push/room?operation=1000&type=live&room=lat"]);
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli_summary
+t4 authed 4
+t4 pushes_failed 0
+t4 pushes_sent >15
+t4 latency_count >40
+t4 bad_timestamps 0
+t4 latency_p99_ms >0
+t4 deliveries_s >20
+
+
+
+=== TEST 5: a bad header length from the server is counted, not fatal
+--- init
+Goim::Cli::start('t5', [qw(-p -d 3)], target => main::fake_comet("\0\0\0\x20\0\x11\0\1\0\0\3\xe8\0\0\0\0" . 'x' x 16));
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t5 client=0 op=8 seq=1 ver=1 body=
+t5 client=0 bad packet: header length is not 16
+--- goim_cli_summary
+t5 bad_packets 1
+t5 closed 1
+--- goim_cli_exit
+t5 0
+
+
+
+=== TEST 6: a masked frame and a packet shorter than its frame from a WebSocket server
+--- init
+Goim::Cli::start('t6a', [qw(-w -p -d 3)], target => main::fake_comet("\x82\x84abcdefgh", ws => 1));
+my $p = Goim::Client::pack_packet(1, 1000, 0, 'abc');
+Goim::Cli::start('t6b', [qw(-w -p -d 3)], target => main::fake_comet("\x82" . chr(length($p) + 2) . $p . 'zz', ws => 1));
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t6a client=0 bad WebSocket frame: masked server frame
+t6b client=0 bad packet: packet length differs from its frame length
+--- goim_cli_summary
+t6a bad_frames 1
+t6b bad_packets 1
+
+
+
+=== TEST 7: --reconnect: a client kicked by a newer connection with its key comes back
+--- init
+Goim::Cli::start('t7a', [qw(-p --reconnect -k cli-kick -m 701 -d 3 -e 1)], auth => 1);
+Goim::Cli::start('t7b', [qw(-p -k cli-kick -m 701 -d 0.3)], auth => 1);
+Goim::Cli::finish('t7b');
+Goim::Cli::wait_output('t7a', wait => qr/(?s)op=8 .*op=8 /);
+--- request
+POST /goim/push/keys?operation=1000&keys=cli-kick
+back again
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t7a client=0 closed
+t7a client=0 op=1000 seq=0 ver=1 body=back again
+--- goim_cli_summary
+t7a authed 2
+t7a closed 1
+t7a reconnects 1
+t7a messages 1
+t7b authed 1
+--- goim_cli_exit
+t7a 0
+
+
+
+=== TEST 8: random bytes from 40 servers (TCP and WebSocket) are counted, never fatal
+--- init
+Goim::Cli::start('t8a', [qw(-p -n 20 -d 2.5)], target => main::fake_comet(sub { main::garbage($_[0], 0) }, count => 20));
+Goim::Cli::start('t8b', [qw(-w -p -n 20 -d 2.5)], target => main::fake_comet(sub { main::garbage($_[0], 1) }, count => 20, ws => 1));
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli_summary
+t8a authed 20
+t8a bad_packets >4
+t8b authed 20
+t8b bad_packets >4
+--- goim_cli_exit
+t8a 0
+t8b 0

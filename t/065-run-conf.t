@@ -1,0 +1,80 @@
+# `make run`'s nginx.conf (scripts/nginx.conf.in, filled in as
+# scripts/run.sh does, goim's ports moved to free ones): nginx accepts it,
+# and it serves the demo page and goim.js with the types a browser needs
+# for an ES module.
+use strict;
+use warnings;
+
+use Cwd qw(getcwd);
+use File::Path qw(make_path remove_tree);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Test::More;
+use Time::HiRes qw(sleep time);
+use Goim::Daemon;
+
+my $top = getcwd();
+my $build = "$top/build";    # as scripts/run.sh: the modules are always built there
+my $nginx = $ENV{TEST_NGINX_BINARY} // '/usr/sbin/nginx';
+my $run = "$top/t/servroot-runconf";
+remove_tree($run);
+make_path("$run/tmp");
+
+my $conf = do { local (@ARGV, $/) = "$top/scripts/nginx.conf.in"; <> };
+my %port;
+$conf =~ s{\b(31\d\d)\b}{$port{$1} //= Goim::Daemon::free_port()}ge;
+$conf =~ s/\@BUILD\@/$build/g;
+$conf =~ s/\@RUN\@/$run/g;
+$conf =~ s/\@TOP\@/$top/g;
+$conf =~ s/^error_log .*$/error_log $run\/error.log info;/m;
+$conf = "user root;\n$conf" if $> == 0;
+open my $fh, '>', "$run/nginx.conf" or die $!;
+print $fh $conf;
+close $fh;
+
+ok($port{3111} && $port{3101} && $port{3102}, 'the API, TCP and WebSocket ports are in the template');
+my @cmd = ($nginx, '-p', "$run/", '-c', "$run/nginx.conf");
+is(system("@cmd -t -q 2>$run/t.log"), 0, 'nginx -t accepts it') or diag(`cat $run/t.log`);
+
+my $pid = fork // die;
+if ($pid == 0) {
+    open STDOUT, '>>', "$run/stderr.log";
+    open STDERR, '>>', "$run/stderr.log";
+    exec(@cmd) or POSIX::_exit(127);
+}
+my $deadline = time + 10;
+until (IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{3111}", Timeout => 1)) {
+    if (time > $deadline || waitpid($pid, WNOHANG) == $pid) {
+        fail('nginx starts');
+        diag(`tail -5 $run/error.log $run/stderr.log`);
+        done_testing();
+        exit 1;
+    }
+    sleep 0.05;
+}
+
+sub get {
+    my $path = shift;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{3111}", Timeout => 3) or return '';
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    local $/;
+    return <$s> // '';
+}
+
+for my $t (['/demo/', 'text/html', qr/<title>ngx_goim demo/],
+           ['/demo/demo.js', 'text/javascript', qr/from '\.\/goim\.js'/],
+           ['/demo/demo.css', 'text/css', qr/--accent/],
+           ['/demo/goim.js', 'text/javascript', qr/export class GoimClient/]) {
+    my ($path, $type, $body) = @$t;
+    my $r = get($path);
+    like($r, qr{\AHTTP/1\.1 200 .*^Content-Type: \Q$type\E\r?$}ms, "$path is served as $type");
+    like($r, $body, "$path is the right file");
+}
+
+kill 'QUIT', $pid;
+$deadline = time + 10;
+my $st;
+while (time < $deadline) { if (waitpid($pid, WNOHANG) == $pid) { $st = $?; last } sleep 0.05 }
+unless (defined $st) { kill 'KILL', $pid; waitpid $pid, 0; $st = -1 }
+is($st, 0, 'nginx exits normally');
+done_testing();

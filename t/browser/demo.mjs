@@ -1,0 +1,178 @@
+// Drives the demo page (clients/demo) in Debian's headless chromium through
+// playwright-core; run by t/070-browser.t, which starts the stack and reads
+// one result per line on stdout: "ok <name>" or "not ok <name>: <detail>".
+// Environment: BASE (http://127.0.0.1:PORT, the API/WebSocket server),
+// RELOAD (a shell command that reloads nginx), OUT (a directory for the
+// screenshot and the browser profile), CHROMIUM (default /usr/bin/chromium).
+import { chromium } from 'playwright-core';
+import { execSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const base = process.env.BASE;
+const out = process.env.OUT;
+const wsUrl = base.replace(/^http/, 'ws') + '/sub';
+let failed = 0;
+
+function report(ok, name, detail = '') {
+  if (!ok) failed++;
+  console.log(`${ok ? 'ok' : 'not ok'} ${name}${!ok && detail ? ': ' + detail : ''}`);
+}
+
+async function check(name, fn) {
+  try { await fn(); report(true, name); } catch (e) { report(false, name, String(e.message).split('\n')[0]); }
+}
+
+async function push(path, body) {
+  const r = await fetch(`${base}/goim/push/${path}`, { method: 'POST', body });
+  const t = await r.text();
+  if (r.status !== 200) throw new Error(`push ${path}: ${r.status} ${t}`);
+}
+
+const profile = mkdtempSync(join(out, 'profile-'));
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1100, height: 900 },
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync',
+         '--disable-extensions', '--disable-default-apps', '--no-default-browser-check',
+         '--metrics-recording-only', '--disable-features=Translate,OptimizationHints,MediaRouter'],
+});
+// nothing but our server: any other request is refused
+await ctx.route(/.*/, (route) => {
+  const u = route.request().url();
+  if (u.startsWith(base) || u.startsWith(wsUrl)) route.continue();
+  else route.abort();
+});
+
+try {
+  const page = ctx.pages()[0] || await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const q = new URLSearchParams({ ws: wsUrl, mid: '4242', room: 'live://4242', heartbeat: '1' });
+  await page.goto(`${base}/demo/?${q}`);
+
+  const messages = () => page.evaluate(() => window.goimDemo.messages);
+  const waitText = (text, timeout = 5000) => page.waitForFunction(
+    (t) => window.goimDemo.messages.some((m) => m.text === t), text, { timeout });
+
+  await check('the page connects and authenticates', async () => {
+    await page.waitForFunction(() => document.getElementById('state').textContent === 'connected', null, { timeout: 8000 });
+  });
+
+  await check('the page shows the key the server chose', async () => {
+    const info = await page.textContent('#conn-info');
+    if (!/mid 4242, key [0-9a-f-]{36} in live:\/\/4242/.test(info)) throw new Error(info);
+  });
+
+  await check('the room online count from heartbeat replies shows this client', async () => {
+    await page.waitForFunction(() => Number(document.getElementById('online').textContent) >= 1, null, { timeout: 5000 });
+  });
+
+  await check('a room push sent from the page form arrives', async () => {
+    await page.selectOption('#push-to', 'room');
+    await page.fill('#push-body', 'hello room live://4242');
+    await page.click('#push-form button[type=submit]');
+    await waitText('hello room live://4242');
+    const r = await page.textContent('#push-result');
+    if (!r.startsWith('200 {"code":0')) throw new Error(`push result: ${r}`);
+  });
+
+  await check('a mid push arrives with its operation', async () => {
+    await push('mids?operation=1001&mids=4242', 'hello mid 4242 ✓');
+    await waitText('hello mid 4242 ✓');
+    const m = (await messages()).find((x) => x.text === 'hello mid 4242 ✓');
+    if (m.op !== 1001) throw new Error(`op ${m.op}`);
+  });
+
+  await check('an operation the client did not accept is not delivered', async () => {
+    await push('mids?operation=1999&mids=4242', 'not accepted');
+    await push('mids?operation=1002&mids=4242', 'accepted');
+    await waitText('accepted');
+    if ((await messages()).some((m) => m.text === 'not accepted')) throw new Error('delivered');
+  });
+
+  await check('the curl lines name the page\'s mid and room', async () => {
+    const t = await page.textContent('#curl');
+    for (const want of ['mids=4242', 'type=live&room=4242', '/goim/push/all?operation=']) {
+      if (!t.includes(want)) throw new Error(`no ${want} in ${t}`);
+    }
+  });
+
+  await page.screenshot({ path: join(out, 'demo.png'), fullPage: true });
+
+  await check('it reconnects by itself after nginx -s reload', async () => {
+    const before = await page.evaluate(() => window.goimDemo.states.length);
+    execSync(process.env.RELOAD, { stdio: 'ignore' });
+    await page.waitForFunction((n) => window.goimDemo.states.slice(n).includes('reconnecting'), before, { timeout: 10000 });
+    await page.waitForFunction((n) => {
+      const s = window.goimDemo.states.slice(n);
+      return s.lastIndexOf('connected') > s.indexOf('reconnecting');
+    }, before, { timeout: 15000 });
+    await push('mids?operation=1000&mids=4242', 'after the reload');
+    await waitText('after the reload');
+  });
+
+  await check('change room (op 12): pushes to the new room arrive, to the old one not', async () => {
+    const r = await page.evaluate(() => window.goimDemo.client.changeRoom('live://4243'));
+    if (r !== 'live://4243') throw new Error(`changeRoom resolved with ${r}`);
+    await push('room?operation=1000&type=live&room=4242', 'old room');
+    await push('room?operation=1000&type=live&room=4243', 'in the new room');
+    await waitText('in the new room');
+    if ((await messages()).some((m) => m.text === 'old room')) throw new Error('old room delivered');
+    if (await page.inputValue('#room') !== 'live://4243') throw new Error('the form still shows the old room');
+  });
+
+  await check('sub (op 14) and unsub (op 16) change what arrives', async () => {
+    await page.evaluate(() => window.goimDemo.client.sub([1003]));
+    await push('mids?operation=1003&mids=4242', 'subscribed 1003');
+    await waitText('subscribed 1003');
+    await page.evaluate(() => window.goimDemo.client.unsub([1003]));
+    await push('mids?operation=1003&mids=4242', 'unsubscribed 1003');
+    await push('mids?operation=1000&mids=4242', 'after unsub');
+    await waitText('after unsub');
+    if ((await messages()).some((m) => m.text === 'unsubscribed 1003')) throw new Error('delivered after unsub');
+  });
+
+  // goim's own examples/javascript/client.js, as reference §7.1 describes
+  // it: auth ver 1 op 7 seq 1, op 9 frames opened from offset 16
+  await check('goim\'s client.js protocol handling receives a push', async () => {
+    const got = page.evaluate((url) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.binaryType = 'arraybuffer';
+      const te = new TextEncoder(), td = new TextDecoder();
+      ws.onopen = () => {
+        const body = te.encode('{"mid":4343, "room_id":"live://1000", "platform":"web", "accepts":[1000,1001,1002]}');
+        const buf = new ArrayBuffer(16 + body.length), v = new DataView(buf);
+        v.setInt32(0, 16 + body.length); v.setInt16(4, 16); v.setInt16(6, 1); v.setInt32(8, 7); v.setInt32(12, 1);
+        new Uint8Array(buf).set(body, 16);
+        ws.send(buf);
+      };
+      ws.onmessage = (e) => {
+        const v = new DataView(e.data), op = v.getInt32(8);
+        if (op === 8) { window.clientJsAuthed = true; return; }
+        if (op === 9) {
+          for (let off = 16; off < e.data.byteLength; ) {
+            const len = v.getInt32(off), hl = v.getInt16(off + 4);
+            resolve(td.decode(e.data.slice(off + hl, off + len)));
+            off += len;
+          }
+        }
+      };
+      setTimeout(() => reject(new Error('nothing within 5 s')), 5000);
+    }), wsUrl);
+    await page.waitForFunction(() => window.clientJsAuthed === true, null, { timeout: 5000 });
+    await push('mids?operation=1000&mids=4343', 'to client.js');
+    const text = await got;
+    if (text !== 'to client.js') throw new Error(text);
+  });
+
+  report(errors.length === 0, 'no page errors', errors.join('; '));
+} catch (e) {
+  report(false, 'browser run', e.message);
+} finally {
+  await ctx.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

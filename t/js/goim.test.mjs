@@ -1,0 +1,255 @@
+// goim.js under node with a fake WebSocket and a fake fetch: the codec,
+// the backoff, and the client's state machine (auth, heartbeats, online
+// count, batches, requests, reconnects, bad frames, nodes). Run by
+// t/071-goim-js.t; prints "ok <name>" or "not ok <name>: <detail>".
+import { GoimClient, OP, encodePacket, decodePackets, backoffDelay } from '../../clients/js/goim.js';
+
+let failed = 0;
+async function check(name, fn) {
+  try { await fn(); console.log(`ok ${name}`); }
+  catch (e) { failed++; console.log(`not ok ${name}: ${String(e && e.stack || e).split('\n').slice(0, 2).join(' | ')}`); }
+}
+function eq(got, want, what = '') {
+  const g = JSON.stringify(got), w = JSON.stringify(want);
+  if (g !== w) throw new Error(`${what} got ${g}, want ${w}`);
+}
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+const te = new TextEncoder(), td = new TextDecoder();
+
+class FakeWS {
+  static all = [];
+  constructor(url) {
+    this.url = url; this.sent = []; this.readyState = 0; this.closed = null;
+    FakeWS.all.push(this);
+    setTimeout(() => { if (this.readyState === 0) { this.readyState = 1; this.onopen && this.onopen(); } }, 0);
+  }
+  send(data) { this.sent.push(decodePackets(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))[0]); }
+  close(code = 1000) { if (this.readyState === 3) return; this.readyState = 3; this.closed = code; setTimeout(() => this.onclose && this.onclose({ code, reason: '' }), 0); }
+  // server side
+  deliver(bytes) { this.onmessage && this.onmessage({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) }); }
+  reply(op, seq, body = '') { this.deliver(encodePacket(op, seq, body)); }
+  drop(code = 1006) { this.readyState = 3; this.onclose && this.onclose({ code, reason: '' }); }
+  last() { return this.sent[this.sent.length - 1]; }
+}
+globalThis.WebSocket = FakeWS;
+
+function batch(packets) {
+  const inner = packets.map(([op, body]) => encodePacket(op, 0, body));
+  const len = inner.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(16 + len);
+  out.set(encodePacket(OP.RAW, 0).subarray(0, 16));
+  new DataView(out.buffer).setInt32(0, out.length);
+  let off = 16;
+  for (const p of inner) { out.set(p, off); off += p.length; }
+  return out;
+}
+
+async function authed(opts = {}) {
+  const c = new GoimClient({ url: 'ws://comet/sub', mid: 7, room: 'live://1', accepts: [1000],
+                             backoff: { base_delay: 0.01, max_delay: 0.05, factor: 2, jitter: 0.1 }, ...opts });
+  const ev = { states: [], messages: [], online: [], errors: [] };
+  c.on('state', (s) => ev.states.push(s.state));
+  c.on('message', (m) => ev.messages.push([m.op, m.text]));
+  c.on('online', (n) => ev.online.push(n));
+  c.on('error', (e) => ev.errors.push(`${e.where}: ${e.error.message}`));
+  await c.connect();
+  await tick(5);
+  const ws = FakeWS.all[FakeWS.all.length - 1];
+  ws.reply(OP.AUTH_REPLY, ws.sent[0].seq);
+  return { c, ev, ws };
+}
+
+await check('encodePacket writes goim v2\'s header (reference §1.11)', () => {
+  const hb = encodePacket(OP.HEARTBEAT, 1);
+  eq(Array.from(hb), [0, 0, 0, 16, 0, 16, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1]);
+});
+
+await check('decodePackets opens an op-9 batch into its inner packets', () => {
+  const ps = decodePackets(batch([[1000, 'room message'], [1000, 'hi']]).buffer);
+  eq(ps.map((p) => [p.op, p.seq, p.ver, td.decode(p.body)]), [[1000, 0, 1, 'room message'], [1000, 0, 1, 'hi']]);
+});
+
+await check('decodePackets refuses bad header lengths, short and mismatched lengths', () => {
+  const bad = encodePacket(1000, 0, 'x');
+  new DataView(bad.buffer).setInt16(4, 17);
+  for (const [what, bytes] of [['header 17', bad], ['short', new Uint8Array(10)],
+                               ['longer frame', new Uint8Array([...encodePacket(1000, 0, 'x'), 1])]]) {
+    let threw = false;
+    try { decodePackets(bytes.buffer); } catch (e) { threw = true; }
+    if (!threw) throw new Error(`${what} accepted`);
+  }
+});
+
+await check('backoff grows by the factor, stays within the jitter and the maximum', () => {
+  const b = { base_delay: 3, max_delay: 300, factor: 1.8, jitter: 0.3 };
+  for (let i = 0; i < 200; i++) {
+    const d0 = backoffDelay(0, b), d2 = backoffDelay(2, b), d20 = backoffDelay(20, b);
+    if (d0 < 2.1 || d0 > 3.9) throw new Error(`attempt 0: ${d0}`);
+    if (d2 < 3 * 1.8 * 1.8 * 0.7 - 1e-9 || d2 > 3 * 1.8 * 1.8 * 1.3 + 1e-9) throw new Error(`attempt 2: ${d2}`);
+    if (d20 > 390 || d20 < 210) throw new Error(`attempt 20: ${d20}`);
+  }
+});
+
+await check('auth carries goim v2\'s token; op 8 connects and a heartbeat follows', async () => {
+  const { c, ev, ws } = await authed({ key: 'k-7', heartbeat: 0.05, heartbeatMax: 100 });
+  const auth = ws.sent[0];
+  eq([auth.op, auth.ver], [OP.AUTH, 1]);
+  eq(JSON.parse(td.decode(auth.body)), { mid: 7, key: 'k-7', room_id: 'live://1', platform: 'web', accepts: [1000] });
+  eq(ev.states, ['connecting', 'authenticating', 'connected']);
+  eq(ws.last().op, OP.HEARTBEAT, 'first heartbeat');
+  const n = ws.sent.length;
+  await tick(130);
+  if (ws.sent.length < n + 2) throw new Error(`heartbeats at 50 ms: ${ws.sent.length - n} in 130 ms`);
+  c.close();
+});
+
+await check('a JSON auth reply (ngx_goim) tells the key the server chose', async () => {
+  const c = new GoimClient({ url: 'ws://comet/sub', mid: 8 });
+  const states = [];
+  c.on('state', (s) => states.push(s));
+  await c.connect();
+  await tick(5);
+  const ws = FakeWS.all[FakeWS.all.length - 1];
+  ws.reply(OP.AUTH_REPLY, ws.sent[0].seq, '{"mid":8,"key":"9b2c-uuid","room_id":"live://3"}');
+  eq([c.state, c.key, states[states.length - 1].session], ['connected', '9b2c-uuid', { mid: 8, key: '9b2c-uuid', room_id: 'live://3' }]);
+  c.close();
+});
+
+await check('heartbeat replies give the online count; pushes and batches give messages', async () => {
+  const { c, ev, ws } = await authed();
+  const body = new Uint8Array(4);
+  new DataView(body.buffer).setInt32(0, 42);
+  ws.reply(OP.HEARTBEAT_REPLY, 2, body);
+  ws.deliver(batch([[1000, 'a'], [1001, 'b ✓']]));
+  ws.reply(1002, 0, 'plain');
+  eq(ev.online, [42]);
+  eq(c.online, 42);
+  eq(ev.messages, [[1000, 'a'], [1001, 'b ✓'], [1002, 'plain']]);
+  c.close();
+});
+
+await check('changeRoom, sub and unsub send ops 12/14/16 and resolve on the reply', async () => {
+  const { c, ws } = await authed();
+  const p = c.changeRoom('live://2');
+  const req = ws.last();
+  eq([req.op, td.decode(req.body)], [OP.CHANGE_ROOM, 'live://2']);
+  ws.reply(OP.CHANGE_ROOM_REPLY, req.seq, 'live://2');
+  eq(await p, 'live://2');
+  eq(c.room, 'live://2');
+  // the heartbeat changeRoom sends to refresh the count
+  eq(ws.last().op, OP.HEARTBEAT);
+  const s = c.sub([1003, 1004]);
+  const sreq = ws.last();
+  eq([sreq.op, td.decode(sreq.body)], [OP.SUB, '1003,1004']);
+  ws.reply(OP.SUB_REPLY, sreq.seq, '1003,1004');
+  eq(await s, [1000, 1003, 1004]);
+  const u = c.unsub(1000);
+  // a server without op 17 echoes op 16: that resolves too
+  ws.reply(OP.UNSUB, ws.last().seq);
+  eq(await u, [1003, 1004]);
+  c.close();
+});
+
+await check('after the server closes, it reconnects with the current room and accepts', async () => {
+  const { c, ev, ws } = await authed();
+  const p = c.changeRoom('live://9');
+  ws.reply(OP.CHANGE_ROOM_REPLY, ws.last().seq, 'live://9');
+  await p;
+  const before = FakeWS.all.length;
+  ws.drop(1001);
+  await tick(120);
+  if (FakeWS.all.length !== before + 1) throw new Error(`${FakeWS.all.length - before} new sockets`);
+  const ws2 = FakeWS.all[FakeWS.all.length - 1];
+  eq(JSON.parse(td.decode(ws2.sent[0].body)).room_id, 'live://9');
+  ws2.reply(OP.AUTH_REPLY, ws2.sent[0].seq);
+  eq(ev.states.slice(-4), ['reconnecting', 'connecting', 'authenticating', 'connected']);
+  eq(c.attempts, 0, 'attempts reset after auth');
+  c.close();
+});
+
+await check('with an opaque token (a JWT) a reconnect redoes the room change, sub and unsub', async () => {
+  const { c, ws } = await authed({ token: 'header.claims.signature', room: 'live://1', accepts: [1000, 1001] });
+  eq(td.decode(ws.sent[0].body), 'header.claims.signature');
+  for (const [call, op] of [[() => c.changeRoom('live://5'), OP.CHANGE_ROOM_REPLY], [() => c.sub(1002), OP.SUB_REPLY],
+                            [() => c.unsub(1000), OP.UNSUB_REPLY]]) {
+    const p = call();
+    ws.reply(op, ws.last().seq);
+    await p;
+  }
+  ws.drop(1001);
+  await tick(120);
+  const ws2 = FakeWS.all[FakeWS.all.length - 1];
+  ws2.reply(OP.AUTH_REPLY, ws2.sent[0].seq);
+  eq(ws2.sent.slice(1).map((p) => [p.op, td.decode(p.body)]),
+     [[OP.HEARTBEAT, ''], [OP.CHANGE_ROOM, 'live://5'], [OP.SUB, '1002'], [OP.UNSUB, '1000']]);
+  c.close();
+});
+
+await check('a refused auth is retried with growing delays until close()', async () => {
+  const c = new GoimClient({ url: 'ws://comet/sub', backoff: { base_delay: 0.01, max_delay: 1, factor: 2, jitter: 0 } });
+  const delays = [];
+  c.on('state', (s) => { if (s.state === 'reconnecting') delays.push(s.delay); });
+  const before = FakeWS.all.length;
+  await c.connect();
+  for (let i = 0; i < 3; i++) {
+    await tick(5);
+    FakeWS.all[FakeWS.all.length - 1].drop(1006);
+    await tick(delays[delays.length - 1] * 1000 + 10);
+  }
+  c.close();
+  const n = FakeWS.all.length;
+  await tick(100);
+  eq(delays.map((d) => Math.round(d * 100)), [1, 2, 4]);
+  eq(FakeWS.all.length, n, 'no reconnect after close()');
+  eq(n - before, 4);
+  eq(c.state, 'closed');
+});
+
+await check('a malformed frame is reported and the connection reopened', async () => {
+  const { c, ev, ws } = await authed();
+  const bad = encodePacket(1000, 0, 'x');
+  new DataView(bad.buffer).setInt16(4, 20);
+  ws.deliver(bad);
+  eq(ev.errors.length, 1);
+  if (!ev.errors[0].startsWith('frame:')) throw new Error(ev.errors[0]);
+  eq(ws.closed, 1002);
+  await tick(100);
+  if (!ev.states.includes('reconnecting')) throw new Error(ev.states.join());
+  c.close();
+});
+
+await check('no reply for heartbeat x heartbeatMax closes and reconnects', async () => {
+  const { c, ev, ws } = await authed({ heartbeat: 0.03, heartbeatMax: 2 });
+  await tick(150);
+  if (!ev.errors.some((e) => e === 'heartbeat: heartbeat timeout')) throw new Error(ev.errors.join());
+  if (ws.readyState !== 3) throw new Error('still open');
+  c.close();
+});
+
+await check('nodes/weighted gives the heartbeat, the backoff and the addresses, tried in turn', async () => {
+  globalThis.fetch = async (url) => ({
+    ok: true,
+    json: async () => ({ code: 0, data: { domain: 'conn.goim.io', tcp_port: 3101, ws_port: 3102, heartbeat: 120,
+      heartbeat_max: 3, nodes: ['10.0.0.5', '10.0.0.6'], backoff: { max_delay: 300, base_delay: 3, factor: 1.8, jitter: 0.3 } } }),
+    url,
+  });
+  const c = new GoimClient({ nodesUrl: 'http://logic/goim/nodes/weighted?platform=web' });
+  await c.connect();
+  eq([c.heartbeatSecs, c.heartbeatMax, c.backoff.base_delay], [120, 3, 3]);
+  eq(FakeWS.all[FakeWS.all.length - 1].url, 'ws://10.0.0.5:3102/sub');
+  c.backoff = { base_delay: 0.001, max_delay: 0.001, factor: 1, jitter: 0 };
+  await tick(5);
+  FakeWS.all[FakeWS.all.length - 1].drop(1006);
+  await tick(20);
+  eq(FakeWS.all[FakeWS.all.length - 1].url, 'ws://10.0.0.6:3102/sub', 'the next node on reconnect');
+  c.close();
+  globalThis.fetch = async () => ({ ok: false, status: 404, json: async () => ({ code: -404, message: 'unknown endpoint' }) });
+  const d = new GoimClient({ url: 'ws://comet/sub', nodesUrl: 'http://logic/x' });
+  const errs = [];
+  d.on('error', (e) => errs.push(e.where));
+  await d.connect();
+  eq([d.heartbeatSecs, d.backoff.base_delay, errs], [240, 1, ['nodes']]);
+  d.close();
+});
+
+process.exit(failed ? 1 : 0);
