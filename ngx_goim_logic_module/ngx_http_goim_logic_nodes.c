@@ -255,7 +255,10 @@ ngx_http_goim_logic_weighted_done(void *data, ngx_int_t status,
         return;
     }
 
-    web = ngx_http_arg(r, (u_char *) "platform", 8, &platform) == NGX_OK
+    /* without a host domain a comet's id names no host: addresses then */
+
+    web = lmcf->host_domain.len
+          && ngx_http_arg(r, (u_char *) "platform", 8, &platform) == NGX_OK
           && platform.len == 3 && ngx_strncmp(platform.data, "web", 3) == 0;
 
     nodes = ngx_pcalloc(r->pool, (ctx->comets->nelts + 1)
@@ -380,9 +383,7 @@ ngx_http_goim_logic_weighted_done(void *data, ngx_int_t status,
             ngx_http_goim_logic_out_printf(&out, "\"");
             ngx_http_goim_logic_out_escaped(&out, c->id);
             ngx_http_goim_logic_out_escaped(&out,
-                                         (char *) lmcf->host_domain.data
-                                         ? (char *) lmcf->host_domain.data
-                                         : "");
+                                         (char *) lmcf->host_domain.data);
             ngx_http_goim_logic_out_printf(&out, "\"");
             continue;
         }

@@ -152,19 +152,29 @@ GET /goim/nodes/instances
 
 
 
-=== TEST 10: defaults: goim's example ports and backoff, no domain
+=== TEST 10: defaults: goim's example ports and backoff, no domain; web clients without a host domain get addresses
 --- http_config
 --- init
 main::renew(id => "c$_", weight => 10, offline => 1) for 1 .. 7;
 main::wait_instances(qr/"hostname":"comet-test".*"addrs":"","conn_count":"\d+","ip_count":"\d+","offline":"false","weight":"0"/);
 --- request
-GET /goim/nodes/weighted
+GET /goim/nodes/weighted?platform=web
 --- response_body
 {"code":0,"message":"","data":{"tcp_port":3101,"ws_port":3102,"wss_port":3103,"heartbeat":240,"nodes":[],"backoff":{"max_delay":300,"base_delay":3,"factor":1.8,"jitter":0.3},"heartbeat_max":2}}
 
 
 
-=== TEST 11: wrong method
+=== TEST 11: no host domain: web clients get the comets' addresses
+--- http_config
+--- init
+main::three();
+--- request
+GET /goim/nodes/weighted?platform=web
+--- response_body_like: "nodes":\["2\.2\.2\.2","2\.2\.2\.3","3\.3\.3\.3","1\.1\.1\.1"\]
+
+
+
+=== TEST 12: wrong method
 --- request
 POST /goim/nodes/weighted
 --- error_code: 405
