@@ -139,6 +139,8 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
      *     ccf->id = { 0, NULL };
      *     ccf->logic = NULL;
      *     ccf->push_addr = { 0, NULL };
+     *     ccf->addrs = NULL;
+     *     ccf->region = { 0, NULL };
      *     ccf->logic_peer = NULL;
      */
 

@@ -156,9 +156,11 @@ typedef struct {
 extern ngx_goim_logic_stats_t  *ngx_goim_logic_stats;
 
 #define ngx_goim_logic_stats_inc(field)                                      \
-    if (ngx_goim_logic_stats) {                                              \
-        (void) ngx_atomic_fetch_add(&ngx_goim_logic_stats->field, 1);        \
-    }
+    do {                                                                     \
+        if (ngx_goim_logic_stats) {                                          \
+            (void) ngx_atomic_fetch_add(&ngx_goim_logic_stats->field, 1);    \
+        }                                                                    \
+    } while (0)
 
 void ngx_goim_logic_stats_request(ngx_uint_t endpoint, ngx_uint_t status);
 void ngx_goim_logic_stats_rpc(ngx_uint_t upstream, ngx_msec_t start,

@@ -78,7 +78,7 @@ ngx_goim_logic_stats_rpc(ngx_uint_t upstream, ngx_msec_t start,
         return;
     }
 
-    ngx_time_update();
+    /* the cached clock: as exact as the event loop's iterations */
     ms = ngx_current_msec - start;
 
     for (i = 0; i < NGX_GOIM_LOGIC_BUCKETS - 1; i++) {

@@ -81,7 +81,7 @@ struct ngx_http_goim_logic_ctx_s {
 
     ngx_array_t                     *comets;      /* Goim__CometInfo */
     ngx_msec_t                       rpc_start;
-    ngx_uint_t                       v1;          /* unsigned:1 */
+    unsigned                         v1:1;
 };
 
 

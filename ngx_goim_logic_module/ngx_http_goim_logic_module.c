@@ -14,7 +14,8 @@
 
 /*
  * goim v2's business API: POST /goim/push/{keys,mids,room,all} and GET
- * /goim/online/{top,room,total}.  A push by mid asks the router each mid
+ * /goim/online/{top,room,total} (the nodes endpoints, v1's API and the
+ * status page have files of their own).  A push by mid asks the router each mid
  * belongs to (the ketama ring), a push by key asks every router (keys are
  * not sharded), then one record per comet goes to job; room and broadcast
  * pushes go to job at once.  Online counts are summed over every router.

@@ -132,6 +132,7 @@ ngx_http_goim_logic_comets_each(void *data, ngx_goim_rpc_result_t *res)
     ngx_http_goim_logic_ctx_t *ctx = data;
 
     size_t                 i, j, k;
+    ngx_uint_t             added;
     ngx_pool_t            *pool;
     Goim__CometInfo       *c, *copy;
     Goim__CometListReply  *reply;
@@ -157,12 +158,15 @@ ngx_http_goim_logic_comets_each(void *data, ngx_goim_rpc_result_t *res)
 
             c->session_count += copy[j].session_count;
             copy = &copy[j];
+            added = 0;
 
         } else {
             copy = ngx_array_push(ctx->comets);
             if (copy == NULL) {
                 return;
             }
+
+            added = 1;
         }
 
         goim__comet_info__init(copy);
@@ -180,16 +184,14 @@ ngx_http_goim_logic_comets_each(void *data, ngx_goim_rpc_result_t *res)
         copy->tcp_addrs = ngx_palloc(pool,
                                      (c->n_tcp_addrs + 1) * sizeof(char *));
         if (copy->tcp_addrs == NULL) {
-            ctx->comets->nelts--;
-            return;
+            goto failed;
         }
 
         for (k = 0; k < c->n_tcp_addrs; k++) {
             copy->tcp_addrs[k] = ngx_http_goim_logic_dup(pool,
                                                          c->tcp_addrs[k]);
             if (copy->tcp_addrs[k] == NULL) {
-                ctx->comets->nelts--;
-                return;
+                goto failed;
             }
         }
 
@@ -198,10 +200,22 @@ ngx_http_goim_logic_comets_each(void *data, ngx_goim_rpc_result_t *res)
         if (copy->id == NULL || copy->push_addr == NULL
             || copy->region == NULL)
         {
-            ctx->comets->nelts--;
-            return;
+            goto failed;
         }
     }
+
+    return;
+
+failed:
+
+    /* out of memory: this comet is left out (the last takes its place) */
+
+    if (!added) {
+        *copy = ((Goim__CometInfo *) ctx->comets->elts)
+                [ctx->comets->nelts - 1];
+    }
+
+    ctx->comets->nelts--;
 }
 
 
