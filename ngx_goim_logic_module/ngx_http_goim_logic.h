@@ -133,6 +133,11 @@ ngx_int_t ngx_http_goim_logic_nodes_instances(
     ngx_http_goim_logic_ctx_t *ctx);
 ngx_int_t ngx_http_goim_logic_comet_list(ngx_http_goim_logic_ctx_t *ctx,
     ngx_goim_logic_fanout_done_pt done);
+ngx_int_t ngx_goim_logic_comets_merge(ngx_array_t *comets, ngx_pool_t *pool,
+    Goim__CometListReply *reply);
+ngx_int_t ngx_goim_logic_nodes_pick(ngx_http_goim_logic_main_conf_t *lmcf,
+    ngx_array_t *comets, ngx_str_t *region, ngx_uint_t web,
+    ngx_pool_t *pool, ngx_array_t *nodes);
 
 /* ngx_http_goim_logic_v1.c */
 extern ngx_http_goim_logic_endpoint_t  ngx_http_goim_logic_v1_endpoints[];

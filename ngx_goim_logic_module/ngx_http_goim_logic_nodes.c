@@ -131,26 +131,32 @@ ngx_http_goim_logic_comets_each(void *data, ngx_goim_rpc_result_t *res)
 {
     ngx_http_goim_logic_ctx_t *ctx = data;
 
-    size_t                 i, j, k;
-    ngx_uint_t             added;
-    ngx_pool_t            *pool;
-    Goim__CometInfo       *c, *copy;
-    Goim__CometListReply  *reply;
+    (void) ngx_goim_logic_comets_merge(ctx->comets, ctx->request->pool,
+                                       (Goim__CometListReply *) res->reply);
+}
 
-    pool = ctx->request->pool;
-    reply = (Goim__CometListReply *) res->reply;
+
+/* a router's comets into comets (Goim__CometInfo, copied into pool) */
+
+ngx_int_t
+ngx_goim_logic_comets_merge(ngx_array_t *comets, ngx_pool_t *pool,
+    Goim__CometListReply *reply)
+{
+    size_t            i, j, k;
+    ngx_uint_t        added;
+    Goim__CometInfo  *c, *copy;
 
     for (i = 0; i < reply->n_comets; i++) {
         c = reply->comets[i];
-        copy = ctx->comets->elts;
+        copy = comets->elts;
 
-        for (j = 0; j < ctx->comets->nelts; j++) {
+        for (j = 0; j < comets->nelts; j++) {
             if (ngx_strcmp(copy[j].id, c->id) == 0) {
                 break;
             }
         }
 
-        if (j < ctx->comets->nelts) {
+        if (j < comets->nelts) {
             if (copy[j].updated_ms >= c->updated_ms) {
                 copy[j].session_count += c->session_count;
                 continue;
@@ -161,9 +167,9 @@ ngx_http_goim_logic_comets_each(void *data, ngx_goim_rpc_result_t *res)
             added = 0;
 
         } else {
-            copy = ngx_array_push(ctx->comets);
+            copy = ngx_array_push(comets);
             if (copy == NULL) {
-                return;
+                return NGX_ERROR;
             }
 
             added = 1;
@@ -204,18 +210,19 @@ ngx_http_goim_logic_comets_each(void *data, ngx_goim_rpc_result_t *res)
         }
     }
 
-    return;
+    return NGX_OK;
 
 failed:
 
     /* out of memory: this comet is left out (the last takes its place) */
 
     if (!added) {
-        *copy = ((Goim__CometInfo *) ctx->comets->elts)
-                [ctx->comets->nelts - 1];
+        *copy = ((Goim__CometInfo *) comets->elts)[comets->nelts - 1];
     }
 
-    ctx->comets->nelts--;
+    comets->nelts--;
+
+    return NGX_ERROR;
 }
 
 
@@ -238,18 +245,14 @@ ngx_http_goim_logic_weighted_done(void *data, ngx_int_t status,
 {
     ngx_http_goim_logic_ctx_t *ctx = data;
 
-    size_t                            k;
-    double                            fw, tw, diff, m, fl;
-    int64_t                           total_weight, total_conns, w;
+    char                            **node;
     ngx_str_t                         platform, region;
-    ngx_uint_t                        i, j, n, web;
+    ngx_uint_t                        i, web;
+    ngx_array_t                       nodes;
     ngx_chain_t                       cl;
-    Goim__CometInfo                  *c;
     ngx_http_request_t               *r;
     ngx_goim_logic_conf_t            *lcf;
     ngx_http_goim_logic_out_t         out;
-    ngx_http_goim_logic_node_t       *nodes;
-    ngx_http_goim_logic_chosen_t     *chosen;
     ngx_http_goim_logic_main_conf_t  *lmcf;
 
     if (ngx_http_goim_logic_rpc_done(ctx, status, message) != NGX_OK) {
@@ -269,89 +272,15 @@ ngx_http_goim_logic_weighted_done(void *data, ngx_int_t status,
         return;
     }
 
-    /* without a host domain a comet's id names no host: addresses then */
-
-    web = lmcf->host_domain.len
-          && ngx_http_arg(r, (u_char *) "platform", 8, &platform) == NGX_OK
+    web = ngx_http_arg(r, (u_char *) "platform", 8, &platform) == NGX_OK
           && platform.len == 3 && ngx_strncmp(platform.data, "web", 3) == 0;
 
-    nodes = ngx_pcalloc(r->pool, (ctx->comets->nelts + 1)
-                                 * sizeof(ngx_http_goim_logic_node_t));
-    if (nodes == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    /* goim skips comets that are offline */
-
-    c = ctx->comets->elts;
-    n = 0;
-    total_weight = 0;
-    total_conns = 0;
-
-    for (i = 0; i < ctx->comets->nelts; i++) {
-        if (c[i].offline) {
-            continue;
-        }
-
-        nodes[n].comet = &c[i];
-        nodes[n].conns = c[i].conn_count;
-
-        chosen = ngx_http_goim_logic_chosen(&c[i]);
-        if (chosen) {
-            nodes[n].conns += chosen->chosen;
-        }
-
-        total_weight += c[i].weight;
-        total_conns += nodes[n].conns;
-        n++;
-    }
-
-    for (i = 0; i < n; i++) {
-        c = nodes[i].comet;
-
-        fw = c->weight;
-
-        if (region.len == ngx_strlen(c->region)
-            && ngx_strncmp(region.data, c->region, region.len) == 0)
-        {
-            fw *= lmcf->region_weight;
-        }
-
-        tw = total_weight + (fw - c->weight);
-
-        if (total_conns > 0 && tw > 0) {
-            diff = fw / tw - (double) nodes[i].conns / total_conns * 0.5;
-            m = diff * total_conns;
-            fl = floor(m);
-
-            w = (int64_t) (fw + (fl - m >= -0.5 ? fl : ceil(m)));
-
-            if (diff < 0) {
-                w = ngx_max(w, 1);
-
-            } else {
-                w = ngx_min(w, 1 << 20);
-            }
-
-        } else {
-            w = 0;
-        }
-
-        nodes[i].weight = w;
-    }
-
-    ngx_qsort(nodes, n, sizeof(ngx_http_goim_logic_node_t),
-              ngx_http_goim_logic_weight_cmp);
-
-    if (n) {
-        chosen = ngx_http_goim_logic_chosen(nodes[0].comet);
-        if (chosen) {
-            chosen->chosen++;
-        }
-    }
-
-    if (ngx_http_goim_logic_out_init(&out, r->pool, 512) != NGX_OK) {
+    if (ngx_array_init(&nodes, r->pool, 8, sizeof(char *)) != NGX_OK
+        || ngx_goim_logic_nodes_pick(lmcf, ctx->comets, &region, web,
+                                     r->pool, &nodes)
+           != NGX_OK
+        || ngx_http_goim_logic_out_init(&out, r->pool, 512) != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -384,35 +313,14 @@ ngx_http_goim_logic_weighted_done(void *data, ngx_int_t status,
     ngx_http_goim_logic_out_printf(&out, "\"heartbeat\":%M,\"nodes\":[",
                                    lcf->heartbeat / 1000);
 
-    j = 0;
+    node = nodes.elts;
 
-    for (i = 0; i < n && i < NGX_HTTP_GOIM_LOGIC_NODES_MAX; i++) {
-        c = nodes[i].comet;
-
-        if (web) {
-            if (j++) {
-                ngx_http_goim_logic_out_printf(&out, ",");
-            }
-
-            ngx_http_goim_logic_out_printf(&out, "\"");
-            ngx_http_goim_logic_out_escaped(&out, c->id);
-            ngx_http_goim_logic_out_escaped(&out,
-                                         (char *) lmcf->host_domain.data);
-            ngx_http_goim_logic_out_printf(&out, "\"");
-            continue;
+    for (i = 0; i < nodes.nelts; i++) {
+        if (i) {
+            ngx_http_goim_logic_out_printf(&out, ",");
         }
 
-        for (k = 0; k < c->n_tcp_addrs; k++) {
-            if (j++) {
-                ngx_http_goim_logic_out_printf(&out, ",");
-            }
-
-            ngx_http_goim_logic_out_json(&out, c->tcp_addrs[k]);
-        }
-    }
-
-    if (j == 0 && lmcf->domain.len) {
-        ngx_http_goim_logic_out_json(&out, (char *) lmcf->domain.data);
+        ngx_http_goim_logic_out_json(&out, node[i]);
     }
 
     ngx_http_goim_logic_out_printf(&out,
@@ -430,6 +338,150 @@ ngx_http_goim_logic_weighted_done(void *data, ngx_int_t status,
     cl.next = NULL;
 
     ngx_http_goim_logic_finish_data(ctx, &cl);
+}
+
+
+/*
+ * goim's weighting over comets for a client of region (empty: none): at
+ * most 5 nodes into nodes (char *), host names for web clients when a host
+ * domain is set, else addresses; the default domain when none qualifies.
+ */
+
+ngx_int_t
+ngx_goim_logic_nodes_pick(ngx_http_goim_logic_main_conf_t *lmcf,
+    ngx_array_t *comets, ngx_str_t *region, ngx_uint_t web,
+    ngx_pool_t *pool, ngx_array_t *nodes)
+{
+    char                           **node;
+    size_t                           k, len;
+    double                           fw, tw, diff, m, fl;
+    int64_t                          total_weight, total_conns, w;
+    ngx_uint_t                       i, n;
+    Goim__CometInfo                 *c;
+    ngx_http_goim_logic_node_t      *ns;
+    ngx_http_goim_logic_chosen_t    *chosen;
+
+    /* without a host domain a comet's id names no host: addresses then */
+    web = web && lmcf->host_domain.len;
+
+    ns = ngx_pcalloc(pool, (comets->nelts + 1)
+                           * sizeof(ngx_http_goim_logic_node_t));
+    if (ns == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* goim skips comets that are offline */
+
+    c = comets->elts;
+    n = 0;
+    total_weight = 0;
+    total_conns = 0;
+
+    for (i = 0; i < comets->nelts; i++) {
+        if (c[i].offline) {
+            continue;
+        }
+
+        ns[n].comet = &c[i];
+        ns[n].conns = c[i].conn_count;
+
+        chosen = ngx_http_goim_logic_chosen(&c[i]);
+        if (chosen) {
+            ns[n].conns += chosen->chosen;
+        }
+
+        total_weight += c[i].weight;
+        total_conns += ns[n].conns;
+        n++;
+    }
+
+    for (i = 0; i < n; i++) {
+        c = ns[i].comet;
+
+        fw = c->weight;
+
+        if (region->len && region->len == ngx_strlen(c->region)
+            && ngx_strncmp(region->data, c->region, region->len) == 0)
+        {
+            fw *= lmcf->region_weight;
+        }
+
+        tw = total_weight + (fw - c->weight);
+
+        if (total_conns > 0 && tw > 0) {
+            diff = fw / tw - (double) ns[i].conns / total_conns * 0.5;
+            m = diff * total_conns;
+            fl = floor(m);
+
+            w = (int64_t) (fw + (fl - m >= -0.5 ? fl : ceil(m)));
+
+            if (diff < 0) {
+                w = ngx_max(w, 1);
+
+            } else {
+                w = ngx_min(w, 1 << 20);
+            }
+
+        } else {
+            w = 0;
+        }
+
+        ns[i].weight = w;
+    }
+
+    ngx_qsort(ns, n, sizeof(ngx_http_goim_logic_node_t),
+              ngx_http_goim_logic_weight_cmp);
+
+    if (n) {
+        chosen = ngx_http_goim_logic_chosen(ns[0].comet);
+        if (chosen) {
+            chosen->chosen++;
+        }
+    }
+
+    for (i = 0; i < n && i < NGX_HTTP_GOIM_LOGIC_NODES_MAX; i++) {
+        c = ns[i].comet;
+
+        if (web) {
+            node = ngx_array_push(nodes);
+            if (node == NULL) {
+                return NGX_ERROR;
+            }
+
+            len = ngx_strlen(c->id);
+
+            *node = ngx_pnalloc(pool, len + lmcf->host_domain.len + 1);
+            if (*node == NULL) {
+                return NGX_ERROR;
+            }
+
+            *ngx_cpymem(ngx_cpymem(*node, c->id, len),
+                        lmcf->host_domain.data, lmcf->host_domain.len)
+                = '\0';
+
+            continue;
+        }
+
+        for (k = 0; k < c->n_tcp_addrs; k++) {
+            node = ngx_array_push(nodes);
+            if (node == NULL) {
+                return NGX_ERROR;
+            }
+
+            *node = c->tcp_addrs[k];
+        }
+    }
+
+    if (nodes->nelts == 0 && lmcf->domain.len) {
+        node = ngx_array_push(nodes);
+        if (node == NULL) {
+            return NGX_ERROR;
+        }
+
+        *node = (char *) lmcf->domain.data;
+    }
+
+    return NGX_OK;
 }
 
 

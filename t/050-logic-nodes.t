@@ -97,18 +97,19 @@ X-Region: sh
 
 === TEST 5: the first node counts one more connection per answer (until its next report)
 --- init
-main::renew(id => 'c1', weight => 10, conn_count => 10, addrs => ['1.1.1.1']);
-main::renew(id => 'c2', weight => 10, conn_count => 10, addrs => ['2.2.2.2']);
+main::renew(id => 'c1', weight => 10, conn_count => 1, addrs => ['1.1.1.1']);
+main::renew(id => 'c2', weight => 10, addrs => ['2.2.2.2']);
 main::renew(id => 'c3', weight => 10, conn_count => 10, addrs => ['3.3.3.3'], offline => 1);
 my $http = HTTP::Tiny->new(timeout => 3);
 my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port()
           . '/goim/nodes/weighted?platform=web';
-# equal weights and loads: c1 by name, then c2 has the fewer connections
+# c1: 10 + round(0) = 10, c2: 10 + round(0.5) = 10 (halves round down): c1
+# by name; then c1 counts 2 of 2: 10 against c2's 11
 Test::More::like($http->get($url)->{content}, qr/"nodes":\["c1\.goim\.io","c2/, 'TEST 5 - c1 first');
 Test::More::like($http->get($url)->{content}, qr/"nodes":\["c2\.goim\.io","c1/, 'TEST 5 - then c2');
 --- request
 GET /goim/nodes/weighted?platform=web
---- response_body_like: "nodes":\["c1\.goim\.io","c2\.goim\.io","comet-test\.goim\.io"\]
+--- response_body_like: "nodes":\["c2\.goim\.io","c1\.goim\.io","comet-test\.goim\.io"\]
 
 
 
