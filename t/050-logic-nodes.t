@@ -181,3 +181,25 @@ POST /goim/nodes/weighted
 --- error_code: 405
 --- response_body
 {"code":-405,"message":"/nodes/weighted needs GET"}
+
+
+
+=== TEST 13: Logic.Nodes over RPC: the same weighting and fields, as protobuf
+--- init
+main::three();
+my ($op, $body) = Goim::RouterRpc::call($ENV{TEST_NGINX_LOGIC_PORT}, 106,
+                                        Goim::RouterRpc::f_bytes(1, 'web'));
+Test::More::is($op, 106 | 0x40000000, 'TEST 13 - a Nodes reply');
+my @f = Goim::RouterRpc::decode($body // '');
+my %one = map { $_->[0] == 6 ? () : @$_ } @f;
+Test::More::is($one{1}, 'conn.goim.io', 'TEST 13 - domain');
+Test::More::is(join(' ', map { $one{$_} } 2, 3, 4, 5, 8), '3101 3102 3103 240 2',
+               'TEST 13 - ports, heartbeat in seconds, heartbeat_max');
+Test::More::is(join(',', map { $_->[1] } grep { $_->[0] == 6 } @f),
+               'c2.goim.io,c3.goim.io,c1.goim.io,comet-test.goim.io', 'TEST 13 - nodes');
+my %b = map { @$_ } Goim::RouterRpc::decode($one{7} // '');
+Test::More::is(sprintf('%d %d %.1f %.1f', @b{1 .. 4}), '300 3 1.8 0.3', 'TEST 13 - backoff');
+--- request
+GET /goim/nodes/instances
+--- response_body_like: "hostname":"c3"
+

@@ -61,6 +61,32 @@ sub comet_renew {
     return 1;
 }
 
+# a protobuf message as a list of [field number, value] (varints as
+# numbers, fixed32 as floats, length-delimited as bytes)
+sub decode {
+    my $buf = shift;
+    my @out;
+    my $varint = sub {
+        my ($n, $shift) = (0, 0);
+        while (1) {
+            my $b = ord substr($buf, 0, 1, '');
+            $n |= ($b & 0x7f) << $shift;
+            $shift += 7;
+            return $n unless $b & 0x80;
+        }
+    };
+    while (length $buf) {
+        my $key = $varint->();
+        my ($no, $type) = ($key >> 3, $key & 7);
+        if ($type == 0) { push @out, [$no, $varint->()] }
+        elsif ($type == 2) { my $len = $varint->(); push @out, [$no, substr($buf, 0, $len, '')] }
+        elsif ($type == 5) { push @out, [$no, unpack('f<', substr($buf, 0, 4, ''))] }
+        elsif ($type == 1) { push @out, [$no, unpack('d<', substr($buf, 0, 8, ''))] }
+        else { die "protobuf wire type $type\n" }
+    }
+    return @out;
+}
+
 # CometDel (307)
 sub comet_del {
     my ($port, $id) = @_;
