@@ -58,7 +58,7 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit fuzz cli run test clean bench
+.PHONY: all deps modules daemons unit fuzz cli run test clean bench kafka-fetch
 
 all: deps daemons modules unit fuzz cli
 
@@ -148,7 +148,8 @@ $(NGX_BUILD)/.configured: config libgoim/goim.proto
 	    || { tail -20 configure.log; exit 1; }
 	touch $@
 
-$(MODULES): $(NGX_BUILD)/.configured $(MODULE_SRCS)
+# one recipe makes both (grouped target): under -j it must not run twice
+$(MODULES) &: $(NGX_BUILD)/.configured $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile \
 	    objs/ngx_goim_comet_module.so objs/ngx_goim_logic_module.so
 
@@ -176,7 +177,12 @@ endif
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-test: all node_modules/.package-lock.json
+# the Kafka broker the Kafka tests run (jars from Maven Central, cached
+# outside the tree once: scripts/kafka.sh)
+kafka-fetch: deps
+	@./scripts/kafka.sh fetch
+
+test: all node_modules/.package-lock.json kafka-fetch
 	$(PROVE_ENV) prove -I t/lib -r $(TESTS)
 
 clean:
@@ -187,7 +193,8 @@ clean:
 
 # benchmarks (not run by make test): build/bench/<name>
 
-bench: $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench daemons
+bench: $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench \
+       $(BUILD)/bench/produce daemons modules
 
 $(BUILD)/bench/router_bench: bench/router_bench.c \
         $(BUILD)/obj/goim-router/session.o $(LIB_OBJS)
@@ -198,3 +205,9 @@ $(BUILD)/bench/router_bench: bench/router_bench.c \
 $(BUILD)/bench/router_rpc_bench: bench/router_rpc_bench.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS)
+
+# goim PushMsg records into Kafka, for bench/job-kafka.pl
+$(BUILD)/bench/produce: bench/produce.c $(BUILD)/obj/gen/goim.pb-c.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ -lrdkafka \
+	    -lprotobuf-c

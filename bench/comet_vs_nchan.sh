@@ -2,9 +2,10 @@
 # Comet against nchan, side by side, with the same client (goim-cli) on the
 # same machine in the same run:
 #
-#   1. memory per idle connection: nginx workers' RSS before and after SUBS
-#      idle clients connect (authenticated ones for comet; kernel socket
-#      memory is not counted, as in nchan-measured.md);
+#   1. memory per idle connection: nginx workers' memory (PSS, so shared
+#      pages count once) before and after SUBS idle clients connect
+#      (authenticated ones for comet; kernel socket memory is not counted,
+#      as in nchan-measured.md);
 #   2. room fan-out: SUBS WebSocket subscribers in one room / one nchan
 #      channel, RATE timestamped pushes a second for SECS seconds: deliveries
 #      a second, latency p50/p99 (client side), server CPU per delivery;
@@ -31,10 +32,11 @@ PER_PROC=${PER_PROC:-5000}
 NGINX=/usr/sbin/nginx
 
 mkdir -p "$OUT"
-PIDS=()
+PIDS=()         # client processes
+DAEMONS=()      # goim-router, goim-job
 
 cleanup() {
-    for p in "${PIDS[@]}"; do
+    for p in "${PIDS[@]}" "${DAEMONS[@]}"; do
         kill "$p" 2>/dev/null || true
     done
     for d in "$OUT"/goim "$OUT"/nchan; do
@@ -53,10 +55,11 @@ workers() {
     pgrep -P "$(cat "$1")" | tr '\n' ' '
 }
 
+# proportional set size: a shared page several workers touched counts once
 rss_kb() {
     local sum=0 p
     for p in $1; do
-        sum=$(( sum + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status") ))
+        sum=$(( sum + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup") ))
     done
     echo $sum
 }
@@ -87,8 +90,11 @@ clients() {
 wait_clients() {
     local name=$1 want=$2 t got
     for (( t = 0; t < 60; t++ )); do
-        got=$(cat "$OUT"/"$name".*.err 2>/dev/null \
-              | awk '/^goim-cli: [0-9.]+ s:/ {for (i = 1; i <= NF; i++) if ($i == "alive") a[FILENAME] = $(i + 1)} END {s = 0; for (f in a) s += a[f]; print s}' || echo 0)
+        got=$(awk '/^goim-cli: [0-9.]+s alive/ {
+                       for (i = 1; i <= NF; i++) if ($i == "alive") a[FILENAME] = $(i + 1)
+                   }
+                   END {s = 0; for (f in a) s += a[f]; print s}' \
+              "$OUT"/"$name".*.err 2>/dev/null || echo 0)
         [ "${got:-0}" -ge "$want" ] && return 0
         sleep 1
     done
@@ -131,10 +137,10 @@ start_goim() {
     mkdir -p "$d/tmp"
     "$BUILD/goim-router" --listen 127.0.0.1:4139 --log-level warn \
         >"$d/router.log" 2>&1 &
-    PIDS+=($!)
+    DAEMONS+=($!)
     "$BUILD/goim-job" --listen 127.0.0.1:4129 --router 127.0.0.1:4139 \
         --log-level warn >"$d/job.log" 2>&1 &
-    PIDS+=($!)
+    DAEMONS+=($!)
     cat >"$d/nginx.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 load_module $BUILD/nginx/objs/ngx_goim_comet_module.so;
@@ -198,9 +204,11 @@ stop_server() {
     kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null || true
     sleep 1
     stop_clients
-    for p in $(pgrep -f "goim-(router|job) --listen 127.0.0.1:41[23]9"); do
+    for p in "${DAEMONS[@]}"; do
         kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
     done
+    DAEMONS=()
     sleep 1
 }
 
@@ -231,7 +239,9 @@ measure() {
     sleep 2
 
     c0=$(cpu_ticks "$w")
-    "$CLI" -q -n 0 -P "$url" --push-rate "$RATE" -d "$SECS" "$addr" \
+    # the pusher is one more subscriber; the others measure the fan-out
+    "$CLI" -q -n 1 -b 127.0.0.250 "${args[@]}" -P "$url" \
+        --push-rate "$RATE" -d "$SECS" "$addr" \
         >"$OUT/$name-pusher.out" 2>"$OUT/$name-pusher.err" || true
     sleep 2
     c1=$(cpu_ticks "$w")

@@ -50,6 +50,8 @@ job_comet_free(job_comet_t *cm)
         goim_rpc_client_close(cm->client);
     }
 
+    job_push_comet_gone(cm);
+
     free(cm->id);
     free(cm->push_addr);
     free(cm);
@@ -66,6 +68,7 @@ job_comet_add(const char *id, const char *push_addr)
         return NULL;
     }
 
+    goim_queue_init(&cm->waiting);
     cm->id = strdup(id);
     cm->push_addr = strdup(push_addr);
     cm->client = goim_rpc_client_create(job.loop, push_addr, NULL);

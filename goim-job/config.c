@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "job.h"
 
@@ -30,6 +31,38 @@ const goim_opt_t  job_opts[] = {
       "3", 1, 3600, 1,
       "seconds router has to answer for the comet list" },
 
+    { "kafka_brokers", GOIM_OPT_STRING, offsetof(job_conf_t, kafka_brokers),
+      "", 0, 0, 0,
+      "Kafka bootstrap brokers host:port[,host:port]; empty: no Kafka" },
+
+    { "kafka_topic", GOIM_OPT_STRING, offsetof(job_conf_t, kafka_topic),
+      "goim-push-topic", 0, 0, 0,
+      "Kafka topic of goim PushMsg records" },
+
+    { "kafka_group", GOIM_OPT_STRING, offsetof(job_conf_t, kafka_group),
+      "goim-push-group-job", 0, 0, 0,
+      "Kafka consumer group" },
+
+    { "max_inflight", GOIM_OPT_INT, offsetof(job_conf_t, max_inflight),
+      "10000", 1, 10000000, 1,
+      "unfinished records before Kafka consumption pauses" },
+
+    { "room_batch", GOIM_OPT_INT, offsetof(job_conf_t, room_batch),
+      "20", 1, 10000, 1,
+      "most room messages in one BroadcastRoom" },
+
+    { "room_wait", GOIM_OPT_INT, offsetof(job_conf_t, room_wait),
+      "10", 0, 10000, 1,
+      "ms a busy room's next batch waits for company" },
+
+    { "comet_window", GOIM_OPT_INT, offsetof(job_conf_t, comet_window),
+      "32", 1, 100000, 1,
+      "calls in flight per comet; more wait in job" },
+
+    { "stop_timeout", GOIM_OPT_INT, offsetof(job_conf_t, stop_timeout),
+      "10", 1, 3600, 1,
+      "seconds SIGTERM waits for calls in flight" },
+
     { NULL, 0, 0, NULL, 0, 0, 0, NULL }
 };
 
@@ -49,6 +82,22 @@ job_conf_check(void *conf, char *err, size_t errlen)
         snprintf(err, errlen, "router: \"%s\" needs a host and a port",
                  jc->router);
         return -1;
+    }
+
+    if (jc->kafka_brokers[0] != '\0') {
+        if (jc->kafka_topic[0] == '\0' || jc->kafka_group[0] == '\0') {
+            snprintf(err, errlen, "kafka_topic and kafka_group must not be "
+                     "empty when kafka_brokers is set");
+            return -1;
+        }
+
+        if (strchr(jc->kafka_brokers, ':') == NULL
+            || strchr(jc->kafka_brokers, ' ') != NULL)
+        {
+            snprintf(err, errlen, "kafka_brokers: \"%s\" needs "
+                     "host:port[,host:port...]", jc->kafka_brokers);
+            return -1;
+        }
     }
 
     return 0;

@@ -2,7 +2,9 @@
  * goim-job: the one server struct and the configuration, shared by its
  * files (main.c: main(), server.c: life cycle, config.c: options,
  * comets.c: the comet directory and its clients, push.c: routing PushMsgs
- * to comets, rpc.c: the methods it serves).
+ * to comets with retries, room.c: the per-room aggregator, kafka.c: the
+ * Kafka consumer, offsets.c: at-least-once offset tracking, rpc.c: the
+ * methods it serves).
  */
 
 #ifndef JOB_H
@@ -22,6 +24,14 @@ typedef struct {
     int64_t              comet_refresh;   /* s */
     int64_t              comet_timeout;   /* s */
     int64_t              router_timeout;  /* s */
+    char                *kafka_brokers;   /* "" : no Kafka source */
+    char                *kafka_topic;
+    char                *kafka_group;
+    int64_t              max_inflight;    /* records, then pause */
+    int64_t              room_batch;      /* messages per BroadcastRoom */
+    int64_t              room_wait;       /* ms */
+    int64_t              stop_timeout;    /* s */
+    int64_t              comet_window;    /* calls in flight per comet */
 } job_conf_t;
 
 /* A comet as router lists it, and the client job pushes to it with. */
@@ -30,6 +40,8 @@ typedef struct {
     char                *id;
     char                *push_addr;
     goim_rpc_client_t   *client;
+    goim_queue_t         waiting;         /* deliveries over the window */
+    unsigned             inflight;        /* calls on client now */
     unsigned             seen:1;          /* in the latest list */
 } job_comet_t;
 
@@ -44,6 +56,20 @@ struct job_wait_s {
     void               (*ready)(job_wait_t *w);
 };
 
+/*
+ * A record to deliver (a Kafka message, or a JOB_PUSH request's messages):
+ * pending counts the sends still serving it; done() runs once they all
+ * finished, with failed > 0 when any gave up (only when job stops: a
+ * failing comet call is retried while the comet is listed).
+ */
+typedef struct job_rec_s  job_rec_t;
+
+struct job_rec_s {
+    unsigned             pending;
+    unsigned             failed;
+    void               (*done)(job_rec_t *rec);
+};
+
 typedef struct {
     uint64_t             requests;        /* JOB_PUSH calls */
     uint64_t             msgs;            /* PushMsgs in them */
@@ -55,7 +81,20 @@ typedef struct {
     uint64_t             refreshes;       /* comet lists fetched */
     uint64_t             refresh_failures;
     uint64_t             waiting;         /* PushMsgs waiting for a list */
+    uint64_t             retries;         /* comet calls tried again */
+    uint64_t             gone;            /* calls given up: comet left */
+    uint64_t             windowed;        /* deliveries that had to wait */
+    uint64_t             room_msgs;       /* ROOM messages aggregated */
+    uint64_t             room_batches;    /* BroadcastRooms sent */
+    uint64_t             kafka_records;   /* records consumed */
+    uint64_t             kafka_bad;       /* records skipped: undecodable */
+    uint64_t             kafka_done;      /* records finished */
+    uint64_t             kafka_commits;   /* offset stores */
+    uint64_t             kafka_pauses;    /* times consumption paused */
+    uint64_t             kafka_errors;    /* errors librdkafka reported */
 } job_stats_t;
+
+typedef struct job_kafka_s  job_kafka_t;
 
 typedef struct {
     job_conf_t          *conf;
@@ -68,9 +107,16 @@ typedef struct {
     goim_queue_t         comets;
     size_t               ncomets;
     job_stats_t          stats;
+    uint64_t             inflight;        /* records not finished */
+    goim_queue_t         retrying;        /* deliveries waiting to retry */
+    void                *rooms;           /* room.c's table */
+    job_kafka_t         *kafka;
+    uv_timer_t           stop_timer;
     unsigned             refresh_failing:1;
     unsigned             started:1;
-    unsigned             stopping:1;
+    unsigned             stopping:1;      /* comets closed */
+    unsigned             draining:1;      /* SIGTERM: finishing */
+    unsigned             finished:1;
 } job_server_t;
 
 extern job_server_t              job;
@@ -94,5 +140,30 @@ void job_comets_wait(job_wait_t *w);
 
 /* push.c */
 void job_push(goim_rpc_req_t *r);
+void job_route(job_rec_t *rec, const Goim__PushMsg *m);
+void job_rec_release(job_rec_t *rec, unsigned failed);
+/* sends body (owned from now on, unless -1) to every comet as one
+ * BroadcastRoom serving recs; done(data) runs when it finished */
+int job_send_room(const char *room, uint8_t *body, size_t len,
+    job_rec_t **recs, size_t nrecs, void (*done)(void *data), void *data);
+void job_push_stop(void);
+void job_push_comet_gone(job_comet_t *cm);   /* its waiting deliveries */
+
+/* room.c */
+int job_rooms_init(void);
+void job_rooms_add(job_rec_t *rec, const Goim__PushMsg *m);
+void job_rooms_flush(void);
+void job_rooms_free(void);
+size_t job_rooms_count(void);
+
+/* kafka.c */
+int job_kafka_start(void);
+void job_kafka_update(void);          /* job.inflight changed */
+void job_kafka_stop(void);            /* stop taking records */
+void job_kafka_close(void);           /* store, commit, close */
+int job_kafka_paused(void);
+
+/* server.c */
+void job_stop_check(void);            /* finish stopping when drained */
 
 #endif /* JOB_H */

@@ -8,12 +8,15 @@
 static void
 job_stats(goim_rpc_req_t *r)
 {
-    int64_t  values[11];
+    int64_t  values[25];
 
     static const char *const  names[] = {
         "push_requests", "push_msgs", "sent", "failed", "dropped",
         "keys_delivered", "keys_dropped", "comets", "comet_refreshes",
-        "comet_refresh_failures", "waiting"
+        "comet_refresh_failures", "waiting", "retries", "gone",
+        "room_msgs", "room_batches", "rooms", "inflight", "kafka_records",
+        "kafka_bad", "kafka_done", "kafka_commits", "kafka_pauses",
+        "kafka_errors", "kafka_paused", "windowed"
     };
 
     values[0] = (int64_t) job.stats.requests;
@@ -27,8 +30,22 @@ job_stats(goim_rpc_req_t *r)
     values[8] = (int64_t) job.stats.refreshes;
     values[9] = (int64_t) job.stats.refresh_failures;
     values[10] = (int64_t) job.stats.waiting;
+    values[11] = (int64_t) job.stats.retries;
+    values[12] = (int64_t) job.stats.gone;
+    values[13] = (int64_t) job.stats.room_msgs;
+    values[14] = (int64_t) job.stats.room_batches;
+    values[15] = (int64_t) job_rooms_count();
+    values[16] = (int64_t) job.inflight;
+    values[17] = (int64_t) job.stats.kafka_records;
+    values[18] = (int64_t) job.stats.kafka_bad;
+    values[19] = (int64_t) job.stats.kafka_done;
+    values[20] = (int64_t) job.stats.kafka_commits;
+    values[21] = (int64_t) job.stats.kafka_pauses;
+    values[22] = (int64_t) job.stats.kafka_errors;
+    values[23] = (int64_t) job_kafka_paused();
+    values[24] = (int64_t) job.stats.windowed;
 
-    goim_daemon_stats_reply(r, names, values, 11);
+    goim_daemon_stats_reply(r, names, values, 25);
 }
 
 

@@ -1,8 +1,15 @@
 /*
  * goim-job's server: the one global struct and its life cycle.  The comet
- * directory comes up at start (first list fetched at once), SIGHUP applies
- * a new refresh period, and stop closes the router and comet clients,
- * failing what is still in flight.
+ * directory comes up at start (first list fetched at once), then the
+ * Kafka consumer when kafka_brokers is set.  SIGHUP applies a new refresh
+ * period.
+ *
+ * SIGTERM drains: no new record is taken, queued room messages leave at
+ * once, calls in flight get their answer (failures are no longer retried
+ * and keep their records uncommitted), then the acknowledged offsets are
+ * committed, the consumer leaves its group and the clients close.  After
+ * stop_timeout seconds whatever is still in flight is abandoned
+ * (uncommitted, so taken again by the next job).
  */
 
 #include "goim_uv_log.h"
@@ -18,6 +25,13 @@ job_start(uv_loop_t *loop, void *conf)
     job.conf = conf;
     job.loop = loop;
 
+    goim_queue_init(&job.retrying);
+
+    if (job_rooms_init() != 0) {
+        goim_log_error("out of memory");
+        return -1;
+    }
+
     if (job_comets_start() != 0) {
         goim_log_error("cannot start the comet directory");
         return -1;
@@ -27,6 +41,11 @@ job_start(uv_loop_t *loop, void *conf)
 
     goim_log_info("router %s, comet list every %lld s", job.conf->router,
                   (long long) job.conf->comet_refresh);
+
+    if (job_kafka_start() != 0) {
+        goim_log_error("cannot start the Kafka consumer");
+        return -1;
+    }
 
     return 0;
 }
@@ -40,15 +59,73 @@ job_reload(void *conf)
 }
 
 
+static void
+job_finish(void)
+{
+    if (job.finished) {
+        return;
+    }
+
+    job.finished = 1;
+
+    uv_close((uv_handle_t *) &job.stop_timer, NULL);
+
+    job_kafka_close();
+
+    /* fails what is still in flight: those records stay uncommitted */
+    job_comets_stop();
+    job_rooms_free();
+
+    goim_log_info("stopped: %llu records consumed, %llu finished",
+                  (unsigned long long) job.stats.kafka_records,
+                  (unsigned long long) job.stats.kafka_done);
+}
+
+
+void
+job_stop_check(void)
+{
+    if (job.draining && !job.finished && job.inflight == 0) {
+        job_finish();
+    }
+}
+
+
+static void
+job_stop_timeout(uv_timer_t *t)
+{
+    (void) t;
+
+    goim_log_warn("stop: %llu records still in flight after %lld s, "
+                  "leaving them uncommitted",
+                  (unsigned long long) job.inflight,
+                  (long long) job.conf->stop_timeout);
+
+    job_finish();
+}
+
+
 void
 job_stop(void)
 {
     if (!job.started) {
+        job_rooms_free();               /* a failed start */
         return;
     }
 
     job.started = 0;
-    job_comets_stop();
+    job.draining = 1;
+
+    job_kafka_stop();
+    job_push_stop();
+    job_rooms_flush();
+
+    uv_timer_init(job.loop, &job.stop_timer);
+    uv_timer_start(&job.stop_timer, job_stop_timeout,
+                   (uint64_t) job.conf->stop_timeout * 1000, 0);
+
+    goim_log_info("stop: %llu records in flight",
+                  (unsigned long long) job.inflight);
+
+    job_stop_check();
 }
-
-

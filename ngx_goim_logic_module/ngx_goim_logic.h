@@ -29,6 +29,8 @@ typedef struct {
     ngx_msec_t                 rpc_timeout;
     ngx_msec_t                 connect_timeout;
     ngx_str_t                  jwt_secret;    /* empty: goim's JSON token */
+    ngx_str_t                  kafka_brokers;  /* goim_logic_queue kafka= */
+    ngx_str_t                  kafka_topic;
 
     /* the ketama ring over the routers, named "1", "2", ... in order */
     goim_ketama_point_t       *ring;
@@ -77,6 +79,13 @@ typedef void (*ngx_goim_logic_queue_done_pt)(void *data,
 ngx_int_t ngx_goim_logic_queue_push(ngx_goim_logic_conf_t *lcf,
     Goim__PushMsg **msgs, size_t n, ngx_goim_logic_queue_done_pt done,
     void *data, ngx_goim_rpc_call_t **call);
+
+/* goim_logic_queue job=host:port | kafka=host:port[,...] [topic=NAME] */
+char *ngx_goim_logic_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_goim_logic_queue_init_process(ngx_cycle_t *cycle,
+    ngx_goim_logic_conf_t *lcf);
+void ngx_goim_logic_queue_exit_process(ngx_cycle_t *cycle);
 
 /* the router that owns a mid's sessions, and its index */
 ngx_goim_rpc_peer_t *ngx_goim_logic_router(ngx_goim_logic_conf_t *lcf,

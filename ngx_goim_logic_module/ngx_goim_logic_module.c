@@ -63,6 +63,13 @@ static ngx_command_t  ngx_goim_logic_commands[] = {
       0,
       NULL },
 
+    { ngx_string("goim_logic_queue"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE12,
+      ngx_goim_logic_queue_directive,
+      0,
+      0,
+      NULL },
+
     { ngx_string("goim_logic_heartbeat"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -135,6 +142,8 @@ ngx_goim_logic_create_conf(ngx_cycle_t *cycle)
      *     lcf->job = NULL;
      *     lcf->router_peers = NULL;
      *     lcf->job_peer = NULL;
+     *     lcf->kafka_brokers = { 0, NULL };
+     *     lcf->kafka_topic = { 0, NULL };
      */
 
     lcf->heartbeat = NGX_CONF_UNSET_MSEC;
@@ -236,7 +245,7 @@ ngx_goim_logic_job_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t  *value;
 
-    if (lcf->job) {
+    if (lcf->job || lcf->kafka_brokers.len) {
         return "is duplicate";
     }
 
@@ -286,7 +295,7 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
         }
     }
 
-    return NGX_OK;
+    return ngx_goim_logic_queue_init_process(cycle, lcf);
 }
 
 
@@ -299,6 +308,7 @@ ngx_goim_logic_exit_process(ngx_cycle_t *cycle)
     lcf = ngx_goim_logic_get_conf(cycle);
 
     ngx_goim_rpc_sessions_finalize();
+    ngx_goim_logic_queue_exit_process(cycle);
 
     if (lcf->router_peers) {
         for (i = 0; i < lcf->routers->nelts; i++) {

@@ -8,6 +8,7 @@ PKGS="nginx-light libnginx-mod-stream nginx-dev
       libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libyajl-dev
       libuv1-dev libconfig-dev libcmocka-dev libssl-dev libpcre2-dev zlib1g-dev
       clang libclang-rt-14-dev valgrind curl
+      openjdk-17-jre-headless maven
       libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
       libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl
       libio-socket-ssl-perl openssl

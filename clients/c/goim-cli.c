@@ -92,6 +92,7 @@ static struct {
     /* options */
     const char  *target;
     int          ws;
+    int          raw;           /* --raw: a frame is a message, no goim */
     const char  *path;
     unsigned     clients;
     const char  *token_tpl;
@@ -520,6 +521,23 @@ print_packet(cli_conn_t *c, const goim_packet_t *p)
 static void conn_close(cli_conn_t *c, int by_server);
 
 
+/* --raw: a WebSocket message that is the pushed body itself (nchan) */
+static void
+handle_raw_message(const uint8_t *body, size_t len)
+{
+    g.messages++;
+    g.message_bytes += len;
+    g.last_msg = now_mono();
+    if (g.first_msg == 0) {
+        g.first_msg = g.last_msg;
+    }
+
+    if (g.latency) {
+        record_latency(body, len);
+    }
+}
+
+
 /* one goim packet from the server; returns -1 to close */
 static int
 handle_packet(cli_conn_t *c, const goim_packet_t *p)
@@ -722,6 +740,11 @@ parse_ws(cli_conn_t *c, uint8_t *data, size_t len)
 
         case 0x1:
         case 0x2:
+            if (g.raw) {
+                handle_raw_message(pl + hl, (size_t) plen);
+                break;
+            }
+
             rc = goim_packet_parse(pl + hl, (size_t) plen, CLI_MAX_PACKET,
                                    &p, &used);
             if (rc != GOIM_OK || used != plen) {
@@ -802,6 +825,17 @@ parse_ws_handshake(cli_conn_t *c, const uint8_t *data, size_t len)
                 h++;
             }
             if (strncmp(h, c->ws_accept, strlen(c->ws_accept)) == 0) {
+                if (g.raw) {
+                    /* no goim auth: subscribed once upgraded */
+                    c->state = ST_READY;
+                    c->attempts = 0;
+                    c->deadline = 0;
+                    c->next_hb = 1e300;
+                    g.authed++;
+                    g.alive++;
+                    return (ssize_t) n;
+                }
+
                 send_auth(c);
                 return (ssize_t) n;
             }
@@ -1487,6 +1521,8 @@ usage(FILE *f)
 "usage: goim-cli [options] HOST:PORT\n"
 "  -w, --ws               WebSocket (HOST:PORT is comet's http listener)\n"
 "      --path PATH        WebSocket path (default /sub)\n"
+"      --raw              plain WebSocket pub/sub (nchan): no goim auth or\n"
+"                         heartbeats, every frame is one message (implies -w)\n"
 "  -n, --clients N        clients to connect (default 1)\n"
 "  -m, --mid A[-B]        mid of client i: A+i, wrapping after B (default 1)\n"
 "  -r, --room ROOM        room id (default none); {r} = i %% --rooms\n"
@@ -1523,6 +1559,7 @@ main(int argc, char **argv)
 {
     static const struct option  opts[] = {
         { "ws", no_argument, NULL, 'w' },
+        { "raw", no_argument, NULL, 9 },
         { "path", required_argument, NULL, 1 },
         { "clients", required_argument, NULL, 'n' },
         { "mid", required_argument, NULL, 'm' },
@@ -1580,6 +1617,7 @@ main(int argc, char **argv)
     {
         switch (opt) {
         case 'w': g.ws = 1; break;
+        case 9: g.raw = 1; g.ws = 1; break;
         case 1: g.path = optarg; break;
         case 'n':
             g.clients = (unsigned) parse_double("--clients", optarg, 1);

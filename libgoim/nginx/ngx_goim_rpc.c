@@ -673,6 +673,107 @@ ngx_goim_rpc_call_timeout(ngx_event_t *ev)
 }
 
 
+static void
+ngx_goim_rpc_local_timeout(ngx_event_t *ev)
+{
+    ngx_goim_rpc_call_ext_t  *ext;
+
+    ext = ev->data;
+
+    if (ext->message) {
+        ngx_goim_rpc_local_finish(&ext->call, ext->status, ext->message);
+        return;
+    }
+
+    ngx_goim_rpc_local_finish(&ext->call, GOIM__ERROR_CODE__ERROR_TIMEOUT,
+                              "no answer in time");
+}
+
+
+ngx_goim_rpc_call_t *
+ngx_goim_rpc_local_call(ngx_queue_t *list, ngx_rbtree_key_t id,
+    ngx_msec_t timeout, ngx_log_t *log, ngx_goim_rpc_done_pt done,
+    void *data)
+{
+    ngx_goim_rpc_call_ext_t  *ext;
+
+    ext = ngx_calloc(sizeof(ngx_goim_rpc_call_ext_t), log);
+    if (ext == NULL) {
+        return NULL;
+    }
+
+    ext->call.node.key = id;
+    ext->call.done = done;
+    ext->call.data = data;
+    ext->call.timeout.handler = ngx_goim_rpc_local_timeout;
+    ext->call.timeout.data = ext;
+    ext->call.timeout.log = log;
+
+    ngx_queue_insert_tail(list, &ext->queue);
+    ngx_add_timer(&ext->call.timeout, timeout);
+
+    return &ext->call;
+}
+
+
+ngx_goim_rpc_call_t *
+ngx_goim_rpc_local_find(ngx_queue_t *list, ngx_rbtree_key_t id)
+{
+    ngx_queue_t              *q;
+    ngx_goim_rpc_call_ext_t  *ext;
+
+    /* answers come back mostly in order: the head is the likely one */
+    for (q = ngx_queue_head(list);
+         q != ngx_queue_sentinel(list);
+         q = ngx_queue_next(q))
+    {
+        ext = ngx_queue_data(q, ngx_goim_rpc_call_ext_t, queue);
+
+        if (ext->call.node.key == id) {
+            return &ext->call;
+        }
+    }
+
+    return NULL;
+}
+
+
+void
+ngx_goim_rpc_local_finish(ngx_goim_rpc_call_t *call, ngx_int_t status,
+    const char *message)
+{
+    ngx_goim_rpc_result_t  res;
+
+    ngx_memzero(&res, sizeof(ngx_goim_rpc_result_t));
+    res.status = status;
+
+    if (message) {
+        res.message.data = (u_char *) message;
+        res.message.len = ngx_strlen(message);
+    }
+
+    ngx_goim_rpc_call_finish(call, &res);
+}
+
+
+void
+ngx_goim_rpc_local_finish_later(ngx_goim_rpc_call_t *call, ngx_int_t status,
+    const char *message)
+{
+    ngx_goim_rpc_call_ext_t  *ext;
+
+    ext = (ngx_goim_rpc_call_ext_t *) call;
+    ext->status = status;
+    ext->message = message ? message : "";
+
+    if (call->timeout.timer_set) {
+        ngx_del_timer(&call->timeout);
+    }
+
+    ngx_add_timer(&call->timeout, 0);
+}
+
+
 /* calls that could not even be sent are reported from a posted event, so
  * that done() never runs inside ngx_goim_rpc_call() */
 

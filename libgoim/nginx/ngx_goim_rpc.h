@@ -84,6 +84,24 @@ ngx_goim_rpc_call_t *ngx_goim_rpc_call(ngx_goim_rpc_peer_t *peer,
 /* Forgets a call whose caller went away; its reply will be ignored. */
 void ngx_goim_rpc_cancel(ngx_goim_rpc_call_t *call);
 
+/*
+ * A local call: the same handle and done() contract for an answer that
+ * comes from elsewhere in the worker (logic's Kafka delivery reports).
+ * It waits in list under id until ngx_goim_rpc_local_finish(), or fails
+ * with ERROR_TIMEOUT after timeout; ngx_goim_rpc_cancel() works on it.
+ */
+ngx_goim_rpc_call_t *ngx_goim_rpc_local_call(ngx_queue_t *list,
+    ngx_rbtree_key_t id, ngx_msec_t timeout, ngx_log_t *log,
+    ngx_goim_rpc_done_pt done, void *data);
+ngx_goim_rpc_call_t *ngx_goim_rpc_local_find(ngx_queue_t *list,
+    ngx_rbtree_key_t id);
+/* runs done() now (status 0 or a Goim__ErrorCode; message static) */
+void ngx_goim_rpc_local_finish(ngx_goim_rpc_call_t *call, ngx_int_t status,
+    const char *message);
+/* the same from the event loop, for an answer known at once */
+void ngx_goim_rpc_local_finish_later(ngx_goim_rpc_call_t *call,
+    ngx_int_t status, const char *message);
+
 
 /* server side */
 

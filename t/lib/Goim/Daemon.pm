@@ -24,6 +24,7 @@ package Goim::Daemon;
 #     timeout => 10          seconds to wait for the port
 #     no_env => 1            do not export TEST_NGINX_<TYPE>_PORT
 #
+# crash() SIGKILLs it (no TAP test).
 # stop(%opts) sends SIGTERM, waits up to 10 s (timeout => N), SIGKILLs if it
 # has to, and reports one TAP test (Test::More::ok) that passes only if the
 # daemon exited with status 0 and its log has no "ERROR: AddressSanitizer",
@@ -215,6 +216,17 @@ sub stop {
 }
 
 sub exit_status { $_[0]{exit_status} }
+
+# SIGKILL, as a crash: reaped, and no TAP test reported for it
+sub crash {
+    my $self = shift;
+    return if $self->{stopped};
+    kill 'KILL', $self->{pid};
+    waitpid $self->{pid}, 0;
+    delete $Running{$self->{pid}};
+    $self->{stopped} = 1;
+    $self->{result} = 1;
+}
 
 sub tap_closed {    # done_testing() already called?
     my $ctx = eval { Test::More->builder->ctx } or return 0;

@@ -74,9 +74,11 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+# setup(job_args => [...]): extra flags for goim-job (e.g. Kafka's)
 sub setup {
+    my %o = @_;
     $Router = Goim::Daemon->start('router');
-    $Job = Goim::Daemon->start('job');
+    $Job = Goim::Daemon->start('job', args => $o{job_args} || []);
 
     for my $name (qw(COMET PUSH LOGIC)) {
         $ENV{"TEST_NGINX_${name}_PORT"} ||= Goim::Daemon::free_port();
