@@ -75,6 +75,8 @@ try {
     await page.fill('#push-body', 'hello room live://4242');
     await page.click('#push-form button[type=submit]');
     await waitText('hello room live://4242');
+    /* the push travels faster than its HTTP answer is shown: wait for it */
+    await page.waitForFunction(() => document.getElementById('push-result').textContent !== '', null, { timeout: 5000 });
     const r = await page.textContent('#push-result');
     if (!r.startsWith('200 {"code":0')) throw new Error(`push result: ${r}`);
   });

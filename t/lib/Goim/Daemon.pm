@@ -47,12 +47,18 @@ my %Running;    # pid => object
 our $FailedAfterDone = 0;
 
 sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '0.0.0.0', LocalPort => 0,
-                                  Proto => 'tcp', ReuseAddr => 1)
-        or die "Goim::Daemon: no free port: $!\n";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    # below the kernel's ephemeral range (32768 and up here): a port from
+    # that range can be taken by some outgoing connection before the
+    # server that was to listen on it binds it
+    for (1 .. 1000) {
+        my $port = 10000 + int rand 22000;
+        my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '0.0.0.0',
+                                      LocalPort => $port, Proto => 'tcp',
+                                      ReuseAddr => 1) or next;
+        close $s;
+        return $port;
+    }
+    die "Goim::Daemon: no free port\n";
 }
 
 sub build_dir { $ENV{GOIM_BUILD_DIR} // 'build' }

@@ -34,18 +34,12 @@ use warnings;
 use Exporter 'import';
 use IO::Socket::INET;
 use Test::Nginx::Socket ();
+use Goim::Daemon ();
 
 our @EXPORT_OK = qw(setup stream_block add_default_no_error_log stream_port);
 our @DefaultNoErrorLog = ('[alert]', '[crit]', '[emerg]');
 
-$ENV{TEST_NGINX_STREAM_PORT} ||= do {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '0.0.0.0', LocalPort => 0,
-                                  Proto => 'tcp', ReuseAddr => 1)
-        or die "Goim::Stream: no free port: $!\n";
-    my $p = $s->sockport;
-    close $s;
-    $p;
-};
+$ENV{TEST_NGINX_STREAM_PORT} ||= Goim::Daemon::free_port();
 
 sub stream_port { $ENV{TEST_NGINX_STREAM_PORT} }
 

@@ -154,12 +154,18 @@ sub server_port_for_client { $ServerPortForClient = shift if @_; $ServerPortForC
 }
 
 sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '0.0.0.0',
-                                  LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
-        or die "cannot find a free port: $!\n";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    # below the kernel's ephemeral range (32768 and up here): a port from
+    # that range can be taken by some outgoing connection before the
+    # server that was to listen on it binds it
+    for (1 .. 1000) {
+        my $port = 10000 + int rand 22000;
+        my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '0.0.0.0',
+                                      LocalPort => $port, Proto => 'tcp',
+                                      ReuseAddr => 1) or next;
+        close $s;
+        return $port;
+    }
+    die "cannot find a free port\n";
 }
 
 sub bail_out {
