@@ -59,6 +59,9 @@ typedef struct {
     ngx_msec_t                 online_interval;
 
     ngx_str_t                  push_addr;     /* advertised to job */
+    ngx_array_t               *addrs;         /* char *, for logic's nodes */
+    ngx_int_t                  weight;
+    ngx_str_t                  region;
     ngx_msec_t                 renew_interval;
     size_t                     zone_size;
     size_t                     ring_size;

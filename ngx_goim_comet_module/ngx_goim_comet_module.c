@@ -15,6 +15,8 @@ static void *ngx_goim_comet_create_conf(ngx_cycle_t *cycle);
 static char *ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf);
 static char *ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_goim_comet_addrs(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_goim_comet_init_process(ngx_cycle_t *cycle);
 static void ngx_goim_comet_exit_process(ngx_cycle_t *cycle);
 static void ngx_goim_comet_online_handler(ngx_event_t *ev);
@@ -73,6 +75,27 @@ static ngx_command_t  ngx_goim_comet_commands[] = {
       offsetof(ngx_goim_comet_conf_t, online_interval),
       NULL },
 
+    { ngx_string("goim_comet_addrs"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_1MORE,
+      ngx_goim_comet_addrs,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_comet_weight"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, weight),
+      NULL },
+
+    { ngx_string("goim_comet_region"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, region),
+      NULL },
+
       ngx_null_command
 };
 
@@ -116,6 +139,8 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
      *     ccf->id = { 0, NULL };
      *     ccf->logic = NULL;
      *     ccf->push_addr = { 0, NULL };
+     *     ccf->addrs = NULL;
+     *     ccf->region = { 0, NULL };
      *     ccf->logic_peer = NULL;
      */
 
@@ -124,6 +149,7 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
     ccf->renew_interval = NGX_CONF_UNSET_MSEC;
     ccf->zone_size = NGX_CONF_UNSET_SIZE;
     ccf->ring_size = NGX_CONF_UNSET_SIZE;
+    ccf->weight = NGX_CONF_UNSET;
     ccf->my_eventfd = -1;
     ccf->cycle = cycle;
 
@@ -152,6 +178,13 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_msec_value(ccf->renew_interval, 10 * 60 * 1000);
     ngx_conf_init_size_value(ccf->zone_size, NGX_GOIM_COMET_ZONE_SIZE);
     ngx_conf_init_size_value(ccf->ring_size, NGX_GOIM_COMET_RING_SIZE);
+    ngx_conf_init_value(ccf->weight, 10);    /* goim's -weight default */
+
+    if (ccf->weight > 1000000) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_comet_weight must be at most 1000000");
+        return NGX_CONF_ERROR;
+    }
 
     ccf->ring_size = ngx_align(ccf->ring_size, 8);
 
@@ -190,6 +223,43 @@ ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     return ngx_goim_rpc_parse_upstream(cf, &value[1], ccf->logic);
+}
+
+
+/* the public addresses logic hands to non-web clients */
+
+static char *
+ngx_goim_comet_addrs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_goim_comet_conf_t *ccf = conf;
+
+    char       **addr;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (ccf->addrs) {
+        return "is duplicate";
+    }
+
+    ccf->addrs = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                  sizeof(char *));
+    if (ccf->addrs == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        addr = ngx_array_push(ccf->addrs);
+        if (addr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* the parser leaves every word terminated */
+        *addr = (char *) value[i].data;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -277,7 +347,7 @@ ngx_goim_comet_online_handler(ngx_event_t *ev)
     ngx_goim_comet_conf_t  *ccf;
     Goim__OnlineReq         req = GOIM__ONLINE_REQ__INIT;
     Goim__CometInfo         info = GOIM__COMET_INFO__INIT;
-    u_char                  id[256], push_addr[256];
+    u_char                  id[256], push_addr[256], region[256];
 
     ccf = ev->data;
 
@@ -292,6 +362,16 @@ ngx_goim_comet_online_handler(ngx_event_t *ev)
     info.id = (char *) id;
     info.push_addr = (char *) push_addr;
     info.conn_count = ccf->nchannels;
+    info.weight = (int32_t) ccf->weight;
+
+    ngx_cpystrn(region, ccf->region.data ? ccf->region.data : (u_char *) "",
+                ngx_min(ccf->region.len + 1, sizeof(region)));
+    info.region = (char *) region;
+
+    if (ccf->addrs) {
+        info.tcp_addrs = ccf->addrs->elts;
+        info.n_tcp_addrs = ccf->addrs->nelts;
+    }
 
     req.server = (char *) id;
     req.comet = &info;

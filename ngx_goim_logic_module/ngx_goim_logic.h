@@ -123,6 +123,59 @@ ngx_int_t ngx_goim_logic_fanout_call(ngx_goim_logic_fanout_t *f,
 void ngx_goim_logic_fanout_free(ngx_goim_logic_fanout_t *f);
 
 
+/* counters of every worker, in the status zone (ngx_goim_logic_stats.c) */
+
+#define NGX_GOIM_LOGIC_EP_PUSH_KEYS        0
+#define NGX_GOIM_LOGIC_EP_PUSH_MIDS        1
+#define NGX_GOIM_LOGIC_EP_PUSH_ROOM        2
+#define NGX_GOIM_LOGIC_EP_PUSH_ALL         3
+#define NGX_GOIM_LOGIC_EP_ONLINE_TOP       4
+#define NGX_GOIM_LOGIC_EP_ONLINE_ROOM      5
+#define NGX_GOIM_LOGIC_EP_ONLINE_TOTAL     6
+#define NGX_GOIM_LOGIC_EP_NODES_WEIGHTED   7
+#define NGX_GOIM_LOGIC_EP_NODES_INSTANCES  8
+#define NGX_GOIM_LOGIC_EP_V1_PUSH          9
+#define NGX_GOIM_LOGIC_EP_V1_PUSHS         10
+#define NGX_GOIM_LOGIC_EP_V1_PUSH_ROOM     11
+#define NGX_GOIM_LOGIC_EP_V1_PUSH_ALL      12
+#define NGX_GOIM_LOGIC_EP_V1_SERVER_DEL    13
+#define NGX_GOIM_LOGIC_EP_V1_COUNT         14
+#define NGX_GOIM_LOGIC_EP_UNKNOWN          15
+#define NGX_GOIM_LOGIC_EP_N                16
+
+#define NGX_GOIM_LOGIC_STATUS_N            8   /* 200 400 404 405 413 500
+                                                  503 other */
+#define NGX_GOIM_LOGIC_RPC_ROUTER          0
+#define NGX_GOIM_LOGIC_RPC_JOB             1
+#define NGX_GOIM_LOGIC_RPC_N               2
+#define NGX_GOIM_LOGIC_BUCKETS             12  /* le 1 2 5 ... 2500 +Inf ms */
+
+typedef struct {
+    ngx_atomic_t               requests[NGX_GOIM_LOGIC_EP_N]
+                                       [NGX_GOIM_LOGIC_STATUS_N];
+    ngx_atomic_t               rpc_bucket[NGX_GOIM_LOGIC_RPC_N]
+                                         [NGX_GOIM_LOGIC_BUCKETS];
+    ngx_atomic_t               rpc_sum_ms[NGX_GOIM_LOGIC_RPC_N];
+    ngx_atomic_t               rpc_errors[NGX_GOIM_LOGIC_RPC_N];
+    ngx_atomic_t               queue_errors;
+    ngx_atomic_t               auth_accepted;
+    ngx_atomic_t               auth_refused;
+} ngx_goim_logic_stats_t;
+
+extern ngx_goim_logic_stats_t  *ngx_goim_logic_stats;
+
+#define ngx_goim_logic_stats_inc(field)                                      \
+    do {                                                                     \
+        if (ngx_goim_logic_stats) {                                          \
+            (void) ngx_atomic_fetch_add(&ngx_goim_logic_stats->field, 1);    \
+        }                                                                    \
+    } while (0)
+
+void ngx_goim_logic_stats_request(ngx_uint_t endpoint, ngx_uint_t status);
+void ngx_goim_logic_stats_rpc(ngx_uint_t upstream, ngx_msec_t start,
+    ngx_int_t failed);
+
+
 #pragma GCC visibility pop
 
 

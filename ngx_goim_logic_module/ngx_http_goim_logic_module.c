@@ -9,54 +9,18 @@
 #include <ngx_http.h>
 
 #include "ngx_goim_logic.h"
+#include "ngx_http_goim_logic.h"
 
 
 /*
  * goim v2's business API: POST /goim/push/{keys,mids,room,all} and GET
- * /goim/online/{top,room,total}.  A push by mid asks the router each mid
+ * /goim/online/{top,room,total} (the nodes endpoints, v1's API and the
+ * status page have files of their own).  A push by mid asks the router each mid
  * belongs to (the ketama ring), a push by key asks every router (keys are
  * not sharded), then one record per comet goes to job; room and broadcast
  * pushes go to job at once.  Online counts are summed over every router.
  * The JSON envelope is goim's: {"code":0,"message":"","data":...}.
  */
-
-
-typedef struct ngx_http_goim_logic_ctx_s  ngx_http_goim_logic_ctx_t;
-
-typedef ngx_int_t (*ngx_http_goim_logic_handler_pt)(
-    ngx_http_goim_logic_ctx_t *ctx);
-
-typedef struct {
-    ngx_str_t                        path;
-    ngx_uint_t                       method;
-    ngx_http_goim_logic_handler_pt   handler;
-} ngx_http_goim_logic_endpoint_t;
-
-typedef struct {
-    ngx_str_t                        name;
-    int64_t                          count;
-} ngx_http_goim_logic_room_t;
-
-typedef struct {
-    ngx_flag_t                       enable;
-} ngx_http_goim_logic_loc_conf_t;
-
-struct ngx_http_goim_logic_ctx_s {
-    ngx_http_request_t              *request;
-    ngx_http_goim_logic_endpoint_t  *endpoint;
-    ngx_goim_rpc_call_t             *call;
-    ngx_goim_logic_fanout_t         *fanout;
-    int32_t                          operation;
-    ngx_str_t                        msg;
-
-    ngx_array_t                      sessions;    /* Goim__Session */
-    ngx_array_t                      rooms;       /* ..._room_t */
-    char                           **asked;       /* full room names */
-    int64_t                          limit;
-    int64_t                          conn_count;
-    int64_t                          ip_count;
-    int64_t                          session_count;
-};
 
 
 static ngx_int_t ngx_http_goim_logic_handler(ngx_http_request_t *r);
@@ -75,8 +39,6 @@ static ngx_int_t ngx_http_goim_logic_online_room(
     ngx_http_goim_logic_ctx_t *ctx);
 static ngx_int_t ngx_http_goim_logic_online_total(
     ngx_http_goim_logic_ctx_t *ctx);
-static ngx_int_t ngx_http_goim_logic_fanout(ngx_http_goim_logic_ctx_t *ctx,
-    ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done);
 static void ngx_http_goim_logic_sessions_each(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_http_goim_logic_sessions_done(void *data, ngx_int_t status,
@@ -93,46 +55,46 @@ static void ngx_http_goim_logic_total_each(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_http_goim_logic_total_done(void *data, ngx_int_t status,
     ngx_str_t *message);
-static ngx_int_t ngx_http_goim_logic_add_room(ngx_http_goim_logic_ctx_t *ctx,
-    const char *name, int64_t count);
-static void ngx_http_goim_logic_sum_rooms(ngx_http_goim_logic_ctx_t *ctx);
-static void ngx_http_goim_logic_finish_data(ngx_http_goim_logic_ctx_t *ctx,
-    ngx_chain_t *data);
-static u_char *ngx_http_goim_logic_strdup(ngx_pool_t *pool, const char *s);
-static ngx_int_t ngx_http_goim_logic_job_push(ngx_http_goim_logic_ctx_t *ctx,
-    Goim__PushMsg **msgs, size_t n);
 static void ngx_http_goim_logic_job_done(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_http_goim_logic_cleanup(void *data);
-static ngx_int_t ngx_http_goim_logic_args(ngx_http_request_t *r,
-    const char *name, ngx_array_t *values, ngx_uint_t split);
-static ngx_int_t ngx_http_goim_logic_int_arg(ngx_http_request_t *r,
-    const char *name, int64_t min, int64_t max, int64_t *value);
-static ngx_int_t ngx_http_goim_logic_respond(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_int_t code, const char *fmt, ...);
-static void ngx_http_goim_logic_finish(ngx_http_goim_logic_ctx_t *ctx,
-    ngx_uint_t status, ngx_int_t code, const char *fmt, ...);
 static char *ngx_http_goim_logic_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_goim_logic_ports(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_goim_logic_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_goim_logic_region_weight(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_goim_logic_log_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_goim_logic_init(ngx_conf_t *cf);
+static void *ngx_http_goim_logic_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_goim_logic_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_goim_logic_create_loc_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_goim_logic_init_process(ngx_cycle_t *cycle);
 
 
 static ngx_http_goim_logic_endpoint_t  ngx_http_goim_logic_endpoints[] = {
     { ngx_string("/push/keys"), NGX_HTTP_POST,
-      ngx_http_goim_logic_push_keys },
+      ngx_http_goim_logic_push_keys, NGX_GOIM_LOGIC_EP_PUSH_KEYS },
     { ngx_string("/push/mids"), NGX_HTTP_POST,
-      ngx_http_goim_logic_push_mids },
+      ngx_http_goim_logic_push_mids, NGX_GOIM_LOGIC_EP_PUSH_MIDS },
     { ngx_string("/push/room"), NGX_HTTP_POST,
-      ngx_http_goim_logic_push_room },
+      ngx_http_goim_logic_push_room, NGX_GOIM_LOGIC_EP_PUSH_ROOM },
     { ngx_string("/push/all"), NGX_HTTP_POST,
-      ngx_http_goim_logic_push_all },
+      ngx_http_goim_logic_push_all, NGX_GOIM_LOGIC_EP_PUSH_ALL },
     { ngx_string("/online/top"), NGX_HTTP_GET,
-      ngx_http_goim_logic_online_top },
+      ngx_http_goim_logic_online_top, NGX_GOIM_LOGIC_EP_ONLINE_TOP },
     { ngx_string("/online/room"), NGX_HTTP_GET,
-      ngx_http_goim_logic_online_room },
+      ngx_http_goim_logic_online_room, NGX_GOIM_LOGIC_EP_ONLINE_ROOM },
     { ngx_string("/online/total"), NGX_HTTP_GET,
-      ngx_http_goim_logic_online_total },
-    { ngx_null_string, 0, NULL }
+      ngx_http_goim_logic_online_total, NGX_GOIM_LOGIC_EP_ONLINE_TOTAL },
+    { ngx_string("/nodes/weighted"), NGX_HTTP_GET,
+      ngx_http_goim_logic_nodes_weighted, NGX_GOIM_LOGIC_EP_NODES_WEIGHTED },
+    { ngx_string("/nodes/instances"), NGX_HTTP_GET,
+      ngx_http_goim_logic_nodes_instances,
+      NGX_GOIM_LOGIC_EP_NODES_INSTANCES },
+    { ngx_null_string, 0, NULL, NGX_GOIM_LOGIC_EP_UNKNOWN }
 };
 
 
@@ -142,7 +104,63 @@ static ngx_command_t  ngx_http_goim_logic_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_goim_logic_api,
       NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_GOIM_LOGIC_API,
+      NULL },
+
+    { ngx_string("goim_logic_api_v1"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_goim_logic_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_GOIM_LOGIC_API_V1,
+      NULL },
+
+    { ngx_string("goim_logic_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_goim_logic_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_GOIM_LOGIC_STATUS,
+      NULL },
+
+    { ngx_string("goim_logic_node_domain"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_goim_logic_main_conf_t, domain),
+      NULL },
+
+    { ngx_string("goim_logic_node_host_domain"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_goim_logic_main_conf_t, host_domain),
+      NULL },
+
+    { ngx_string("goim_logic_node_ports"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3,
+      ngx_http_goim_logic_ports,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("goim_logic_backoff"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE4,
+      ngx_http_goim_logic_backoff,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("goim_logic_region_weight"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_goim_logic_region_weight,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("goim_logic_client_region"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_goim_logic_main_conf_t, client_region),
       NULL },
 
       ngx_null_command
@@ -151,10 +169,10 @@ static ngx_command_t  ngx_http_goim_logic_commands[] = {
 
 static ngx_http_module_t  ngx_http_goim_logic_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_goim_logic_init,              /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_goim_logic_create_main_conf,  /* create main configuration */
+    ngx_http_goim_logic_init_main_conf,    /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -171,7 +189,7 @@ ngx_module_t  ngx_http_goim_logic_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_goim_logic_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -187,8 +205,18 @@ ngx_http_goim_logic_handler(ngx_http_request_t *r)
     ngx_pool_cleanup_t              *cln;
     ngx_http_goim_logic_ctx_t       *ctx;
     ngx_http_goim_logic_endpoint_t  *ep;
+    ngx_http_goim_logic_loc_conf_t  *glcf;
 
-    for (ep = ngx_http_goim_logic_endpoints; ep->handler; ep++) {
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_logic_module);
+
+    if (glcf->api == NGX_HTTP_GOIM_LOGIC_STATUS) {
+        return ngx_http_goim_logic_status_handler(r);
+    }
+
+    ep = glcf->api == NGX_HTTP_GOIM_LOGIC_API_V1
+         ? ngx_http_goim_logic_v1_endpoints : ngx_http_goim_logic_endpoints;
+
+    for ( /* void */ ; ep->handler; ep++) {
         if (r->uri.len >= ep->path.len
             && ngx_strncmp(r->uri.data + r->uri.len - ep->path.len,
                            ep->path.data, ep->path.len) == 0)
@@ -208,18 +236,6 @@ ngx_http_goim_logic_handler(ngx_http_request_t *r)
                                            &r->uri);
     }
 
-    if (!(r->method & ep->method)) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_goim_logic_respond(r, NGX_HTTP_NOT_ALLOWED, -405,
-                                           "%V needs %s", &ep->path,
-                                           ep->method == NGX_HTTP_GET
-                                           ? "GET" : "POST");
-    }
-
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_goim_logic_ctx_t));
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -235,6 +251,7 @@ ngx_http_goim_logic_handler(ngx_http_request_t *r)
 
     ctx->request = r;
     ctx->endpoint = ep;
+    ctx->v1 = (glcf->api == NGX_HTTP_GOIM_LOGIC_API_V1);
     ngx_http_set_ctx(r, ctx, ngx_http_goim_logic_module);
 
     if (ngx_array_init(&ctx->sessions, r->pool, 4, sizeof(Goim__Session))
@@ -244,6 +261,18 @@ ngx_http_goim_logic_handler(ngx_http_request_t *r)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!(r->method & ep->method)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_goim_logic_respond(r, NGX_HTTP_NOT_ALLOWED, -405,
+                                           "%V needs %s", &ep->path,
+                                           ep->method == NGX_HTTP_GET
+                                           ? "GET" : "POST");
     }
 
     if (ep->method == NGX_HTTP_GET) {
@@ -329,7 +358,8 @@ ngx_http_goim_logic_body_handler(ngx_http_request_t *r)
         break;
 
     case NGX_DECLINED:
-        ctx->operation = 0;
+        /* goim v1 delivered every push as OP_SEND_SMS_REPLY (5) */
+        ctx->operation = ctx->v1 ? 5 : 0;
         break;
 
     default:
@@ -413,12 +443,9 @@ ngx_http_goim_logic_push_mids(ngx_http_goim_logic_ctx_t *ctx)
     int64_t                   mid;
     ngx_str_t                *v;
     ngx_uint_t                i;
-    ngx_uint_t                k, n, *owner;
     ngx_array_t               mids;
     ngx_http_request_t       *r;
-    ngx_goim_logic_conf_t    *lcf;
     Goim__SessionsByMidsReq   req = GOIM__SESSIONS_BY_MIDS_REQ__INIT;
-    Goim__SessionsByMidsReq   part = GOIM__SESSIONS_BY_MIDS_REQ__INIT;
 
     r = ctx->request;
 
@@ -467,9 +494,31 @@ ngx_http_goim_logic_push_mids(ngx_http_goim_logic_ctx_t *ctx)
         req.mids[i] = v[i].data[0] == '-' ? -mid : mid;
     }
 
-    req.n_mids = mids.nelts;
+    return ngx_http_goim_logic_mids_lookup(ctx, req.mids, mids.nelts);
 
-    /* each mid to the router the ring gives it: one request per router */
+invalid:
+
+    ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                               "mids holds \"%V\", not an int64", &v[i]);
+    return NGX_ERROR;
+}
+
+
+/* each mid to the router the ring gives it: one request per router */
+
+ngx_int_t
+ngx_http_goim_logic_mids_lookup(ngx_http_goim_logic_ctx_t *ctx,
+    int64_t *mids, size_t nmids)
+{
+    ngx_uint_t                i, k, n, *owner;
+    ngx_http_request_t       *r;
+    ngx_goim_logic_conf_t    *lcf;
+    Goim__SessionsByMidsReq   req = GOIM__SESSIONS_BY_MIDS_REQ__INIT;
+    Goim__SessionsByMidsReq   part = GOIM__SESSIONS_BY_MIDS_REQ__INIT;
+
+    r = ctx->request;
+    req.mids = mids;
+    req.n_mids = nmids;
 
     lcf = ngx_goim_logic_get_conf(ngx_cycle);
     n = ngx_goim_logic_nrouters(lcf);
@@ -528,12 +577,6 @@ ngx_http_goim_logic_push_mids(ngx_http_goim_logic_ctx_t *ctx)
     }
 
     return NGX_OK;
-
-invalid:
-
-    ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                               "mids holds \"%V\", not an int64", &v[i]);
-    return NGX_ERROR;
 }
 
 
@@ -668,9 +711,7 @@ ngx_http_goim_logic_sessions_done(void *data, ngx_int_t status,
 
     r = ctx->request;
 
-    if (status) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "router %V", message);
+    if (ngx_http_goim_logic_rpc_done(ctx, status, message) != NGX_OK) {
         return;
     }
 
@@ -837,9 +878,7 @@ ngx_http_goim_logic_top_done(void *data, ngx_int_t status,
     ngx_chain_t                  out;
     ngx_http_goim_logic_room_t  *room;
 
-    if (status) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "router %V", message);
+    if (ngx_http_goim_logic_rpc_done(ctx, status, message) != NGX_OK) {
         return;
     }
 
@@ -1059,9 +1098,7 @@ ngx_http_goim_logic_room_done(void *data, ngx_int_t status,
     ngx_chain_t                  out;
     ngx_http_goim_logic_room_t  *room;
 
-    if (status) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "router %V", message);
+    if (ngx_http_goim_logic_rpc_done(ctx, status, message) != NGX_OK) {
         return;
     }
 
@@ -1169,9 +1206,7 @@ ngx_http_goim_logic_total_done(void *data, ngx_int_t status,
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
-    if (status) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "router %V", message);
+    if (ngx_http_goim_logic_rpc_done(ctx, status, message) != NGX_OK) {
         return;
     }
 
@@ -1197,7 +1232,7 @@ ngx_http_goim_logic_total_done(void *data, ngx_int_t status,
 }
 
 
-static u_char *
+u_char *
 ngx_http_goim_logic_strdup(ngx_pool_t *pool, const char *s)
 {
     u_char  *p;
@@ -1216,7 +1251,7 @@ ngx_http_goim_logic_strdup(ngx_pool_t *pool, const char *s)
 
 /* room counts from several routers: appended, then summed by name */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_goim_logic_add_room(ngx_http_goim_logic_ctx_t *ctx,
     const char *name, int64_t count)
 {
@@ -1249,7 +1284,7 @@ ngx_http_goim_logic_name_cmp(const void *one, const void *two)
 }
 
 
-static void
+void
 ngx_http_goim_logic_sum_rooms(ngx_http_goim_logic_ctx_t *ctx)
 {
     ngx_uint_t                   i, n;
@@ -1275,10 +1310,12 @@ ngx_http_goim_logic_sum_rooms(ngx_http_goim_logic_ctx_t *ctx)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_goim_logic_job_push(ngx_http_goim_logic_ctx_t *ctx,
     Goim__PushMsg **msgs, size_t n)
 {
+    ctx->rpc_start = ngx_current_msec;
+
     switch (ngx_goim_logic_queue_push(ngx_goim_logic_get_conf(ngx_cycle),
                                       msgs, n, ngx_http_goim_logic_job_done,
                                       ctx, &ctx->call))
@@ -1306,7 +1343,12 @@ ngx_http_goim_logic_job_done(void *data, ngx_goim_rpc_result_t *res)
 
     ctx->call = NULL;
 
+    ngx_goim_logic_stats_rpc(NGX_GOIM_LOGIC_RPC_JOB, ctx->rpc_start,
+                             res->status);
+
     if (res->status) {
+        ngx_goim_logic_stats_inc(queue_errors);
+
         ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
                                    "queue: %V", &res->message);
         return;
@@ -1316,7 +1358,7 @@ ngx_http_goim_logic_job_done(void *data, ngx_goim_rpc_result_t *res)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_goim_logic_fanout(ngx_http_goim_logic_ctx_t *ctx,
     ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done)
 {
@@ -1329,6 +1371,8 @@ ngx_http_goim_logic_fanout(ngx_http_goim_logic_ctx_t *ctx,
                                    "no goim_logic_router configured");
         return NGX_ERROR;
     }
+
+    ctx->rpc_start = ngx_current_msec;
 
     ctx->fanout = ngx_goim_logic_fanout_create(lcf, each, done, ctx);
     if (ctx->fanout == NULL) {
@@ -1363,7 +1407,7 @@ ngx_http_goim_logic_cleanup(void *data)
  * (mids=1&mids=2); split also accepts commas (mids=1,2).
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_goim_logic_args(ngx_http_request_t *r, const char *name,
     ngx_array_t *values, ngx_uint_t split)
 {
@@ -1424,7 +1468,7 @@ ngx_http_goim_logic_args(ngx_http_request_t *r, const char *name,
 
 /* NGX_OK: set; NGX_DECLINED: absent or empty; NGX_ERROR: not a number */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_goim_logic_int_arg(ngx_http_request_t *r, const char *name,
     int64_t min, int64_t max, int64_t *value)
 {
@@ -1476,11 +1520,12 @@ static ngx_int_t
 ngx_http_goim_logic_vrespond(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t code, const char *fmt, va_list args)
 {
-    u_char       text[512], *p;
-    size_t       len;
-    ngx_buf_t   *b;
-    ngx_int_t    rc;
-    ngx_chain_t  out;
+    u_char                          text[512], *p;
+    size_t                          len;
+    ngx_buf_t                      *b;
+    ngx_int_t                       rc;
+    ngx_chain_t                     out;
+    ngx_http_goim_logic_loc_conf_t *glcf;
 
     p = ngx_vslprintf(text, text + sizeof(text), fmt, args);
     len = p - text;
@@ -1493,9 +1538,27 @@ ngx_http_goim_logic_vrespond(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last = ngx_sprintf(b->last, "{\"code\":%i,\"message\":\"", code);
-    b->last = (u_char *) ngx_escape_json(b->last, text, len);
-    b->last = ngx_cpymem(b->last, "\"}\n", 3);
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_logic_module);
+
+    if (glcf->api == NGX_HTTP_GOIM_LOGIC_API_V1) {
+
+        /* goim v1: {"ret":1} or {"ret":65535}; the reason is ours */
+
+        if (code == 0) {
+            b->last = ngx_cpymem(b->last, "{\"ret\":1}\n", 10);
+
+        } else {
+            b->last = ngx_cpymem(b->last, "{\"ret\":65535,\"message\":\"",
+                                 sizeof("{\"ret\":65535,\"message\":\"") - 1);
+            b->last = (u_char *) ngx_escape_json(b->last, text, len);
+            b->last = ngx_cpymem(b->last, "\"}\n", 3);
+        }
+
+    } else {
+        b->last = ngx_sprintf(b->last, "{\"code\":%i,\"message\":\"", code);
+        b->last = (u_char *) ngx_escape_json(b->last, text, len);
+        b->last = ngx_cpymem(b->last, "\"}\n", 3);
+    }
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
@@ -1522,7 +1585,7 @@ ngx_http_goim_logic_vrespond(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_goim_logic_respond(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t code, const char *fmt, ...)
 {
@@ -1537,7 +1600,7 @@ ngx_http_goim_logic_respond(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-static void
+void
 ngx_http_goim_logic_finish(ngx_http_goim_logic_ctx_t *ctx, ngx_uint_t status,
     ngx_int_t code, const char *fmt, ...)
 {
@@ -1554,19 +1617,23 @@ ngx_http_goim_logic_finish(ngx_http_goim_logic_ctx_t *ctx, ngx_uint_t status,
 
 /* {"code":0,"message":"","data":<data>} */
 
-static void
+void
 ngx_http_goim_logic_finish_data(ngx_http_goim_logic_ctx_t *ctx,
     ngx_chain_t *data)
 {
     ngx_buf_t           *head, *tail;
+    ngx_str_t           *hp;
     ngx_int_t            rc;
     ngx_chain_t          out[2];
     ngx_http_request_t  *r;
 
-    static ngx_str_t  h = ngx_string("{\"code\":0,\"message\":\"\",\"data\":");
+    static ngx_str_t  h0 = ngx_string("{\"code\":0,\"message\":\"\",\"data\":");
+    static ngx_str_t  h1 = ngx_string("{\"ret\":1,\"data\":");
     static ngx_str_t  t = ngx_string("}\n");
 
     r = ctx->request;
+
+    hp = ctx->v1 ? &h1 : &h0;
 
     head = ngx_calloc_buf(r->pool);
     tail = ngx_calloc_buf(r->pool);
@@ -1575,8 +1642,8 @@ ngx_http_goim_logic_finish_data(ngx_http_goim_logic_ctx_t *ctx,
         return;
     }
 
-    head->pos = h.data;
-    head->last = h.data + h.len;
+    head->pos = hp->data;
+    head->last = hp->data + hp->len;
     head->memory = 1;
     tail->pos = t.data;
     tail->last = t.data + t.len;
@@ -1591,7 +1658,7 @@ ngx_http_goim_logic_finish_data(ngx_http_goim_logic_ctx_t *ctx,
     out[1].next = NULL;
 
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = h.len + t.len
+    r->headers_out.content_length_n = hp->len + t.len
                                       + (data->buf->last - data->buf->pos);
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -1607,21 +1674,391 @@ ngx_http_goim_logic_finish_data(ngx_http_goim_logic_ctx_t *ctx,
 }
 
 
+ngx_int_t
+ngx_http_goim_logic_rpc_done(ngx_http_goim_logic_ctx_t *ctx, ngx_int_t status,
+    ngx_str_t *message)
+{
+    ngx_goim_logic_stats_rpc(NGX_GOIM_LOGIC_RPC_ROUTER, ctx->rpc_start,
+                             status);
+
+    if (status) {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
+                                   "router %V", message);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_goim_logic_out_init(ngx_http_goim_logic_out_t *out, ngx_pool_t *pool,
+    size_t size)
+{
+    out->pool = pool;
+    out->failed = 0;
+    out->buf = ngx_create_temp_buf(pool, size);
+
+    return out->buf ? NGX_OK : NGX_ERROR;
+}
+
+
+static u_char *
+ngx_http_goim_logic_out_reserve(ngx_http_goim_logic_out_t *out, size_t len)
+{
+    size_t      size;
+    ngx_buf_t  *b;
+
+    if (out->failed) {
+        return NULL;
+    }
+
+    if ((size_t) (out->buf->end - out->buf->last) >= len) {
+        return out->buf->last;
+    }
+
+    size = 2 * (out->buf->end - out->buf->start) + len;
+
+    b = ngx_create_temp_buf(out->pool, size);
+    if (b == NULL) {
+        out->failed = 1;
+        return NULL;
+    }
+
+    b->last = ngx_cpymem(b->last, out->buf->pos,
+                         out->buf->last - out->buf->pos);
+    out->buf = b;
+
+    return b->last;
+}
+
+
+void
+ngx_http_goim_logic_out_printf(ngx_http_goim_logic_out_t *out,
+    const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    /* every format here prints short: numbers and fixed text */
+
+    p = ngx_http_goim_logic_out_reserve(out, 1024);
+    if (p == NULL) {
+        return;
+    }
+
+    va_start(args, fmt);
+    out->buf->last = ngx_vslprintf(p, p + 1024, fmt, args);
+    va_end(args);
+}
+
+
+void
+ngx_http_goim_logic_out_escaped(ngx_http_goim_logic_out_t *out,
+    const char *s)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = ngx_strlen(s);
+
+    p = ngx_http_goim_logic_out_reserve(out, len
+                                 + ngx_escape_json(NULL, (u_char *) s, len));
+    if (p == NULL) {
+        return;
+    }
+
+    out->buf->last = (u_char *) ngx_escape_json(p, (u_char *) s, len);
+}
+
+
+void
+ngx_http_goim_logic_out_json(ngx_http_goim_logic_out_t *out, const char *s)
+{
+    ngx_http_goim_logic_out_printf(out, "\"");
+    ngx_http_goim_logic_out_escaped(out, s);
+    ngx_http_goim_logic_out_printf(out, "\"");
+}
+
+
+static ngx_int_t
+ngx_http_goim_logic_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                       ep;
+    ngx_http_goim_logic_ctx_t       *ctx;
+    ngx_http_goim_logic_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_logic_module);
+
+    if (glcf->api != NGX_HTTP_GOIM_LOGIC_API
+        && glcf->api != NGX_HTTP_GOIM_LOGIC_API_V1)
+    {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_goim_logic_module);
+
+    if (ctx) {
+        ep = ctx->endpoint->stat;
+
+    } else {
+        ep = NGX_GOIM_LOGIC_EP_UNKNOWN;
+    }
+
+    ngx_goim_logic_stats_request(ep, r->headers_out.status);
+
+    return NGX_OK;
+}
+
+
 static char *
 ngx_http_goim_logic_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_goim_logic_loc_conf_t *glcf = conf;
 
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_str_t                        *value;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_goim_logic_main_conf_t  *lmcf;
 
-    if (glcf->enable) {
+    if (glcf->api) {
         return "is duplicate";
     }
 
-    glcf->enable = 1;
+    glcf->api = cmd->offset;
+
+    if (glcf->api == NGX_HTTP_GOIM_LOGIC_API_V1) {
+        ngx_str_set(&glcf->v1_room_type, "live");
+
+        if (cf->args->nelts == 2) {
+            value = cf->args->elts;
+
+            if (value[1].len == 0) {
+                return "takes a room type, not an empty string";
+            }
+
+            glcf->v1_room_type = value[1];
+        }
+    }
+
+    if (glcf->api == NGX_HTTP_GOIM_LOGIC_STATUS) {
+        lmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_goim_logic_module);
+        if (ngx_http_goim_logic_status_zone(cf, lmcf) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_goim_logic_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* goim_logic_node_ports tcp ws wss */
+
+static char *
+ngx_http_goim_logic_ports(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_goim_logic_main_conf_t *lmcf = conf;
+
+    ngx_int_t   port[3];
+    ngx_str_t  *value;
+    ngx_uint_t  i;
+
+    if (lmcf->tcp_port != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < 3; i++) {
+        port[i] = ngx_atoi(value[i + 1].data, value[i + 1].len);
+
+        if (port[i] == NGX_ERROR || port[i] > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid port \"%V\" (0 to 65535)",
+                               &value[i + 1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    lmcf->tcp_port = port[0];
+    lmcf->ws_port = port[1];
+    lmcf->wss_port = port[2];
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_goim_logic_parse_float(ngx_str_t *value, double *d)
+{
+    u_char      *p;
+    ngx_uint_t   dot;
+
+    /* a plain decimal: it is also written into JSON as is */
+
+    dot = 0;
+
+    for (p = value->data; p < value->data + value->len; p++) {
+        if (*p == '.' && dot == 0 && p > value->data) {
+            dot = 1;
+            continue;
+        }
+
+        if (*p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    if (value->len == 0 || value->data[value->len - 1] == '.') {
+        return NGX_ERROR;
+    }
+
+    *d = strtod((char *) value->data, NULL);
+
+    return NGX_OK;
+}
+
+
+/* goim_logic_backoff max_delay base_delay factor jitter */
+
+static char *
+ngx_http_goim_logic_backoff(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_goim_logic_main_conf_t *lmcf = conf;
+
+    double      d;
+    ngx_str_t  *value;
+
+    if (lmcf->max_delay != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    lmcf->max_delay = ngx_atoi(value[1].data, value[1].len);
+    lmcf->base_delay = ngx_atoi(value[2].data, value[2].len);
+
+    if (lmcf->max_delay == NGX_ERROR || lmcf->base_delay == NGX_ERROR
+        || lmcf->max_delay > INT32_MAX || lmcf->base_delay > INT32_MAX
+        || ngx_http_goim_logic_parse_float(&value[3], &d) != NGX_OK
+        || ngx_http_goim_logic_parse_float(&value[4], &d) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid backoff \"%V %V %V %V\": two whole "
+                           "numbers of seconds, then two decimals",
+                           &value[1], &value[2], &value[3], &value[4]);
+        return NGX_CONF_ERROR;
+    }
+
+    lmcf->factor = value[3];
+    lmcf->jitter = value[4];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_goim_logic_region_weight(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_goim_logic_main_conf_t *lmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (lmcf->region_weight >= 0) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_goim_logic_parse_float(&value[1], &lmcf->region_weight)
+        != NGX_OK
+        || lmcf->region_weight > 1000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid region weight \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_goim_logic_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_goim_logic_log_handler;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_goim_logic_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_goim_logic_main_conf_t  *lmcf;
+
+    lmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_goim_logic_main_conf_t));
+    if (lmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lmcf->domain = { 0, NULL };
+     *     lmcf->host_domain = { 0, NULL };
+     *     lmcf->factor = { 0, NULL };
+     *     lmcf->jitter = { 0, NULL };
+     *     lmcf->client_region = NULL;
+     *     lmcf->status_zone = NULL;
+     */
+
+    lmcf->tcp_port = NGX_CONF_UNSET;
+    lmcf->ws_port = NGX_CONF_UNSET;
+    lmcf->wss_port = NGX_CONF_UNSET;
+    lmcf->max_delay = NGX_CONF_UNSET;
+    lmcf->base_delay = NGX_CONF_UNSET;
+    lmcf->region_weight = -1;
+
+    return lmcf;
+}
+
+
+static char *
+ngx_http_goim_logic_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_goim_logic_main_conf_t *lmcf = conf;
+
+    /* goim's example config */
+
+    ngx_conf_init_value(lmcf->tcp_port, 3101);
+    ngx_conf_init_value(lmcf->ws_port, 3102);
+    ngx_conf_init_value(lmcf->wss_port, 3103);
+    ngx_conf_init_value(lmcf->max_delay, 300);
+    ngx_conf_init_value(lmcf->base_delay, 3);
+
+    if (lmcf->factor.len == 0) {
+        ngx_str_set(&lmcf->factor, "1.8");
+        ngx_str_set(&lmcf->jitter, "0.3");
+    }
+
+    if (lmcf->region_weight < 0) {
+        lmcf->region_weight = 1.6;
+    }
 
     return NGX_CONF_OK;
 }
@@ -1640,8 +2077,18 @@ ngx_http_goim_logic_create_loc_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     conf->enable = 0;
+     *     conf->api = 0;
+     *     conf->v1_room_type = { 0, NULL };
      */
 
     return conf;
+}
+
+
+static ngx_int_t
+ngx_http_goim_logic_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_goim_logic_status_attach(cycle);
+
+    return NGX_OK;
 }

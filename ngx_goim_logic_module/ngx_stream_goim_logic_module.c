@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "ngx_goim_logic.h"
+#include "ngx_http_goim_logic.h"
 
 
 /*
@@ -26,6 +27,7 @@ typedef struct {
     ngx_goim_logic_fanout_t   *fanout;
     ngx_pool_t                *pool;          /* RenewOnline's room sums */
     ngx_array_t                rooms;         /* OnlineReply entries */
+    ngx_array_t                comets;        /* Nodes: Goim__CometInfo */
     Goim__ConnectReply         reply;
     ngx_goim_logic_token_t     token;
     char                       key[40];
@@ -52,6 +54,11 @@ static void ngx_stream_goim_logic_renew_online_each(void *data,
 static void ngx_stream_goim_logic_renew_online_done(void *data,
     ngx_int_t status, ngx_str_t *message);
 static void ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r);
+static void ngx_stream_goim_logic_nodes(ngx_goim_rpc_request_t *r);
+static void ngx_stream_goim_logic_nodes_each(void *data,
+    ngx_goim_rpc_result_t *res);
+static void ngx_stream_goim_logic_nodes_done(void *data, ngx_int_t status,
+    ngx_str_t *message);
 
 static ngx_stream_goim_logic_ctx_t *ngx_stream_goim_logic_ctx(
     ngx_goim_rpc_request_t *r);
@@ -112,6 +119,7 @@ static ngx_goim_rpc_handler_t  ngx_stream_goim_logic_handlers[] = {
     { GOIM__METHOD__LOGIC_HEARTBEAT, ngx_stream_goim_logic_heartbeat },
     { GOIM__METHOD__LOGIC_RENEW_ONLINE, ngx_stream_goim_logic_renew_online },
     { GOIM__METHOD__LOGIC_RECEIVE, ngx_stream_goim_logic_receive },
+    { GOIM__METHOD__LOGIC_NODES, ngx_stream_goim_logic_nodes },
     { 0, NULL }
 };
 
@@ -300,11 +308,15 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
                       "goim logic: auth from %s refused: %s",
                       req->client_ip, err);
 
+        ngx_goim_logic_stats_inc(auth_refused);
+
         ngx_stream_goim_logic_ctx_free(ctx);
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAUTHORIZED,
                                  err);
         return;
     }
+
+    ngx_goim_logic_stats_inc(auth_accepted);
 
     ctx->reply.mid = ctx->token.mid;
     ctx->reply.room_id = ctx->token.room ? ctx->token.room : "";
@@ -680,4 +692,161 @@ ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r)
                   req->mid, req->key, req->proto ? req->proto->op : 0);
 
     ngx_goim_rpc_reply(r, &reply.base);
+}
+
+
+/*
+ * Nodes: /goim/nodes/weighted over RPC (goim's Logic.Nodes), with the
+ * http{} level goim_logic_node_* settings; no client region (goim's IP
+ * lookup is a stub).
+ */
+
+static void
+ngx_stream_goim_logic_nodes(ngx_goim_rpc_request_t *r)
+{
+    ngx_uint_t                    i, n;
+    ngx_goim_logic_conf_t        *lcf;
+    ngx_stream_goim_logic_ctx_t  *ctx;
+    Goim__CometListReq            req = GOIM__COMET_LIST_REQ__INIT;
+
+    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+    n = ngx_goim_logic_nrouters(lcf);
+
+    if (n == 0) {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
+                                 "no goim_logic_router configured");
+        return;
+    }
+
+    if (ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                            ngx_http_goim_logic_module)
+        == NULL)
+    {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
+                                 "Nodes needs an http{} block");
+        return;
+    }
+
+    ctx = ngx_stream_goim_logic_ctx(r);
+    if (ctx == NULL) {
+        return;
+    }
+
+    ctx->pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (ctx->pool == NULL
+        || ngx_array_init(&ctx->comets, ctx->pool, 8,
+                          sizeof(Goim__CometInfo))
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ctx->fanout = ngx_goim_logic_fanout_create(lcf,
+                                           ngx_stream_goim_logic_nodes_each,
+                                           ngx_stream_goim_logic_nodes_done,
+                                           ctx);
+    if (ctx->fanout == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
+                                       GOIM__METHOD__ROUTER_COMET_LIST,
+                                       &req.base)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    return;
+
+failed:
+
+    ngx_stream_goim_logic_ctx_free(ctx);
+    ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                             "out of memory");
+}
+
+
+static void
+ngx_stream_goim_logic_nodes_each(void *data, ngx_goim_rpc_result_t *res)
+{
+    ngx_stream_goim_logic_ctx_t *ctx = data;
+
+    (void) ngx_goim_logic_comets_merge(&ctx->comets, ctx->pool,
+                                       (Goim__CometListReply *) res->reply);
+}
+
+
+static void
+ngx_stream_goim_logic_nodes_done(void *data, ngx_int_t status,
+    ngx_str_t *message)
+{
+    ngx_stream_goim_logic_ctx_t *ctx = data;
+
+    u_char                           *p, msg[300];
+    ngx_str_t                         region;
+    ngx_array_t                       nodes;
+    Goim__NodesReq                   *req;
+    Goim__Backoff                     backoff = GOIM__BACKOFF__INIT;
+    Goim__NodesReply                  reply = GOIM__NODES_REPLY__INIT;
+    ngx_goim_rpc_request_t           *r;
+    ngx_goim_logic_conf_t            *lcf;
+    ngx_http_goim_logic_main_conf_t  *lmcf;
+
+    r = ctx->request;
+    req = (Goim__NodesReq *) r->msg;
+
+    if (status) {
+        p = ngx_snprintf(msg, sizeof(msg) - 1, "router %V", message);
+        *p = '\0';
+
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, status, (char *) msg);
+        return;
+    }
+
+    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+    lmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_goim_logic_module);
+
+    ngx_str_null(&region);
+
+    if (ngx_array_init(&nodes, ctx->pool, 8, sizeof(char *)) != NGX_OK
+        || ngx_goim_logic_nodes_pick(lmcf, &ctx->comets, &region,
+                                     req->platform
+                                     && ngx_strcmp(req->platform, "web") == 0,
+                                     ctx->pool, &nodes)
+           != NGX_OK)
+    {
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
+
+    reply.domain = lmcf->domain.len ? (char *) lmcf->domain.data : "";
+    reply.tcp_port = (int32_t) lmcf->tcp_port;
+    reply.ws_port = (int32_t) lmcf->ws_port;
+    reply.wss_port = (int32_t) lmcf->wss_port;
+    reply.heartbeat = (int32_t) (lcf->heartbeat / 1000);
+    reply.heartbeat_max = (int32_t) lcf->heartbeat_max;
+    reply.nodes = nodes.elts;
+    reply.n_nodes = nodes.nelts;
+
+    backoff.max_delay = (int32_t) lmcf->max_delay;
+    backoff.base_delay = (int32_t) lmcf->base_delay;
+    backoff.factor = (float) strtod((char *) lmcf->factor.data, NULL);
+    backoff.jitter = (float) strtod((char *) lmcf->jitter.data, NULL);
+    reply.backoff = &backoff;
+
+    /* the reply lives in ctx's pool: send it before ctx goes */
+    r->abort = NULL;
+    r->data = NULL;
+    ctx->request = NULL;
+
+    ngx_goim_rpc_reply(r, &reply.base);
+
+    ngx_stream_goim_logic_ctx_free(ctx);
 }

@@ -1,0 +1,662 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_goim_logic.h"
+#include "ngx_http_goim_logic.h"
+
+
+/*
+ * goim v1.2's push API (goim_logic_api_v1): the same lookups and records
+ * as v2, answered with {"ret":1} or {"ret":65535}.  v1's rooms were
+ * integers: room N is "<type>://N" here, type from the directive.
+ */
+
+
+static ngx_int_t ngx_http_goim_logic_v1_push(ngx_http_goim_logic_ctx_t *ctx);
+static ngx_int_t ngx_http_goim_logic_v1_pushs(
+    ngx_http_goim_logic_ctx_t *ctx);
+static ngx_int_t ngx_http_goim_logic_v1_push_room(
+    ngx_http_goim_logic_ctx_t *ctx);
+static ngx_int_t ngx_http_goim_logic_v1_push_all(
+    ngx_http_goim_logic_ctx_t *ctx);
+static ngx_int_t ngx_http_goim_logic_v1_server_del(
+    ngx_http_goim_logic_ctx_t *ctx);
+static void ngx_http_goim_logic_v1_del_each(void *data,
+    ngx_goim_rpc_result_t *res);
+static void ngx_http_goim_logic_v1_del_done(void *data, ngx_int_t status,
+    ngx_str_t *message);
+static ngx_int_t ngx_http_goim_logic_v1_count(ngx_http_goim_logic_ctx_t *ctx);
+static void ngx_http_goim_logic_v1_rooms_each(void *data,
+    ngx_goim_rpc_result_t *res);
+static void ngx_http_goim_logic_v1_rooms_done(void *data, ngx_int_t status,
+    ngx_str_t *message);
+static void ngx_http_goim_logic_v1_servers_done(void *data,
+    ngx_int_t status, ngx_str_t *message);
+static u_char *ngx_http_goim_logic_json_skip(u_char *p, u_char *last);
+
+
+ngx_http_goim_logic_endpoint_t  ngx_http_goim_logic_v1_endpoints[] = {
+    { ngx_string("/push"), NGX_HTTP_POST,
+      ngx_http_goim_logic_v1_push, NGX_GOIM_LOGIC_EP_V1_PUSH },
+    { ngx_string("/pushs"), NGX_HTTP_POST,
+      ngx_http_goim_logic_v1_pushs, NGX_GOIM_LOGIC_EP_V1_PUSHS },
+    { ngx_string("/push/room"), NGX_HTTP_POST,
+      ngx_http_goim_logic_v1_push_room, NGX_GOIM_LOGIC_EP_V1_PUSH_ROOM },
+    { ngx_string("/push/all"), NGX_HTTP_POST,
+      ngx_http_goim_logic_v1_push_all, NGX_GOIM_LOGIC_EP_V1_PUSH_ALL },
+    { ngx_string("/server/del"), NGX_HTTP_POST,
+      ngx_http_goim_logic_v1_server_del, NGX_GOIM_LOGIC_EP_V1_SERVER_DEL },
+    { ngx_string("/count"), NGX_HTTP_GET,
+      ngx_http_goim_logic_v1_count, NGX_GOIM_LOGIC_EP_V1_COUNT },
+    { ngx_null_string, 0, NULL, NGX_GOIM_LOGIC_EP_UNKNOWN }
+};
+
+
+/* POST /1/push?uid=123 */
+
+static ngx_int_t
+ngx_http_goim_logic_v1_push(ngx_http_goim_logic_ctx_t *ctx)
+{
+    int64_t  *uid;
+
+    uid = ngx_palloc(ctx->request->pool, sizeof(int64_t));
+    if (uid == NULL) {
+        ngx_http_finalize_request(ctx->request,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_goim_logic_int_arg(ctx->request, "uid", INT64_MIN + 1,
+                                    INT64_MAX, uid)
+        != NGX_OK)
+    {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                   "uid must be an int64");
+        return NGX_ERROR;
+    }
+
+    return ngx_http_goim_logic_mids_lookup(ctx, uid, 1);
+}
+
+
+/* POST /1/pushs with {"m":<any JSON>,"u":[uid,...]}: m's text is pushed */
+
+static ngx_int_t
+ngx_http_goim_logic_v1_pushs(ngx_http_goim_logic_ctx_t *ctx)
+{
+    u_char       *p, *last, *key, *end, *q;
+    size_t        klen;
+    int64_t       uid, *uids;
+    ngx_str_t     m;
+    ngx_uint_t    n, neg, digits;
+    const char   *err;
+
+    p = ctx->msg.data;
+    last = p + ctx->msg.len;
+    m.len = 0;
+    m.data = NULL;
+    n = 0;
+
+    /* at most one uid per two bytes of body */
+    uids = ngx_palloc(ctx->request->pool,
+                      (ctx->msg.len / 2 + 1) * sizeof(int64_t));
+    if (uids == NULL) {
+        ngx_http_finalize_request(ctx->request,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    err = "the body is not a JSON object";
+
+#define ngx_v1_ws(p)                                                         \
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))\
+        p++
+
+    ngx_v1_ws(p);
+
+    if (p == last || *p++ != '{') {
+        goto invalid;
+    }
+
+    for ( ;; ) {
+        ngx_v1_ws(p);
+
+        if (p < last && *p == '}' && m.data == NULL && n == 0) {
+            p++;
+            break;
+        }
+
+        if (p == last || *p != '"') {
+            goto invalid;
+        }
+
+        key = p + 1;
+        end = ngx_http_goim_logic_json_skip(p, last);
+        if (end == NULL) {
+            goto invalid;
+        }
+
+        klen = end - key - 1;
+        p = end;
+
+        ngx_v1_ws(p);
+
+        if (p == last || *p++ != ':') {
+            goto invalid;
+        }
+
+        ngx_v1_ws(p);
+
+        end = ngx_http_goim_logic_json_skip(p, last);
+        if (end == NULL) {
+            goto invalid;
+        }
+
+        if (klen == 1 && key[0] == 'm') {
+            m.data = p;
+            m.len = end - p;
+
+        } else if (klen == 1 && key[0] == 'u') {
+            err = "u must be an array of int64 uids";
+
+            if (*p++ != '[') {
+                goto invalid;
+            }
+
+            n = 0;
+
+            for ( ;; ) {
+                ngx_v1_ws(p);
+
+                if (p < end && *p == ']' && n == 0) {
+                    break;
+                }
+
+                neg = (p < end && *p == '-');
+                q = p + neg;
+                uid = 0;
+
+                for (digits = 0; q < end && *q >= '0' && *q <= '9'; q++) {
+                    uid = uid * 10 + (*q - '0');
+                    digits++;
+                }
+
+                if (digits == 0 || digits > 18) {
+                    goto invalid;
+                }
+
+                uids[n++] = neg ? -uid : uid;
+                p = q;
+
+                ngx_v1_ws(p);
+
+                if (p < end && *p == ',') {
+                    p++;
+                    continue;
+                }
+
+                if (p < end && *p == ']') {
+                    break;
+                }
+
+                goto invalid;
+            }
+
+            err = "the body is not a JSON object";
+        }
+
+        p = end;
+
+        ngx_v1_ws(p);
+
+        if (p < last && *p == ',') {
+            p++;
+            continue;
+        }
+
+        if (p < last && *p == '}') {
+            p++;
+            break;
+        }
+
+        goto invalid;
+    }
+
+#undef ngx_v1_ws
+
+    if (m.data == NULL) {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                   "the body needs \"m\", the message");
+        return NGX_ERROR;
+    }
+
+    if (n == 0) {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                   "the body needs \"u\", a non-empty list "
+                                   "of uids");
+        return NGX_ERROR;
+    }
+
+    ctx->msg = m;
+
+    return ngx_http_goim_logic_mids_lookup(ctx, uids, n);
+
+invalid:
+
+    ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400, "%s", err);
+    return NGX_ERROR;
+}
+
+
+/* the end of the JSON value at p, or NULL */
+
+static u_char *
+ngx_http_goim_logic_json_skip(u_char *p, u_char *last)
+{
+    ngx_uint_t  depth, in_string;
+
+    depth = 0;
+    in_string = 0;
+
+    for ( /* void */ ; p < last; p++) {
+
+        if (in_string) {
+            if (*p == '\\') {
+                p++;
+
+            } else if (*p == '"') {
+                in_string = 0;
+
+                if (depth == 0) {
+                    return p + 1;
+                }
+            }
+
+            continue;
+        }
+
+        switch (*p) {
+
+        case '"':
+            in_string = 1;
+            break;
+
+        case '{':
+        case '[':
+            depth++;
+            break;
+
+        case '}':
+        case ']':
+            if (depth == 0) {
+                return p;
+            }
+
+            if (--depth == 0) {
+                return p + 1;
+            }
+
+            break;
+
+        case ',':
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+            if (depth == 0) {
+                return p;
+            }
+
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    return (depth || in_string) ? NULL : p;
+}
+
+
+/* POST /1/push/room?rid=1 */
+
+static ngx_int_t
+ngx_http_goim_logic_v1_push_room(ngx_http_goim_logic_ctx_t *ctx)
+{
+    int64_t                          rid;
+    Goim__PushMsg                    msg = GOIM__PUSH_MSG__INIT, *msgs[1];
+    ngx_http_request_t              *r;
+    ngx_http_goim_logic_loc_conf_t  *glcf;
+
+    r = ctx->request;
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_logic_module);
+
+    if (ngx_http_goim_logic_int_arg(r, "rid", INT32_MIN, INT32_MAX, &rid)
+        != NGX_OK)
+    {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                   "rid must be an int32");
+        return NGX_ERROR;
+    }
+
+    msg.room = ngx_pnalloc(r->pool, glcf->v1_room_type.len + sizeof("://")
+                                    + NGX_INT64_LEN);
+    if (msg.room == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    *ngx_sprintf((u_char *) msg.room, "%V://%L", &glcf->v1_room_type, rid)
+        = '\0';
+
+    msg.type = GOIM__PUSH_MSG__TYPE__ROOM;
+    msg.operation = ctx->operation;
+    msg.msg.data = ctx->msg.data;
+    msg.msg.len = ctx->msg.len;
+    msgs[0] = &msg;
+
+    return ngx_http_goim_logic_job_push(ctx, msgs, 1);
+}
+
+
+/* POST /1/push/all */
+
+static ngx_int_t
+ngx_http_goim_logic_v1_push_all(ngx_http_goim_logic_ctx_t *ctx)
+{
+    Goim__PushMsg  msg = GOIM__PUSH_MSG__INIT, *msgs[1];
+
+    msg.type = GOIM__PUSH_MSG__TYPE__BROADCAST;
+    msg.operation = ctx->operation;
+    msg.msg.data = ctx->msg.data;
+    msg.msg.len = ctx->msg.len;
+    msgs[0] = &msg;
+
+    return ngx_http_goim_logic_job_push(ctx, msgs, 1);
+}
+
+
+/* POST /1/server/del?server=comet-1: the comet's sessions, every router */
+
+static ngx_int_t
+ngx_http_goim_logic_v1_server_del(ngx_http_goim_logic_ctx_t *ctx)
+{
+    ngx_str_t               server;
+    ngx_uint_t              i, n;
+    ngx_http_request_t     *r;
+    ngx_goim_logic_conf_t  *lcf;
+    Goim__CometDelReq       req = GOIM__COMET_DEL_REQ__INIT;
+
+    r = ctx->request;
+    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+
+    if (ngx_http_arg(r, (u_char *) "server", 6, &server) != NGX_OK
+        || server.len == 0)
+    {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                   "server is required");
+        return NGX_ERROR;
+    }
+
+    req.id = ngx_pnalloc(r->pool, server.len + 1);
+    if (req.id == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(req.id, server.data, server.len);
+    req.id[server.len] = '\0';
+
+    if (ngx_http_goim_logic_fanout(ctx, ngx_http_goim_logic_v1_del_each,
+                                   ngx_http_goim_logic_v1_del_done)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n = ngx_goim_logic_nrouters(lcf);
+
+    for (i = 0; i < n; i++) {
+        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
+                                       GOIM__METHOD__ROUTER_COMET_DEL,
+                                       &req.base)
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_goim_logic_v1_del_each(void *data, ngx_goim_rpc_result_t *res)
+{
+    /* void */
+}
+
+
+static void
+ngx_http_goim_logic_v1_del_done(void *data, ngx_int_t status,
+    ngx_str_t *message)
+{
+    ngx_http_goim_logic_ctx_t *ctx = data;
+
+    if (ngx_http_goim_logic_rpc_done(ctx, status, message) != NGX_OK) {
+        return;
+    }
+
+    ngx_http_goim_logic_finish(ctx, NGX_HTTP_OK, 0, "");
+}
+
+
+/* GET /1/count?type=room|server */
+
+static ngx_int_t
+ngx_http_goim_logic_v1_count(ngx_http_goim_logic_ctx_t *ctx)
+{
+    u_char                          *p;
+    ngx_str_t                        type;
+    ngx_uint_t                       i, n;
+    ngx_http_request_t              *r;
+    ngx_goim_logic_conf_t           *lcf;
+    Goim__OnlineTopReq               req = GOIM__ONLINE_TOP_REQ__INIT;
+    ngx_http_goim_logic_loc_conf_t  *glcf;
+
+    r = ctx->request;
+
+    if (ngx_http_arg(r, (u_char *) "type", 4, &type) != NGX_OK) {
+        type.len = 0;
+    }
+
+    if (type.len == 6 && ngx_strncmp(type.data, "server", 6) == 0) {
+        return ngx_http_goim_logic_comet_list(ctx,
+                                       ngx_http_goim_logic_v1_servers_done);
+    }
+
+    if (type.len != 4 || ngx_strncmp(type.data, "room", 4) != 0) {
+        /* as v1: any other type answers success with no data */
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_OK, 0, "");
+        return NGX_OK;
+    }
+
+    /* every room of the v1 type: "live://" */
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_logic_module);
+    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+
+    req.type = ngx_pnalloc(r->pool, glcf->v1_room_type.len + sizeof("://"));
+    if (req.type == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(req.type, glcf->v1_room_type.data,
+                   glcf->v1_room_type.len);
+    ngx_memcpy(p, "://", sizeof("://"));
+
+    if (ngx_http_goim_logic_fanout(ctx, ngx_http_goim_logic_v1_rooms_each,
+                                   ngx_http_goim_logic_v1_rooms_done)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n = ngx_goim_logic_nrouters(lcf);
+
+    for (i = 0; i < n; i++) {
+        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
+                                       GOIM__METHOD__ROUTER_ONLINE_TOP,
+                                       &req.base)
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_goim_logic_v1_rooms_each(void *data, ngx_goim_rpc_result_t *res)
+{
+    ngx_http_goim_logic_ctx_t *ctx = data;
+
+    size_t                 i;
+    Goim__OnlineTopReply  *reply;
+
+    reply = (Goim__OnlineTopReply *) res->reply;
+
+    for (i = 0; i < reply->n_rooms; i++) {
+        if (ngx_http_goim_logic_add_room(ctx, reply->rooms[i]->room_id,
+                                         reply->rooms[i]->count)
+            != NGX_OK)
+        {
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_goim_logic_v1_rooms_done(void *data, ngx_int_t status,
+    ngx_str_t *message)
+{
+    ngx_http_goim_logic_ctx_t *ctx = data;
+
+    u_char                      *id;
+    ngx_int_t                    rid;
+    ngx_uint_t                   i, n;
+    ngx_chain_t                  cl;
+    ngx_http_goim_logic_out_t    out;
+    ngx_http_goim_logic_room_t  *room;
+
+    if (ngx_http_goim_logic_rpc_done(ctx, status, message) != NGX_OK) {
+        return;
+    }
+
+    ngx_http_goim_logic_sum_rooms(ctx);
+
+    if (ngx_http_goim_logic_out_init(&out, ctx->request->pool, 256)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(ctx->request,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* v1's rooms were numbers: rooms not named "<type>://<int>" are left */
+
+    ngx_http_goim_logic_out_printf(&out, "[");
+
+    room = ctx->rooms.elts;
+    n = 0;
+
+    for (i = 0; i < ctx->rooms.nelts; i++) {
+        id = (u_char *) ngx_strstr(room[i].name.data, "://") + 3;
+
+        rid = ngx_atoi(id, room[i].name.data + room[i].name.len - id);
+        if (rid == NGX_ERROR || rid > INT32_MAX) {
+            continue;
+        }
+
+        ngx_http_goim_logic_out_printf(&out, "%s{\"RoomId\":%i,\"Count\":%L}",
+                                       n++ ? "," : "", rid, room[i].count);
+    }
+
+    ngx_http_goim_logic_out_printf(&out, "]");
+
+    if (out.failed) {
+        ngx_http_finalize_request(ctx->request,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cl.buf = out.buf;
+    cl.next = NULL;
+
+    ngx_http_goim_logic_finish_data(ctx, &cl);
+}
+
+
+/* v1's servers were numbers; comets here are named: "Server" is a string */
+
+static void
+ngx_http_goim_logic_v1_servers_done(void *data, ngx_int_t status,
+    ngx_str_t *message)
+{
+    ngx_http_goim_logic_ctx_t *ctx = data;
+
+    ngx_uint_t                  i;
+    ngx_chain_t                 cl;
+    Goim__CometInfo            *c;
+    ngx_http_goim_logic_out_t   out;
+
+    if (ngx_http_goim_logic_rpc_done(ctx, status, message) != NGX_OK) {
+        return;
+    }
+
+    if (ngx_http_goim_logic_out_init(&out, ctx->request->pool, 256)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(ctx->request,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_goim_logic_out_printf(&out, "[");
+
+    c = ctx->comets->elts;
+
+    for (i = 0; i < ctx->comets->nelts; i++) {
+        ngx_http_goim_logic_out_printf(&out, "%s{\"Server\":",
+                                       i ? "," : "");
+        ngx_http_goim_logic_out_json(&out, c[i].id);
+        ngx_http_goim_logic_out_printf(&out, ",\"Count\":%L}",
+                                       c[i].session_count);
+    }
+
+    ngx_http_goim_logic_out_printf(&out, "]");
+
+    if (out.failed) {
+        ngx_http_finalize_request(ctx->request,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cl.buf = out.buf;
+    cl.next = NULL;
+
+    ngx_http_goim_logic_finish_data(ctx, &cl);
+}
