@@ -67,7 +67,12 @@ deps:
 
 daemons: $(BUILD)/goim-router $(BUILD)/goim-job
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(BUILD)/unit/kafka_dump
+
+# reads a topic's records back, for the tests of logic's producer
+$(BUILD)/unit/kafka_dump: t/tools/kafka_dump.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ -lrdkafka
 
 # goim-cli: the command-line client tests and benchmarks share
 cli: $(BUILD)/goim-cli
