@@ -25,6 +25,8 @@
 
 static ngx_int_t ngx_http_goim_logic_handler(ngx_http_request_t *r);
 static void ngx_http_goim_logic_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_goim_logic_list_arg(ngx_http_goim_logic_ctx_t *ctx,
+    const char *name, ngx_uint_t split, ngx_array_t *values);
 static ngx_int_t ngx_http_goim_logic_push_keys(
     ngx_http_goim_logic_ctx_t *ctx);
 static ngx_int_t ngx_http_goim_logic_push_mids(
@@ -385,16 +387,7 @@ ngx_http_goim_logic_push_keys(ngx_http_goim_logic_ctx_t *ctx)
     r = ctx->request;
     lcf = ngx_goim_logic_get_conf(ngx_cycle);
 
-    if (ngx_array_init(&keys, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_http_goim_logic_args(r, "keys", &keys, 0) != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_ERROR;
-    }
-
-    if (keys.nelts == 0) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                                   "keys is required");
+    if (ngx_http_goim_logic_list_arg(ctx, "keys", 0, &keys) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -449,16 +442,7 @@ ngx_http_goim_logic_push_mids(ngx_http_goim_logic_ctx_t *ctx)
 
     r = ctx->request;
 
-    if (ngx_array_init(&mids, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_http_goim_logic_args(r, "mids", &mids, 1) != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_ERROR;
-    }
-
-    if (mids.nelts == 0) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                                   "mids is required");
+    if (ngx_http_goim_logic_list_arg(ctx, "mids", 1, &mids) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -968,16 +952,7 @@ ngx_http_goim_logic_online_room(ngx_http_goim_logic_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    if (ngx_array_init(&rooms, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_http_goim_logic_args(r, "rooms", &rooms, 0) != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_ERROR;
-    }
-
-    if (rooms.nelts == 0) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                                   "rooms is required");
+    if (ngx_http_goim_logic_list_arg(ctx, "rooms", 0, &rooms) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1399,6 +1374,36 @@ ngx_http_goim_logic_cleanup(void *data)
         ngx_goim_logic_fanout_free(ctx->fanout);
         ctx->fanout = NULL;
     }
+}
+
+
+/*
+ * A list argument the endpoint cannot do without: NGX_OK with at least one
+ * value; otherwise the request is answered here (400 when it is missing).
+ */
+
+static ngx_int_t
+ngx_http_goim_logic_list_arg(ngx_http_goim_logic_ctx_t *ctx,
+    const char *name, ngx_uint_t split, ngx_array_t *values)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (ngx_array_init(values, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_http_goim_logic_args(r, name, values, split) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    if (values->nelts == 0) {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                   "%s is required", name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
