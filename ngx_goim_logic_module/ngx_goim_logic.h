@@ -119,6 +119,10 @@ ngx_goim_logic_fanout_t *ngx_goim_logic_fanout_create(
 ngx_int_t ngx_goim_logic_fanout_call(ngx_goim_logic_fanout_t *f,
     ngx_uint_t i, int32_t method, const ProtobufCMessage *req);
 
+/* Sends req to every router (the same for all). */
+ngx_int_t ngx_goim_logic_fanout_call_all(ngx_goim_logic_fanout_t *f,
+    int32_t method, const ProtobufCMessage *req);
+
 /* Cancels the calls still pending and frees f. */
 void ngx_goim_logic_fanout_free(ngx_goim_logic_fanout_t *f);
 

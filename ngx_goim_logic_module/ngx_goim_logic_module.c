@@ -396,6 +396,22 @@ ngx_goim_logic_fanout_call(ngx_goim_logic_fanout_t *f, ngx_uint_t i,
 }
 
 
+ngx_int_t
+ngx_goim_logic_fanout_call_all(ngx_goim_logic_fanout_t *f, int32_t method,
+    const ProtobufCMessage *req)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_goim_logic_nrouters(f->lcf); i++) {
+        if (ngx_goim_logic_fanout_call(f, i, method, req) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_goim_logic_fanout_handler(void *data, ngx_goim_rpc_result_t *res)
 {

@@ -90,10 +90,16 @@ extern ngx_module_t  ngx_http_goim_logic_module;
 
 ngx_int_t ngx_http_goim_logic_fanout(ngx_http_goim_logic_ctx_t *ctx,
     ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done);
+ngx_int_t ngx_http_goim_logic_ask_routers(ngx_http_goim_logic_ctx_t *ctx,
+    ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done,
+    int32_t method, const ProtobufCMessage *req);
+void ngx_http_goim_logic_top_each(void *data, ngx_goim_rpc_result_t *res);
 ngx_int_t ngx_http_goim_logic_rpc_done(ngx_http_goim_logic_ctx_t *ctx,
     ngx_int_t status, ngx_str_t *message);
 ngx_int_t ngx_http_goim_logic_mids_lookup(ngx_http_goim_logic_ctx_t *ctx,
     int64_t *mids, size_t n);
+ngx_int_t ngx_http_goim_logic_push_one(ngx_http_goim_logic_ctx_t *ctx,
+    Goim__PushMsg__Type type, char *room, int32_t speed);
 ngx_int_t ngx_http_goim_logic_job_push(ngx_http_goim_logic_ctx_t *ctx,
     Goim__PushMsg **msgs, size_t n);
 ngx_int_t ngx_http_goim_logic_add_room(ngx_http_goim_logic_ctx_t *ctx,

@@ -45,8 +45,6 @@ static void ngx_http_goim_logic_sessions_each(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_http_goim_logic_sessions_done(void *data, ngx_int_t status,
     ngx_str_t *message);
-static void ngx_http_goim_logic_top_each(void *data,
-    ngx_goim_rpc_result_t *res);
 static void ngx_http_goim_logic_top_done(void *data, ngx_int_t status,
     ngx_str_t *message);
 static void ngx_http_goim_logic_room_each(void *data,
@@ -381,11 +379,9 @@ ngx_http_goim_logic_push_keys(ngx_http_goim_logic_ctx_t *ctx)
     ngx_uint_t                i;
     ngx_array_t               keys;
     ngx_http_request_t       *r;
-    ngx_goim_logic_conf_t    *lcf;
     Goim__SessionsByKeysReq   req = GOIM__SESSIONS_BY_KEYS_REQ__INIT;
 
     r = ctx->request;
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
 
     if (ngx_http_goim_logic_list_arg(ctx, "keys", 0, &keys) != NGX_OK) {
         return NGX_ERROR;
@@ -407,25 +403,10 @@ ngx_http_goim_logic_push_keys(ngx_http_goim_logic_ctx_t *ctx)
 
     /* keys are not sharded: every router is asked */
 
-    if (ngx_http_goim_logic_fanout(ctx, ngx_http_goim_logic_sessions_each,
-                                   ngx_http_goim_logic_sessions_done)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < ngx_goim_logic_nrouters(lcf); i++) {
-        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
-                                       GOIM__METHOD__ROUTER_SESSIONS_BY_KEYS,
-                                       &req.base)
-            != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_goim_logic_ask_routers(ctx, ngx_http_goim_logic_sessions_each,
+                                           ngx_http_goim_logic_sessions_done,
+                                           GOIM__METHOD__ROUTER_SESSIONS_BY_KEYS,
+                                           &req.base);
 }
 
 
@@ -569,7 +550,7 @@ ngx_http_goim_logic_push_room(ngx_http_goim_logic_ctx_t *ctx)
 {
     u_char              *p;
     ngx_str_t            type, room;
-    Goim__PushMsg        msg = GOIM__PUSH_MSG__INIT, *msgs[1];
+    char                *room_id;
     ngx_http_request_t  *r;
 
     r = ctx->request;
@@ -591,24 +572,19 @@ ngx_http_goim_logic_push_room(ngx_http_goim_logic_ctx_t *ctx)
     }
 
     /* goim's room id: "<type>://<room>" */
-    msg.room = ngx_pnalloc(r->pool, type.len + room.len + sizeof("://"));
-    if (msg.room == NULL) {
+    room_id = ngx_pnalloc(r->pool, type.len + room.len + sizeof("://"));
+    if (room_id == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(msg.room, type.data, type.len);
+    p = ngx_cpymem(room_id, type.data, type.len);
     p = ngx_cpymem(p, "://", 3);
     p = ngx_cpymem(p, room.data, room.len);
     *p = '\0';
 
-    msg.type = GOIM__PUSH_MSG__TYPE__ROOM;
-    msg.operation = ctx->operation;
-    msg.msg.data = ctx->msg.data;
-    msg.msg.len = ctx->msg.len;
-    msgs[0] = &msg;
-
-    return ngx_http_goim_logic_job_push(ctx, msgs, 1);
+    return ngx_http_goim_logic_push_one(ctx, GOIM__PUSH_MSG__TYPE__ROOM, room_id,
+                                        0);
 }
 
 
@@ -617,7 +593,6 @@ ngx_http_goim_logic_push_all(ngx_http_goim_logic_ctx_t *ctx)
 {
     int64_t         speed;
     ngx_int_t       rc;
-    Goim__PushMsg   msg = GOIM__PUSH_MSG__INIT, *msgs[1];
 
     if (ctx->operation == 0) {
         ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
@@ -633,14 +608,9 @@ ngx_http_goim_logic_push_all(ngx_http_goim_logic_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    msg.type = GOIM__PUSH_MSG__TYPE__BROADCAST;
-    msg.operation = ctx->operation;
-    msg.speed = rc == NGX_OK ? (int32_t) speed : 0;
-    msg.msg.data = ctx->msg.data;
-    msg.msg.len = ctx->msg.len;
-    msgs[0] = &msg;
-
-    return ngx_http_goim_logic_job_push(ctx, msgs, 1);
+    return ngx_http_goim_logic_push_one(ctx, GOIM__PUSH_MSG__TYPE__BROADCAST,
+                                        NULL,
+                                        rc == NGX_OK ? (int32_t) speed : 0);
 }
 
 
@@ -756,7 +726,7 @@ static ngx_int_t
 ngx_http_goim_logic_online_top(ngx_http_goim_logic_ctx_t *ctx)
 {
     ngx_str_t               type;
-    ngx_uint_t              i, n;
+    ngx_uint_t              n;
     ngx_http_request_t     *r;
     ngx_goim_logic_conf_t  *lcf;
     Goim__OnlineTopReq      req = GOIM__ONLINE_TOP_REQ__INIT;
@@ -793,29 +763,16 @@ ngx_http_goim_logic_online_top(ngx_http_goim_logic_ctx_t *ctx)
     n = ngx_goim_logic_nrouters(lcf);
     req.limit = n == 1 ? (int32_t) ctx->limit : 0;
 
-    if (ngx_http_goim_logic_fanout(ctx, ngx_http_goim_logic_top_each,
-                                   ngx_http_goim_logic_top_done)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
-                                       GOIM__METHOD__ROUTER_ONLINE_TOP,
-                                       &req.base)
-            != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_goim_logic_ask_routers(ctx, ngx_http_goim_logic_top_each,
+                                           ngx_http_goim_logic_top_done,
+                                           GOIM__METHOD__ROUTER_ONLINE_TOP,
+                                           &req.base);
 }
 
 
-static void
+/* OnlineTop answers, summed per room (v1's /1/count uses it too) */
+
+void
 ngx_http_goim_logic_top_each(void *data, ngx_goim_rpc_result_t *res)
 {
     ngx_http_goim_logic_ctx_t *ctx = data;
@@ -934,15 +891,13 @@ ngx_http_goim_logic_online_room(ngx_http_goim_logic_ctx_t *ctx)
 {
     u_char                      *p;
     ngx_str_t                    type, *v;
-    ngx_uint_t                   i, j, n;
+    ngx_uint_t                   i, j;
     ngx_array_t                  rooms;
     ngx_http_request_t          *r;
-    ngx_goim_logic_conf_t       *lcf;
     ngx_http_goim_logic_room_t  *room;
     Goim__OnlineRoomReq          req = GOIM__ONLINE_ROOM_REQ__INIT;
 
     r = ctx->request;
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
 
     if (ngx_http_arg(r, (u_char *) "type", 4, &type) != NGX_OK
         || type.len == 0)
@@ -1000,27 +955,10 @@ ngx_http_goim_logic_online_room(ngx_http_goim_logic_ctx_t *ctx)
 
     ctx->asked = req.rooms;
 
-    if (ngx_http_goim_logic_fanout(ctx, ngx_http_goim_logic_room_each,
-                                   ngx_http_goim_logic_room_done)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    n = ngx_goim_logic_nrouters(lcf);
-
-    for (i = 0; i < n; i++) {
-        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
-                                       GOIM__METHOD__ROUTER_ONLINE_ROOM,
-                                       &req.base)
-            != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_goim_logic_ask_routers(ctx, ngx_http_goim_logic_room_each,
+                                           ngx_http_goim_logic_room_done,
+                                           GOIM__METHOD__ROUTER_ONLINE_ROOM,
+                                           &req.base);
 }
 
 
@@ -1121,34 +1059,12 @@ ngx_http_goim_logic_room_done(void *data, ngx_int_t status,
 static ngx_int_t
 ngx_http_goim_logic_online_total(ngx_http_goim_logic_ctx_t *ctx)
 {
-    ngx_uint_t              i, n;
-    ngx_goim_logic_conf_t  *lcf;
-    Goim__OnlineTotalReq    req = GOIM__ONLINE_TOTAL_REQ__INIT;
+    Goim__OnlineTotalReq  req = GOIM__ONLINE_TOTAL_REQ__INIT;
 
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
-
-    if (ngx_http_goim_logic_fanout(ctx, ngx_http_goim_logic_total_each,
-                                   ngx_http_goim_logic_total_done)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    n = ngx_goim_logic_nrouters(lcf);
-
-    for (i = 0; i < n; i++) {
-        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
-                                       GOIM__METHOD__ROUTER_ONLINE_TOTAL,
-                                       &req.base)
-            != NGX_OK)
-        {
-            ngx_http_finalize_request(ctx->request,
-                                      NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_goim_logic_ask_routers(ctx, ngx_http_goim_logic_total_each,
+                                           ngx_http_goim_logic_total_done,
+                                           GOIM__METHOD__ROUTER_ONLINE_TOTAL,
+                                           &req.base);
 }
 
 
@@ -1285,6 +1201,26 @@ ngx_http_goim_logic_sum_rooms(ngx_http_goim_logic_ctx_t *ctx)
 }
 
 
+/* one ROOM or BROADCAST record carrying the request's message */
+
+ngx_int_t
+ngx_http_goim_logic_push_one(ngx_http_goim_logic_ctx_t *ctx,
+    Goim__PushMsg__Type type, char *room, int32_t speed)
+{
+    Goim__PushMsg  msg = GOIM__PUSH_MSG__INIT, *msgs[1];
+
+    msg.type = type;
+    msg.operation = ctx->operation;
+    msg.speed = speed;
+    msg.room = room ? room : "";
+    msg.msg.data = ctx->msg.data;
+    msg.msg.len = ctx->msg.len;
+    msgs[0] = &msg;
+
+    return ngx_http_goim_logic_job_push(ctx, msgs, 1);
+}
+
+
 ngx_int_t
 ngx_http_goim_logic_job_push(ngx_http_goim_logic_ctx_t *ctx,
     Goim__PushMsg **msgs, size_t n)
@@ -1351,6 +1287,27 @@ ngx_http_goim_logic_fanout(ngx_http_goim_logic_ctx_t *ctx,
 
     ctx->fanout = ngx_goim_logic_fanout_create(lcf, each, done, ctx);
     if (ctx->fanout == NULL) {
+        ngx_http_finalize_request(ctx->request,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the same call to every router, answers merged by each/done */
+
+ngx_int_t
+ngx_http_goim_logic_ask_routers(ngx_http_goim_logic_ctx_t *ctx,
+    ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done,
+    int32_t method, const ProtobufCMessage *req)
+{
+    if (ngx_http_goim_logic_fanout(ctx, each, done) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_goim_logic_fanout_call_all(ctx->fanout, method, req) != NGX_OK) {
         ngx_http_finalize_request(ctx->request,
                                   NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;

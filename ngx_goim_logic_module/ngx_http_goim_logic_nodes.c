@@ -81,11 +81,7 @@ ngx_int_t
 ngx_http_goim_logic_comet_list(ngx_http_goim_logic_ctx_t *ctx,
     ngx_goim_logic_fanout_done_pt done)
 {
-    ngx_uint_t              i, n;
-    ngx_goim_logic_conf_t  *lcf;
-    Goim__CometListReq      req = GOIM__COMET_LIST_REQ__INIT;
-
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+    Goim__CometListReq  req = GOIM__COMET_LIST_REQ__INIT;
 
     ctx->comets = ngx_array_create(ctx->request->pool, 4,
                                    sizeof(Goim__CometInfo));
@@ -95,27 +91,10 @@ ngx_http_goim_logic_comet_list(ngx_http_goim_logic_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (ngx_http_goim_logic_fanout(ctx, ngx_http_goim_logic_comets_each, done)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    n = ngx_goim_logic_nrouters(lcf);
-
-    for (i = 0; i < n; i++) {
-        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
-                                       GOIM__METHOD__ROUTER_COMET_LIST,
-                                       &req.base)
-            != NGX_OK)
-        {
-            ngx_http_finalize_request(ctx->request,
-                                      NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_goim_logic_ask_routers(ctx, ngx_http_goim_logic_comets_each,
+                                           done,
+                                           GOIM__METHOD__ROUTER_COMET_LIST,
+                                           &req.base);
 }
 
 

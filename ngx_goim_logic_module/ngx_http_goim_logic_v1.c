@@ -33,8 +33,6 @@ static void ngx_http_goim_logic_v1_del_each(void *data,
 static void ngx_http_goim_logic_v1_del_done(void *data, ngx_int_t status,
     ngx_str_t *message);
 static ngx_int_t ngx_http_goim_logic_v1_count(ngx_http_goim_logic_ctx_t *ctx);
-static void ngx_http_goim_logic_v1_rooms_each(void *data,
-    ngx_goim_rpc_result_t *res);
 static void ngx_http_goim_logic_v1_rooms_done(void *data, ngx_int_t status,
     ngx_str_t *message);
 static void ngx_http_goim_logic_v1_servers_done(void *data,
@@ -331,7 +329,7 @@ static ngx_int_t
 ngx_http_goim_logic_v1_push_room(ngx_http_goim_logic_ctx_t *ctx)
 {
     int64_t                          rid;
-    Goim__PushMsg                    msg = GOIM__PUSH_MSG__INIT, *msgs[1];
+    char                            *room_id;
     ngx_http_request_t              *r;
     ngx_http_goim_logic_loc_conf_t  *glcf;
 
@@ -346,23 +344,18 @@ ngx_http_goim_logic_v1_push_room(ngx_http_goim_logic_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    msg.room = ngx_pnalloc(r->pool, glcf->v1_room_type.len + sizeof("://")
+    room_id = ngx_pnalloc(r->pool, glcf->v1_room_type.len + sizeof("://")
                                     + NGX_INT64_LEN);
-    if (msg.room == NULL) {
+    if (room_id == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
     }
 
-    *ngx_sprintf((u_char *) msg.room, "%V://%L", &glcf->v1_room_type, rid)
+    *ngx_sprintf((u_char *) room_id, "%V://%L", &glcf->v1_room_type, rid)
         = '\0';
 
-    msg.type = GOIM__PUSH_MSG__TYPE__ROOM;
-    msg.operation = ctx->operation;
-    msg.msg.data = ctx->msg.data;
-    msg.msg.len = ctx->msg.len;
-    msgs[0] = &msg;
-
-    return ngx_http_goim_logic_job_push(ctx, msgs, 1);
+    return ngx_http_goim_logic_push_one(ctx, GOIM__PUSH_MSG__TYPE__ROOM, room_id,
+                                        0);
 }
 
 
@@ -371,15 +364,8 @@ ngx_http_goim_logic_v1_push_room(ngx_http_goim_logic_ctx_t *ctx)
 static ngx_int_t
 ngx_http_goim_logic_v1_push_all(ngx_http_goim_logic_ctx_t *ctx)
 {
-    Goim__PushMsg  msg = GOIM__PUSH_MSG__INIT, *msgs[1];
-
-    msg.type = GOIM__PUSH_MSG__TYPE__BROADCAST;
-    msg.operation = ctx->operation;
-    msg.msg.data = ctx->msg.data;
-    msg.msg.len = ctx->msg.len;
-    msgs[0] = &msg;
-
-    return ngx_http_goim_logic_job_push(ctx, msgs, 1);
+    return ngx_http_goim_logic_push_one(ctx, GOIM__PUSH_MSG__TYPE__BROADCAST,
+                                        NULL, 0);
 }
 
 
@@ -388,14 +374,11 @@ ngx_http_goim_logic_v1_push_all(ngx_http_goim_logic_ctx_t *ctx)
 static ngx_int_t
 ngx_http_goim_logic_v1_server_del(ngx_http_goim_logic_ctx_t *ctx)
 {
-    ngx_str_t               server;
-    ngx_uint_t              i, n;
-    ngx_http_request_t     *r;
-    ngx_goim_logic_conf_t  *lcf;
-    Goim__CometDelReq       req = GOIM__COMET_DEL_REQ__INIT;
+    ngx_str_t            server;
+    ngx_http_request_t  *r;
+    Goim__CometDelReq    req = GOIM__COMET_DEL_REQ__INIT;
 
     r = ctx->request;
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
 
     if (ngx_http_arg(r, (u_char *) "server", 6, &server) != NGX_OK
         || server.len == 0)
@@ -414,27 +397,10 @@ ngx_http_goim_logic_v1_server_del(ngx_http_goim_logic_ctx_t *ctx)
     ngx_memcpy(req.id, server.data, server.len);
     req.id[server.len] = '\0';
 
-    if (ngx_http_goim_logic_fanout(ctx, ngx_http_goim_logic_v1_del_each,
-                                   ngx_http_goim_logic_v1_del_done)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    n = ngx_goim_logic_nrouters(lcf);
-
-    for (i = 0; i < n; i++) {
-        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
-                                       GOIM__METHOD__ROUTER_COMET_DEL,
-                                       &req.base)
-            != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_goim_logic_ask_routers(ctx, ngx_http_goim_logic_v1_del_each,
+                                           ngx_http_goim_logic_v1_del_done,
+                                           GOIM__METHOD__ROUTER_COMET_DEL,
+                                           &req.base);
 }
 
 
@@ -466,9 +432,7 @@ ngx_http_goim_logic_v1_count(ngx_http_goim_logic_ctx_t *ctx)
 {
     u_char                          *p;
     ngx_str_t                        type;
-    ngx_uint_t                       i, n;
     ngx_http_request_t              *r;
-    ngx_goim_logic_conf_t           *lcf;
     Goim__OnlineTopReq               req = GOIM__ONLINE_TOP_REQ__INIT;
     ngx_http_goim_logic_loc_conf_t  *glcf;
 
@@ -492,7 +456,6 @@ ngx_http_goim_logic_v1_count(ngx_http_goim_logic_ctx_t *ctx)
     /* every room of the v1 type: "live://" */
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_logic_module);
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
 
     req.type = ngx_pnalloc(r->pool, glcf->v1_room_type.len + sizeof("://"));
     if (req.type == NULL) {
@@ -504,49 +467,12 @@ ngx_http_goim_logic_v1_count(ngx_http_goim_logic_ctx_t *ctx)
                    glcf->v1_room_type.len);
     ngx_memcpy(p, "://", sizeof("://"));
 
-    if (ngx_http_goim_logic_fanout(ctx, ngx_http_goim_logic_v1_rooms_each,
-                                   ngx_http_goim_logic_v1_rooms_done)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    n = ngx_goim_logic_nrouters(lcf);
-
-    for (i = 0; i < n; i++) {
-        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
-                                       GOIM__METHOD__ROUTER_ONLINE_TOP,
-                                       &req.base)
-            != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_goim_logic_ask_routers(ctx, ngx_http_goim_logic_top_each,
+                                           ngx_http_goim_logic_v1_rooms_done,
+                                           GOIM__METHOD__ROUTER_ONLINE_TOP,
+                                           &req.base);
 }
 
-
-static void
-ngx_http_goim_logic_v1_rooms_each(void *data, ngx_goim_rpc_result_t *res)
-{
-    ngx_http_goim_logic_ctx_t *ctx = data;
-
-    size_t                 i;
-    Goim__OnlineTopReply  *reply;
-
-    reply = (Goim__OnlineTopReply *) res->reply;
-
-    for (i = 0; i < reply->n_rooms; i++) {
-        if (ngx_http_goim_logic_add_room(ctx, reply->rooms[i]->room_id,
-                                         reply->rooms[i]->count)
-            != NGX_OK)
-        {
-            return;
-        }
-    }
-}
 
 
 static void

@@ -506,7 +506,7 @@ ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r)
 {
     Goim__OnlineReq *req = (Goim__OnlineReq *) r->msg;
 
-    ngx_uint_t                    i, n;
+    ngx_uint_t                    n;
     ngx_goim_logic_conf_t        *lcf;
     ngx_stream_goim_logic_ctx_t  *ctx;
     Goim__CometRenewReq           renew = GOIM__COMET_RENEW_REQ__INIT;
@@ -553,14 +553,11 @@ ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r)
     renew.room_count = (Goim__CometRenewReq__RoomCountEntry **)
                        req->room_count;
 
-    for (i = 0; i < n; i++) {
-        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
-                                       GOIM__METHOD__ROUTER_COMET_RENEW,
+    if (ngx_goim_logic_fanout_call_all(ctx->fanout, GOIM__METHOD__ROUTER_COMET_RENEW,
                                        &renew.base)
-            != NGX_OK)
-        {
-            goto failed;
-        }
+        != NGX_OK)
+    {
+        goto failed;
     }
 
     return;
@@ -704,7 +701,7 @@ ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r)
 static void
 ngx_stream_goim_logic_nodes(ngx_goim_rpc_request_t *r)
 {
-    ngx_uint_t                    i, n;
+    ngx_uint_t                    n;
     ngx_goim_logic_conf_t        *lcf;
     ngx_stream_goim_logic_ctx_t  *ctx;
     Goim__CometListReq            req = GOIM__COMET_LIST_REQ__INIT;
@@ -749,14 +746,11 @@ ngx_stream_goim_logic_nodes(ngx_goim_rpc_request_t *r)
         goto failed;
     }
 
-    for (i = 0; i < n; i++) {
-        if (ngx_goim_logic_fanout_call(ctx->fanout, i,
-                                       GOIM__METHOD__ROUTER_COMET_LIST,
+    if (ngx_goim_logic_fanout_call_all(ctx->fanout, GOIM__METHOD__ROUTER_COMET_LIST,
                                        &req.base)
-            != NGX_OK)
-        {
-            goto failed;
-        }
+        != NGX_OK)
+    {
+        goto failed;
     }
 
     return;
