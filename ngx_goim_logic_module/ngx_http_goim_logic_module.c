@@ -403,10 +403,11 @@ ngx_http_goim_logic_push_keys(ngx_http_goim_logic_ctx_t *ctx)
 
     /* keys are not sharded: every router is asked */
 
-    return ngx_http_goim_logic_ask_routers(ctx, ngx_http_goim_logic_sessions_each,
-                                           ngx_http_goim_logic_sessions_done,
-                                           GOIM__METHOD__ROUTER_SESSIONS_BY_KEYS,
-                                           &req.base);
+    return ngx_http_goim_logic_ask_routers(ctx,
+                                     ngx_http_goim_logic_sessions_each,
+                                     ngx_http_goim_logic_sessions_done,
+                                     GOIM__METHOD__ROUTER_SESSIONS_BY_KEYS,
+                                     &req.base);
 }
 
 
@@ -583,8 +584,8 @@ ngx_http_goim_logic_push_room(ngx_http_goim_logic_ctx_t *ctx)
     p = ngx_cpymem(p, room.data, room.len);
     *p = '\0';
 
-    return ngx_http_goim_logic_push_one(ctx, GOIM__PUSH_MSG__TYPE__ROOM, room_id,
-                                        0);
+    return ngx_http_goim_logic_push_one(ctx, GOIM__PUSH_MSG__TYPE__ROOM,
+                                        room_id, 0);
 }
 
 

@@ -354,8 +354,8 @@ ngx_http_goim_logic_v1_push_room(ngx_http_goim_logic_ctx_t *ctx)
     *ngx_sprintf((u_char *) room_id, "%V://%L", &glcf->v1_room_type, rid)
         = '\0';
 
-    return ngx_http_goim_logic_push_one(ctx, GOIM__PUSH_MSG__TYPE__ROOM, room_id,
-                                        0);
+    return ngx_http_goim_logic_push_one(ctx, GOIM__PUSH_MSG__TYPE__ROOM,
+                                        room_id, 0);
 }
 
 

@@ -26,8 +26,9 @@ typedef struct {
     ngx_goim_rpc_call_t       *call;
     ngx_goim_logic_fanout_t   *fanout;
     ngx_pool_t                *pool;          /* RenewOnline's room sums */
-    ngx_array_t                rooms;         /* OnlineReply entries */
-    ngx_array_t                comets;        /* Nodes: Goim__CometInfo */
+    ngx_array_t                answers;       /* routers' answers, merged:
+                                                 RenewOnline's room counts,
+                                                 Nodes' Goim__CometInfo */
     Goim__ConnectReply         reply;
     ngx_goim_logic_token_t     token;
     char                       key[40];
@@ -63,6 +64,10 @@ static void ngx_stream_goim_logic_nodes_done(void *data, ngx_int_t status,
 static ngx_stream_goim_logic_ctx_t *ngx_stream_goim_logic_ctx(
     ngx_goim_rpc_request_t *r);
 static void ngx_stream_goim_logic_ctx_free(ngx_stream_goim_logic_ctx_t *ctx);
+static void ngx_stream_goim_logic_ask_routers(ngx_goim_rpc_request_t *r,
+    size_t size, ngx_goim_logic_fanout_each_pt each,
+    ngx_goim_logic_fanout_done_pt done, int32_t method,
+    const ProtobufCMessage *req);
 static void ngx_stream_goim_logic_abort(ngx_goim_rpc_request_t *r);
 static ngx_int_t ngx_stream_goim_logic_call(ngx_goim_rpc_request_t *r,
     ngx_goim_rpc_peer_t *peer, int32_t method, const ProtobufCMessage *req,
@@ -496,31 +501,21 @@ ngx_stream_goim_logic_heartbeat_done(void *data, ngx_goim_rpc_result_t *res)
 
 
 /*
- * RenewOnline: the comet's registration goes to every router (each keeps
- * the comet registry); the room counts in the reply are the sum of the
- * sessions each router holds per room.
+ * The same call to every router; the answers are gathered in ctx->answers
+ * (entries of size bytes, in ctx->pool) until the reply.
  */
 
 static void
-ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r)
+ngx_stream_goim_logic_ask_routers(ngx_goim_rpc_request_t *r, size_t size,
+    ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done,
+    int32_t method, const ProtobufCMessage *req)
 {
-    Goim__OnlineReq *req = (Goim__OnlineReq *) r->msg;
-
-    ngx_uint_t                    n;
     ngx_goim_logic_conf_t        *lcf;
     ngx_stream_goim_logic_ctx_t  *ctx;
-    Goim__CometRenewReq           renew = GOIM__COMET_RENEW_REQ__INIT;
-
-    if (req->comet == NULL || req->comet->id[0] == '\0') {
-        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
-                                 "RenewOnline needs the comet's info");
-        return;
-    }
 
     lcf = ngx_goim_logic_get_conf(ngx_cycle);
-    n = ngx_goim_logic_nrouters(lcf);
 
-    if (n == 0) {
+    if (ngx_goim_logic_nrouters(lcf) == 0) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
                                  "no goim_logic_router configured");
         return;
@@ -532,30 +527,17 @@ ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r)
     }
 
     ctx->pool = ngx_create_pool(4096, ngx_cycle->log);
+
     if (ctx->pool == NULL
-        || ngx_array_init(&ctx->rooms, ctx->pool, 16,
-                          sizeof(Goim__OnlineReply__AllRoomCountEntry))
-           != NGX_OK)
+        || ngx_array_init(&ctx->answers, ctx->pool, 16, size) != NGX_OK)
     {
         goto failed;
     }
 
-    ctx->fanout = ngx_goim_logic_fanout_create(lcf,
-                                    ngx_stream_goim_logic_renew_online_each,
-                                    ngx_stream_goim_logic_renew_online_done,
-                                    ctx);
-    if (ctx->fanout == NULL) {
-        goto failed;
-    }
+    ctx->fanout = ngx_goim_logic_fanout_create(lcf, each, done, ctx);
 
-    renew.comet = req->comet;
-    renew.n_room_count = req->n_room_count;
-    renew.room_count = (Goim__CometRenewReq__RoomCountEntry **)
-                       req->room_count;
-
-    if (ngx_goim_logic_fanout_call_all(ctx->fanout, GOIM__METHOD__ROUTER_COMET_RENEW,
-                                       &renew.base)
-        != NGX_OK)
+    if (ctx->fanout == NULL
+        || ngx_goim_logic_fanout_call_all(ctx->fanout, method, req) != NGX_OK)
     {
         goto failed;
     }
@@ -567,6 +549,38 @@ failed:
     ngx_stream_goim_logic_ctx_free(ctx);
     ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
                              "out of memory");
+}
+
+
+/*
+ * RenewOnline: the comet's registration goes to every router (each keeps
+ * the comet registry); the room counts in the reply are the sum of the
+ * sessions each router holds per room.
+ */
+
+static void
+ngx_stream_goim_logic_renew_online(ngx_goim_rpc_request_t *r)
+{
+    Goim__OnlineReq *req = (Goim__OnlineReq *) r->msg;
+
+    Goim__CometRenewReq  renew = GOIM__COMET_RENEW_REQ__INIT;
+
+    if (req->comet == NULL || req->comet->id[0] == '\0') {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
+                                 "RenewOnline needs the comet's info");
+        return;
+    }
+
+    renew.comet = req->comet;
+    renew.n_room_count = req->n_room_count;
+    renew.room_count = (Goim__CometRenewReq__RoomCountEntry **)
+                       req->room_count;
+
+    ngx_stream_goim_logic_ask_routers(r,
+                    sizeof(Goim__OnlineReply__AllRoomCountEntry),
+                    ngx_stream_goim_logic_renew_online_each,
+                    ngx_stream_goim_logic_renew_online_done,
+                    GOIM__METHOD__ROUTER_COMET_RENEW, &renew.base);
 }
 
 
@@ -583,7 +597,7 @@ ngx_stream_goim_logic_renew_online_each(void *data,
     renew = (Goim__CometRenewReply *) res->reply;
 
     for (i = 0; i < renew->n_all_room_count; i++) {
-        e = ngx_array_push(&ctx->rooms);
+        e = ngx_array_push(&ctx->answers);
         if (e == NULL) {
             return;
         }
@@ -594,7 +608,7 @@ ngx_stream_goim_logic_renew_online_each(void *data,
         len = ngx_strlen(renew->all_room_count[i]->key) + 1;
         e->key = ngx_pnalloc(ctx->pool, len);
         if (e->key == NULL) {
-            ctx->rooms.nelts--;
+            ctx->answers.nelts--;
             return;
         }
 
@@ -637,12 +651,12 @@ ngx_stream_goim_logic_renew_online_done(void *data, ngx_int_t status,
 
     /* the same room from several routers: summed */
 
-    e = ctx->rooms.elts;
-    ngx_qsort(e, ctx->rooms.nelts,
+    e = ctx->answers.elts;
+    ngx_qsort(e, ctx->answers.nelts,
               sizeof(Goim__OnlineReply__AllRoomCountEntry),
               ngx_stream_goim_logic_room_cmp);
 
-    ptrs = ngx_palloc(ctx->pool, (ctx->rooms.nelts + 1) * sizeof(void *));
+    ptrs = ngx_palloc(ctx->pool, (ctx->answers.nelts + 1) * sizeof(void *));
     if (ptrs == NULL) {
         ngx_stream_goim_logic_ctx_free(ctx);
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
@@ -652,7 +666,7 @@ ngx_stream_goim_logic_renew_online_done(void *data, ngx_int_t status,
 
     n = 0;
 
-    for (i = 0; i < ctx->rooms.nelts; i++) {
+    for (i = 0; i < ctx->answers.nelts; i++) {
         if (n && ngx_strcmp(ptrs[n - 1]->key, e[i].key) == 0) {
             ptrs[n - 1]->value += e[i].value;
             continue;
@@ -701,19 +715,7 @@ ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r)
 static void
 ngx_stream_goim_logic_nodes(ngx_goim_rpc_request_t *r)
 {
-    ngx_uint_t                    n;
-    ngx_goim_logic_conf_t        *lcf;
-    ngx_stream_goim_logic_ctx_t  *ctx;
-    Goim__CometListReq            req = GOIM__COMET_LIST_REQ__INIT;
-
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
-    n = ngx_goim_logic_nrouters(lcf);
-
-    if (n == 0) {
-        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
-                                 "no goim_logic_router configured");
-        return;
-    }
+    Goim__CometListReq  req = GOIM__COMET_LIST_REQ__INIT;
 
     if (ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                             ngx_http_goim_logic_module)
@@ -724,42 +726,11 @@ ngx_stream_goim_logic_nodes(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ctx = ngx_stream_goim_logic_ctx(r);
-    if (ctx == NULL) {
-        return;
-    }
-
-    ctx->pool = ngx_create_pool(4096, ngx_cycle->log);
-    if (ctx->pool == NULL
-        || ngx_array_init(&ctx->comets, ctx->pool, 8,
-                          sizeof(Goim__CometInfo))
-           != NGX_OK)
-    {
-        goto failed;
-    }
-
-    ctx->fanout = ngx_goim_logic_fanout_create(lcf,
-                                           ngx_stream_goim_logic_nodes_each,
-                                           ngx_stream_goim_logic_nodes_done,
-                                           ctx);
-    if (ctx->fanout == NULL) {
-        goto failed;
-    }
-
-    if (ngx_goim_logic_fanout_call_all(ctx->fanout, GOIM__METHOD__ROUTER_COMET_LIST,
-                                       &req.base)
-        != NGX_OK)
-    {
-        goto failed;
-    }
-
-    return;
-
-failed:
-
-    ngx_stream_goim_logic_ctx_free(ctx);
-    ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
-                             "out of memory");
+    ngx_stream_goim_logic_ask_routers(r, sizeof(Goim__CometInfo),
+                                      ngx_stream_goim_logic_nodes_each,
+                                      ngx_stream_goim_logic_nodes_done,
+                                      GOIM__METHOD__ROUTER_COMET_LIST,
+                                      &req.base);
 }
 
 
@@ -768,7 +739,7 @@ ngx_stream_goim_logic_nodes_each(void *data, ngx_goim_rpc_result_t *res)
 {
     ngx_stream_goim_logic_ctx_t *ctx = data;
 
-    (void) ngx_goim_logic_comets_merge(&ctx->comets, ctx->pool,
+    (void) ngx_goim_logic_comets_merge(&ctx->answers, ctx->pool,
                                        (Goim__CometListReply *) res->reply);
 }
 
@@ -808,7 +779,7 @@ ngx_stream_goim_logic_nodes_done(void *data, ngx_int_t status,
     ngx_str_null(&region);
 
     if (ngx_array_init(&nodes, ctx->pool, 8, sizeof(char *)) != NGX_OK
-        || ngx_goim_logic_nodes_pick(lmcf, &ctx->comets, &region,
+        || ngx_goim_logic_nodes_pick(lmcf, &ctx->answers, &region,
                                      req->platform
                                      && ngx_strcmp(req->platform, "web") == 0,
                                      ctx->pool, &nodes)
