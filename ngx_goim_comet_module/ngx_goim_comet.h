@@ -82,11 +82,9 @@ typedef struct {
     ngx_goim_rpc_peer_t       *logic_peer;
     ngx_rbtree_t               channels;      /* by key, authenticated */
     ngx_rbtree_node_t          sentinel;
-    ngx_uint_t                 nchannels;
     ngx_queue_t                all;           /* every channel */
     ngx_rbtree_t               rooms;         /* by name */
     ngx_rbtree_node_t          room_sentinel;
-    ngx_uint_t                 nrooms;
     ngx_uint_t                 exiting;       /* in exit_process */
     ngx_event_t                online_event;
 

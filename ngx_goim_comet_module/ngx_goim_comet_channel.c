@@ -989,7 +989,6 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
 
     ngx_rbtree_insert(&ch->ccf->channels, &ch->node.node);
     ch->registered = 1;
-    ch->ccf->nchannels++;
     ch->ccf->stats->online++;
 
     return NGX_OK;
@@ -1388,7 +1387,6 @@ ngx_goim_channel_cleanup(void *data)
         ngx_rbtree_delete(&ch->ccf->channels, &ch->node.node);
         ngx_goim_xw_key_del(ch->ccf, ch);
         ch->registered = 0;
-        ch->ccf->nchannels--;
         ch->ccf->stats->online--;
 
         if (!ch->kicked && !ch->ccf->exiting) {

@@ -361,7 +361,7 @@ ngx_goim_comet_online_handler(ngx_event_t *ev)
 
     info.id = (char *) id;
     info.push_addr = (char *) push_addr;
-    info.conn_count = ccf->nchannels;
+    info.conn_count = ccf->stats->online;
     info.weight = (int32_t) ccf->weight;
 
     ngx_cpystrn(region, ccf->region.data ? ccf->region.data : (u_char *) "",

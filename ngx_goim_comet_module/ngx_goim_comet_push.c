@@ -401,7 +401,8 @@ ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
 
-    entries = ngx_alloc(ccf->nrooms * (sizeof(*entries) + sizeof(*ptrs)) + 1,
+    entries = ngx_alloc(ccf->stats->rooms * (sizeof(*entries) + sizeof(*ptrs))
+                        + 1,
                         ngx_cycle->log);
     if (entries == NULL) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
@@ -409,7 +410,7 @@ ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ptrs = (Goim__RoomsReply__RoomsEntry **) (entries + ccf->nrooms);
+    ptrs = (Goim__RoomsReply__RoomsEntry **) (entries + ccf->stats->rooms);
     n = 0;
 
     root = ccf->rooms.root;

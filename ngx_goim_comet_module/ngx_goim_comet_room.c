@@ -66,7 +66,6 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, ngx_str_t *name)
 
         ngx_queue_init(&room->members);
         ngx_rbtree_insert(&ccf->rooms, &room->node.node);
-        ccf->nrooms++;
         ccf->stats->rooms++;
     }
 
@@ -94,7 +93,6 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch)
 
     if (--room->online == 0) {
         ngx_rbtree_delete(&ch->ccf->rooms, &room->node.node);
-        ch->ccf->nrooms--;
         ch->ccf->stats->rooms--;
         ngx_free(room);
     }

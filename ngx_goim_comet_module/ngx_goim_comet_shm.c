@@ -692,7 +692,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
     uint16_t             len;
     uint32_t             hash;
     ngx_str_t            key;
-    ngx_uint_t           w, found, *owner, *count;
+    ngx_uint_t           w, found, *owner, *klen, *count;
     ngx_goim_xw_key_t   *k;
     ngx_goim_xw_rec_t    rec;
 
@@ -708,13 +708,15 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
         return found;
     }
 
-    owner = ngx_alloc((n + ccf->nworkers) * sizeof(ngx_uint_t),
+    /* each key's owner and length, then the keys per worker */
+    owner = ngx_alloc((2 * n + ccf->nworkers) * sizeof(ngx_uint_t),
                       ngx_cycle->log);
     if (owner == NULL) {
         return 0;
     }
 
-    count = owner + n;
+    klen = owner + n;
+    count = klen + n;
     ngx_memzero(count, ccf->nworkers * sizeof(ngx_uint_t));
 
     ngx_shmtx_lock(&ccf->shpool->mutex);
@@ -722,6 +724,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
     for (i = 0; i < n; i++) {
         key.data = (u_char *) keys[i];
         key.len = ngx_strlen(keys[i]);
+        klen[i] = key.len;
         hash = ngx_crc32_long(key.data, key.len);
 
         k = (ngx_goim_xw_key_t *)
@@ -746,7 +749,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
             for (i = 0; i < n; i++) {
                 if (owner[i] == w) {
                     key.data = (u_char *) keys[i];
-                    key.len = ngx_strlen(keys[i]);
+                    key.len = klen[i];
                     (void) ngx_goim_comet_push_key(ccf, &key, op, msg);
                 }
             }
@@ -756,7 +759,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
 
         for (size = 0, i = 0; i < n; i++) {
             if (owner[i] == w) {
-                size += sizeof(uint16_t) + ngx_strlen(keys[i]);
+                size += sizeof(uint16_t) + klen[i];
             }
         }
 
@@ -767,7 +770,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
 
         for (p = buf, i = 0; i < n; i++) {
             if (owner[i] == w) {
-                len = (uint16_t) ngx_strlen(keys[i]);
+                len = (uint16_t) klen[i];
                 p = ngx_cpymem(p, &len, sizeof(uint16_t));
                 p = ngx_cpymem(p, keys[i], len);
             }
