@@ -199,7 +199,7 @@ clean:
 # benchmarks (not run by make test): build/bench/<name>
 
 bench: $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench \
-       $(BUILD)/bench/produce daemons modules
+       $(BUILD)/bench/produce $(BUILD)/bench/push_rpc daemons modules cli
 
 $(BUILD)/bench/router_bench: bench/router_bench.c \
         $(BUILD)/obj/goim-router/session.o $(LIB_OBJS)
@@ -208,6 +208,11 @@ $(BUILD)/bench/router_bench: bench/router_bench.c \
 	    $(DAEMON_LIBS)
 
 $(BUILD)/bench/router_rpc_bench: bench/router_rpc_bench.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS)
+
+# comet's push RPC at a steady rate, for bench/hop.sh
+$(BUILD)/bench/push_rpc: bench/push_rpc.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS)
 

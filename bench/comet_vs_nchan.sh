@@ -9,7 +9,13 @@
 #   2. room fan-out: SUBS WebSocket subscribers in one room / one nchan
 #      channel, RATE timestamped pushes a second for SECS seconds: deliveries
 #      a second, latency p50/p99 (client side), server CPU per delivery;
-#   3. comet's cross-worker hop, p50/p99, from its status page.
+#   3. comet's cross-worker hop alone: HOP_KEYS TCP clients with known
+#      keys, HOP_RATE PushMsg calls a second, one key each, sent straight to
+#      comet's push RPC (build/bench/push_rpc) for SECS seconds; half the
+#      keys live in the other worker.  Hop p50/p99/p99.9 from comet's
+#      status page (upper bounds of its buckets), and the clients' latency
+#      from the call to the client.  (nchan's own figure for this is its
+#      internal benchmark's, peers.md 2.6: it has no per-key push.)
 #
 #   bench/comet_vs_nchan.sh            # SUBS=10000 WORKERS=2 RATE=10 SECS=10
 #   SUBS=20000 RATE=20 bench/comet_vs_nchan.sh
@@ -29,6 +35,8 @@ WORKERS=${WORKERS:-2}
 RATE=${RATE:-10}
 SECS=${SECS:-10}
 PER_PROC=${PER_PROC:-5000}
+HOP_KEYS=${HOP_KEYS:-1000}
+HOP_RATE=${HOP_RATE:-10000}
 NGINX=/usr/sbin/nginx
 
 mkdir -p "$OUT"
@@ -146,6 +154,7 @@ load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 load_module $BUILD/nginx/objs/ngx_goim_comet_module.so;
 load_module $BUILD/nginx/objs/ngx_goim_logic_module.so;
 worker_processes $WORKERS;
+worker_priority ${PRIORITY:-0};
 worker_rlimit_nofile 20000;
 error_log $d/error.log warn;
 pid $d/nginx.pid;
@@ -181,6 +190,7 @@ start_nchan() {
     cat >"$d/nginx.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
 worker_processes $WORKERS;
+worker_priority ${PRIORITY:-0};
 worker_rlimit_nofile 20000;
 error_log $d/error.log warn;
 pid $d/nginx.pid;
@@ -239,6 +249,11 @@ measure() {
     sleep 2
 
     c0=$(cpu_ticks "$w")
+    if [ -n "${PERF:-}" ]; then
+        # PERF=1: a call-graph profile of the workers during the fan-out
+        perf record -q -g -o "$OUT/$name.perf.data" -p "${w// /,}" \
+            -- sleep "$SECS" 2>/dev/null &
+    fi
     # the pusher is one more subscriber; the others measure the fan-out
     "$CLI" -q -n 1 -b 127.0.0.250 "${args[@]}" -P "$url" \
         --push-rate "$RATE" -d "$SECS" "$addr" \
@@ -263,22 +278,47 @@ measure() {
 
 : >"$OUT/results"
 
+if [ "${ONLY:-goim}" = goim ]; then
 start_goim
 measure goim 127.0.0.1:4102 -w -r live://1 -- \
     "http://127.0.0.1:4102/goim/push/room?operation=1000&type=live&room=1"
 curl -s http://127.0.0.1:4102/status >"$OUT/goim-status.json"
 stop_server goim
+fi
 
+if [ "${ONLY:-nchan}" = nchan ]; then
 start_nchan
 measure nchan 127.0.0.1:4202 --raw -- "http://127.0.0.1:4202/pub"
 stop_server nchan
+fi
 
-hop=$(sed -n 's/.*"hop_us_p50":\([0-9]*\),"hop_us_p99":\([0-9]*\).*/\1 \2/p' \
-      "$OUT/goim-status.json")
+# the hop alone: keyed pushes straight into comet's push RPC
+if [ "${ONLY:-goim}" = goim ] || [ "${ONLY:-}" = hop ]; then
+start_goim
+${HOP_CLIENT_PREFIX:-} "$CLI" -q -n "$HOP_KEYS" -k 'hop{i}' -i 1 -H 240 -L -d $(( SECS + 30 )) \
+    -b 127.0.0.2-127.0.0.9 127.0.0.1:4101 \
+    >"$OUT/hop.0.out" 2>"$OUT/hop.0.err" &
+PIDS+=($!)
+wait_clients hop "$HOP_KEYS"
+sleep 2
+"$BUILD/bench/push_rpc" -a 127.0.0.1:4109 -r "$HOP_RATE" -d "$SECS" \
+    -n "$HOP_KEYS" -k hop >"$OUT/hop-pusher.out" 2>&1 || true
+sleep 2
+stop_clients
+curl -s http://127.0.0.1:4102/status >"$OUT/hop-status.json"
+stop_server goim
+fi
+
+hop=$(sed -n 's/.*"hop_us_p50":\([0-9]*\),"hop_us_p99":\([0-9]*\),"hop_us_p999":\([0-9]*\).*/\1 \2 \3/p' \
+      "$OUT/goim-status.json" 2>/dev/null || true)
+hop_alone=$(sed -n 's/.*"hop_us_p50":\([0-9]*\),"hop_us_p99":\([0-9]*\),"hop_us_p999":\([0-9]*\).*/\1 \2 \3/p' \
+      "$OUT/hop-status.json" 2>/dev/null || true)
 
 echo
 echo "SUBS=$SUBS WORKERS=$WORKERS RATE=$RATE/s SECS=$SECS ($(nproc) cores)"
-awk -v hop="$hop" '
+awk -v hop="$hop" -v alone="$hop_alone" \
+    -v pushes="$(cat "$OUT/hop-pusher.out" 2>/dev/null)" \
+    -v e2e="$(field_wmean hop latency_p50_ms 2>/dev/null) $(field_max hop latency_p99_ms 2>/dev/null)" '
     {v[$1, $2] = $3; k[$2] = 1}
     END {
         printf "| %-22s | %12s | %12s | %8s |\n", "", "ngx_goim", "nchan", "ratio"
@@ -289,6 +329,9 @@ awk -v hop="$hop" '
             printf "| %-22s | %12s | %12s | %8s |\n", f[i], g, c, (g + 0 ? sprintf("%.2f", c / g) : "-")
         }
         split(hop, h, " ")
-        printf "\ncomet cross-worker hop: p50 < %s us, p99 < %s us\n", h[1], h[2]
+        printf "\ncomet cross-worker hop during the fan-out: p50 < %s us, p99 < %s us, p99.9 < %s us\n", h[1], h[2], h[3]
+        split(alone, a, " ")
+        split(e2e, l, " ")
+        printf "comet cross-worker hop alone (%s): p50 < %s us, p99 < %s us, p99.9 < %s us; push call to client p50 %s ms, p99 %s ms\n", pushes, a[1], a[2], a[3], l[1], l[2]
         printf "(ratio = nchan / ngx_goim: above 1 is ngx_goim doing better, but for deliveries_s where it is the other way round)\n"
     }' "$OUT/results"

@@ -23,7 +23,7 @@
 #define NGX_GOIM_COMET_RING_SIZE   (4 * 1024 * 1024)
 
 
-#define NGX_GOIM_COMET_HOP_BUCKETS  24
+#define NGX_GOIM_COMET_HOP_BUCKETS  30
 
 
 /*
@@ -44,7 +44,7 @@ typedef struct {
     ngx_atomic_uint_t          kicked;
     ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */
 
-    /* records from other workers by hop time: [i] counts < 2^i us */
+    /* records from other workers by hop time (ngx_goim_comet_shm.c) */
     ngx_atomic_uint_t          hop_us[NGX_GOIM_COMET_HOP_BUCKETS];
 } ngx_goim_comet_stats_t;
 
@@ -73,6 +73,7 @@ typedef struct {
     int                       *eventfds;
     ngx_uint_t                 neventfds;
     int                        my_eventfd;
+    ngx_uint_t                 draining;      /* in ngx_goim_xw_drain() */
     ngx_uint_t                 worker;
     ngx_uint_t                 nworkers;      /* workers draining rings */
     ngx_connection_t          *xw_connection;
@@ -240,6 +241,7 @@ ngx_int_t ngx_goim_xw_add_zone(ngx_conf_t *cf, ngx_goim_comet_conf_t *ccf);
 ngx_int_t ngx_goim_xw_init_worker(ngx_cycle_t *cycle,
     ngx_goim_comet_conf_t *ccf);
 void ngx_goim_xw_exit_worker(ngx_goim_comet_conf_t *ccf);
+void ngx_goim_xw_poll(ngx_goim_comet_conf_t *ccf);
 ngx_int_t ngx_goim_xw_key_set(ngx_goim_comet_conf_t *ccf,
     ngx_goim_channel_t *ch);
 void ngx_goim_xw_key_del(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch);
@@ -250,7 +252,7 @@ void ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
 void ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf,
     ngx_goim_comet_stats_t *sum, ngx_uint_t *workers, uint64_t *queued);
 ngx_uint_t ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st,
-    ngx_uint_t percent);
+    ngx_uint_t permille);
 
 void ngx_goim_comet_push_session(ngx_connection_t *c,
     void (*on_close)(void *data), void *data);

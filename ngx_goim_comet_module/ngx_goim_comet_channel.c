@@ -1212,11 +1212,13 @@ ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
 static void
 ngx_goim_channel_write_handler(ngx_event_t *wev)
 {
-    ngx_connection_t    *c;
-    ngx_goim_channel_t  *ch;
+    ngx_connection_t       *c;
+    ngx_goim_channel_t     *ch;
+    ngx_goim_comet_conf_t  *ccf;
 
     c = wev->data;
     ch = ngx_goim_channel_from_connection(c);
+    ccf = ch->ccf;
 
     if (ch->state == NGX_GOIM_CHANNEL_CLOSED) {
         return;
@@ -1225,6 +1227,9 @@ ngx_goim_channel_write_handler(ngx_event_t *wev)
     if (ngx_goim_channel_flush(ch) == NGX_ERROR) {
         ngx_goim_channel_close(ch, "write failed");
     }
+
+    /* a fan-out is a run of these: let other workers' records in */
+    ngx_goim_xw_poll(ccf);
 }
 
 

@@ -330,9 +330,8 @@ ngx_goim_xw_read_handler(ngx_event_t *rev)
         return;
     }
 
-    while (read(c->fd, &n, sizeof(uint64_t)) == sizeof(uint64_t)) {
-        /* void */
-    }
+    /* one read takes every kick since the last one and rearms it */
+    (void) read(c->fd, &n, sizeof(uint64_t));
 
     ngx_goim_xw_drain(ccf);
 }
@@ -346,6 +345,8 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
     ngx_goim_xw_ring_t   *ring;
 
     ring = &ngx_goim_xw_sh(ccf)->rings[ccf->worker];
+
+    ccf->draining = 1;
 
     for ( ;; ) {
         ring->sleeping = 0;
@@ -378,8 +379,35 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
         ngx_memory_barrier();
 
         if (ring->head == ring->tail) {
-            return;
+            break;
         }
+    }
+
+    ccf->draining = 0;
+}
+
+
+/*
+ * Called between two writes of a long fan-out: records that arrived
+ * meanwhile are taken now rather than after the whole walk, so the hop
+ * stays short while this worker is busy, and their messages join the
+ * queues of connections not yet written (one writev() for both).  The
+ * check is one load of a shared cache line.
+ */
+
+void
+ngx_goim_xw_poll(ngx_goim_comet_conf_t *ccf)
+{
+    ngx_goim_xw_ring_t  *ring;
+
+    if (ccf->sh == NULL || ccf->my_eventfd == -1 || ccf->draining) {
+        return;
+    }
+
+    ring = &ngx_goim_xw_sh(ccf)->rings[ccf->worker];
+
+    if (ring->head != ring->tail) {
+        ngx_goim_xw_drain(ccf);
     }
 }
 
@@ -395,6 +423,19 @@ ngx_goim_xw_now_ns(void)
 }
 
 
+/*
+ * Hop times are counted in fixed buckets, fine around the 100 us that
+ * matters and coarse beyond: [i] counts records that waited less than
+ * ngx_goim_xw_hop_bounds[i] microseconds, the last one everything longer.
+ */
+
+static const uint32_t  ngx_goim_xw_hop_bounds[NGX_GOIM_COMET_HOP_BUCKETS] = {
+    2, 4, 8, 16, 24, 32, 48, 64, 80, 100, 128, 160, 200, 256, 384, 512,
+    768, 1000, 1500, 2000, 3000, 5000, 10000, 20000, 50000, 100000,
+    200000, 500000, 1000000, 0xffffffff
+};
+
+
 /* how long the record waited between the two workers, for the status */
 
 static void
@@ -406,7 +447,7 @@ ngx_goim_xw_hop(ngx_goim_comet_conf_t *ccf, ngx_goim_xw_rec_t *rec)
     us = (ngx_goim_xw_now_ns() - rec->sent_ns) / 1000;
 
     for (i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS - 1; i++) {
-        if (us < ((uint64_t) 1 << i)) {
+        if (us < ngx_goim_xw_hop_bounds[i]) {
             break;
         }
     }
@@ -416,10 +457,13 @@ ngx_goim_xw_hop(ngx_goim_comet_conf_t *ccf, ngx_goim_xw_rec_t *rec)
 }
 
 
-/* the upper bound, in microseconds, of the bucket holding the percentile */
+/*
+ * The upper bound, in microseconds, of the bucket holding the permille-th
+ * record (500: the median, 990: p99, 999: p99.9); 0 before any record.
+ */
 
 ngx_uint_t
-ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st, ngx_uint_t percent)
+ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st, ngx_uint_t permille)
 {
     uint64_t    total, seen;
     ngx_uint_t  i;
@@ -432,15 +476,15 @@ ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st, ngx_uint_t percent)
         return 0;
     }
 
-    for (seen = 0, i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS; i++) {
+    for (seen = 0, i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS - 1; i++) {
         seen += st->hop_us[i];
 
-        if (seen * 100 >= total * percent) {
+        if (seen * 1000 >= total * permille) {
             break;
         }
     }
 
-    return (ngx_uint_t) 1 << i;
+    return ngx_goim_xw_hop_bounds[i];
 }
 
 

@@ -507,7 +507,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
     ngx_goim_xw_stats(ccf, &st, &workers, &queued);
 
-    b = ngx_create_temp_buf(r->pool, 2048 + ccf->id.len);
+    b = ngx_create_temp_buf(r->pool, 4096 + ccf->id.len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -552,15 +552,17 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# TYPE goim_comet_workers gauge\n"
             "goim_comet_workers %ui\n"
             "# HELP goim_comet_worker_hop_us Time records waited between "
-            "workers (upper bound of a log2 bucket).\n"
+            "workers (upper bound of the bucket holding the quantile).\n"
             "# TYPE goim_comet_worker_hop_us gauge\n"
             "goim_comet_worker_hop_us{quantile=\"0.5\"} %ui\n"
-            "goim_comet_worker_hop_us{quantile=\"0.99\"} %ui\n",
+            "goim_comet_worker_hop_us{quantile=\"0.99\"} %ui\n"
+            "goim_comet_worker_hop_us{quantile=\"0.999\"} %ui\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
             st.packets_out, st.dropped, st.xw_dropped, st.xw_records,
             queued, st.auth_failed, st.kicked, st.bad_input, workers,
-            ngx_goim_xw_hop_percentile(&st, 50),
-            ngx_goim_xw_hop_percentile(&st, 99));
+            ngx_goim_xw_hop_percentile(&st, 500),
+            ngx_goim_xw_hop_percentile(&st, 990),
+            ngx_goim_xw_hop_percentile(&st, 999));
 
         ngx_str_set(&r->headers_out.content_type,
                     "text/plain; version=0.0.4");
@@ -573,13 +575,14 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"messages\":{\"push_calls\":%uA,\"out\":%uA,"
             "\"dropped\":%uA,\"dropped_worker_queue\":%uA},"
             "\"workers_queue\":{\"records\":%uA,\"queued_bytes\":%uL,"
-            "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui},"
+            "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui,\"hop_us_p999\":%ui},"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA}\n",
             &ccf->id, workers, st.conns_tcp, st.conns_ws, st.online,
             st.rooms, st.push_calls, st.packets_out, st.dropped,
             st.xw_dropped, st.xw_records, queued,
-            ngx_goim_xw_hop_percentile(&st, 50),
-            ngx_goim_xw_hop_percentile(&st, 99), st.auth_failed,
+            ngx_goim_xw_hop_percentile(&st, 500),
+            ngx_goim_xw_hop_percentile(&st, 990),
+            ngx_goim_xw_hop_percentile(&st, 999), st.auth_failed,
             st.kicked, st.bad_input);
 
         ngx_str_set(&r->headers_out.content_type, "application/json");

@@ -145,7 +145,7 @@ Goim::Stack::push('/goim/push/room?operation=1000&type=live&room=64', 'hop', 20)
 --- request
 GET /status
 --- response_body_like chomp
-"workers":4,"connections":\{"tcp":12,"ws":4,"online":16\}.*"workers_queue":\{"records":[1-9][0-9]*,"queued_bytes":0,"hop_us_p50":[1-9][0-9]*,"hop_us_p99":[1-9][0-9]*\}
+"workers":4,"connections":\{"tcp":12,"ws":4,"online":16\}.*"workers_queue":\{"records":[1-9][0-9]*,"queued_bytes":0,"hop_us_p50":[1-9][0-9]*,"hop_us_p99":[1-9][0-9]*,"hop_us_p999":[1-9][0-9]*\}
 
 
 
