@@ -19,6 +19,9 @@
 #
 #   bench/comet_vs_nchan.sh            # SUBS=10000 WORKERS=2 RATE=10 SECS=10
 #   SUBS=20000 RATE=20 bench/comet_vs_nchan.sh
+#   PHASES="goim nchan" RATE=50 bench/comet_vs_nchan.sh    # no hop phase
+#   PHASES=hop HOP_RATE=50000 bench/comet_vs_nchan.sh
+#   PERF=1 PHASES=goim bench/comet_vs_nchan.sh   # perf record the workers
 #
 # Each goim-cli process holds at most PER_PROC clients and binds its own
 # 127.0.0.x source addresses (one process may hold 20,000 files here).
@@ -78,6 +81,19 @@ cpu_ticks() {
         sum=$(( sum + $(awk '{print $14 + $15}' "/proc/$p/stat") ))
     done
     echo $sum
+}
+
+# busy and total ticks of the whole machine (softirq included)
+machine_ticks() {
+    awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+}
+
+# messages the clients of NAME have counted so far (their 1 s reports)
+progress() {
+    awk '/^goim-cli: [0-9.]+s alive/ {
+             for (i = 1; i <= NF; i++) if ($i == "messages") m[FILENAME] = $(i + 1)
+         }
+         END {s = 0; for (f in m) s += m[f]; print s}' "$OUT"/"$1".*.err
 }
 
 # clients NAME ARGS...: PROCS goim-cli processes, SUBS clients in all
@@ -140,14 +156,23 @@ field_wmean() {
 
 # ---- the servers -----------------------------------------------------------
 
+# an nginx a broken earlier run left behind holds the ports
+stop_stale() {
+    local pid
+    pid=$(cat "$1/nginx.pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+}
+
 start_goim() {
     local d=$OUT/goim
     mkdir -p "$d/tmp"
+    stop_stale "$d"
     "$BUILD/goim-router" --listen 127.0.0.1:4139 --log-level warn \
         >"$d/router.log" 2>&1 &
     DAEMONS+=($!)
     "$BUILD/goim-job" --listen 127.0.0.1:4129 --router 127.0.0.1:4139 \
-        --log-level warn >"$d/job.log" 2>&1 &
+        ${ROOM_WAIT:+--room-wait "$ROOM_WAIT"} --log-level warn >"$d/job.log" 2>&1 &
     DAEMONS+=($!)
     cat >"$d/nginx.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
@@ -187,6 +212,7 @@ EOF
 start_nchan() {
     local d=$OUT/nchan
     mkdir -p "$d/tmp"
+    stop_stale "$d"
     cat >"$d/nginx.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
 worker_processes $WORKERS;
@@ -227,7 +253,7 @@ stop_server() {
 
 # measure NAME ADDR SUBSCRIBE_ARGS... -- PUSH_URL
 measure() {
-    local name=$1 addr=$2 w base idle c0 c1 args=() url
+    local name=$1 addr=$2 w base idle c0 c1 k0 k1 m0 m1 args=() url
     shift 2
     while [ "$1" != "--" ]; do args+=("$1"); shift; done
     url=$2
@@ -249,6 +275,8 @@ measure() {
     sleep 2
 
     c0=$(cpu_ticks "$w")
+    k0=$(cpu_ticks "${PIDS[*]}")
+    m0=$(machine_ticks)
     if [ -n "${PERF:-}" ]; then
         # PERF=1: a call-graph profile of the workers during the fan-out
         perf record -q -g -o "$OUT/$name.perf.data" -p "${w// /,}" \
@@ -258,27 +286,53 @@ measure() {
     "$CLI" -q -n 1 -b 127.0.0.250 "${args[@]}" -P "$url" \
         --push-rate "$RATE" -d "$SECS" "$addr" \
         >"$OUT/$name-pusher.out" 2>"$OUT/$name-pusher.err" || true
-    sleep 2
+
+    # an overloaded server is still writing: wait for the deliveries to stop
+    local pushed want last=-1 now t
+    pushed=$(awk '$1 == "pushes_ok" {print $2 + 0}' "$OUT/$name-pusher.err")
+    pushed=${pushed:-0}
+    want=$(( pushed * (SUBS - SUBS % procs) ))
+    for (( t = 0; t < 60; t++ )); do
+        now=$(progress "$name-fan")
+        [ "$now" -ge "$want" ] || [ "$now" -eq "$last" ] && break
+        last=$now
+        sleep 1
+    done
     c1=$(cpu_ticks "$w")
+    k1=$(cpu_ticks "${PIDS[*]}")
+    m1=$(machine_ticks)
     stop_clients
 
-    local msgs
+    local msgs hz
     msgs=$(field_sum "$name-fan" messages)
+    hz=$(getconf CLK_TCK)
     {
+        echo "$name pushes_s $(( pushed / SECS ))"
         echo "$name deliveries $msgs"
-        echo "$name deliveries_s $(( msgs / SECS ))"
+        echo "$name lost $(( want - msgs ))"
+        echo "$name deliveries_s $(field_sum "$name-fan" deliveries_s)"
         echo "$name p50_ms $(field_wmean "$name-fan" latency_p50_ms)"
         echo "$name p99_ms $(field_max "$name-fan" latency_p99_ms)"
         echo "$name cpu_us_per_delivery $(awk -v t=$(( c1 - c0 )) \
-            -v hz="$(getconf CLK_TCK)" -v m="$msgs" \
+            -v hz="$hz" -v m="$msgs" \
             'BEGIN {printf "%.2f", m ? t * 1e6 / hz / m : 0}')"
+        echo "$name client_cpu_us_per_delivery $(awk -v t=$(( k1 - k0 )) \
+            -v hz="$hz" -v m="$msgs" \
+            'BEGIN {printf "%.2f", m ? t * 1e6 / hz / m : 0}')"
+        echo "$name machine_busy_pct $(awk -v b="$m0" -v e="$m1" 'BEGIN {
+            split(b, x, " "); split(e, y, " ")
+            printf "%.0f", (y[2] - x[2]) ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0}')"
     } >>"$OUT/results"
 }
 
 
 : >"$OUT/results"
+rm -f "$OUT"/*.err "$OUT"/*.out "$OUT"/*-status.json
 
-if [ "${ONLY:-goim}" = goim ]; then
+# PHASES: which of the three parts run
+PHASES=" ${PHASES:-goim nchan hop} "
+
+if [[ $PHASES == *" goim "* ]]; then
 start_goim
 measure goim 127.0.0.1:4102 -w -r live://1 -- \
     "http://127.0.0.1:4102/goim/push/room?operation=1000&type=live&room=1"
@@ -286,14 +340,14 @@ curl -s http://127.0.0.1:4102/status >"$OUT/goim-status.json"
 stop_server goim
 fi
 
-if [ "${ONLY:-nchan}" = nchan ]; then
+if [[ $PHASES == *" nchan "* ]]; then
 start_nchan
 measure nchan 127.0.0.1:4202 --raw -- "http://127.0.0.1:4202/pub"
 stop_server nchan
 fi
 
 # the hop alone: keyed pushes straight into comet's push RPC
-if [ "${ONLY:-goim}" = goim ] || [ "${ONLY:-}" = hop ]; then
+if [[ $PHASES == *" hop "* ]]; then
 start_goim
 ${HOP_CLIENT_PREFIX:-} "$CLI" -q -n "$HOP_KEYS" -k 'hop{i}' -i 1 -H 240 -L -d $(( SECS + 30 )) \
     -b 127.0.0.2-127.0.0.9 127.0.0.1:4101 \
@@ -323,7 +377,7 @@ awk -v hop="$hop" -v alone="$hop_alone" \
     END {
         printf "| %-22s | %12s | %12s | %8s |\n", "", "ngx_goim", "nchan", "ratio"
         printf "|%s|%s|%s|%s|\n", "------------------------", "--------------", "--------------", "----------"
-        n = split("mem_per_conn_bytes deliveries_s p50_ms p99_ms cpu_us_per_delivery", f, " ")
+        n = split("mem_per_conn_bytes pushes_s deliveries_s lost p50_ms p99_ms cpu_us_per_delivery client_cpu_us_per_delivery machine_busy_pct", f, " ")
         for (i = 1; i <= n; i++) {
             g = v["goim", f[i]]; c = v["nchan", f[i]]
             printf "| %-22s | %12s | %12s | %8s |\n", f[i], g, c, (g + 0 ? sprintf("%.2f", c / g) : "-")

@@ -52,7 +52,7 @@ const goim_opt_t  job_opts[] = {
       "most room messages in one BroadcastRoom" },
 
     { "room_wait", GOIM_OPT_INT, offsetof(job_conf_t, room_wait),
-      "10", 0, 10000, 1,
+      "50", 0, 10000, 1,
       "ms a busy room's next batch waits for company" },
 
     { "comet_window", GOIM_OPT_INT, offsetof(job_conf_t, comet_window),

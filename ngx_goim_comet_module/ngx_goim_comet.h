@@ -242,6 +242,10 @@ ngx_int_t ngx_goim_xw_init_worker(ngx_cycle_t *cycle,
     ngx_goim_comet_conf_t *ccf);
 void ngx_goim_xw_exit_worker(ngx_goim_comet_conf_t *ccf);
 void ngx_goim_xw_poll(ngx_goim_comet_conf_t *ccf);
+void ngx_goim_xw_room_add(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name);
+void ngx_goim_xw_room_del(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name);
+ngx_int_t ngx_goim_xw_rooms(ngx_goim_comet_conf_t *ccf, char ***names,
+    size_t *n);
 ngx_int_t ngx_goim_xw_key_set(ngx_goim_comet_conf_t *ccf,
     ngx_goim_channel_t *ch);
 void ngx_goim_xw_key_del(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch);

@@ -389,10 +389,14 @@ ngx_goim_comet_pacers_stop(ngx_goim_comet_conf_t *ccf)
 }
 
 
+/* every room this comet has members in, whichever worker holds them */
+
 static void
 ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
 {
-    size_t                          n;
+    char                          **names;
+    size_t                          n, i;
+    ngx_int_t                       rc;
     ngx_rbtree_node_t              *node, *root, *sentinel;
     ngx_goim_comet_room_t          *room;
     ngx_goim_comet_conf_t          *ccf;
@@ -401,34 +405,53 @@ ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
 
-    entries = ngx_alloc(ccf->stats->rooms * (sizeof(*entries) + sizeof(*ptrs))
-                        + 1,
-                        ngx_cycle->log);
-    if (entries == NULL) {
+    rc = ngx_goim_xw_rooms(ccf, &names, &n);
+
+    if (rc == NGX_DECLINED) {
+        /* one process: its own rooms are all of them */
+        n = ccf->stats->rooms;
+        names = ngx_alloc(n * sizeof(char *) + 1, ngx_cycle->log);
+        rc = names ? NGX_OK : NGX_ERROR;
+
+        root = ccf->rooms.root;
+        sentinel = ccf->rooms.sentinel;
+        i = 0;
+
+        if (names && root != sentinel) {
+            for (node = ngx_rbtree_min(root, sentinel);
+                 node && i < n;
+                 node = ngx_rbtree_next(&ccf->rooms, node))
+            {
+                room = (ngx_goim_comet_room_t *) node;
+                names[i++] = (char *) room->node.str.data;
+            }
+        }
+
+        n = i;
+    }
+
+    if (rc != NGX_OK) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
                                  "out of memory");
         return;
     }
 
-    ptrs = (Goim__RoomsReply__RoomsEntry **) (entries + ccf->stats->rooms);
-    n = 0;
+    entries = ngx_alloc(n * (sizeof(*entries) + sizeof(*ptrs)) + 1,
+                        ngx_cycle->log);
+    if (entries == NULL) {
+        ngx_free(names);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
 
-    root = ccf->rooms.root;
-    sentinel = ccf->rooms.sentinel;
+    ptrs = (Goim__RoomsReply__RoomsEntry **) (entries + n);
 
-    if (root != sentinel) {
-        for (node = ngx_rbtree_min(root, sentinel);
-             node;
-             node = ngx_rbtree_next(&ccf->rooms, node))
-        {
-            room = (ngx_goim_comet_room_t *) node;
-
-            goim__rooms_reply__rooms_entry__init(&entries[n]);
-            entries[n].key = (char *) room->node.str.data;
-            entries[n].value = 1;
-            ptrs[n] = &entries[n];
-            n++;
-        }
+    for (i = 0; i < n; i++) {
+        goim__rooms_reply__rooms_entry__init(&entries[i]);
+        entries[i].key = names[i];
+        entries[i].value = 1;
+        ptrs[i] = &entries[i];
     }
 
     reply.n_rooms = n;
@@ -437,5 +460,5 @@ ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
     ngx_goim_rpc_reply(r, &reply.base);
 
     ngx_free(entries);
+    ngx_free(names);
 }
-

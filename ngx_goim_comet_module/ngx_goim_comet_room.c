@@ -67,6 +67,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, ngx_str_t *name)
         ngx_queue_init(&room->members);
         ngx_rbtree_insert(&ccf->rooms, &room->node.node);
         ccf->stats->rooms++;
+        ngx_goim_xw_room_add(ccf, &room->node);
     }
 
     ngx_queue_insert_tail(&room->members, &ch->room_link);
@@ -94,6 +95,7 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch)
     if (--room->online == 0) {
         ngx_rbtree_delete(&ch->ccf->rooms, &room->node.node);
         ch->ccf->stats->rooms--;
+        ngx_goim_xw_room_del(ch->ccf, &room->node);
         ngx_free(room);
     }
 }

@@ -20,6 +20,8 @@
  * - the key table: key -> (worker, connection id), so a push by key goes
  *   to its owner only, and a second connection with a key can kick the
  *   first wherever it is;
+ * - the room table: every room some worker has members in, with a bit
+ *   per worker, so Rooms() and the status count them once for all;
  * - one byte ring per worker: producers append records under a spinlock,
  *   the owner drains them.  The owner sleeps on an eventfd, and a producer
  *   writes it only when the owner said it was going to sleep, so a burst
@@ -65,6 +67,10 @@ typedef struct {
     ngx_rbtree_t               keys;
     ngx_rbtree_node_t          sentinel;
     ngx_uint_t                 nkeys;
+    ngx_rbtree_t               rooms;
+    ngx_rbtree_node_t          room_sentinel;
+    ngx_uint_t                 nrooms;
+    size_t                     room_bytes;   /* their names, added up */
     ngx_uint_t                 nrings;
     ngx_goim_xw_ring_t        *rings;
     ngx_goim_comet_stats_t    *stats;        /* one per worker */
@@ -78,7 +84,16 @@ typedef struct {
 } ngx_goim_xw_key_t;
 
 
+/* a room some worker has members in; the name follows the bitmap */
+typedef struct {
+    ngx_str_node_t             node;
+    uint64_t                   workers[1];   /* (nrings + 63) / 64 words */
+} ngx_goim_xw_room_t;
+
+
 #define ngx_goim_xw_sh(ccf)  ((ngx_goim_xw_shctx_t *) (ccf)->sh)
+
+#define ngx_goim_xw_room_words(sh)  (((sh)->nrings + 63) / 64)
 
 
 static ngx_int_t ngx_goim_xw_init_zone(ngx_shm_zone_t *shm_zone, void *data);
@@ -90,6 +105,7 @@ static void ngx_goim_xw_record(ngx_goim_comet_conf_t *ccf,
 static void ngx_goim_xw_hop(ngx_goim_comet_conf_t *ccf,
     ngx_goim_xw_rec_t *rec);
 static uint64_t ngx_goim_xw_now_ns(void);
+static void ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf);
 static ngx_int_t ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf,
     ngx_uint_t worker, ngx_goim_xw_rec_t *rec, u_char *extra,
     size_t extra_len, u_char *msg);
@@ -178,6 +194,10 @@ ngx_goim_xw_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_rbtree_init(&sh->keys, &sh->sentinel, ngx_str_rbtree_insert_value);
     sh->nkeys = 0;
+    ngx_rbtree_init(&sh->rooms, &sh->room_sentinel,
+                    ngx_str_rbtree_insert_value);
+    sh->nrooms = 0;
+    sh->room_bytes = 0;
     sh->nrings = n;
 
     sh->rings = ngx_slab_calloc(shpool, n * sizeof(ngx_goim_xw_ring_t));
@@ -296,6 +316,9 @@ ngx_goim_xw_init_worker(ngx_cycle_t *cycle, ngx_goim_comet_conf_t *ccf)
     }
 
     ccf->xw_connection = c;
+
+    /* what a crashed worker with this number left behind */
+    ngx_goim_xw_forget(ccf);
 
     /* anything queued before this worker listened */
     ngx_goim_xw_drain(ccf);
@@ -627,6 +650,227 @@ ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
 }
 
 
+/*
+ * Keys and rooms still marked as this worker's when it starts were left
+ * by a worker that died with this number (the master made this one to
+ * replace it): those connections are gone.  A fresh generation's tables
+ * hold nothing of ours, and the walk finds nothing.
+ */
+
+static void
+ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf)
+{
+    uint64_t              bit;
+    ngx_uint_t            i, words, used;
+    ngx_rbtree_t         *tree;
+    ngx_rbtree_node_t    *node, *next;
+    ngx_goim_xw_key_t    *k;
+    ngx_goim_xw_room_t   *room;
+    ngx_goim_xw_shctx_t  *sh;
+
+    sh = ngx_goim_xw_sh(ccf);
+    words = ngx_goim_xw_room_words(sh);
+    bit = (uint64_t) 1 << (ccf->worker % 64);
+
+    ngx_shmtx_lock(&ccf->shpool->mutex);
+
+    tree = &sh->keys;
+
+    for (node = (tree->root == tree->sentinel)
+                ? NULL : ngx_rbtree_min(tree->root, tree->sentinel);
+         node;
+         node = next)
+    {
+        next = ngx_rbtree_next(tree, node);
+        k = (ngx_goim_xw_key_t *) node;
+
+        if (k->worker == ccf->worker) {
+            ngx_rbtree_delete(tree, node);
+            ngx_slab_free_locked(ccf->shpool, k);
+            sh->nkeys--;
+        }
+    }
+
+    tree = &sh->rooms;
+
+    for (node = (tree->root == tree->sentinel)
+                ? NULL : ngx_rbtree_min(tree->root, tree->sentinel);
+         node;
+         node = next)
+    {
+        next = ngx_rbtree_next(tree, node);
+        room = (ngx_goim_xw_room_t *) node;
+
+        room->workers[ccf->worker / 64] &= ~bit;
+
+        for (used = 0, i = 0; i < words; i++) {
+            used |= (room->workers[i] != 0);
+        }
+
+        if (!used) {
+            ngx_rbtree_delete(tree, node);
+            sh->nrooms--;
+            sh->room_bytes -= room->node.str.len;
+            ngx_slab_free_locked(ccf->shpool, room);
+        }
+    }
+
+    ngx_shmtx_unlock(&ccf->shpool->mutex);
+}
+
+
+/* the room table: this worker has members in NAME now */
+
+void
+ngx_goim_xw_room_add(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
+{
+    size_t                words;
+    ngx_goim_xw_room_t   *room;
+    ngx_goim_xw_shctx_t  *sh;
+
+    if (ccf->sh == NULL) {
+        return;
+    }
+
+    sh = ngx_goim_xw_sh(ccf);
+    words = ngx_goim_xw_room_words(sh);
+
+    ngx_shmtx_lock(&ccf->shpool->mutex);
+
+    room = (ngx_goim_xw_room_t *)
+               ngx_str_rbtree_lookup(&sh->rooms, &name->str,
+                                     (uint32_t) name->node.key);
+
+    if (room == NULL) {
+        room = ngx_slab_calloc_locked(ccf->shpool,
+                                      offsetof(ngx_goim_xw_room_t, workers)
+                                      + words * sizeof(uint64_t)
+                                      + name->str.len);
+        if (room == NULL) {
+            ngx_shmtx_unlock(&ccf->shpool->mutex);
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "goim comet: the shared room table is full, room "
+                          "\"%V\" is missing from Rooms(): raise "
+                          "goim_comet_zone", &name->str);
+            return;
+        }
+
+        room->node.str.data = (u_char *) &room->workers[words];
+        room->node.str.len = name->str.len;
+        ngx_memcpy(room->node.str.data, name->str.data, name->str.len);
+        room->node.node.key = name->node.key;
+
+        ngx_rbtree_insert(&sh->rooms, &room->node.node);
+        sh->nrooms++;
+        sh->room_bytes += name->str.len;
+    }
+
+    room->workers[ccf->worker / 64] |= (uint64_t) 1 << (ccf->worker % 64);
+
+    ngx_shmtx_unlock(&ccf->shpool->mutex);
+}
+
+
+/* ... and has none left */
+
+void
+ngx_goim_xw_room_del(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
+{
+    ngx_uint_t            i, words, used;
+    ngx_goim_xw_room_t   *room;
+    ngx_goim_xw_shctx_t  *sh;
+
+    if (ccf->sh == NULL) {
+        return;
+    }
+
+    sh = ngx_goim_xw_sh(ccf);
+    words = ngx_goim_xw_room_words(sh);
+
+    ngx_shmtx_lock(&ccf->shpool->mutex);
+
+    room = (ngx_goim_xw_room_t *)
+               ngx_str_rbtree_lookup(&sh->rooms, &name->str,
+                                     (uint32_t) name->node.key);
+
+    if (room) {
+        room->workers[ccf->worker / 64] &= ~((uint64_t) 1
+                                             << (ccf->worker % 64));
+
+        for (used = 0, i = 0; i < words; i++) {
+            used |= (room->workers[i] != 0);
+        }
+
+        if (!used) {
+            ngx_rbtree_delete(&sh->rooms, &room->node.node);
+            sh->nrooms--;
+            sh->room_bytes -= room->node.str.len;
+            ngx_slab_free_locked(ccf->shpool, room);
+        }
+    }
+
+    ngx_shmtx_unlock(&ccf->shpool->mutex);
+}
+
+
+/*
+ * Every room of every worker, for Rooms(): a copy made under the lock,
+ * NUL-terminated names in one ngx_alloc()ed block the caller frees.
+ * NGX_DECLINED: no shared table (one process), the caller walks its own.
+ */
+
+ngx_int_t
+ngx_goim_xw_rooms(ngx_goim_comet_conf_t *ccf, char ***names, size_t *n)
+{
+    u_char               *p;
+    char                **list;
+    size_t                i;
+    ngx_rbtree_t         *tree;
+    ngx_rbtree_node_t    *node;
+    ngx_goim_xw_room_t   *room;
+    ngx_goim_xw_shctx_t  *sh;
+
+    if (ccf->sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    sh = ngx_goim_xw_sh(ccf);
+    tree = &sh->rooms;
+
+    ngx_shmtx_lock(&ccf->shpool->mutex);
+
+    list = ngx_alloc(sh->nrooms * (sizeof(char *) + 1) + sh->room_bytes + 1,
+                     ngx_cycle->log);
+    if (list == NULL) {
+        ngx_shmtx_unlock(&ccf->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) (list + sh->nrooms);
+    i = 0;
+
+    if (tree->root != tree->sentinel) {
+        for (node = ngx_rbtree_min(tree->root, tree->sentinel);
+             node;
+             node = ngx_rbtree_next(tree, node))
+        {
+            room = (ngx_goim_xw_room_t *) node;
+
+            list[i++] = (char *) p;
+            p = ngx_cpymem(p, room->node.str.data, room->node.str.len);
+            *p++ = '\0';
+        }
+    }
+
+    ngx_shmtx_unlock(&ccf->shpool->mutex);
+
+    *names = list;
+    *n = i;
+
+    return NGX_OK;
+}
+
+
 /* the key table */
 
 ngx_int_t
@@ -919,4 +1163,7 @@ ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf, ngx_goim_comet_stats_t *sum,
         ring = &ngx_goim_xw_sh(ccf)->rings[w];
         *queued += ring->head - ring->tail;
     }
+
+    /* a room with members in two workers is one room */
+    sum->rooms = ngx_goim_xw_sh(ccf)->nrooms;
 }

@@ -521,7 +521,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# HELP goim_comet_online Authenticated connections.\n"
             "# TYPE goim_comet_online gauge\n"
             "goim_comet_online %uA\n"
-            "# HELP goim_comet_rooms Rooms, counted once per worker.\n"
+            "# HELP goim_comet_rooms Rooms with members, each counted once.\n"
             "# TYPE goim_comet_rooms gauge\n"
             "goim_comet_rooms %uA\n"
             "# HELP goim_comet_push_calls_total Push RPCs served.\n"

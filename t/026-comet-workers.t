@@ -16,6 +16,7 @@ BEGIN {
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
+use Goim::RouterRpc;
 
 master_on();
 workers(4);
@@ -45,6 +46,27 @@ add_response_body_check(sub {
     my %pids;
     while (my $l = <$fh>) { $pids{$1}++ if $l =~ /\[debug\] (\d+)#\d+: \*\d+ goim comet: mid \d+ key/ }
     Test::More::cmp_ok(scalar keys %pids, '>=', 2, $block->name . ' - clients on several workers');
+});
+
+# comet's Rooms() (method 204), called as job calls it: the sorted names
+sub rooms {
+    my ($op, $body) = Goim::RouterRpc::call($ENV{TEST_NGINX_PUSH_PORT}, 204, '');
+    return 'no reply' unless defined $op;
+    return sprintf('error op %#x', $op) unless $op == (204 | 0x40000000);
+    my @names;
+    for my $f (Goim::RouterRpc::decode($body)) {
+        my %e = map { $_->[0] => $_->[1] } Goim::RouterRpc::decode($f->[1]);
+        push @names, "$e{1}=" . ($e{2} // 0);
+    }
+    return join ' ', sort @names;
+}
+
+# --- goim_rooms: what Rooms() answers, "name=1 name=1 ..."
+add_response_body_check(sub {
+    my ($block) = @_;
+    return unless defined $block->goim_rooms;
+    (my $want = $block->goim_rooms) =~ s/\s+$//;
+    Test::More::is(rooms(), $want, $block->name . ' - Rooms()');
 });
 
 add_block_preprocessor(sub {
@@ -159,3 +181,46 @@ paced
 {"code":0,"message":""}
 --- goim_receive eval
 main::expect('paced')
+
+
+
+=== TEST 8: Rooms() lists the rooms of every worker, each once
+--- init
+for my $mid (@main::Mids) {
+    Goim::Stack::client("r$mid",
+        '{"mid":' . $mid . ',"key":"room-' . $mid . '","room_id":"live://8'
+        . ($mid % 3) . '","accepts":[1000]}', 1);
+}
+--- request
+GET /status
+--- response_body_like chomp
+"connections":\{"tcp":16,"ws":0,"online":16\},"rooms":3,
+--- goim_rooms
+live://80=1 live://81=1 live://82=1
+
+
+
+=== TEST 9: a room leaves Rooms() with its last member, whichever worker held it
+--- init
+for my $mid (@main::Mids) {
+    Goim::Stack::client("r$mid",
+        '{"mid":' . $mid . ',"key":"room-' . $mid . '","room_id":"live://9'
+        . ($mid % 3) . '","accepts":[1000]}', 1);
+}
+for my $mid (grep { $_ % 3 == 1 } @main::Mids) {
+    $Goim::Stack::Clients{"r$mid"}{client}->close;
+}
+# the closes reach their workers in their own time
+require HTTP::Tiny;
+my $status = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/status';
+for (1 .. 50) {
+    last if main::rooms() !~ m{live://91}
+            && HTTP::Tiny->new->get($status)->{content} =~ /"online":11\}/;
+    select undef, undef, undef, 0.1;
+}
+--- request
+GET /status
+--- response_body_like chomp
+"online":11\},"rooms":2,
+--- goim_rooms
+live://90=1 live://92=1

@@ -138,6 +138,7 @@ static struct {
     double       first_msg;
     double       last_msg;
     double       next_push;
+    int          pushes_over;   /* the run is over: answers still count */
     double       next_report;
     uint8_t      rbuf[CLI_READ_BUF];
 
@@ -1168,6 +1169,21 @@ push_start(void)
 }
 
 
+static int
+pushes_pending(void)
+{
+    unsigned  i;
+
+    for (i = 0; i < g.npushes; i++) {
+        if (g.pushes[i].fd >= 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static void
 push_done(cli_conn_t *c, int ok)
 {
@@ -1225,9 +1241,9 @@ push_event(cli_conn_t *c, uint32_t events)
             continue;
         }
 
-        /* EOF or error: judge by the status line */
+        /* EOF or error: judge by the status line (nchan answers 201/202) */
         ok = c->pend_len >= 12 && memcmp(c->pend, "HTTP/1.", 7) == 0
-             && memcmp(c->pend + 8, " 200", 4) == 0;
+             && memcmp(c->pend + 8, " 20", 3) == 0;
         push_done(c, ok);
         return;
     }
@@ -1293,7 +1309,7 @@ tick(double now)
         }
     }
 
-    if (g.push_url && g.push_rate > 0) {
+    if (g.push_url && g.push_rate > 0 && !g.pushes_over) {
         if (g.next_push == 0) {
             g.next_push = now;
         }
@@ -1739,7 +1755,11 @@ main(int argc, char **argv)
         tick(now);
 
         if (stop_at && now >= stop_at) {
-            break;
+            /* no more pushes; the ones under way have 10 s to answer */
+            if (!g.push_url || !pushes_pending() || now >= stop_at + 10) {
+                break;
+            }
+            g.pushes_over = 1;
         }
         if (g.expect && g.messages >= g.expect) {
             break;
