@@ -254,7 +254,8 @@ ngx_uint_t ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys,
 void ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
     int32_t op, ngx_uint_t speed, ngx_goim_comet_msg_t *msg);
 void ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf,
-    ngx_goim_comet_stats_t *sum, ngx_uint_t *workers, uint64_t *queued);
+    ngx_goim_comet_stats_t *sum, ngx_uint_t *workers, uint64_t *queued,
+    ngx_uint_t *keys);
 ngx_uint_t ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st,
     ngx_uint_t permille);
 

@@ -1389,8 +1389,9 @@ ngx_goim_channel_cleanup(void *data)
     }
 
     if (ch->registered) {
-        ngx_rbtree_delete(&ch->ccf->channels, &ch->node.node);
+        /* first: ngx_rbtree_delete() zeroes the node's key, the hash */
         ngx_goim_xw_key_del(ch->ccf, ch);
+        ngx_rbtree_delete(&ch->ccf->channels, &ch->node.node);
         ch->registered = 0;
         ch->ccf->stats->online--;
 

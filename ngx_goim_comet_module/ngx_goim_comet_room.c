@@ -93,9 +93,10 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch)
     ch->room = NULL;
 
     if (--room->online == 0) {
+        /* first: ngx_rbtree_delete() zeroes the node's key, the hash */
+        ngx_goim_xw_room_del(ch->ccf, &room->node);
         ngx_rbtree_delete(&ch->ccf->rooms, &room->node.node);
         ch->ccf->stats->rooms--;
-        ngx_goim_xw_room_del(ch->ccf, &room->node);
         ngx_free(room);
     }
 }

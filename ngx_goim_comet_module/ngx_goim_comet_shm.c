@@ -1132,7 +1132,7 @@ ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
 
 void
 ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf, ngx_goim_comet_stats_t *sum,
-    ngx_uint_t *workers, uint64_t *queued)
+    ngx_uint_t *workers, uint64_t *queued, ngx_uint_t *keys)
 {
     ngx_uint_t               w, i, n;
     ngx_atomic_uint_t       *from, *to;
@@ -1145,6 +1145,7 @@ ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf, ngx_goim_comet_stats_t *sum,
     if (ccf->sh == NULL) {
         *sum = *ccf->stats;
         *workers = 1;
+        *keys = sum->online;
         return;
     }
 
@@ -1166,4 +1167,5 @@ ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf, ngx_goim_comet_stats_t *sum,
 
     /* a room with members in two workers is one room */
     sum->rooms = ngx_goim_xw_sh(ccf)->nrooms;
+    *keys = ngx_goim_xw_sh(ccf)->nkeys;
 }

@@ -486,7 +486,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
     ngx_int_t                rc;
     ngx_str_t                format;
     ngx_buf_t               *b;
-    ngx_uint_t               workers, prometheus;
+    ngx_uint_t               workers, keys, prometheus;
     ngx_chain_t              out;
     ngx_goim_comet_conf_t   *ccf;
     ngx_goim_comet_stats_t   st;
@@ -505,7 +505,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
                   && ngx_strncmp(format.data, "prometheus", 10) == 0);
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
-    ngx_goim_xw_stats(ccf, &st, &workers, &queued);
+    ngx_goim_xw_stats(ccf, &st, &workers, &queued, &keys);
 
     b = ngx_create_temp_buf(r->pool, 4096 + ccf->id.len);
     if (b == NULL) {
@@ -556,13 +556,16 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# TYPE goim_comet_worker_hop_us gauge\n"
             "goim_comet_worker_hop_us{quantile=\"0.5\"} %ui\n"
             "goim_comet_worker_hop_us{quantile=\"0.99\"} %ui\n"
-            "goim_comet_worker_hop_us{quantile=\"0.999\"} %ui\n",
+            "goim_comet_worker_hop_us{quantile=\"0.999\"} %ui\n"
+            "# HELP goim_comet_keys Keys in the table shared by the workers.\n"
+            "# TYPE goim_comet_keys gauge\n"
+            "goim_comet_keys %ui\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
             st.packets_out, st.dropped, st.xw_dropped, st.xw_records,
             queued, st.auth_failed, st.kicked, st.bad_input, workers,
             ngx_goim_xw_hop_percentile(&st, 500),
             ngx_goim_xw_hop_percentile(&st, 990),
-            ngx_goim_xw_hop_percentile(&st, 999));
+            ngx_goim_xw_hop_percentile(&st, 999), keys);
 
         ngx_str_set(&r->headers_out.content_type,
                     "text/plain; version=0.0.4");
@@ -575,14 +578,15 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"messages\":{\"push_calls\":%uA,\"out\":%uA,"
             "\"dropped\":%uA,\"dropped_worker_queue\":%uA},"
             "\"workers_queue\":{\"records\":%uA,\"queued_bytes\":%uL,"
-            "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui,\"hop_us_p999\":%ui},"
+            "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui,\"hop_us_p999\":%ui,"
+            "\"keys\":%ui},"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA}\n",
             &ccf->id, workers, st.conns_tcp, st.conns_ws, st.online,
             st.rooms, st.push_calls, st.packets_out, st.dropped,
             st.xw_dropped, st.xw_records, queued,
             ngx_goim_xw_hop_percentile(&st, 500),
             ngx_goim_xw_hop_percentile(&st, 990),
-            ngx_goim_xw_hop_percentile(&st, 999), st.auth_failed,
+            ngx_goim_xw_hop_percentile(&st, 999), keys, st.auth_failed,
             st.kicked, st.bad_input);
 
         ngx_str_set(&r->headers_out.content_type, "application/json");

@@ -167,7 +167,7 @@ Goim::Stack::push('/goim/push/room?operation=1000&type=live&room=64', 'hop', 20)
 --- request
 GET /status
 --- response_body_like chomp
-"workers":4,"connections":\{"tcp":12,"ws":4,"online":16\}.*"workers_queue":\{"records":[1-9][0-9]*,"queued_bytes":0,"hop_us_p50":[1-9][0-9]*,"hop_us_p99":[1-9][0-9]*,"hop_us_p999":[1-9][0-9]*\}
+"workers":4,"connections":\{"tcp":12,"ws":4,"online":16\}.*"workers_queue":\{"records":[1-9][0-9]*,"queued_bytes":0,"hop_us_p50":[1-9][0-9]*,"hop_us_p99":[1-9][0-9]*,"hop_us_p999":[1-9][0-9]*,"keys":16\}
 
 
 
@@ -200,7 +200,7 @@ live://80=1 live://81=1 live://82=1
 
 
 
-=== TEST 9: a room leaves Rooms() with its last member, whichever worker held it
+=== TEST 9: a room leaves Rooms() with its last member, and a key the shared table with its connection, whichever worker held them
 --- init
 for my $mid (@main::Mids) {
     Goim::Stack::client("r$mid",
@@ -221,6 +221,6 @@ for (1 .. 50) {
 --- request
 GET /status
 --- response_body_like chomp
-"online":11\},"rooms":2,
+"online":11\},"rooms":2,.*"keys":11\}
 --- goim_rooms
 live://90=1 live://92=1

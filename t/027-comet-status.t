@@ -35,7 +35,7 @@ GET /status?format=prometheus
 --- response_headers
 Content-Type: text/plain; version=0.0.4
 --- response_body_like chomp
-goim_comet_connections\{transport="tcp"\} 1\n.*goim_comet_online 1\n.*goim_comet_dropped_total\{reason="client_queue_full"\} 0\n
+goim_comet_connections\{transport="tcp"\} 1\n.*goim_comet_online 1\n.*goim_comet_dropped_total\{reason="client_queue_full"\} 0\n.*goim_comet_keys 1\n
 
 
 
