@@ -180,6 +180,7 @@ load_module $BUILD/nginx/objs/ngx_goim_comet_module.so;
 load_module $BUILD/nginx/objs/ngx_goim_logic_module.so;
 worker_processes $WORKERS;
 worker_priority ${PRIORITY:-0};
+worker_cpu_affinity ${AFFINITY:-auto};
 worker_rlimit_nofile 20000;
 error_log $d/error.log warn;
 pid $d/nginx.pid;
@@ -217,6 +218,7 @@ start_nchan() {
 load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
 worker_processes $WORKERS;
 worker_priority ${PRIORITY:-0};
+worker_cpu_affinity ${AFFINITY:-auto};
 worker_rlimit_nofile 20000;
 error_log $d/error.log warn;
 pid $d/nginx.pid;
