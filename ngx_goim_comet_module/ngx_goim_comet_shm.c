@@ -651,9 +651,9 @@ ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
 
 
 /*
- * Keys and rooms still marked as this worker's when it starts were left
- * by a worker that died with this number (the master made this one to
- * replace it): those connections are gone.  A fresh generation's tables
+ * Keys, rooms and gauges still marked as this worker's when it starts
+ * were left by a worker that died with this number (the master made this
+ * one to replace it): those connections are gone.  A fresh generation's tables
  * hold nothing of ours, and the walk finds nothing.
  */
 
@@ -671,6 +671,12 @@ ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf)
     sh = ngx_goim_xw_sh(ccf);
     words = ngx_goim_xw_room_words(sh);
     bit = (uint64_t) 1 << (ccf->worker % 64);
+
+    /* its gauges too; the counters of what it did stay */
+    ccf->stats->conns_tcp = 0;
+    ccf->stats->conns_ws = 0;
+    ccf->stats->online = 0;
+    ccf->stats->rooms = 0;
 
     ngx_shmtx_lock(&ccf->shpool->mutex);
 

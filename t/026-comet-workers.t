@@ -224,3 +224,38 @@ GET /status
 "online":11\},"rooms":2,.*"keys":11\}
 --- goim_rooms
 live://90=1 live://92=1
+
+
+
+=== TEST 10: a worker killed outright leaves nothing behind: its replacement clears its keys, rooms and counts
+--- init
+for my $mid (@main::Mids) {
+    Goim::Stack::client("d$mid",
+        '{"mid":' . $mid . ',"key":"dead-' . $mid . '","room_id":"live://10'
+        . ($mid % 2) . '","accepts":[1000]}', 1);
+}
+# the worker holding the most of them, from their auth lines
+open my $fh, '<', $Test::Nginx::Socket::ErrLogFile or die $!;
+my %held;
+while (my $l = <$fh>) { $held{$1}++ if $l =~ /\[debug\] (\d+)#\d+: \*\d+ goim comet: mid \d+ key "dead-/ }
+my ($victim) = sort { $held{$b} <=> $held{$a} } keys %held;
+my $left = 16 - $held{$victim};
+kill 'KILL', $victim;
+require HTTP::Tiny;
+my $status = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/status';
+for (1 .. 50) {
+    select undef, undef, undef, 0.1;
+    my $body = HTTP::Tiny->new->get($status)->{content} // '';
+    last if $body =~ /"online":$left\}/ && $body =~ /"keys":$left\}/;
+}
+--- request
+GET /status
+--- response_body_like chomp
+"workers":4,"connections":\{"tcp":(?!16,)(\d+),"ws":0,"online":\1\},"rooms":2,.*"keys":\1\}
+--- goim_rooms
+live://100=1 live://101=1
+--- error_log
+exited on signal 9
+--- no_error_log
+[error]
+[crit]
