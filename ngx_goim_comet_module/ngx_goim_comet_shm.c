@@ -106,6 +106,8 @@ static void ngx_goim_xw_hop(ngx_goim_comet_conf_t *ccf,
     ngx_goim_xw_rec_t *rec);
 static uint64_t ngx_goim_xw_now_ns(void);
 static void ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf);
+static void ngx_goim_xw_room_drop_locked(ngx_goim_comet_conf_t *ccf,
+    ngx_goim_xw_room_t *room);
 static ngx_int_t ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf,
     ngx_uint_t worker, ngx_goim_xw_rec_t *rec, u_char *extra,
     size_t extra_len, u_char *msg);
@@ -660,17 +662,12 @@ ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
 static void
 ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf)
 {
-    uint64_t              bit;
-    ngx_uint_t            i, words, used;
     ngx_rbtree_t         *tree;
     ngx_rbtree_node_t    *node, *next;
     ngx_goim_xw_key_t    *k;
-    ngx_goim_xw_room_t   *room;
     ngx_goim_xw_shctx_t  *sh;
 
     sh = ngx_goim_xw_sh(ccf);
-    words = ngx_goim_xw_room_words(sh);
-    bit = (uint64_t) 1 << (ccf->worker % 64);
 
     /* its gauges too; the counters of what it did stay */
     ccf->stats->conns_tcp = 0;
@@ -705,23 +702,37 @@ ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf)
          node = next)
     {
         next = ngx_rbtree_next(tree, node);
-        room = (ngx_goim_xw_room_t *) node;
-
-        room->workers[ccf->worker / 64] &= ~bit;
-
-        for (used = 0, i = 0; i < words; i++) {
-            used |= (room->workers[i] != 0);
-        }
-
-        if (!used) {
-            ngx_rbtree_delete(tree, node);
-            sh->nrooms--;
-            sh->room_bytes -= room->node.str.len;
-            ngx_slab_free_locked(ccf->shpool, room);
-        }
+        ngx_goim_xw_room_drop_locked(ccf, (ngx_goim_xw_room_t *) node);
     }
 
     ngx_shmtx_unlock(&ccf->shpool->mutex);
+}
+
+
+/* this worker has no member left in ROOM; the last worker frees it */
+
+static void
+ngx_goim_xw_room_drop_locked(ngx_goim_comet_conf_t *ccf,
+    ngx_goim_xw_room_t *room)
+{
+    ngx_uint_t            i, words, used;
+    ngx_goim_xw_shctx_t  *sh;
+
+    sh = ngx_goim_xw_sh(ccf);
+    words = ngx_goim_xw_room_words(sh);
+
+    room->workers[ccf->worker / 64] &= ~((uint64_t) 1 << (ccf->worker % 64));
+
+    for (used = 0, i = 0; i < words; i++) {
+        used |= (room->workers[i] != 0);
+    }
+
+    if (!used) {
+        ngx_rbtree_delete(&sh->rooms, &room->node.node);
+        sh->nrooms--;
+        sh->room_bytes -= room->node.str.len;
+        ngx_slab_free_locked(ccf->shpool, room);
+    }
 }
 
 
@@ -782,7 +793,6 @@ ngx_goim_xw_room_add(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
 void
 ngx_goim_xw_room_del(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
 {
-    ngx_uint_t            i, words, used;
     ngx_goim_xw_room_t   *room;
     ngx_goim_xw_shctx_t  *sh;
 
@@ -791,7 +801,6 @@ ngx_goim_xw_room_del(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
     }
 
     sh = ngx_goim_xw_sh(ccf);
-    words = ngx_goim_xw_room_words(sh);
 
     ngx_shmtx_lock(&ccf->shpool->mutex);
 
@@ -800,19 +809,7 @@ ngx_goim_xw_room_del(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
                                      (uint32_t) name->node.key);
 
     if (room) {
-        room->workers[ccf->worker / 64] &= ~((uint64_t) 1
-                                             << (ccf->worker % 64));
-
-        for (used = 0, i = 0; i < words; i++) {
-            used |= (room->workers[i] != 0);
-        }
-
-        if (!used) {
-            ngx_rbtree_delete(&sh->rooms, &room->node.node);
-            sh->nrooms--;
-            sh->room_bytes -= room->node.str.len;
-            ngx_slab_free_locked(ccf->shpool, room);
-        }
+        ngx_goim_xw_room_drop_locked(ccf, room);
     }
 
     ngx_shmtx_unlock(&ccf->shpool->mutex);
