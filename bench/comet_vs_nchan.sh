@@ -384,10 +384,10 @@ awk -v hop="$hop" -v alone="$hop_alone" \
             g = v["goim", f[i]]; c = v["nchan", f[i]]
             printf "| %-22s | %12s | %12s | %8s |\n", f[i], g, c, (g + 0 ? sprintf("%.2f", c / g) : "-")
         }
-        split(hop, h, " ")
-        printf "\ncomet cross-worker hop during the fan-out: p50 < %s us, p99 < %s us, p99.9 < %s us\n", h[1], h[2], h[3]
-        split(alone, a, " ")
+        if (split(hop, h, " ") == 3)
+            printf "\ncomet cross-worker hop during the fan-out: p50 < %s us, p99 < %s us, p99.9 < %s us\n", h[1], h[2], h[3]
         split(e2e, l, " ")
-        printf "comet cross-worker hop alone (%s): p50 < %s us, p99 < %s us, p99.9 < %s us; push call to client p50 %s ms, p99 %s ms\n", pushes, a[1], a[2], a[3], l[1], l[2]
+        if (split(alone, a, " ") == 3)
+            printf "comet cross-worker hop alone (%s): p50 < %s us, p99 < %s us, p99.9 < %s us; push call to client p50 %s ms, p99 %s ms\n", pushes, a[1], a[2], a[3], l[1], l[2]
         printf "(ratio = nchan / ngx_goim: above 1 is ngx_goim doing better, but for deliveries_s where it is the other way round)\n"
     }' "$OUT/results"
