@@ -88,12 +88,14 @@ machine_ticks() {
     awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
 }
 
-# messages the clients of NAME have counted so far (their 1 s reports)
+# progress NAME FIELD: FIELD ("alive", "messages") of the clients of NAME
+# so far, from each process's latest 1 s report, added up
 progress() {
-    awk '/^goim-cli: [0-9.]+s alive/ {
-             for (i = 1; i <= NF; i++) if ($i == "messages") m[FILENAME] = $(i + 1)
+    awk -v f="$2" '/^goim-cli: [0-9.]+s alive/ {
+             for (i = 1; i <= NF; i++) if ($i == f) m[FILENAME] = $(i + 1)
          }
-         END {s = 0; for (f in m) s += m[f]; print s}' "$OUT"/"$1".*.err
+         END {s = 0; for (k in m) s += m[k]; print s}' "$OUT"/"$1".*.err \
+        2>/dev/null || echo 0
 }
 
 # clients NAME ARGS...: PROCS goim-cli processes, SUBS clients in all
@@ -114,11 +116,7 @@ clients() {
 wait_clients() {
     local name=$1 want=$2 t got
     for (( t = 0; t < 60; t++ )); do
-        got=$(awk '/^goim-cli: [0-9.]+s alive/ {
-                       for (i = 1; i <= NF; i++) if ($i == "alive") a[FILENAME] = $(i + 1)
-                   }
-                   END {s = 0; for (f in a) s += a[f]; print s}' \
-              "$OUT"/"$name".*.err 2>/dev/null || echo 0)
+        got=$(progress "$name" alive)
         [ "${got:-0}" -ge "$want" ] && return 0
         sleep 1
     done
@@ -295,7 +293,7 @@ measure() {
     pushed=${pushed:-0}
     want=$(( pushed * (SUBS - SUBS % procs) ))
     for (( t = 0; t < 60; t++ )); do
-        now=$(progress "$name-fan")
+        now=$(progress "$name-fan" messages)
         [ "$now" -ge "$want" ] || [ "$now" -eq "$last" ] && break
         last=$now
         sleep 1

@@ -396,41 +396,13 @@ ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
 {
     char                          **names;
     size_t                          n, i;
-    ngx_int_t                       rc;
-    ngx_rbtree_node_t              *node, *root, *sentinel;
-    ngx_goim_comet_room_t          *room;
     ngx_goim_comet_conf_t          *ccf;
     Goim__RoomsReply                reply = GOIM__ROOMS_REPLY__INIT;
     Goim__RoomsReply__RoomsEntry   *entries, **ptrs;
 
     ccf = ngx_goim_comet_get_conf(ngx_cycle);
 
-    rc = ngx_goim_xw_rooms(ccf, &names, &n);
-
-    if (rc == NGX_DECLINED) {
-        /* one process: its own rooms are all of them */
-        n = ccf->stats->rooms;
-        names = ngx_alloc(n * sizeof(char *) + 1, ngx_cycle->log);
-        rc = names ? NGX_OK : NGX_ERROR;
-
-        root = ccf->rooms.root;
-        sentinel = ccf->rooms.sentinel;
-        i = 0;
-
-        if (names && root != sentinel) {
-            for (node = ngx_rbtree_min(root, sentinel);
-                 node && i < n;
-                 node = ngx_rbtree_next(&ccf->rooms, node))
-            {
-                room = (ngx_goim_comet_room_t *) node;
-                names[i++] = (char *) room->node.str.data;
-            }
-        }
-
-        n = i;
-    }
-
-    if (rc != NGX_OK) {
+    if (ngx_goim_xw_rooms(ccf, &names, &n) != NGX_OK) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
                                  "out of memory");
         return;

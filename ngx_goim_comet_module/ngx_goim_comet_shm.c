@@ -818,8 +818,8 @@ ngx_goim_xw_room_del(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
 
 /*
  * Every room of every worker, for Rooms(): a copy made under the lock,
- * NUL-terminated names in one ngx_alloc()ed block the caller frees.
- * NGX_DECLINED: no shared table (one process), the caller walks its own.
+ * NUL-terminated names in one ngx_alloc()ed block the caller frees.  The
+ * push listener is a stream server, and stream {} always makes the zone.
  */
 
 ngx_int_t
@@ -832,10 +832,6 @@ ngx_goim_xw_rooms(ngx_goim_comet_conf_t *ccf, char ***names, size_t *n)
     ngx_rbtree_node_t    *node;
     ngx_goim_xw_room_t   *room;
     ngx_goim_xw_shctx_t  *sh;
-
-    if (ccf->sh == NULL) {
-        return NGX_DECLINED;
-    }
 
     sh = ngx_goim_xw_sh(ccf);
     tree = &sh->rooms;
