@@ -43,6 +43,7 @@ typedef struct {
     ngx_atomic_uint_t          auth_failed;
     ngx_atomic_uint_t          kicked;
     ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */
+    ngx_atomic_uint_t          locks_recovered;  /* a dead worker's */
 
     /* records from other workers by hop time (ngx_goim_comet_shm.c) */
     ngx_atomic_uint_t          hop_us[NGX_GOIM_COMET_HOP_BUCKETS];

@@ -344,7 +344,10 @@ ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
 static void
 ngx_goim_comet_online_handler(ngx_event_t *ev)
 {
+    uint64_t                queued;
+    ngx_uint_t              workers, keys;
     ngx_goim_comet_conf_t  *ccf;
+    ngx_goim_comet_stats_t  st;
     Goim__OnlineReq         req = GOIM__ONLINE_REQ__INIT;
     Goim__CometInfo         info = GOIM__COMET_INFO__INIT;
     u_char                  id[256], push_addr[256], region[256];
@@ -361,7 +364,13 @@ ngx_goim_comet_online_handler(ngx_event_t *ev)
 
     info.id = (char *) id;
     info.push_addr = (char *) push_addr;
-    info.conn_count = ccf->stats->online;
+
+    /*
+     * Each worker renews the one registration of the comet, and router
+     * keeps the last: it counts every worker's connections, not its own.
+     */
+    ngx_goim_xw_stats(ccf, &st, &workers, &queued, &keys);
+    info.conn_count = st.online;
     info.weight = (int32_t) ccf->weight;
 
     ngx_cpystrn(region, ccf->region.data ? ccf->region.data : (u_char *) "",

@@ -25,7 +25,9 @@
  * - one byte ring per worker: producers append records under a spinlock,
  *   the owner drains them.  The owner sleeps on an eventfd, and a producer
  *   writes it only when the owner said it was going to sleep, so a burst
- *   costs one wake-up.
+ *   costs one wake-up;
+ * - each worker's pid, so the worker that replaces a killed one knows
+ *   whose locks to release (ngx_goim_xw_recover()).
  *
  * A fresh zone per generation keeps a reloaded configuration's workers off
  * the rings of the old ones, which share their worker numbers.
@@ -74,6 +76,7 @@ typedef struct {
     ngx_uint_t                 nrings;
     ngx_goim_xw_ring_t        *rings;
     ngx_goim_comet_stats_t    *stats;        /* one per worker */
+    ngx_atomic_t              *pids;         /* one per worker */
 } ngx_goim_xw_shctx_t;
 
 
@@ -105,7 +108,12 @@ static void ngx_goim_xw_record(ngx_goim_comet_conf_t *ccf,
 static void ngx_goim_xw_hop(ngx_goim_comet_conf_t *ccf,
     ngx_goim_xw_rec_t *rec);
 static uint64_t ngx_goim_xw_now_ns(void);
+static void ngx_goim_xw_recover(ngx_goim_comet_conf_t *ccf);
 static void ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf);
+static void ngx_goim_xw_ring_lock(ngx_goim_comet_conf_t *ccf,
+    ngx_uint_t worker);
+static void ngx_goim_xw_lock_recovered(ngx_goim_comet_conf_t *ccf,
+    ngx_pid_t pid, ngx_uint_t worker);
 static void ngx_goim_xw_room_drop_locked(ngx_goim_comet_conf_t *ccf,
     ngx_goim_xw_room_t *room);
 static ngx_int_t ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf,
@@ -204,8 +212,9 @@ ngx_goim_xw_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     sh->rings = ngx_slab_calloc(shpool, n * sizeof(ngx_goim_xw_ring_t));
     sh->stats = ngx_slab_calloc(shpool, n * sizeof(ngx_goim_comet_stats_t));
+    sh->pids = ngx_slab_calloc(shpool, n * sizeof(ngx_atomic_t));
 
-    if (sh->rings == NULL || sh->stats == NULL) {
+    if (sh->rings == NULL || sh->stats == NULL || sh->pids == NULL) {
         return NGX_ERROR;
     }
 
@@ -320,6 +329,7 @@ ngx_goim_xw_init_worker(ngx_cycle_t *cycle, ngx_goim_comet_conf_t *ccf)
     ccf->xw_connection = c;
 
     /* what a crashed worker with this number left behind */
+    ngx_goim_xw_recover(ccf);
     ngx_goim_xw_forget(ccf);
 
     /* anything queued before this worker listened */
@@ -612,7 +622,7 @@ ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
         return NGX_DECLINED;
     }
 
-    ngx_spinlock(&ring->lock, ngx_pid, 1024);
+    ngx_goim_xw_ring_lock(ccf, worker);
 
     pos = ring->head % ring->size;
     gap = (pos + len > ring->size) ? ring->size - pos : 0;
@@ -649,6 +659,116 @@ ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A queue's lock holds its owner's pid.  A worker killed while it holds
+ * one (SIGKILL, the OOM killer) would leave it taken for good, and every
+ * producer of that queue would spin on it: the worker that replaces the
+ * dead one releases its locks at start (ngx_goim_xw_recover()), and a
+ * producer that finds the owner gone takes the lock over, which also
+ * covers a pid nobody replaces.  What the dead owner was appending was
+ * not published (the head moves last), so the next record overwrites it.
+ */
+
+static void
+ngx_goim_xw_ring_lock(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker)
+{
+    ngx_pid_t      pid;
+    ngx_uint_t     i, n;
+    ngx_atomic_t  *lock;
+
+    lock = &ngx_goim_xw_sh(ccf)->rings[worker].lock;
+
+    for ( ;; ) {
+
+        if (*lock == 0 && ngx_atomic_cmp_set(lock, 0, ngx_pid)) {
+            return;
+        }
+
+        if (ngx_ncpu > 1) {
+
+            for (n = 1; n < 1024; n <<= 1) {
+
+                for (i = 0; i < n; i++) {
+                    ngx_cpu_pause();
+                }
+
+                if (*lock == 0 && ngx_atomic_cmp_set(lock, 0, ngx_pid)) {
+                    return;
+                }
+            }
+        }
+
+        pid = (ngx_pid_t) *lock;
+
+        if (pid != 0
+            && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH
+            && ngx_atomic_cmp_set(lock, (ngx_atomic_uint_t) pid, ngx_pid))
+        {
+            ngx_goim_xw_lock_recovered(ccf, pid, worker);
+            return;
+        }
+
+        ngx_sched_yield();
+    }
+}
+
+
+static void
+ngx_goim_xw_lock_recovered(ngx_goim_comet_conf_t *ccf, ngx_pid_t pid,
+    ngx_uint_t worker)
+{
+    ccf->stats->locks_recovered++;
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "goim comet: process %P died holding the lock of worker "
+                  "%ui's queue, released", pid, worker);
+}
+
+
+/*
+ * The worker this one replaces died: its pid leaves every queue lock it
+ * held, and every worker is woken, as it may have died between taking a
+ * sleeping worker's flag and writing its eventfd (a spurious wake-up
+ * finds an empty queue).  The slab mutex the master releases itself.
+ */
+
+static void
+ngx_goim_xw_recover(ngx_goim_comet_conf_t *ccf)
+{
+    uint64_t              one;
+    ngx_pid_t             dead;
+    ngx_uint_t            w;
+    ngx_goim_xw_shctx_t  *sh;
+
+    sh = ngx_goim_xw_sh(ccf);
+
+    dead = (ngx_pid_t) sh->pids[ccf->worker];
+    sh->pids[ccf->worker] = ngx_pid;
+
+    if (dead == 0 || dead == ngx_pid) {
+        return;
+    }
+
+    one = 1;
+
+    for (w = 0; w < sh->nrings; w++) {
+
+        if (ngx_atomic_cmp_set(&sh->rings[w].lock, (ngx_atomic_uint_t) dead,
+                               0))
+        {
+            ngx_goim_xw_lock_recovered(ccf, dead, w);
+        }
+
+        if (w != ccf->worker
+            && write(ccf->eventfds[w], &one, sizeof(uint64_t)) == -1)
+        {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                          "goim comet: eventfd write failed");
+        }
+    }
 }
 
 

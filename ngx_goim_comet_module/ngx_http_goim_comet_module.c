@@ -549,6 +549,10 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "goim_comet_kicked_total %uA\n"
             "# TYPE goim_comet_bad_input_total counter\n"
             "goim_comet_bad_input_total %uA\n"
+            "# HELP goim_comet_locks_recovered_total Locks of the shared zone "
+            "taken back from a dead worker.\n"
+            "# TYPE goim_comet_locks_recovered_total counter\n"
+            "goim_comet_locks_recovered_total %uA\n"
             "# TYPE goim_comet_workers gauge\n"
             "goim_comet_workers %ui\n"
             "# HELP goim_comet_worker_hop_us Time records waited between "
@@ -562,7 +566,8 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "goim_comet_keys %ui\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
             st.packets_out, st.dropped, st.xw_dropped, st.xw_records,
-            queued, st.auth_failed, st.kicked, st.bad_input, workers,
+            queued, st.auth_failed, st.kicked, st.bad_input,
+            st.locks_recovered, workers,
             ngx_goim_xw_hop_percentile(&st, 500),
             ngx_goim_xw_hop_percentile(&st, 990),
             ngx_goim_xw_hop_percentile(&st, 999), keys);
@@ -579,15 +584,15 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"dropped\":%uA,\"dropped_worker_queue\":%uA},"
             "\"workers_queue\":{\"records\":%uA,\"queued_bytes\":%uL,"
             "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui,\"hop_us_p999\":%ui,"
-            "\"keys\":%ui},"
+            "\"keys\":%ui},\"locks_recovered\":%uA,"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA}\n",
             &ccf->id, workers, st.conns_tcp, st.conns_ws, st.online,
             st.rooms, st.push_calls, st.packets_out, st.dropped,
             st.xw_dropped, st.xw_records, queued,
             ngx_goim_xw_hop_percentile(&st, 500),
             ngx_goim_xw_hop_percentile(&st, 990),
-            ngx_goim_xw_hop_percentile(&st, 999), keys, st.auth_failed,
-            st.kicked, st.bad_input);
+            ngx_goim_xw_hop_percentile(&st, 999), keys, st.locks_recovered,
+            st.auth_failed, st.kicked, st.bad_input);
 
         ngx_str_set(&r->headers_out.content_type, "application/json");
     }
