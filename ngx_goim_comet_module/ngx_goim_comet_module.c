@@ -194,6 +194,12 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ccf->zone_size < 64 * 1024) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_comet_zone must be at least 64k");
+        return NGX_CONF_ERROR;
+    }
+
     if (ccf->online_interval < 1000) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "goim_comet_online_interval must be at least 1s");

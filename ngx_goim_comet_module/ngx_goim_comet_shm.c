@@ -29,6 +29,10 @@
  * - each worker's pid, so the worker that replaces a killed one knows
  *   whose locks to release (ngx_goim_xw_recover()).
  *
+ * Every lock here holds its owner's pid, and the tables' nodes come from a
+ * slab pool of their own, so that a dead owner's half-made change can be
+ * thrown away whole (ngx_goim_xw_tables_rebuild()).
+ *
  * A fresh zone per generation keeps a reloaded configuration's workers off
  * the rings of the old ones, which share their worker numbers.
  */
@@ -39,6 +43,11 @@
 #define NGX_GOIM_XW_ROOM       2
 #define NGX_GOIM_XW_BROADCAST  3
 #define NGX_GOIM_XW_KICK       4
+#define NGX_GOIM_XW_TABLES     5     /* add yours back: they were rebuilt */
+
+
+/* ngx_goim_xw_recovered(): the tables' lock, not a queue's */
+#define NGX_GOIM_XW_NO_RING    ((ngx_uint_t) -1)
 
 
 typedef struct {
@@ -66,6 +75,9 @@ typedef struct {
 
 
 typedef struct {
+    ngx_atomic_t               lock;         /* the tables: owner's pid */
+    ngx_slab_pool_t           *pool;         /* the tables' nodes */
+    size_t                     pool_size;
     ngx_rbtree_t               keys;
     ngx_rbtree_node_t          sentinel;
     ngx_uint_t                 nkeys;
@@ -110,10 +122,14 @@ static void ngx_goim_xw_hop(ngx_goim_comet_conf_t *ccf,
 static uint64_t ngx_goim_xw_now_ns(void);
 static void ngx_goim_xw_recover(ngx_goim_comet_conf_t *ccf);
 static void ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf);
-static void ngx_goim_xw_ring_lock(ngx_goim_comet_conf_t *ccf,
-    ngx_uint_t worker);
-static void ngx_goim_xw_lock_recovered(ngx_goim_comet_conf_t *ccf,
-    ngx_pid_t pid, ngx_uint_t worker);
+static ngx_pid_t ngx_goim_xw_lock(ngx_atomic_t *lock);
+static void ngx_goim_xw_recovered(ngx_goim_comet_conf_t *ccf,
+    ngx_pid_t pid, ngx_uint_t ring);
+static void ngx_goim_xw_tables_init(ngx_goim_xw_shctx_t *sh);
+static void ngx_goim_xw_tables_lock(ngx_goim_comet_conf_t *ccf);
+static void ngx_goim_xw_tables_unlock(ngx_goim_comet_conf_t *ccf);
+static void ngx_goim_xw_tables_rebuild(ngx_goim_comet_conf_t *ccf);
+static void ngx_goim_xw_tables_add_mine(ngx_goim_comet_conf_t *ccf);
 static void ngx_goim_xw_room_drop_locked(ngx_goim_comet_conf_t *ccf,
     ngx_goim_xw_room_t *room);
 static ngx_int_t ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf,
@@ -154,6 +170,9 @@ ngx_goim_xw_add_zone(ngx_conf_t *cf, ngx_goim_comet_conf_t *ccf)
 
     size = ccf->zone_size + workers * (ccf->ring_size + ngx_pagesize)
            + 8 * ngx_pagesize;
+
+    /* the slab pool's own page descriptors */
+    size += size / ngx_pagesize * sizeof(ngx_slab_page_t);
 
     name.data = ngx_pnalloc(cf->pool, sizeof("goim_comet_") + NGX_INT_T_LEN);
     if (name.data == NULL) {
@@ -202,12 +221,7 @@ ngx_goim_xw_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    ngx_rbtree_init(&sh->keys, &sh->sentinel, ngx_str_rbtree_insert_value);
-    sh->nkeys = 0;
-    ngx_rbtree_init(&sh->rooms, &sh->room_sentinel,
-                    ngx_str_rbtree_insert_value);
-    sh->nrooms = 0;
-    sh->room_bytes = 0;
+    sh->lock = 0;
     sh->nrings = n;
 
     sh->rings = ngx_slab_calloc(shpool, n * sizeof(ngx_goim_xw_ring_t));
@@ -230,6 +244,17 @@ ngx_goim_xw_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
     }
+
+    sh->pool_size = ngx_align(ccf->zone_size, ngx_pagesize);
+    sh->pool = ngx_slab_alloc(shpool, sh->pool_size);
+
+    if (sh->pool == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "goim comet: no room for the shared tables");
+        return NGX_ERROR;
+    }
+
+    ngx_goim_xw_tables_init(sh);
 
     ccf->sh = sh;
     ccf->shpool = shpool;
@@ -537,6 +562,13 @@ ngx_goim_xw_record(ngx_goim_comet_conf_t *ccf, ngx_goim_xw_rec_t *rec)
 
     p = (u_char *) (rec + 1);
 
+    if (rec->type == NGX_GOIM_XW_TABLES) {
+        ngx_goim_xw_tables_lock(ccf);
+        ngx_goim_xw_tables_add_mine(ccf);
+        ngx_goim_xw_tables_unlock(ccf);
+        return;
+    }
+
     if (rec->type == NGX_GOIM_XW_KICK) {
         key.data = p;
         key.len = rec->nkeys;
@@ -608,6 +640,7 @@ ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
     u_char              *p;
     size_t               len, pos, gap;
     uint64_t             one;
+    ngx_pid_t            dead;
     ngx_goim_xw_rec_t   *pad;
     ngx_goim_xw_ring_t  *ring;
 
@@ -622,7 +655,11 @@ ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
         return NGX_DECLINED;
     }
 
-    ngx_goim_xw_ring_lock(ccf, worker);
+    dead = ngx_goim_xw_lock(&ring->lock);
+
+    if (dead) {
+        ngx_goim_xw_recovered(ccf, dead, worker);
+    }
 
     pos = ring->head % ring->size;
     gap = (pos + len > ring->size) ? ring->size - pos : 0;
@@ -672,19 +709,18 @@ ngx_goim_xw_append(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker,
  * not published (the head moves last), so the next record overwrites it.
  */
 
-static void
-ngx_goim_xw_ring_lock(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker)
-{
-    ngx_pid_t      pid;
-    ngx_uint_t     i, n;
-    ngx_atomic_t  *lock;
+/* the pid of a dead owner it was taken from, or 0 */
 
-    lock = &ngx_goim_xw_sh(ccf)->rings[worker].lock;
+static ngx_pid_t
+ngx_goim_xw_lock(ngx_atomic_t *lock)
+{
+    ngx_pid_t   pid;
+    ngx_uint_t  i, n;
 
     for ( ;; ) {
 
         if (*lock == 0 && ngx_atomic_cmp_set(lock, 0, ngx_pid)) {
-            return;
+            return 0;
         }
 
         if (ngx_ncpu > 1) {
@@ -696,7 +732,7 @@ ngx_goim_xw_ring_lock(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker)
                 }
 
                 if (*lock == 0 && ngx_atomic_cmp_set(lock, 0, ngx_pid)) {
-                    return;
+                    return 0;
                 }
             }
         }
@@ -707,8 +743,7 @@ ngx_goim_xw_ring_lock(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker)
             && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH
             && ngx_atomic_cmp_set(lock, (ngx_atomic_uint_t) pid, ngx_pid))
         {
-            ngx_goim_xw_lock_recovered(ccf, pid, worker);
-            return;
+            return pid;
         }
 
         ngx_sched_yield();
@@ -717,22 +752,30 @@ ngx_goim_xw_ring_lock(ngx_goim_comet_conf_t *ccf, ngx_uint_t worker)
 
 
 static void
-ngx_goim_xw_lock_recovered(ngx_goim_comet_conf_t *ccf, ngx_pid_t pid,
-    ngx_uint_t worker)
+ngx_goim_xw_recovered(ngx_goim_comet_conf_t *ccf, ngx_pid_t pid,
+    ngx_uint_t ring)
 {
     ccf->stats->locks_recovered++;
 
+    if (ring == NGX_GOIM_XW_NO_RING) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "goim comet: process %P died holding the lock of the "
+                      "shared key and room tables, released: rebuilding "
+                      "them", pid);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                   "goim comet: process %P died holding the lock of worker "
-                  "%ui's queue, released", pid, worker);
+                  "%ui's queue, released", pid, ring);
 }
 
 
 /*
- * The worker this one replaces died: its pid leaves every queue lock it
- * held, and every worker is woken, as it may have died between taking a
+ * The worker this one replaces died: its pid leaves every lock it held,
+ * and every worker is woken, as it may have died between taking a
  * sleeping worker's flag and writing its eventfd (a spurious wake-up
- * finds an empty queue).  The slab mutex the master releases itself.
+ * finds an empty queue).
  */
 
 static void
@@ -752,6 +795,12 @@ ngx_goim_xw_recover(ngx_goim_comet_conf_t *ccf)
         return;
     }
 
+    if (ngx_atomic_cmp_set(&sh->lock, (ngx_atomic_uint_t) dead, ngx_pid)) {
+        ngx_goim_xw_recovered(ccf, dead, NGX_GOIM_XW_NO_RING);
+        ngx_goim_xw_tables_rebuild(ccf);
+        ngx_goim_xw_tables_unlock(ccf);
+    }
+
     one = 1;
 
     for (w = 0; w < sh->nrings; w++) {
@@ -759,7 +808,7 @@ ngx_goim_xw_recover(ngx_goim_comet_conf_t *ccf)
         if (ngx_atomic_cmp_set(&sh->rings[w].lock, (ngx_atomic_uint_t) dead,
                                0))
         {
-            ngx_goim_xw_lock_recovered(ccf, dead, w);
+            ngx_goim_xw_recovered(ccf, dead, w);
         }
 
         if (w != ccf->worker
@@ -768,6 +817,202 @@ ngx_goim_xw_recover(ngx_goim_comet_conf_t *ccf)
             ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
                           "goim comet: eventfd write failed");
         }
+    }
+}
+
+
+/*
+ * The tables' nodes live in a slab pool inside the zone, used under
+ * sh->lock alone (never the zone's own mutex), so that starting it afresh
+ * drops every node at once, whatever state a dead owner left it in.
+ */
+
+static void
+ngx_goim_xw_tables_init(ngx_goim_xw_shctx_t *sh)
+{
+    ngx_slab_pool_t  *pool;
+
+    pool = sh->pool;
+
+    pool->end = (u_char *) pool + sh->pool_size;
+    pool->min_shift = 3;
+    pool->addr = pool;
+
+    ngx_slab_init(pool);
+
+    ngx_rbtree_init(&sh->keys, &sh->sentinel, ngx_str_rbtree_insert_value);
+    sh->nkeys = 0;
+
+    ngx_rbtree_init(&sh->rooms, &sh->room_sentinel,
+                    ngx_str_rbtree_insert_value);
+    sh->nrooms = 0;
+    sh->room_bytes = 0;
+}
+
+
+static void
+ngx_goim_xw_tables_lock(ngx_goim_comet_conf_t *ccf)
+{
+    ngx_pid_t  dead;
+
+    dead = ngx_goim_xw_lock(&ngx_goim_xw_sh(ccf)->lock);
+
+    if (dead) {
+        ngx_goim_xw_recovered(ccf, dead, NGX_GOIM_XW_NO_RING);
+        ngx_goim_xw_tables_rebuild(ccf);
+    }
+}
+
+
+static void
+ngx_goim_xw_tables_unlock(ngx_goim_comet_conf_t *ccf)
+{
+    /* what was written under the lock is written before it is free */
+    ngx_memory_barrier();
+
+    ngx_unlock(&ngx_goim_xw_sh(ccf)->lock);
+}
+
+
+/*
+ * The tables' lock was taken from a dead owner, who may have died in the
+ * middle of a tree rotation or inside the allocator: nothing in them can
+ * be trusted.  They start afresh, and every worker adds back what it
+ * holds, this one now (it holds the lock), the others when their record
+ * comes; until then a push to their keys finds nothing, and a room they
+ * alone hold is missing from Rooms().
+ */
+
+static void
+ngx_goim_xw_tables_rebuild(ngx_goim_comet_conf_t *ccf)
+{
+    ngx_uint_t            w;
+    ngx_goim_xw_rec_t     rec;
+    ngx_goim_xw_shctx_t  *sh;
+
+    sh = ngx_goim_xw_sh(ccf);
+
+    ngx_goim_xw_tables_init(sh);
+
+    for (w = 0; w < ccf->nworkers; w++) {
+        if (w == ccf->worker) {
+            continue;
+        }
+
+        ngx_memzero(&rec, sizeof(ngx_goim_xw_rec_t));
+        rec.type = NGX_GOIM_XW_TABLES;
+
+        if (ngx_goim_xw_append(ccf, w, &rec, NULL, 0, NULL) != NGX_OK) {
+            ccf->stats->xw_dropped++;
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "goim comet: worker %ui queue full, its keys and "
+                          "rooms stay out of the shared tables", w);
+        }
+    }
+
+    ngx_goim_xw_tables_add_mine(ccf);
+}
+
+
+/* under the lock: this worker's keys and rooms, into fresh tables */
+
+static void
+ngx_goim_xw_tables_add_mine(ngx_goim_comet_conf_t *ccf)
+{
+    size_t                 words;
+    ngx_uint_t             lost;
+    ngx_rbtree_t          *tree;
+    ngx_rbtree_node_t     *node;
+    ngx_goim_xw_key_t     *k;
+    ngx_goim_xw_room_t    *room;
+    ngx_goim_channel_t    *ch;
+    ngx_goim_xw_shctx_t   *sh;
+    ngx_goim_comet_room_t *mine;
+
+    sh = ngx_goim_xw_sh(ccf);
+    words = ngx_goim_xw_room_words(sh);
+    lost = 0;
+
+    tree = &ccf->channels;
+
+    for (node = (tree->root == tree->sentinel)
+                ? NULL : ngx_rbtree_min(tree->root, tree->sentinel);
+         node;
+         node = ngx_rbtree_next(tree, node))
+    {
+        ch = (ngx_goim_channel_t *) node;
+
+        if (!ch->registered) {
+            continue;
+        }
+
+        /* a newer connection elsewhere may have taken the key meanwhile */
+        if (ngx_str_rbtree_lookup(&sh->keys, &ch->node.str,
+                                  (uint32_t) ch->node.node.key))
+        {
+            continue;
+        }
+
+        k = ngx_slab_alloc_locked(sh->pool, sizeof(ngx_goim_xw_key_t)
+                                            + ch->node.str.len);
+        if (k == NULL) {
+            lost++;
+            continue;
+        }
+
+        k->node.str.data = (u_char *) (k + 1);
+        k->node.str.len = ch->node.str.len;
+        ngx_memcpy(k->node.str.data, ch->node.str.data, ch->node.str.len);
+        k->node.node.key = ch->node.node.key;
+        k->worker = ccf->worker;
+        k->id = ch->id;
+
+        ngx_rbtree_insert(&sh->keys, &k->node.node);
+        sh->nkeys++;
+    }
+
+    tree = &ccf->rooms;
+
+    for (node = (tree->root == tree->sentinel)
+                ? NULL : ngx_rbtree_min(tree->root, tree->sentinel);
+         node;
+         node = ngx_rbtree_next(tree, node))
+    {
+        mine = (ngx_goim_comet_room_t *) node;
+
+        room = (ngx_goim_xw_room_t *)
+                   ngx_str_rbtree_lookup(&sh->rooms, &mine->node.str,
+                                         (uint32_t) mine->node.node.key);
+
+        if (room == NULL) {
+            room = ngx_slab_calloc_locked(sh->pool,
+                                          offsetof(ngx_goim_xw_room_t, workers)
+                                          + words * sizeof(uint64_t)
+                                          + mine->node.str.len);
+            if (room == NULL) {
+                lost++;
+                continue;
+            }
+
+            room->node.str.data = (u_char *) &room->workers[words];
+            room->node.str.len = mine->node.str.len;
+            ngx_memcpy(room->node.str.data, mine->node.str.data,
+                       mine->node.str.len);
+            room->node.node.key = mine->node.node.key;
+
+            ngx_rbtree_insert(&sh->rooms, &room->node.node);
+            sh->nrooms++;
+            sh->room_bytes += mine->node.str.len;
+        }
+
+        room->workers[ccf->worker / 64] |= (uint64_t) 1 << (ccf->worker % 64);
+    }
+
+    if (lost) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "goim comet: the shared tables are full, %ui keys or "
+                      "rooms of worker %ui left out: raise goim_comet_zone",
+                      lost, ccf->worker);
     }
 }
 
@@ -795,7 +1040,7 @@ ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf)
     ccf->stats->online = 0;
     ccf->stats->rooms = 0;
 
-    ngx_shmtx_lock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_lock(ccf);
 
     tree = &sh->keys;
 
@@ -809,7 +1054,7 @@ ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf)
 
         if (k->worker == ccf->worker) {
             ngx_rbtree_delete(tree, node);
-            ngx_slab_free_locked(ccf->shpool, k);
+            ngx_slab_free_locked(ngx_goim_xw_sh(ccf)->pool, k);
             sh->nkeys--;
         }
     }
@@ -825,7 +1070,7 @@ ngx_goim_xw_forget(ngx_goim_comet_conf_t *ccf)
         ngx_goim_xw_room_drop_locked(ccf, (ngx_goim_xw_room_t *) node);
     }
 
-    ngx_shmtx_unlock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_unlock(ccf);
 }
 
 
@@ -851,7 +1096,7 @@ ngx_goim_xw_room_drop_locked(ngx_goim_comet_conf_t *ccf,
         ngx_rbtree_delete(&sh->rooms, &room->node.node);
         sh->nrooms--;
         sh->room_bytes -= room->node.str.len;
-        ngx_slab_free_locked(ccf->shpool, room);
+        ngx_slab_free_locked(ngx_goim_xw_sh(ccf)->pool, room);
     }
 }
 
@@ -872,19 +1117,19 @@ ngx_goim_xw_room_add(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
     sh = ngx_goim_xw_sh(ccf);
     words = ngx_goim_xw_room_words(sh);
 
-    ngx_shmtx_lock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_lock(ccf);
 
     room = (ngx_goim_xw_room_t *)
                ngx_str_rbtree_lookup(&sh->rooms, &name->str,
                                      (uint32_t) name->node.key);
 
     if (room == NULL) {
-        room = ngx_slab_calloc_locked(ccf->shpool,
+        room = ngx_slab_calloc_locked(sh->pool,
                                       offsetof(ngx_goim_xw_room_t, workers)
                                       + words * sizeof(uint64_t)
                                       + name->str.len);
         if (room == NULL) {
-            ngx_shmtx_unlock(&ccf->shpool->mutex);
+            ngx_goim_xw_tables_unlock(ccf);
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "goim comet: the shared room table is full, room "
                           "\"%V\" is missing from Rooms(): raise "
@@ -904,7 +1149,7 @@ ngx_goim_xw_room_add(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
 
     room->workers[ccf->worker / 64] |= (uint64_t) 1 << (ccf->worker % 64);
 
-    ngx_shmtx_unlock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_unlock(ccf);
 }
 
 
@@ -922,7 +1167,7 @@ ngx_goim_xw_room_del(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
 
     sh = ngx_goim_xw_sh(ccf);
 
-    ngx_shmtx_lock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_lock(ccf);
 
     room = (ngx_goim_xw_room_t *)
                ngx_str_rbtree_lookup(&sh->rooms, &name->str,
@@ -932,7 +1177,7 @@ ngx_goim_xw_room_del(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name)
         ngx_goim_xw_room_drop_locked(ccf, room);
     }
 
-    ngx_shmtx_unlock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_unlock(ccf);
 }
 
 
@@ -956,12 +1201,12 @@ ngx_goim_xw_rooms(ngx_goim_comet_conf_t *ccf, char ***names, size_t *n)
     sh = ngx_goim_xw_sh(ccf);
     tree = &sh->rooms;
 
-    ngx_shmtx_lock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_lock(ccf);
 
     list = ngx_alloc(sh->nrooms * (sizeof(char *) + 1) + sh->room_bytes + 1,
                      ngx_cycle->log);
     if (list == NULL) {
-        ngx_shmtx_unlock(&ccf->shpool->mutex);
+        ngx_goim_xw_tables_unlock(ccf);
         return NGX_ERROR;
     }
 
@@ -981,7 +1226,7 @@ ngx_goim_xw_rooms(ngx_goim_comet_conf_t *ccf, char ***names, size_t *n)
         }
     }
 
-    ngx_shmtx_unlock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_unlock(ccf);
 
     *names = list;
     *n = i;
@@ -1009,7 +1254,7 @@ ngx_goim_xw_key_set(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch)
     worker = ccf->worker;
     id = 0;
 
-    ngx_shmtx_lock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_lock(ccf);
 
     k = (ngx_goim_xw_key_t *)
             ngx_str_rbtree_lookup(&ngx_goim_xw_sh(ccf)->keys, &ch->node.str,
@@ -1021,10 +1266,10 @@ ngx_goim_xw_key_set(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch)
         k->id = ch->id;
 
     } else {
-        k = ngx_slab_alloc_locked(ccf->shpool,
+        k = ngx_slab_alloc_locked(ngx_goim_xw_sh(ccf)->pool,
                                   sizeof(ngx_goim_xw_key_t) + ch->node.str.len);
         if (k == NULL) {
-            ngx_shmtx_unlock(&ccf->shpool->mutex);
+            ngx_goim_xw_tables_unlock(ccf);
             ngx_log_error(NGX_LOG_ERR, ch->connection->log, 0,
                           "goim comet: the shared key table is full, "
                           "raise goim_comet_zone");
@@ -1042,7 +1287,7 @@ ngx_goim_xw_key_set(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch)
         ngx_goim_xw_sh(ccf)->nkeys++;
     }
 
-    ngx_shmtx_unlock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_unlock(ccf);
 
     if (id && worker != ccf->worker) {
         /* the older connection with this key is in another worker */
@@ -1068,7 +1313,7 @@ ngx_goim_xw_key_del(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch)
         return;
     }
 
-    ngx_shmtx_lock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_lock(ccf);
 
     k = (ngx_goim_xw_key_t *)
             ngx_str_rbtree_lookup(&ngx_goim_xw_sh(ccf)->keys, &ch->node.str,
@@ -1077,11 +1322,11 @@ ngx_goim_xw_key_del(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch)
     /* only its own entry: a newer connection may own the key by now */
     if (k && k->id == ch->id) {
         ngx_rbtree_delete(&ngx_goim_xw_sh(ccf)->keys, &k->node.node);
-        ngx_slab_free_locked(ccf->shpool, k);
+        ngx_slab_free_locked(ngx_goim_xw_sh(ccf)->pool, k);
         ngx_goim_xw_sh(ccf)->nkeys--;
     }
 
-    ngx_shmtx_unlock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_unlock(ccf);
 }
 
 
@@ -1126,7 +1371,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
     count = klen + n;
     ngx_memzero(count, ccf->nworkers * sizeof(ngx_uint_t));
 
-    ngx_shmtx_lock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_lock(ccf);
 
     for (i = 0; i < n; i++) {
         key.data = (u_char *) keys[i];
@@ -1145,7 +1390,7 @@ ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys, size_t n,
         }
     }
 
-    ngx_shmtx_unlock(&ccf->shpool->mutex);
+    ngx_goim_xw_tables_unlock(ccf);
 
     for (w = 0; w < ccf->nworkers; w++) {
         if (count[w] == 0) {

@@ -28,7 +28,7 @@ workers(2);
 
 our $Scale = $ENV{GOIM_SANITIZE} ? 10 : 1;
 our @Mids = (700 .. 715);
-our $Result;
+our ($Result, $Blocks);
 
 sub errlog {
     open my $fh, '<', server_root() . '/logs/error.log' or return '';
@@ -108,42 +108,37 @@ sub receives {
     return 0;
 }
 
-# Kills worker $victim with gdb while it holds the lock of another
-# worker's queue: a breakpoint just after the append takes the lock, and
-# broadcasts on new connections until one lands in $victim (each appends
-# to the other worker's queue).
-sub kill_in_append {
-    my ($victim) = @_;
-    my $src = File::Basename::dirname(__FILE__)
-              . '/../ngx_goim_comet_module/ngx_goim_comet_shm.c';
-    open my $fh, '<', $src or die "$src: $!\n";
-    my $line;
-    while (<$fh>) { $line = $., last if /^\s+pos = ring->head % ring->size;/ }
-    die "no append line in $src\n" unless $line;
-
+# gdb attached to worker $victim, running @cmds (a breakpoint first), its
+# log; dies unless it attached
+sub gdb_start {
+    my ($victim, @cmds) = @_;
     my $log = server_root() . '/logs/gdb.log';
+    unlink $log;
     my $gdb = fork // die "fork: $!\n";
     if ($gdb == 0) {
         open STDOUT, '>', $log or die;
         open STDERR, '>&', \*STDOUT or die;
         exec { "gdb" } "gdb", '-p', $victim, '-batch', '-nx',
              '-ex', 'handle all nostop noprint pass',
-             '-ex', "break ngx_goim_comet_shm.c:$line",
-             '-ex', 'continue', '-ex', 'print ring->lock', '-ex', 'kill'
+             map { ('-ex', $_) } @cmds
             or POSIX::_exit(127);
     }
-
     my $read = sub { open my $l, '<', $log or return ''; local $/; <$l> // '' };
     for (1 .. 300 * $Scale) {
         last if $read->() =~ /^Breakpoint 1 at/m;
         Time::HiRes::sleep(0.1);
     }
     die "gdb did not attach:\n" . $read->() unless $read->() =~ /^Breakpoint 1 at/m;
+    return ($gdb, $read);
+}
 
+# runs $poke (a new connection each time) until gdb has killed $victim
+sub gdb_wait_kill {
+    my ($gdb, $read, $victim, $poke) = @_;
     my $hit = sub { $read->() =~ /^\[Inferior 1 \(process $victim\) killed\]/m };
     for my $i (1 .. 40) {
         last if $hit->();
-        broadcast("before-$i", 0.5 * $Scale);
+        $poke->($i);
     }
     for (1 .. 100 * $Scale) {
         last if waitpid($gdb, POSIX::WNOHANG()) != 0;
@@ -152,9 +147,68 @@ sub kill_in_append {
     if (!$hit->()) {
         kill 'KILL', $gdb;
         waitpid $gdb, 0;
-        die "no broadcast reached worker $victim:\n" . $read->();
+        die "nothing reached worker $victim:\n" . $read->();
     }
     return $read->();
+}
+
+# the line of ngx_goim_comet_shm.c that matches $re
+sub src_line {
+    my ($re) = @_;
+    my $src = File::Basename::dirname(__FILE__)
+              . '/../ngx_goim_comet_module/ngx_goim_comet_shm.c';
+    open my $fh, '<', $src or die "$src: $!\n";
+    while (<$fh>) { return $. if /$re/ }
+    die "no line $re in $src\n";
+}
+
+# the master replaced $victim: the new worker's pid
+sub replacement {
+    my ($victim, $other) = @_;
+    my @now;
+    for (1 .. 100 * $Scale) {
+        @now = workers_now();
+        last if @now == 2 && !grep { $_ == $victim } @now;
+        Time::HiRes::sleep(0.05);
+    }
+    my ($new) = grep { $_ != $other && $_ != $victim } @now;
+    return $new // 0;
+}
+
+# Kills worker $victim with gdb while it holds the lock of another
+# worker's queue: a breakpoint just after the append takes the lock, and
+# broadcasts on new connections until one lands in $victim (each appends
+# to the other worker's queue).
+sub kill_in_append {
+    my ($victim) = @_;
+    my $line = src_line(qr/^\s+pos = ring->head % ring->size;/);
+    my ($gdb, $read) = gdb_start($victim, "break ngx_goim_comet_shm.c:$line",
+                                 'continue', 'print ring->lock', 'kill');
+    return gdb_wait_kill($gdb, $read, $victim,
+                         sub { broadcast("before-$_[0]", 0.5 * $Scale) });
+}
+
+# Kills worker $victim with gdb in the middle of adding a key to the
+# shared table: the node is linked into the tree, its children not yet
+# set (ngx_str_rbtree_insert_value() stores the parent link between the
+# two).  New clients connect until one lands in $victim.
+sub kill_in_key_insert {
+    my ($victim) = @_;
+    my $line = src_line(qr/^\s+ngx_rbtree_insert\(&ngx_goim_xw_sh\(ccf\)->keys, &k->node\.node\);/);
+    my ($gdb, $read) = gdb_start($victim, "break ngx_goim_comet_shm.c:$line",
+                                 'continue', 'delete',
+                                 'break ngx_str_rbtree_insert_value', 'continue',
+                                 'delete', 'watch -l *(long *) ($rsi + 24)',
+                                 'continue', 'kill');
+    my @late;
+    my $log = gdb_wait_kill($gdb, $read, $victim, sub {
+        my $mid = 800 + $_[0];
+        my $c = Goim::Client->new('127.0.0.1', $ENV{TEST_NGINX_COMET_PORT}, 5);
+        my $auth = $c->auth('{"mid":' . $mid . ',"key":"late-' . $mid
+                            . '","accepts":[1000]}', 1, 0.5 * $Scale);
+        push @late, [$mid, $c] if $auth;
+    });
+    return ($log, @late);
 }
 
 # --- goim_result: what the block's --- init left in $main::Result
@@ -168,7 +222,8 @@ add_response_body_check(sub {
 add_block_preprocessor(sub {
     my $block = shift;
     (my $main = $Goim::Stack::MainConfig) =~ s/(listen 127\.0\.0\.1:\$TEST_NGINX_(?:COMET|PUSH)_PORT)/$1 reuseport/g;
-    $main = "goim_comet_online_interval 1s;\n$main";
+    # a fresh nginx for every block: a block's killed worker stays killed
+    $main = "# block " . ++$main::Blocks . "\ngoim_comet_online_interval 1s;\n$main";
     $block->set_value('main_config', $main) unless defined $block->main_config;
 });
 
@@ -190,14 +245,7 @@ my ($victim, $other) = @workers;
 my $gdb = main::kill_in_append($victim);
 $main::Result = $gdb =~ /^\$1 = $victim$/m ? 'lock held by the victim'
                                             : "gdb saw:\n$gdb";
-# the master starts a replacement at once
-my @now;
-for (1 .. 100 * $main::Scale) {
-    @now = main::workers_now();
-    last if @now == 2 && !grep { $_ == $victim } @now;
-    Time::HiRes::sleep(0.05);
-}
-my ($new) = grep { $_ != $other } @now;
+my $new = main::replacement($victim, $other);
 my @alive = map { $Goim::Stack::Clients{"lock-$_"}{client} }
             grep { $owner{$_} == $other } @main::Mids;
 my $via_new = 0;
@@ -256,3 +304,49 @@ GET /status
 "workers":2,"connections":\{"tcp":16,"ws":0,"online":16\}
 --- goim_result
 clients on 2 workers, conn_count 16
+
+
+
+=== TEST 3: a worker killed in the middle of adding a key to the shared table: the tables are rebuilt from what every worker holds, and pushes by key reach every client left
+--- init
+main::clients('tab-');
+my %owner = main::owners('tab-');
+my @workers = main::workers_now();
+my %held;
+$held{$_}++ for values %owner;
+die "clients on one worker only\n" unless keys %held == 2 && @workers == 2;
+my ($victim, $other) = @workers;
+my ($gdb, @late) = main::kill_in_key_insert($victim);
+$main::Result = $gdb =~ /^Hardware watchpoint \d+: -location|^Watchpoint \d+: -location/m
+                ? 'killed inside the insert' : "gdb saw:\n$gdb";
+my $new = main::replacement($victim, $other);
+my @alive = ((map { ["tab-$_", $Goim::Stack::Clients{"tab-$_"}{client}] }
+              grep { $owner{$_} == $other } @main::Mids),
+             map { ["late-$_->[0]", $_->[1]] } @late);
+$main::Result .= $new ? ', replaced' : ', not replaced';
+# the other worker adds its keys back when the record reaches it
+require HTTP::Tiny;
+my $status = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/status';
+my $keys = -1;
+for (1 .. 50 * $main::Scale) {
+    ($keys) = (HTTP::Tiny->new(timeout => 3)->get($status)->{content} // '') =~ /"keys":(\d+)/;
+    last if defined $keys && $keys == @alive;
+    Time::HiRes::sleep(0.1);
+}
+$main::Result .= ($keys // -1) == @alive ? ', every key back' : ", $keys keys of " . scalar(@alive);
+Goim::Stack::push('/goim/push/keys?operation=1000&' . join('&', map { "keys=$_->[0]" } @alive),
+                  'after rebuild');
+my $got = grep { main::receives($_->[1], 'after rebuild', 3 * $main::Scale) } @alive;
+$main::Result .= $got == @alive ? ', pushes by key delivered' : ", $got of " . scalar(@alive) . ' got the push';
+--- request
+GET /status
+--- response_body_like chomp
+"locks_recovered":1,
+--- goim_result
+killed inside the insert, replaced, every key back, pushes by key delivered
+--- error_log
+exited on signal 9
+died holding the lock of the shared key and room tables
+--- no_error_log
+[error]
+[crit]
