@@ -59,11 +59,11 @@ sub owners {
 }
 
 sub clients {
-    my ($prefix) = @_;
+    my ($prefix, $room) = @_;
     for my $mid (@Mids) {
         Goim::Stack::client("$prefix$mid",
             '{"mid":' . $mid . ',"key":"' . $prefix . $mid
-            . '","room_id":"live://23","accepts":[1000]}', 1);
+            . '","room_id":"' . ($room // 'live://23') . '","accepts":[1000]}', 1);
     }
 }
 
@@ -280,9 +280,9 @@ died holding the lock of worker
 
 
 
-=== TEST 2: RenewOnline reports the connections of every worker: /goim/online/total counts them all
+=== TEST 2: RenewOnline reports the connections of every worker: /goim/online/total counts them all, and a room's count all its members
 --- init
-main::clients('sum-');
+main::clients('sum-', 'live://24');
 my %owner = main::owners('sum-');
 my %held;
 $held{$_}++ for values %owner;
@@ -299,9 +299,9 @@ for (1 .. 50 * $main::Scale) {
 }
 $main::Result .= ", conn_count " . ($count // 'missing');
 --- request
-GET /status
---- response_body_like chomp
-"workers":2,"connections":\{"tcp":16,"ws":0,"online":16\}
+GET /goim/online/room?type=live&rooms=24
+--- response_body
+{"code":0,"message":"","data":{"24":16}}
 --- goim_result
 clients on 2 workers, conn_count 16
 
