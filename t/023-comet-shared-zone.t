@@ -203,9 +203,10 @@ sub kill_in_key_insert {
     my @late;
     my $log = gdb_wait_kill($gdb, $read, $victim, sub {
         my $mid = 800 + $_[0];
+        # one landing in $victim gets no answer: EOF once gdb killed it
         my $c = Goim::Client->new('127.0.0.1', $ENV{TEST_NGINX_COMET_PORT}, 5);
         my $auth = $c->auth('{"mid":' . $mid . ',"key":"late-' . $mid
-                            . '","accepts":[1000]}', 1, 0.5 * $Scale);
+                            . '","accepts":[1000]}', 1, 5 * $Scale);
         push @late, [$mid, $c] if $auth;
     });
     return ($log, @late);
@@ -336,7 +337,8 @@ for (1 .. 50 * $main::Scale) {
 $main::Result .= ($keys // -1) == @alive ? ', every key back' : ", $keys keys of " . scalar(@alive);
 Goim::Stack::push('/goim/push/keys?operation=1000&' . join('&', map { "keys=$_->[0]" } @alive),
                   'after rebuild');
-my $got = grep { main::receives($_->[1], 'after rebuild', 3 * $main::Scale) } @alive;
+# job may have to reconnect first: its connection may have been the dead worker's
+my $got = grep { main::receives($_->[1], 'after rebuild', 5 * $main::Scale) } @alive;
 $main::Result .= $got == @alive ? ', pushes by key delivered' : ", $got of " . scalar(@alive) . ' got the push';
 --- request
 GET /status
