@@ -132,10 +132,12 @@ sub gdb_start {
     return ($gdb, $read);
 }
 
-# runs $poke (a new connection each time) until gdb has killed $victim
+# runs $poke (a new connection each time) until gdb's log matches $re
+# (by default: it killed $victim), then waits for gdb to exit
 sub gdb_wait_kill {
-    my ($gdb, $read, $victim, $poke) = @_;
-    my $hit = sub { $read->() =~ /^\[Inferior 1 \(process $victim\) killed\]/m };
+    my ($gdb, $read, $victim, $poke, $re) = @_;
+    $re //= qr/^\[Inferior 1 \(process $victim\) killed\]/m;
+    my $hit = sub { $read->() =~ $re };
     for my $i (1 .. 40) {
         last if $hit->();
         $poke->($i);
@@ -210,6 +212,25 @@ sub kill_in_key_insert {
         push @late, [$mid, $c] if $auth;
     });
     return ($log, @late);
+}
+
+# Leaves the pid of a process that is gone in the lock of $victim's queue,
+# as if its owner had died there and no worker replaced it (a worker of an
+# old generation after a reload is not replaced): gdb stops $other when it
+# drains its queue (a broadcast that reached $victim) and writes the lock.
+sub plant_dead_owner {
+    my ($other, $victim) = @_;
+    my $dead = fork // die "fork: $!\n";
+    POSIX::_exit(0) if $dead == 0;
+    waitpid $dead, 0;
+    my ($gdb, $read) = gdb_start($other, 'break ngx_goim_xw_drain', 'continue',
+        "set var ((ngx_goim_xw_shctx_t *) ccf->sh)->rings[1 - ccf->worker].lock = $dead",
+        'print ((ngx_goim_xw_shctx_t *) ccf->sh)->rings[1 - ccf->worker].lock',
+        'delete', 'detach');
+    my $log = gdb_wait_kill($gdb, $read, $other,
+                            sub { broadcast("plant-$_[0]", 0.5 * $Scale) },
+                            qr/^\[Inferior 1 \(process $other\) detached\]/m);
+    return ($dead, $log);
 }
 
 # --- goim_result: what the block's --- init left in $main::Result
@@ -352,3 +373,49 @@ died holding the lock of the shared key and room tables
 --- no_error_log
 [error]
 [crit]
+
+
+
+=== TEST 4: a queue lock whose owner is gone and was not replaced: the first worker that waits for it takes it over
+--- init
+main::clients('own-');
+my %owner = main::owners('own-');
+my @workers = main::workers_now();
+my %held;
+$held{$_}++ for values %owner;
+die "clients on one worker only\n" unless keys %held == 2 && @workers == 2;
+my ($victim, $other) = @workers;
+my ($dead, $gdb) = main::plant_dead_owner($other, $victim);
+$main::Result = $gdb =~ /^\$1 = $dead$/m ? 'lock planted' : "gdb saw:\n$gdb";
+# $other's broadcasts append to $victim's queue: the first one meets the lock
+my @clients = map { $Goim::Stack::Clients{"own-$_"}{client} }
+              grep { $owner{$_} == $victim } @main::Mids;
+my $via_other = 0;
+for my $i (1 .. 40) {
+    my ($port, $ok) = main::broadcast("owned-$i", 1 * $main::Scale);
+    my $by = main::served_by($port);
+    if (!$ok) {
+        $main::Result .= ", broadcast $i (worker " . ($by == $other ? 'other' : $by ? 'victim' : 'none')
+                         . ") not answered within 1 s";
+        last;
+    }
+    my $got = grep { main::receives($_, "owned-$i", 1 * $main::Scale) } @clients;
+    if ($got != @clients) {
+        $main::Result .= ", broadcast $i reached $got of " . scalar(@clients);
+        last;
+    }
+    last if $by == $other && ++$via_other == 3;
+}
+$main::Result .= ", 3 broadcasts through the waiting worker delivered" if $via_other == 3;
+$main::Result .= main::errlog() =~ /process $dead died holding the lock of worker \d+'s queue/
+                 ? ', taken over' : ', not logged';
+--- request
+GET /status
+--- response_body_like chomp
+"locks_recovered":1,
+--- goim_result
+lock planted, 3 broadcasts through the waiting worker delivered, taken over
+--- no_error_log
+[error]
+[crit]
+[alert]
