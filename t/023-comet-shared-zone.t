@@ -246,7 +246,11 @@ add_block_preprocessor(sub {
     (my $main = $Goim::Stack::MainConfig) =~ s/(listen 127\.0\.0\.1:\$TEST_NGINX_(?:COMET|PUSH)_PORT)/$1 reuseport/g;
     # a fresh nginx for every block: a block's killed worker stays killed
     $main = "# block " . ++$main::Blocks . "\ngoim_comet_online_interval 1s;\n$main";
-    $block->set_value('main_config', $main) unless defined $block->main_config;
+    # the real Test::Nginx runs the preprocessors last added first, so
+    # Goim::Stack's default may be there already
+    $block->set_value('main_config', $main)
+        unless defined $block->main_config
+               && $block->main_config ne $Goim::Stack::MainConfig;
 });
 
 Goim::Stack::setup();
