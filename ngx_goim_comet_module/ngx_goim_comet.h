@@ -78,6 +78,7 @@ typedef struct {
     ngx_uint_t                 worker;
     ngx_uint_t                 nworkers;      /* workers draining rings */
     ngx_connection_t          *xw_connection;
+    ngx_uint_t                 tables_rebuilds;  /* seen by this worker */
     uint64_t                   next_id;
 
     /* per worker, from init_process on */

@@ -43,7 +43,6 @@
 #define NGX_GOIM_XW_ROOM       2
 #define NGX_GOIM_XW_BROADCAST  3
 #define NGX_GOIM_XW_KICK       4
-#define NGX_GOIM_XW_TABLES     5     /* add yours back: they were rebuilt */
 
 
 /* ngx_goim_xw_recovered(): the tables' lock, not a queue's */
@@ -76,6 +75,7 @@ typedef struct {
 
 typedef struct {
     ngx_atomic_t               lock;         /* the tables: owner's pid */
+    ngx_atomic_t               rebuilds;     /* of the tables */
     ngx_slab_pool_t           *pool;         /* the tables' nodes */
     size_t                     pool_size;
     ngx_rbtree_t               keys;
@@ -353,6 +353,9 @@ ngx_goim_xw_init_worker(ngx_cycle_t *cycle, ngx_goim_comet_conf_t *ccf)
 
     ccf->xw_connection = c;
 
+    /* it has nothing to add back after a rebuild before its start */
+    ccf->tables_rebuilds = ngx_goim_xw_sh(ccf)->rebuilds;
+
     /* what a crashed worker with this number left behind */
     ngx_goim_xw_recover(ccf);
     ngx_goim_xw_forget(ccf);
@@ -403,8 +406,22 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
     uint64_t              head;
     ngx_goim_xw_rec_t    *rec;
     ngx_goim_xw_ring_t   *ring;
+    ngx_goim_xw_shctx_t  *sh;
 
-    ring = &ngx_goim_xw_sh(ccf)->rings[ccf->worker];
+    sh = ngx_goim_xw_sh(ccf);
+    ring = &sh->rings[ccf->worker];
+
+    /* another worker rebuilt the tables and woke this one to add its own */
+
+    if (ccf->tables_rebuilds != sh->rebuilds) {
+        ngx_goim_xw_tables_lock(ccf);
+
+        if (ccf->tables_rebuilds != sh->rebuilds) {
+            ngx_goim_xw_tables_add_mine(ccf);
+        }
+
+        ngx_goim_xw_tables_unlock(ccf);
+    }
 
     ccf->draining = 1;
 
@@ -561,13 +578,6 @@ ngx_goim_xw_record(ngx_goim_comet_conf_t *ccf, ngx_goim_xw_rec_t *rec)
     ngx_goim_comet_msg_t  *msg;
 
     p = (u_char *) (rec + 1);
-
-    if (rec->type == NGX_GOIM_XW_TABLES) {
-        ngx_goim_xw_tables_lock(ccf);
-        ngx_goim_xw_tables_add_mine(ccf);
-        ngx_goim_xw_tables_unlock(ccf);
-        return;
-    }
 
     if (rec->type == NGX_GOIM_XW_KICK) {
         key.data = p;
@@ -878,39 +888,35 @@ ngx_goim_xw_tables_unlock(ngx_goim_comet_conf_t *ccf)
  * The tables' lock was taken from a dead owner, who may have died in the
  * middle of a tree rotation or inside the allocator: nothing in them can
  * be trusted.  They start afresh, and every worker adds back what it
- * holds, this one now (it holds the lock), the others when their record
- * comes; until then a push to their keys finds nothing, and a room they
- * alone hold is missing from Rooms().
+ * holds, this one now (it holds the lock), the others when they wake up
+ * and see the count of rebuilds move; until then a push to their keys
+ * finds nothing, and a room they alone hold is missing from Rooms().
  */
 
 static void
 ngx_goim_xw_tables_rebuild(ngx_goim_comet_conf_t *ccf)
 {
+    uint64_t              one;
     ngx_uint_t            w;
-    ngx_goim_xw_rec_t     rec;
     ngx_goim_xw_shctx_t  *sh;
 
     sh = ngx_goim_xw_sh(ccf);
 
     ngx_goim_xw_tables_init(sh);
-
-    for (w = 0; w < ccf->nworkers; w++) {
-        if (w == ccf->worker) {
-            continue;
-        }
-
-        ngx_memzero(&rec, sizeof(ngx_goim_xw_rec_t));
-        rec.type = NGX_GOIM_XW_TABLES;
-
-        if (ngx_goim_xw_append(ccf, w, &rec, NULL, 0, NULL) != NGX_OK) {
-            ccf->stats->xw_dropped++;
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "goim comet: worker %ui queue full, its keys and "
-                          "rooms stay out of the shared tables", w);
-        }
-    }
+    sh->rebuilds++;
 
     ngx_goim_xw_tables_add_mine(ccf);
+
+    one = 1;
+
+    for (w = 0; w < ccf->nworkers; w++) {
+        if (w != ccf->worker
+            && write(ccf->eventfds[w], &one, sizeof(uint64_t)) == -1)
+        {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                          "goim comet: eventfd write failed");
+        }
+    }
 }
 
 
@@ -1007,6 +1013,8 @@ ngx_goim_xw_tables_add_mine(ngx_goim_comet_conf_t *ccf)
 
         room->workers[ccf->worker / 64] |= (uint64_t) 1 << (ccf->worker % 64);
     }
+
+    ccf->tables_rebuilds = sh->rebuilds;
 
     if (lost) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
