@@ -14,8 +14,9 @@
 
 
 /*
- * Delivery across workers.  A connection lives in one worker; a push RPC
- * arrives at any.  One shared zone per configuration generation holds:
+ * Delivery across workers ("xw" in names).  A connection lives in one
+ * worker; a push RPC arrives at any.  One shared zone per configuration
+ * generation holds:
  *
  * - the key table: key -> (worker, connection id), so a push by key goes
  *   to its owner only, and a second connection with a key can kick the
@@ -29,9 +30,11 @@
  * - each worker's pid, so the worker that replaces a killed one knows
  *   whose locks to release (ngx_goim_xw_recover()).
  *
- * Every lock here holds its owner's pid, and the tables' nodes come from a
- * slab pool of their own, so that a dead owner's half-made change can be
- * thrown away whole (ngx_goim_xw_tables_rebuild()).
+ * Every lock here (one per ring, one for both tables) holds its owner's
+ * pid, and the tables' nodes come from a slab pool of their own, so that
+ * a dead owner's half-made change can be thrown away whole
+ * (ngx_goim_xw_tables_rebuild()).  The zone's own slab mutex is taken only
+ * at start, by the master.
  *
  * A fresh zone per generation keeps a reloaded configuration's workers off
  * the rings of the old ones, which share their worker numbers.
