@@ -70,7 +70,6 @@ typedef struct {
     /* delivery across workers (ngx_goim_comet_shm.c) */
     ngx_shm_zone_t            *shm_zone;
     void                      *sh;
-    ngx_slab_pool_t           *shpool;
     int                       *eventfds;
     ngx_uint_t                 neventfds;
     int                        my_eventfd;

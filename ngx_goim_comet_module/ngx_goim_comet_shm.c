@@ -260,7 +260,6 @@ ngx_goim_xw_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_goim_xw_tables_init(sh);
 
     ccf->sh = sh;
-    ccf->shpool = shpool;
 
     /* the wake-up fds are made here, in the master, for every worker */
 
