@@ -97,6 +97,18 @@ sub served_by {
     return errlog() =~ /(\d+)#\d+: \*\d+ client 127\.0\.0\.1:$port connected/ ? $1 : 0;
 }
 
+# the rooms comet's Rooms() (204) lists, sorted, as job calls it
+sub rooms {
+    my ($op, $body) = Goim::RouterRpc::call($ENV{TEST_NGINX_PUSH_PORT}, 204, '');
+    return 'no reply' unless defined $op && $op == (204 | 0x40000000);
+    my @names;
+    for my $f (Goim::RouterRpc::decode($body)) {
+        my %e = map { $_->[0] => $_->[1] } Goim::RouterRpc::decode($f->[1]);
+        push @names, $e{1};
+    }
+    return join ' ', sort @names;
+}
+
 # the next packet with body $body, within $timeout
 sub receives {
     my ($c, $body, $timeout) = @_;
@@ -360,6 +372,7 @@ for (1 .. 50 * $main::Scale) {
     Time::HiRes::sleep(0.1);
 }
 $main::Result .= ($keys // -1) == @alive ? ', every key back' : ", $keys keys of " . scalar(@alive);
+$main::Result .= ', Rooms() ' . main::rooms();
 Goim::Stack::push('/goim/push/keys?operation=1000&' . join('&', map { "keys=$_->[0]" } @alive),
                   'after rebuild');
 # job may have to reconnect first: its connection may have been the dead worker's
@@ -370,7 +383,7 @@ GET /status
 --- response_body_like chomp
 "locks_recovered":1,
 --- goim_result
-killed inside the insert, replaced, every key back, pushes by key delivered
+killed inside the insert, replaced, every key back, Rooms() live://23, pushes by key delivered
 --- error_log
 exited on signal 9
 died holding the lock of the shared key and room tables
