@@ -440,8 +440,11 @@ static ngx_int_t
 ngx_goim_channel_control(ngx_goim_channel_t *ch, unsigned opcode,
     u_char *data, size_t len)
 {
+    u_char                *p;
     ngx_uint_t             status;
+    const char            *err;
     ngx_goim_comet_msg_t  *msg;
+    u_char                 buf[64];
 
     switch (opcode) {
 
@@ -470,14 +473,26 @@ ngx_goim_channel_control(ngx_goim_channel_t *ch, unsigned opcode,
         return NGX_OK;
 
     default: /* GOIM_WS_OP_CLOSE */
-        status = len >= 2 ? (ngx_uint_t) (data[0] << 8 | data[1])
-                          : GOIM_WS_CLOSE_NORMAL;
+
+        /*
+         * A valid status is echoed, as RFC 6455 §5.5.1 asks; one that may
+         * not be on the wire is answered with 1002, a reason that is not
+         * UTF-8 with 1007.
+         */
+        status = goim_ws_close_reply(data, len, &err);
 
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ch->connection->log, 0,
-                       "goim comet: client sent close %ui", status);
+                       "goim comet: client sent close, answering %ui",
+                       status);
 
-        /* echo the client's status, as RFC 6455 §5.5.1 asks */
-        ngx_goim_channel_ws_fail(ch, status, NULL);
+        if (err && len >= 2 && status == GOIM_WS_CLOSE_PROTOCOL) {
+            p = ngx_snprintf(buf, sizeof(buf) - 1, "%s %ui", err,
+                             (ngx_uint_t) (data[0] << 8 | data[1]));
+            *p = '\0';
+            err = (const char *) buf;
+        }
+
+        ngx_goim_channel_ws_fail(ch, status, err);
         return NGX_ERROR;
     }
 }
