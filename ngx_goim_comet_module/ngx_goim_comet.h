@@ -140,7 +140,15 @@ typedef struct {
     ngx_msec_t                 handshake_timeout;
     size_t                     max_body;
     ngx_uint_t                 queue_size;
+    ngx_uint_t                 max_accepts;
 } ngx_goim_channel_conf_t;
+
+
+/* operations, sorted and unique (ngx_goim_comet_opset.c) */
+typedef struct {
+    int32_t                   *elts;          /* ngx_alloc()ed */
+    ngx_uint_t                 nelts;
+} ngx_goim_opset_t;
 
 
 struct ngx_goim_channel_s {
@@ -159,8 +167,7 @@ struct ngx_goim_channel_s {
     int64_t                    mid;
     ngx_goim_comet_room_t     *room;
     ngx_queue_t                room_link;     /* in room->members */
-    int32_t                   *accepts;       /* ngx_alloc()ed */
-    ngx_uint_t                 naccepts;
+    ngx_goim_opset_t           accepts;
     ngx_msec_t                 heartbeat;
     ngx_msec_t                 renew_at;      /* next session renewal */
 
@@ -228,6 +235,21 @@ void ngx_goim_room_leave(ngx_goim_channel_t *ch);
 int32_t ngx_goim_room_online(ngx_goim_comet_room_t *room);
 
 void ngx_goim_channel_kick(ngx_goim_channel_t *ch);
+
+ngx_uint_t ngx_goim_opset_sort(int32_t *ops, ngx_uint_t n);
+ngx_uint_t ngx_goim_opset_count(u_char *p, size_t len);
+ngx_int_t ngx_goim_opset_parse(u_char *p, size_t len, int32_t *ops,
+    ngx_uint_t *n);
+ngx_int_t ngx_goim_opset_init(ngx_goim_opset_t *set, const int32_t *ops,
+    ngx_uint_t n, ngx_uint_t max, ngx_log_t *log);
+ngx_int_t ngx_goim_opset_add(ngx_goim_opset_t *set, const int32_t *ops,
+    ngx_uint_t n, ngx_uint_t max, ngx_log_t *log);
+void ngx_goim_opset_remove(ngx_goim_opset_t *set, const int32_t *ops,
+    ngx_uint_t n);
+ngx_uint_t ngx_goim_opset_has(ngx_goim_opset_t *set, int32_t op);
+ngx_int_t ngx_goim_opset_covers(ngx_goim_opset_t *set, const int32_t *ops,
+    ngx_uint_t n, int32_t *missing);
+void ngx_goim_opset_free(ngx_goim_opset_t *set);
 
 ngx_uint_t ngx_goim_comet_push_key(ngx_goim_comet_conf_t *ccf, ngx_str_t *key,
     int32_t op, ngx_goim_comet_msg_t *msg);

@@ -57,6 +57,7 @@ ngx_goim_channel_conf_init(ngx_goim_channel_conf_t *conf)
     conf->handshake_timeout = NGX_CONF_UNSET_MSEC;
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->queue_size = NGX_CONF_UNSET_UINT;
+    conf->max_accepts = NGX_CONF_UNSET_UINT;
 }
 
 
@@ -69,6 +70,9 @@ ngx_goim_channel_conf_merge(ngx_conf_t *cf, ngx_goim_channel_conf_t *conf,
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               GOIM_MAX_BODY_DEFAULT);
     ngx_conf_merge_uint_value(conf->queue_size, prev->queue_size, 64);
+
+    /* logic caps a token's accepts at 1024 too */
+    ngx_conf_merge_uint_value(conf->max_accepts, prev->max_accepts, 1024);
 
     if (conf->max_body > 16 * 1024 * 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -545,6 +549,7 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 {
     int32_t                 op;
     u_char                  online[4];
+    ngx_int_t               rc;
     ngx_str_t               name;
     ngx_connection_t       *c;
     Goim__ReceiveReq        req = GOIM__RECEIVE_REQ__INIT;
@@ -596,8 +601,16 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 
     case GOIM_OP_SUB:
     case GOIM_OP_UNSUB:
-        if (ngx_goim_channel_sub(ch, pkt, op == GOIM_OP_SUB) != NGX_OK) {
-            ngx_goim_channel_close(ch, "out of memory");
+        rc = ngx_goim_channel_sub(ch, pkt, op == GOIM_OP_SUB);
+
+        if (rc != NGX_OK) {
+            if (rc == NGX_DECLINED) {
+                ch->ccf->stats->bad_input++;
+            }
+
+            ngx_goim_channel_close(ch, rc == NGX_DECLINED
+                                       ? "too many operations subscribed"
+                                       : "out of memory");
             return NGX_ERROR;
         }
 
@@ -633,28 +646,22 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 /*
  * Sub/Unsub: "1000,1001", decimal int32s separated by commas; if any of
  * them does not parse nothing changes (goim v2).  The reply echoes the
- * body either way.
+ * body either way.  A Sub that would make the set larger than
+ * goim_comet_max_accepts closes the connection: NGX_DECLINED.
  */
 
 static ngx_int_t
 ngx_goim_channel_sub(ngx_goim_channel_t *ch, goim_packet_t *pkt,
     ngx_uint_t add)
 {
-    u_char      *p, *last, *end;
-    int32_t     *ops, *accepts;
-    int64_t      v;
-    ngx_int_t    neg;
-    ngx_uint_t   n, i, j, count;
+    int32_t     *ops;
+    ngx_int_t    rc;
+    ngx_uint_t   n;
 
-    p = (u_char *) pkt->body;
-    last = p + pkt->body_len;
+    n = ngx_goim_opset_count((u_char *) pkt->body, pkt->body_len);
 
-    if (p == last) {
+    if (n == 0) {
         return NGX_OK;
-    }
-
-    for (n = 1, end = p; end < last; end++) {
-        n += (*end == ',');
     }
 
     ops = ngx_alloc(n * sizeof(int32_t), ch->connection->log);
@@ -662,97 +669,37 @@ ngx_goim_channel_sub(ngx_goim_channel_t *ch, goim_packet_t *pkt,
         return NGX_ERROR;
     }
 
-    for (i = 0; i < n; i++) {
-        end = ngx_strlchr(p, last, ',');
-        if (end == NULL) {
-            end = last;
-        }
-
-        neg = (p < end && *p == '-');
-        p += neg;
-
-        if (p == end || end - p > 10) {
-            goto invalid;
-        }
-
-        for (v = 0; p < end; p++) {
-            if (*p < '0' || *p > '9') {
-                goto invalid;
-            }
-
-            v = v * 10 + (*p - '0');
-        }
-
-        v = neg ? -v : v;
-
-        if (v < INT32_MIN || v > INT32_MAX) {
-            goto invalid;
-        }
-
-        ops[i] = (int32_t) v;
-        p = end + 1;
+    if (ngx_goim_opset_parse((u_char *) pkt->body, pkt->body_len, ops, &n)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                      "goim comet: %s body \"%*s\" is not a list of "
+                      "operations, nothing changed", add ? "sub" : "unsub",
+                      ngx_min(pkt->body_len, 64), pkt->body);
+        ngx_free(ops);
+        return NGX_OK;
     }
+
+    rc = NGX_OK;
 
     if (add) {
-        accepts = ngx_alloc((ch->naccepts + n) * sizeof(int32_t),
-                            ch->connection->log);
-        if (accepts == NULL) {
-            ngx_free(ops);
-            return NGX_ERROR;
+        rc = ngx_goim_opset_add(&ch->accepts, ops, n, ch->conf->max_accepts,
+                                ch->connection->log);
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                          "goim comet: sub of %ui operations would accept "
+                          "more than %ui (goim_comet_max_accepts)",
+                          n, ch->conf->max_accepts);
         }
-
-        ngx_memcpy(accepts, ch->accepts, ch->naccepts * sizeof(int32_t));
-        count = ch->naccepts;
-
-        for (i = 0; i < n; i++) {
-            for (j = 0; j < count; j++) {
-                if (accepts[j] == ops[i]) {
-                    break;
-                }
-            }
-
-            if (j == count) {
-                accepts[count++] = ops[i];
-            }
-        }
-
-        if (ch->accepts) {
-            ngx_free(ch->accepts);
-        }
-
-        ch->accepts = accepts;
-        ch->naccepts = count;
 
     } else {
-        for (j = 0, count = 0; j < ch->naccepts; j++) {
-            for (i = 0; i < n; i++) {
-                if (ch->accepts[j] == ops[i]) {
-                    break;
-                }
-            }
-
-            if (i == n) {
-                ch->accepts[count++] = ch->accepts[j];
-            }
-        }
-
-        ch->naccepts = count;
+        ngx_goim_opset_remove(&ch->accepts, ops, n);
     }
 
     ngx_free(ops);
 
-    return NGX_OK;
-
-invalid:
-
-    ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
-                  "goim comet: %s body \"%*s\" is not a list of "
-                  "operations, nothing changed", add ? "sub" : "unsub",
-                  ngx_min(pkt->body_len, 64), pkt->body);
-
-    ngx_free(ops);
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -942,6 +889,7 @@ static ngx_int_t
 ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
 {
     uint32_t             hash;
+    ngx_int_t            rc;
     ngx_str_t            key, room;
     ngx_pool_t          *pool;
     ngx_goim_channel_t  *old;
@@ -963,16 +911,17 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
         return NGX_ERROR;
     }
 
-    if (reply->n_accepts) {
-        ch->accepts = ngx_alloc(reply->n_accepts * sizeof(int32_t),
-                                ch->connection->log);
-        if (ch->accepts == NULL) {
-            return NGX_ERROR;
+    rc = ngx_goim_opset_init(&ch->accepts, reply->accepts, reply->n_accepts,
+                             ch->conf->max_accepts, ch->connection->log);
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                          "goim comet: the token accepts more than %ui "
+                          "operations (goim_comet_max_accepts)",
+                          ch->conf->max_accepts);
         }
 
-        ngx_memcpy(ch->accepts, reply->accepts,
-                   reply->n_accepts * sizeof(int32_t));
-        ch->naccepts = reply->n_accepts;
+        return NGX_ERROR;
     }
 
     ch->mid = reply->mid;
@@ -1056,15 +1005,7 @@ ngx_goim_channel_lookup(ngx_goim_comet_conf_t *ccf, ngx_str_t *key)
 ngx_int_t
 ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op)
 {
-    ngx_uint_t  i;
-
-    for (i = 0; i < ch->naccepts; i++) {
-        if (ch->accepts[i] == op) {
-            return 1;
-        }
-    }
-
-    return 0;
+    return ngx_goim_opset_has(&ch->accepts, op);
 }
 
 
@@ -1445,11 +1386,7 @@ ngx_goim_channel_cleanup(void *data)
 
     ngx_goim_room_leave(ch);
 
-    if (ch->accepts) {
-        ngx_free(ch->accepts);
-        ch->accepts = NULL;
-        ch->naccepts = 0;
-    }
+    ngx_goim_opset_free(&ch->accepts);
 }
 
 

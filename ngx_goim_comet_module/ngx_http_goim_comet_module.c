@@ -50,6 +50,10 @@ static ngx_conf_num_bounds_t  ngx_http_goim_comet_queue_bounds = {
     ngx_conf_check_num_bounds, 1, 65536
 };
 
+static ngx_conf_num_bounds_t  ngx_http_goim_comet_max_accepts_bounds = {
+    ngx_conf_check_num_bounds, 1, 65536
+};
+
 
 static ngx_command_t  ngx_http_goim_comet_commands[] = {
 
@@ -87,6 +91,13 @@ static ngx_command_t  ngx_http_goim_comet_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_goim_comet_loc_conf_t, channel.queue_size),
       &ngx_http_goim_comet_queue_bounds },
+
+    { ngx_string("goim_comet_max_accepts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_goim_comet_loc_conf_t, channel.max_accepts),
+      &ngx_http_goim_comet_max_accepts_bounds },
 
       ngx_null_command
 };
