@@ -30,7 +30,7 @@ typedef struct {
                                                  RenewOnline's room counts,
                                                  Nodes' Goim__CometInfo */
     Goim__ConnectReply         reply;
-    ngx_goim_logic_token_t     token;
+    goim_token_t               token;
     char                       key[40];
 } ngx_stream_goim_logic_ctx_t;
 
@@ -209,7 +209,7 @@ ngx_stream_goim_logic_ctx_free(ngx_stream_goim_logic_ctx_t *ctx)
         ngx_destroy_pool(ctx->pool);
     }
 
-    ngx_goim_logic_token_free(&ctx->token);
+    goim_token_free(&ctx->token);
     ngx_free(ctx);
 }
 
