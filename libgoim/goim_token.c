@@ -16,6 +16,9 @@
 static const char *goim_token_jwt(goim_token_t *t, const uint8_t *token,
     size_t len, const uint8_t *secret, size_t secret_len, int64_t now);
 static char *goim_token_strdup(const char *s, size_t max);
+static const char *goim_token_ops(yajl_val v, int32_t **ops, size_t *n,
+    const char **errs);
+static const char *goim_token_rooms(goim_token_t *t, yajl_val v);
 
 
 const char *
@@ -35,6 +38,14 @@ goim_token_parse(goim_token_t *t, const uint8_t *body, size_t len,
 void
 goim_token_free(goim_token_t *t)
 {
+    size_t  i;
+
+    for (i = 0; i < t->nrooms; i++) {
+        free(t->rooms[i]);
+    }
+
+    free(t->rooms);
+    free(t->ops);
     free(t->key);
     free(t->room);
     free(t->accepts);
@@ -68,8 +79,7 @@ goim_token_parse_claims(goim_token_t *t, const uint8_t *json, size_t len,
     int jwt, int64_t now)
 {
     char        *text, errbuf[128];
-    size_t       i, n;
-    yajl_val     root, v, op;
+    yajl_val     root, v;
     const char  *err;
 
     static const char  *mid_path[] = { "mid", NULL };
@@ -78,6 +88,18 @@ goim_token_parse_claims(goim_token_t *t, const uint8_t *json, size_t len,
     static const char  *accepts_path[] = { "accepts", NULL };
     static const char  *exp_path[] = { "exp", NULL };
     static const char  *nbf_path[] = { "nbf", NULL };
+    static const char  *ops_path[] = { "ops", NULL };
+    static const char  *rooms_path[] = { "rooms", NULL };
+    static const char  *accepts_errs[] = {
+        "token accepts is not an array",
+        "token accepts has too many operations",
+        "token accepts holds a non-int32 value"
+    };
+    static const char  *ops_errs[] = {
+        "token ops is not an array",
+        "token ops has too many operations",
+        "token ops holds a non-int32 value"
+    };
 
     memset(t, 0, sizeof(goim_token_t));
 
@@ -164,40 +186,27 @@ goim_token_parse_claims(goim_token_t *t, const uint8_t *json, size_t len,
     }
 
     v = yajl_tree_get(root, accepts_path, yajl_t_any);
-    if (v && !YAJL_IS_NULL(v)) {
-        if (!YAJL_IS_ARRAY(v)) {
-            err = "token accepts is not an array";
-            goto done;
-        }
-
-        n = YAJL_GET_ARRAY(v)->len;
-        if (n > GOIM_TOKEN_MAX_ACCEPTS) {
-            err = "token accepts has too many operations";
-            goto done;
-        }
-
-        t->accepts = malloc(n * sizeof(int32_t) + 1);
-        if (t->accepts == NULL) {
-            err = "out of memory";
-            goto done;
-        }
-
-        for (i = 0; i < n; i++) {
-            op = YAJL_GET_ARRAY(v)->values[i];
-
-            if (!YAJL_IS_INTEGER(op)
-                || YAJL_GET_INTEGER(op) < INT32_MIN
-                || YAJL_GET_INTEGER(op) > INT32_MAX)
-            {
-                err = "token accepts holds a non-int32 value";
-                goto done;
-            }
-
-            t->accepts[i] = (int32_t) YAJL_GET_INTEGER(op);
-        }
-
-        t->naccepts = n;
+    err = goim_token_ops(v, &t->accepts, &t->naccepts, accepts_errs);
+    if (err || !jwt) {
+        goto done;
     }
+
+    t->restricted = 1;
+
+    v = yajl_tree_get(root, ops_path, yajl_t_any);
+    err = goim_token_ops(v, &t->ops, &t->nops, ops_errs);
+    if (err) {
+        goto done;
+    }
+
+    /* comet keeps both in one set, as bounded as accepts alone */
+    if (t->naccepts + t->nops > GOIM_TOKEN_MAX_ACCEPTS) {
+        err = "token accepts and ops have more than 1024 operations";
+        goto done;
+    }
+
+    v = yajl_tree_get(root, rooms_path, yajl_t_any);
+    err = goim_token_rooms(t, v);
 
 done:
 
@@ -208,6 +217,109 @@ done:
     }
 
     return err;
+}
+
+
+/*
+ * An array of int32 operations, at most GOIM_TOKEN_MAX_ACCEPTS; errs: why
+ * not an array, too long, a bad element.
+ */
+
+static const char *
+goim_token_ops(yajl_val v, int32_t **ops, size_t *n, const char **errs)
+{
+    size_t     len;
+    yajl_val   op;
+
+    if (v == NULL || YAJL_IS_NULL(v)) {
+        return NULL;
+    }
+
+    if (!YAJL_IS_ARRAY(v)) {
+        return errs[0];
+    }
+
+    len = YAJL_GET_ARRAY(v)->len;
+    if (len > GOIM_TOKEN_MAX_ACCEPTS) {
+        return errs[1];
+    }
+
+    *ops = malloc(len * sizeof(int32_t) + 1);
+    if (*ops == NULL) {
+        return "out of memory";
+    }
+
+    for (*n = 0; *n < len; (*n)++) {
+        op = YAJL_GET_ARRAY(v)->values[*n];
+
+        if (!YAJL_IS_INTEGER(op)
+            || YAJL_GET_INTEGER(op) < INT32_MIN
+            || YAJL_GET_INTEGER(op) > INT32_MAX)
+        {
+            return errs[2];
+        }
+
+        (*ops)[*n] = (int32_t) YAJL_GET_INTEGER(op);
+    }
+
+    return NULL;
+}
+
+
+/* an array of room names or "prefix*" patterns */
+
+static const char *
+goim_token_rooms(goim_token_t *t, yajl_val v)
+{
+    size_t    i, len;
+    yajl_val  room;
+
+    if (v == NULL || YAJL_IS_NULL(v)) {
+        return NULL;
+    }
+
+    if (!YAJL_IS_ARRAY(v)) {
+        return "token rooms is not an array";
+    }
+
+    len = YAJL_GET_ARRAY(v)->len;
+
+    t->rooms = calloc(len + 1, sizeof(char *));
+    if (t->rooms == NULL) {
+        return "out of memory";
+    }
+
+    for (i = 0; i < len; i++) {
+        room = YAJL_GET_ARRAY(v)->values[i];
+
+        if (!YAJL_IS_STRING(room)) {
+            return "token rooms holds a non-string value";
+        }
+
+        t->rooms[i] = goim_token_strdup(room->u.string, GOIM_TOKEN_MAX_ROOM);
+        if (t->rooms[i] == NULL) {
+            return "token rooms holds a room that is too long";
+        }
+
+        t->nrooms = i + 1;
+    }
+
+    return NULL;
+}
+
+
+int
+goim_token_room_allowed(const char *pattern, const char *room, size_t len)
+{
+    size_t  n;
+
+    n = strlen(pattern);
+
+    if (n && pattern[n - 1] == '*') {
+        return len >= n - 1 && memcmp(pattern, room, n - 1) == 0;
+    }
+
+    return n == len && memcmp(pattern, room, n) == 0;
 }
 
 

@@ -7,6 +7,12 @@
  * the algorithm is not HS256, it has expired (exp) or is not yet valid
  * (nbf), or mid is missing.
  *
+ * A signed token also bounds what the client may do after auth: "rooms"
+ * lists the rooms op 12 may enter besides room_id (an entry ending in '*'
+ * matches every room that starts with what precedes the '*'), "ops" the
+ * operations op 14 may add besides accepts.  Without the claims, room_id and accepts are all it may have.
+ * goim's unsigned token restricts nothing, as in goim.
+ *
  * Plain C (OpenSSL's HMAC, yajl's parser, malloc), no NGINX: logic calls
  * it, and it is unit-tested and fuzzed on its own.
  */
@@ -29,7 +35,18 @@ typedef struct {
     char           *room;                /* NULL: no room */
     int32_t        *accepts;
     size_t          naccepts;
+
+    /* set from a JWT only: the token's claims bound ops 12 and 14 */
+    unsigned        restricted:1;
+    char          **rooms;               /* the "rooms" claim */
+    size_t          nrooms;
+    int32_t        *ops;                 /* the "ops" claim */
+    size_t          nops;
 } goim_token_t;
+
+/* room matches a "rooms" entry: equal, or an entry "prefix*" */
+int goim_token_room_allowed(const char *pattern, const char *room,
+    size_t len);
 
 /* NULL, or why the token is refused (a static string); free the token
  * either way.  secret_len 0: goim's JSON token.  now: Unix seconds, for

@@ -43,6 +43,7 @@ typedef struct {
     ngx_atomic_uint_t          auth_failed;
     ngx_atomic_uint_t          kicked;
     ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */
+    ngx_atomic_uint_t          token_refused; /* op 12/14 past its JWT */
 
     /* records from other workers by hop time (ngx_goim_comet_shm.c) */
     ngx_atomic_uint_t          hop_us[NGX_GOIM_COMET_HOP_BUCKETS];
@@ -168,6 +169,11 @@ struct ngx_goim_channel_s {
     ngx_goim_comet_room_t     *room;
     ngx_queue_t                room_link;     /* in room->members */
     ngx_goim_opset_t           accepts;
+
+    /* with a signed token: what ops 12 and 14 may ask for (restricted) */
+    ngx_goim_opset_t           allowed_ops;
+    ngx_str_t                 *allowed_rooms; /* one ngx_alloc() block */
+    ngx_uint_t                 nallowed_rooms;
     ngx_msec_t                 heartbeat;
     ngx_msec_t                 renew_at;      /* next session renewal */
 
@@ -184,6 +190,7 @@ struct ngx_goim_channel_s {
     unsigned                   registered:1;
     unsigned                   kicked:1;
     unsigned                   ws:1;
+    unsigned                   restricted:1;
 };
 
 

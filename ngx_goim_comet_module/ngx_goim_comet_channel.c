@@ -35,6 +35,10 @@ static void ngx_goim_channel_auth_done(void *data,
     ngx_goim_rpc_result_t *res);
 static ngx_int_t ngx_goim_channel_register(ngx_goim_channel_t *ch,
     Goim__ConnectReply *reply);
+static ngx_int_t ngx_goim_channel_restrict(ngx_goim_channel_t *ch,
+    Goim__ConnectReply *reply);
+static ngx_uint_t ngx_goim_channel_room_allowed(ngx_goim_channel_t *ch,
+    ngx_str_t *name);
 static u_char *ngx_goim_channel_auth_body(ngx_goim_channel_t *ch,
     size_t *len);
 static ngx_int_t ngx_goim_channel_reply(ngx_goim_channel_t *ch,
@@ -587,6 +591,16 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         name.data = (u_char *) pkt->body;
         name.len = pkt->body_len;
 
+        if (ch->restricted && !ngx_goim_channel_room_allowed(ch, &name)) {
+            ch->ccf->stats->token_refused++;
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "goim comet: room \"%*s\" is not allowed by the "
+                          "token of mid %L", ngx_min(name.len, 64),
+                          name.data, ch->mid);
+            ngx_goim_channel_close(ch, "change room refused by the token");
+            return NGX_ERROR;
+        }
+
         if (ngx_goim_room_join(ch, &name) != NGX_OK) {
             ngx_goim_channel_close(ch, "out of memory");
             return NGX_ERROR;
@@ -606,10 +620,15 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         if (rc != NGX_OK) {
             if (rc == NGX_DECLINED) {
                 ch->ccf->stats->bad_input++;
+
+            } else if (rc == NGX_ABORT) {
+                ch->ccf->stats->token_refused++;
             }
 
             ngx_goim_channel_close(ch, rc == NGX_DECLINED
                                        ? "too many operations subscribed"
+                                       : rc == NGX_ABORT
+                                       ? "sub refused by the token"
                                        : "out of memory");
             return NGX_ERROR;
         }
@@ -647,14 +666,15 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
  * Sub/Unsub: "1000,1001", decimal int32s separated by commas; if any of
  * them does not parse nothing changes (goim v2).  The reply echoes the
  * body either way.  A Sub that would make the set larger than
- * goim_comet_max_accepts closes the connection: NGX_DECLINED.
+ * goim_comet_max_accepts closes the connection: NGX_DECLINED; so does one
+ * of an operation a signed token does not allow: NGX_ABORT.
  */
 
 static ngx_int_t
 ngx_goim_channel_sub(ngx_goim_channel_t *ch, goim_packet_t *pkt,
     ngx_uint_t add)
 {
-    int32_t     *ops;
+    int32_t     *ops, missing;
     ngx_int_t    rc;
     ngx_uint_t   n;
 
@@ -682,7 +702,16 @@ ngx_goim_channel_sub(ngx_goim_channel_t *ch, goim_packet_t *pkt,
 
     rc = NGX_OK;
 
-    if (add) {
+    if (add && ch->restricted
+        && ngx_goim_opset_covers(&ch->allowed_ops, ops, n, &missing)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                      "goim comet: sub of operation %D is not allowed by "
+                      "the token of mid %L", missing, ch->mid);
+        rc = NGX_ABORT;
+
+    } else if (add) {
         rc = ngx_goim_opset_add(&ch->accepts, ops, n, ch->conf->max_accepts,
                                 ch->connection->log);
 
@@ -924,6 +953,10 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
         return NGX_ERROR;
     }
 
+    if (reply->restricted && ngx_goim_channel_restrict(ch, reply) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ch->mid = reply->mid;
 
     /* logic sends nanoseconds, as goim does; never less than a second */
@@ -956,6 +989,97 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
     ch->ccf->stats->online++;
 
     return NGX_OK;
+}
+
+
+/*
+ * A signed token's bounds, kept for the connection's life: the operations
+ * (a set as bounded as accepts) and the rooms, copied into one block no
+ * larger than the token they came from.
+ */
+
+static ngx_int_t
+ngx_goim_channel_restrict(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
+{
+    u_char     *p;
+    size_t      size;
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    rc = ngx_goim_opset_init(&ch->allowed_ops, reply->allowed_ops,
+                             reply->n_allowed_ops, ch->conf->max_accepts,
+                             ch->connection->log);
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                          "goim comet: the token allows more than %ui "
+                          "operations (goim_comet_max_accepts)",
+                          ch->conf->max_accepts);
+        }
+
+        return NGX_ERROR;
+    }
+
+    size = reply->n_allowed_rooms * sizeof(ngx_str_t);
+
+    for (i = 0; i < reply->n_allowed_rooms; i++) {
+        size += ngx_strlen(reply->allowed_rooms[i]);
+    }
+
+    if (reply->n_allowed_rooms) {
+        ch->allowed_rooms = ngx_alloc(size, ch->connection->log);
+        if (ch->allowed_rooms == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = (u_char *) &ch->allowed_rooms[reply->n_allowed_rooms];
+
+        for (i = 0; i < reply->n_allowed_rooms; i++) {
+            ch->allowed_rooms[i].len = ngx_strlen(reply->allowed_rooms[i]);
+            ch->allowed_rooms[i].data = p;
+            p = ngx_cpymem(p, reply->allowed_rooms[i],
+                           ch->allowed_rooms[i].len);
+        }
+
+        ch->nallowed_rooms = reply->n_allowed_rooms;
+    }
+
+    ch->restricted = 1;
+
+    return NGX_OK;
+}
+
+
+/* leaving a room is always allowed; "prefix*" matches by prefix */
+
+static ngx_uint_t
+ngx_goim_channel_room_allowed(ngx_goim_channel_t *ch, ngx_str_t *name)
+{
+    ngx_str_t   *r;
+    ngx_uint_t   i;
+
+    if (name->len == 0) {
+        return 1;
+    }
+
+    for (i = 0; i < ch->nallowed_rooms; i++) {
+        r = &ch->allowed_rooms[i];
+
+        if (r->len && r->data[r->len - 1] == '*') {
+            if (name->len >= r->len - 1
+                && ngx_memcmp(name->data, r->data, r->len - 1) == 0)
+            {
+                return 1;
+            }
+
+        } else if (r->len == name->len
+                   && ngx_memcmp(r->data, name->data, r->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1387,6 +1511,13 @@ ngx_goim_channel_cleanup(void *data)
     ngx_goim_room_leave(ch);
 
     ngx_goim_opset_free(&ch->accepts);
+    ngx_goim_opset_free(&ch->allowed_ops);
+
+    if (ch->allowed_rooms) {
+        ngx_free(ch->allowed_rooms);
+        ch->allowed_rooms = NULL;
+        ch->nallowed_rooms = 0;
+    }
 }
 
 

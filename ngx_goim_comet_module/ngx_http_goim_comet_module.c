@@ -560,6 +560,10 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "goim_comet_kicked_total %uA\n"
             "# TYPE goim_comet_bad_input_total counter\n"
             "goim_comet_bad_input_total %uA\n"
+            "# HELP goim_comet_token_refused_total Connections closed for "
+            "an op 12 or 14 their signed token does not allow.\n"
+            "# TYPE goim_comet_token_refused_total counter\n"
+            "goim_comet_token_refused_total %uA\n"
             "# TYPE goim_comet_workers gauge\n"
             "goim_comet_workers %ui\n"
             "# HELP goim_comet_worker_hop_us Time records waited between "
@@ -573,7 +577,8 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "goim_comet_keys %ui\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
             st.packets_out, st.dropped, st.xw_dropped, st.xw_records,
-            queued, st.auth_failed, st.kicked, st.bad_input, workers,
+            queued, st.auth_failed, st.kicked, st.bad_input,
+            st.token_refused, workers,
             ngx_goim_xw_hop_percentile(&st, 500),
             ngx_goim_xw_hop_percentile(&st, 990),
             ngx_goim_xw_hop_percentile(&st, 999), keys);
@@ -590,15 +595,15 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"dropped\":%uA,\"dropped_worker_queue\":%uA},"
             "\"workers_queue\":{\"records\":%uA,\"queued_bytes\":%uL,"
             "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui,\"hop_us_p999\":%ui,"
-            "\"keys\":%ui},"
+            "\"keys\":%ui},\"token_refused\":%uA,"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA}\n",
             &ccf->id, workers, st.conns_tcp, st.conns_ws, st.online,
             st.rooms, st.push_calls, st.packets_out, st.dropped,
             st.xw_dropped, st.xw_records, queued,
             ngx_goim_xw_hop_percentile(&st, 500),
             ngx_goim_xw_hop_percentile(&st, 990),
-            ngx_goim_xw_hop_percentile(&st, 999), keys, st.auth_failed,
-            st.kicked, st.bad_input);
+            ngx_goim_xw_hop_percentile(&st, 999), keys, st.token_refused,
+            st.auth_failed, st.kicked, st.bad_input);
 
         ngx_str_set(&r->headers_out.content_type, "application/json");
     }

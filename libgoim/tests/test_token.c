@@ -221,6 +221,66 @@ test_jwt_refused(void **state)
 
 
 static void
+test_claims(void **state)
+{
+    char          *t;
+    goim_token_t   tok;
+    const char    *s;
+
+    (void) state;
+
+    t = jwt("{\"alg\":\"HS256\"}",
+            "{\"mid\":5,\"room_id\":\"live://1\",\"accepts\":[1000],"
+            "\"rooms\":[\"live://2\",\"chat://*\"],\"ops\":[2000,2001]}",
+            secret);
+    assert_null(parse_jwt(&tok, t));
+    assert_true(tok.restricted);
+    assert_int_equal(tok.nrooms, 2);
+    assert_string_equal(tok.rooms[1], "chat://*");
+    assert_int_equal(tok.nops, 2);
+    assert_int_equal(tok.ops[1], 2001);
+    goim_token_free(&tok);
+    free(t);
+
+    /* a JWT without the claims is restricted to room_id and accepts */
+    t = jwt("{\"alg\":\"HS256\"}", "{\"mid\":5}", secret);
+    assert_null(parse_jwt(&tok, t));
+    assert_true(tok.restricted);
+    assert_int_equal(tok.nrooms, 0);
+    assert_int_equal(tok.nops, 0);
+    goim_token_free(&tok);
+    free(t);
+
+    t = jwt("{\"alg\":\"HS256\"}", "{\"mid\":5,\"rooms\":[1]}", secret);
+    assert_string_equal(parse_jwt(&tok, t),
+                        "token rooms holds a non-string value");
+    assert_null(tok.rooms);
+    free(t);
+
+    t = jwt("{\"alg\":\"HS256\"}", "{\"mid\":5,\"ops\":\"1\"}", secret);
+    assert_string_equal(parse_jwt(&tok, t), "token ops is not an array");
+    free(t);
+
+    /* goim's unsigned token restricts nothing, whatever it claims */
+    s = "{\"mid\":5,\"rooms\":[\"x\"],\"ops\":[1]}";
+    assert_null(goim_token_parse(&tok, (const uint8_t *) s, strlen(s), NULL,
+                                 0, NOW));
+    assert_false(tok.restricted);
+    assert_int_equal(tok.nrooms, 0);
+    goim_token_free(&tok);
+
+    assert_true(goim_token_room_allowed("live://1", "live://1", 8));
+    assert_false(goim_token_room_allowed("live://1", "live://10", 9));
+    assert_false(goim_token_room_allowed("live://1", "live://", 7));
+    assert_true(goim_token_room_allowed("live://*", "live://10", 9));
+    assert_true(goim_token_room_allowed("live://*", "live://", 7));
+    assert_false(goim_token_room_allowed("live://*", "chat://1", 8));
+    assert_false(goim_token_room_allowed("live://*", "live:/", 6));
+    assert_true(goim_token_room_allowed("*", "anything", 8));
+}
+
+
+static void
 test_base64url(void **state)
 {
     uint8_t  out[16];
@@ -252,6 +312,7 @@ main(void)
         cmocka_unit_test(test_json_token),
         cmocka_unit_test(test_jwt_valid),
         cmocka_unit_test(test_jwt_refused),
+        cmocka_unit_test(test_claims),
         cmocka_unit_test(test_base64url),
     };
 
