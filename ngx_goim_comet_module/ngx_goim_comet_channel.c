@@ -944,6 +944,7 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
                              ch->conf->max_accepts, ch->connection->log);
     if (rc != NGX_OK) {
         if (rc == NGX_DECLINED) {
+            ch->ccf->stats->bad_input++;
             ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                           "goim comet: the token accepts more than %ui "
                           "operations (goim_comet_max_accepts)",
@@ -1011,6 +1012,7 @@ ngx_goim_channel_restrict(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
                              ch->connection->log);
     if (rc != NGX_OK) {
         if (rc == NGX_DECLINED) {
+            ch->ccf->stats->bad_input++;
             ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                           "goim comet: the token allows more than %ui "
                           "operations (goim_comet_max_accepts)",
