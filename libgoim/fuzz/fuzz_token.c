@@ -23,19 +23,37 @@ static const uint8_t  secret[] = "fuzz-secret";
 
 
 static void
-check(const char *err, goim_token_t *t)
+check(const char *err, goim_token_t *t, int jwt)
 {
+    size_t  i;
+
     if (err == NULL) {
-        if (t->naccepts > GOIM_TOKEN_MAX_ACCEPTS
+        if (t->naccepts + t->nops > GOIM_TOKEN_MAX_ACCEPTS
             || (t->naccepts && t->accepts == NULL)
+            || (t->nops && t->ops == NULL)
+            || (t->nrooms && t->rooms == NULL)
             || (t->key && (t->key[0] == '\0'
                            || strlen(t->key) > GOIM_TOKEN_MAX_KEY))
-            || (t->room && strlen(t->room) > GOIM_TOKEN_MAX_ROOM))
+            || (t->room && strlen(t->room) > GOIM_TOKEN_MAX_ROOM)
+            || t->restricted != (unsigned) jwt
+            || (!jwt && (t->nrooms || t->nops)))
         {
             abort();
         }
 
-    } else if (t->key || t->room || t->accepts || t->naccepts) {
+        for (i = 0; i < t->nrooms; i++) {
+            if (t->rooms[i] == NULL
+                || strlen(t->rooms[i]) > GOIM_TOKEN_MAX_ROOM)
+            {
+                abort();
+            }
+
+            (void) goim_token_room_allowed(t->rooms[i], "live://1", 8);
+        }
+
+    } else if (t->key || t->room || t->accepts || t->naccepts || t->rooms
+               || t->nrooms || t->ops || t->nops || t->restricted)
+    {
         /* a refused token holds nothing */
         abort();
     }
@@ -76,12 +94,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     switch (data[0] % 3) {
 
     case 0:
-        check(goim_token_parse(&t, buf, len, NULL, 0, NOW), &t);
+        check(goim_token_parse(&t, buf, len, NULL, 0, NOW), &t, 0);
         break;
 
     case 1:
         check(goim_token_parse(&t, buf, len, secret, sizeof(secret) - 1, NOW),
-              &t);
+              &t, 1);
         break;
 
     default:
@@ -108,7 +126,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         buf[n++] = b64[(v >> 6) & 63];
 
         check(goim_token_parse(&t, buf, n, secret, sizeof(secret) - 1, NOW),
-              &t);
+              &t, 1);
         break;
     }
 
