@@ -822,6 +822,7 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
     goim_header_t        h;
     ngx_connection_t    *c;
     Goim__ConnectReply  *reply;
+    Goim__DisconnectReq  req = GOIM__DISCONNECT_REQ__INIT;
 
     c = ch->connection;
     ch->call = NULL;
@@ -842,6 +843,17 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
     h.seq = (int32_t) (ch->mid & 0xffffffff);
 
     if (ngx_goim_channel_register(ch, reply) != NGX_OK) {
+
+        /* logic has stored the session in router: it must not linger */
+        req.mid = reply->mid;
+        req.key = reply->key;
+        req.server = (char *) ch->ccf->id.data;
+
+        (void) ngx_goim_rpc_call(ch->ccf->logic_peer,
+                                 GOIM__METHOD__LOGIC_DISCONNECT, &req.base,
+                                 ch->ccf->rpc_timeout,
+                                 ngx_goim_channel_rpc_logged, NULL);
+
         ngx_goim_channel_close(ch, "registration failed");
         return;
     }

@@ -9,6 +9,7 @@ use POSIX ();
 use Time::HiRes qw(time);
 use Goim::Stack;
 use Goim::Client;
+use Goim::RouterRpc;
 
 sub tok { '{"mid":' . $_[0] . ',"accepts":[' . ($_[1] // '1000') . ']}' }
 sub ops { join ',', $_[0] .. $_[1] }
@@ -130,3 +131,38 @@ hostile still served
 {"code":0,"message":""}
 --- goim_receive
 hostile op=159999 seq=0 ver=1 body=hostile still served
+
+
+
+=== TEST 4: a client refused for its token's accepts leaves no session behind in router
+--- main_config eval
+my $c = $Goim::Stack::MainConfig;
+$c =~ s/goim_comet;/goim_comet; goim_comet_max_accepts 2;/;
+$c
+--- init
+my $tok = '{"mid":2430,"key":"refused-key","accepts":[1,2,3]}';
+Goim::Stack::client('over', $tok, 1);
+Goim::Stack::client('kept', '{"mid":2431,"key":"kept-key","accepts":[1,2]}', 1);
+# router's sessions for both keys (SessionsByKeys, 305): the refused one is
+# taken back by a Disconnect after the refusal, so wait for that
+my $sessions = sub {
+    my ($op, $body) = Goim::RouterRpc::call($ENV{TEST_NGINX_ROUTER_PORT}, 305,
+        Goim::RouterRpc::f_bytes(1, 'refused-key') . Goim::RouterRpc::f_bytes(1, 'kept-key'));
+    return join ' ', sort map { { map { $_->[0] => $_->[1] } Goim::RouterRpc::decode($_->[1]) }->{2} }
+                          Goim::RouterRpc::decode($body // '');
+};
+my $deadline = time + ($ENV{GOIM_SANITIZE} ? 30 : 5);
+my $got = $sessions->();
+while ($got ne 'kept-key' && time < $deadline) {
+    select undef, undef, undef, 0.05;
+    $got = $sessions->();
+}
+Test::More::is($got, 'kept-key', 'TEST 4 - router holds the accepted session only');
+--- request
+GET /goim/x
+--- error_code: 404
+--- goim_auth
+over none
+--- error_log
+the token accepts more than 2 operations (goim_comet_max_accepts)
+closing: registration failed
