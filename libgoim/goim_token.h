@@ -10,7 +10,8 @@
  * A signed token also bounds what the client may do after auth: "rooms"
  * lists the rooms op 12 may enter besides room_id (an entry ending in '*'
  * matches every room that starts with what precedes the '*'), "ops" the
- * operations op 14 may add besides accepts.  Without the claims, room_id and accepts are all it may have.
+ * operations op 14 may add besides accepts.  Without the claims, room_id
+ * and accepts are all it may have.
  * goim's unsigned token restricts nothing, as in goim.
  *
  * Plain C (OpenSSL's HMAC, yajl's parser, malloc), no NGINX: logic calls

@@ -62,8 +62,8 @@ check(const char *err, goim_token_t *t, int jwt)
 }
 
 
-static const char  b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                           "0123456789-_";
+static const char  b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                           "abcdefghijklmnopqrstuvwxyz0123456789-_";
 
 
 int

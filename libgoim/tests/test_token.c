@@ -25,8 +25,8 @@ static const char  secret[] = "unit-secret";
 static size_t
 b64url(char *dst, const uint8_t *src, size_t len)
 {
-    static const char  tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                               "0123456789-_";
+    static const char  tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "abcdefghijklmnopqrstuvwxyz0123456789-_";
     size_t    i, n;
     uint32_t  v;
 
