@@ -130,11 +130,13 @@ FUZZ_BINS := $(patsubst libgoim/fuzz/%.c,$(BUILD)/fuzz/%,\
 
 fuzz: $(FUZZ_BINS)
 
-$(BUILD)/fuzz/%: libgoim/fuzz/%.c libgoim/goim_packet.c libgoim/goim_ws.c \
-        libgoim/goim_packet.h libgoim/goim_ws.h
+FUZZ_LIB_SRCS := libgoim/goim_packet.c libgoim/goim_ws.c libgoim/goim_token.c
+
+$(BUILD)/fuzz/%: libgoim/fuzz/%.c $(FUZZ_LIB_SRCS) \
+        $(FUZZ_LIB_SRCS:.c=.h)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibgoim \
-	    $< libgoim/goim_packet.c libgoim/goim_ws.c -o $@
+	    $< $(FUZZ_LIB_SRCS) -o $@ -lyajl -lcrypto
 
 
 # NGINX modules: Debian's own source tree and configure flags, plus ours.

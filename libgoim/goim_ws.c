@@ -171,3 +171,96 @@ goim_ws_header_write(uint8_t *dst, unsigned opcode, uint64_t len)
 
     return 10;
 }
+
+
+int
+goim_ws_close_code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1003)
+           || (code >= 1007 && code <= 1014)
+           || (code >= 3000 && code <= 4999);
+}
+
+
+int
+goim_ws_utf8_valid(const uint8_t *data, size_t len)
+{
+    size_t    i, n, k;
+    uint32_t  cp, min;
+
+    for (i = 0; i < len; i += n) {
+        if (data[i] < 0x80) {
+            n = 1;
+            continue;
+        }
+
+        if ((data[i] & 0xe0) == 0xc0) {
+            n = 2;
+            cp = data[i] & 0x1f;
+            min = 0x80;
+
+        } else if ((data[i] & 0xf0) == 0xe0) {
+            n = 3;
+            cp = data[i] & 0x0f;
+            min = 0x800;
+
+        } else if ((data[i] & 0xf8) == 0xf0) {
+            n = 4;
+            cp = data[i] & 0x07;
+            min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if (len - i < n) {
+            return 0;
+        }
+
+        for (k = 1; k < n; k++) {
+            if ((data[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+
+            cp = (cp << 6) | (data[i + k] & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+unsigned
+goim_ws_close_reply(const uint8_t *payload, size_t len, const char **err)
+{
+    unsigned  code;
+
+    *err = NULL;
+
+    if (len == 0) {
+        return GOIM_WS_CLOSE_NORMAL;
+    }
+
+    if (len == 1) {
+        *err = "close frame with a 1-byte payload";
+        return GOIM_WS_CLOSE_PROTOCOL;
+    }
+
+    code = ((unsigned) payload[0] << 8) | payload[1];
+
+    if (!goim_ws_close_code_valid(code)) {
+        *err = "invalid close status code";
+        return GOIM_WS_CLOSE_PROTOCOL;
+    }
+
+    if (!goim_ws_utf8_valid(payload + 2, len - 2)) {
+        *err = "close reason is not valid UTF-8";
+        return GOIM_WS_CLOSE_BAD_DATA;
+    }
+
+    return code;
+}

@@ -24,6 +24,8 @@
 #define GOIM_WS_CLOSE_GOING_AWAY    1001
 #define GOIM_WS_CLOSE_PROTOCOL      1002
 #define GOIM_WS_CLOSE_UNSUPPORTED   1003
+#define GOIM_WS_CLOSE_NO_STATUS     1005     /* never on the wire */
+#define GOIM_WS_CLOSE_BAD_DATA      1007
 #define GOIM_WS_CLOSE_POLICY        1008
 #define GOIM_WS_CLOSE_TOO_BIG       1009
 
@@ -62,6 +64,21 @@ void goim_ws_unmask(uint8_t *data, size_t len, const uint8_t mask[4],
 
 /* Writes an unmasked server frame header; returns its length (2..10). */
 size_t goim_ws_header_write(uint8_t *dst, unsigned opcode, uint64_t len);
+
+/* 1 if a close frame may carry code (RFC 6455 §7.4: 1000-1003, 1007-1014
+ * as registered, 3000-4999 for libraries and applications). */
+int goim_ws_close_code_valid(unsigned code);
+
+/* 1 if data[0..len) is well-formed UTF-8 (no overlong forms, surrogates or
+ * code points past U+10FFFF). */
+int goim_ws_utf8_valid(const uint8_t *data, size_t len);
+
+/* The status a server answers a client's (unmasked) close payload with:
+ * the client's own when it is valid, 1000 when the frame has none, 1002
+ * for a 1-byte payload or a code §7.4 forbids, 1007 for a reason that is
+ * not UTF-8 (§8.1).  *err is NULL, or why the frame is refused. */
+unsigned goim_ws_close_reply(const uint8_t *payload, size_t len,
+    const char **err);
 
 #pragma GCC visibility pop
 

@@ -44,6 +44,7 @@ typedef struct {
     ngx_atomic_uint_t          kicked;
     ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */
     ngx_atomic_uint_t          locks_recovered;  /* a dead worker's */
+    ngx_atomic_uint_t          token_refused; /* op 12/14 past its JWT */
 
     /* records from other workers by hop time (ngx_goim_comet_shm.c) */
     ngx_atomic_uint_t          hop_us[NGX_GOIM_COMET_HOP_BUCKETS];
@@ -141,7 +142,15 @@ typedef struct {
     ngx_msec_t                 handshake_timeout;
     size_t                     max_body;
     ngx_uint_t                 queue_size;
+    ngx_uint_t                 max_accepts;
 } ngx_goim_channel_conf_t;
+
+
+/* operations, sorted and unique (ngx_goim_comet_opset.c) */
+typedef struct {
+    int32_t                   *elts;          /* ngx_alloc()ed */
+    ngx_uint_t                 nelts;
+} ngx_goim_opset_t;
 
 
 struct ngx_goim_channel_s {
@@ -160,8 +169,12 @@ struct ngx_goim_channel_s {
     int64_t                    mid;
     ngx_goim_comet_room_t     *room;
     ngx_queue_t                room_link;     /* in room->members */
-    int32_t                   *accepts;       /* ngx_alloc()ed */
-    ngx_uint_t                 naccepts;
+    ngx_goim_opset_t           accepts;
+
+    /* with a signed token: what ops 12 and 14 may ask for (restricted) */
+    ngx_goim_opset_t           allowed_ops;
+    ngx_str_t                 *allowed_rooms; /* one ngx_alloc() block */
+    ngx_uint_t                 nallowed_rooms;
     ngx_msec_t                 heartbeat;
     ngx_msec_t                 renew_at;      /* next session renewal */
 
@@ -178,6 +191,7 @@ struct ngx_goim_channel_s {
     unsigned                   registered:1;
     unsigned                   kicked:1;
     unsigned                   ws:1;
+    unsigned                   restricted:1;
 };
 
 
@@ -229,6 +243,21 @@ void ngx_goim_room_leave(ngx_goim_channel_t *ch);
 int32_t ngx_goim_room_online(ngx_goim_comet_room_t *room);
 
 void ngx_goim_channel_kick(ngx_goim_channel_t *ch);
+
+ngx_uint_t ngx_goim_opset_sort(int32_t *ops, ngx_uint_t n);
+ngx_uint_t ngx_goim_opset_count(u_char *p, size_t len);
+ngx_int_t ngx_goim_opset_parse(u_char *p, size_t len, int32_t *ops,
+    ngx_uint_t *n);
+ngx_int_t ngx_goim_opset_init(ngx_goim_opset_t *set, const int32_t *ops,
+    ngx_uint_t n, ngx_uint_t max, ngx_log_t *log);
+ngx_int_t ngx_goim_opset_add(ngx_goim_opset_t *set, const int32_t *ops,
+    ngx_uint_t n, ngx_uint_t max, ngx_log_t *log);
+void ngx_goim_opset_remove(ngx_goim_opset_t *set, const int32_t *ops,
+    ngx_uint_t n);
+ngx_uint_t ngx_goim_opset_has(ngx_goim_opset_t *set, int32_t op);
+ngx_int_t ngx_goim_opset_covers(ngx_goim_opset_t *set, const int32_t *ops,
+    ngx_uint_t n, int32_t *missing);
+void ngx_goim_opset_free(ngx_goim_opset_t *set);
 
 ngx_uint_t ngx_goim_comet_push_key(ngx_goim_comet_conf_t *ccf, ngx_str_t *key,
     int32_t op, ngx_goim_comet_msg_t *msg);

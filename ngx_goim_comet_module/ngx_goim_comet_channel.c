@@ -35,6 +35,10 @@ static void ngx_goim_channel_auth_done(void *data,
     ngx_goim_rpc_result_t *res);
 static ngx_int_t ngx_goim_channel_register(ngx_goim_channel_t *ch,
     Goim__ConnectReply *reply);
+static ngx_int_t ngx_goim_channel_restrict(ngx_goim_channel_t *ch,
+    Goim__ConnectReply *reply);
+static ngx_uint_t ngx_goim_channel_room_allowed(ngx_goim_channel_t *ch,
+    ngx_str_t *name);
 static u_char *ngx_goim_channel_auth_body(ngx_goim_channel_t *ch,
     size_t *len);
 static ngx_int_t ngx_goim_channel_reply(ngx_goim_channel_t *ch,
@@ -57,6 +61,7 @@ ngx_goim_channel_conf_init(ngx_goim_channel_conf_t *conf)
     conf->handshake_timeout = NGX_CONF_UNSET_MSEC;
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->queue_size = NGX_CONF_UNSET_UINT;
+    conf->max_accepts = NGX_CONF_UNSET_UINT;
 }
 
 
@@ -69,6 +74,9 @@ ngx_goim_channel_conf_merge(ngx_conf_t *cf, ngx_goim_channel_conf_t *conf,
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               GOIM_MAX_BODY_DEFAULT);
     ngx_conf_merge_uint_value(conf->queue_size, prev->queue_size, 64);
+
+    /* logic caps a token's accepts at 1024 too */
+    ngx_conf_merge_uint_value(conf->max_accepts, prev->max_accepts, 1024);
 
     if (conf->max_body > 16 * 1024 * 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -440,8 +448,11 @@ static ngx_int_t
 ngx_goim_channel_control(ngx_goim_channel_t *ch, unsigned opcode,
     u_char *data, size_t len)
 {
+    u_char                *p;
     ngx_uint_t             status;
+    const char            *err;
     ngx_goim_comet_msg_t  *msg;
+    u_char                 buf[64];
 
     switch (opcode) {
 
@@ -470,14 +481,26 @@ ngx_goim_channel_control(ngx_goim_channel_t *ch, unsigned opcode,
         return NGX_OK;
 
     default: /* GOIM_WS_OP_CLOSE */
-        status = len >= 2 ? (ngx_uint_t) (data[0] << 8 | data[1])
-                          : GOIM_WS_CLOSE_NORMAL;
+
+        /*
+         * A valid status is echoed, as RFC 6455 §5.5.1 asks; one that may
+         * not be on the wire is answered with 1002, a reason that is not
+         * UTF-8 with 1007.
+         */
+        status = goim_ws_close_reply(data, len, &err);
 
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ch->connection->log, 0,
-                       "goim comet: client sent close %ui", status);
+                       "goim comet: client sent close, answering %ui",
+                       status);
 
-        /* echo the client's status, as RFC 6455 §5.5.1 asks */
-        ngx_goim_channel_ws_fail(ch, status, NULL);
+        if (err && len >= 2 && status == GOIM_WS_CLOSE_PROTOCOL) {
+            p = ngx_snprintf(buf, sizeof(buf) - 1, "%s %ui", err,
+                             (ngx_uint_t) (data[0] << 8 | data[1]));
+            *p = '\0';
+            err = (const char *) buf;
+        }
+
+        ngx_goim_channel_ws_fail(ch, status, err);
         return NGX_ERROR;
     }
 }
@@ -530,6 +553,7 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 {
     int32_t                 op;
     u_char                  online[4];
+    ngx_int_t               rc;
     ngx_str_t               name;
     ngx_connection_t       *c;
     Goim__ReceiveReq        req = GOIM__RECEIVE_REQ__INIT;
@@ -567,6 +591,16 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         name.data = (u_char *) pkt->body;
         name.len = pkt->body_len;
 
+        if (ch->restricted && !ngx_goim_channel_room_allowed(ch, &name)) {
+            ch->ccf->stats->token_refused++;
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "goim comet: room \"%*s\" is not allowed by the "
+                          "token of mid %L", ngx_min(name.len, 64),
+                          name.data, ch->mid);
+            ngx_goim_channel_close(ch, "change room refused by the token");
+            return NGX_ERROR;
+        }
+
         if (ngx_goim_room_join(ch, &name) != NGX_OK) {
             ngx_goim_channel_close(ch, "out of memory");
             return NGX_ERROR;
@@ -581,8 +615,21 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 
     case GOIM_OP_SUB:
     case GOIM_OP_UNSUB:
-        if (ngx_goim_channel_sub(ch, pkt, op == GOIM_OP_SUB) != NGX_OK) {
-            ngx_goim_channel_close(ch, "out of memory");
+        rc = ngx_goim_channel_sub(ch, pkt, op == GOIM_OP_SUB);
+
+        if (rc != NGX_OK) {
+            if (rc == NGX_DECLINED) {
+                ch->ccf->stats->bad_input++;
+
+            } else if (rc == NGX_ABORT) {
+                ch->ccf->stats->token_refused++;
+            }
+
+            ngx_goim_channel_close(ch, rc == NGX_DECLINED
+                                       ? "too many operations subscribed"
+                                       : rc == NGX_ABORT
+                                       ? "sub refused by the token"
+                                       : "out of memory");
             return NGX_ERROR;
         }
 
@@ -618,28 +665,23 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 /*
  * Sub/Unsub: "1000,1001", decimal int32s separated by commas; if any of
  * them does not parse nothing changes (goim v2).  The reply echoes the
- * body either way.
+ * body either way.  A Sub that would make the set larger than
+ * goim_comet_max_accepts closes the connection: NGX_DECLINED; so does one
+ * of an operation a signed token does not allow: NGX_ABORT.
  */
 
 static ngx_int_t
 ngx_goim_channel_sub(ngx_goim_channel_t *ch, goim_packet_t *pkt,
     ngx_uint_t add)
 {
-    u_char      *p, *last, *end;
-    int32_t     *ops, *accepts;
-    int64_t      v;
-    ngx_int_t    neg;
-    ngx_uint_t   n, i, j, count;
+    int32_t     *ops, missing;
+    ngx_int_t    rc;
+    ngx_uint_t   n;
 
-    p = (u_char *) pkt->body;
-    last = p + pkt->body_len;
+    n = ngx_goim_opset_count((u_char *) pkt->body, pkt->body_len);
 
-    if (p == last) {
+    if (n == 0) {
         return NGX_OK;
-    }
-
-    for (n = 1, end = p; end < last; end++) {
-        n += (*end == ',');
     }
 
     ops = ngx_alloc(n * sizeof(int32_t), ch->connection->log);
@@ -647,97 +689,46 @@ ngx_goim_channel_sub(ngx_goim_channel_t *ch, goim_packet_t *pkt,
         return NGX_ERROR;
     }
 
-    for (i = 0; i < n; i++) {
-        end = ngx_strlchr(p, last, ',');
-        if (end == NULL) {
-            end = last;
-        }
-
-        neg = (p < end && *p == '-');
-        p += neg;
-
-        if (p == end || end - p > 10) {
-            goto invalid;
-        }
-
-        for (v = 0; p < end; p++) {
-            if (*p < '0' || *p > '9') {
-                goto invalid;
-            }
-
-            v = v * 10 + (*p - '0');
-        }
-
-        v = neg ? -v : v;
-
-        if (v < INT32_MIN || v > INT32_MAX) {
-            goto invalid;
-        }
-
-        ops[i] = (int32_t) v;
-        p = end + 1;
+    if (ngx_goim_opset_parse((u_char *) pkt->body, pkt->body_len, ops, &n)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                      "goim comet: %s body \"%*s\" is not a list of "
+                      "operations, nothing changed", add ? "sub" : "unsub",
+                      ngx_min(pkt->body_len, 64), pkt->body);
+        ngx_free(ops);
+        return NGX_OK;
     }
 
-    if (add) {
-        accepts = ngx_alloc((ch->naccepts + n) * sizeof(int32_t),
-                            ch->connection->log);
-        if (accepts == NULL) {
-            ngx_free(ops);
-            return NGX_ERROR;
+    rc = NGX_OK;
+
+    if (add && ch->restricted
+        && ngx_goim_opset_covers(&ch->allowed_ops, ops, n, &missing)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                      "goim comet: sub of operation %D is not allowed by "
+                      "the token of mid %L", missing, ch->mid);
+        rc = NGX_ABORT;
+
+    } else if (add) {
+        rc = ngx_goim_opset_add(&ch->accepts, ops, n, ch->conf->max_accepts,
+                                ch->connection->log);
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                          "goim comet: sub of %ui operations would accept "
+                          "more than %ui (goim_comet_max_accepts)",
+                          n, ch->conf->max_accepts);
         }
-
-        ngx_memcpy(accepts, ch->accepts, ch->naccepts * sizeof(int32_t));
-        count = ch->naccepts;
-
-        for (i = 0; i < n; i++) {
-            for (j = 0; j < count; j++) {
-                if (accepts[j] == ops[i]) {
-                    break;
-                }
-            }
-
-            if (j == count) {
-                accepts[count++] = ops[i];
-            }
-        }
-
-        if (ch->accepts) {
-            ngx_free(ch->accepts);
-        }
-
-        ch->accepts = accepts;
-        ch->naccepts = count;
 
     } else {
-        for (j = 0, count = 0; j < ch->naccepts; j++) {
-            for (i = 0; i < n; i++) {
-                if (ch->accepts[j] == ops[i]) {
-                    break;
-                }
-            }
-
-            if (i == n) {
-                ch->accepts[count++] = ch->accepts[j];
-            }
-        }
-
-        ch->naccepts = count;
+        ngx_goim_opset_remove(&ch->accepts, ops, n);
     }
 
     ngx_free(ops);
 
-    return NGX_OK;
-
-invalid:
-
-    ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
-                  "goim comet: %s body \"%*s\" is not a list of "
-                  "operations, nothing changed", add ? "sub" : "unsub",
-                  ngx_min(pkt->body_len, 64), pkt->body);
-
-    ngx_free(ops);
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -831,6 +822,7 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
     goim_header_t        h;
     ngx_connection_t    *c;
     Goim__ConnectReply  *reply;
+    Goim__DisconnectReq  req = GOIM__DISCONNECT_REQ__INIT;
 
     c = ch->connection;
     ch->call = NULL;
@@ -851,6 +843,17 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
     h.seq = (int32_t) (ch->mid & 0xffffffff);
 
     if (ngx_goim_channel_register(ch, reply) != NGX_OK) {
+
+        /* logic has stored the session in router: it must not linger */
+        req.mid = reply->mid;
+        req.key = reply->key;
+        req.server = (char *) ch->ccf->id.data;
+
+        (void) ngx_goim_rpc_call(ch->ccf->logic_peer,
+                                 GOIM__METHOD__LOGIC_DISCONNECT, &req.base,
+                                 ch->ccf->rpc_timeout,
+                                 ngx_goim_channel_rpc_logged, NULL);
+
         ngx_goim_channel_close(ch, "registration failed");
         return;
     }
@@ -927,6 +930,7 @@ static ngx_int_t
 ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
 {
     uint32_t             hash;
+    ngx_int_t            rc;
     ngx_str_t            key, room;
     ngx_pool_t          *pool;
     ngx_goim_channel_t  *old;
@@ -948,16 +952,22 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
         return NGX_ERROR;
     }
 
-    if (reply->n_accepts) {
-        ch->accepts = ngx_alloc(reply->n_accepts * sizeof(int32_t),
-                                ch->connection->log);
-        if (ch->accepts == NULL) {
-            return NGX_ERROR;
+    rc = ngx_goim_opset_init(&ch->accepts, reply->accepts, reply->n_accepts,
+                             ch->conf->max_accepts, ch->connection->log);
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ch->ccf->stats->bad_input++;
+            ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                          "goim comet: the token accepts more than %ui "
+                          "operations (goim_comet_max_accepts)",
+                          ch->conf->max_accepts);
         }
 
-        ngx_memcpy(ch->accepts, reply->accepts,
-                   reply->n_accepts * sizeof(int32_t));
-        ch->naccepts = reply->n_accepts;
+        return NGX_ERROR;
+    }
+
+    if (reply->restricted && ngx_goim_channel_restrict(ch, reply) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     ch->mid = reply->mid;
@@ -992,6 +1002,98 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
     ch->ccf->stats->online++;
 
     return NGX_OK;
+}
+
+
+/*
+ * A signed token's bounds, kept for the connection's life: the operations
+ * (a set as bounded as accepts) and the rooms, copied into one block no
+ * larger than the token they came from.
+ */
+
+static ngx_int_t
+ngx_goim_channel_restrict(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
+{
+    u_char     *p;
+    size_t      size;
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    rc = ngx_goim_opset_init(&ch->allowed_ops, reply->allowed_ops,
+                             reply->n_allowed_ops, ch->conf->max_accepts,
+                             ch->connection->log);
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ch->ccf->stats->bad_input++;
+            ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                          "goim comet: the token allows more than %ui "
+                          "operations (goim_comet_max_accepts)",
+                          ch->conf->max_accepts);
+        }
+
+        return NGX_ERROR;
+    }
+
+    size = reply->n_allowed_rooms * sizeof(ngx_str_t);
+
+    for (i = 0; i < reply->n_allowed_rooms; i++) {
+        size += ngx_strlen(reply->allowed_rooms[i]);
+    }
+
+    if (reply->n_allowed_rooms) {
+        ch->allowed_rooms = ngx_alloc(size, ch->connection->log);
+        if (ch->allowed_rooms == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = (u_char *) &ch->allowed_rooms[reply->n_allowed_rooms];
+
+        for (i = 0; i < reply->n_allowed_rooms; i++) {
+            ch->allowed_rooms[i].len = ngx_strlen(reply->allowed_rooms[i]);
+            ch->allowed_rooms[i].data = p;
+            p = ngx_cpymem(p, reply->allowed_rooms[i],
+                           ch->allowed_rooms[i].len);
+        }
+
+        ch->nallowed_rooms = reply->n_allowed_rooms;
+    }
+
+    ch->restricted = 1;
+
+    return NGX_OK;
+}
+
+
+/* leaving a room is always allowed; "prefix*" matches by prefix */
+
+static ngx_uint_t
+ngx_goim_channel_room_allowed(ngx_goim_channel_t *ch, ngx_str_t *name)
+{
+    ngx_str_t   *r;
+    ngx_uint_t   i;
+
+    if (name->len == 0) {
+        return 1;
+    }
+
+    for (i = 0; i < ch->nallowed_rooms; i++) {
+        r = &ch->allowed_rooms[i];
+
+        if (r->len && r->data[r->len - 1] == '*') {
+            if (name->len >= r->len - 1
+                && ngx_memcmp(name->data, r->data, r->len - 1) == 0)
+            {
+                return 1;
+            }
+
+        } else if (r->len == name->len
+                   && ngx_memcmp(r->data, name->data, r->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1041,15 +1143,7 @@ ngx_goim_channel_lookup(ngx_goim_comet_conf_t *ccf, ngx_str_t *key)
 ngx_int_t
 ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op)
 {
-    ngx_uint_t  i;
-
-    for (i = 0; i < ch->naccepts; i++) {
-        if (ch->accepts[i] == op) {
-            return 1;
-        }
-    }
-
-    return 0;
+    return ngx_goim_opset_has(&ch->accepts, op);
 }
 
 
@@ -1430,10 +1524,13 @@ ngx_goim_channel_cleanup(void *data)
 
     ngx_goim_room_leave(ch);
 
-    if (ch->accepts) {
-        ngx_free(ch->accepts);
-        ch->accepts = NULL;
-        ch->naccepts = 0;
+    ngx_goim_opset_free(&ch->accepts);
+    ngx_goim_opset_free(&ch->allowed_ops);
+
+    if (ch->allowed_rooms) {
+        ngx_free(ch->allowed_rooms);
+        ch->allowed_rooms = NULL;
+        ch->nallowed_rooms = 0;
     }
 }
 

@@ -50,6 +50,10 @@ static ngx_conf_num_bounds_t  ngx_http_goim_comet_queue_bounds = {
     ngx_conf_check_num_bounds, 1, 65536
 };
 
+static ngx_conf_num_bounds_t  ngx_http_goim_comet_max_accepts_bounds = {
+    ngx_conf_check_num_bounds, 1, 65536
+};
+
 
 static ngx_command_t  ngx_http_goim_comet_commands[] = {
 
@@ -87,6 +91,13 @@ static ngx_command_t  ngx_http_goim_comet_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_goim_comet_loc_conf_t, channel.queue_size),
       &ngx_http_goim_comet_queue_bounds },
+
+    { ngx_string("goim_comet_max_accepts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_goim_comet_loc_conf_t, channel.max_accepts),
+      &ngx_http_goim_comet_max_accepts_bounds },
 
       ngx_null_command
 };
@@ -553,6 +564,10 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "taken back from a dead worker.\n"
             "# TYPE goim_comet_locks_recovered_total counter\n"
             "goim_comet_locks_recovered_total %uA\n"
+            "# HELP goim_comet_token_refused_total Connections closed for "
+            "an op 12 or 14 their signed token does not allow.\n"
+            "# TYPE goim_comet_token_refused_total counter\n"
+            "goim_comet_token_refused_total %uA\n"
             "# TYPE goim_comet_workers gauge\n"
             "goim_comet_workers %ui\n"
             "# HELP goim_comet_worker_hop_us Time records waited between "
@@ -567,7 +582,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
             st.packets_out, st.dropped, st.xw_dropped, st.xw_records,
             queued, st.auth_failed, st.kicked, st.bad_input,
-            st.locks_recovered, workers,
+            st.locks_recovered, st.token_refused, workers,
             ngx_goim_xw_hop_percentile(&st, 500),
             ngx_goim_xw_hop_percentile(&st, 990),
             ngx_goim_xw_hop_percentile(&st, 999), keys);
@@ -584,7 +599,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"dropped\":%uA,\"dropped_worker_queue\":%uA},"
             "\"workers_queue\":{\"records\":%uA,\"queued_bytes\":%uL,"
             "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui,\"hop_us_p999\":%ui,"
-            "\"keys\":%ui},\"locks_recovered\":%uA,"
+            "\"keys\":%ui},\"locks_recovered\":%uA,\"token_refused\":%uA,"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA}\n",
             &ccf->id, workers, st.conns_tcp, st.conns_ws, st.online,
             st.rooms, st.push_calls, st.packets_out, st.dropped,
@@ -592,6 +607,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             ngx_goim_xw_hop_percentile(&st, 500),
             ngx_goim_xw_hop_percentile(&st, 990),
             ngx_goim_xw_hop_percentile(&st, 999), keys, st.locks_recovered,
+            st.token_refused,
             st.auth_failed, st.kicked, st.bad_input);
 
         ngx_str_set(&r->headers_out.content_type, "application/json");

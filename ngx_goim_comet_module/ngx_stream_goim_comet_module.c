@@ -36,6 +36,10 @@ static ngx_conf_num_bounds_t  ngx_stream_goim_comet_queue_bounds = {
     ngx_conf_check_num_bounds, 1, 65536
 };
 
+static ngx_conf_num_bounds_t  ngx_stream_goim_comet_max_accepts_bounds = {
+    ngx_conf_check_num_bounds, 1, 65536
+};
+
 
 static ngx_command_t  ngx_stream_goim_comet_commands[] = {
 
@@ -73,6 +77,13 @@ static ngx_command_t  ngx_stream_goim_comet_commands[] = {
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_goim_comet_srv_conf_t, channel.queue_size),
       &ngx_stream_goim_comet_queue_bounds },
+
+    { ngx_string("goim_comet_max_accepts"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_goim_comet_srv_conf_t, channel.max_accepts),
+      &ngx_stream_goim_comet_max_accepts_bounds },
 
       ngx_null_command
 };

@@ -14,6 +14,7 @@
 
 #include <ngx_goim_rpc.h>
 #include <goim_ketama.h>
+#include <goim_token.h>
 
 
 #pragma GCC visibility push(hidden)
@@ -42,23 +43,12 @@ typedef struct {
 } ngx_goim_logic_conf_t;
 
 
-/* who a client says it is (ngx_goim_logic_auth.c) */
-typedef struct {
-    int64_t                    mid;
-    char                      *key;           /* NULL: logic makes one */
-    char                      *room;          /* NULL: no room */
-    int32_t                   *accepts;
-    size_t                     naccepts;
-} ngx_goim_logic_token_t;
-
-
 extern ngx_module_t  ngx_goim_logic_module;
 
 
-/* NULL, or why the token is refused; free the token either way */
+/* NULL, or why the token is refused; goim_token_free() it either way */
 const char *ngx_goim_logic_token_parse(ngx_goim_logic_conf_t *lcf,
-    ngx_goim_logic_token_t *t, u_char *token, size_t len);
-void ngx_goim_logic_token_free(ngx_goim_logic_token_t *t);
+    goim_token_t *t, u_char *token, size_t len);
 char *ngx_goim_logic_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

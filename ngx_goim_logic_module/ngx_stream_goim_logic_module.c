@@ -30,7 +30,7 @@ typedef struct {
                                                  RenewOnline's room counts,
                                                  Nodes' Goim__CometInfo */
     Goim__ConnectReply         reply;
-    ngx_goim_logic_token_t     token;
+    goim_token_t               token;
     char                       key[40];
 } ngx_stream_goim_logic_ctx_t;
 
@@ -75,6 +75,8 @@ static ngx_int_t ngx_stream_goim_logic_call(ngx_goim_rpc_request_t *r,
 static void ngx_stream_goim_logic_fail(ngx_stream_goim_logic_ctx_t *ctx,
     ngx_goim_rpc_result_t *res);
 static void ngx_stream_goim_logic_uuid(char *dst);
+static ngx_int_t ngx_stream_goim_logic_allowed(
+    ngx_stream_goim_logic_ctx_t *ctx);
 
 
 static ngx_command_t  ngx_stream_goim_logic_commands[] = {
@@ -209,7 +211,7 @@ ngx_stream_goim_logic_ctx_free(ngx_stream_goim_logic_ctx_t *ctx)
         ngx_destroy_pool(ctx->pool);
     }
 
-    ngx_goim_logic_token_free(&ctx->token);
+    goim_token_free(&ctx->token);
     ngx_free(ctx);
 }
 
@@ -328,6 +330,15 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
     ctx->reply.accepts = ctx->token.accepts;
     ctx->reply.n_accepts = ctx->token.naccepts;
 
+    if (ctx->token.restricted
+        && ngx_stream_goim_logic_allowed(ctx) != NGX_OK)
+    {
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
+
     if (ctx->token.key) {
         ctx->reply.key = ctx->token.key;
 
@@ -350,6 +361,69 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
                                 ngx_goim_logic_router(lcf, ctx->reply.mid),
                                 GOIM__METHOD__ROUTER_SESSION_PUT, &put.base,
                                 ngx_stream_goim_logic_connect_done);
+}
+
+
+/*
+ * A signed token's bounds for comet: the rooms op 12 may enter (room_id
+ * and the "rooms" claim) and the operations op 14 may add (accepts and the
+ * "ops" claim).  They point into the token, freed with the context.
+ */
+
+static ngx_int_t
+ngx_stream_goim_logic_allowed(ngx_stream_goim_logic_ctx_t *ctx)
+{
+    size_t         n;
+    goim_token_t  *t;
+
+    t = &ctx->token;
+
+    if (ctx->pool == NULL) {
+        ctx->pool = ngx_create_pool(1024, ngx_cycle->log);
+        if (ctx->pool == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ctx->reply.restricted = 1;
+
+    ctx->reply.allowed_rooms = ngx_palloc(ctx->pool,
+                                          (t->nrooms + 1) * sizeof(char *));
+    ctx->reply.allowed_ops = ngx_palloc(ctx->pool,
+                                        (t->naccepts + t->nops + 1)
+                                        * sizeof(int32_t));
+
+    if (ctx->reply.allowed_rooms == NULL || ctx->reply.allowed_ops == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    if (t->room && t->room[0]) {
+        ctx->reply.allowed_rooms[n++] = t->room;
+    }
+
+    if (t->nrooms) {
+        ngx_memcpy(&ctx->reply.allowed_rooms[n], t->rooms,
+                   t->nrooms * sizeof(char *));
+        n += t->nrooms;
+    }
+
+    ctx->reply.n_allowed_rooms = n;
+
+    if (t->naccepts) {
+        ngx_memcpy(ctx->reply.allowed_ops, t->accepts,
+                   t->naccepts * sizeof(int32_t));
+    }
+
+    if (t->nops) {
+        ngx_memcpy(&ctx->reply.allowed_ops[t->naccepts], t->ops,
+                   t->nops * sizeof(int32_t));
+    }
+
+    ctx->reply.n_allowed_ops = t->naccepts + t->nops;
+
+    return NGX_OK;
 }
 
 

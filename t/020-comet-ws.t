@@ -179,3 +179,41 @@ Upgrade: websocket
 Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
 --- timeout: 0.5
 --- abort
+
+
+
+=== TEST 12: close frames a server must not echo get 1002 (RFC 6455 §7.4), a reason that is not UTF-8 gets 1007 (§8.1)
+--- init
+my %frames = (
+    c0 => pack('n', 0), c999 => pack('n', 999), c1004 => pack('n', 1004),
+    c1005 => pack('n', 1005), c1006 => pack('n', 1006),
+    c1015 => pack('n', 1015), c2000 => pack('n', 2000),
+    c5000 => pack('n', 5000), one => "\x03",
+    utf8 => pack('n', 1000) . "\xce\xba\xed\xa0\x80",
+    c4000 => pack('n', 4000) . 'app reason',
+    empty => '',
+);
+for my $name (sort keys %frames) {
+    my $c = Goim::Stack::client($name, undef, undef, transport => 'ws');
+    $c->send_raw(Goim::Client::ws_frame(8, $frames{$name}));
+}
+--- request
+GET /goim/nothing
+--- error_code: 404
+--- goim_closed
+c0 1002
+c999 1002
+c1004 1002
+c1005 1002
+c1006 1002
+c1015 1002
+c2000 1002
+c5000 1002
+one 1002
+utf8 1007
+c4000 4000
+empty 1000
+--- error_log
+closing with status 1002: invalid close status code 1005
+closing with status 1002: close frame with a 1-byte payload
+closing with status 1007: close reason is not valid UTF-8

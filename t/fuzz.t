@@ -4,6 +4,7 @@
 # caused it is left in build/fuzz/ (crash-*).
 use strict;
 use warnings;
+use Cwd ();
 use Test::More;
 
 my $build = $ENV{GOIM_BUILD_DIR} || 'build';
@@ -17,7 +18,9 @@ for my $t (@targets) {
     (my $name = $t) =~ s{.*/}{};
     my $corpus = "$build/fuzz/corpus-$name";
     mkdir $corpus;
-    my $out = `cd $build/fuzz && ./$name -max_total_time=$seconds -rss_limit_mb=1024 corpus-$name 2>&1`;
+    # seeds kept in the repository (libgoim/fuzz/corpus/NAME), read only
+    my $seeds = -d "libgoim/fuzz/corpus/$name" ? Cwd::abs_path("libgoim/fuzz/corpus/$name") : '';
+    my $out = `cd $build/fuzz && ./$name -max_total_time=$seconds -rss_limit_mb=1024 corpus-$name $seeds 2>&1`;
     my $rc = $? >> 8;
     my ($runs) = $out =~ /Done (\d+) runs/;
     ok($rc == 0 && $runs, "$name: " . ($runs // 0) . " runs in ${seconds}s, no finding")

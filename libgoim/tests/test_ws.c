@@ -166,6 +166,102 @@ test_header_write(void **state)
 }
 
 
+static void
+test_close_codes(void **state)
+{
+    unsigned  code;
+    unsigned  valid[] = { 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                          1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999 };
+    unsigned  invalid[] = { 0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100,
+                            2000, 2999, 5000, 65535 };
+    size_t    i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+        assert_true(goim_ws_close_code_valid(valid[i]));
+    }
+
+    for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        assert_false(goim_ws_close_code_valid(invalid[i]));
+    }
+
+    for (code = 0; code < 65536; code++) {
+        assert_int_equal(goim_ws_close_code_valid(code),
+                         (code >= 1000 && code <= 1003)
+                         || (code >= 1007 && code <= 1014)
+                         || (code >= 3000 && code <= 4999));
+    }
+}
+
+
+static void
+test_utf8(void **state)
+{
+    (void) state;
+
+    assert_true(goim_ws_utf8_valid((const uint8_t *) "", 0));
+    assert_true(goim_ws_utf8_valid((const uint8_t *) "bye", 3));
+    /* é, €, U+1F600, U+10FFFF */
+    assert_true(goim_ws_utf8_valid((const uint8_t *) "\xc3\xa9", 2));
+    assert_true(goim_ws_utf8_valid((const uint8_t *) "\xe2\x82\xac", 3));
+    assert_true(goim_ws_utf8_valid((const uint8_t *) "\xf0\x9f\x98\x80", 4));
+    assert_true(goim_ws_utf8_valid((const uint8_t *) "\xf4\x8f\xbf\xbf", 4));
+
+    /* a lone continuation byte, a truncated sequence, an overlong '/' */
+    assert_false(goim_ws_utf8_valid((const uint8_t *) "\x80", 1));
+    assert_false(goim_ws_utf8_valid((const uint8_t *) "a\xe2\x82", 3));
+    assert_false(goim_ws_utf8_valid((const uint8_t *) "\xc0\xaf", 2));
+    assert_false(goim_ws_utf8_valid((const uint8_t *) "\xe0\x80\xaf", 3));
+    /* a surrogate, past U+10FFFF, 0xff */
+    assert_false(goim_ws_utf8_valid((const uint8_t *) "\xed\xa0\x80", 3));
+    assert_false(goim_ws_utf8_valid((const uint8_t *) "\xf4\x90\x80\x80", 4));
+    assert_false(goim_ws_utf8_valid((const uint8_t *) "\xff", 1));
+}
+
+
+static void
+test_close_reply(void **state)
+{
+    const char  *err;
+
+    (void) state;
+
+    assert_int_equal(goim_ws_close_reply(NULL, 0, &err), 1000);
+    assert_null(err);
+
+    assert_int_equal(goim_ws_close_reply((const uint8_t *) "\x03", 1, &err),
+                     1002);
+    assert_string_equal(err, "close frame with a 1-byte payload");
+
+    assert_int_equal(goim_ws_close_reply((const uint8_t *) "\x03\xe8" "bye", 5,
+                                         &err), 1000);
+    assert_null(err);
+
+    assert_int_equal(goim_ws_close_reply((const uint8_t *) "\x0f\xa0", 2,
+                                         &err), 4000);
+    assert_null(err);
+
+    /* 1005, 1006, 1015 are for APIs, never on the wire; 5000 unassigned */
+    assert_int_equal(goim_ws_close_reply((const uint8_t *) "\x03\xed", 2,
+                                         &err), 1002);
+    assert_string_equal(err, "invalid close status code");
+    assert_int_equal(goim_ws_close_reply((const uint8_t *) "\x03\xee", 2,
+                                         &err), 1002);
+    assert_int_equal(goim_ws_close_reply((const uint8_t *) "\x03\xf7", 2,
+                                         &err), 1002);
+    assert_int_equal(goim_ws_close_reply((const uint8_t *) "\x13\x88", 2,
+                                         &err), 1002);
+    assert_int_equal(goim_ws_close_reply((const uint8_t *) "\x00\x00", 2,
+                                         &err), 1002);
+
+    assert_int_equal(goim_ws_close_reply((const uint8_t *) "\x03\xe8\xce\xba"
+                                         "\xe1\xbd\xb9\xed\xa0\x80", 9,
+                                         &err), 1007);
+    assert_string_equal(err, "close reason is not valid UTF-8");
+}
+
+
 int
 main(void)
 {
@@ -174,6 +270,9 @@ main(void)
         cmocka_unit_test(test_split_and_offset_unmask),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_header_write),
+        cmocka_unit_test(test_close_codes),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_close_reply),
     };
 
     return cmocka_run_group_tests_name("goim_ws", tests, NULL, NULL);
