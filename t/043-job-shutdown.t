@@ -1,0 +1,165 @@
+# goim-job stops cleanly on SIGTERM whatever state its comet calls are in:
+# waiting to try again a comet that refuses connections, in flight to a
+# comet that accepted and never answers, or stuck connecting to a comet
+# whose listen queue is full.  Each case is a job of its own, stopped with
+# SIGTERM by Goim::Daemon->stop, which passes only on exit status 0 and no
+# sanitizer report; the log must not hold a libuv assertion either, and
+# must show the drain's end.  (The JOB_PUSH caller gets no reply: SIGTERM
+# closes job's listener and its connections first, by design.)
+#
+# The comets are not nginx: router lists them (CometRenew by hand) with a
+# push address this file controls, so the comet's behaviour is exact.
+use strict;
+use warnings;
+
+use Test::More;
+use IO::Socket::INET;
+use Socket qw(SOMAXCONN);
+use Time::HiRes qw(sleep time);
+use Goim::Daemon;
+use Goim::RouterRpc;
+
+# slower under ASan (daemons) and on a loaded machine: deadlines only
+my $Scale = $ENV{GOIM_SANITIZE} ? 3 : 1;
+my $JobBin = Goim::Daemon::build_dir() . '/goim-job';
+
+# an RPC connection (authenticated when the library knows how)
+sub rpc_connect {
+    my $port = shift;
+    return Goim::RouterRpc::connect($port) if Goim::RouterRpc->can('connect');
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 3)
+        or die "connect 127.0.0.1:$port: $!\n";
+    return $s;
+}
+
+# JOB_PUSH (401) of one PUSH message for key k1 on comet $comet
+sub job_push {
+    my ($job, $comet) = @_;
+    my $msg = Goim::RouterRpc::f_varint(2, 1000)
+            . Goim::RouterRpc::f_bytes(4, $comet)
+            . Goim::RouterRpc::f_bytes(6, 'k1')
+            . Goim::RouterRpc::f_bytes(7, 'hello');
+    my $s = rpc_connect($job->port);
+    print $s Goim::RouterRpc::frame(401, 7, Goim::RouterRpc::f_bytes(1, $msg));
+    return $s;
+}
+
+sub job_stats {
+    my $job = shift;
+    my $addr = $job->addr;
+    return { map { /^(\w+)=(-?\d+)$/ ? ($1 => $2) : () }
+             split /\n/, qx{$JobBin --stats $addr 2>/dev/null} // '' };
+}
+
+# waits until job's counter $name reaches $min; true if it did
+sub wait_stat {
+    my ($job, $name, $min, $timeout) = @_;
+    my $deadline = time + $timeout * $Scale;
+    while (time < $deadline) {
+        return 1 if (job_stats($job)->{$name} // 0) >= $min;
+        sleep 0.05;
+    }
+    return 0;
+}
+
+sub start_job {
+    my $name = shift;
+    return Goim::Daemon->start('job', name => $name, no_env => 1,
+        args => ['--comet-timeout', 1, '--comet-refresh', 1,
+                 '--stop-timeout', 5]);
+}
+
+# SIGTERM, then what every case checks
+sub stop_job {
+    my ($t, $job) = @_;
+    $job->stop(timeout => 10 * $Scale);      # its own test: exit 0, no report
+    my $log = $job->log;
+    unlike($log, qr/Assertion .* failed/, "$t - no assertion in job's log");
+    like($log, qr/stopped: \d+ records consumed/, "$t - job went through its drain");
+}
+
+my $router = Goim::Daemon->start('router', args => ['--comet-ttl', 3600]);
+
+# a comet that refuses connections: a port nothing listens on
+my $refused_port = Goim::Daemon::free_port();
+Goim::RouterRpc::comet_renew($router->port, id => 'c-refused',
+                             push_addr => "127.0.0.1:$refused_port");
+
+# a comet whose kernel accepts (the listen queue) and that never reads
+my $silent = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                   LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+    or die "listen: $!\n";
+Goim::RouterRpc::comet_renew($router->port, id => 'c-silent',
+                             push_addr => '127.0.0.1:' . $silent->sockport);
+
+# a comet whose listen queue is full: new connections hang in SYN_SENT
+my $full = IO::Socket::INET->new(Listen => 0, LocalAddr => '127.0.0.1',
+                                 LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+    or die "listen: $!\n";
+my @fillers;
+for (1 .. 8) {
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $full->sockport,
+                                  Proto => 'tcp', Blocking => 0);
+    push @fillers, $c if $c;
+}
+Goim::RouterRpc::comet_renew($router->port, id => 'c-full',
+                             push_addr => '127.0.0.1:' . $full->sockport);
+
+
+# TEST 1: the delivery waits to try again (retry delay 3 s once it failed
+# six times) when SIGTERM comes: the stop gives it up at once, which
+# finishes the last record from inside the stop itself
+{
+    my $t = 'TEST 1 (refused, waiting to retry)';
+    my $job = start_job('job-refused');
+    my $push = job_push($job, 'c-refused');
+    ok(wait_stat($job, 'retries', 6, 15), "$t - the push failed and is retried")
+        or diag($job->log_tail(20));
+    stop_job($t, $job);
+}
+
+# TEST 2: the call is in flight on a connection the comet never answers
+{
+    my $t = 'TEST 2 (silent, call in flight)';
+    my $job = start_job('job-silent');
+    my $push = job_push($job, 'c-silent');
+    ok($job->wait_for_log(qr/rpc: connected to 127\.0\.0\.1:${\ $silent->sockport}/, 5 * $Scale),
+       "$t - job connected to the comet");
+    stop_job($t, $job);
+}
+
+# TEST 3: the call timed out and was tried again on the same silent
+# connection: SIGTERM lands in the retry delay or the next call
+{
+    my $t = 'TEST 3 (silent, after a timeout)';
+    my $job = start_job('job-silent2');
+    my $push = job_push($job, 'c-silent');
+    ok(wait_stat($job, 'retries', 1, 10), "$t - the call timed out and is retried")
+        or diag($job->log_tail(20));
+    stop_job($t, $job);
+}
+
+# TEST 4: the connection is still being made (the comet's queue is full)
+{
+    my $t = 'TEST 4 (connecting)';
+    my $job = start_job('job-connecting');
+    my $push = job_push($job, 'c-full');
+    my $addr = '127.0.0.1:' . $full->sockport;
+    ok($job->wait_for_log(qr/rpc: connecting to \Q$addr\E/, 5 * $Scale),
+       "$t - job is connecting to the comet");
+    unlike($job->log, qr/rpc: connected to \Q$addr\E/, "$t - and not connected");
+    stop_job($t, $job);
+}
+
+# TEST 5: SIGTERM with nothing in flight, with comets known
+{
+    my $t = 'TEST 5 (idle)';
+    my $job = start_job('job-idle');
+    ok(wait_stat($job, 'comets', 3, 5), "$t - job knows the three comets");
+    stop_job($t, $job);
+}
+
+$router->stop;
+
+done_testing();
