@@ -160,6 +160,29 @@ Goim::RouterRpc::comet_renew($router->port, id => 'c-full',
     stop_job($t, $job);
 }
 
+# TEST 6: more signals during the drain (a second SIGTERM, SIGINT, SIGHUP)
+# are logged and ignored: they used to find their default action back and
+# kill job half-way (status 143, offsets not committed)
+{
+    my $t = 'TEST 6 (signals during the drain)';
+    my $job = Goim::Daemon->start('job', name => 'job-signals', no_env => 1,
+        args => ['--comet-timeout', 5, '--stop-timeout', 8]);
+    my $push = job_push($job, 'c-silent');
+    ok($job->wait_for_log(qr/rpc: connected to 127\.0\.0\.1:${\ $silent->sockport}/, 5 * $Scale),
+       "$t - a call is in flight");
+    kill 'TERM', $job->pid;
+    ok($job->wait_for_log(qr/stop: 1 records in flight/, 5 * $Scale), "$t - job is draining");
+    for my $sig (qw(TERM INT HUP)) {
+        kill $sig, $job->pid;
+        ok($job->wait_for_log(qr/\Q${\ {TERM => 'Terminated', INT => 'Interrupt',
+                                         HUP => 'Hangup'}->{$sig}}\E while shutting down: ignored/,
+                              5 * $Scale),
+           "$t - SIG$sig is logged and ignored");
+    }
+    unlike($job->log, qr/stopped: /, "$t - all of them came during the drain");
+    stop_job($t, $job);
+}
+
 $router->stop;
 
 done_testing();
