@@ -156,7 +156,7 @@ Goim::RouterRpc::comet_renew($router->port, id => 'c-full',
 {
     my $t = 'TEST 5 (idle)';
     my $job = start_job('job-idle');
-    ok(wait_stat($job, 'comets', 3, 5), "$t - job knows the three comets");
+    ok(wait_stat($job, 'comets', 3, 5), "$t - job knows the comets");
     stop_job($t, $job);
 }
 
@@ -181,6 +181,66 @@ Goim::RouterRpc::comet_renew($router->port, id => 'c-full',
     }
     unlike($job->log, qr/stopped: /, "$t - all of them came during the drain");
     stop_job($t, $job);
+}
+
+# TEST 7: a comet moves (router lists another push address for its id)
+# while one delivery is in flight to the silent old address and another
+# waits for the comet's window: closing the old client fails the first,
+# whose callback starts the second, and that one must go to the new
+# address (it went to the closed client: "out of memory", failed for good,
+# which leaves a Kafka record uncommitted).  Then SIGTERM with both calls
+# in flight to a comet that never answers: stop_timeout ends the drain.
+{
+    my $t = 'TEST 7 (a comet moves, then SIGTERM)';
+    my $old = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                    LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+        or die "listen: $!\n";
+    my $new = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                    LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+        or die "listen: $!\n";
+    my ($old_addr, $new_addr) = map { '127.0.0.1:' . $_->sockport } $old, $new;
+    Goim::RouterRpc::comet_renew($router->port, id => 'c-move', push_addr => $old_addr);
+
+    my $job = Goim::Daemon->start('job', name => 'job-move', no_env => 1,
+        args => ['--comet-timeout', 60, '--comet-refresh', 1, '--comet-window', 1,
+                 '--stop-timeout', 1]);
+    ok(wait_stat($job, 'comets', 4, 5), "$t - job knows the comet");
+
+    my $msg = Goim::RouterRpc::f_varint(2, 1000)
+            . Goim::RouterRpc::f_bytes(4, 'c-move')
+            . Goim::RouterRpc::f_bytes(6, 'k1');
+    my $push = rpc_connect($job->port);
+    print $push Goim::RouterRpc::frame(401, 8, Goim::RouterRpc::f_bytes(1, $msg)
+                                               . Goim::RouterRpc::f_bytes(1, $msg));
+    ok(wait_stat($job, 'windowed', 1, 5), "$t - the second delivery waits for the window");
+    ok($job->wait_for_log(qr/rpc: connected to \Q$old_addr\E/, 5 * $Scale),
+       "$t - the first is in flight to the old address");
+
+    # CometDel and CometRenew in one write: router handles both before it
+    # can answer job's next comet list, which sees the comet moved
+    my $info = Goim::RouterRpc::f_bytes(1, 'c-move') . Goim::RouterRpc::f_bytes(2, $new_addr);
+    my $r = rpc_connect($router->port);
+    print $r Goim::RouterRpc::frame(307, 1, Goim::RouterRpc::f_bytes(1, 'c-move'))
+           . Goim::RouterRpc::frame(306, 2, Goim::RouterRpc::f_bytes(1, $info));
+    ok($job->wait_for_log(qr/comet c-move moved from \Q$old_addr\E to \Q$new_addr\E/, 5 * $Scale),
+       "$t - job sees the comet moved");
+    ok(wait_stat($job, 'retries', 1, 5), "$t - the call failed on the old client is retried");
+    $new->blocking(0);
+    my $deadline = time + 5 * $Scale;
+    my @conns;
+    while (@conns < 1 && time < $deadline) {
+        my $c = $new->accept;
+        $c ? push @conns, $c : sleep 0.05;
+    }
+    is(scalar @conns, 1, "$t - job connects to the new address");
+    my $log = $job->log;
+    unlike($log, qr/push to comet c-move: out of memory/,
+           "$t - the waiting delivery was not sent to the closed client");
+    my $st = job_stats($job);
+    is($st->{failed}, 1, "$t - one failed call (the one cut by the move), retried");
+    stop_job($t, $job);
+    like($job->log, qr/stop: 1 records still in flight after 1 s/,
+         "$t - stop_timeout ended the drain");
 }
 
 $router->stop;
