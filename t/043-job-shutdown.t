@@ -243,6 +243,26 @@ Goim::RouterRpc::comet_renew($router->port, id => 'c-full',
          "$t - stop_timeout ended the drain");
 }
 
+# TEST 8: a push names a comet job does not know, so it waits for a new
+# comet list, and router is stopped (SIGSTOP): the fetch times out during
+# the drain and the push gives up
+{
+    my $t = 'TEST 8 (router stopped, a push waiting for the list)';
+    my $job = Goim::Daemon->start('job', name => 'job-router-stopped', no_env => 1,
+        args => ['--router-timeout', 1, '--comet-refresh', 1, '--stop-timeout', 5]);
+    ok(wait_stat($job, 'comets', 4, 5), "$t - job has its first comet list");
+    kill 'STOP', $router->pid;
+    my $push = eval {
+        my $p = job_push($job, 'c-nowhere');
+        ok(wait_stat($job, 'waiting', 1, 5), "$t - the push waits for a comet list");
+        $p;
+    };
+    stop_job($t, $job);
+    kill 'CONT', $router->pid;
+    die $@ if $@;
+    like($job->log, qr/comet list: .*timed out/, "$t - the fetch timed out");
+}
+
 $router->stop;
 
 done_testing();
