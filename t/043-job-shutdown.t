@@ -263,6 +263,22 @@ Goim::RouterRpc::comet_renew($router->port, id => 'c-full',
     like($job->log, qr/comet list: .*timed out/, "$t - the fetch timed out");
 }
 
+# TEST 9: a comet whose push address is a name that does not resolve
+# (RFC 6761's .invalid): each attempt goes through getaddrinfo, fails and
+# is tried again; SIGTERM lands in a resolution or in the retry delay
+{
+    my $t = 'TEST 9 (an unresolvable push address)';
+    Goim::RouterRpc::comet_renew($router->port, id => 'c-dns',
+                                 push_addr => 'goim-test.invalid:9');
+    my $job = start_job('job-dns');
+    my $push = job_push($job, 'c-dns');
+    ok(wait_stat($job, 'retries', 2, 10), "$t - the push failed and is retried")
+        or diag($job->log_tail(20));
+    like($job->log, qr/rpc: goim-test\.invalid:9: resolve goim-test\.invalid: /,
+         "$t - the failures are the name's resolution");
+    stop_job($t, $job);
+}
+
 $router->stop;
 
 done_testing();
