@@ -32,8 +32,8 @@ typedef struct {
     uv_signal_t               sigint;
     uv_signal_t               sighup;
     uint64_t                  started;
-    unsigned                  signals:1;   /* the uv_signal_t are set up */
     unsigned                  stopping:1;
+    unsigned                  signals:1;   /* the uv_signal_t are set up */
 } goim_daemon_state_t;
 
 static goim_daemon_state_t  goim_daemon;
