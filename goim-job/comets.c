@@ -97,7 +97,7 @@ job_comets_update(const Goim__CometListReply *list)
     size_t            i;
     goim_queue_t     *q, *next;
     job_comet_t      *cm;
-    goim_rpc_client_t *client;
+    goim_rpc_client_t *client, *old;
     Goim__CometInfo  *info;
 
     for (q = goim_queue_head(&job.comets); q != &job.comets; q = q->next) {
@@ -124,8 +124,15 @@ job_comets_update(const Goim__CometListReply *list)
                 continue;                   /* logged; keep the old one */
             }
 
-            goim_rpc_client_close(cm->client);
+            /*
+             * Swapped first: closing the old client fails its calls at
+             * once, and their callbacks start the deliveries waiting for
+             * the comet's window, which must go to the new address (on
+             * the closed client they failed for good).
+             */
+            old = cm->client;
             cm->client = client;
+            goim_rpc_client_close(old);
 
             free(cm->push_addr);
             cm->push_addr = strdup(info->push_addr);

@@ -114,15 +114,27 @@ job_stop(void)
     }
 
     job.started = 0;
+
+    /* armed before anything can finish the drain: job_finish() closes it */
+    uv_timer_init(job.loop, &job.stop_timer);
+    uv_timer_start(&job.stop_timer, job_stop_timeout,
+                   (uint64_t) job.conf->stop_timeout * 1000, 0);
+
     job.draining = 1;
+
+    /*
+     * The steps below may finish the last records (deliveries waiting to
+     * try again give up at once): the stop counts as one more record in
+     * flight until they are all done, so that job_finish() runs after
+     * them, never from inside them (before the rooms are flushed).
+     */
+    job.inflight++;
 
     job_kafka_stop();
     job_push_stop();
     job_rooms_flush();
 
-    uv_timer_init(job.loop, &job.stop_timer);
-    uv_timer_start(&job.stop_timer, job_stop_timeout,
-                   (uint64_t) job.conf->stop_timeout * 1000, 0);
+    job.inflight--;
 
     goim_log_info("stop: %llu records in flight",
                   (unsigned long long) job.inflight);

@@ -33,6 +33,7 @@ typedef struct {
     uv_signal_t               sighup;
     uint64_t                  started;
     unsigned                  stopping:1;
+    unsigned                  signals:1;   /* the uv_signal_t are set up */
 } goim_daemon_state_t;
 
 static goim_daemon_state_t  goim_daemon;
@@ -276,9 +277,15 @@ goim_daemon_stop(goim_daemon_state_t *st)
 
     st->stopping = 1;
 
-    uv_close((uv_handle_t *) &st->sigterm, NULL);
-    uv_close((uv_handle_t *) &st->sigint, NULL);
-    uv_close((uv_handle_t *) &st->sighup, NULL);
+    /*
+     * The signals stay caught while the daemon drains, without keeping
+     * the loop alive: closing their handles would give them back their
+     * default action, and a second SIGTERM (or a SIGHUP) would kill the
+     * drain half-way.  They are closed once the loop has ended.
+     */
+    uv_unref((uv_handle_t *) &st->sigterm);
+    uv_unref((uv_handle_t *) &st->sigint);
+    uv_unref((uv_handle_t *) &st->sighup);
 
     goim_rpc_server_close(st->server);
 
@@ -294,6 +301,11 @@ goim_daemon_signal(uv_signal_t *h, int signum)
     goim_daemon_state_t  *st;
 
     st = h->data;
+
+    if (st->stopping) {
+        goim_log_info("%s while shutting down: ignored", strsignal(signum));
+        return;
+    }
 
     if (signum == SIGHUP) {
         goim_log_info("SIGHUP: reloading %s",
@@ -543,6 +555,7 @@ goim_daemon_main(const goim_daemon_t *d, int argc, char **argv)
     uv_signal_start(&st->sigterm, goim_daemon_signal, SIGTERM);
     uv_signal_start(&st->sigint, goim_daemon_signal, SIGINT);
     uv_signal_start(&st->sighup, goim_daemon_signal, SIGHUP);
+    st->signals = 1;
 
     goim_log_info("%s started (log level %s)", d->name,
                   goim_log_level_name(goim_log_level));
@@ -551,6 +564,17 @@ goim_daemon_main(const goim_daemon_t *d, int argc, char **argv)
 run:
 
     uv_run(&st->loop, UV_RUN_DEFAULT);
+
+    if (st->signals) {
+        uv_close((uv_handle_t *) &st->sigterm, NULL);
+        uv_close((uv_handle_t *) &st->sigint, NULL);
+        uv_close((uv_handle_t *) &st->sighup, NULL);
+
+        /* closing restored their default action: exiting 0 anyway */
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGINT, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+    }
 
     if (rc == 0) {
         goim_log_info("%s exited", d->name);
