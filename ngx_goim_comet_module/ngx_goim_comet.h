@@ -56,6 +56,9 @@ typedef struct {
     ngx_str_t                  id;
     ngx_goim_rpc_upstream_t   *logic;
     ngx_msec_t                 rpc_timeout;
+    ngx_uint_t                 rpc_max_timeouts;
+    size_t                     rpc_max_backlog;
+    ngx_msec_t                 rpc_retry;
     ngx_msec_t                 online_interval;
 
     ngx_str_t                  push_addr;     /* advertised to job */
@@ -260,6 +263,7 @@ ngx_uint_t ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st,
     ngx_uint_t permille);
 
 void ngx_goim_comet_push_session(ngx_connection_t *c,
+    ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data);
 
 

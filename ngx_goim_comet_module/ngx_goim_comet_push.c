@@ -31,10 +31,11 @@ static ngx_goim_rpc_handler_t  ngx_goim_comet_push_handlers[] = {
 
 void
 ngx_goim_comet_push_session(ngx_connection_t *c,
-    void (*on_close)(void *data), void *data)
+    ngx_goim_rpc_session_conf_t *conf, void (*on_close)(void *data),
+    void *data)
 {
-    if (ngx_goim_rpc_session_start(c, ngx_goim_comet_push_handlers,
-                                   GOIM_RPC_MAX_BODY_DEFAULT, on_close, data)
+    if (ngx_goim_rpc_session_start(c, ngx_goim_comet_push_handlers, conf,
+                                   on_close, data)
         == NULL)
     {
         on_close(data);

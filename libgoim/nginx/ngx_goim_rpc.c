@@ -14,6 +14,15 @@
 
 #define NGX_GOIM_RPC_BUF_MIN  4096
 
+/* an emptied buffer larger than this is freed: a burst does not pin it */
+#define NGX_GOIM_RPC_BUF_KEEP  (64 * 1024)
+
+/* the listener parameters' defaults (docs/directives.md) */
+#define NGX_GOIM_RPC_MAX_FRAME      (4 * 1024 * 1024)
+#define NGX_GOIM_RPC_FRAME_TIMEOUT  30000
+#define NGX_GOIM_RPC_BACKLOG        (1024 * 1024)
+#define NGX_GOIM_RPC_BATCH          16
+
 
 /* the byte stream shared by both sides: one connection, two buffers */
 
@@ -32,6 +41,12 @@ typedef struct {
     ngx_goim_rpc_buf_t         out;
     size_t                     max_frame;
     ngx_log_t                 *log;
+
+    /* server sessions only; 0: no bound */
+    ngx_msec_t                 frame_timeout;
+    size_t                     backlog;
+    ngx_uint_t                 batch;
+    unsigned                   frame_done:1;  /* since the timer was set */
 } ngx_goim_rpc_chan_t;
 
 
@@ -42,6 +57,10 @@ struct ngx_goim_rpc_peer_s {
     ngx_msec_t                 connect_timeout;
     ngx_peer_connection_t      pc;
     unsigned                   connected:1;
+    unsigned                   down:1;       /* calls fail until retry_at */
+
+    ngx_uint_t                 timeouts;     /* in a row, on this link */
+    ngx_msec_t                 retry_at;
 
     int32_t                    seq;
     ngx_rbtree_t               pending;
@@ -61,6 +80,7 @@ struct ngx_goim_rpc_session_s {
     void                      *data;
     unsigned                   closed:1;
     unsigned                   failed:1;
+    unsigned                   paused:1;     /* replies over the backlog */
 };
 
 
@@ -79,6 +99,7 @@ static ngx_queue_t  ngx_goim_rpc_sessions;
 static ngx_int_t ngx_goim_rpc_buf_reserve(ngx_goim_rpc_buf_t *b, size_t n,
     ngx_log_t *log);
 static void ngx_goim_rpc_buf_free(ngx_goim_rpc_buf_t *b);
+static void ngx_goim_rpc_buf_drained(ngx_goim_rpc_buf_t *b);
 static ngx_int_t ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch,
     ngx_goim_rpc_frame_pt frame, void *owner);
 static ngx_int_t ngx_goim_rpc_chan_flush(ngx_goim_rpc_chan_t *ch);
@@ -89,6 +110,8 @@ static void ngx_goim_rpc_peer_read_handler(ngx_event_t *rev);
 static void ngx_goim_rpc_peer_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_goim_rpc_peer_frame(void *owner, goim_packet_t *pkt);
 static void ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer,
+    const char *reason);
+static void ngx_goim_rpc_peer_reset(ngx_goim_rpc_peer_t *peer,
     const char *reason);
 static void ngx_goim_rpc_call_finish(ngx_goim_rpc_call_t *call,
     ngx_goim_rpc_result_t *res);
@@ -165,10 +188,29 @@ ngx_goim_rpc_buf_free(ngx_goim_rpc_buf_t *b)
 }
 
 
+/* all of b was consumed: start over, giving back what a burst took */
+
+static void
+ngx_goim_rpc_buf_drained(ngx_goim_rpc_buf_t *b)
+{
+    if (b->cap > NGX_GOIM_RPC_BUF_KEEP) {
+        ngx_goim_rpc_buf_free(b);
+        return;
+    }
+
+    b->pos = 0;
+    b->len = 0;
+}
+
+
 /*
- * Reads what the socket has and hands each whole frame to frame().
+ * Hands each whole frame buffered or on the socket to frame().
  * NGX_AGAIN: wait for more; NGX_DONE: the peer closed; NGX_ERROR: a bad
- * frame or a socket error (logged here).
+ * frame or a socket error (logged here); NGX_BUSY: ch->batch frames were
+ * handled, come back from the next event loop iteration; NGX_DECLINED:
+ * more than ch->backlog reply bytes are unsent, come back once they went.
+ * A partial frame keeps the read timer (ch->frame_timeout) running: it
+ * starts with the frame's first bytes, not with each read.
  */
 
 static ngx_int_t
@@ -178,36 +220,33 @@ ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch, ngx_goim_rpc_frame_pt frame,
     size_t             consumed;
     ssize_t            n;
     goim_rc_t          rc;
+    ngx_uint_t         handled;
+    ngx_event_t       *rev;
     goim_packet_t      pkt;
     ngx_connection_t  *c;
 
     c = ch->connection;
+    rev = c->read;
+    handled = 0;
 
     for ( ;; ) {
 
-        if (ngx_goim_rpc_buf_reserve(&ch->in, NGX_GOIM_RPC_BUF_MIN, ch->log)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        n = c->recv(c, ch->in.data + ch->in.len, ch->in.cap - ch->in.len);
-
-        if (n == NGX_AGAIN) {
-            return NGX_AGAIN;
-        }
-
-        if (n == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (n == 0) {
-            return NGX_DONE;
-        }
-
-        ch->in.len += n;
+        /* the frames already buffered first, then the socket */
 
         for ( ;; ) {
+            if (ch->backlog && ch->out.len - ch->out.pos > ch->backlog) {
+                /* the peer does not read: do not read it either */
+                if (rev->timer_set) {
+                    ngx_del_timer(rev);
+                }
+
+                return NGX_DECLINED;
+            }
+
+            if (ch->batch && handled == ch->batch) {
+                return NGX_BUSY;
+            }
+
             rc = goim_packet_parse(ch->in.data + ch->in.pos,
                                    ch->in.len - ch->in.pos,
                                    ch->max_frame, &pkt, &consumed);
@@ -224,6 +263,8 @@ ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch, ngx_goim_rpc_frame_pt frame,
             }
 
             ch->in.pos += consumed;
+            ch->frame_done = 1;
+            handled++;
 
             if (frame(owner, &pkt) != NGX_OK) {
                 return NGX_ERROR;
@@ -236,10 +277,49 @@ ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch, ngx_goim_rpc_frame_pt frame,
         }
 
         if (ch->in.pos == ch->in.len) {
-            ch->in.pos = 0;
-            ch->in.len = 0;
+            ngx_goim_rpc_buf_drained(&ch->in);
         }
+
+        if (ngx_goim_rpc_buf_reserve(&ch->in, NGX_GOIM_RPC_BUF_MIN, ch->log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        n = c->recv(c, ch->in.data + ch->in.len, ch->in.cap - ch->in.len);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (n == 0) {
+            return NGX_DONE;
+        }
+
+        ch->in.len += n;
     }
+
+    if (ch->frame_timeout == 0) {
+        return NGX_AGAIN;
+    }
+
+    if (ch->in.pos == ch->in.len) {
+        /* between frames a link may idle as long as it likes */
+        if (rev->timer_set) {
+            ngx_del_timer(rev);
+        }
+
+    } else if (!rev->timer_set || ch->frame_done) {
+        ngx_add_timer(rev, ch->frame_timeout);
+    }
+
+    ch->frame_done = 0;
+
+    return NGX_AGAIN;
 }
 
 
@@ -266,8 +346,7 @@ ngx_goim_rpc_chan_flush(ngx_goim_rpc_chan_t *ch)
     }
 
     if (ch->out.pos == ch->out.len) {
-        ch->out.pos = 0;
-        ch->out.len = 0;
+        ngx_goim_rpc_buf_drained(&ch->out);
     }
 
     if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
@@ -443,6 +522,7 @@ ngx_goim_rpc_test_connect(ngx_connection_t *c)
 static void
 ngx_goim_rpc_peer_write_handler(ngx_event_t *wev)
 {
+    ngx_int_t             rc;
     ngx_connection_t     *c;
     ngx_goim_rpc_peer_t  *peer;
 
@@ -478,8 +558,29 @@ ngx_goim_rpc_peer_write_handler(ngx_event_t *wev)
         }
     }
 
-    if (ngx_goim_rpc_chan_flush(&peer->chan) == NGX_ERROR) {
+    rc = ngx_goim_rpc_chan_flush(&peer->chan);
+
+    if (rc == NGX_ERROR) {
         ngx_goim_rpc_peer_fail(peer, "upstream write failed");
+        return;
+    }
+
+    /*
+     * What the kernel's buffers did not take: an upstream that does not
+     * read leaves it here, growing by every call (each call posts this
+     * handler, so the check runs as it grows).
+     */
+    if (rc == NGX_AGAIN
+        && peer->upstream->max_backlog
+        && peer->chan.out.len - peer->chan.out.pos
+           > peer->upstream->max_backlog)
+    {
+        ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
+                      "goim rpc: %V does not read: %uz bytes wait to be sent",
+                      &peer->upstream->name,
+                      peer->chan.out.len - peer->chan.out.pos);
+
+        ngx_goim_rpc_peer_reset(peer, "upstream is not reading");
     }
 }
 
@@ -535,6 +636,9 @@ ngx_goim_rpc_peer_frame(void *owner, goim_packet_t *pkt)
     Goim__RpcError         *err;
 
     peer = owner;
+
+    /* it answers: whatever timed out before was not a dead link */
+    peer->timeouts = 0;
 
     if (!goim_rpc_is_reply(pkt->header.op)) {
         ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
@@ -655,21 +759,38 @@ ngx_goim_rpc_cancel(ngx_goim_rpc_call_t *call)
 static void
 ngx_goim_rpc_call_timeout(ngx_event_t *ev)
 {
+    ngx_goim_rpc_peer_t    *peer;
     ngx_goim_rpc_call_t    *call;
     ngx_goim_rpc_result_t   res;
 
     call = ev->data;
+    peer = call->peer;
 
-    ngx_log_error(NGX_LOG_ERR, call->peer->chan.log, 0,
+    ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
                   "goim rpc: %s to %V timed out",
                   goim_rpc_method(call->method)->name,
-                  &call->peer->upstream->name);
+                  &peer->upstream->name);
 
     ngx_memzero(&res, sizeof(ngx_goim_rpc_result_t));
     res.status = GOIM__ERROR_CODE__ERROR_TIMEOUT;
     ngx_str_set(&res.message, "upstream timed out");
 
     ngx_goim_rpc_call_finish(call, &res);
+
+    /*
+     * A stopped upstream keeps its socket open: nothing but time says it
+     * is gone, and every call would wait its full timeout behind it.
+     */
+    if (peer->upstream->max_timeouts
+        && peer->chan.connection
+        && ++peer->timeouts >= peer->upstream->max_timeouts)
+    {
+        ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
+                      "goim rpc: %ui calls to %V in a row timed out",
+                      peer->timeouts, &peer->upstream->name);
+
+        ngx_goim_rpc_peer_reset(peer, "upstream is not answering");
+    }
 }
 
 
@@ -828,6 +949,7 @@ ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer, const char *reason)
     }
 
     peer->connected = 0;
+    peer->timeouts = 0;
 
     ngx_goim_rpc_buf_free(&peer->chan.in);
     ngx_goim_rpc_buf_free(&peer->chan.out);
@@ -839,6 +961,27 @@ ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer, const char *reason)
         ext = (ngx_goim_rpc_call_ext_t *) node;
         ngx_goim_rpc_fail_later(peer, ext, reason);
     }
+}
+
+
+/*
+ * Gives up on a link that is open but not served: its calls fail now, and
+ * the ones made during the next retry ms too, rather than each waiting
+ * its timeout; the first call after that reconnects.
+ */
+
+static void
+ngx_goim_rpc_peer_reset(ngx_goim_rpc_peer_t *peer, const char *reason)
+{
+    ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
+                  "goim rpc: closing the connection to %V (%s), "
+                  "calls fail for %M ms, then it is retried",
+                  &peer->upstream->name, reason, peer->upstream->retry);
+
+    ngx_goim_rpc_peer_fail(peer, reason);
+
+    peer->down = 1;
+    peer->retry_at = ngx_current_msec + peer->upstream->retry;
 }
 
 
@@ -888,6 +1031,18 @@ ngx_goim_rpc_call(ngx_goim_rpc_peer_t *peer, int32_t method,
     call->method = method;
     call->done = done;
     call->data = data;
+
+    if (peer->down) {
+        if ((ngx_msec_int_t) (peer->retry_at - ngx_current_msec) > 0) {
+            ngx_goim_rpc_fail_later(peer, ext, "upstream is down");
+            return call;
+        }
+
+        peer->down = 0;
+
+        ngx_log_error(NGX_LOG_NOTICE, peer->chan.log, 0,
+                      "goim rpc: reconnecting to %V", &peer->upstream->name);
+    }
 
     if (peer->chan.connection == NULL
         && ngx_goim_rpc_peer_connect(peer) != NGX_OK)
@@ -943,7 +1098,7 @@ ngx_goim_rpc_call(ngx_goim_rpc_peer_t *peer, int32_t method,
 
 ngx_goim_rpc_session_t *
 ngx_goim_rpc_session_start(ngx_connection_t *c,
-    ngx_goim_rpc_handler_t *handlers, size_t max_frame,
+    ngx_goim_rpc_handler_t *handlers, ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data)
 {
     ngx_goim_rpc_session_t  *s;
@@ -964,7 +1119,10 @@ ngx_goim_rpc_session_start(ngx_connection_t *c,
 
     s->chan.connection = c;
     s->chan.log = c->log;
-    s->chan.max_frame = max_frame;
+    s->chan.max_frame = conf->max_frame;
+    s->chan.frame_timeout = conf->frame_timeout;
+    s->chan.backlog = conf->backlog;
+    s->chan.batch = conf->batch;
     s->handlers = handlers;
     s->on_close = on_close;
     s->data = data;
@@ -986,6 +1144,91 @@ ngx_goim_rpc_session_start(ngx_connection_t *c,
     ngx_goim_rpc_session_read_handler(c->read);
 
     return s;
+}
+
+
+void
+ngx_goim_rpc_session_conf_init(ngx_goim_rpc_session_conf_t *conf)
+{
+    conf->max_frame = NGX_GOIM_RPC_MAX_FRAME;
+    conf->frame_timeout = NGX_GOIM_RPC_FRAME_TIMEOUT;
+    conf->backlog = NGX_GOIM_RPC_BACKLOG;
+    conf->batch = NGX_GOIM_RPC_BATCH;
+}
+
+
+ngx_int_t
+ngx_goim_rpc_session_conf_param(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_goim_rpc_session_conf_t *conf)
+{
+    ssize_t     size;
+    ngx_int_t   n;
+    ngx_str_t   v;
+    ngx_msec_t  ms;
+
+    if (ngx_strncmp(value->data, "max_frame=", 10) == 0) {
+        v.data = value->data + 10;
+        v.len = value->len - 10;
+
+        size = ngx_parse_size(&v);
+
+        if (size < 1024 || size > 1024 * 1024 * 1024) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": max_frame must be 1k to 1g", value);
+            return NGX_ERROR;
+        }
+
+        conf->max_frame = size;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "frame_timeout=", 14) == 0) {
+        v.data = value->data + 14;
+        v.len = value->len - 14;
+
+        ms = ngx_parse_time(&v, 0);
+
+        if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": frame_timeout must be a time "
+                               "above 0", value);
+            return NGX_ERROR;
+        }
+
+        conf->frame_timeout = ms;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "backlog=", 8) == 0) {
+        v.data = value->data + 8;
+        v.len = value->len - 8;
+
+        size = ngx_parse_size(&v);
+
+        if (size < 4096 || size > 1024 * 1024 * 1024) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": backlog must be 4k to 1g", value);
+            return NGX_ERROR;
+        }
+
+        conf->backlog = size;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "batch=", 6) == 0) {
+        n = ngx_atoi(value->data + 6, value->len - 6);
+
+        if (n < 1 || n > 65536) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": batch must be 1 to 65536", value);
+            return NGX_ERROR;
+        }
+
+        conf->batch = n;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -1024,23 +1267,58 @@ ngx_goim_rpc_session_read_handler(ngx_event_t *rev)
         return;
     }
 
+    if (rev->timedout) {
+        ngx_log_error(NGX_LOG_ERR, s->chan.log, 0,
+                      "goim rpc: closing %V: a frame was not complete "
+                      "within %M ms (frame_timeout)",
+                      &c->addr_text, s->chan.frame_timeout);
+        ngx_goim_rpc_session_finalize(s);
+        return;
+    }
+
+    if (s->paused) {
+        /* the write handler resumes once the replies went out */
+        return;
+    }
+
     rc = ngx_goim_rpc_chan_read(&s->chan, ngx_goim_rpc_session_frame, s);
 
-    if (rc == NGX_AGAIN) {
+    switch (rc) {
+
+    case NGX_AGAIN:
         if (ngx_handle_read_event(rev, 0) != NGX_OK) {
             ngx_goim_rpc_session_finalize(s);
         }
 
         return;
-    }
 
-    ngx_goim_rpc_session_finalize(s);
+    case NGX_BUSY:
+        /*
+         * Let what the frames queued (client writes, posted) go out before
+         * the next ones: a burst of pushes for one client would otherwise
+         * all land in its queue at once and overflow it.
+         */
+        ngx_post_event(rev, &ngx_posted_next_events);
+        return;
+
+    case NGX_DECLINED:
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, s->chan.log, 0,
+                       "goim rpc: %V reads no replies (%uz bytes unsent), "
+                       "reading from it stops",
+                       &c->addr_text, s->chan.out.len - s->chan.out.pos);
+        s->paused = 1;
+        return;
+
+    default:
+        ngx_goim_rpc_session_finalize(s);
+    }
 }
 
 
 static void
 ngx_goim_rpc_session_write_handler(ngx_event_t *wev)
 {
+    ngx_event_t             *rev;
     ngx_connection_t        *c;
     ngx_goim_rpc_session_t  *s;
 
@@ -1049,6 +1327,17 @@ ngx_goim_rpc_session_write_handler(ngx_event_t *wev)
 
     if (s->failed || ngx_goim_rpc_chan_flush(&s->chan) == NGX_ERROR) {
         ngx_goim_rpc_session_finalize(s);
+        return;
+    }
+
+    if (s->paused && s->chan.out.len - s->chan.out.pos <= s->chan.backlog) {
+        s->paused = 0;
+
+        rev = c->read;
+
+        if (!rev->posted) {
+            ngx_post_event(rev, &ngx_posted_events);
+        }
     }
 }
 
