@@ -172,7 +172,9 @@ Test::More::ok(main::wait_log(qr/reads no replies \(\d+ bytes unsent\), reading 
                'TEST 2 - reading stopped');
 my $grew = main::rss() - $before;
 Test::More::diag("TEST 2: the worker grew by $grew kB while the peer did not read");
-Test::More::cmp_ok($grew, '<', 16 * 1024, 'TEST 2 - the worker grew by less than 16 MB (not 60)');
+# valgrind's shadow memory about doubles what the worker takes
+Test::More::cmp_ok($grew, '<', ($main::Slow > 1 ? 32 : 16) * 1024,
+                   'TEST 2 - the worker grew by less than 16 MB (not 60)');
 my @r = main::read_frames($s, 1000, 5 * $main::Slow);
 Test::More::is(scalar(grep { $_->[0] == (204 | main::REPLY) && length $_->[2] > 60000 } @r), 1000,
                'TEST 2 - then all 1000 replies came');

@@ -113,6 +113,7 @@ static void ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer,
     const char *reason);
 static void ngx_goim_rpc_peer_reset(ngx_goim_rpc_peer_t *peer,
     const char *reason);
+static ngx_int_t ngx_goim_rpc_peer_check_backlog(ngx_goim_rpc_peer_t *peer);
 static void ngx_goim_rpc_call_finish(ngx_goim_rpc_call_t *call,
     ngx_goim_rpc_result_t *res);
 static void ngx_goim_rpc_call_timeout(ngx_event_t *ev);
@@ -247,6 +248,10 @@ ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch, ngx_goim_rpc_frame_pt frame,
                 return NGX_BUSY;
             }
 
+            if (ch->in.pos == ch->in.len) {
+                break;
+            }
+
             rc = goim_packet_parse(ch->in.data + ch->in.pos,
                                    ch->in.len - ch->in.pos,
                                    ch->max_frame, &pkt, &consumed);
@@ -314,6 +319,11 @@ ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch, ngx_goim_rpc_frame_pt frame,
         }
 
     } else if (!rev->timer_set || ch->frame_done) {
+        /* a new frame's clock; ngx_add_timer() alone may keep the old one */
+        if (rev->timer_set) {
+            ngx_del_timer(rev);
+        }
+
         ngx_add_timer(rev, ch->frame_timeout);
     }
 
@@ -522,7 +532,6 @@ ngx_goim_rpc_test_connect(ngx_connection_t *c)
 static void
 ngx_goim_rpc_peer_write_handler(ngx_event_t *wev)
 {
-    ngx_int_t             rc;
     ngx_connection_t     *c;
     ngx_goim_rpc_peer_t  *peer;
 
@@ -558,30 +567,44 @@ ngx_goim_rpc_peer_write_handler(ngx_event_t *wev)
         }
     }
 
-    rc = ngx_goim_rpc_chan_flush(&peer->chan);
-
-    if (rc == NGX_ERROR) {
+    if (ngx_goim_rpc_chan_flush(&peer->chan) == NGX_ERROR) {
         ngx_goim_rpc_peer_fail(peer, "upstream write failed");
         return;
     }
 
-    /*
-     * What the kernel's buffers did not take: an upstream that does not
-     * read leaves it here, growing by every call (each call posts this
-     * handler, so the check runs as it grows).
-     */
-    if (rc == NGX_AGAIN
-        && peer->upstream->max_backlog
-        && peer->chan.out.len - peer->chan.out.pos
-           > peer->upstream->max_backlog)
-    {
-        ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
-                      "goim rpc: %V does not read: %uz bytes wait to be sent",
-                      &peer->upstream->name,
-                      peer->chan.out.len - peer->chan.out.pos);
+    (void) ngx_goim_rpc_peer_check_backlog(peer);
+}
 
-        ngx_goim_rpc_peer_reset(peer, "upstream is not reading");
+
+/*
+ * What the kernel's buffers did not take waits here: an upstream that
+ * does not read would make it grow by every call.  Checked after each
+ * flush and each call, so it exceeds max_backlog by one call at most.
+ */
+
+static ngx_int_t
+ngx_goim_rpc_peer_check_backlog(ngx_goim_rpc_peer_t *peer)
+{
+    size_t  unsent;
+
+    unsent = peer->chan.out.len - peer->chan.out.pos;
+
+    if (peer->upstream->max_backlog == 0
+        || unsent <= peer->upstream->max_backlog
+        || !peer->connected
+        || peer->chan.connection->write->ready)
+    {
+        /* under the bound, or the socket may still take it */
+        return NGX_OK;
     }
+
+    ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
+                  "goim rpc: %V does not read: %uz bytes wait to be sent",
+                  &peer->upstream->name, unsent);
+
+    ngx_goim_rpc_peer_reset(peer, "upstream is not reading");
+
+    return NGX_ERROR;
 }
 
 
@@ -1090,6 +1113,9 @@ ngx_goim_rpc_call(ngx_goim_rpc_peer_t *peer, int32_t method,
         ngx_post_event(peer->chan.connection->write, &ngx_posted_events);
     }
 
+    /* this call fails with the others if it is the one over the bound */
+    (void) ngx_goim_rpc_peer_check_backlog(peer);
+
     return call;
 }
 
@@ -1299,7 +1325,7 @@ ngx_goim_rpc_session_read_handler(ngx_event_t *rev)
          * all land in its queue at once and overflow it.
          */
         ngx_post_event(rev, &ngx_posted_next_events);
-        return;
+        break;
 
     case NGX_DECLINED:
         ngx_log_debug2(NGX_LOG_DEBUG_STREAM, s->chan.log, 0,
@@ -1307,9 +1333,15 @@ ngx_goim_rpc_session_read_handler(ngx_event_t *rev)
                        "reading from it stops",
                        &c->addr_text, s->chan.out.len - s->chan.out.pos);
         s->paused = 1;
-        return;
+        break;
 
     default:
+        ngx_goim_rpc_session_finalize(s);
+        return;
+    }
+
+    /* the socket is left unread: a level-triggered poller must not spin */
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_goim_rpc_session_finalize(s);
     }
 }
