@@ -77,6 +77,8 @@ typedef struct {
     ngx_uint_t                 neventfds;
     int                        my_eventfd;
     ngx_uint_t                 draining;      /* in ngx_goim_xw_drain() */
+    ngx_uint_t                 drain_batch;   /* records per wake-up:
+                                                 goim_comet_push batch= */
     ngx_uint_t                 worker;
     ngx_uint_t                 nworkers;      /* workers draining rings */
     ngx_connection_t          *xw_connection;

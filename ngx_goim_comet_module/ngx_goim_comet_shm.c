@@ -366,10 +366,13 @@ static void
 ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
 {
     uint64_t              head;
+    ngx_uint_t            n, batch;
     ngx_goim_xw_rec_t    *rec;
     ngx_goim_xw_ring_t   *ring;
 
     ring = &ngx_goim_xw_sh(ccf)->rings[ccf->worker];
+    batch = ccf->drain_batch ? ccf->drain_batch : NGX_GOIM_RPC_BATCH;
+    n = 0;
 
     ccf->draining = 1;
 
@@ -385,6 +388,19 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
             }
 
             while (ring->tail != head) {
+                if (n++ == batch) {
+                    /*
+                     * As the push listener does: the client writes these
+                     * records queued run before the next ones, or a burst
+                     * for one client overflows its queue.  Not sleeping,
+                     * so producers do not kick; the next loop resumes.
+                     */
+                    ngx_post_event(ccf->xw_connection->read,
+                                   &ngx_posted_next_events);
+                    ccf->draining = 0;
+                    return;
+                }
+
                 rec = (ngx_goim_xw_rec_t *)
                           (ring->data + ring->tail % ring->size);
 

@@ -314,6 +314,9 @@ ngx_stream_goim_comet_postconfiguration(ngx_conf_t *cf)
             return NGX_ERROR;
         }
 
+        /* pushes that hop to another worker are paced as they came in */
+        ccf->drain_batch = gscf->rpc.batch;
+
         if (gscf->advertise.len) {
             ccf->push_addr = gscf->advertise;
             continue;

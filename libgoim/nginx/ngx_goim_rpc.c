@@ -17,12 +17,6 @@
 /* an emptied buffer larger than this is freed: a burst does not pin it */
 #define NGX_GOIM_RPC_BUF_KEEP  (64 * 1024)
 
-/* the listener parameters' defaults (docs/directives.md) */
-#define NGX_GOIM_RPC_MAX_FRAME      (4 * 1024 * 1024)
-#define NGX_GOIM_RPC_FRAME_TIMEOUT  30000
-#define NGX_GOIM_RPC_BACKLOG        (1024 * 1024)
-#define NGX_GOIM_RPC_BATCH          16
-
 
 /* the byte stream shared by both sides: one connection, two buffers */
 

@@ -66,6 +66,13 @@ typedef struct {
 } ngx_goim_rpc_upstream_t;
 
 
+/* the listener parameters' defaults (docs/directives.md) */
+#define NGX_GOIM_RPC_MAX_FRAME      (4 * 1024 * 1024)
+#define NGX_GOIM_RPC_FRAME_TIMEOUT  30000
+#define NGX_GOIM_RPC_BACKLOG        (1024 * 1024)
+#define NGX_GOIM_RPC_BATCH          16
+
+
 /* the bounds of a server session, from its listener's parameters */
 typedef struct {
     size_t                     max_frame;      /* body bytes */
