@@ -2,7 +2,8 @@
 # pipelined pushes reach a reading client without drops (frames handled
 # per read event are bounded, so client writes interleave), a peer that
 # reads no replies is no longer read (memory stays bounded), oversize and
-# unfinished frames close the connection with a logged reason.
+# unfinished frames close the connection with a logged reason.  And
+# comet's own link to a logic that stopped answering is reset.
 use strict;
 use warnings;
 
@@ -12,6 +13,7 @@ use Goim::RouterRpc;
 use Socket qw(PF_INET SOCK_STREAM SOL_SOCKET SO_RCVBUF inet_aton
               pack_sockaddr_in);
 use IO::Select;
+use IO::Socket::INET;
 use Time::HiRes qw(time);
 
 use constant REPLY => 0x40000000;
@@ -116,6 +118,10 @@ sub rss {
     while (<$st>) { return $1 if /^VmRSS:\s+(\d+)/ }
     die "no VmRSS for $pid\n";
 }
+
+# a "logic" that accepts (the kernel does) but never answers, for TEST 7
+our $Silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                    Listen => 64, ReuseAddr => 1) or die "listen: $!\n";
 
 Goim::Stack::setup();
 run_tests();
@@ -262,3 +268,30 @@ $c
 --- must_die
 --- error_log
 max_frame must be 1k to 1g
+
+
+
+=== TEST 7: comet's link to a logic that accepts but never answers is reset after 3 timeouts; auths then fail at once
+--- main_config eval
+(my $c = $Goim::Stack::MainConfig) =~ s/goim_comet_logic [^;]+;/goim_comet_logic 127.0.0.1:@{[ $main::Silent->sockport ]};
+    goim_comet_rpc_timeout 300ms;
+    goim_comet_rpc_retry 30s;/;
+$c
+--- init
+my @c = map { Goim::Stack::client("s$_", '{"mid":' . (300 + $_) . ',"key":"s' . $_ . '"}', 1) } 1 .. 3;
+Test::More::is(join(' ', map { defined $_->{auth} ? 'reply' : 'none' } @Goim::Stack::Clients{qw(s1 s2 s3)}),
+               'none none none', 'TEST 7 - three auths got no answer');
+Test::More::ok(main::wait_log(qr/goim rpc: closing the connection to 127\.0\.0\.1:\d+ \(upstream is not answering\), calls fail for 30000 ms/, 5),
+               'TEST 7 - the link to logic was reset');
+my $late = Goim::Stack::client('s4', '{"mid":304,"key":"s4"}', 1);
+Test::More::ok($late->wait_closed(3 * $main::Slow), 'TEST 7 - a later client is closed');
+Test::More::ok(main::wait_log(qr/auth refused by logic: upstream is down/, 3), 'TEST 7 - at once: logic is known down');
+--- request
+GET /status
+--- response_body_like chomp
+"online":0\}
+--- error_log eval
+qr/goim rpc: \d+ calls to 127\.0\.0\.1:\d+ in a row timed out/
+--- no_error_log
+[alert]
+[crit]
