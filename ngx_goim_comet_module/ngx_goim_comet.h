@@ -264,6 +264,7 @@ void ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf,
 ngx_uint_t ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st,
     ngx_uint_t permille);
 
+void ngx_goim_comet_push_bad_input(void);
 void ngx_goim_comet_push_session(ngx_connection_t *c,
     ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data);

@@ -29,6 +29,15 @@ static ngx_goim_rpc_handler_t  ngx_goim_comet_push_handlers[] = {
 };
 
 
+/* a push connection closed for bad input counts with the clients' */
+
+void
+ngx_goim_comet_push_bad_input(void)
+{
+    ngx_goim_comet_get_conf(ngx_cycle)->stats->bad_input++;
+}
+
+
 void
 ngx_goim_comet_push_session(ngx_connection_t *c,
     ngx_goim_rpc_session_conf_t *conf, void (*on_close)(void *data),

@@ -257,6 +257,7 @@ ngx_stream_goim_comet_create_srv_conf(ngx_conf_t *cf)
 
     ngx_goim_channel_conf_init(&conf->channel);
     ngx_goim_rpc_session_conf_init(&conf->rpc);
+    conf->rpc.bad_input = ngx_goim_comet_push_bad_input;
 
     return conf;
 }

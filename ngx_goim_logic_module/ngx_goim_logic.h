@@ -167,6 +167,7 @@ typedef struct {
     ngx_atomic_t               queue_errors;
     ngx_atomic_t               auth_accepted;
     ngx_atomic_t               auth_refused;
+    ngx_atomic_t               rpc_bad_input;  /* goim_logic_rpc closes */
 } ngx_goim_logic_stats_t;
 
 extern ngx_goim_logic_stats_t  *ngx_goim_logic_stats;

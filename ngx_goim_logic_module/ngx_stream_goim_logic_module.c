@@ -45,6 +45,7 @@ static void ngx_stream_goim_logic_close(void *data);
 static char *ngx_stream_goim_logic_rpc(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_stream_goim_logic_create_srv_conf(ngx_conf_t *cf);
+static void ngx_stream_goim_logic_bad_input(void);
 
 static void ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r);
 static void ngx_stream_goim_logic_connect_done(void *data,
@@ -211,8 +212,16 @@ ngx_stream_goim_logic_create_srv_conf(ngx_conf_t *cf)
     }
 
     ngx_goim_rpc_session_conf_init(&conf->rpc);
+    conf->rpc.bad_input = ngx_stream_goim_logic_bad_input;
 
     return conf;
+}
+
+
+static void
+ngx_stream_goim_logic_bad_input(void)
+{
+    ngx_goim_logic_stats_inc(rpc_bad_input);
 }
 
 

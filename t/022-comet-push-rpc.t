@@ -201,7 +201,7 @@ Test::More::ok(main::closed_within($s, 3 * $main::Slow), 'TEST 3 - closed');
 --- request
 GET /status
 --- response_body_like chomp
-"online":0}
+"bad_input":1\}
 --- error_log eval
 qr/goim rpc: bad frame from 127\.0\.0\.1: .*too large/
 --- no_error_log
@@ -227,7 +227,7 @@ close $idle;
 --- request
 GET /status
 --- response_body_like chomp
-"online":0}
+"bad_input":1\}
 --- error_log eval
 qr/goim rpc: closing 127\.0\.0\.1: a frame was not complete within 300 ms/
 --- no_error_log

@@ -28,6 +28,12 @@ $BacklogConfig =~ s/(goim_comet_id comet-test;)/$1
     goim_logic_rpc_max_timeouts 0;
     goim_logic_rpc_max_backlog 1m;/;
 
+$Goim::Stack::Config .= <<'_EOC_';
+    location = /logic-status {
+        goim_logic_status;
+    }
+_EOC_
+
 sub url { 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . shift }
 
 sub error_log {
@@ -168,9 +174,9 @@ my $closed = 0;
 while ($sel->can_read(3 * $main::Slow)) { my $r = sysread $s, my $junk, 4096; if (!$r) { $closed = 1; last } }
 Test::More::ok($closed, 'TEST 4 - closed');
 --- request
-GET /goim/online/total
---- response_body_like chomp
-^\{"code":0,
+GET /logic-status
+--- response_body_like
+(?m)^goim_logic_rpc_bad_input_total 1$
 --- error_log eval
 qr/goim rpc: bad frame from 127\.0\.0\.1: .*too large/
 --- no_error_log

@@ -41,6 +41,7 @@ typedef struct {
     size_t                     backlog;
     ngx_uint_t                 batch;
     unsigned                   frame_done:1;  /* since the timer was set */
+    unsigned                   bad:1;         /* closing for bad input */
 } ngx_goim_rpc_chan_t;
 
 
@@ -69,6 +70,7 @@ struct ngx_goim_rpc_session_s {
     ngx_goim_rpc_chan_t        chan;
     ngx_queue_t                queue;        /* in ngx_goim_rpc_sessions */
     ngx_goim_rpc_handler_t    *handlers;
+    void                     (*bad_input)(void);
     ngx_queue_t                requests;
     void                     (*on_close)(void *data);
     void                      *data;
@@ -258,6 +260,7 @@ ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch, ngx_goim_rpc_frame_pt frame,
                 ngx_log_error(NGX_LOG_ERR, ch->log, 0,
                               "goim rpc: bad frame from %V: %s",
                               &c->addr_text, goim_strerror(rc));
+                ch->bad = 1;
                 return NGX_ERROR;
             }
 
@@ -1143,6 +1146,7 @@ ngx_goim_rpc_session_start(ngx_connection_t *c,
     s->chan.frame_timeout = conf->frame_timeout;
     s->chan.backlog = conf->backlog;
     s->chan.batch = conf->batch;
+    s->bad_input = conf->bad_input;
     s->handlers = handlers;
     s->on_close = on_close;
     s->data = data;
@@ -1174,6 +1178,7 @@ ngx_goim_rpc_session_conf_init(ngx_goim_rpc_session_conf_t *conf)
     conf->frame_timeout = NGX_GOIM_RPC_FRAME_TIMEOUT;
     conf->backlog = NGX_GOIM_RPC_BACKLOG;
     conf->batch = NGX_GOIM_RPC_BATCH;
+    conf->bad_input = NULL;
 }
 
 
@@ -1268,6 +1273,10 @@ ngx_goim_rpc_session_finalize(ngx_goim_rpc_session_t *s)
 
     ngx_goim_rpc_session_close(s);
 
+    if (s->chan.bad && s->bad_input) {
+        s->bad_input();
+    }
+
     s->on_close(s->data);
 }
 
@@ -1292,6 +1301,7 @@ ngx_goim_rpc_session_read_handler(ngx_event_t *rev)
                       "goim rpc: closing %V: a frame was not complete "
                       "within %M ms (frame_timeout)",
                       &c->addr_text, s->chan.frame_timeout);
+        s->chan.bad = 1;
         ngx_goim_rpc_session_finalize(s);
         return;
     }
@@ -1383,6 +1393,7 @@ ngx_goim_rpc_session_frame(void *owner, goim_packet_t *pkt)
         ngx_log_error(NGX_LOG_ERR, s->chan.log, 0,
                       "goim rpc: client %V sent a reply frame (op %D)",
                       &s->chan.connection->addr_text, method);
+        s->chan.bad = 1;
         return NGX_ERROR;
     }
 
@@ -1396,6 +1407,7 @@ ngx_goim_rpc_session_frame(void *owner, goim_packet_t *pkt)
         ngx_log_error(NGX_LOG_ERR, s->chan.log, 0,
                       "goim rpc: client %V called unknown method %D",
                       &s->chan.connection->addr_text, method);
+        s->chan.bad = 1;
         return NGX_ERROR;
     }
 
@@ -1415,6 +1427,7 @@ ngx_goim_rpc_session_frame(void *owner, goim_packet_t *pkt)
                       goim_rpc_method(method)->name,
                       &s->chan.connection->addr_text);
         ngx_free(r);
+        s->chan.bad = 1;
         return NGX_ERROR;
     }
 

@@ -81,6 +81,10 @@ typedef struct {
     size_t                     backlog;        /* unsent reply bytes past
                                                   which reading stops */
     ngx_uint_t                 batch;          /* frames per read event */
+
+    /* counts a session closed for bad input: a bad or oversize frame, a
+     * frame timeout, an unknown method (the module's status); or NULL */
+    void                     (*bad_input)(void);
 } ngx_goim_rpc_session_conf_t;
 
 
