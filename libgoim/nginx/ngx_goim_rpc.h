@@ -25,8 +25,12 @@
  * - a peer is one upstream (logic, router, job) seen from one worker: one
  *   connection opened on first use, calls multiplexed on it by sequence
  *   number, each with its own deadline, reconnection on the next call;
+ *   a connection that stops being served (calls time out in a row, or
+ *   unsent calls pile up) is reset, and calls fail at once for a while;
  * - a session is the server side of one accepted connection: frames are
- *   unpacked and handed to a handler, which replies now or later.
+ *   unpacked and handed to a handler, which replies now or later; a few
+ *   frames per read event, none while the peer leaves its replies unread,
+ *   each frame bounded in size and in the time it may take to arrive.
  */
 
 
