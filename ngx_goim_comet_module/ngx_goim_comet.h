@@ -58,6 +58,9 @@ typedef struct {
     ngx_str_t                  id;
     ngx_goim_rpc_upstream_t   *logic;
     ngx_msec_t                 rpc_timeout;
+    ngx_uint_t                 rpc_max_timeouts;
+    size_t                     rpc_max_backlog;
+    ngx_msec_t                 rpc_retry;
     ngx_msec_t                 online_interval;
 
     ngx_str_t                  push_addr;     /* advertised to job */
@@ -75,6 +78,8 @@ typedef struct {
     ngx_uint_t                 neventfds;
     int                        my_eventfd;
     ngx_uint_t                 draining;      /* in ngx_goim_xw_drain() */
+    ngx_uint_t                 drain_batch;   /* records per wake-up:
+                                                 goim_comet_push batch= */
     ngx_uint_t                 worker;
     ngx_uint_t                 nworkers;      /* workers draining rings */
     ngx_connection_t          *xw_connection;
@@ -289,7 +294,9 @@ void ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf,
 ngx_uint_t ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st,
     ngx_uint_t permille);
 
+void ngx_goim_comet_push_bad_input(void);
 void ngx_goim_comet_push_session(ngx_connection_t *c,
+    ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data);
 
 

@@ -47,6 +47,27 @@ static ngx_command_t  ngx_goim_comet_commands[] = {
       offsetof(ngx_goim_comet_conf_t, rpc_timeout),
       NULL },
 
+    { ngx_string("goim_comet_rpc_max_timeouts"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, rpc_max_timeouts),
+      NULL },
+
+    { ngx_string("goim_comet_rpc_max_backlog"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, rpc_max_backlog),
+      NULL },
+
+    { ngx_string("goim_comet_rpc_retry"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, rpc_retry),
+      NULL },
+
     { ngx_string("goim_comet_renew_interval"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -145,6 +166,9 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
      */
 
     ccf->rpc_timeout = NGX_CONF_UNSET_MSEC;
+    ccf->rpc_max_timeouts = NGX_CONF_UNSET_UINT;
+    ccf->rpc_max_backlog = NGX_CONF_UNSET_SIZE;
+    ccf->rpc_retry = NGX_CONF_UNSET_MSEC;
     ccf->online_interval = NGX_CONF_UNSET_MSEC;
     ccf->renew_interval = NGX_CONF_UNSET_MSEC;
     ccf->zone_size = NGX_CONF_UNSET_SIZE;
@@ -174,6 +198,21 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
     }
 
     ngx_conf_init_msec_value(ccf->rpc_timeout, 3000);
+    ngx_conf_init_uint_value(ccf->rpc_max_timeouts, 3);
+    ngx_conf_init_size_value(ccf->rpc_max_backlog, 4 * 1024 * 1024);
+    ngx_conf_init_msec_value(ccf->rpc_retry, 1000);
+
+    if (ccf->rpc_max_timeouts > 1000) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_comet_rpc_max_timeouts must be at most 1000");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ccf->logic) {
+        ccf->logic->max_timeouts = ccf->rpc_max_timeouts;
+        ccf->logic->max_backlog = ccf->rpc_max_backlog;
+        ccf->logic->retry = ccf->rpc_retry;
+    }
     ngx_conf_init_msec_value(ccf->online_interval, 10000);
     ngx_conf_init_msec_value(ccf->renew_interval, 10 * 60 * 1000);
     ngx_conf_init_size_value(ccf->zone_size, NGX_GOIM_COMET_ZONE_SIZE);

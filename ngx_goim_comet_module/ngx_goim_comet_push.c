@@ -29,12 +29,22 @@ static ngx_goim_rpc_handler_t  ngx_goim_comet_push_handlers[] = {
 };
 
 
+/* a push connection closed for bad input counts with the clients' */
+
+void
+ngx_goim_comet_push_bad_input(void)
+{
+    ngx_goim_comet_get_conf(ngx_cycle)->stats->bad_input++;
+}
+
+
 void
 ngx_goim_comet_push_session(ngx_connection_t *c,
-    void (*on_close)(void *data), void *data)
+    ngx_goim_rpc_session_conf_t *conf, void (*on_close)(void *data),
+    void *data)
 {
-    if (ngx_goim_rpc_session_start(c, ngx_goim_comet_push_handlers,
-                                   GOIM_RPC_MAX_BODY_DEFAULT, on_close, data)
+    if (ngx_goim_rpc_session_start(c, ngx_goim_comet_push_handlers, conf,
+                                   on_close, data)
         == NULL)
     {
         on_close(data);

@@ -406,6 +406,7 @@ static void
 ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
 {
     uint64_t              head;
+    ngx_uint_t            n, batch;
     ngx_goim_xw_rec_t    *rec;
     ngx_goim_xw_ring_t   *ring;
     ngx_goim_xw_shctx_t  *sh;
@@ -425,6 +426,9 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
         ngx_goim_xw_tables_unlock(ccf);
     }
 
+    batch = ccf->drain_batch ? ccf->drain_batch : NGX_GOIM_RPC_BATCH;
+    n = 0;
+
     ccf->draining = 1;
 
     for ( ;; ) {
@@ -439,6 +443,19 @@ ngx_goim_xw_drain(ngx_goim_comet_conf_t *ccf)
             }
 
             while (ring->tail != head) {
+                if (n++ == batch) {
+                    /*
+                     * As the push listener does: the client writes these
+                     * records queued run before the next ones, or a burst
+                     * for one client overflows its queue.  Not sleeping,
+                     * so producers do not kick; the next loop resumes.
+                     */
+                    ngx_post_event(ccf->xw_connection->read,
+                                   &ngx_posted_next_events);
+                    ccf->draining = 0;
+                    return;
+                }
+
                 rec = (ngx_goim_xw_rec_t *)
                           (ring->data + ring->tail % ring->size);
 

@@ -15,6 +15,7 @@ typedef struct {
     ngx_goim_channel_conf_t    channel;
     ngx_flag_t                 push;
     ngx_str_t                  advertise;
+    ngx_goim_rpc_session_conf_t  rpc;         /* goim_comet_push's bounds */
 } ngx_stream_goim_comet_srv_conf_t;
 
 
@@ -51,7 +52,7 @@ static ngx_command_t  ngx_stream_goim_comet_commands[] = {
       NULL },
 
     { ngx_string("goim_comet_push"),
-      NGX_STREAM_SRV_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      NGX_STREAM_SRV_CONF|NGX_CONF_ANY,
       ngx_stream_goim_comet_push,
       NGX_STREAM_SRV_CONF_OFFSET,
       0,
@@ -150,9 +151,13 @@ ngx_stream_goim_comet_finalize(ngx_goim_channel_t *ch)
 static void
 ngx_stream_goim_comet_push_handler(ngx_stream_session_t *s)
 {
+    ngx_stream_goim_comet_srv_conf_t  *gscf;
+
     s->connection->log->action = "serving goim push RPC";
 
-    ngx_goim_comet_push_session(s->connection,
+    gscf = ngx_stream_get_module_srv_conf(s, ngx_stream_goim_comet_module);
+
+    ngx_goim_comet_push_session(s->connection, &gscf->rpc,
                                 ngx_stream_goim_comet_push_close, s);
 }
 
@@ -186,8 +191,10 @@ ngx_stream_goim_comet_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_stream_goim_comet_srv_conf_t *gscf = conf;
 
+    ngx_int_t                    rc;
     ngx_str_t                   *value;
     ngx_url_t                    u;
+    ngx_uint_t                   i;
     ngx_stream_core_srv_conf_t  *cscf;
 
     cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
@@ -199,20 +206,33 @@ ngx_stream_goim_comet_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cscf->handler = ngx_stream_goim_comet_push_handler;
     gscf->push = 1;
 
-    if (cf->args->nelts == 1) {
-        return NGX_CONF_OK;
-    }
-
     value = cf->args->elts;
 
-    if (ngx_strncmp(value[1].data, "advertise=", 10) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        rc = ngx_goim_rpc_session_conf_param(cf, &value[i], &gscf->rpc);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_strncmp(value[i].data, "advertise=", 10) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        gscf->advertise.data = value[i].data + 10;
+        gscf->advertise.len = value[i].len - 10;
     }
 
-    gscf->advertise.data = value[1].data + 10;
-    gscf->advertise.len = value[1].len - 10;
+    if (gscf->advertise.data == NULL) {
+        return NGX_CONF_OK;
+    }
 
     ngx_memzero(&u, sizeof(ngx_url_t));
     u.url = gscf->advertise;
@@ -247,6 +267,8 @@ ngx_stream_goim_comet_create_srv_conf(ngx_conf_t *cf)
      */
 
     ngx_goim_channel_conf_init(&conf->channel);
+    ngx_goim_rpc_session_conf_init(&conf->rpc);
+    conf->rpc.bad_input = ngx_goim_comet_push_bad_input;
 
     return conf;
 }
@@ -303,6 +325,9 @@ ngx_stream_goim_comet_postconfiguration(ngx_conf_t *cf)
                                "is allowed");
             return NGX_ERROR;
         }
+
+        /* pushes that hop to another worker are paced as they came in */
+        ccf->drain_batch = gscf->rpc.batch;
 
         if (gscf->advertise.len) {
             ccf->push_addr = gscf->advertise;

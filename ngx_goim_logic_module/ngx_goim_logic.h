@@ -29,6 +29,9 @@ typedef struct {
     ngx_uint_t                 heartbeat_max;
     ngx_msec_t                 rpc_timeout;
     ngx_msec_t                 connect_timeout;
+    ngx_uint_t                 rpc_max_timeouts;
+    size_t                     rpc_max_backlog;
+    ngx_msec_t                 rpc_retry;
     ngx_str_t                  jwt_secret;    /* empty: goim's JSON token */
     ngx_str_t                  kafka_brokers;  /* goim_logic_queue kafka= */
     ngx_str_t                  kafka_topic;
@@ -154,6 +157,7 @@ typedef struct {
     ngx_atomic_t               queue_errors;
     ngx_atomic_t               auth_accepted;
     ngx_atomic_t               auth_refused;
+    ngx_atomic_t               rpc_bad_input;  /* goim_logic_rpc closes */
 } ngx_goim_logic_stats_t;
 
 extern ngx_goim_logic_stats_t  *ngx_goim_logic_stats;

@@ -46,6 +46,10 @@ static ngx_conf_num_bounds_t  ngx_goim_logic_heartbeat_max_bounds = {
     ngx_conf_check_num_bounds, 1, 100
 };
 
+static ngx_conf_num_bounds_t  ngx_goim_logic_max_timeouts_bounds = {
+    ngx_conf_check_num_bounds, 0, 1000
+};
+
 
 static ngx_command_t  ngx_goim_logic_commands[] = {
 
@@ -96,6 +100,27 @@ static ngx_command_t  ngx_goim_logic_commands[] = {
       ngx_conf_set_msec_slot,
       0,
       offsetof(ngx_goim_logic_conf_t, rpc_timeout),
+      NULL },
+
+    { ngx_string("goim_logic_rpc_max_timeouts"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_logic_conf_t, rpc_max_timeouts),
+      &ngx_goim_logic_max_timeouts_bounds },
+
+    { ngx_string("goim_logic_rpc_max_backlog"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      0,
+      offsetof(ngx_goim_logic_conf_t, rpc_max_backlog),
+      NULL },
+
+    { ngx_string("goim_logic_rpc_retry"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_logic_conf_t, rpc_retry),
       NULL },
 
       ngx_null_command
@@ -149,6 +174,9 @@ ngx_goim_logic_create_conf(ngx_cycle_t *cycle)
     lcf->heartbeat = NGX_CONF_UNSET_MSEC;
     lcf->heartbeat_max = NGX_CONF_UNSET_UINT;
     lcf->rpc_timeout = NGX_CONF_UNSET_MSEC;
+    lcf->rpc_max_timeouts = NGX_CONF_UNSET_UINT;
+    lcf->rpc_max_backlog = NGX_CONF_UNSET_SIZE;
+    lcf->rpc_retry = NGX_CONF_UNSET_MSEC;
 
     return lcf;
 }
@@ -168,6 +196,9 @@ ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_msec_value(lcf->heartbeat, 4 * 60 * 1000);
     ngx_conf_init_uint_value(lcf->heartbeat_max, 2);
     ngx_conf_init_msec_value(lcf->rpc_timeout, 1000);
+    ngx_conf_init_uint_value(lcf->rpc_max_timeouts, 3);
+    ngx_conf_init_size_value(lcf->rpc_max_backlog, 4 * 1024 * 1024);
+    ngx_conf_init_msec_value(lcf->rpc_retry, 1000);
 
     lcf->connect_timeout = lcf->rpc_timeout;
 
@@ -279,6 +310,10 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
         up = lcf->routers->elts;
 
         for (i = 0; i < lcf->routers->nelts; i++) {
+            up[i].max_timeouts = lcf->rpc_max_timeouts;
+            up[i].max_backlog = lcf->rpc_max_backlog;
+            up[i].retry = lcf->rpc_retry;
+
             lcf->router_peers[i] = ngx_goim_rpc_peer_create(cycle, &up[i],
                                                         lcf->connect_timeout);
             if (lcf->router_peers[i] == NULL) {
@@ -288,6 +323,10 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
     }
 
     if (lcf->job) {
+        lcf->job->max_timeouts = lcf->rpc_max_timeouts;
+        lcf->job->max_backlog = lcf->rpc_max_backlog;
+        lcf->job->retry = lcf->rpc_retry;
+
         lcf->job_peer = ngx_goim_rpc_peer_create(cycle, lcf->job,
                                                  lcf->connect_timeout);
         if (lcf->job_peer == NULL) {

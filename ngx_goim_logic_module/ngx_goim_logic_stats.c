@@ -298,6 +298,12 @@ ngx_http_goim_logic_status_handler(ngx_http_request_t *r)
         "goim_logic_auth_total{result=\"refused\"} %uA\n",
         st->auth_accepted, st->auth_refused);
 
+    ngx_http_goim_logic_out_printf(&out,
+        "# HELP goim_logic_rpc_bad_input_total comets' RPC connections "
+        "closed for bad input\n"
+        "# TYPE goim_logic_rpc_bad_input_total counter\n"
+        "goim_logic_rpc_bad_input_total %uA\n", st->rpc_bad_input);
+
     if (out.failed) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -22,6 +22,11 @@
 
 
 typedef struct {
+    ngx_goim_rpc_session_conf_t  rpc;          /* goim_logic_rpc's bounds */
+} ngx_stream_goim_logic_srv_conf_t;
+
+
+typedef struct {
     ngx_goim_rpc_request_t    *request;
     ngx_goim_rpc_call_t       *call;
     ngx_goim_logic_fanout_t   *fanout;
@@ -39,6 +44,8 @@ static void ngx_stream_goim_logic_handler(ngx_stream_session_t *s);
 static void ngx_stream_goim_logic_close(void *data);
 static char *ngx_stream_goim_logic_rpc(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static void *ngx_stream_goim_logic_create_srv_conf(ngx_conf_t *cf);
+static void ngx_stream_goim_logic_bad_input(void);
 
 static void ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r);
 static void ngx_stream_goim_logic_connect_done(void *data,
@@ -82,9 +89,9 @@ static ngx_int_t ngx_stream_goim_logic_allowed(
 static ngx_command_t  ngx_stream_goim_logic_commands[] = {
 
     { ngx_string("goim_logic_rpc"),
-      NGX_STREAM_SRV_CONF|NGX_CONF_NOARGS,
+      NGX_STREAM_SRV_CONF|NGX_CONF_ANY,
       ngx_stream_goim_logic_rpc,
-      0,
+      NGX_STREAM_SRV_CONF_OFFSET,
       0,
       NULL },
 
@@ -99,7 +106,7 @@ static ngx_stream_module_t  ngx_stream_goim_logic_module_ctx = {
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
 
-    NULL,                                  /* create server configuration */
+    ngx_stream_goim_logic_create_srv_conf, /* create server configuration */
     NULL                                   /* merge server configuration */
 };
 
@@ -134,11 +141,15 @@ static ngx_goim_rpc_handler_t  ngx_stream_goim_logic_handlers[] = {
 static void
 ngx_stream_goim_logic_handler(ngx_stream_session_t *s)
 {
+    ngx_stream_goim_logic_srv_conf_t  *glscf;
+
     s->connection->log->action = "serving goim logic RPC";
+
+    glscf = ngx_stream_get_module_srv_conf(s, ngx_stream_goim_logic_module);
 
     if (ngx_goim_rpc_session_start(s->connection,
                                    ngx_stream_goim_logic_handlers,
-                                   GOIM_RPC_MAX_BODY_DEFAULT,
+                                   &glscf->rpc,
                                    ngx_stream_goim_logic_close, s)
         == NULL)
     {
@@ -157,6 +168,11 @@ ngx_stream_goim_logic_close(void *data)
 static char *
 ngx_stream_goim_logic_rpc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_stream_goim_logic_srv_conf_t *glscf = conf;
+
+    ngx_int_t                    rc;
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
     ngx_stream_core_srv_conf_t  *cscf;
 
     cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
@@ -167,7 +183,47 @@ ngx_stream_goim_logic_rpc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     cscf->handler = ngx_stream_goim_logic_handler;
 
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        rc = ngx_goim_rpc_session_conf_param(cf, &value[i], &glscf->rpc);
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
     return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_stream_goim_logic_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_stream_goim_logic_srv_conf_t  *conf;
+
+    conf = ngx_palloc(cf->pool, sizeof(ngx_stream_goim_logic_srv_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    ngx_goim_rpc_session_conf_init(&conf->rpc);
+    conf->rpc.bad_input = ngx_stream_goim_logic_bad_input;
+
+    return conf;
+}
+
+
+static void
+ngx_stream_goim_logic_bad_input(void)
+{
+    ngx_goim_logic_stats_inc(rpc_bad_input);
 }
 
 

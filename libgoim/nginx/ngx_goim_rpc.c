@@ -14,6 +14,9 @@
 
 #define NGX_GOIM_RPC_BUF_MIN  4096
 
+/* an emptied buffer larger than this is freed: a burst does not pin it */
+#define NGX_GOIM_RPC_BUF_KEEP  (64 * 1024)
+
 
 /* the byte stream shared by both sides: one connection, two buffers */
 
@@ -32,6 +35,13 @@ typedef struct {
     ngx_goim_rpc_buf_t         out;
     size_t                     max_frame;
     ngx_log_t                 *log;
+
+    /* server sessions only; 0: no bound */
+    ngx_msec_t                 frame_timeout;
+    size_t                     backlog;
+    ngx_uint_t                 batch;
+    unsigned                   frame_done:1;  /* since the timer was set */
+    unsigned                   bad:1;         /* closing for bad input */
 } ngx_goim_rpc_chan_t;
 
 
@@ -42,6 +52,10 @@ struct ngx_goim_rpc_peer_s {
     ngx_msec_t                 connect_timeout;
     ngx_peer_connection_t      pc;
     unsigned                   connected:1;
+    unsigned                   down:1;       /* calls fail until retry_at */
+
+    ngx_uint_t                 timeouts;     /* in a row, on this link */
+    ngx_msec_t                 retry_at;
 
     int32_t                    seq;
     ngx_rbtree_t               pending;
@@ -56,11 +70,13 @@ struct ngx_goim_rpc_session_s {
     ngx_goim_rpc_chan_t        chan;
     ngx_queue_t                queue;        /* in ngx_goim_rpc_sessions */
     ngx_goim_rpc_handler_t    *handlers;
+    void                     (*bad_input)(void);
     ngx_queue_t                requests;
     void                     (*on_close)(void *data);
     void                      *data;
     unsigned                   closed:1;
     unsigned                   failed:1;
+    unsigned                   paused:1;     /* replies over the backlog */
 };
 
 
@@ -79,6 +95,7 @@ static ngx_queue_t  ngx_goim_rpc_sessions;
 static ngx_int_t ngx_goim_rpc_buf_reserve(ngx_goim_rpc_buf_t *b, size_t n,
     ngx_log_t *log);
 static void ngx_goim_rpc_buf_free(ngx_goim_rpc_buf_t *b);
+static void ngx_goim_rpc_buf_drained(ngx_goim_rpc_buf_t *b);
 static ngx_int_t ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch,
     ngx_goim_rpc_frame_pt frame, void *owner);
 static ngx_int_t ngx_goim_rpc_chan_flush(ngx_goim_rpc_chan_t *ch);
@@ -90,6 +107,9 @@ static void ngx_goim_rpc_peer_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_goim_rpc_peer_frame(void *owner, goim_packet_t *pkt);
 static void ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer,
     const char *reason);
+static void ngx_goim_rpc_peer_reset(ngx_goim_rpc_peer_t *peer,
+    const char *reason);
+static ngx_int_t ngx_goim_rpc_peer_check_backlog(ngx_goim_rpc_peer_t *peer);
 static void ngx_goim_rpc_call_finish(ngx_goim_rpc_call_t *call,
     ngx_goim_rpc_result_t *res);
 static void ngx_goim_rpc_call_timeout(ngx_event_t *ev);
@@ -165,10 +185,29 @@ ngx_goim_rpc_buf_free(ngx_goim_rpc_buf_t *b)
 }
 
 
+/* all of b was consumed: start over, giving back what a burst took */
+
+static void
+ngx_goim_rpc_buf_drained(ngx_goim_rpc_buf_t *b)
+{
+    if (b->cap > NGX_GOIM_RPC_BUF_KEEP) {
+        ngx_goim_rpc_buf_free(b);
+        return;
+    }
+
+    b->pos = 0;
+    b->len = 0;
+}
+
+
 /*
- * Reads what the socket has and hands each whole frame to frame().
+ * Hands each whole frame buffered or on the socket to frame().
  * NGX_AGAIN: wait for more; NGX_DONE: the peer closed; NGX_ERROR: a bad
- * frame or a socket error (logged here).
+ * frame or a socket error (logged here); NGX_BUSY: ch->batch frames were
+ * handled, come back from the next event loop iteration; NGX_DECLINED:
+ * more than ch->backlog reply bytes are unsent, come back once they went.
+ * A partial frame keeps the read timer (ch->frame_timeout) running: it
+ * starts with the frame's first bytes, not with each read.
  */
 
 static ngx_int_t
@@ -178,36 +217,37 @@ ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch, ngx_goim_rpc_frame_pt frame,
     size_t             consumed;
     ssize_t            n;
     goim_rc_t          rc;
+    ngx_uint_t         handled;
+    ngx_event_t       *rev;
     goim_packet_t      pkt;
     ngx_connection_t  *c;
 
     c = ch->connection;
+    rev = c->read;
+    handled = 0;
 
     for ( ;; ) {
 
-        if (ngx_goim_rpc_buf_reserve(&ch->in, NGX_GOIM_RPC_BUF_MIN, ch->log)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        n = c->recv(c, ch->in.data + ch->in.len, ch->in.cap - ch->in.len);
-
-        if (n == NGX_AGAIN) {
-            return NGX_AGAIN;
-        }
-
-        if (n == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (n == 0) {
-            return NGX_DONE;
-        }
-
-        ch->in.len += n;
+        /* the frames already buffered first, then the socket */
 
         for ( ;; ) {
+            if (ch->backlog && ch->out.len - ch->out.pos > ch->backlog) {
+                /* the peer does not read: do not read it either */
+                if (rev->timer_set) {
+                    ngx_del_timer(rev);
+                }
+
+                return NGX_DECLINED;
+            }
+
+            if (ch->batch && handled == ch->batch) {
+                return NGX_BUSY;
+            }
+
+            if (ch->in.pos == ch->in.len) {
+                break;
+            }
+
             rc = goim_packet_parse(ch->in.data + ch->in.pos,
                                    ch->in.len - ch->in.pos,
                                    ch->max_frame, &pkt, &consumed);
@@ -220,10 +260,13 @@ ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch, ngx_goim_rpc_frame_pt frame,
                 ngx_log_error(NGX_LOG_ERR, ch->log, 0,
                               "goim rpc: bad frame from %V: %s",
                               &c->addr_text, goim_strerror(rc));
+                ch->bad = 1;
                 return NGX_ERROR;
             }
 
             ch->in.pos += consumed;
+            ch->frame_done = 1;
+            handled++;
 
             if (frame(owner, &pkt) != NGX_OK) {
                 return NGX_ERROR;
@@ -236,10 +279,54 @@ ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch, ngx_goim_rpc_frame_pt frame,
         }
 
         if (ch->in.pos == ch->in.len) {
-            ch->in.pos = 0;
-            ch->in.len = 0;
+            ngx_goim_rpc_buf_drained(&ch->in);
         }
+
+        if (ngx_goim_rpc_buf_reserve(&ch->in, NGX_GOIM_RPC_BUF_MIN, ch->log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        n = c->recv(c, ch->in.data + ch->in.len, ch->in.cap - ch->in.len);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (n == 0) {
+            return NGX_DONE;
+        }
+
+        ch->in.len += n;
     }
+
+    if (ch->frame_timeout == 0) {
+        return NGX_AGAIN;
+    }
+
+    if (ch->in.pos == ch->in.len) {
+        /* between frames a link may idle as long as it likes */
+        if (rev->timer_set) {
+            ngx_del_timer(rev);
+        }
+
+    } else if (!rev->timer_set || ch->frame_done) {
+        /* a new frame's clock; ngx_add_timer() alone may keep the old one */
+        if (rev->timer_set) {
+            ngx_del_timer(rev);
+        }
+
+        ngx_add_timer(rev, ch->frame_timeout);
+    }
+
+    ch->frame_done = 0;
+
+    return NGX_AGAIN;
 }
 
 
@@ -266,8 +353,7 @@ ngx_goim_rpc_chan_flush(ngx_goim_rpc_chan_t *ch)
     }
 
     if (ch->out.pos == ch->out.len) {
-        ch->out.pos = 0;
-        ch->out.len = 0;
+        ngx_goim_rpc_buf_drained(&ch->out);
     }
 
     if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
@@ -480,7 +566,42 @@ ngx_goim_rpc_peer_write_handler(ngx_event_t *wev)
 
     if (ngx_goim_rpc_chan_flush(&peer->chan) == NGX_ERROR) {
         ngx_goim_rpc_peer_fail(peer, "upstream write failed");
+        return;
     }
+
+    (void) ngx_goim_rpc_peer_check_backlog(peer);
+}
+
+
+/*
+ * What the kernel's buffers did not take waits here: an upstream that
+ * does not read would make it grow by every call.  Checked after each
+ * flush and each call, so it exceeds max_backlog by one call at most.
+ */
+
+static ngx_int_t
+ngx_goim_rpc_peer_check_backlog(ngx_goim_rpc_peer_t *peer)
+{
+    size_t  unsent;
+
+    unsent = peer->chan.out.len - peer->chan.out.pos;
+
+    if (peer->upstream->max_backlog == 0
+        || unsent <= peer->upstream->max_backlog
+        || !peer->connected
+        || peer->chan.connection->write->ready)
+    {
+        /* under the bound, or the socket may still take it */
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
+                  "goim rpc: %V does not read: %uz bytes wait to be sent",
+                  &peer->upstream->name, unsent);
+
+    ngx_goim_rpc_peer_reset(peer, "upstream is not reading");
+
+    return NGX_ERROR;
 }
 
 
@@ -535,6 +656,9 @@ ngx_goim_rpc_peer_frame(void *owner, goim_packet_t *pkt)
     Goim__RpcError         *err;
 
     peer = owner;
+
+    /* it answers: whatever timed out before was not a dead link */
+    peer->timeouts = 0;
 
     if (!goim_rpc_is_reply(pkt->header.op)) {
         ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
@@ -655,21 +779,38 @@ ngx_goim_rpc_cancel(ngx_goim_rpc_call_t *call)
 static void
 ngx_goim_rpc_call_timeout(ngx_event_t *ev)
 {
+    ngx_goim_rpc_peer_t    *peer;
     ngx_goim_rpc_call_t    *call;
     ngx_goim_rpc_result_t   res;
 
     call = ev->data;
+    peer = call->peer;
 
-    ngx_log_error(NGX_LOG_ERR, call->peer->chan.log, 0,
+    ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
                   "goim rpc: %s to %V timed out",
                   goim_rpc_method(call->method)->name,
-                  &call->peer->upstream->name);
+                  &peer->upstream->name);
 
     ngx_memzero(&res, sizeof(ngx_goim_rpc_result_t));
     res.status = GOIM__ERROR_CODE__ERROR_TIMEOUT;
     ngx_str_set(&res.message, "upstream timed out");
 
     ngx_goim_rpc_call_finish(call, &res);
+
+    /*
+     * A stopped upstream keeps its socket open: nothing but time says it
+     * is gone, and every call would wait its full timeout behind it.
+     */
+    if (peer->upstream->max_timeouts
+        && peer->chan.connection
+        && ++peer->timeouts >= peer->upstream->max_timeouts)
+    {
+        ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
+                      "goim rpc: %ui calls to %V in a row timed out",
+                      peer->timeouts, &peer->upstream->name);
+
+        ngx_goim_rpc_peer_reset(peer, "upstream is not answering");
+    }
 }
 
 
@@ -828,6 +969,7 @@ ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer, const char *reason)
     }
 
     peer->connected = 0;
+    peer->timeouts = 0;
 
     ngx_goim_rpc_buf_free(&peer->chan.in);
     ngx_goim_rpc_buf_free(&peer->chan.out);
@@ -839,6 +981,27 @@ ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer, const char *reason)
         ext = (ngx_goim_rpc_call_ext_t *) node;
         ngx_goim_rpc_fail_later(peer, ext, reason);
     }
+}
+
+
+/*
+ * Gives up on a link that is open but not served: its calls fail now, and
+ * the ones made during the next retry ms too, rather than each waiting
+ * its timeout; the first call after that reconnects.
+ */
+
+static void
+ngx_goim_rpc_peer_reset(ngx_goim_rpc_peer_t *peer, const char *reason)
+{
+    ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
+                  "goim rpc: closing the connection to %V (%s), "
+                  "calls fail for %M ms, then it is retried",
+                  &peer->upstream->name, reason, peer->upstream->retry);
+
+    ngx_goim_rpc_peer_fail(peer, reason);
+
+    peer->down = 1;
+    peer->retry_at = ngx_current_msec + peer->upstream->retry;
 }
 
 
@@ -889,6 +1052,18 @@ ngx_goim_rpc_call(ngx_goim_rpc_peer_t *peer, int32_t method,
     call->done = done;
     call->data = data;
 
+    if (peer->down) {
+        if ((ngx_msec_int_t) (peer->retry_at - ngx_current_msec) > 0) {
+            ngx_goim_rpc_fail_later(peer, ext, "upstream is down");
+            return call;
+        }
+
+        peer->down = 0;
+
+        ngx_log_error(NGX_LOG_NOTICE, peer->chan.log, 0,
+                      "goim rpc: reconnecting to %V", &peer->upstream->name);
+    }
+
     if (peer->chan.connection == NULL
         && ngx_goim_rpc_peer_connect(peer) != NGX_OK)
     {
@@ -935,6 +1110,9 @@ ngx_goim_rpc_call(ngx_goim_rpc_peer_t *peer, int32_t method,
         ngx_post_event(peer->chan.connection->write, &ngx_posted_events);
     }
 
+    /* this call fails with the others if it is the one over the bound */
+    (void) ngx_goim_rpc_peer_check_backlog(peer);
+
     return call;
 }
 
@@ -943,7 +1121,7 @@ ngx_goim_rpc_call(ngx_goim_rpc_peer_t *peer, int32_t method,
 
 ngx_goim_rpc_session_t *
 ngx_goim_rpc_session_start(ngx_connection_t *c,
-    ngx_goim_rpc_handler_t *handlers, size_t max_frame,
+    ngx_goim_rpc_handler_t *handlers, ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data)
 {
     ngx_goim_rpc_session_t  *s;
@@ -964,7 +1142,11 @@ ngx_goim_rpc_session_start(ngx_connection_t *c,
 
     s->chan.connection = c;
     s->chan.log = c->log;
-    s->chan.max_frame = max_frame;
+    s->chan.max_frame = conf->max_frame;
+    s->chan.frame_timeout = conf->frame_timeout;
+    s->chan.backlog = conf->backlog;
+    s->chan.batch = conf->batch;
+    s->bad_input = conf->bad_input;
     s->handlers = handlers;
     s->on_close = on_close;
     s->data = data;
@@ -989,6 +1171,92 @@ ngx_goim_rpc_session_start(ngx_connection_t *c,
 }
 
 
+void
+ngx_goim_rpc_session_conf_init(ngx_goim_rpc_session_conf_t *conf)
+{
+    conf->max_frame = NGX_GOIM_RPC_MAX_FRAME;
+    conf->frame_timeout = NGX_GOIM_RPC_FRAME_TIMEOUT;
+    conf->backlog = NGX_GOIM_RPC_BACKLOG;
+    conf->batch = NGX_GOIM_RPC_BATCH;
+    conf->bad_input = NULL;
+}
+
+
+ngx_int_t
+ngx_goim_rpc_session_conf_param(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_goim_rpc_session_conf_t *conf)
+{
+    ssize_t     size;
+    ngx_int_t   n;
+    ngx_str_t   v;
+    ngx_msec_t  ms;
+
+    if (ngx_strncmp(value->data, "max_frame=", 10) == 0) {
+        v.data = value->data + 10;
+        v.len = value->len - 10;
+
+        size = ngx_parse_size(&v);
+
+        if (size < 1024 || size > 1024 * 1024 * 1024) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": max_frame must be 1k to 1g", value);
+            return NGX_ERROR;
+        }
+
+        conf->max_frame = size;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "frame_timeout=", 14) == 0) {
+        v.data = value->data + 14;
+        v.len = value->len - 14;
+
+        ms = ngx_parse_time(&v, 0);
+
+        if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": frame_timeout must be a time "
+                               "above 0", value);
+            return NGX_ERROR;
+        }
+
+        conf->frame_timeout = ms;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "backlog=", 8) == 0) {
+        v.data = value->data + 8;
+        v.len = value->len - 8;
+
+        size = ngx_parse_size(&v);
+
+        if (size < 4096 || size > 1024 * 1024 * 1024) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": backlog must be 4k to 1g", value);
+            return NGX_ERROR;
+        }
+
+        conf->backlog = size;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "batch=", 6) == 0) {
+        n = ngx_atoi(value->data + 6, value->len - 6);
+
+        if (n < 1 || n > 65536) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": batch must be 1 to 65536", value);
+            return NGX_ERROR;
+        }
+
+        conf->batch = n;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
 void *
 ngx_goim_rpc_session_data(ngx_goim_rpc_session_t *s)
 {
@@ -1004,6 +1272,10 @@ ngx_goim_rpc_session_finalize(ngx_goim_rpc_session_t *s)
     }
 
     ngx_goim_rpc_session_close(s);
+
+    if (s->chan.bad && s->bad_input) {
+        s->bad_input();
+    }
 
     s->on_close(s->data);
 }
@@ -1024,23 +1296,65 @@ ngx_goim_rpc_session_read_handler(ngx_event_t *rev)
         return;
     }
 
+    if (rev->timedout) {
+        ngx_log_error(NGX_LOG_ERR, s->chan.log, 0,
+                      "goim rpc: closing %V: a frame was not complete "
+                      "within %M ms (frame_timeout)",
+                      &c->addr_text, s->chan.frame_timeout);
+        s->chan.bad = 1;
+        ngx_goim_rpc_session_finalize(s);
+        return;
+    }
+
+    if (s->paused) {
+        /* the write handler resumes once the replies went out */
+        return;
+    }
+
     rc = ngx_goim_rpc_chan_read(&s->chan, ngx_goim_rpc_session_frame, s);
 
-    if (rc == NGX_AGAIN) {
+    switch (rc) {
+
+    case NGX_AGAIN:
         if (ngx_handle_read_event(rev, 0) != NGX_OK) {
             ngx_goim_rpc_session_finalize(s);
         }
 
         return;
+
+    case NGX_BUSY:
+        /*
+         * Let what the frames queued (client writes, posted) go out before
+         * the next ones: a burst of pushes for one client would otherwise
+         * all land in its queue at once and overflow it.
+         */
+        ngx_post_event(rev, &ngx_posted_next_events);
+        break;
+
+    case NGX_DECLINED:
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, s->chan.log, 0,
+                       "goim rpc: %V reads no replies (%uz bytes unsent), "
+                       "reading from it stops",
+                       &c->addr_text, s->chan.out.len - s->chan.out.pos);
+        s->paused = 1;
+        break;
+
+    default:
+        ngx_goim_rpc_session_finalize(s);
+        return;
     }
 
-    ngx_goim_rpc_session_finalize(s);
+    /* the socket is left unread: a level-triggered poller must not spin */
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_goim_rpc_session_finalize(s);
+    }
 }
 
 
 static void
 ngx_goim_rpc_session_write_handler(ngx_event_t *wev)
 {
+    ngx_event_t             *rev;
     ngx_connection_t        *c;
     ngx_goim_rpc_session_t  *s;
 
@@ -1049,6 +1363,17 @@ ngx_goim_rpc_session_write_handler(ngx_event_t *wev)
 
     if (s->failed || ngx_goim_rpc_chan_flush(&s->chan) == NGX_ERROR) {
         ngx_goim_rpc_session_finalize(s);
+        return;
+    }
+
+    if (s->paused && s->chan.out.len - s->chan.out.pos <= s->chan.backlog) {
+        s->paused = 0;
+
+        rev = c->read;
+
+        if (!rev->posted) {
+            ngx_post_event(rev, &ngx_posted_events);
+        }
     }
 }
 
@@ -1068,6 +1393,7 @@ ngx_goim_rpc_session_frame(void *owner, goim_packet_t *pkt)
         ngx_log_error(NGX_LOG_ERR, s->chan.log, 0,
                       "goim rpc: client %V sent a reply frame (op %D)",
                       &s->chan.connection->addr_text, method);
+        s->chan.bad = 1;
         return NGX_ERROR;
     }
 
@@ -1081,6 +1407,7 @@ ngx_goim_rpc_session_frame(void *owner, goim_packet_t *pkt)
         ngx_log_error(NGX_LOG_ERR, s->chan.log, 0,
                       "goim rpc: client %V called unknown method %D",
                       &s->chan.connection->addr_text, method);
+        s->chan.bad = 1;
         return NGX_ERROR;
     }
 
@@ -1100,6 +1427,7 @@ ngx_goim_rpc_session_frame(void *owner, goim_packet_t *pkt)
                       goim_rpc_method(method)->name,
                       &s->chan.connection->addr_text);
         ngx_free(r);
+        s->chan.bad = 1;
         return NGX_ERROR;
     }
 

@@ -25,8 +25,12 @@
  * - a peer is one upstream (logic, router, job) seen from one worker: one
  *   connection opened on first use, calls multiplexed on it by sequence
  *   number, each with its own deadline, reconnection on the next call;
+ *   a connection that stops being served (calls time out in a row, or
+ *   unsent calls pile up) is reset, and calls fail at once for a while;
  * - a session is the server side of one accepted connection: frames are
- *   unpacked and handed to a handler, which replies now or later.
+ *   unpacked and handed to a handler, which replies now or later; a few
+ *   frames per read event, none while the peer leaves its replies unread,
+ *   each frame bounded in size and in the time it may take to arrive.
  */
 
 
@@ -50,7 +54,42 @@ typedef struct {
     ngx_str_t                  name;     /* host:port as written */
     ngx_addr_t                *addrs;
     ngx_uint_t                 naddrs;
+
+    /*
+     * When to give up on a connection that is open but not served (a
+     * stopped or wedged upstream): after max_timeouts calls in a row
+     * timed out, or when more than max_backlog bytes wait to be sent.
+     * The connection is then closed, its pending calls fail at once, and
+     * so does every call for the next retry ms; the call after that
+     * reconnects.  0 turns the first two off.  The module sets these
+     * from its directives before ngx_goim_rpc_peer_create().
+     */
+    ngx_uint_t                 max_timeouts;
+    size_t                     max_backlog;
+    ngx_msec_t                 retry;
 } ngx_goim_rpc_upstream_t;
+
+
+/* the listener parameters' defaults (docs/directives.md) */
+#define NGX_GOIM_RPC_MAX_FRAME      (4 * 1024 * 1024)
+#define NGX_GOIM_RPC_FRAME_TIMEOUT  30000
+#define NGX_GOIM_RPC_BACKLOG        (1024 * 1024)
+#define NGX_GOIM_RPC_BATCH          16
+
+
+/* the bounds of a server session, from its listener's parameters */
+typedef struct {
+    size_t                     max_frame;      /* body bytes */
+    ngx_msec_t                 frame_timeout;  /* a frame started must
+                                                  complete in this */
+    size_t                     backlog;        /* unsent reply bytes past
+                                                  which reading stops */
+    ngx_uint_t                 batch;          /* frames per read event */
+
+    /* counts a session closed for bad input: a bad or oversize frame, a
+     * frame timeout, an unknown method (the module's status); or NULL */
+    void                     (*bad_input)(void);
+} ngx_goim_rpc_session_conf_t;
 
 
 struct ngx_goim_rpc_call_s {
@@ -129,10 +168,20 @@ struct ngx_goim_rpc_request_s {
 /*
  * Serves RPC on an accepted connection until the peer closes it or sends
  * a bad frame; on_close(c, data) then finalizes the connection's owner.
+ * conf must outlive the session (a listener's configuration does).
  */
 ngx_goim_rpc_session_t *ngx_goim_rpc_session_start(ngx_connection_t *c,
-    ngx_goim_rpc_handler_t *handlers, size_t max_frame,
+    ngx_goim_rpc_handler_t *handlers, ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data);
+
+/*
+ * The listener parameters max_frame=size, frame_timeout=time,
+ * backlog=size and batch=number, for a listener directive's own parser:
+ * NGX_OK taken, NGX_DECLINED not one of these, NGX_ERROR bad (logged).
+ */
+void ngx_goim_rpc_session_conf_init(ngx_goim_rpc_session_conf_t *conf);
+ngx_int_t ngx_goim_rpc_session_conf_param(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_goim_rpc_session_conf_t *conf);
 
 void *ngx_goim_rpc_session_data(ngx_goim_rpc_session_t *s);
 

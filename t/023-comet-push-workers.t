@@ -1,0 +1,95 @@
+# Pipelined pushes that hop between workers: the worker that reads job's
+# connection hands other workers' keys over their queues in shared memory;
+# the owner takes at most goim_comet_push batch= records per wake-up, so
+# its clients' writes interleave and a burst for one client is not dropped
+# (it overflowed goim_comet_queue before).  Two workers, reuseport spreads
+# the clients.
+use strict;
+use warnings;
+
+BEGIN {
+    if ($ENV{TEST_NGINX_USE_VALGRIND}) {
+        print "1..0 # SKIP several workers need a master process, which "
+              . "valgrind mode turns off\n";
+        exit 0;
+    }
+}
+
+use Test::Nginx::Socket 'no_plan';
+use Goim::Stack;
+use Goim::RouterRpc;
+use IO::Select;
+use IO::Socket::INET;
+
+master_on();
+workers(2);
+
+our @Keys = map { "w$_" } 1 .. 8;
+
+sub f_varint { Goim::RouterRpc::f_varint(@_) }
+sub f_bytes  { Goim::RouterRpc::f_bytes(@_) }
+
+sub push_frame {
+    my ($seq, $key, $body) = @_;
+    my $proto = f_varint(1, 1) . f_varint(2, 1000) . f_bytes(4, $body);
+    return Goim::RouterRpc::frame(201, $seq,
+        f_bytes(1, $key) . f_bytes(2, $proto) . f_varint(3, 1000));
+}
+
+sub replies {
+    my ($s, $n) = @_;
+    my ($buf, $got) = ('', 0);
+    my $sel = IO::Select->new($s);
+    while ($got < $n && $sel->can_read(5)) {
+        my $r = sysread $s, $buf, 65536, length $buf;
+        last unless $r;
+        while (length $buf >= 16) {
+            my ($len) = unpack 'N', $buf;
+            last if length $buf < $len;
+            substr($buf, 0, $len, '');
+            $got++;
+        }
+    }
+    return $got;
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    (my $main = $Goim::Stack::MainConfig) =~ s/(listen 127\.0\.0\.1:\$TEST_NGINX_(?:COMET|PUSH)_PORT)/$1 reuseport/g;
+    $block->set_value('main_config', $main) unless defined $block->main_config;
+});
+
+Goim::Stack::setup();
+run_tests();
+Goim::Stack::teardown();
+
+__DATA__
+
+=== TEST 1: 300 pipelined pushes for each of 8 clients on two workers, a client's in a row: all delivered, in order
+--- init
+my %c = map { $_ => Goim::Stack::client($_, '{"mid":7,"key":"' . $_ . '","accepts":[1000]}', 1) } @main::Keys;
+my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $ENV{TEST_NGINX_PUSH_PORT},
+                              Proto => 'tcp', Timeout => 3) or die "connect: $!\n";
+my ($seq, $bytes) = (0, '');
+for my $k (@main::Keys) {
+    $bytes .= main::push_frame(++$seq, $k, "$k-$_") for 1 .. 300;
+}
+print $s $bytes;
+Test::More::is(main::replies($s, 2400), 2400, 'TEST 1 - 2400 replies');
+for my $k (@main::Keys) {
+    my @got;
+    while (@got < 300) {
+        my $p = $c{$k}->read_packet(3) or last;
+        push @got, $p->{body};
+    }
+    Test::More::is(join(',', @got), join(',', map { "$k-$_" } 1 .. 300), "TEST 1 - $k got its 300 pushes");
+}
+--- request
+GET /status
+--- response_body_like chomp
+"dropped":0,"dropped_worker_queue":0\},"workers_queue":\{"records":[1-9]
+--- no_error_log
+push dropped
+[error]
+[alert]
+[crit]
