@@ -314,6 +314,13 @@ goim_auth_done(const goim_auth_t *a)
 }
 
 
+int
+goim_auth_idle(const goim_auth_t *a)
+{
+    return a->state == GOIM_AUTH_WAIT_HELLO;
+}
+
+
 const char *
 goim_auth_strerror(goim_auth_rc_t rc)
 {

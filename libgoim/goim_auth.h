@@ -116,6 +116,10 @@ goim_auth_rc_t goim_auth_input(goim_auth_t *a, const uint8_t *buf,
 /* 1 when the handshake is over and succeeded. */
 int goim_auth_done(const goim_auth_t *a);
 
+/* 1 for a server that has taken no frame yet (a peer closing then only
+ * probed the port). */
+int goim_auth_idle(const goim_auth_t *a);
+
 const char *goim_auth_strerror(goim_auth_rc_t rc);
 
 /* 1 when the IPv4/IPv6 address sa is a loopback one (or a unix socket). */

@@ -298,6 +298,12 @@ ngx_http_goim_logic_status_handler(ngx_http_request_t *r)
         "goim_logic_auth_total{result=\"refused\"} %uA\n",
         st->auth_accepted, st->auth_refused);
 
+    ngx_http_goim_logic_out_printf(&out,
+        "# HELP goim_logic_rpc_auth_refused_total RPC connections refused "
+        "by the handshake\n"
+        "# TYPE goim_logic_rpc_auth_refused_total counter\n"
+        "goim_logic_rpc_auth_refused_total %uA\n", st->rpc_auth_refused);
+
     if (out.failed) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

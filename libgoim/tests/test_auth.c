@@ -178,6 +178,7 @@ test_replay(void **state)
     goim_auth_init(&s2, &secret_a, 0);
     assert_int_equal(goim_auth_input(&s2, hello, sizeof(hello), out, &n),
                      GOIM_AUTH_NEXT);
+    assert_false(goim_auth_idle(&s2));
     assert_int_equal(goim_auth_input(&s2, proof, GOIM_AUTH_PROOF_LEN, out,
                                      &n),
                      GOIM_AUTH_ERR_PROOF);
@@ -224,6 +225,7 @@ test_rpc_frame_first(void **state)
     goim_header_write(frame, 0, 1, 311, 1);    /* Router.Stats, no body */
 
     goim_auth_init(&s, &secret_a, 0);
+    assert_true(goim_auth_idle(&s));
     assert_int_equal(goim_auth_input(&s, frame, 3, out, &n), GOIM_AUTH_AGAIN);
     assert_int_equal(goim_auth_input(&s, frame, 16, out, &n),
                      GOIM_AUTH_ERR_OP);

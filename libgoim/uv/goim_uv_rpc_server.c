@@ -512,6 +512,16 @@ goim_rpc_conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
     conn = stream->data;
 
+    if (nread == UV_EOF && conn->auth && conn->rbuf.end == conn->rbuf.start
+        && goim_auth_idle(conn->auth))
+    {
+        /* a port probe: nothing was tried */
+        goim_log_debug("rpc: %s closed the connection before the handshake",
+                       conn->peer);
+        goim_rpc_conn_close(conn);
+        return;
+    }
+
     if (nread < 0 && conn->auth) {
         goim_rpc_conn_auth_refuse(conn, nread == UV_EOF
                                         ? "it closed the connection first"
