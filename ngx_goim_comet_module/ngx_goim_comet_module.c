@@ -205,7 +205,7 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ccf->rpc_secret == NULL) {
+    if (ccf->rpc_secret == NULL && (ccf->logic || ccf->push_addr.len)) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "no goim_comet_rpc_secret_file: comet's RPC is "
                       "unauthenticated (its push listener must be on "

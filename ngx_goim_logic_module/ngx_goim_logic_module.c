@@ -199,7 +199,7 @@ ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (lcf->rpc_secret == NULL) {
+    if (lcf->rpc_secret == NULL && (lcf->routers || lcf->job)) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "no goim_logic_rpc_secret_file: logic's RPC is "
                       "unauthenticated (its RPC listener must be on "
