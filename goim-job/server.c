@@ -116,11 +116,20 @@ job_stop(void)
     job.started = 0;
     job.draining = 1;
 
+    /*
+     * Giving up the deliveries waiting to retry can finish the drain at
+     * once, and job_finish() closes this timer: it must exist by then.
+     */
+    uv_timer_init(job.loop, &job.stop_timer);
+
     job_kafka_stop();
     job_push_stop();
     job_rooms_flush();
 
-    uv_timer_init(job.loop, &job.stop_timer);
+    if (job.finished) {
+        return;
+    }
+
     uv_timer_start(&job.stop_timer, job_stop_timeout,
                    (uint64_t) job.conf->stop_timeout * 1000, 0);
 

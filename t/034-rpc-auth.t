@@ -304,19 +304,56 @@ GET /goim/online/total
 
 
 
-=== TEST 11: router closes a peer that sends nothing after rpc_auth_timeout, and counts it
+=== TEST 11: job -> comet's push port with another secret: job refuses comet's proof, comet logs the broken handshake
+--- init
+# a router and a job of another plane (the other secret), which lists
+# the test comet's push port
+my %other = (secret_file => $main::Other);
+my $r2 = Goim::Daemon->start('router', name => 'router-other', no_env => 1,
+                             args => ['--rpc-secret-file', $main::Other]);
+Test::More::is(Goim::RouterRpc::comet_renew_reply($r2->port, id => 'comet-test',
+                   push_addr => "127.0.0.1:$ENV{TEST_NGINX_PUSH_PORT}", %other),
+               306 | 0x40000000, 'TEST 11 - the other router lists the comet');
+my $j2 = Goim::Daemon->start('job', name => 'job-to-comet', no_env => 1, router => $r2->addr,
+                             args => ['--rpc-secret-file', $main::Other]);
+Test::More::ok($j2->wait_for_log(qr/comet comet-test at 127\.0\.0\.1:$ENV{TEST_NGINX_PUSH_PORT}/, 5 * $main::Slow),
+               'TEST 11 - the other job knows the comet');
+# Job.Push: one broadcast record
+my $msg = Goim::RouterRpc::f_varint(1, 2) . Goim::RouterRpc::f_varint(2, 1000)
+        . Goim::RouterRpc::f_bytes(7, 'x');
+# job answers once the comets did: here never, it keeps trying
+my $push = Goim::RouterRpc::connect($j2->port, %other);
+print $push Goim::RouterRpc::frame(401, 1, Goim::RouterRpc::f_bytes(1, $msg));
+Test::More::ok($j2->wait_for_log(qr/rpc: 127\.0\.0\.1:$ENV{TEST_NGINX_PUSH_PORT}: authentication refused: wrong proof of the RPC secret/, 5 * $main::Slow),
+               'TEST 11 - and refuses the comet: it cannot prove the other secret');
+# stopping with that push still retrying exits cleanly (it crashed:
+# the drain finished before its timer existed)
+$j2->stop;
+$r2->stop;
+--- request
+GET /goim/online/total
+--- error_log
+goim rpc: refusing 127.0.0.1: authentication failed: the peer closed the connection during the handshake
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 12: router closes a peer that sends nothing after rpc_auth_timeout, and counts it
 --- init
 my $before = main::router_stats()->{rpc_auth_refused} // -1;
 my $s = Goim::RouterRpc::connect($ENV{TEST_NGINX_ROUTER_PORT}, secret_file => '');
-Test::More::ok(main::closed($s, 10 * $main::Slow), 'TEST 11 - the silent peer was closed');
+Test::More::ok(main::closed($s, 10 * $main::Slow), 'TEST 12 - the silent peer was closed');
 Test::More::ok($Goim::Stack::Router->wait_for_log(qr/refusing 127\.0\.0\.1:\d+: authentication failed: no handshake within 1000 ms/, 1),
-               'TEST 11 - with the reason logged');
-Test::More::is(main::router_stats()->{rpc_auth_refused}, $before + 1, 'TEST 11 - and counted');
-Test::More::ok(main::plain_call($ENV{TEST_NGINX_ROUTER_PORT}, 312), 'TEST 11 - Stats() without a secret: closed');
-Test::More::is(main::forged_proof($ENV{TEST_NGINX_ROUTER_PORT}), 'closed', 'TEST 11 - forged proof: closed');
+               'TEST 12 - with the reason logged');
+Test::More::is(main::router_stats()->{rpc_auth_refused}, $before + 1, 'TEST 12 - and counted');
+Test::More::ok(main::plain_call($ENV{TEST_NGINX_ROUTER_PORT}, 312), 'TEST 12 - Stats() without a secret: closed');
+Test::More::is(main::forged_proof($ENV{TEST_NGINX_ROUTER_PORT}), 'closed', 'TEST 12 - forged proof: closed');
 Test::More::ok($Goim::Stack::Router->wait_for_log(qr/refusing 127\.0\.0\.1:\d+: authentication failed: wrong proof/, 1),
-               'TEST 11 - forged proof logged');
-Test::More::is(main::router_stats()->{rpc_auth_refused}, $before + 3, 'TEST 11 - three refused');
+               'TEST 12 - forged proof logged');
+Test::More::is(main::router_stats()->{rpc_auth_refused}, $before + 3, 'TEST 12 - three refused');
 --- request
 GET /goim/online/total
 --- no_error_log
@@ -326,26 +363,26 @@ GET /goim/online/total
 
 
 
-=== TEST 12: a live comet's push address cannot be taken over; the same address renews; a new one is taken after expiry
+=== TEST 13: a live comet's push address cannot be taken over; the same address renews; a new one is taken after expiry
 --- init
 my $port = $ENV{TEST_NGINX_ROUTER_PORT};
 my $router = $Goim::Stack::Router;
 my $ok = 306 | 0x40000000;
 Test::More::is(Goim::RouterRpc::comet_renew_reply($port, id => 'comet-owned', push_addr => '127.0.0.1:7001'),
-               $ok, 'TEST 12 - registered');
+               $ok, 'TEST 13 - registered');
 Test::More::is(Goim::RouterRpc::comet_renew_reply($port, id => 'comet-owned', push_addr => '127.0.0.1:7666'),
-               306 | 0x20000000, 'TEST 12 - another push address for the live id: an error reply');
+               306 | 0x20000000, 'TEST 13 - another push address for the live id: an error reply');
 Test::More::ok($router->wait_for_log(qr/\[warn\] .*comet comet-owned: refusing a renewal with push address 127\.0\.0\.1:7666: it is live at 127\.0\.0\.1:7001/, 1),
-               'TEST 12 - logged');
-Test::More::is(main::router_stats()->{comet_takeovers_refused}, 1, 'TEST 12 - counted');
+               'TEST 13 - logged');
+Test::More::is(main::router_stats()->{comet_takeovers_refused}, 1, 'TEST 13 - counted');
 my ($op, $body) = Goim::RouterRpc::call($port, 308, '');
-Test::More::like($body // '', qr/comet-owned.{2}127\.0\.0\.1:7001/s, 'TEST 12 - job still gets the first address');
-Test::More::unlike($body // '', qr/7666/, 'TEST 12 - and never the second');
+Test::More::like($body // '', qr/comet-owned.{2}127\.0\.0\.1:7001/s, 'TEST 13 - job still gets the first address');
+Test::More::unlike($body // '', qr/7666/, 'TEST 13 - and never the second');
 Test::More::is(Goim::RouterRpc::comet_renew_reply($port, id => 'comet-owned', push_addr => '127.0.0.1:7001'),
-               $ok, 'TEST 12 - the same address renews');
-Test::More::ok($router->wait_for_log(qr/comet comet-owned expired/, 10 * $main::Slow), 'TEST 12 - it expires');
+               $ok, 'TEST 13 - the same address renews');
+Test::More::ok($router->wait_for_log(qr/comet comet-owned expired/, 10 * $main::Slow), 'TEST 13 - it expires');
 Test::More::is(Goim::RouterRpc::comet_renew_reply($port, id => 'comet-owned', push_addr => '127.0.0.1:7666'),
-               $ok, 'TEST 12 - then another address may register the id');
+               $ok, 'TEST 13 - then another address may register the id');
 --- request
 GET /goim/online/total
 --- no_error_log
@@ -355,23 +392,26 @@ GET /goim/online/total
 
 
 
-=== TEST 13: daemons: a non-loopback listen without a secret is a config error; a secret others can read too
+=== TEST 14: daemons: loopback by default; a non-loopback listen without a secret is a config error; a secret others can read too
 --- init
 my $bin = Goim::Daemon::build_dir();
+my %port = (router => 3139, job => 3129);
 for my $d (qw(router job)) {
+    Test::More::like(scalar `$bin/goim-$d --help`, qr/--listen .*\(default 127\.0\.0\.1:$port{$d}\)/,
+                     "TEST 14 - goim-$d listens on loopback by default");
     my $out = `GOIM_RPC_SECRET_FILE= $bin/goim-$d --listen 0.0.0.0:3 -t 2>&1`;
-    Test::More::is($? >> 8, 1, "TEST 13 - goim-$d: exit 1");
+    Test::More::is($? >> 8, 1, "TEST 14 - goim-$d: exit 1");
     Test::More::like($out, qr/^goim-$d: listen: "0\.0\.0\.0:3" is not a loopback address and no rpc_secret_file is set[^\n]*\n\z/,
-                     "TEST 13 - goim-$d: one line says why");
+                     "TEST 14 - goim-$d: one line says why");
     $out = `$bin/goim-$d --listen 0.0.0.0:3 -t 2>&1`;
-    Test::More::is($? >> 8, 0, "TEST 13 - goim-$d: with a secret it may listen on any address") or Test::More::diag($out);
+    Test::More::is($? >> 8, 0, "TEST 14 - goim-$d: with a secret it may listen on any address") or Test::More::diag($out);
 }
 my $open = Goim::Daemon::write_secret("rpc-open-$$.secret");
 chmod 0644, $open;
 my $out = `$bin/goim-router --rpc-secret-file $open -t 2>&1`;
-Test::More::is($? >> 8, 1, 'TEST 13 - a world-readable secret: exit 1');
+Test::More::is($? >> 8, 1, 'TEST 14 - a world-readable secret: exit 1');
 Test::More::like($out, qr/^goim-router: rpc_secret_file: the RPC secret file "[^"]+" is accessible by others \(mode 644\)/,
-                 'TEST 13 - and why');
+                 'TEST 14 - and why');
 unlink $open;
 --- request
 GET /goim/online/total
@@ -382,7 +422,7 @@ GET /goim/online/total
 
 
 
-=== TEST 14: nginx: comet's push listener on a non-loopback address without a secret is refused
+=== TEST 15: nginx: comet's push listener on a non-loopback address without a secret is refused
 --- main_config eval
 my $c = main::main_with(undef, 'RPC');
 $c =~ s/listen 127\.0\.0\.1:\$TEST_NGINX_PUSH_PORT;/listen 0.0.0.0:\$TEST_NGINX_PUSH_PORT;/ or die;
@@ -393,7 +433,7 @@ qr/\[emerg\] .*goim_comet_push listens on 0\.0\.0\.0:\d+, not a loopback address
 
 
 
-=== TEST 15: nginx: logic's RPC listener on a non-loopback address without a secret is refused
+=== TEST 16: nginx: logic's RPC listener on a non-loopback address without a secret is refused
 --- main_config eval
 my $c = main::main_with('RPC', undef);
 $c =~ s/listen 127\.0\.0\.1:\$TEST_NGINX_LOGIC_PORT;/listen 0.0.0.0:\$TEST_NGINX_LOGIC_PORT;/ or die;
@@ -404,7 +444,7 @@ qr/\[emerg\] .*goim_logic_rpc listens on 0\.0\.0\.0:\d+, not a loopback address,
 
 
 
-=== TEST 16: nginx: a secret file others may read is refused, with its file and line
+=== TEST 17: nginx: a secret file others may read is refused, with its file and line
 --- main_config eval
 my $open = Goim::Daemon::write_secret("rpc-open-nginx-$$.secret");
 chmod 0644, $open;

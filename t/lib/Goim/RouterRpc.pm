@@ -101,10 +101,11 @@ sub connect {
     return $s;
 }
 
-# one call: the reply's (op, body), or () on EOF or timeout
+# one call: the reply's (op, body), or () on EOF or timeout; %o as for
+# connect (secret_file => ...)
 sub call {
-    my ($port, $op, $body) = @_;
-    my $s = Goim::RouterRpc::connect($port);
+    my ($port, $op, $body, %o) = @_;
+    my $s = Goim::RouterRpc::connect($port, %o);
     print $s frame($op, 1, $body);
     my $buf = '';
     my $sel = IO::Select->new($s);
@@ -130,6 +131,7 @@ sub comet_renew {
 
 sub comet_renew_reply {
     my ($port, %c) = @_;
+    my %o = exists $c{secret_file} ? (secret_file => delete $c{secret_file}) : ();
     my $info = f_bytes(1, $c{id});
     $info .= f_bytes(2, $c{push_addr} // '127.0.0.1:1');
     $info .= f_bytes(3, $_) for @{$c{addrs} // []};
@@ -138,7 +140,7 @@ sub comet_renew_reply {
     $info .= f_varint(8, 1) if $c{offline};
     $info .= f_varint(9, $c{conn_count}) if $c{conn_count};
     $info .= f_varint(10, $c{ip_count}) if $c{ip_count};
-    my ($op) = call($port, 306, f_bytes(1, $info));
+    my ($op) = call($port, 306, f_bytes(1, $info), %o);
     return $op;
 }
 
