@@ -1,14 +1,14 @@
 /*
  * What goim-router and goim-job have in common: the command line, the
  * configuration life cycle, the RPC listener, signals, the event loop, and
- * the --stats query.
+ * the --stats query.  A daemon describes itself in a goim_daemon_t and
+ * its main() is one call to goim_daemon_main().
  *
  * The RPC plane: with rpc_secret_file every connection, accepted or
  * opened, runs goim_auth.h's handshake; without one, the listener may
  * only be a loopback address (anything else is a configuration error) and
  * a warning says the plane is unauthenticated.  rpc_secret_file defaults
- * to $GOIM_RPC_SECRET_FILE when that is set.  A daemon describes itself in a goim_daemon_t and
- * its main() is one call to goim_daemon_main().
+ * to $GOIM_RPC_SECRET_FILE when that is set.
  *
  *   daemon [-c FILE] [--OPTION VALUE ...] [-t] [--stats HOST:PORT] [-h]
  *
