@@ -1463,6 +1463,15 @@ ngx_goim_rpc_peer_auth_start(ngx_goim_rpc_peer_t *peer)
     c->read->handler = ngx_goim_rpc_peer_auth_handler;
     c->write->handler = ngx_goim_rpc_peer_auth_handler;
 
+    /*
+     * The proof and the first calls leave in two writes: without this the
+     * second waits for the callee's delayed ACK of the first (40 ms).
+     */
+    if (ngx_tcp_nodelay(c) != NGX_OK) {
+        ngx_goim_rpc_peer_fail(peer, "upstream setsockopt failed");
+        return;
+    }
+
     ngx_add_timer(c->read, ngx_goim_rpc_auth_timeout);
 
     ngx_goim_rpc_peer_auth_handler(c->write);
