@@ -67,6 +67,9 @@ sub other_secret {
     my $s = Goim::RouterRpc::connect($port, secret_file => '');
     eval { Goim::RouterRpc::authenticate($s, Goim::RouterRpc::secret($Other)) };
     (my $why = $@) =~ s/\s+$//;
+    # it hangs up; the server's close says it has logged why
+    shutdown $s, 1;
+    closed($s, 5 * $Slow) or return "$why (and the server kept the connection)";
     return $why;
 }
 
