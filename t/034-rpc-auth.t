@@ -290,6 +290,7 @@ Test::More::ok($other->wait_for_log(qr/\[warn\] .*rpc: 127\.0\.0\.1:$ENV{TEST_NG
                'TEST 10 - a job with another secret refuses the router');
 Test::More::ok($router->wait_for_log(qr/rpc: refusing 127\.0\.0\.1:\d+: authentication failed: it closed the connection first/, 5 * $main::Slow),
                'TEST 10 - and the router logs the broken handshake');
+$other->wait_for_log(qr/goim-job started/, 5 * $main::Slow);
 $other->stop;
 my $none = Goim::Daemon->start('job', name => 'job-no-secret', no_env => 1,
                                env => {GOIM_RPC_SECRET_FILE => ''}, args => ['--comet-refresh', 1]);
@@ -297,6 +298,8 @@ Test::More::ok($router->wait_for_log(qr/rpc: refusing 127\.0\.0\.1:\d+: authenti
                'TEST 10 - a job without a secret is refused by the router');
 Test::More::ok($none->wait_for_log(qr/no rpc_secret_file: the RPC plane is unauthenticated/, 1),
                'TEST 10 - and warned at start that its plane is open');
+# its SIGTERM handler is set once it says it started (it listens before)
+$none->wait_for_log(qr/goim-job started/, 5 * $main::Slow);
 $none->stop;
 --- request
 GET /goim/online/total
@@ -332,6 +335,7 @@ Test::More::ok($j2->wait_for_log(qr/rpc: 127\.0\.0\.1:$ENV{TEST_NGINX_PUSH_PORT}
 # stopping with that push still retrying exits cleanly (it crashed:
 # the drain finished before its timer existed)
 $j2->stop;
+$r2->wait_for_log(qr/goim-router started/, 5 * $main::Slow);
 $r2->stop;
 --- request
 GET /goim/online/total
