@@ -23,6 +23,10 @@
 #define GOIM_AUTH_LABEL_SERVER  "goim-rpc-auth-v1 server"
 #define GOIM_AUTH_LABEL_CLIENT  "goim-rpc-auth-v1 client"
 
+static void goim_auth_mac(const goim_auth_t *a, const char *label,
+    uint8_t *mac);
+
+
 enum {
     GOIM_AUTH_START = 0,         /* client: HELLO not written yet */
     GOIM_AUTH_WAIT_HELLO,        /* server */
@@ -118,6 +122,24 @@ goim_auth_secret_load(goim_auth_secret_t *s, const char *path, char *err,
     }
 
     s->len = len;
+
+    return 0;
+}
+
+
+int
+goim_auth_warmup(const goim_auth_secret_t *secret)
+{
+    goim_auth_t  a;
+    uint8_t      mac[GOIM_AUTH_MAC_LEN];
+
+    goim_auth_init(&a, secret, 1);
+
+    if (RAND_bytes(a.nonce_c, GOIM_AUTH_NONCE_LEN) != 1) {
+        return -1;
+    }
+
+    goim_auth_mac(&a, GOIM_AUTH_LABEL_CLIENT, mac);
 
     return 0;
 }

@@ -90,6 +90,14 @@ typedef struct {
 int goim_auth_secret_load(goim_auth_secret_t *s, const char *path,
     char *err, size_t errlen);
 
+/*
+ * Draws a nonce and computes a MAC once, so that the crypto library's
+ * first-use cost (seeding its generator, loading its providers) is paid at
+ * start, not inside the first handshake and the deadline of the calls
+ * waiting for it.  0, or -1 when no random bytes can be had.
+ */
+int goim_auth_warmup(const goim_auth_secret_t *secret);
+
 /* client != 0: this end opened the connection. */
 void goim_auth_init(goim_auth_t *a, const goim_auth_secret_t *secret,
     int client);

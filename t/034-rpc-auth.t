@@ -23,9 +23,10 @@ $ENV{TEST_NGINX_OTHER_SECRET_FILE} = $Other;
 END { unlink $Other if $Other }
 
 sub router_stats {
+    my $port = shift // $ENV{TEST_NGINX_ROUTER_PORT};
     my $bin = Goim::Daemon::build_dir() . '/goim-router';
     my %h = map { /^(\w+)=(-?\d+)$/ ? ($1, $2) : () }
-            `$bin --stats 127.0.0.1:$ENV{TEST_NGINX_ROUTER_PORT} 2>/dev/null`;
+            `$bin --stats 127.0.0.1:$port 2>/dev/null`;
     return \%h;
 }
 
@@ -75,15 +76,13 @@ sub other_secret {
 
 Goim::Stack::setup();
 
-# this file's router: comets expire 3 s after their last renewal, a
-# handshake has 1 s; the test comet renews every second to stay listed
+# this file's router: a handshake has 1 s
 {
     my $port = $Goim::Stack::Router->port;
     $Goim::Stack::Router->stop;
     $Goim::Stack::Router = Goim::Daemon->start('router', name => 'router-auth', port => $port,
-        args => ['--comet-ttl', 3, '--rpc-auth-timeout', 1000]);
+        args => ['--rpc-auth-timeout', 1000]);
 }
-$Goim::Stack::MainConfig =~ s/(goim_comet_id comet-test;)/$1\n    goim_comet_online_interval 1s;/;
 
 our $Main = $Goim::Stack::MainConfig;
 
@@ -131,7 +130,7 @@ refusing
 --- init
 Test::More::ok(main::plain_call($ENV{TEST_NGINX_LOGIC_PORT}, 106), 'TEST 2 - closed');
 --- request
-GET /goim/online/total
+GET /status
 --- error_log eval
 qr/\[warn\] .*goim rpc: refusing 127\.0\.0\.1: authentication failed: the peer sent another frame than the authentication one/
 --- no_error_log
@@ -147,7 +146,7 @@ Test::More::is(main::forged_proof($ENV{TEST_NGINX_LOGIC_PORT}), 'closed', 'TEST 
 Test::More::is(main::other_secret($ENV{TEST_NGINX_LOGIC_PORT}), "RouterRpc: the server's proof is wrong",
                'TEST 3 - another secret: logic cannot prove it');
 --- request
-GET /goim/online/total
+GET /status
 --- error_log eval
 [qr/goim rpc: refusing 127\.0\.0\.1: authentication failed: wrong proof of the RPC secret/,
  qr/goim rpc: refusing 127\.0\.0\.1: authentication failed: the peer closed the connection during the handshake/]
@@ -191,7 +190,7 @@ $c
 my $s = Goim::RouterRpc::connect($ENV{TEST_NGINX_LOGIC_PORT}, secret_file => '');
 Test::More::ok(main::closed($s, 10 * $main::Slow), 'TEST 5 - the silent peer was closed');
 --- request
-GET /goim/online/total
+GET /status
 --- error_log eval
 "goim rpc: refusing 127.0.0.1: no handshake within " . (300 * $main::Slow) . " ms"
 --- no_error_log
@@ -207,7 +206,7 @@ main::main_with('OTHER', 'RPC')
 --- init
 my $c = Goim::Stack::client('w1', '{"mid":902,"room_id":"auth://1","accepts":[1000]}', 1);
 --- request
-GET /goim/online/total
+GET /status
 --- goim_auth
 w1 none
 --- goim_closed
@@ -227,7 +226,7 @@ main::main_with(undef, 'RPC')
 --- init
 my $c = Goim::Stack::client('n1', '{"mid":903,"room_id":"auth://1","accepts":[1000]}', 1);
 --- request
-GET /goim/online/total
+GET /status
 --- goim_auth
 n1 none
 --- goim_closed
@@ -302,7 +301,7 @@ Test::More::ok($none->wait_for_log(qr/no rpc_secret_file: the RPC plane is unaut
 $none->wait_for_log(qr/goim-job started/, 5 * $main::Slow);
 $none->stop;
 --- request
-GET /goim/online/total
+GET /status
 --- no_error_log
 [error]
 [alert]
@@ -338,7 +337,7 @@ $j2->stop;
 $r2->wait_for_log(qr/goim-router started/, 5 * $main::Slow);
 $r2->stop;
 --- request
-GET /goim/online/total
+GET /status
 --- error_log
 goim rpc: refusing 127.0.0.1: authentication failed: the peer closed the connection during the handshake
 --- no_error_log
@@ -362,7 +361,7 @@ Test::More::ok($Goim::Stack::Router->wait_for_log(qr/refusing 127\.0\.0\.1:\d+: 
                'TEST 12 - forged proof logged');
 Test::More::is(main::router_stats()->{rpc_auth_refused}, $before + 3, 'TEST 12 - three refused');
 --- request
-GET /goim/online/total
+GET /status
 --- no_error_log
 [error]
 [alert]
@@ -372,8 +371,10 @@ GET /goim/online/total
 
 === TEST 13: a live comet's push address cannot be taken over; the same address renews; a new one is taken after expiry
 --- init
-my $port = $ENV{TEST_NGINX_ROUTER_PORT};
-my $router = $Goim::Stack::Router;
+# a router of its own: registrations expire 2 s after their last renewal
+my $router = Goim::Daemon->start('router', name => 'router-takeover', no_env => 1,
+                                 args => ['--comet-ttl', 2]);
+my $port = $router->port;
 my $ok = 306 | 0x40000000;
 Test::More::is(Goim::RouterRpc::comet_renew_reply($port, id => 'comet-owned', push_addr => '127.0.0.1:7001'),
                $ok, 'TEST 13 - registered');
@@ -381,7 +382,7 @@ Test::More::is(Goim::RouterRpc::comet_renew_reply($port, id => 'comet-owned', pu
                306 | 0x20000000, 'TEST 13 - another push address for the live id: an error reply');
 Test::More::ok($router->wait_for_log(qr/\[warn\] .*comet comet-owned: refusing a renewal with push address 127\.0\.0\.1:7666: it is live at 127\.0\.0\.1:7001/, 1),
                'TEST 13 - logged');
-Test::More::is(main::router_stats()->{comet_takeovers_refused}, 1, 'TEST 13 - counted');
+Test::More::is(main::router_stats($port)->{comet_takeovers_refused}, 1, 'TEST 13 - counted');
 my ($op, $body) = Goim::RouterRpc::call($port, 308, '');
 Test::More::like($body // '', qr/comet-owned.{2}127\.0\.0\.1:7001/s, 'TEST 13 - job still gets the first address');
 Test::More::unlike($body // '', qr/7666/, 'TEST 13 - and never the second');
@@ -390,8 +391,10 @@ Test::More::is(Goim::RouterRpc::comet_renew_reply($port, id => 'comet-owned', pu
 Test::More::ok($router->wait_for_log(qr/comet comet-owned expired/, 10 * $main::Slow), 'TEST 13 - it expires');
 Test::More::is(Goim::RouterRpc::comet_renew_reply($port, id => 'comet-owned', push_addr => '127.0.0.1:7666'),
                $ok, 'TEST 13 - then another address may register the id');
+$router->wait_for_log(qr/goim-router started/, 5 * $main::Slow);
+$router->stop;
 --- request
-GET /goim/online/total
+GET /status
 --- no_error_log
 [error]
 [alert]
@@ -421,7 +424,7 @@ Test::More::like($out, qr/^goim-router: rpc_secret_file: the RPC secret file "[^
                  'TEST 14 - and why');
 unlink $open;
 --- request
-GET /goim/online/total
+GET /status
 --- no_error_log
 [error]
 [alert]

@@ -1302,6 +1302,11 @@ ngx_goim_rpc_set_auth(const goim_auth_secret_t *secret, ngx_msec_t timeout,
     ngx_goim_rpc_secret = (secret && secret->len) ? secret : NULL;
     ngx_goim_rpc_auth_timeout = timeout;
     ngx_goim_rpc_auth_refused = refused;
+
+    if (ngx_goim_rpc_secret && goim_auth_warmup(ngx_goim_rpc_secret) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "goim rpc: no random bytes for the handshake's nonces");
+    }
 }
 
 

@@ -603,6 +603,9 @@ goim_daemon_main(const goim_daemon_t *d, int argc, char **argv)
     if (st->secret.len == 0) {
         goim_log_warn("no rpc_secret_file: the RPC plane is "
                       "unauthenticated, listening on loopback only");
+
+    } else if (goim_auth_warmup(&st->secret) != 0) {
+        goim_log_error("no random bytes for the RPC handshake's nonces");
     }
 
     uv_loop_init(&st->loop);
