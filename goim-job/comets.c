@@ -61,7 +61,8 @@ job_comet_free(job_comet_t *cm)
 static job_comet_t *
 job_comet_add(const char *id, const char *push_addr)
 {
-    job_comet_t  *cm;
+    job_comet_t             *cm;
+    goim_rpc_client_opts_t   opts;
 
     cm = calloc(1, sizeof(job_comet_t));
     if (cm == NULL) {
@@ -71,7 +72,8 @@ job_comet_add(const char *id, const char *push_addr)
     goim_queue_init(&cm->waiting);
     cm->id = strdup(id);
     cm->push_addr = strdup(push_addr);
-    cm->client = goim_rpc_client_create(job.loop, push_addr, NULL);
+    goim_daemon_client_opts(&opts);
+    cm->client = goim_rpc_client_create(job.loop, push_addr, &opts);
 
     if (cm->id == NULL || cm->push_addr == NULL || cm->client == NULL) {
         if (cm->client) {
@@ -99,6 +101,7 @@ job_comets_update(const Goim__CometListReply *list)
     job_comet_t      *cm;
     goim_rpc_client_t *client, *old;
     Goim__CometInfo  *info;
+    goim_rpc_client_opts_t  opts;
 
     for (q = goim_queue_head(&job.comets); q != &job.comets; q = q->next) {
         goim_queue_data(q, job_comet_t, queue)->seen = 0;
@@ -119,7 +122,9 @@ job_comets_update(const Goim__CometListReply *list)
             goim_log_info("comet %s moved from %s to %s", cm->id,
                           cm->push_addr, info->push_addr);
 
-            client = goim_rpc_client_create(job.loop, info->push_addr, NULL);
+            goim_daemon_client_opts(&opts);
+            client = goim_rpc_client_create(job.loop, info->push_addr,
+                                            &opts);
             if (client == NULL) {
                 continue;                   /* logged; keep the old one */
             }
@@ -279,13 +284,15 @@ job_comets_wait(job_wait_t *w)
 int
 job_comets_start(void)
 {
-    uint64_t  period;
+    uint64_t                period;
+    goim_rpc_client_opts_t  opts;
 
     goim_queue_init(&job.comets);
     goim_queue_init(&job.wait_next);
     goim_queue_init(&job.wait_inflight);
 
-    job.router = goim_rpc_client_create(job.loop, job.conf->router, NULL);
+    goim_daemon_client_opts(&opts);
+    job.router = goim_rpc_client_create(job.loop, job.conf->router, &opts);
     if (job.router == NULL) {
         return -1;
     }

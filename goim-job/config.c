@@ -13,7 +13,7 @@
 
 
 const goim_opt_t  job_opts[] = {
-    GOIM_DAEMON_OPTS("0.0.0.0:3129"),
+    GOIM_DAEMON_OPTS("127.0.0.1:3129"),
 
     { "router", GOIM_OPT_ADDR, offsetof(job_conf_t, router),
       "127.0.0.1:3139", 0, 0, 0,

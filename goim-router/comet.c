@@ -16,6 +16,8 @@ router_comets_init(router_comets_t *rc)
     goim_queue_init(&rc->list);
     rc->count = 0;
     rc->expired = 0;
+    rc->ttl = 30000;
+    rc->takeovers = 0;
     rc->on_remove = NULL;
     rc->arg = NULL;
 }
@@ -86,6 +88,17 @@ router_comets_renew(router_comets_t *rc, Goim__CometRenewReq *req,
 
     } else {
         if (strcmp(cm->renew->comet->push_addr, req->comet->push_addr)) {
+            if (now - cm->renewed < rc->ttl) {
+                goim_log_warn("comet %s: refusing a renewal with push "
+                              "address %s: it is live at %s (another "
+                              "address is taken once it expires)",
+                              req->comet->id, req->comet->push_addr,
+                              cm->renew->comet->push_addr);
+                rc->takeovers++;
+                protobuf_c_message_free_unpacked(&req->base, NULL);
+                return ROUTER_COMET_TAKEOVER;
+            }
+
             goim_log_info("comet %s moved its push address to %s",
                           req->comet->id, req->comet->push_addr);
         }

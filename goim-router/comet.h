@@ -8,6 +8,10 @@
  * the store holds on it.  Comets are few (tens), so they are kept in a
  * list; each entry owns the last renewal request it got, so the registry
  * answers ROUTER_COMET_LIST with pointers into those messages.
+ *
+ * A live comet's push address is its own: a renewal of its id with
+ * another push address is refused (job would send that comet's pushes
+ * there) until the registration expires or is deleted.
  */
 
 #ifndef ROUTER_COMET_H
@@ -29,6 +33,8 @@ typedef struct {
     goim_queue_t          list;
     size_t                count;
     uint64_t              expired;
+    uint64_t              ttl;       /* ms a registration lives */
+    uint64_t              takeovers; /* renewals refused: another address */
 
     /* called as a comet leaves (del or expiry), to drop its sessions */
     void                (*on_remove)(const char *id, void *arg);
@@ -44,8 +50,12 @@ router_comet_t *router_comets_find(router_comets_t *rc, const char *id);
 /*
  * Takes req (unpacked with the default allocator, req->comet set, a
  * non-empty id) as the comet's latest state.  Returns 1 for a comet new to
- * the registry, 0 for a renewal, -1 when memory ran out (req is freed).
+ * the registry, 0 for a renewal, -1 when memory ran out (req is freed),
+ * ROUTER_COMET_TAKEOVER when the id is live with another push address
+ * (req is freed, the registration stays as it was).
  */
+#define ROUTER_COMET_TAKEOVER  (-2)
+
 int router_comets_renew(router_comets_t *rc, Goim__CometRenewReq *req,
     uint64_t now, int64_t wall_ms);
 

@@ -10,7 +10,7 @@
 
 
 const goim_opt_t  router_opts[] = {
-    GOIM_DAEMON_OPTS("0.0.0.0:3139"),
+    GOIM_DAEMON_OPTS("127.0.0.1:3139"),
 
     { "session_ttl", GOIM_OPT_INT, offsetof(router_conf_t, session_ttl),
       "1800", 1, 30 * 86400, 1,

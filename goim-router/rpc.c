@@ -318,6 +318,13 @@ router_comet_renew(goim_rpc_req_t *r)
 
     rc = router_comets_renew(&router.comets, req, uv_now(router.loop),
                              goim_daemon_wall_ms());
+    if (rc == ROUTER_COMET_TAKEOVER) {
+        goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAUTHORIZED,
+                             "this comet id is live with another push "
+                             "address");
+        return;
+    }
+
     if (rc < 0) {
         router_no_memory(r);
         return;
@@ -568,14 +575,15 @@ router_online_total(goim_rpc_req_t *r)
 static void
 router_stats(goim_rpc_req_t *r)
 {
-    int64_t  values[17];
+    int64_t  values[18];
 
     static const char *const  names[] = {
         "sessions", "session_bytes", "comets", "session_puts",
         "session_replaced", "session_dels", "session_del_misses",
         "session_renews", "session_renew_misses", "session_lookups",
         "sessions_expired", "comet_renews", "comet_dels", "comets_expired",
-        "comet_sessions_dropped", "rooms", "online_queries"
+        "comet_sessions_dropped", "rooms", "online_queries",
+        "comet_takeovers_refused"
     };
 
     values[0] = (int64_t) router_store_count(&router.store);
@@ -595,8 +603,9 @@ router_stats(goim_rpc_req_t *r)
     values[14] = (int64_t) router.stats.comet_sessions_dropped;
     values[15] = (int64_t) router_store_room_total(&router.store);
     values[16] = (int64_t) router.stats.online_queries;
+    values[17] = (int64_t) router.comets.takeovers;
 
-    goim_daemon_stats_reply(r, names, values, 17);
+    goim_daemon_stats_reply(r, names, values, 18);
 }
 
 

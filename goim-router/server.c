@@ -95,6 +95,7 @@ router_start(uv_loop_t *loop, void *conf)
 
     router_comets_init(&router.comets);
     router.comets.on_remove = router_comet_removed;
+    router.comets.ttl = (uint64_t) router.conf->comet_ttl * 1000;
 
     uv_timer_init(loop, &router.expire_timer);
     uv_timer_start(&router.expire_timer, router_expire, ROUTER_EXPIRE_PERIOD,
@@ -116,6 +117,7 @@ router_reload(void *conf)
     router.conf = conf;
     router_store_set_ttl(&router.store,
                          (uint64_t) router.conf->session_ttl * 1000);
+    router.comets.ttl = (uint64_t) router.conf->comet_ttl * 1000;
 
     goim_log_info("session ttl %lld s, comet ttl %lld s",
                   (long long) router.conf->session_ttl,

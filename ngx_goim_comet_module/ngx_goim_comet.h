@@ -45,6 +45,7 @@ typedef struct {
     ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */
     ngx_atomic_uint_t          locks_recovered;  /* a dead worker's */
     ngx_atomic_uint_t          token_refused; /* op 12/14 past its JWT */
+    ngx_atomic_uint_t          rpc_auth_refused;  /* push RPC handshakes */
 
     /* records from other workers by hop time (ngx_goim_comet_shm.c) */
     ngx_atomic_uint_t          hop_us[NGX_GOIM_COMET_HOP_BUCKETS];
@@ -70,6 +71,11 @@ typedef struct {
     ngx_msec_t                 renew_interval;
     size_t                     zone_size;
     size_t                     ring_size;
+
+    /* the RPC plane (goim_auth.h): NULL, or the secret both ways */
+    goim_auth_secret_t        *rpc_secret;
+    ngx_msec_t                 rpc_auth_timeout;
+    ngx_str_t                  push_open;     /* a non-loopback push listen */
 
     /* delivery across workers (ngx_goim_comet_shm.c) */
     ngx_shm_zone_t            *shm_zone;

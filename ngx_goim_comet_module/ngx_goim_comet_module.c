@@ -17,7 +17,10 @@ static char *ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_goim_comet_addrs(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_goim_comet_rpc_secret_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_goim_comet_init_process(ngx_cycle_t *cycle);
+static void ngx_goim_comet_rpc_refused(void);
 static void ngx_goim_comet_exit_process(ngx_cycle_t *cycle);
 static void ngx_goim_comet_online_handler(ngx_event_t *ev);
 static void ngx_goim_comet_online_done(void *data,
@@ -117,6 +120,20 @@ static ngx_command_t  ngx_goim_comet_commands[] = {
       offsetof(ngx_goim_comet_conf_t, region),
       NULL },
 
+    { ngx_string("goim_comet_rpc_secret_file"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_goim_comet_rpc_secret_file,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_comet_rpc_auth_timeout"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, rpc_auth_timeout),
+      NULL },
+
       ngx_null_command
 };
 
@@ -163,12 +180,15 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
      *     ccf->addrs = NULL;
      *     ccf->region = { 0, NULL };
      *     ccf->logic_peer = NULL;
+     *     ccf->rpc_secret = NULL;
+     *     ccf->push_open = { 0, NULL };
      */
 
     ccf->rpc_timeout = NGX_CONF_UNSET_MSEC;
     ccf->rpc_max_timeouts = NGX_CONF_UNSET_UINT;
     ccf->rpc_max_backlog = NGX_CONF_UNSET_SIZE;
     ccf->rpc_retry = NGX_CONF_UNSET_MSEC;
+    ccf->rpc_auth_timeout = NGX_CONF_UNSET_MSEC;
     ccf->online_interval = NGX_CONF_UNSET_MSEC;
     ccf->renew_interval = NGX_CONF_UNSET_MSEC;
     ccf->zone_size = NGX_CONF_UNSET_SIZE;
@@ -213,6 +233,25 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
         ccf->logic->max_backlog = ccf->rpc_max_backlog;
         ccf->logic->retry = ccf->rpc_retry;
     }
+
+    ngx_conf_init_msec_value(ccf->rpc_auth_timeout, GOIM_AUTH_TIMEOUT_DEFAULT);
+
+    /* without a secret, anyone reaching the push listener could push */
+    if (ccf->push_open.len && ccf->rpc_secret == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_comet_push listens on %V, not a loopback "
+                      "address, and no goim_comet_rpc_secret_file is set",
+                      &ccf->push_open);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ccf->rpc_secret == NULL && (ccf->logic || ccf->push_addr.len)) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "no goim_comet_rpc_secret_file: comet's RPC is "
+                      "unauthenticated (its push listener must be on "
+                      "loopback)");
+    }
+
     ngx_conf_init_msec_value(ccf->online_interval, 10000);
     ngx_conf_init_msec_value(ccf->renew_interval, 10 * 60 * 1000);
     ngx_conf_init_size_value(ccf->zone_size, NGX_GOIM_COMET_ZONE_SIZE);
@@ -268,6 +307,20 @@ ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     return ngx_goim_rpc_parse_upstream(cf, &value[1], ccf->logic);
+}
+
+
+static char *
+ngx_goim_comet_rpc_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_goim_comet_conf_t *ccf = conf;
+
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    return ngx_goim_rpc_secret_file(cf, &value[1], &ccf->rpc_secret);
 }
 
 
@@ -329,6 +382,9 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_goim_rpc_set_auth(ccf->rpc_secret, ccf->rpc_auth_timeout,
+                          ngx_goim_comet_rpc_refused);
+
     if (ccf->logic == NULL) {
         return NGX_OK;
     }
@@ -350,6 +406,16 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_goim_comet_rpc_refused(void)
+{
+    ngx_goim_comet_conf_t  *ccf;
+
+    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    ccf->stats->rpc_auth_refused++;
 }
 
 

@@ -578,14 +578,19 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "goim_comet_worker_hop_us{quantile=\"0.999\"} %ui\n"
             "# HELP goim_comet_keys Keys in the table shared by the workers.\n"
             "# TYPE goim_comet_keys gauge\n"
-            "goim_comet_keys %ui\n",
+            "goim_comet_keys %ui\n"
+            "# HELP goim_comet_rpc_auth_refused_total Push RPC connections "
+            "refused by the handshake.\n"
+            "# TYPE goim_comet_rpc_auth_refused_total counter\n"
+            "goim_comet_rpc_auth_refused_total %uA\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
             st.packets_out, st.dropped, st.xw_dropped, st.xw_records,
             queued, st.auth_failed, st.kicked, st.bad_input,
             st.locks_recovered, st.token_refused, workers,
             ngx_goim_xw_hop_percentile(&st, 500),
             ngx_goim_xw_hop_percentile(&st, 990),
-            ngx_goim_xw_hop_percentile(&st, 999), keys);
+            ngx_goim_xw_hop_percentile(&st, 999), keys,
+            st.rpc_auth_refused);
 
         ngx_str_set(&r->headers_out.content_type,
                     "text/plain; version=0.0.4");
@@ -600,15 +605,16 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"workers_queue\":{\"records\":%uA,\"queued_bytes\":%uL,"
             "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui,\"hop_us_p999\":%ui,"
             "\"keys\":%ui},\"locks_recovered\":%uA,\"token_refused\":%uA,"
-            "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA}\n",
+            "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA,"
+            "\"rpc_auth_refused\":%uA}\n",
             &ccf->id, workers, st.conns_tcp, st.conns_ws, st.online,
             st.rooms, st.push_calls, st.packets_out, st.dropped,
             st.xw_dropped, st.xw_records, queued,
             ngx_goim_xw_hop_percentile(&st, 500),
             ngx_goim_xw_hop_percentile(&st, 990),
             ngx_goim_xw_hop_percentile(&st, 999), keys, st.locks_recovered,
-            st.token_refused,
-            st.auth_failed, st.kicked, st.bad_input);
+            st.token_refused, st.auth_failed, st.kicked, st.bad_input,
+            st.rpc_auth_refused);
 
         ngx_str_set(&r->headers_out.content_type, "application/json");
     }

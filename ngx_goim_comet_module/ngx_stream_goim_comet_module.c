@@ -328,6 +328,18 @@ ngx_stream_goim_comet_postconfiguration(ngx_conf_t *cf)
 
         /* pushes that hop to another worker are paced as they came in */
         ccf->drain_batch = gscf->rpc.batch;
+        if (!goim_auth_is_loopback(ls[i].sockaddr)) {
+            /* refused in init_conf unless a secret is set by then */
+            len = ngx_sock_ntop(ls[i].sockaddr, ls[i].socklen, text,
+                                NGX_SOCKADDR_STRLEN, 1);
+            ccf->push_open.data = ngx_pstrdup(cf->pool,
+                                              &(ngx_str_t) { len, text });
+            if (ccf->push_open.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ccf->push_open.len = len;
+        }
 
         if (gscf->advertise.len) {
             ccf->push_addr = gscf->advertise;

@@ -36,6 +36,11 @@ typedef struct {
     ngx_str_t                  kafka_brokers;  /* goim_logic_queue kafka= */
     ngx_str_t                  kafka_topic;
 
+    /* the RPC plane (goim_auth.h): NULL, or the secret both ways */
+    goim_auth_secret_t        *rpc_secret;
+    ngx_msec_t                 rpc_auth_timeout;
+    ngx_str_t                  rpc_open;      /* a non-loopback RPC listen */
+
     /* the ketama ring over the routers, named "1", "2", ... in order */
     goim_ketama_point_t       *ring;
     size_t                     ring_points;
@@ -158,6 +163,7 @@ typedef struct {
     ngx_atomic_t               auth_accepted;
     ngx_atomic_t               auth_refused;
     ngx_atomic_t               rpc_bad_input;  /* goim_logic_rpc closes */
+    ngx_atomic_t               rpc_auth_refused;  /* handshakes refused */
 } ngx_goim_logic_stats_t;
 
 extern ngx_goim_logic_stats_t  *ngx_goim_logic_stats;

@@ -17,7 +17,10 @@ static char *ngx_goim_logic_router_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_goim_logic_job_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_goim_logic_rpc_secret_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_goim_logic_init_process(ngx_cycle_t *cycle);
+static void ngx_goim_logic_rpc_refused(void);
 static void ngx_goim_logic_exit_process(ngx_cycle_t *cycle);
 static void ngx_goim_logic_fanout_handler(void *data,
     ngx_goim_rpc_result_t *res);
@@ -123,6 +126,20 @@ static ngx_command_t  ngx_goim_logic_commands[] = {
       offsetof(ngx_goim_logic_conf_t, rpc_retry),
       NULL },
 
+    { ngx_string("goim_logic_rpc_secret_file"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_goim_logic_rpc_secret_file,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("goim_logic_rpc_auth_timeout"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_logic_conf_t, rpc_auth_timeout),
+      NULL },
+
       ngx_null_command
 };
 
@@ -169,6 +186,8 @@ ngx_goim_logic_create_conf(ngx_cycle_t *cycle)
      *     lcf->job_peer = NULL;
      *     lcf->kafka_brokers = { 0, NULL };
      *     lcf->kafka_topic = { 0, NULL };
+     *     lcf->rpc_secret = NULL;
+     *     lcf->rpc_open = { 0, NULL };
      */
 
     lcf->heartbeat = NGX_CONF_UNSET_MSEC;
@@ -177,6 +196,7 @@ ngx_goim_logic_create_conf(ngx_cycle_t *cycle)
     lcf->rpc_max_timeouts = NGX_CONF_UNSET_UINT;
     lcf->rpc_max_backlog = NGX_CONF_UNSET_SIZE;
     lcf->rpc_retry = NGX_CONF_UNSET_MSEC;
+    lcf->rpc_auth_timeout = NGX_CONF_UNSET_MSEC;
 
     return lcf;
 }
@@ -199,6 +219,23 @@ ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_uint_value(lcf->rpc_max_timeouts, 3);
     ngx_conf_init_size_value(lcf->rpc_max_backlog, 4 * 1024 * 1024);
     ngx_conf_init_msec_value(lcf->rpc_retry, 1000);
+    ngx_conf_init_msec_value(lcf->rpc_auth_timeout, GOIM_AUTH_TIMEOUT_DEFAULT);
+
+    /* without a secret, anyone reaching the RPC listener could log in */
+    if (lcf->rpc_open.len && lcf->rpc_secret == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_logic_rpc listens on %V, not a loopback "
+                      "address, and no goim_logic_rpc_secret_file is set",
+                      &lcf->rpc_open);
+        return NGX_CONF_ERROR;
+    }
+
+    if (lcf->rpc_secret == NULL && (lcf->routers || lcf->job)) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "no goim_logic_rpc_secret_file: logic's RPC is "
+                      "unauthenticated (its RPC listener must be on "
+                      "loopback)");
+    }
 
     lcf->connect_timeout = lcf->rpc_timeout;
 
@@ -270,6 +307,20 @@ ngx_goim_logic_router_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 static char *
+ngx_goim_logic_rpc_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_goim_logic_conf_t *lcf = conf;
+
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    return ngx_goim_rpc_secret_file(cf, &value[1], &lcf->rpc_secret);
+}
+
+
+static char *
 ngx_goim_logic_job_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_goim_logic_conf_t *lcf = conf;
@@ -299,6 +350,9 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
     ngx_goim_rpc_upstream_t  *up;
 
     lcf = ngx_goim_logic_get_conf(cycle);
+
+    ngx_goim_rpc_set_auth(lcf->rpc_secret, lcf->rpc_auth_timeout,
+                          ngx_goim_logic_rpc_refused);
 
     if (lcf->routers) {
         lcf->router_peers = ngx_pcalloc(cycle->pool, lcf->routers->nelts
@@ -335,6 +389,13 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
     }
 
     return ngx_goim_logic_queue_init_process(cycle, lcf);
+}
+
+
+static void
+ngx_goim_logic_rpc_refused(void)
+{
+    ngx_goim_logic_stats_inc(rpc_auth_refused);
 }
 
 

@@ -86,6 +86,9 @@ static ngx_int_t ngx_stream_goim_logic_allowed(
     ngx_stream_goim_logic_ctx_t *ctx);
 
 
+static ngx_int_t ngx_stream_goim_logic_postconfiguration(ngx_conf_t *cf);
+
+
 static ngx_command_t  ngx_stream_goim_logic_commands[] = {
 
     { ngx_string("goim_logic_rpc"),
@@ -101,7 +104,7 @@ static ngx_command_t  ngx_stream_goim_logic_commands[] = {
 
 static ngx_stream_module_t  ngx_stream_goim_logic_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_stream_goim_logic_postconfiguration, /* postconfiguration */
 
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -224,6 +227,49 @@ static void
 ngx_stream_goim_logic_bad_input(void)
 {
     ngx_goim_logic_stats_inc(rpc_bad_input);
+}
+
+
+/* notes a non-loopback RPC listener: init_conf refuses it without a secret */
+
+static ngx_int_t
+ngx_stream_goim_logic_postconfiguration(ngx_conf_t *cf)
+{
+    u_char                        text[NGX_SOCKADDR_STRLEN];
+    size_t                        len;
+    ngx_uint_t                    i;
+    ngx_stream_listen_t          *ls;
+    ngx_goim_logic_conf_t        *lcf;
+    ngx_stream_core_srv_conf_t   *cscf;
+    ngx_stream_core_main_conf_t  *cmcf;
+
+    lcf = ngx_goim_logic_get_conf(cf->cycle);
+    cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
+
+    ls = cmcf->listen.elts;
+
+    for (i = 0; i < cmcf->listen.nelts; i++) {
+        cscf = ls[i].ctx->srv_conf[ngx_stream_core_module.ctx_index];
+
+        if (cscf->handler != ngx_stream_goim_logic_handler
+            || goim_auth_is_loopback(ls[i].sockaddr))
+        {
+            continue;
+        }
+
+        len = ngx_sock_ntop(ls[i].sockaddr, ls[i].socklen, text,
+                            NGX_SOCKADDR_STRLEN, 1);
+
+        lcf->rpc_open.data = ngx_pstrdup(cf->pool,
+                                         &(ngx_str_t) { len, text });
+        if (lcf->rpc_open.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        lcf->rpc_open.len = len;
+    }
+
+    return NGX_OK;
 }
 
 

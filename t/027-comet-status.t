@@ -23,7 +23,7 @@ GET /status
 --- response_headers
 Content-Type: application/json
 --- response_body_like chomp
-^\{"id":"comet-test","workers":1,"connections":\{"tcp":2,"ws":1,"online":2\},"rooms":2,.*"auth_failed":0,"kicked":0,"bad_input":0\}$
+^\{"id":"comet-test","workers":1,"connections":\{"tcp":2,"ws":1,"online":2\},"rooms":2,.*"auth_failed":0,"kicked":0,"bad_input":0,"rpc_auth_refused":0\}$
 
 
 
@@ -79,4 +79,4 @@ $c->wait_closed(2);
 --- request
 GET /status
 --- response_body_like chomp
-"bad_input":1\}
+"bad_input":1,"rpc_auth_refused":0\}

@@ -11,6 +11,7 @@ use warnings;
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Daemon;
+use Goim::RouterRpc;
 use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes qw(time sleep);
@@ -24,8 +25,7 @@ sub stats {
 }
 
 sub rpc_conn {
-    IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $ENV{TEST_NGINX_ROUTER_PORT},
-                          Proto => 'tcp', Timeout => 3) or die "connect: $!\n";
+    Goim::RouterRpc::connect($ENV{TEST_NGINX_ROUTER_PORT});
 }
 
 sub frame { my ($op, $seq, $body) = @_;

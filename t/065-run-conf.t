@@ -1,7 +1,9 @@
 # `make run`'s nginx.conf (scripts/nginx.conf.in, filled in as
 # scripts/run.sh does, goim's ports moved to free ones): nginx accepts it,
 # and it serves the demo page and goim.js with the types a browser needs
-# for an ES module.
+# for an ES module.  It is safe by default: the internal listeners are on
+# loopback, the RPC plane has a secret, the push API and the status pages
+# answer 127.0.0.1 only.
 use strict;
 use warnings;
 
@@ -21,6 +23,25 @@ remove_tree($run);
 make_path("$run/tmp");
 
 my $conf = do { local (@ARGV, $/) = "$top/scripts/nginx.conf.in"; <> };
+my $runsh = do { local (@ARGV, $/) = "$top/scripts/run.sh"; <> };
+
+# the sample's exposure: what a browser or client may reach, and no more
+for my $loc ('/goim/', '/1/', '= /logic-status', '= /status') {
+    my ($body) = $conf =~ /location \Q$loc\E \{(.*?)\}/s;
+    like($body // '', qr/allow 127\.0\.0\.1;\s+deny all;/, "location $loc answers 127.0.0.1 only");
+}
+for my $d ('goim_comet_push', 'goim_logic_rpc') {
+    like($conf, qr/listen 127\.0\.0\.1:\d+;\s+\Q$d\E;/, "$d listens on loopback");
+}
+for my $d ('goim_comet_rpc_secret_file', 'goim_logic_rpc_secret_file') {
+    like($conf, qr/^\Q$d\E \@RUN\@\/rpc\.secret;/m, "$d is set");
+}
+for my $d ('goim-router', 'goim-job') {
+    like($runsh, qr/"\$BUILD\/$d" --listen 127\.0\.0\.1:\d+ [^\n]*(?:\\\n[^\n]*)?--rpc-secret-file "\$SECRET"/,
+         "run.sh starts $d on loopback with the secret");
+}
+Goim::Daemon::write_secret('runconf.secret');
+rename "$Goim::Daemon::LogDir/runconf.secret", "$run/rpc.secret" or die "rpc.secret: $!\n";
 my %port;
 $conf =~ s{\b(31\d\d)\b}{$port{$1} //= Goim::Daemon::free_port()}ge;
 $conf =~ s/\@BUILD\@/$build/g;

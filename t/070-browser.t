@@ -50,6 +50,8 @@ pid $dir/logs/nginx.pid;
 events { worker_connections 256; }
 
 goim_comet_id comet-browser;
+goim_comet_rpc_secret_file $ENV{GOIM_RPC_SECRET_FILE};
+goim_logic_rpc_secret_file $ENV{GOIM_RPC_SECRET_FILE};
 goim_comet_logic 127.0.0.1:$logic;
 goim_logic_router 127.0.0.1:$ENV{TEST_NGINX_ROUTER_PORT};
 goim_logic_job 127.0.0.1:$ENV{TEST_NGINX_JOB_PORT};

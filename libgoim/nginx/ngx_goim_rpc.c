@@ -29,6 +29,22 @@ typedef struct {
 
 typedef ngx_int_t (*ngx_goim_rpc_frame_pt)(void *owner, goim_packet_t *pkt);
 
+
+/*
+ * A handshake under way (goim_auth.h) on a peer's or a session's
+ * connection.  Its frames are read exactly, never past their end, so the
+ * RPC bytes that follow stay in the socket for the channel.
+ */
+typedef struct {
+    goim_auth_t                auth;
+    u_char                     in[GOIM_AUTH_FRAME_MAX];
+    size_t                     in_len;
+    u_char                     out[GOIM_AUTH_FRAME_MAX];
+    size_t                     out_pos;
+    size_t                     out_len;
+    const char                *error;
+} ngx_goim_rpc_auth_t;
+
 typedef struct {
     ngx_connection_t          *connection;
     ngx_goim_rpc_buf_t         in;
@@ -63,6 +79,8 @@ struct ngx_goim_rpc_peer_s {
 
     ngx_event_t                fail_event;   /* reports failures later */
     ngx_queue_t                failed;       /* calls failed on send */
+
+    ngx_goim_rpc_auth_t       *auth;         /* handshake under way */
 };
 
 
@@ -74,6 +92,7 @@ struct ngx_goim_rpc_session_s {
     ngx_queue_t                requests;
     void                     (*on_close)(void *data);
     void                      *data;
+    ngx_goim_rpc_auth_t       *auth;         /* handshake under way */
     unsigned                   closed:1;
     unsigned                   failed:1;
     unsigned                   paused:1;     /* replies over the backlog */
@@ -90,6 +109,11 @@ typedef struct {
 
 /* this process's server sessions, closed on exit (one list per module) */
 static ngx_queue_t  ngx_goim_rpc_sessions;
+
+/* the module's secret (each module has its own copy of this file) */
+static const goim_auth_secret_t  *ngx_goim_rpc_secret;
+static ngx_msec_t                 ngx_goim_rpc_auth_timeout;
+static void                     (*ngx_goim_rpc_auth_refused)(void);
 
 
 static ngx_int_t ngx_goim_rpc_buf_reserve(ngx_goim_rpc_buf_t *b, size_t n,
@@ -114,6 +138,14 @@ static void ngx_goim_rpc_call_finish(ngx_goim_rpc_call_t *call,
     ngx_goim_rpc_result_t *res);
 static void ngx_goim_rpc_call_timeout(ngx_event_t *ev);
 static void ngx_goim_rpc_fail_handler(ngx_event_t *ev);
+
+static ngx_goim_rpc_auth_t *ngx_goim_rpc_auth_create(int client,
+    ngx_log_t *log);
+static ngx_int_t ngx_goim_rpc_auth_step(ngx_connection_t *c,
+    ngx_goim_rpc_auth_t *a);
+static void ngx_goim_rpc_peer_auth_start(ngx_goim_rpc_peer_t *peer);
+static void ngx_goim_rpc_peer_auth_handler(ngx_event_t *ev);
+static void ngx_goim_rpc_session_auth_handler(ngx_event_t *ev);
 
 static void ngx_goim_rpc_session_read_handler(ngx_event_t *rev);
 static void ngx_goim_rpc_session_write_handler(ngx_event_t *wev);
@@ -498,6 +530,12 @@ ngx_goim_rpc_peer_connect(ngx_goim_rpc_peer_t *peer)
         return NGX_OK;
     }
 
+    if (ngx_goim_rpc_secret) {
+        /* the handshake starts from the write handler, not in a call */
+        ngx_post_event(c->write, &ngx_posted_events);
+        return NGX_OK;
+    }
+
     peer->connected = 1;
 
     return NGX_OK;
@@ -550,6 +588,11 @@ ngx_goim_rpc_peer_write_handler(ngx_event_t *wev)
 
         if (ngx_goim_rpc_test_connect(c) != NGX_OK) {
             ngx_goim_rpc_peer_fail(peer, "upstream unreachable");
+            return;
+        }
+
+        if (ngx_goim_rpc_secret) {
+            ngx_goim_rpc_peer_auth_start(peer);
             return;
         }
 
@@ -971,6 +1014,11 @@ ngx_goim_rpc_peer_fail(ngx_goim_rpc_peer_t *peer, const char *reason)
     peer->connected = 0;
     peer->timeouts = 0;
 
+    if (peer->auth) {
+        ngx_free(peer->auth);
+        peer->auth = NULL;
+    }
+
     ngx_goim_rpc_buf_free(&peer->chan.in);
     ngx_goim_rpc_buf_free(&peer->chan.out);
 
@@ -1164,6 +1212,22 @@ ngx_goim_rpc_session_start(ngx_connection_t *c,
 
     /* RPC links are long-lived: do not let them hold a quitting worker */
     c->idle = 1;
+
+    if (ngx_goim_rpc_secret) {
+        s->auth = ngx_goim_rpc_auth_create(0, c->log);
+        if (s->auth == NULL) {
+            return NULL;
+        }
+
+        c->read->handler = ngx_goim_rpc_session_auth_handler;
+        c->write->handler = ngx_goim_rpc_session_auth_handler;
+
+        ngx_add_timer(c->read, ngx_goim_rpc_auth_timeout);
+
+        ngx_goim_rpc_session_auth_handler(c->read);
+
+        return s;
+    }
 
     ngx_goim_rpc_session_read_handler(c->read);
 
@@ -1530,6 +1594,11 @@ ngx_goim_rpc_session_close(ngx_goim_rpc_session_t *s)
 
     ngx_goim_rpc_buf_free(&s->chan.in);
     ngx_goim_rpc_buf_free(&s->chan.out);
+
+    if (s->auth) {
+        ngx_free(s->auth);
+        s->auth = NULL;
+    }
 }
 
 
@@ -1549,4 +1618,340 @@ ngx_goim_rpc_sessions_finalize(void)
 
         ngx_goim_rpc_session_finalize(s);
     }
+}
+
+
+/* authentication of the RPC plane (goim_auth.h) */
+
+void
+ngx_goim_rpc_set_auth(const goim_auth_secret_t *secret, ngx_msec_t timeout,
+    void (*refused)(void))
+{
+    ngx_goim_rpc_secret = (secret && secret->len) ? secret : NULL;
+    ngx_goim_rpc_auth_timeout = timeout;
+    ngx_goim_rpc_auth_refused = refused;
+
+    if (ngx_goim_rpc_secret && goim_auth_warmup(ngx_goim_rpc_secret) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "goim rpc: no random bytes for the handshake's nonces");
+    }
+}
+
+
+char *
+ngx_goim_rpc_secret_file(ngx_conf_t *cf, ngx_str_t *name,
+    goim_auth_secret_t **secret)
+{
+    ngx_str_t            path;
+    goim_auth_secret_t  *s;
+    char                 err[NGX_MAX_PATH + 128];
+
+    if (*secret) {
+        return "is duplicate";
+    }
+
+    path = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    s = ngx_pcalloc(cf->pool, sizeof(goim_auth_secret_t));
+    if (s == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (goim_auth_secret_load(s, (char *) path.data, err, sizeof(err)) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    *secret = s;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_goim_rpc_auth_t *
+ngx_goim_rpc_auth_create(int client, ngx_log_t *log)
+{
+    ngx_goim_rpc_auth_t  *a;
+
+    a = ngx_calloc(sizeof(ngx_goim_rpc_auth_t), log);
+    if (a == NULL) {
+        return NULL;
+    }
+
+    goim_auth_init(&a->auth, ngx_goim_rpc_secret, client);
+
+    if (client) {
+        if (goim_auth_hello(&a->auth, a->out) != GOIM_AUTH_NEXT) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "goim rpc: no random bytes for a nonce");
+            ngx_free(a);
+            return NULL;
+        }
+
+        a->out_len = GOIM_AUTH_HELLO_LEN;
+    }
+
+    return a;
+}
+
+
+/*
+ * Moves the handshake on: sends what it has to send, reads the next
+ * frame, never more.  NGX_DONE: authenticated and everything sent;
+ * NGX_AGAIN: waiting for the socket; NGX_ERROR: refused or the connection
+ * failed, a->error says why; NGX_DECLINED: the peer closed the connection
+ * before sending anything (a port probe).
+ */
+
+static ngx_int_t
+ngx_goim_rpc_auth_step(ngx_connection_t *c, ngx_goim_rpc_auth_t *a)
+{
+    size_t          want, outlen;
+    ssize_t         n;
+    goim_auth_rc_t  rc;
+
+    for ( ;; ) {
+
+        while (a->out_pos < a->out_len) {
+            n = c->send(c, a->out + a->out_pos, a->out_len - a->out_pos);
+
+            if (n == NGX_AGAIN) {
+                return NGX_AGAIN;
+            }
+
+            if (n == NGX_ERROR) {
+                a->error = "write failed";
+                return NGX_ERROR;
+            }
+
+            a->out_pos += n;
+        }
+
+        if (goim_auth_done(&a->auth)) {
+            return NGX_DONE;
+        }
+
+        want = goim_auth_expect(&a->auth);
+
+        n = c->recv(c, a->in + a->in_len, want - a->in_len);
+
+        if (n == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (n == NGX_ERROR) {
+            a->error = "read failed";
+            return NGX_ERROR;
+        }
+
+        if (n == 0 && a->in_len == 0 && !a->auth.client
+            && goim_auth_idle(&a->auth))
+        {
+            return NGX_DECLINED;
+        }
+
+        if (n == 0) {
+            a->error = "the peer closed the connection during the handshake "
+                       "(no RPC secret, or another one, on its side?)";
+            return NGX_ERROR;
+        }
+
+        a->in_len += n;
+
+        rc = goim_auth_input(&a->auth, a->in, a->in_len, a->out, &outlen);
+
+        if (rc == GOIM_AUTH_AGAIN) {
+            continue;
+        }
+
+        if (rc < 0) {
+            a->error = goim_auth_strerror(rc);
+            return NGX_ERROR;
+        }
+
+        a->in_len = 0;
+        a->out_pos = 0;
+        a->out_len = outlen;
+    }
+}
+
+
+static void
+ngx_goim_rpc_peer_auth_start(ngx_goim_rpc_peer_t *peer)
+{
+    ngx_connection_t  *c;
+
+    c = peer->chan.connection;
+
+    peer->auth = ngx_goim_rpc_auth_create(1, peer->chan.log);
+    if (peer->auth == NULL) {
+        ngx_goim_rpc_peer_fail(peer, "upstream authentication failed");
+        return;
+    }
+
+    c->read->handler = ngx_goim_rpc_peer_auth_handler;
+    c->write->handler = ngx_goim_rpc_peer_auth_handler;
+
+    /*
+     * The proof and the first calls leave in two writes: without this the
+     * second waits for the callee's delayed ACK of the first (40 ms).
+     */
+    if (ngx_tcp_nodelay(c) != NGX_OK) {
+        ngx_goim_rpc_peer_fail(peer, "upstream setsockopt failed");
+        return;
+    }
+
+    ngx_add_timer(c->read, ngx_goim_rpc_auth_timeout);
+
+    ngx_goim_rpc_peer_auth_handler(c->write);
+}
+
+
+static void
+ngx_goim_rpc_peer_auth_handler(ngx_event_t *ev)
+{
+    ngx_int_t             rc;
+    ngx_connection_t     *c;
+    ngx_goim_rpc_peer_t  *peer;
+
+    c = ev->data;
+    peer = c->data;
+
+    if (c->close) {
+        ngx_goim_rpc_peer_fail(peer, "worker is shutting down");
+        return;
+    }
+
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
+                      "goim rpc: %V did not authenticate within %M ms",
+                      &peer->upstream->name, ngx_goim_rpc_auth_timeout);
+        ngx_goim_rpc_peer_fail(peer, "upstream authentication timed out");
+        return;
+    }
+
+    rc = ngx_goim_rpc_auth_step(c, peer->auth);
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
+                      "goim rpc: authentication with %V failed: %s",
+                      &peer->upstream->name, peer->auth->error);
+        ngx_goim_rpc_peer_fail(peer, "upstream authentication failed");
+        return;
+    }
+
+    if (rc == NGX_AGAIN) {
+        if (ngx_handle_read_event(c->read, 0) != NGX_OK
+            || ngx_handle_write_event(c->write, 0) != NGX_OK)
+        {
+            ngx_goim_rpc_peer_fail(peer, "upstream event failed");
+        }
+
+        return;
+    }
+
+    /* authenticated: the calls that waited leave now */
+
+    ngx_free(peer->auth);
+    peer->auth = NULL;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, peer->chan.log, 0,
+                   "goim rpc: connected to %V, authenticated",
+                   &peer->upstream->name);
+
+    c->read->handler = ngx_goim_rpc_peer_read_handler;
+    c->write->handler = ngx_goim_rpc_peer_write_handler;
+    peer->connected = 1;
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_goim_rpc_peer_fail(peer, "upstream read event failed");
+        return;
+    }
+
+    ngx_goim_rpc_peer_write_handler(c->write);
+}
+
+
+static void
+ngx_goim_rpc_session_auth_handler(ngx_event_t *ev)
+{
+    ngx_int_t                rc;
+    ngx_connection_t        *c;
+    ngx_goim_rpc_session_t  *s;
+
+    c = ev->data;
+    s = c->data;
+
+    if (c->close) {
+        ngx_goim_rpc_session_finalize(s);
+        return;
+    }
+
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "goim rpc: refusing %V: no handshake within %M ms",
+                      &c->addr_text, ngx_goim_rpc_auth_timeout);
+        goto refused;
+    }
+
+    rc = ngx_goim_rpc_auth_step(c, s->auth);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, c->log, 0,
+                       "goim rpc: %V closed the connection before the "
+                       "handshake", &c->addr_text);
+        ngx_goim_rpc_session_finalize(s);
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "goim rpc: refusing %V: authentication failed: %s",
+                      &c->addr_text, s->auth->error);
+        goto refused;
+    }
+
+    if (rc == NGX_AGAIN) {
+        if (ngx_handle_read_event(c->read, 0) != NGX_OK
+            || ngx_handle_write_event(c->write, 0) != NGX_OK)
+        {
+            ngx_goim_rpc_session_finalize(s);
+        }
+
+        return;
+    }
+
+    ngx_free(s->auth);
+    s->auth = NULL;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, c->log, 0,
+                   "goim rpc: %V authenticated", &c->addr_text);
+
+    c->read->handler = ngx_goim_rpc_session_read_handler;
+    c->write->handler = ngx_goim_rpc_session_write_handler;
+
+    /* requests sent right after the proof are in the socket already */
+    ngx_goim_rpc_session_read_handler(c->read);
+
+    return;
+
+refused:
+
+    if (ngx_goim_rpc_auth_refused) {
+        ngx_goim_rpc_auth_refused();
+    }
+
+    ngx_goim_rpc_session_finalize(s);
 }

@@ -13,6 +13,7 @@
 #include <ngx_event.h>
 #include <ngx_event_connect.h>
 
+#include <goim_auth.h>
 #include <goim_rpc.h>
 
 
@@ -140,6 +141,21 @@ void ngx_goim_rpc_local_finish(ngx_goim_rpc_call_t *call, ngx_int_t status,
 /* the same from the event loop, for an answer known at once */
 void ngx_goim_rpc_local_finish_later(ngx_goim_rpc_call_t *call,
     ngx_int_t status, const char *message);
+
+
+/*
+ * The module's RPC secret: with one (secret->len != 0) every peer and
+ * every session of this module runs goim_auth.h's handshake first, within
+ * timeout; a peer's calls wait for it, a session reads no request before
+ * it.  A session refused by the handshake is logged and refused() (may be
+ * NULL) counts it.  Set from init_process, before any peer connects.
+ */
+void ngx_goim_rpc_set_auth(const goim_auth_secret_t *secret,
+    ngx_msec_t timeout, void (*refused)(void));
+
+/* for a directive: loads the secret file (relative to the prefix) */
+char *ngx_goim_rpc_secret_file(ngx_conf_t *cf, ngx_str_t *name,
+    goim_auth_secret_t **secret);
 
 
 /* server side */

@@ -32,6 +32,7 @@ typedef struct {
     uv_signal_t               sigint;
     uv_signal_t               sighup;
     uint64_t                  started;
+    goim_auth_secret_t        secret;    /* len 0: none */
     unsigned                  stopping:1;
     unsigned                  signals:1;   /* the uv_signal_t are set up */
 } goim_daemon_state_t;
@@ -43,6 +44,58 @@ goim_rpc_server_t *
 goim_daemon_server(void)
 {
     return goim_daemon.server;
+}
+
+
+void
+goim_daemon_client_opts(goim_rpc_client_opts_t *o)
+{
+    goim_daemon_conf_t  *base;
+
+    memset(o, 0, sizeof(*o));
+
+    base = goim_daemon.conf;
+
+    if (goim_daemon.secret.len) {
+        o->secret = &goim_daemon.secret;
+    }
+
+    if (base) {
+        o->auth_timeout = (uint64_t) base->rpc_auth_timeout;
+    }
+}
+
+
+/*
+ * Without a secret anyone who reaches the listener can call every method:
+ * only a loopback listener is allowed then.
+ */
+static int
+goim_daemon_check_plane(goim_daemon_conf_t *base, char *err, size_t errlen)
+{
+    int                      rc;
+    struct sockaddr_storage  ss;
+
+    if (base->rpc_secret_file[0] != '\0') {
+        return 0;
+    }
+
+    rc = goim_uv_addr_resolve(base->listen, &ss);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen: cannot resolve \"%s\": %s",
+                 base->listen, uv_strerror(rc));
+        return -1;
+    }
+
+    if (!goim_auth_is_loopback(&ss)) {
+        snprintf(err, errlen, "listen: \"%s\" is not a loopback address "
+                 "and no rpc_secret_file is set: anyone reaching it could "
+                 "call every method (set rpc_secret_file, or listen on "
+                 "127.0.0.1)", base->listen);
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -164,10 +217,11 @@ goim_daemon_args(goim_daemon_state_t *st, int argc, char **argv,
 static void *
 goim_daemon_conf_load(goim_daemon_state_t *st, char *err, size_t errlen)
 {
-    int     i;
-    char    sub[256];
-    void   *conf;
-    size_t  n;
+    int          i;
+    char         sub[256];
+    void        *conf;
+    size_t       n;
+    const char  *env;
 
     conf = calloc(1, st->d->conf_size);
     if (conf == NULL) {
@@ -177,6 +231,18 @@ goim_daemon_conf_load(goim_daemon_state_t *st, char *err, size_t errlen)
 
     if (goim_conf_defaults(st->d->opts, conf, err, errlen) != 0) {
         goto failed;
+    }
+
+    env = getenv("GOIM_RPC_SECRET_FILE");
+
+    if (env && env[0]) {
+        free(((goim_daemon_conf_t *) conf)->rpc_secret_file);
+        ((goim_daemon_conf_t *) conf)->rpc_secret_file = strdup(env);
+
+        if (((goim_daemon_conf_t *) conf)->rpc_secret_file == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto failed;
+        }
     }
 
     if (st->conf_file
@@ -204,6 +270,10 @@ goim_daemon_conf_load(goim_daemon_state_t *st, char *err, size_t errlen)
         goto failed;
     }
 
+    if (goim_daemon_check_plane(conf, err, errlen) != 0) {
+        goto failed;
+    }
+
     return conf;
 
 failed:
@@ -225,6 +295,8 @@ goim_daemon_server_opts(goim_daemon_state_t *st, goim_rpc_server_opts_t *o)
     memset(o, 0, sizeof(*o));
     o->max_body = (size_t) base->max_frame;
     o->frame_timeout = (uint64_t) base->frame_timeout * 1000;
+    o->secret = st->secret.len ? &st->secret : NULL;
+    o->auth_timeout = (uint64_t) base->rpc_auth_timeout;
 }
 
 
@@ -382,14 +454,18 @@ goim_daemon_stats_done(void *data, int status, const ProtobufCMessage *reply,
 static int
 goim_daemon_stats_query(const goim_daemon_t *d, const char *addr)
 {
-    uv_loop_t            loop;
-    goim_daemon_query_t  q;
+    uv_loop_t               loop;
+    goim_daemon_query_t     q;
+    goim_rpc_client_opts_t  co;
 
     goim_log_level = GOIM_LOG_ERROR;
     uv_loop_init(&loop);
 
+    /* the daemon asked has the secret of this configuration */
+    goim_daemon_client_opts(&co);
+
     q.rc = 1;
-    q.client = goim_rpc_client_create(&loop, addr, NULL);
+    q.client = goim_rpc_client_create(&loop, addr, &co);
 
     if (q.client == NULL) {
         fprintf(stderr, "%s: --stats: \"%s\" is not host:port\n", d->name,
@@ -415,14 +491,15 @@ goim_daemon_stats_reply(goim_rpc_req_t *r, const char *const *names,
     const int64_t *values, size_t n)
 {
     size_t                            i, total;
-    int64_t                           extra[8];
+    int64_t                           extra[9];
     Goim__StatsReply                  reply = GOIM__STATS_REPLY__INIT;
     Goim__StatsReply__CountersEntry  *entries, **ptrs;
     const goim_rpc_server_stats_t    *ss;
 
     static const char *const  extra_names[] = {
         "uptime_s", "rpc_accepted", "rpc_connections", "rpc_requests",
-        "rpc_replies", "rpc_error_replies", "rpc_bad_input", "rpc_timeouts"
+        "rpc_replies", "rpc_error_replies", "rpc_bad_input", "rpc_timeouts",
+        "rpc_auth_refused"
     };
 
     ss = goim_rpc_server_stats(goim_daemon.server);
@@ -435,8 +512,9 @@ goim_daemon_stats_reply(goim_rpc_req_t *r, const char *const *names,
     extra[5] = (int64_t) ss->error_replies;
     extra[6] = (int64_t) ss->bad_input;
     extra[7] = (int64_t) ss->timeouts;
+    extra[8] = (int64_t) ss->auth_refused;
 
-    total = n + 8;
+    total = n + 9;
     entries = calloc(total, sizeof(Goim__StatsReply__CountersEntry));
     ptrs = calloc(total, sizeof(Goim__StatsReply__CountersEntry *));
 
@@ -492,16 +570,33 @@ goim_daemon_main(const goim_daemon_t *d, int argc, char **argv)
         return rc < 0 ? 1 : 0;
     }
 
-    if (stats) {
-        free(st->flags);
-        return goim_daemon_stats_query(d, stats);
-    }
-
     st->conf = goim_daemon_conf_load(st, err, sizeof(err));
     if (st->conf == NULL) {
         fprintf(stderr, "%s: %s\n", d->name, err);
         free(st->flags);
         return 1;
+    }
+
+    base = st->conf;
+
+    if (base->rpc_secret_file[0] != '\0'
+        && goim_auth_secret_load(&st->secret, base->rpc_secret_file, err,
+                                 sizeof(err))
+           != 0)
+    {
+        fprintf(stderr, "%s: rpc_secret_file: %s\n", d->name, err);
+        goim_conf_free(d->opts, st->conf);
+        free(st->conf);
+        free(st->flags);
+        return 1;
+    }
+
+    if (stats) {
+        rc = goim_daemon_stats_query(d, stats);
+        goim_conf_free(d->opts, st->conf);
+        free(st->conf);
+        free(st->flags);
+        return rc;
     }
 
     if (test) {
@@ -514,9 +609,16 @@ goim_daemon_main(const goim_daemon_t *d, int argc, char **argv)
         return 0;
     }
 
-    base = st->conf;
     goim_log_level = base->log_level;
     signal(SIGPIPE, SIG_IGN);
+
+    if (st->secret.len == 0) {
+        goim_log_warn("no rpc_secret_file: the RPC plane is "
+                      "unauthenticated, listening on loopback only");
+
+    } else if (goim_auth_warmup(&st->secret) != 0) {
+        goim_log_error("no random bytes for the RPC handshake's nonces");
+    }
 
     uv_loop_init(&st->loop);
     st->started = uv_now(&st->loop);

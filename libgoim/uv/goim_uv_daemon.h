@@ -4,6 +4,12 @@
  * the --stats query.  A daemon describes itself in a goim_daemon_t and
  * its main() is one call to goim_daemon_main().
  *
+ * The RPC plane: with rpc_secret_file every connection, accepted or
+ * opened, runs goim_auth.h's handshake; without one, the listener may
+ * only be a loopback address (anything else is a configuration error) and
+ * a warning says the plane is unauthenticated.  rpc_secret_file defaults
+ * to $GOIM_RPC_SECRET_FILE when that is set.
+ *
  *   daemon [-c FILE] [--OPTION VALUE ...] [-t] [--stats HOST:PORT] [-h]
  *
  * Values come from the option table's defaults, then the file, then the
@@ -31,6 +37,8 @@ typedef struct {
     int                        log_level;
     int64_t                    max_frame;
     int64_t                    frame_timeout;
+    char                      *rpc_secret_file;
+    int64_t                    rpc_auth_timeout;
 } goim_daemon_conf_t;
 
 #define GOIM_DAEMON_OPTS(listen_default)                                      \
@@ -43,7 +51,13 @@ typedef struct {
       "largest RPC frame body accepted, bytes" },                             \
     { "frame_timeout", GOIM_OPT_INT,                                          \
       offsetof(goim_daemon_conf_t, frame_timeout), "30", 1, 3600, 1,          \
-      "seconds a partial RPC frame may take to arrive" }
+      "seconds a partial RPC frame may take to arrive" },                     \
+    { "rpc_secret_file", GOIM_OPT_STRING,                                     \
+      offsetof(goim_daemon_conf_t, rpc_secret_file), "", 0, 0, 0,             \
+      "shared secret every RPC peer must prove; empty: loopback only" },      \
+    { "rpc_auth_timeout", GOIM_OPT_INT,                                       \
+      offsetof(goim_daemon_conf_t, rpc_auth_timeout), "5000", 1, 3600000, 1,  \
+      "ms an RPC peer has to finish the authentication handshake" }
 
 typedef struct {
     const char                *name;       /* "goim-router" */
@@ -66,6 +80,10 @@ int goim_daemon_main(const goim_daemon_t *d, int argc, char **argv);
 
 /* The listener, for statistics. */
 goim_rpc_server_t *goim_daemon_server(void);
+
+/* The options of the daemon's own RPC clients: the secret (or none) and
+ * the handshake's timeout, as the listener has them. */
+void goim_daemon_client_opts(goim_rpc_client_opts_t *o);
 
 /* Wall-clock milliseconds. */
 int64_t goim_daemon_wall_ms(void);

@@ -248,6 +248,22 @@ goim_wbuf_frame(int32_t op, int32_t seq, const ProtobufCMessage *msg)
 
 
 goim_wbuf_t *
+goim_wbuf_raw(const uint8_t *data, size_t len)
+{
+    goim_wbuf_t  *wb;
+
+    wb = goim_wbuf_alloc(len);
+    if (wb == NULL) {
+        return NULL;
+    }
+
+    memcpy(wb->data, data, len);
+
+    return wb;
+}
+
+
+goim_wbuf_t *
 goim_wbuf_error(int32_t method, int32_t seq, Goim__ErrorCode code,
     const char *message)
 {

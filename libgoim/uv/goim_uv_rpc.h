@@ -16,6 +16,12 @@
  * connection only.  A known method this server does not serve gets an
  * RpcError NOT_FOUND reply: the stream is still in step.
  *
+ * With a secret (opts.secret) both ends run goim_auth.h's handshake when
+ * the connection opens: the server refuses (logs, counts, closes) a peer
+ * that sends anything else, proves the wrong secret or stays silent past
+ * auth_timeout; the client holds its calls until the server has proved
+ * the secret, and fails the link (with backoff) when it cannot.
+ *
  * Client: one TCP connection to one host:port, opened on the first call,
  * calls multiplexed on it by sequence number, each with its own deadline.
  * The done callback runs exactly once per call (never from inside
@@ -33,6 +39,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "goim_auth.h"
 #include "goim_rpc.h"
 #include "goim_uv_queue.h"
 
@@ -95,6 +102,8 @@ typedef struct {
     size_t               max_body;       /* 0: GOIM_RPC_MAX_BODY_DEFAULT */
     uint64_t             frame_timeout;  /* ms; 0: the default */
     size_t               max_write_queue;  /* bytes; 0: 2 * max_body */
+    const goim_auth_secret_t  *secret;   /* NULL: no handshake */
+    uint64_t             auth_timeout;   /* ms; 0: the default */
 } goim_rpc_server_opts_t;
 
 typedef struct {
@@ -105,6 +114,7 @@ typedef struct {
     uint64_t             error_replies;
     uint64_t             bad_input;      /* connections closed for it */
     uint64_t             timeouts;       /* slow partial frames */
+    uint64_t             auth_refused;   /* failed the handshake */
 } goim_rpc_server_stats_t;
 
 goim_rpc_server_t *goim_rpc_server_create(uv_loop_t *loop,
@@ -150,6 +160,8 @@ typedef struct {
     uint64_t             connect_timeout;  /* ms; 0: the default */
     uint64_t             backoff_min;    /* ms; 0: the default */
     uint64_t             backoff_max;    /* ms; 0: the default */
+    const goim_auth_secret_t  *secret;   /* NULL: no handshake */
+    uint64_t             auth_timeout;   /* ms; 0: the default */
 } goim_rpc_client_opts_t;
 
 /* NULL when addr is malformed or memory ran out.  Connects lazily. */

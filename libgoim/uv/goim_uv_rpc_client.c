@@ -11,6 +11,10 @@
  * deadline, times them out.  A call that fails before it is sent (during
  * backoff) gets a deadline of "now" and a status, so its callback too runs
  * from the timer, never from inside goim_rpc_call().
+ *
+ * With a secret, a connected link first runs the handshake (state AUTH,
+ * its timer the handshake's deadline); calls made meanwhile wait in
+ * link->unsent, written right after the proof.
  */
 
 #include <stdarg.h>
@@ -60,6 +64,7 @@ struct goim_rpc_call_s {
 enum {
     GOIM_LINK_RESOLVING = 0,
     GOIM_LINK_CONNECTING,
+    GOIM_LINK_AUTH,
     GOIM_LINK_CONNECTED
 };
 
@@ -71,6 +76,7 @@ struct goim_rpc_link_s {
     goim_rpc_client_t       *client;     /* NULL once detached */
     goim_rbuf_t              rbuf;
     goim_queue_t             unsent;     /* frames written before connect */
+    goim_auth_t              auth;
     int                      state;
     unsigned                 refs;       /* handles + a resolution */
     unsigned                 resolving:1;  /* uv_getaddrinfo() running */
@@ -82,6 +88,7 @@ static void goim_rpc_link_fail(goim_rpc_link_t *link, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void goim_rpc_link_read(uv_stream_t *stream, ssize_t nread,
     const uv_buf_t *buf);
+static void goim_rpc_link_timeout(uv_timer_t *t);
 
 
 static uint32_t
@@ -136,6 +143,14 @@ goim_rpc_client_create(uv_loop_t *loop, const char *addr,
 
     if (c->opts.backoff_max == 0) {
         c->opts.backoff_max = GOIM_RPC_BACKOFF_MAX_DEFAULT;
+    }
+
+    if (c->opts.auth_timeout == 0) {
+        c->opts.auth_timeout = GOIM_AUTH_TIMEOUT_DEFAULT;
+    }
+
+    if (c->opts.secret && c->opts.secret->len == 0) {
+        c->opts.secret = NULL;
     }
 
     c->loop = loop;
@@ -453,6 +468,99 @@ goim_rpc_link_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 
+/* ---- the handshake (goim_auth.h) --------------------------------------- */
+
+static void
+goim_rpc_link_auth_start(goim_rpc_link_t *link)
+{
+    int                 rc;
+    goim_wbuf_t        *wb;
+    goim_rpc_client_t  *c;
+    uint8_t             hello[GOIM_AUTH_HELLO_LEN];
+
+    c = link->client;
+    link->state = GOIM_LINK_AUTH;
+
+    goim_auth_init(&link->auth, c->opts.secret, 1);
+
+    if (goim_auth_hello(&link->auth, hello) != GOIM_AUTH_NEXT) {
+        goim_rpc_link_fail(link, "authentication: %s",
+                           goim_auth_strerror(GOIM_AUTH_ERR_RANDOM));
+        return;
+    }
+
+    wb = goim_wbuf_raw(hello, sizeof(hello));
+    rc = wb ? goim_wbuf_send((uv_stream_t *) &link->tcp, wb) : UV_ENOMEM;
+    if (rc != 0) {
+        goim_rpc_link_fail(link, "write: %s", uv_strerror(rc));
+        return;
+    }
+
+    uv_timer_start(&link->timer, goim_rpc_link_timeout,
+                   c->opts.auth_timeout, 0);
+}
+
+
+/* 0: authenticated (replies may follow); 1: wait, or the link failed */
+static int
+goim_rpc_link_auth(goim_rpc_link_t *link)
+{
+    int                 rc;
+    size_t              want, outlen;
+    goim_queue_t       *q;
+    goim_wbuf_t        *wb;
+    goim_auth_rc_t      arc;
+    goim_rpc_client_t  *c;
+    uint8_t             out[GOIM_AUTH_FRAME_MAX];
+
+    c = link->client;
+    want = goim_auth_expect(&link->auth);
+
+    arc = goim_auth_input(&link->auth, link->rbuf.data + link->rbuf.start,
+                          link->rbuf.end - link->rbuf.start, out, &outlen);
+
+    if (arc == GOIM_AUTH_AGAIN) {
+        return 1;
+    }
+
+    if (arc != GOIM_AUTH_DONE) {
+        goim_rpc_link_fail(link, "authentication refused: %s",
+                           arc < 0 ? goim_auth_strerror(arc)
+                                   : "unexpected step");
+        return 1;
+    }
+
+    link->rbuf.start += want;
+
+    /* the proof, then the calls that waited for it, in order */
+
+    wb = goim_wbuf_raw(out, outlen);
+    rc = wb ? goim_wbuf_send((uv_stream_t *) &link->tcp, wb) : UV_ENOMEM;
+
+    while (rc == 0 && !goim_queue_empty(&link->unsent)) {
+        q = goim_queue_head(&link->unsent);
+        goim_queue_remove(q);
+        rc = goim_wbuf_send((uv_stream_t *) &link->tcp,
+                            goim_queue_data(q, goim_wbuf_t, queue));
+    }
+
+    if (rc != 0) {
+        goim_rpc_link_fail(link, "write: %s", uv_strerror(rc));
+        return 1;
+    }
+
+    uv_timer_stop(&link->timer);
+
+    link->state = GOIM_LINK_CONNECTED;
+    c->backoff = c->opts.backoff_min;
+    c->error[0] = '\0';
+
+    goim_log_debug("rpc: connected to %s, authenticated", c->addr);
+
+    return 0;
+}
+
+
 static void
 goim_rpc_link_connected(uv_connect_t *req, int status)
 {
@@ -482,6 +590,11 @@ goim_rpc_link_connected(uv_connect_t *req, int status)
         return;
     }
 
+    if (c->opts.secret) {
+        goim_rpc_link_auth_start(link);
+        return;
+    }
+
     link->state = GOIM_LINK_CONNECTED;
     c->backoff = c->opts.backoff_min;
     c->error[0] = '\0';
@@ -507,9 +620,10 @@ goim_rpc_link_connect(goim_rpc_link_t *link, const struct sockaddr *sa)
         return;
     }
 
-    /* libuv holds writes made while connecting until it is done */
+    /* libuv holds writes made while connecting until it is done; with a
+     * secret they wait for the handshake instead */
 
-    while (!goim_queue_empty(&link->unsent)) {
+    while (!link->client->opts.secret && !goim_queue_empty(&link->unsent)) {
         q = goim_queue_head(&link->unsent);
         goim_queue_remove(q);
         wb = goim_queue_data(q, goim_wbuf_t, queue);
@@ -548,7 +662,18 @@ goim_rpc_link_resolved(uv_getaddrinfo_t *req, int status,
 static void
 goim_rpc_link_timeout(uv_timer_t *t)
 {
-    goim_rpc_link_fail(t->data, "connect: timed out");
+    goim_rpc_link_t  *link;
+
+    link = t->data;
+
+    if (link->state == GOIM_LINK_AUTH) {
+        goim_rpc_link_fail(link, "authentication: no answer within %llu ms",
+                           (unsigned long long)
+                           link->client->opts.auth_timeout);
+        return;
+    }
+
+    goim_rpc_link_fail(link, "connect: timed out");
 }
 
 
@@ -722,13 +847,20 @@ goim_rpc_link_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
 
     if (nread < 0) {
-        goim_rpc_link_fail(link, "%s", nread == UV_EOF
-                                       ? "connection closed by the peer"
-                                       : uv_strerror((int) nread));
+        goim_rpc_link_fail(link, "%s%s", nread == UV_EOF
+                                         ? "connection closed by the peer"
+                                         : uv_strerror((int) nread),
+                           link->state == GOIM_LINK_AUTH
+                           ? " during authentication (no RPC secret, or "
+                             "another one, on its side?)" : "");
         return;
     }
 
     link->rbuf.end += (size_t) nread;
+
+    if (link->state == GOIM_LINK_AUTH && goim_rpc_link_auth(link) != 0) {
+        return;
+    }
 
     /* a callback may close the client, which detaches the link */
 
@@ -820,7 +952,9 @@ goim_rpc_call(goim_rpc_client_t *c, int32_t method,
     call->in_sent = 1;
     goim_rpc_call_queue(c, call);
 
-    if (link->state == GOIM_LINK_RESOLVING) {
+    if (link->state == GOIM_LINK_RESOLVING
+        || (c->opts.secret && link->state != GOIM_LINK_CONNECTED))
+    {
         goim_queue_insert_tail(&link->unsent, &wb->queue);
         return call;
     }

@@ -51,6 +51,8 @@ typedef struct {
 
 goim_wbuf_t *goim_wbuf_frame(int32_t op, int32_t seq,
     const ProtobufCMessage *msg);
+/* a copy of len bytes already framed (the handshake's) */
+goim_wbuf_t *goim_wbuf_raw(const uint8_t *data, size_t len);
 goim_wbuf_t *goim_wbuf_error(int32_t method, int32_t seq,
     Goim__ErrorCode code, const char *message);
 

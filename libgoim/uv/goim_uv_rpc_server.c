@@ -7,8 +7,13 @@
  * and every connection are gone.  Requests outlive their connection when
  * a handler still holds them: they are detached (conn = NULL) and freed
  * by the handler's reply.
+ *
+ * With a secret, a connection starts in the handshake (conn->auth set):
+ * its bytes go to goim_auth_input() until it is over, its timer is the
+ * handshake's deadline, and no request is read before it succeeds.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +46,8 @@ struct goim_rpc_conn_s {
     goim_queue_t               batch;    /* replies made while reading */
     size_t                     batch_len;
     size_t                     batch_n;
+    goim_auth_t               *auth;     /* handshake under way */
+    uint64_t                   auth_timeout;
     unsigned                   refs;     /* open handles */
     unsigned                   reading:1;
     unsigned                   closing:1;
@@ -74,6 +81,14 @@ goim_rpc_server_opts_fill(goim_rpc_server_opts_t *dst,
 
     if (dst->max_write_queue == 0) {
         dst->max_write_queue = 2 * dst->max_body + GOIM_RBUF_CHUNK;
+    }
+
+    if (dst->auth_timeout == 0) {
+        dst->auth_timeout = GOIM_AUTH_TIMEOUT_DEFAULT;
+    }
+
+    if (dst->secret && dst->secret->len == 0) {
+        dst->secret = NULL;
     }
 }
 
@@ -138,6 +153,7 @@ goim_rpc_conn_closed(uv_handle_t *h)
     s = conn->server;
 
     goim_rbuf_free(&conn->rbuf);
+    free(conn->auth);
     free(conn);
 
     goim_rpc_server_unref(s);
@@ -194,6 +210,88 @@ goim_rpc_conn_bad(goim_rpc_conn_t *conn, const char *what, int32_t op)
 
     conn->server->stats.bad_input++;
     goim_rpc_conn_close(conn);
+}
+
+
+static void
+goim_rpc_conn_auth_refuse(goim_rpc_conn_t *conn, const char *why)
+{
+    goim_log_warn("rpc: refusing %s: authentication failed: %s", conn->peer,
+                  why);
+
+    conn->server->stats.auth_refused++;
+    goim_rpc_conn_close(conn);
+}
+
+
+static void
+goim_rpc_conn_auth_timeout(uv_timer_t *t)
+{
+    goim_rpc_conn_t  *conn;
+    char              why[64];
+
+    conn = t->data;
+
+    snprintf(why, sizeof(why), "no handshake within %llu ms",
+             (unsigned long long) conn->auth_timeout);
+    goim_rpc_conn_auth_refuse(conn, why);
+}
+
+
+/*
+ * Feeds what was read to the handshake.  0: it is over, requests may
+ * follow in the buffer; 1: waiting for more, or the connection closed.
+ */
+static int
+goim_rpc_conn_auth(goim_rpc_conn_t *conn)
+{
+    int             rc;
+    size_t          want, outlen;
+    goim_wbuf_t    *wb;
+    goim_auth_rc_t  arc;
+    uint8_t         out[GOIM_AUTH_FRAME_MAX];
+
+    while (conn->auth) {
+        want = goim_auth_expect(conn->auth);
+
+        arc = goim_auth_input(conn->auth, conn->rbuf.data + conn->rbuf.start,
+                              conn->rbuf.end - conn->rbuf.start, out,
+                              &outlen);
+
+        if (arc == GOIM_AUTH_AGAIN) {
+            return 1;
+        }
+
+        if (arc < 0) {
+            goim_rpc_conn_auth_refuse(conn, goim_auth_strerror(arc));
+            return 1;
+        }
+
+        conn->rbuf.start += want;
+
+        if (outlen) {
+            wb = goim_wbuf_raw(out, outlen);
+            rc = wb ? goim_wbuf_send((uv_stream_t *) &conn->tcp, wb)
+                    : UV_ENOMEM;
+
+            if (rc != 0) {
+                goim_log_info("rpc: closing %s: write: %s", conn->peer,
+                              uv_strerror(rc));
+                goim_rpc_conn_close(conn);
+                return 1;
+            }
+        }
+
+        if (arc == GOIM_AUTH_DONE) {
+            free(conn->auth);
+            conn->auth = NULL;
+            uv_timer_stop(&conn->timer);
+
+            goim_log_debug("rpc: %s authenticated", conn->peer);
+        }
+    }
+
+    return 0;
 }
 
 
@@ -414,6 +512,23 @@ goim_rpc_conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
     conn = stream->data;
 
+    if (nread == UV_EOF && conn->auth && conn->rbuf.end == conn->rbuf.start
+        && goim_auth_idle(conn->auth))
+    {
+        /* a port probe: nothing was tried */
+        goim_log_debug("rpc: %s closed the connection before the handshake",
+                       conn->peer);
+        goim_rpc_conn_close(conn);
+        return;
+    }
+
+    if (nread < 0 && conn->auth) {
+        goim_rpc_conn_auth_refuse(conn, nread == UV_EOF
+                                        ? "it closed the connection first"
+                                        : uv_strerror((int) nread));
+        return;
+    }
+
     if (nread < 0) {
         if (nread == UV_EOF) {
             goim_log_debug("rpc: %s closed the connection", conn->peer);
@@ -431,6 +546,11 @@ goim_rpc_conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
 
     conn->rbuf.end += (size_t) nread;
+
+    if (conn->auth && goim_rpc_conn_auth(conn) != 0) {
+        return;
+    }
+
     conn->reading = 1;
 
     while (!conn->closing) {
@@ -529,6 +649,20 @@ goim_rpc_server_accept(uv_stream_t *listener, int status)
     }
 
     uv_tcp_nodelay(&conn->tcp, 1);
+
+    if (s->opts.secret) {
+        conn->auth = malloc(sizeof(goim_auth_t));
+        if (conn->auth == NULL) {
+            goim_log_error("rpc: out of memory accepting %s", conn->peer);
+            goim_rpc_conn_close(conn);
+            return;
+        }
+
+        goim_auth_init(conn->auth, s->opts.secret, 0);
+        conn->auth_timeout = s->opts.auth_timeout;
+        uv_timer_start(&conn->timer, goim_rpc_conn_auth_timeout,
+                       conn->auth_timeout, 0);
+    }
 
     rc = uv_read_start((uv_stream_t *) &conn->tcp, goim_rpc_conn_alloc,
                        goim_rpc_conn_read);

@@ -24,6 +24,14 @@ package Goim::Daemon;
 #     timeout => 10          seconds to wait for the port
 #     no_env => 1            do not export TEST_NGINX_<TYPE>_PORT
 #
+# The RPC plane is authenticated in tests as in `make run`: loading this
+# module writes a random secret file (mode 0600, t/servroot-daemons/
+# rpc-PID.secret, removed at exit) and exports it as $GOIM_RPC_SECRET_FILE
+# (the daemons' default rpc_secret_file, --stats included) and
+# $TEST_NGINX_RPC_SECRET_FILE (for goim_comet_rpc_secret_file and
+# goim_logic_rpc_secret_file in nginx.conf), unless GOIM_RPC_SECRET_FILE is
+# already set.  A daemon without a secret: env => {GOIM_RPC_SECRET_FILE => ''}.
+#
 # crash() SIGKILLs it (no TAP test).
 # stop(%opts) sends SIGTERM, waits up to 10 s (timeout => N), SIGKILLs if it
 # has to, and reports one TAP test (Test::More::ok) that passes only if the
@@ -45,6 +53,32 @@ our $LogDir = 't/servroot-daemons';
 our @BadLogPatterns = (qr/ERROR: AddressSanitizer/, qr/runtime error:/, qr/LeakSanitizer/);
 my %Running;    # pid => object
 our $FailedAfterDone = 0;
+our $SecretFile;
+
+# a new random secret file (mode 0600) under the log directory
+sub write_secret {
+    my ($name) = @_;
+    make_path($LogDir);
+    my $file = File::Spec->rel2abs("$LogDir/$name");
+    open my $r, '<', '/dev/urandom' or die "Goim::Daemon: /dev/urandom: $!\n";
+    read($r, my $bytes, 32) == 32 or die "Goim::Daemon: short read of /dev/urandom\n";
+    close $r;
+    unlink $file;
+    my $old = umask 077;
+    open my $fh, '>', $file or die "Goim::Daemon: cannot write $file: $!\n";
+    print $fh unpack('H*', $bytes), "\n";
+    close $fh;
+    umask $old;
+    chmod 0600, $file;
+    return $file;
+}
+
+unless (defined $ENV{GOIM_RPC_SECRET_FILE}) {
+    $SecretFile = write_secret("rpc-$$.secret");
+    $ENV{GOIM_RPC_SECRET_FILE} = $SecretFile;
+}
+$ENV{TEST_NGINX_RPC_SECRET_FILE} //= $ENV{GOIM_RPC_SECRET_FILE};
+my $SecretOwner = $$;
 
 sub free_port {
     # below the kernel's ephemeral range (32768 and up here): a port from
@@ -247,6 +281,7 @@ END {
         next if $d->{owner} != $$;
         $d->stop;
     }
+    unlink $SecretFile if $SecretFile && $$ == $SecretOwner;
     $? = $st || ($FailedAfterDone ? 1 : 0);
 }
 

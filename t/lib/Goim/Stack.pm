@@ -38,6 +38,8 @@ our ($Router, $Job, %Clients);
 
 our $MainConfig = <<'_EOC_';
     goim_comet_id comet-test;
+    goim_comet_rpc_secret_file $TEST_NGINX_RPC_SECRET_FILE;
+    goim_logic_rpc_secret_file $TEST_NGINX_RPC_SECRET_FILE;
     goim_comet_logic 127.0.0.1:$TEST_NGINX_LOGIC_PORT;
     goim_logic_router 127.0.0.1:$TEST_NGINX_ROUTER_PORT;
     goim_logic_job 127.0.0.1:$TEST_NGINX_JOB_PORT;
