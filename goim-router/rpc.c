@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goim_args.h"
 #include "goim_uv_log.h"
 #include "router.h"
 
@@ -218,6 +219,42 @@ router_sessions_reply(goim_rpc_req_t *r, router_sessions_t *out, int rc)
 }
 
 
+/*
+ * Drops the repeats of a look-up's mids (strs = 0) or keys in place, the
+ * first of each kept in order, as goim's map of keys does.  0, or -1 when
+ * memory ran out.
+ */
+static int
+router_dedup(goim_rpc_req_t *r, void *v, size_t *n, int strs)
+{
+    void    *scratch;
+    size_t   was;
+
+    if (*n < 2) {
+        return 0;
+    }
+
+    scratch = malloc(goim_args_dedup_size(*n));
+    if (scratch == NULL) {
+        return -1;
+    }
+
+    was = *n;
+    *n = strs ? goim_args_dedup_strs(v, NULL, *n, scratch)
+              : goim_args_dedup_int64(v, *n, scratch);
+
+    free(scratch);
+
+    if (*n != was) {
+        router.stats.lookup_repeats += was - *n;
+        goim_log_debug("%s: %zu repeated %s ignored", goim_rpc_req_peer(r),
+                       was - *n, strs ? "keys" : "mids");
+    }
+
+    return 0;
+}
+
+
 static void
 router_sessions_by_mids(goim_rpc_req_t *r)
 {
@@ -231,7 +268,10 @@ router_sessions_by_mids(goim_rpc_req_t *r)
 
     memset(&out, 0, sizeof(out));
     goim__sessions_reply__init(&out.reply);
-    rc = 0;
+
+    /* each mid once: a repeated one would list its sessions again, and
+     * every copy would be delivered */
+    rc = router_dedup(r, req->mids, &req->n_mids, 0);
 
     for (i = 0; i < req->n_mids && rc == 0; i++) {
         for (s = router_store_by_mid(&router.store, req->mids[i], NULL);
@@ -259,7 +299,8 @@ router_sessions_by_keys(goim_rpc_req_t *r)
 
     memset(&out, 0, sizeof(out));
     goim__sessions_reply__init(&out.reply);
-    rc = 0;
+
+    rc = router_dedup(r, req->keys, &req->n_keys, 1);
 
     for (i = 0; i < req->n_keys && rc == 0; i++) {
         s = router_store_get(&router.store, req->keys[i]);
@@ -568,14 +609,15 @@ router_online_total(goim_rpc_req_t *r)
 static void
 router_stats(goim_rpc_req_t *r)
 {
-    int64_t  values[17];
+    int64_t  values[18];
 
     static const char *const  names[] = {
         "sessions", "session_bytes", "comets", "session_puts",
         "session_replaced", "session_dels", "session_del_misses",
         "session_renews", "session_renew_misses", "session_lookups",
         "sessions_expired", "comet_renews", "comet_dels", "comets_expired",
-        "comet_sessions_dropped", "rooms", "online_queries"
+        "comet_sessions_dropped", "rooms", "online_queries",
+        "session_lookup_repeats"
     };
 
     values[0] = (int64_t) router_store_count(&router.store);
@@ -595,8 +637,9 @@ router_stats(goim_rpc_req_t *r)
     values[14] = (int64_t) router.stats.comet_sessions_dropped;
     values[15] = (int64_t) router_store_room_total(&router.store);
     values[16] = (int64_t) router.stats.online_queries;
+    values[17] = (int64_t) router.stats.lookup_repeats;
 
-    goim_daemon_stats_reply(r, names, values, 17);
+    goim_daemon_stats_reply(r, names, values, 18);
 }
 
 
