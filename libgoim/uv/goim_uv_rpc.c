@@ -127,20 +127,21 @@ goim_uv_sockaddr_name(const struct sockaddr *sa, char *buf, size_t len)
 void
 goim_rbuf_alloc(goim_rbuf_t *rb, size_t max_body, uv_buf_t *buf)
 {
-    size_t    have, want, frame, cap;
-    uint8_t  *p;
+    size_t            have, want, cap;
+    uint8_t          *p;
+    goim_rpc_frame_t  f;
 
     have = rb->end - rb->start;
     want = GOIM_RBUF_CHUNK;
 
-    if (have >= GOIM_HEADER_LEN) {
-        frame = goim_get_be32(rb->data + rb->start);
+    /* room for the rest of a large frame whose header is in */
 
-        if (frame > have && frame <= max_body + GOIM_HEADER_LEN
-            && frame - have > want)
-        {
-            want = frame - have;
-        }
+    if (have >= GOIM_HEADER_LEN
+        && goim_rpc_frame_split(rb->data + rb->start, have, max_body, &f)
+           == GOIM_AGAIN
+        && f.need - have > want)
+    {
+        want = f.need - have;
     }
 
     if (rb->cap - rb->end < want && rb->start) {
@@ -171,14 +172,15 @@ goim_rbuf_alloc(goim_rbuf_t *rb, size_t max_body, uv_buf_t *buf)
 goim_rc_t
 goim_rbuf_next(goim_rbuf_t *rb, size_t max_body, goim_packet_t *pkt)
 {
-    size_t     consumed;
-    goim_rc_t  rc;
+    goim_rc_t         rc;
+    goim_rpc_frame_t  f;
 
-    rc = goim_packet_parse(rb->data + rb->start, rb->end - rb->start,
-                           max_body, pkt, &consumed);
+    rc = goim_rpc_frame_split(rb->data + rb->start, rb->end - rb->start,
+                              max_body, &f);
 
     if (rc == GOIM_OK) {
-        rb->start += consumed;
+        *pkt = f.pkt;
+        rb->start += f.len;
         return rc;
     }
 
