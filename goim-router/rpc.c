@@ -220,30 +220,32 @@ router_sessions_reply(goim_rpc_req_t *r, router_sessions_t *out, int rc)
 
 
 /*
- * Drops the repeats of a look-up's mids (strs = 0) or keys in place, the
- * first of each kept in order, as goim's map of keys does.  0, or -1 when
- * memory ran out.
+ * The look-up's mids (strs = 0) or keys without their repeats, the first
+ * of each kept in order, as goim's map of keys has them: a copy the caller
+ * frees, since the request's arrays belong to protobuf-c (which frees
+ * each key it unpacked).  NULL when memory ran out.
  */
-static int
-router_dedup(goim_rpc_req_t *r, void *v, size_t *n, int strs)
+static void *
+router_dedup(goim_rpc_req_t *r, const void *v, size_t *n, int strs)
 {
-    void    *scratch;
-    size_t   was;
+    void    *copy;
+    size_t   was, size;
 
-    if (*n < 2) {
-        return 0;
+    /* both element types are 8 bytes: the table after them is aligned */
+    size = *n * (strs ? sizeof(char *) : sizeof(int64_t));
+
+    copy = malloc(size + goim_args_dedup_size(*n));
+    if (copy == NULL) {
+        return NULL;
     }
 
-    scratch = malloc(goim_args_dedup_size(*n));
-    if (scratch == NULL) {
-        return -1;
+    if (size) {
+        memcpy(copy, v, size);
     }
 
     was = *n;
-    *n = strs ? goim_args_dedup_strs(v, NULL, *n, scratch)
-              : goim_args_dedup_int64(v, *n, scratch);
-
-    free(scratch);
+    *n = strs ? goim_args_dedup_strs(copy, NULL, *n, (char *) copy + size)
+              : goim_args_dedup_int64(copy, *n, (char *) copy + size);
 
     if (*n != was) {
         router.stats.lookup_repeats += was - *n;
@@ -251,7 +253,7 @@ router_dedup(goim_rpc_req_t *r, void *v, size_t *n, int strs)
                        was - *n, strs ? "keys" : "mids");
     }
 
-    return 0;
+    return copy;
 }
 
 
@@ -259,7 +261,8 @@ static void
 router_sessions_by_mids(goim_rpc_req_t *r)
 {
     int                       rc;
-    size_t                    i;
+    size_t                    i, n;
+    int64_t                  *mids;
     router_session_t         *s;
     router_sessions_t         out;
     Goim__SessionsByMidsReq  *req;
@@ -271,17 +274,20 @@ router_sessions_by_mids(goim_rpc_req_t *r)
 
     /* each mid once: a repeated one would list its sessions again, and
      * every copy would be delivered */
-    rc = router_dedup(r, req->mids, &req->n_mids, 0);
+    n = req->n_mids;
+    mids = router_dedup(r, req->mids, &n, 0);
+    rc = mids ? 0 : -1;
 
-    for (i = 0; i < req->n_mids && rc == 0; i++) {
-        for (s = router_store_by_mid(&router.store, req->mids[i], NULL);
+    for (i = 0; i < n && rc == 0; i++) {
+        for (s = router_store_by_mid(&router.store, mids[i], NULL);
              s && rc == 0;
-             s = router_store_by_mid(&router.store, req->mids[i], s))
+             s = router_store_by_mid(&router.store, mids[i], s))
         {
             rc = router_sessions_add(&out, s);
         }
     }
 
+    free(mids);
     router_sessions_reply(r, &out, rc);
 }
 
@@ -290,7 +296,8 @@ static void
 router_sessions_by_keys(goim_rpc_req_t *r)
 {
     int                       rc;
-    size_t                    i;
+    char                    **keys;
+    size_t                    i, n;
     router_session_t         *s;
     router_sessions_t         out;
     Goim__SessionsByKeysReq  *req;
@@ -300,16 +307,19 @@ router_sessions_by_keys(goim_rpc_req_t *r)
     memset(&out, 0, sizeof(out));
     goim__sessions_reply__init(&out.reply);
 
-    rc = router_dedup(r, req->keys, &req->n_keys, 1);
+    n = req->n_keys;
+    keys = router_dedup(r, req->keys, &n, 1);
+    rc = keys ? 0 : -1;
 
-    for (i = 0; i < req->n_keys && rc == 0; i++) {
-        s = router_store_get(&router.store, req->keys[i]);
+    for (i = 0; i < n && rc == 0; i++) {
+        s = router_store_get(&router.store, keys[i]);
 
         if (s) {
             rc = router_sessions_add(&out, s);
         }
     }
 
+    free(keys);
     router_sessions_reply(r, &out, rc);
 }
 

@@ -513,15 +513,15 @@ goim_args_pushs_map_key(void *ctx, const unsigned char *key, size_t len)
         ps->n = 0;
     }
 
-    /* the value follows the key's closing quote, blanks and the ':' */
+    /*
+     * the value follows the key's closing quote, blanks and the ':';
+     * blanks as yajl's lexer has them, \v and \f included (fuzz_args)
+     */
 
     p = ps->body + yajl_get_bytes_consumed(ps->yajl);
     last = ps->body + ps->len;
 
-    while (p < last
-           && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'
-               || *p == ':'))
-    {
+    while (p < last && *p != '\0' && strchr(" \t\n\v\f\r:", *p)) {
         p++;
     }
 
