@@ -134,14 +134,18 @@ FUZZ_SRCS := $(filter-out libgoim/goim_pb.c,$(wildcard libgoim/*.c)) \
              $(GEN)/goim.pb-c.c
 FUZZ_LIBS := -lprotobuf-c -lyajl -lcrypto -lm
 
+# what a target needs beyond those: FUZZ_EXTRA_<target> := sources, libs
+FUZZ_EXTRA_fuzz_rpc_rbuf := libgoim/uv/goim_uv_rpc.c -luv
+
 fuzz: $(FUZZ_BINS)
 
+.SECONDEXPANSION:
 $(BUILD)/fuzz/%: libgoim/fuzz/%.c $(FUZZ_SRCS) $(wildcard libgoim/*.h) \
-        $(GEN)/goim.pb-c.h
+        $(GEN)/goim.pb-c.h $$(filter %.c,$$(FUZZ_EXTRA_$$*))
 	@mkdir -p $(dir $@)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
-	    -Ilibgoim -I$(GEN) \
-	    $< $(FUZZ_SRCS) -o $@ $(FUZZ_LIBS)
+	    -Ilibgoim -Ilibgoim/uv -I$(GEN) \
+	    $< $(FUZZ_SRCS) $(FUZZ_EXTRA_$*) -o $@ $(FUZZ_LIBS)
 
 
 # NGINX modules: Debian's own source tree and configure flags, plus ours.
