@@ -122,21 +122,30 @@ $(BUILD)/unit/goim-job/tests/%: goim-job/tests/%.c \
 	    -lcmocka $(DAEMON_LIBS) $(JOB_LIBS)
 
 
-# libFuzzer targets for the client-facing parsers (Debian's clang); run
-# for a bounded time by t/fuzz.t
+# libFuzzer targets (Debian's clang): each libgoim/fuzz/fuzz_<name>.c is
+# linked with every transport-free libgoim source (libgoim/*.c) and the
+# generated protobuf code, so a new target needs no rule of its own.  Run
+# by t/fuzz.t for a bounded time each, from the seeds committed in
+# libgoim/fuzz/corpus/<target>/.
 
 FUZZ_BINS := $(patsubst libgoim/fuzz/%.c,$(BUILD)/fuzz/%,\
                $(wildcard libgoim/fuzz/fuzz_*.c))
+FUZZ_SRCS := $(filter-out libgoim/goim_pb.c,$(wildcard libgoim/*.c)) \
+             $(GEN)/goim.pb-c.c
+FUZZ_LIBS := -lprotobuf-c -lyajl -lcrypto -lm
+
+# what a target needs beyond those: FUZZ_EXTRA_<target> := sources, libs
+FUZZ_EXTRA_fuzz_rpc_rbuf := libgoim/uv/goim_uv_rpc.c -luv
 
 fuzz: $(FUZZ_BINS)
 
-FUZZ_LIB_SRCS := libgoim/goim_packet.c libgoim/goim_ws.c libgoim/goim_token.c
-
-$(BUILD)/fuzz/%: libgoim/fuzz/%.c $(FUZZ_LIB_SRCS) \
-        $(FUZZ_LIB_SRCS:.c=.h)
+.SECONDEXPANSION:
+$(BUILD)/fuzz/%: libgoim/fuzz/%.c $(FUZZ_SRCS) $(wildcard libgoim/*.h) \
+        $(GEN)/goim.pb-c.h $$(filter %.c,$$(FUZZ_EXTRA_$$*))
 	@mkdir -p $(dir $@)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibgoim \
-	    $< $(FUZZ_LIB_SRCS) -o $@ -lyajl -lcrypto
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+	    -Ilibgoim -Ilibgoim/uv -I$(GEN) \
+	    $< $(FUZZ_SRCS) $(FUZZ_EXTRA_$*) -o $@ $(FUZZ_LIBS)
 
 
 # NGINX modules: Debian's own source tree and configure flags, plus ours.

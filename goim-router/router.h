@@ -32,6 +32,7 @@ typedef struct {
     uint64_t             renews;
     uint64_t             renew_misses;
     uint64_t             lookups;        /* by-mids and by-keys requests */
+    uint64_t             lookup_repeats; /* mids and keys asked twice */
     uint64_t             comet_renews;
     uint64_t             comet_dels;
     uint64_t             comet_sessions_dropped;  /* with their comet */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goim_args.h"
 #include "goim_uv_log.h"
 #include "router.h"
 
@@ -218,11 +219,50 @@ router_sessions_reply(goim_rpc_req_t *r, router_sessions_t *out, int rc)
 }
 
 
+/*
+ * The look-up's mids (strs = 0) or keys without their repeats, the first
+ * of each kept in order, as goim's map of keys has them: a copy the caller
+ * frees, since the request's arrays belong to protobuf-c (which frees
+ * each key it unpacked).  NULL when memory ran out.
+ */
+static void *
+router_dedup(goim_rpc_req_t *r, const void *v, size_t *n, int strs)
+{
+    void    *copy;
+    size_t   was, size;
+
+    /* both element types are 8 bytes: the table after them is aligned */
+    size = *n * (strs ? sizeof(char *) : sizeof(int64_t));
+
+    copy = malloc(size + goim_args_dedup_size(*n));
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    if (size) {
+        memcpy(copy, v, size);
+    }
+
+    was = *n;
+    *n = strs ? goim_args_dedup_strs(copy, NULL, *n, (char *) copy + size)
+              : goim_args_dedup_int64(copy, *n, (char *) copy + size);
+
+    if (*n != was) {
+        router.stats.lookup_repeats += was - *n;
+        goim_log_debug("%s: %zu repeated %s ignored", goim_rpc_req_peer(r),
+                       was - *n, strs ? "keys" : "mids");
+    }
+
+    return copy;
+}
+
+
 static void
 router_sessions_by_mids(goim_rpc_req_t *r)
 {
     int                       rc;
-    size_t                    i;
+    size_t                    i, n;
+    int64_t                  *mids;
     router_session_t         *s;
     router_sessions_t         out;
     Goim__SessionsByMidsReq  *req;
@@ -231,17 +271,23 @@ router_sessions_by_mids(goim_rpc_req_t *r)
 
     memset(&out, 0, sizeof(out));
     goim__sessions_reply__init(&out.reply);
-    rc = 0;
 
-    for (i = 0; i < req->n_mids && rc == 0; i++) {
-        for (s = router_store_by_mid(&router.store, req->mids[i], NULL);
+    /* each mid once: a repeated one would list its sessions again, and
+     * every copy would be delivered */
+    n = req->n_mids;
+    mids = router_dedup(r, req->mids, &n, 0);
+    rc = mids ? 0 : -1;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        for (s = router_store_by_mid(&router.store, mids[i], NULL);
              s && rc == 0;
-             s = router_store_by_mid(&router.store, req->mids[i], s))
+             s = router_store_by_mid(&router.store, mids[i], s))
         {
             rc = router_sessions_add(&out, s);
         }
     }
 
+    free(mids);
     router_sessions_reply(r, &out, rc);
 }
 
@@ -250,7 +296,8 @@ static void
 router_sessions_by_keys(goim_rpc_req_t *r)
 {
     int                       rc;
-    size_t                    i;
+    char                    **keys;
+    size_t                    i, n;
     router_session_t         *s;
     router_sessions_t         out;
     Goim__SessionsByKeysReq  *req;
@@ -259,16 +306,20 @@ router_sessions_by_keys(goim_rpc_req_t *r)
 
     memset(&out, 0, sizeof(out));
     goim__sessions_reply__init(&out.reply);
-    rc = 0;
 
-    for (i = 0; i < req->n_keys && rc == 0; i++) {
-        s = router_store_get(&router.store, req->keys[i]);
+    n = req->n_keys;
+    keys = router_dedup(r, req->keys, &n, 1);
+    rc = keys ? 0 : -1;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        s = router_store_get(&router.store, keys[i]);
 
         if (s) {
             rc = router_sessions_add(&out, s);
         }
     }
 
+    free(keys);
     router_sessions_reply(r, &out, rc);
 }
 
@@ -575,7 +626,7 @@ router_online_total(goim_rpc_req_t *r)
 static void
 router_stats(goim_rpc_req_t *r)
 {
-    int64_t  values[18];
+    int64_t  values[19];
 
     static const char *const  names[] = {
         "sessions", "session_bytes", "comets", "session_puts",
@@ -583,7 +634,7 @@ router_stats(goim_rpc_req_t *r)
         "session_renews", "session_renew_misses", "session_lookups",
         "sessions_expired", "comet_renews", "comet_dels", "comets_expired",
         "comet_sessions_dropped", "rooms", "online_queries",
-        "comet_takeovers_refused"
+        "comet_takeovers_refused", "session_lookup_repeats"
     };
 
     values[0] = (int64_t) router_store_count(&router.store);
@@ -604,8 +655,9 @@ router_stats(goim_rpc_req_t *r)
     values[15] = (int64_t) router_store_room_total(&router.store);
     values[16] = (int64_t) router.stats.online_queries;
     values[17] = (int64_t) router.comets.takeovers;
+    values[18] = (int64_t) router.stats.lookup_repeats;
 
-    goim_daemon_stats_reply(r, names, values, 18);
+    goim_daemon_stats_reply(r, names, values, 19);
 }
 
 

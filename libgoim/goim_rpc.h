@@ -50,6 +50,24 @@ size_t goim_rpc_error_size(const char *message);
 size_t goim_rpc_error_write(uint8_t *dst, int32_t method, int32_t seq,
     Goim__ErrorCode code, const char *message);
 
+/*
+ * The frame splitter both transports read with: given the bytes received
+ * so far (buf[0..len)), GOIM_OK with the first frame in f (f->len bytes
+ * of buf; f->pkt points into it); GOIM_AGAIN with f->need, the bytes the
+ * frame takes whole (GOIM_HEADER_LEN while its header is not in), so a
+ * reader can size its next read; or an error, goim_strerror() saying why:
+ * the stream cannot be resynchronised and is closed.  A header announcing
+ * a body over max_body is refused before the body is buffered.
+ */
+typedef struct {
+    goim_packet_t    pkt;
+    size_t           len;
+    size_t           need;
+} goim_rpc_frame_t;
+
+goim_rc_t goim_rpc_frame_split(const uint8_t *buf, size_t len,
+    size_t max_body, goim_rpc_frame_t *f);
+
 /* Classify a received frame's operation. */
 static inline int
 goim_rpc_is_reply(int32_t op)
@@ -68,6 +86,10 @@ goim_rpc_op_method(int32_t op)
  * protobuf_c_message_free_unpacked(msg, allocator). */
 ProtobufCMessage *goim_rpc_unpack(int32_t method, int reply,
     ProtobufCAllocator *allocator, const uint8_t *body, size_t len);
+
+/* The RpcError body of an error reply, or NULL, as goim_rpc_unpack(). */
+Goim__RpcError *goim_rpc_unpack_error(ProtobufCAllocator *allocator,
+    const uint8_t *body, size_t len);
 
 #pragma GCC visibility pop
 

@@ -106,8 +106,6 @@ ngx_int_t ngx_http_goim_logic_add_room(ngx_http_goim_logic_ctx_t *ctx,
     const char *name, int64_t count);
 void ngx_http_goim_logic_sum_rooms(ngx_http_goim_logic_ctx_t *ctx);
 u_char *ngx_http_goim_logic_strdup(ngx_pool_t *pool, const char *s);
-ngx_int_t ngx_http_goim_logic_args(ngx_http_request_t *r, const char *name,
-    ngx_array_t *values, ngx_uint_t split);
 ngx_int_t ngx_http_goim_logic_int_arg(ngx_http_request_t *r,
     const char *name, int64_t min, int64_t max, int64_t *value);
 ngx_int_t ngx_http_goim_logic_respond(ngx_http_request_t *r,

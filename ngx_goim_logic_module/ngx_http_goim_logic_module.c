@@ -11,6 +11,8 @@
 #include "ngx_goim_logic.h"
 #include "ngx_http_goim_logic.h"
 
+#include "goim_args.h"
+
 
 /*
  * goim v2's business API: POST /goim/push/{keys,mids,room,all} and GET
@@ -26,7 +28,7 @@
 static ngx_int_t ngx_http_goim_logic_handler(ngx_http_request_t *r);
 static void ngx_http_goim_logic_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_goim_logic_list_arg(ngx_http_goim_logic_ctx_t *ctx,
-    const char *name, ngx_uint_t split, ngx_array_t *values);
+    const char *name, ngx_uint_t split, goim_args_list_t *list);
 static ngx_int_t ngx_http_goim_logic_push_keys(
     ngx_http_goim_logic_ctx_t *ctx);
 static ngx_int_t ngx_http_goim_logic_push_mids(
@@ -375,31 +377,17 @@ ngx_http_goim_logic_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_goim_logic_push_keys(ngx_http_goim_logic_ctx_t *ctx)
 {
-    ngx_str_t                *v;
-    ngx_uint_t                i;
-    ngx_array_t               keys;
-    ngx_http_request_t       *r;
+    goim_args_list_t          keys;
     Goim__SessionsByKeysReq   req = GOIM__SESSIONS_BY_KEYS_REQ__INIT;
 
-    r = ctx->request;
+    /* each key once: a repeated key would be delivered again */
 
     if (ngx_http_goim_logic_list_arg(ctx, "keys", 0, &keys) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    req.keys = ngx_palloc(r->pool, keys.nelts * sizeof(char *));
-    if (req.keys == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_ERROR;
-    }
-
-    v = keys.elts;
-
-    for (i = 0; i < keys.nelts; i++) {
-        req.keys[i] = (char *) v[i].data;
-    }
-
-    req.n_keys = keys.nelts;
+    req.keys = keys.values;
+    req.n_keys = keys.n;
 
     /* keys are not sharded: every router is asked */
 
@@ -414,68 +402,49 @@ ngx_http_goim_logic_push_keys(ngx_http_goim_logic_ctx_t *ctx)
 static ngx_int_t
 ngx_http_goim_logic_push_mids(ngx_http_goim_logic_ctx_t *ctx)
 {
-    u_char                   *p, *last;
-    int64_t                   mid;
-    ngx_str_t                *v;
-    ngx_uint_t                i;
-    ngx_array_t               mids;
-    ngx_http_request_t       *r;
-    Goim__SessionsByMidsReq   req = GOIM__SESSIONS_BY_MIDS_REQ__INIT;
+    int64_t             *mids;
+    ngx_uint_t           i;
+    goim_args_list_t     list;
+    ngx_http_request_t  *r;
 
     r = ctx->request;
 
-    if (ngx_http_goim_logic_list_arg(ctx, "mids", 1, &mids) != NGX_OK) {
+    if (ngx_http_goim_logic_list_arg(ctx, "mids", 1, &list) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    req.mids = ngx_palloc(r->pool, mids.nelts * sizeof(int64_t));
-    if (req.mids == NULL) {
+    mids = ngx_palloc(r->pool, list.n * sizeof(int64_t));
+    if (mids == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
     }
 
-    v = mids.elts;
-
-    for (i = 0; i < mids.nelts; i++) {
-        p = v[i].data;
-        last = p + v[i].len;
-        mid = 0;
-
-        if (p < last && *p == '-') {
-            p++;
+    for (i = 0; i < list.n; i++) {
+        if (goim_args_int(list.values[i], list.lens[i], INT64_MIN + 1,
+                          INT64_MAX, &mids[i])
+            != 0)
+        {
+            ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                       "mids holds \"%s\", not an int64",
+                                       list.values[i]);
+            return NGX_ERROR;
         }
-
-        if (p == last || last - p > 18) {
-            goto invalid;
-        }
-
-        for ( /* void */ ; p < last; p++) {
-            if (*p < '0' || *p > '9') {
-                goto invalid;
-            }
-
-            mid = mid * 10 + (*p - '0');
-        }
-
-        req.mids[i] = v[i].data[0] == '-' ? -mid : mid;
     }
 
-    return ngx_http_goim_logic_mids_lookup(ctx, req.mids, mids.nelts);
-
-invalid:
-
-    ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                               "mids holds \"%V\", not an int64", &v[i]);
-    return NGX_ERROR;
+    return ngx_http_goim_logic_mids_lookup(ctx, mids, list.n);
 }
 
 
-/* each mid to the router the ring gives it: one request per router */
+/*
+ * each mid once (a repeated mid would get the message again), to the
+ * router the ring gives it: one request per router
+ */
 
 ngx_int_t
 ngx_http_goim_logic_mids_lookup(ngx_http_goim_logic_ctx_t *ctx,
     int64_t *mids, size_t nmids)
 {
+    void                     *scratch;
     ngx_uint_t                i, k, n, *owner;
     ngx_http_request_t       *r;
     ngx_goim_logic_conf_t    *lcf;
@@ -483,8 +452,19 @@ ngx_http_goim_logic_mids_lookup(ngx_http_goim_logic_ctx_t *ctx,
     Goim__SessionsByMidsReq   part = GOIM__SESSIONS_BY_MIDS_REQ__INIT;
 
     r = ctx->request;
+
+    scratch = ngx_palloc(r->pool, goim_args_dedup_size(nmids));
+    if (scratch == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
     req.mids = mids;
-    req.n_mids = nmids;
+    req.n_mids = goim_args_dedup_int64(mids, nmids, scratch);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "goim logic: %uz mids, %uz repeats ignored",
+                   req.n_mids, nmids - req.n_mids);
 
     lcf = ngx_goim_logic_get_conf(ngx_cycle);
     n = ngx_goim_logic_nrouters(lcf);
@@ -891,9 +871,9 @@ static ngx_int_t
 ngx_http_goim_logic_online_room(ngx_http_goim_logic_ctx_t *ctx)
 {
     u_char                      *p;
-    ngx_str_t                    type, *v;
-    ngx_uint_t                   i, j;
-    ngx_array_t                  rooms;
+    ngx_str_t                    type;
+    ngx_uint_t                   i;
+    goim_args_list_t             rooms;
     ngx_http_request_t          *r;
     ngx_http_goim_logic_room_t  *room;
     Goim__OnlineRoomReq          req = GOIM__ONLINE_ROOM_REQ__INIT;
@@ -912,7 +892,7 @@ ngx_http_goim_logic_online_room(ngx_http_goim_logic_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    req.rooms = ngx_palloc(r->pool, rooms.nelts * sizeof(char *));
+    req.rooms = ngx_palloc(r->pool, rooms.n * sizeof(char *));
     if (req.rooms == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
@@ -920,37 +900,22 @@ ngx_http_goim_logic_online_room(ngx_http_goim_logic_ctx_t *ctx)
 
     /* ctx->rooms: the answer, one entry per room asked (each once) */
 
-    v = rooms.elts;
-
-    for (i = 0; i < rooms.nelts; i++) {
-        room = ctx->rooms.elts;
-
-        for (j = 0; j < ctx->rooms.nelts; j++) {
-            if (room[j].name.len == v[i].len
-                && ngx_strncmp(room[j].name.data, v[i].data, v[i].len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (j < ctx->rooms.nelts) {
-            continue;
-        }
-
+    for (i = 0; i < rooms.n; i++) {
         room = ngx_array_push(&ctx->rooms);
-        p = ngx_pnalloc(r->pool, type.len + sizeof("://") + v[i].len);
+        p = ngx_pnalloc(r->pool, type.len + sizeof("://") + rooms.lens[i]);
         if (room == NULL || p == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return NGX_ERROR;
         }
 
-        room->name = v[i];
+        room->name.data = (u_char *) rooms.values[i];
+        room->name.len = rooms.lens[i];
         room->count = 0;
 
         req.rooms[req.n_rooms++] = (char *) p;
         p = ngx_cpymem(p, type.data, type.len);
         p = ngx_cpymem(p, "://", 3);
-        p = ngx_cpymem(p, v[i].data, v[i].len);
+        p = ngx_cpymem(p, rooms.values[i], rooms.lens[i]);
         *p = '\0';
     }
 
@@ -1337,92 +1302,36 @@ ngx_http_goim_logic_cleanup(void *data)
 
 /*
  * A list argument the endpoint cannot do without: NGX_OK with at least one
- * value; otherwise the request is answered here (400 when it is missing).
+ * value, each once (goim_args.h); otherwise the request is answered here
+ * (400 when it is missing).
  */
 
 static ngx_int_t
 ngx_http_goim_logic_list_arg(ngx_http_goim_logic_ctx_t *ctx,
-    const char *name, ngx_uint_t split, ngx_array_t *values)
+    const char *name, ngx_uint_t split, goim_args_list_t *list)
 {
+    void                *scratch;
     ngx_http_request_t  *r;
 
     r = ctx->request;
 
-    if (ngx_array_init(values, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_http_goim_logic_args(r, name, values, split) != NGX_OK)
-    {
+    scratch = ngx_palloc(r->pool, goim_args_list_size(r->args.len));
+    if (scratch == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
     }
 
-    if (values->nelts == 0) {
+    goim_args_list((char *) r->args.data, r->args.len, name, split, scratch,
+                   list);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "goim logic: %s: %uz values, %uz repeats ignored",
+                   name, list->n, list->repeats);
+
+    if (list->n == 0) {
         ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
                                    "%s is required", name);
         return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * All values of a query argument: goim lists repeat the name
- * (mids=1&mids=2); split also accepts commas (mids=1,2).
- */
-
-ngx_int_t
-ngx_http_goim_logic_args(ngx_http_request_t *r, const char *name,
-    ngx_array_t *values, ngx_uint_t split)
-{
-    u_char     *p, *last, *end, *v, *dst;
-    size_t      len;
-    ngx_str_t  *value;
-
-    len = ngx_strlen(name);
-    p = r->args.data;
-    last = p + r->args.len;
-
-    while (p < last) {
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        if ((size_t) (end - p) > len && p[len] == '='
-            && ngx_strncmp(p, name, len) == 0)
-        {
-            v = p + len + 1;
-
-            while (v < end) {
-                u_char  *stop;
-
-                stop = split ? ngx_strlchr(v, end, ',') : NULL;
-                if (stop == NULL) {
-                    stop = end;
-                }
-
-                if (stop > v) {
-                    value = ngx_array_push(values);
-                    if (value == NULL) {
-                        return NGX_ERROR;
-                    }
-
-                    value->data = ngx_pnalloc(r->pool, stop - v + 1);
-                    if (value->data == NULL) {
-                        return NGX_ERROR;
-                    }
-
-                    dst = value->data;
-                    ngx_unescape_uri(&dst, &v, stop - v, NGX_UNESCAPE_URI);
-                    *dst = '\0';
-                    value->len = dst - value->data;
-                }
-
-                v = stop + 1;
-            }
-        }
-
-        p = end + 1;
     }
 
     return NGX_OK;
@@ -1435,10 +1344,7 @@ ngx_int_t
 ngx_http_goim_logic_int_arg(ngx_http_request_t *r, const char *name,
     int64_t min, int64_t max, int64_t *value)
 {
-    u_char     *p, *last;
-    int64_t     n;
-    ngx_int_t   neg;
-    ngx_str_t   arg;
+    ngx_str_t  arg;
 
     if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK
         || arg.len == 0)
@@ -1446,34 +1352,9 @@ ngx_http_goim_logic_int_arg(ngx_http_request_t *r, const char *name,
         return NGX_DECLINED;
     }
 
-    p = arg.data;
-    last = p + arg.len;
-    neg = 0;
-
-    if (*p == '-') {
-        neg = 1;
-        p++;
-    }
-
-    if (p == last || last - p > 18) {
+    if (goim_args_int((char *) arg.data, arg.len, min, max, value) != 0) {
         return NGX_ERROR;
     }
-
-    for (n = 0; p < last; p++) {
-        if (*p < '0' || *p > '9') {
-            return NGX_ERROR;
-        }
-
-        n = n * 10 + (*p - '0');
-    }
-
-    n = neg ? -n : n;
-
-    if (n < min || n > max) {
-        return NGX_ERROR;
-    }
-
-    *value = n;
 
     return NGX_OK;
 }

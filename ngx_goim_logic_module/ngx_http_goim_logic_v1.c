@@ -11,6 +11,8 @@
 #include "ngx_goim_logic.h"
 #include "ngx_http_goim_logic.h"
 
+#include "goim_args.h"
+
 
 /*
  * goim v1.2's push API (goim_logic_api_v1): the same lookups and records
@@ -37,7 +39,6 @@ static void ngx_http_goim_logic_v1_rooms_done(void *data, ngx_int_t status,
     ngx_str_t *message);
 static void ngx_http_goim_logic_v1_servers_done(void *data,
     ngx_int_t status, ngx_str_t *message);
-static u_char *ngx_http_goim_logic_json_skip(u_char *p, u_char *last);
 
 
 ngx_http_goim_logic_endpoint_t  ngx_http_goim_logic_v1_endpoints[] = {
@@ -89,18 +90,9 @@ ngx_http_goim_logic_v1_push(ngx_http_goim_logic_ctx_t *ctx)
 static ngx_int_t
 ngx_http_goim_logic_v1_pushs(ngx_http_goim_logic_ctx_t *ctx)
 {
-    u_char       *p, *last, *key, *end, *q;
-    size_t        klen;
-    int64_t       uid, *uids;
-    ngx_str_t     m;
-    ngx_uint_t    n, neg, digits;
-    const char   *err;
-
-    p = ctx->msg.data;
-    last = p + ctx->msg.len;
-    m.len = 0;
-    m.data = NULL;
-    n = 0;
+    size_t       n;
+    int64_t     *uids;
+    const char  *err, *m;
 
     /* at most one uid per two bytes of body */
     uids = ngx_palloc(ctx->request->pool,
@@ -111,215 +103,19 @@ ngx_http_goim_logic_v1_pushs(ngx_http_goim_logic_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    err = "the body is not a JSON object";
-
-#define ngx_v1_ws(p)                                                         \
-    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))\
-        p++
-
-    ngx_v1_ws(p);
-
-    if (p == last || *p++ != '{') {
-        goto invalid;
-    }
-
-    for ( ;; ) {
-        ngx_v1_ws(p);
-
-        if (p < last && *p == '}' && m.data == NULL && n == 0) {
-            p++;
-            break;
-        }
-
-        if (p == last || *p != '"') {
-            goto invalid;
-        }
-
-        key = p + 1;
-        end = ngx_http_goim_logic_json_skip(p, last);
-        if (end == NULL) {
-            goto invalid;
-        }
-
-        klen = end - key - 1;
-        p = end;
-
-        ngx_v1_ws(p);
-
-        if (p == last || *p++ != ':') {
-            goto invalid;
-        }
-
-        ngx_v1_ws(p);
-
-        end = ngx_http_goim_logic_json_skip(p, last);
-        if (end == NULL) {
-            goto invalid;
-        }
-
-        if (klen == 1 && key[0] == 'm') {
-            m.data = p;
-            m.len = end - p;
-
-        } else if (klen == 1 && key[0] == 'u') {
-            err = "u must be an array of int64 uids";
-
-            if (*p++ != '[') {
-                goto invalid;
-            }
-
-            n = 0;
-
-            for ( ;; ) {
-                ngx_v1_ws(p);
-
-                if (p < end && *p == ']' && n == 0) {
-                    break;
-                }
-
-                neg = (p < end && *p == '-');
-                q = p + neg;
-                uid = 0;
-
-                for (digits = 0; q < end && *q >= '0' && *q <= '9'; q++) {
-                    uid = uid * 10 + (*q - '0');
-                    digits++;
-                }
-
-                if (digits == 0 || digits > 18) {
-                    goto invalid;
-                }
-
-                uids[n++] = neg ? -uid : uid;
-                p = q;
-
-                ngx_v1_ws(p);
-
-                if (p < end && *p == ',') {
-                    p++;
-                    continue;
-                }
-
-                if (p < end && *p == ']') {
-                    break;
-                }
-
-                goto invalid;
-            }
-
-            err = "the body is not a JSON object";
-        }
-
-        p = end;
-
-        ngx_v1_ws(p);
-
-        if (p < last && *p == ',') {
-            p++;
-            continue;
-        }
-
-        if (p < last && *p == '}') {
-            p++;
-            break;
-        }
-
-        goto invalid;
-    }
-
-#undef ngx_v1_ws
-
-    if (m.data == NULL) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                                   "the body needs \"m\", the message");
+    err = goim_args_v1_pushs((char *) ctx->msg.data, ctx->msg.len, &m,
+                             &ctx->msg.len, uids, &n);
+    if (err) {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400, "%s",
+                                   err);
         return NGX_ERROR;
     }
 
-    if (n == 0) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                                   "the body needs \"u\", a non-empty list "
-                                   "of uids");
-        return NGX_ERROR;
-    }
+    ctx->msg.data = (u_char *) m;
 
-    ctx->msg = m;
+    /* each uid once: ngx_http_goim_logic_mids_lookup() */
 
     return ngx_http_goim_logic_mids_lookup(ctx, uids, n);
-
-invalid:
-
-    ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400, "%s", err);
-    return NGX_ERROR;
-}
-
-
-/* the end of the JSON value at p, or NULL */
-
-static u_char *
-ngx_http_goim_logic_json_skip(u_char *p, u_char *last)
-{
-    ngx_uint_t  depth, in_string;
-
-    depth = 0;
-    in_string = 0;
-
-    for ( /* void */ ; p < last; p++) {
-
-        if (in_string) {
-            if (*p == '\\') {
-                p++;
-
-            } else if (*p == '"') {
-                in_string = 0;
-
-                if (depth == 0) {
-                    return p + 1;
-                }
-            }
-
-            continue;
-        }
-
-        switch (*p) {
-
-        case '"':
-            in_string = 1;
-            break;
-
-        case '{':
-        case '[':
-            depth++;
-            break;
-
-        case '}':
-        case ']':
-            if (depth == 0) {
-                return p;
-            }
-
-            if (--depth == 0) {
-                return p + 1;
-            }
-
-            break;
-
-        case ',':
-        case ' ':
-        case '\t':
-        case '\r':
-        case '\n':
-            if (depth == 0) {
-                return p;
-            }
-
-            break;
-
-        default:
-            break;
-        }
-    }
-
-    return (depth || in_string) ? NULL : p;
 }
 
 

@@ -102,3 +102,35 @@ x
 --- error_code: 400
 --- response_body
 {"code":-400,"message":"mids holds \"abc\", not an int64"}
+
+
+
+=== TEST 8: a mid given three times gets the message once
+--- init
+Goim::Stack::client('e1', '{"mid":130,"accepts":[1000]}', 1);
+Goim::Stack::push('/goim/push/mids?operation=1000&mids=130,130&mids=130', 'once') == 1
+    or die "push failed\n";
+--- request
+POST /goim/push/mids?operation=1000&mids=130
+after
+--- response_body
+{"code":0,"message":""}
+--- goim_receive
+e1 op=1000 seq=0 ver=1 body=once
+e1 op=1000 seq=0 ver=1 body=after
+
+
+
+=== TEST 9: a key given twice gets the message once
+--- init
+Goim::Stack::client('e2', '{"mid":131,"key":"key-131","accepts":[1000]}', 1);
+Goim::Stack::push('/goim/push/keys?operation=1000&keys=key-131&keys=key-131', 'once') == 1
+    or die "push failed\n";
+--- request
+POST /goim/push/keys?operation=1000&keys=key-131
+after
+--- response_body
+{"code":0,"message":""}
+--- goim_receive
+e2 op=1000 seq=0 ver=1 body=once
+e2 op=1000 seq=0 ver=1 body=after

@@ -7,6 +7,7 @@ use warnings;
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use HTTP::Tiny;
+use Goim::RouterRpc;
 
 sub tok { my ($mid, $room) = @_;
     '{"mid":' . $mid . ($room ? ',"room_id":"' . $room . '"' : '') . ',"accepts":[1000]}' }
@@ -187,3 +188,17 @@ Goim::Stack::client('q1', main::tok(3161, 'esc://a\\"b'), 1);
 GET /goim/online/top?type=esc&limit=10
 --- response_body
 {"code":0,"message":"","data":[{"room_id":"a\"b","count":1}]}
+
+
+
+=== TEST 15: router answers each session once, however often a mid or key is asked
+--- init
+Goim::Stack::client('u1', '{"mid":3171,"key":"key-3171","accepts":[1000]}', 1);
+my $port = $ENV{TEST_NGINX_ROUTER_PORT};
+Test::More::is(join(',', Goim::RouterRpc::sessions_by_mids($port, 3171, 3171, 3171)),
+               'key-3171', 'SessionsByMids 3171,3171,3171: one session');
+Test::More::is(join(',', Goim::RouterRpc::sessions_by_keys($port, 'key-3171', 'key-3171')),
+               'key-3171', 'SessionsByKeys key-3171 twice: one session');
+--- request
+GET /goim/online/total
+--- response_body_like: "session_count":\d+

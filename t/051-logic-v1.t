@@ -158,3 +158,19 @@ GET /1/count?type=server
  '{"ret":65535,"message":"/push needs POST"}' . "\n",
  '{"ret":65535,"message":"/count needs GET"}' . "\n",
  '{"ret":65535,"message":"unknown endpoint \"/1/nothing\""}' . "\n"]
+
+
+
+=== TEST 11: /1/pushs: a uid listed three times gets the message once
+--- init
+Goim::Stack::client('v1dup', main::tok(5601), 1);
+Goim::Stack::push('/1/pushs', '{"m":"once","u":[5601,5601,5601]}') == 1
+    or die "push failed\n";
+--- request
+POST /1/push?uid=5601
+after
+--- response_body
+{"ret":1}
+--- goim_receive
+v1dup op=5 seq=0 ver=1 body="once"
+v1dup op=5 seq=0 ver=1 body=after

@@ -301,6 +301,99 @@ test_rpc_frame_round_trip(void **state)
 }
 
 
+/* the splitter the RPC transports read with */
+static void
+test_rpc_frame_split(void **state)
+{
+    uint8_t           buf[200];
+    size_t            n, i;
+    goim_rpc_frame_t  f;
+
+    (void) state;
+
+    n = goim_packet_write(buf, GOIM_RPC_VERSION, 304, 9, "0123456789", 10);
+    assert_int_equal(n, 26);
+    goim_packet_write(buf + n, GOIM_RPC_VERSION, 305, 10, "x", 1);
+
+    /* a header not in yet: 16 bytes needed whatever came */
+    for (i = 0; i < GOIM_HEADER_LEN; i++) {
+        assert_int_equal(goim_rpc_frame_split(buf, i, 64, &f), GOIM_AGAIN);
+        assert_int_equal(f.need, GOIM_HEADER_LEN);
+    }
+
+    /* the header is in: the whole frame's size */
+    for (i = GOIM_HEADER_LEN; i < n; i++) {
+        assert_int_equal(goim_rpc_frame_split(buf, i, 64, &f), GOIM_AGAIN);
+        assert_int_equal(f.need, 26);
+        assert_int_equal(f.len, 0);
+    }
+
+    /* a frame and the start of the next: the first only */
+    assert_int_equal(goim_rpc_frame_split(buf, n + 5, 64, &f), GOIM_OK);
+    assert_int_equal(f.len, 26);
+    assert_int_equal(f.pkt.header.op, 304);
+    assert_int_equal(f.pkt.header.seq, 9);
+    assert_int_equal(f.pkt.body_len, 10);
+    assert_ptr_equal(f.pkt.body, buf + 16);
+
+    assert_int_equal(goim_rpc_frame_split(buf + 26, 17, 64, &f), GOIM_OK);
+    assert_int_equal(f.len, 17);
+    assert_int_equal(f.pkt.header.op, 305);
+
+    /* a body at the maximum passes, one byte more is refused at once */
+    assert_int_equal(goim_rpc_frame_split(buf, 16, 10, &f), GOIM_AGAIN);
+    assert_int_equal(goim_rpc_frame_split(buf, 16, 9, &f),
+                     GOIM_ERR_TOO_LARGE);
+    assert_string_equal(goim_strerror(GOIM_ERR_TOO_LARGE),
+                        goim_strerror(GOIM_ERR_TOO_LARGE));
+
+    /* bad headers: no resynchronising */
+    goim_put_be16(buf + 4, 12);
+    assert_int_equal(goim_rpc_frame_split(buf, 26, 64, &f),
+                     GOIM_ERR_HEADER_LEN);
+    goim_put_be16(buf + 4, 16);
+    goim_put_be32(buf, 15);
+    assert_int_equal(goim_rpc_frame_split(buf, 26, 64, &f),
+                     GOIM_ERR_SHORT_LEN);
+    goim_put_be32(buf, 0x80000000u);
+    assert_int_equal(goim_rpc_frame_split(buf, 26, 64, &f),
+                     GOIM_ERR_NEGATIVE_LEN);
+    goim_put_be32(buf, 0x7fffffffu);
+    assert_int_equal(goim_rpc_frame_split(buf, 26, GOIM_RPC_MAX_BODY_DEFAULT,
+                                          &f),
+                     GOIM_ERR_TOO_LARGE);
+}
+
+
+/* found by fuzz_rpc_unpack: a field number 0 does not survive a repack */
+static void
+test_rpc_unpack_refuses_field_zero(void **state)
+{
+    ProtobufCMessage  *msg;
+
+    static const uint8_t  top[] = { 0x80, 0x00, 0xfe, 0x00 };
+    static const uint8_t  ok[] = { 0x88, 0x00, 0x05 };
+    /* PushMsgReq { proto (2) = Proto { field 0 = 5 } } */
+    static const uint8_t  nested[] = { 0x12, 0x03, 0x80, 0x00, 0x05 };
+    /* RpcError { field 0 = 1 } */
+    static const uint8_t  err[] = { 0x80, 0x00, 0x01 };
+
+    (void) state;
+
+    assert_null(goim_rpc_unpack(GOIM__METHOD__LOGIC_CONNECT, 1, NULL, top,
+                                sizeof(top)));
+    assert_null(goim_rpc_unpack(GOIM__METHOD__COMET_PUSH_MSG, 0, NULL,
+                                nested, sizeof(nested)));
+    assert_null(goim_rpc_unpack_error(NULL, err, sizeof(err)));
+
+    /* a non-minimal tag of a real field number is still read */
+    msg = goim_rpc_unpack(GOIM__METHOD__LOGIC_CONNECT, 1, NULL, ok,
+                          sizeof(ok));
+    assert_non_null(msg);
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+
 static void
 test_kafka_record_is_goim_v2(void **state)
 {
@@ -342,6 +435,8 @@ main(void)
         cmocka_unit_test(test_no_overread),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_rpc_frame_round_trip),
+        cmocka_unit_test(test_rpc_frame_split),
+        cmocka_unit_test(test_rpc_unpack_refuses_field_zero),
         cmocka_unit_test(test_kafka_record_is_goim_v2),
     };
 

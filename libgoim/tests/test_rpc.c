@@ -18,6 +18,7 @@
 
 #include "goim_uv_log.h"
 #include "goim_uv_rpc.h"
+#include "goim_uv_rpc_int.h"
 
 
 typedef struct {
@@ -618,6 +619,62 @@ test_bad_input_closes(void **state)
     goim_rpc_client_close(c);
 }
 
+/*
+ * A frame arriving a byte at a time reads into the buffer it has: no
+ * realloc() per byte (fuzz_rpc_rbuf); a frame larger than a chunk gets
+ * room for all of its rest at once.
+ */
+static void
+test_rbuf_small_reads(void **state)
+{
+    size_t          i, n;
+    uint8_t         frame[300 + GOIM_HEADER_LEN], *big;
+    uv_buf_t        buf;
+    goim_rbuf_t     rb;
+    goim_packet_t   pkt;
+
+    (void) state;
+
+    memset(&rb, 0, sizeof(rb));
+    n = goim_packet_write(frame, GOIM_RPC_VERSION, 304, 1, NULL, 0);
+    goim_put_be32(frame, sizeof(frame));
+    memset(frame + n, 'x', sizeof(frame) - n);
+
+    for (i = 0; i < sizeof(frame); i++) {
+        goim_rbuf_alloc(&rb, GOIM_RPC_MAX_BODY_DEFAULT, &buf);
+        assert_non_null(buf.base);
+        assert_int_equal(rb.cap, GOIM_RBUF_CHUNK);
+
+        buf.base[0] = (char) frame[i];
+        rb.end++;
+
+        assert_int_equal(goim_rbuf_next(&rb, GOIM_RPC_MAX_BODY_DEFAULT,
+                                        &pkt),
+                         i + 1 < sizeof(frame) ? GOIM_AGAIN : GOIM_OK);
+    }
+
+    assert_int_equal(pkt.body_len, 300);
+
+    /* a frame of three chunks: its header in, room for the rest */
+    big = calloc(1, 3 * GOIM_RBUF_CHUNK);
+    assert_non_null(big);
+    goim_packet_write(big, GOIM_RPC_VERSION, 304, 2, NULL, 0);
+    goim_put_be32(big, 3 * GOIM_RBUF_CHUNK);
+
+    goim_rbuf_alloc(&rb, GOIM_RPC_MAX_BODY_DEFAULT, &buf);
+    memcpy(buf.base, big, 100);
+    rb.end += 100;
+    assert_int_equal(goim_rbuf_next(&rb, GOIM_RPC_MAX_BODY_DEFAULT, &pkt),
+                     GOIM_AGAIN);
+
+    goim_rbuf_alloc(&rb, GOIM_RPC_MAX_BODY_DEFAULT, &buf);
+    assert_true(buf.len >= 3 * GOIM_RBUF_CHUNK - 100);
+
+    goim_rbuf_free(&rb);
+    free(big);
+}
+
+
 static void
 test_addr_split(void **state)
 {
@@ -653,6 +710,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_addr_split),
+        cmocka_unit_test(test_rbuf_small_reads),
         cmocka_unit_test_setup_teardown(test_call_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostname, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_out_of_order, setup,

@@ -127,29 +127,38 @@ goim_uv_sockaddr_name(const struct sockaddr *sa, char *buf, size_t len)
 void
 goim_rbuf_alloc(goim_rbuf_t *rb, size_t max_body, uv_buf_t *buf)
 {
-    size_t    have, want, frame, cap;
-    uint8_t  *p;
+    size_t            have, want, least, cap;
+    uint8_t          *p;
+    goim_rpc_frame_t  f;
 
     have = rb->end - rb->start;
+
+    /*
+     * Room for the rest of a frame whose header is in, or else whatever
+     * is free; the buffer grows (by a chunk, or by a larger frame's rest)
+     * only when that is not there: growing on every read that left less
+     * than a chunk free cost a peer sending a byte at a time one
+     * realloc() per byte (fuzz_rpc_rbuf).
+     */
+
     want = GOIM_RBUF_CHUNK;
+    least = GOIM_RBUF_CHUNK / 16;
 
-    if (have >= GOIM_HEADER_LEN) {
-        frame = goim_get_be32(rb->data + rb->start);
-
-        if (frame > have && frame <= max_body + GOIM_HEADER_LEN
-            && frame - have > want)
-        {
-            want = frame - have;
-        }
+    if (have >= GOIM_HEADER_LEN
+        && goim_rpc_frame_split(rb->data + rb->start, have, max_body, &f)
+           == GOIM_AGAIN)
+    {
+        want = f.need - have > want ? f.need - have : want;
+        least = f.need - have > least ? f.need - have : least;
     }
 
-    if (rb->cap - rb->end < want && rb->start) {
+    if (rb->cap - rb->end < least && rb->start) {
         memmove(rb->data, rb->data + rb->start, have);
         rb->start = 0;
         rb->end = have;
     }
 
-    if (rb->cap - rb->end < want) {
+    if (rb->cap - rb->end < least) {
         cap = rb->end + want;
 
         p = realloc(rb->data, cap);
@@ -171,14 +180,15 @@ goim_rbuf_alloc(goim_rbuf_t *rb, size_t max_body, uv_buf_t *buf)
 goim_rc_t
 goim_rbuf_next(goim_rbuf_t *rb, size_t max_body, goim_packet_t *pkt)
 {
-    size_t     consumed;
-    goim_rc_t  rc;
+    goim_rc_t         rc;
+    goim_rpc_frame_t  f;
 
-    rc = goim_packet_parse(rb->data + rb->start, rb->end - rb->start,
-                           max_body, pkt, &consumed);
+    rc = goim_rpc_frame_split(rb->data + rb->start, rb->end - rb->start,
+                              max_body, &f);
 
     if (rc == GOIM_OK) {
-        rb->start += consumed;
+        *pkt = f.pkt;
+        rb->start += f.len;
         return rc;
     }
 

@@ -797,9 +797,7 @@ goim_rpc_link_frame(goim_rpc_link_t *link, goim_packet_t *pkt)
     }
 
     if (op & GOIM_RPC_ERROR) {
-        err = (Goim__RpcError *) protobuf_c_message_unpack(
-                  &goim__rpc_error__descriptor, NULL, pkt->body_len,
-                  pkt->body);
+        err = goim_rpc_unpack_error(NULL, pkt->body, pkt->body_len);
 
         if (err == NULL) {
             snprintf(message, sizeof(message), "%s: malformed error reply",

@@ -17,8 +17,9 @@
 
 /*
  * Bytes read and not yet parsed are data[start..end).  Space for the next
- * read is made at the end: at least a chunk, or the rest of the frame
- * whose header is in, so a large frame is read in few calls.
+ * read is made at the end: what is free, a chunk more once less than a
+ * sixteenth of one is, or the rest of the frame whose header is in, so a
+ * large frame is read in few calls.
  */
 typedef struct {
     uint8_t       *data;

@@ -173,6 +173,28 @@ sub decode {
     return @out;
 }
 
+# SessionsByMids (304) and SessionsByKeys (305): the keys of the sessions
+# router answers with, in its order
+sub sessions_keys {
+    my ($body) = @_;
+    return map { my %s = map { @$_ } decode($_->[1]); $s{2} }
+           grep { $_->[0] == 1 } decode($body);
+}
+
+sub sessions_by_mids {
+    my ($port, @mids) = @_;
+    my ($op, $body) = call($port, 304, join '', map { f_varint(1, $_) } @mids);
+    die "SessionsByMids: no reply\n" unless defined $op && $op == (304 | 0x40000000);
+    return sessions_keys($body);
+}
+
+sub sessions_by_keys {
+    my ($port, @keys) = @_;
+    my ($op, $body) = call($port, 305, join '', map { f_bytes(1, $_) } @keys);
+    die "SessionsByKeys: no reply\n" unless defined $op && $op == (305 | 0x40000000);
+    return sessions_keys($body);
+}
+
 # CometDel (307)
 sub comet_del {
     my ($port, $id) = @_;
