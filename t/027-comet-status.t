@@ -5,6 +5,7 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
+use Goim::Time;
 use Goim::Client;
 
 Goim::Stack::setup();
@@ -75,7 +76,7 @@ output queue full (8), push dropped
 --- init
 my $c = Goim::Stack::client('bad', undef, undef);
 $c->send_raw(pack('l> s> s> l> l>', 16, 99, 1, 7, 1));
-$c->wait_closed(2);
+$c->wait_closed(Goim::Time::scaled(2));
 --- request
 GET /status
 --- response_body_like chomp

@@ -33,6 +33,7 @@ use Test::More ();
 use Test::Nginx::Socket ();
 use Goim::Client;
 use Goim::Daemon;
+use Goim::Time;
 
 our ($Router, $Job, %Clients);
 
@@ -81,6 +82,7 @@ _EOC_
 # setup(job_args => [...]): extra flags for goim-job (e.g. Kafka's)
 sub setup {
     my %o = @_;
+    slow_rpc_timeouts();
     $Router = Goim::Daemon->start('router');
     $Job = Goim::Daemon->start('job', args => $o{job_args} || []);
 
@@ -92,6 +94,18 @@ sub setup {
     Test::Nginx::Socket::add_response_body_check(\&check);
     Test::Nginx::Socket::no_shuffle();
     Test::Nginx::Socket::no_root_location();
+}
+
+# nginx under valgrind runs comet, logic and TLS in one slow process: the
+# default RPC timeouts (3 s, 1 s) expire there while a reply waits to be
+# read.  Slow runs scale them (Goim::Time), unless the file set its own.
+sub slow_rpc_timeouts {
+    return if Goim::Time::scale() == 1;
+    for my $d (['goim_comet_rpc_timeout', 3], ['goim_logic_rpc_timeout', 1]) {
+        next if $MainConfig =~ /\b$d->[0]\b/;
+        my $t = int(Goim::Time::scaled($d->[1]));
+        $MainConfig =~ s/^(\s*goim_comet_id [^;]*;)/$1\n    $d->[0] ${t}s;/m;
+    }
 }
 
 sub teardown {
@@ -116,7 +130,7 @@ sub client {
     $port //= ($opts{transport} // 'tcp') eq 'ws'
               ? Test::Nginx::Socket::server_port()
               : $ENV{TEST_NGINX_COMET_PORT};
-    my $c = Goim::Client->new('127.0.0.1', $port, 5, %opts);
+    my $c = Goim::Client->new('127.0.0.1', $port, Goim::Time::scaled(5), %opts);
     $Clients{$name} = {client => $c,
                        auth => defined $token ? $c->auth($token, $seq) : undef};
     return $c;
@@ -126,7 +140,7 @@ sub client {
 sub push {
     my ($path, $body, $n) = @_;
     require HTTP::Tiny;
-    my $http = HTTP::Tiny->new(timeout => 5);
+    my $http = HTTP::Tiny->new(timeout => Goim::Time::scaled(5));
     my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . $path;
     my $ok = 0;
     for (1 .. ($n // 1)) {
@@ -160,7 +174,8 @@ sub check {
         for my $line (split /\n/, $spec) {
             my ($who, $want) = split /\s+/, $line, 2;
             $want =~ s/\s+$//;
-            my $got = $Clients{$who}{client}->read_packet($want eq 'none' ? 0.5 : 3);
+            my $got = $Clients{$who}{client}->read_packet($want eq 'none' ? 0.5
+                                                          : Goim::Time::scaled(3));
             Test::More::is(describe($got), $want, "$name - $who receives");
         }
     }
@@ -169,7 +184,7 @@ sub check {
         for my $line (split /\n/, $spec) {
             my ($who, $status) = split /\s+/, $line;
             my $c = $Clients{$who}{client};
-            Test::More::ok($c->wait_closed(3), "$name - $who was closed");
+            Test::More::ok($c->wait_closed(Goim::Time::scaled(3)), "$name - $who was closed");
             Test::More::is($c->close_status, $status, "$name - $who close status")
                 if defined $status;
         }
@@ -179,6 +194,8 @@ sub check {
         for my $line (split /\n/, $spec) {
             my ($who, @want) = split /\s+/, $line;
             my $c = $Clients{$who}{client};
+            # the frames expected, however slow they are; then any extra
+            Goim::Time::wait_until(sub { $c->pump(0.05); @{$c->frames} >= @want || $c->eof }, 3);
             $c->pump(0.3);
             Test::More::is(join(' ', map { $_->{opcode} } @{$c->frames}), "@want",
                            "$name - $who frame opcodes");
