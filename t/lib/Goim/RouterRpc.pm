@@ -12,6 +12,7 @@ use warnings;
 
 use IO::Socket::INET;
 use IO::Select;
+use Goim::Time;
 
 sub varint {
     my $n = shift;
@@ -39,7 +40,7 @@ sub call {
             my ($len, undef, undef, $rop) = unpack 'N n n N N', $buf;
             return ($rop, substr($buf, 16, $len - 16)) if length $buf >= $len;
         }
-        return () unless $sel->can_read(3);
+        return () unless $sel->can_read(Goim::Time::scaled(3));
         my $n = sysread $s, $buf, 65536, length $buf;
         return () unless $n;
     }

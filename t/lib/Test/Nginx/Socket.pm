@@ -8,13 +8,23 @@ package Test::Nginx::Socket;
 # behave as documented there, so every .t file stays valid for the real one.
 #
 # To run the suite with the real Test::Nginx instead, put its lib directory
-# in front of ours: prove -I /path/to/test-nginx/lib -I t/lib -r t/
+# in front of ours: make test TEST_NGINX_LIB=/path/to/test-nginx/lib (or
+# prove -I /path/to/test-nginx/lib -I t/lib -r t/ with the Makefile's
+# TEST_NGINX_* environment).  Where the two could differ in what a test
+# sees, this one does what the real one does: the preprocessor added last
+# runs first; each request's error log check sees the lines logged since
+# the previous check (error_log_data()); nginx stops when the next block
+# restarts it or when the script ends, and --- shutdown_error_log is
+# checked then; the exports, the globals in Test::Nginx::Socket and the
+# TEST_NGINX_* variables set in the environment are the real one's.
 #
 # Differences on purpose: the default port is a free one (not 1984); nginx
 # always runs in the foreground as our child (daemon off) so we get its exit
 # status; under TEST_NGINX_USE_VALGRIND a valgrind finding is a test failure;
 # [alert]/[crit]/[emerg] patterns listed in --- no_error_log are also checked
-# against what nginx logs while shutting down.  Sections that the real one
+# against what nginx logs while shutting down; valgrind mode runs nginx
+# without a master (the real one keeps master_on()'s workers, under
+# valgrind).  Sections that the real one
 # has but this one lacks (http2, curl, stap, udp/tcp_listen, ...) make the
 # block fail loudly rather than pass silently.
 
