@@ -14,6 +14,7 @@ use Goim::Stack;
 use Goim::Time;
 
 our $Kafka = Goim::Kafka->start(partitions => 4);
+our $T0;    # when TEST 3's --- init ended
 # a small max_inflight: the backlog after the restart pauses consumption
 our @JobArgs = ('--kafka-brokers', $Kafka->brokers, '--kafka-topic', $Kafka->topic,
                 '--kafka-group', "job-041-$$", '--max-inflight', '8');

@@ -13,6 +13,7 @@ use HTTP::Tiny;
 use Goim::Time;
 
 our $Silent;    # accepts connections, never answers
+our $T0;        # when a block's --- init ended
 
 # 500 ms, scaled for slow runs (Goim::Time) like the stack's other timeouts
 our $RpcTimeout = 0.5 * Goim::Time::scale();
