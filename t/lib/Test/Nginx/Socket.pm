@@ -988,13 +988,13 @@ sub run_test {
         start_nginx($name);
         $RunningConf = $conf;
     }
-    ($ErrLogFilePos, $AccLogPos) = ($errpos, $accpos);
     $RunningBlock = $block;
 
     if (my $init = $block->init) {
         eval $init;
         bail_out("$name - init failed: $@") if $@;
     }
+    ($ErrLogFilePos, $AccLogPos) = ($errpos, $accpos);
 
     for my $rep (0 .. $RepeatEach - 1) {
         run_block_once($block, $rep);
