@@ -98,7 +98,9 @@ sub setup {
 
 # nginx under valgrind runs comet, logic and TLS in one slow process: the
 # default RPC timeouts (3 s, 1 s) expire there while a reply waits to be
-# read.  Slow runs scale them (Goim::Time), unless the file set its own.
+# read, and so does the 5 s a client has to authenticate.  Slow runs scale
+# them (Goim::Time), unless the file set its own (a server-level
+# goim_comet_handshake_timeout still wins over the stream-level one).
 sub slow_rpc_timeouts {
     return if Goim::Time::scale() == 1;
     for my $d (['goim_comet_rpc_timeout', 3], ['goim_logic_rpc_timeout', 1]) {
@@ -106,6 +108,9 @@ sub slow_rpc_timeouts {
         my $t = int(Goim::Time::scaled($d->[1]));
         $MainConfig =~ s/^(\s*goim_comet_id [^;]*;)/$1\n    $d->[0] ${t}s;/m;
     }
+    my $hs = 'goim_comet_handshake_timeout ' . int(Goim::Time::scaled(5)) . 's;';
+    $MainConfig =~ s/^(\s*stream \{\n)/$1        $hs\n/m unless $MainConfig =~ /handshake_timeout/;
+    $Config = "    $hs\n$Config" unless $Config =~ /handshake_timeout/;
 }
 
 sub teardown {
