@@ -29,6 +29,7 @@ package Goim::Stack;
 use strict;
 use warnings;
 
+use IO::Socket::INET;
 use Test::More ();
 use Test::Nginx::Socket ();
 use Goim::Client;
@@ -126,6 +127,23 @@ sub defaults {
     $block->set_value('config', $Config) unless defined $block->config;
     $block->set_value('no_error_log', "[error]\n[alert]\n[crit]")
         unless defined $block->no_error_log || defined $block->error_log;
+    # the real Test::Nginx runs --- init as soon as it has started nginx
+    # under valgrind, before nginx listens: an init talks to nginx once
+    # it does
+    $block->set_value('init', "Goim::Stack::wait_listening();\n" . $block->init)
+        if defined $block->init;
+}
+
+# until the test nginx accepts connections on its HTTP port (it opens all
+# its listeners at once)
+sub wait_listening {
+    my $port = Test::Nginx::Socket::server_port();
+    Goim::Time::wait_until(sub {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                      Proto => 'tcp', Timeout => 1) or return 0;
+        close $s;
+        1;
+    }, 10) or die "Goim::Stack: nginx does not listen on port $port\n";
 }
 
 # a connected client, authenticated with TOKEN (the reply is kept)
