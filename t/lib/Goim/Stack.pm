@@ -127,6 +127,8 @@ sub defaults {
     $block->set_value('config', $Config) unless defined $block->config;
     $block->set_value('no_error_log', "[error]\n[alert]\n[crit]")
         unless defined $block->no_error_log || defined $block->error_log;
+    # the harness's 3 s for a response, scaled for slow runs
+    $block->set_value('timeout', Goim::Time::scaled(3)) unless defined $block->timeout;
     # the real Test::Nginx runs --- init as soon as it has started nginx
     # under valgrind, before nginx listens: an init talks to nginx once
     # it does
