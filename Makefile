@@ -6,6 +6,9 @@
 #   make test SANITIZE=1
 #                     daemons and unit tests with ASan+UBSan, nginx under
 #                     valgrind; any finding fails the run
+#   make test TEST_NGINX_LIB=/path/to/test-nginx/lib
+#                     the same .t files with openresty's Test::Nginx
+#                     instead of t/lib's compatible harness
 #   make clean
 
 SHELL      := /bin/bash
@@ -183,6 +186,15 @@ PROVE_ENV := TEST_NGINX_BINARY=/usr/sbin/nginx \
     TEST_NGINX_LOAD_MODULES="/usr/lib/nginx/modules/ngx_stream_module.so $(MODULES)" \
     GOIM_BUILD_DIR=$(BUILD)
 
+# openresty's Test::Nginx, when given, goes first in @INC (t/lib still
+# provides Goim::*); it listens on port 1984 unless told to pick a free one
+ifneq ($(TEST_NGINX_LIB),)
+PROVE_INC  := -I $(TEST_NGINX_LIB) -I t/lib
+PROVE_ENV  += TEST_NGINX_RANDOMIZE=1
+else
+PROVE_INC  := -I t/lib
+endif
+
 ifeq ($(SANITIZE),1)
 PROVE_ENV += TEST_NGINX_USE_VALGRIND=1 GOIM_SANITIZE=1 \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
@@ -199,7 +211,7 @@ kafka-fetch: deps
 	@./scripts/kafka.sh fetch
 
 test: all node_modules/.package-lock.json kafka-fetch
-	$(PROVE_ENV) prove -I t/lib -r $(TESTS)
+	$(PROVE_ENV) prove $(PROVE_INC) -r $(TESTS)
 
 clean:
 	rm -rf build build-sanitize t/servroot*

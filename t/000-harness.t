@@ -34,6 +34,15 @@ add_response_body_check(sub {
                    $block->name . " - resp_len (req $repeated_req_idx)");
 });
 
+# preprocessors: as in the real harness the one added last runs first
+add_block_preprocessor(sub { my $b = shift; $b->set_value(pp_order => ($b->pp_order // '') . 'first') if defined $b->pp_order });
+add_block_preprocessor(sub { my $b = shift; $b->set_value(pp_order => ($b->pp_order // '') . 'second,') if defined $b->pp_order });
+add_response_body_check(sub {
+    my ($block) = @_;
+    return unless defined $block->pp_order;
+    Test::More::is($block->pp_order, 'second,first', $block->name . ' - preprocessors ran last added first');
+});
+
 run_tests();
 
 __DATA__
@@ -146,7 +155,7 @@ raw GET /raw
 === TEST 7: error_log and no_error_log (strings and eval'd regexes)
 --- config
     location /files/ {
-        root $TEST_NGINX_HTML_DIR;
+        root $TEST_NGINX_SERVER_ROOT/html;
     }
 --- request
 GET /files/nothing-here.txt
@@ -180,7 +189,7 @@ GET /m
 === TEST 9: user_files served from the html dir
 --- config
     location / {
-        root $TEST_NGINX_HTML_DIR;
+        root $TEST_NGINX_SERVER_ROOT/html;
     }
 --- user_files
 >>> a.txt
@@ -197,7 +206,7 @@ file b
 === TEST 10: chunked responses are decoded
 --- config
     location / {
-        root $TEST_NGINX_HTML_DIR;
+        root $TEST_NGINX_SERVER_ROOT/html;
         sub_filter_types text/plain;
         sub_filter world there;
     }
@@ -229,7 +238,7 @@ hello there
 === TEST 12: init runs after nginx starts, before the requests
 --- config
     location / {
-        root $TEST_NGINX_HTML_DIR;
+        root $TEST_NGINX_SERVER_ROOT/html;
     }
 --- init
     open my $fh, '>', html_dir() . '/init.txt' or die $!;
@@ -252,6 +261,23 @@ GET /w
 --- error_code: 204
 --- response_body:
 --- wait: 0.1
+--- grep_error_log eval
+qr/http finalize request: \d+, "\/w\?"/
+--- grep_error_log_out
+http finalize request: 0, "/w?"
+
+
+
+=== TEST 13b: each request's error log check sees what was logged since the last one
+--- config
+    location = /w {
+        return 204;
+    }
+--- request eval
+["GET /w", "GET /w"]
+--- error_code eval
+[204, 204]
+--- pp_order:
 --- grep_error_log eval
 qr/http finalize request: \d+, "\/w\?"/
 --- grep_error_log_out

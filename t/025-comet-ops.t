@@ -7,6 +7,7 @@ use warnings;
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
+use Goim::Time;
 
 sub tok { my ($mid, $room, $key) = @_;
     '{"mid":' . $mid . ',"room_id":"' . ($room // '') . '"'
@@ -52,7 +53,7 @@ h1 op=3 seq=5 ver=1 body=\x00\x00\x00\x02
 --- init
 my $c = Goim::Stack::client('m1', main::tok(420, 'live://10'), 1);
 $c->send_packet(1, 12, 6, 'live://11');
-$Goim::Stack::Clients{m1}{auth} = $c->wait_for_op(13, 3);
+$Goim::Stack::Clients{m1}{auth} = $c->wait_for_op(13, Goim::Time::scaled(3));
 $c->send_packet(1, 2, 7, '');
 --- request
 POST /goim/push/room?operation=2002&type=live&room=11
@@ -71,7 +72,7 @@ m1 op=2002 seq=0 ver=1 body=moved
 --- init
 my $c = Goim::Stack::client('l1', main::tok(421, 'live://12'), 1);
 $c->send_packet(1, 12, 2, '');
-$Goim::Stack::Clients{l1}{auth} = $c->wait_for_op(13, 3);
+$Goim::Stack::Clients{l1}{auth} = $c->wait_for_op(13, Goim::Time::scaled(3));
 $c->send_packet(1, 2, 3, '');
 --- request
 POST /goim/push/room?operation=2003&type=live&room=12
@@ -109,7 +110,7 @@ s1 op=1001 seq=0 ver=1 body=sub 1001
 --- init
 my $c = Goim::Stack::client('u1', main::tok(440), 1);
 $c->send_packet(1, 16, 2, '1000');
-$c->wait_for_op(17, 3);
+$c->wait_for_op(17, Goim::Time::scaled(3));
 --- request
 POST /goim/push/mids?operation=1000&mids=440
 filtered
@@ -124,7 +125,7 @@ u1 none
 --- init
 Goim::Stack::client('k1', main::tok(450, '', 'same-key'), 1);
 Goim::Stack::client('k2', main::tok(450, '', 'same-key'), 1);
-select undef, undef, undef, 0.3;
+$Goim::Stack::Clients{k1}{client}->wait_closed(Goim::Time::scaled(3));
 --- request
 POST /goim/push/keys?operation=1000&keys=same-key
 to the newer one

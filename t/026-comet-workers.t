@@ -17,6 +17,7 @@ use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
 use Goim::RouterRpc;
+use Goim::Time;
 
 master_on();
 workers(4);
@@ -42,7 +43,7 @@ sub expect {
 add_response_body_check(sub {
     my ($block) = @_;
     return unless defined $block->goim_workers;
-    open my $fh, '<', "$Test::Nginx::Socket::ErrLogFile" or die $!;
+    open my $fh, '<', server_root() . '/logs/error.log' or die $!;
     my %pids;
     while (my $l = <$fh>) { $pids{$1}++ if $l =~ /\[debug\] (\d+)#\d+: \*\d+ goim comet: mid \d+ key/ }
     Test::More::cmp_ok(scalar keys %pids, '>=', 2, $block->name . ' - clients on several workers');
@@ -72,7 +73,10 @@ add_response_body_check(sub {
 add_block_preprocessor(sub {
     my $block = shift;
     (my $main = $Goim::Stack::MainConfig) =~ s/(listen 127\.0\.0\.1:\$TEST_NGINX_(?:COMET|PUSH)_PORT)/$1 reuseport/g;
-    $block->set_value('main_config', $main) unless defined $block->main_config;
+    # the stack's preprocessor, added after this one, runs first (as in the
+    # real Test::Nginx) and has set its own main_config: replace that one
+    $block->set_value('main_config', $main)
+        if ($block->main_config // $Goim::Stack::MainConfig) eq $Goim::Stack::MainConfig;
 });
 
 Goim::Stack::setup();
@@ -138,7 +142,8 @@ main::expect('to all')
 for my $i (1 .. 8) {
     Goim::Stack::client("k$i", '{"mid":600,"key":"shared","accepts":[1000]}', 1);
 }
-select undef, undef, undef, 0.3;
+# the kicks reach the other workers in their own time: push once they did
+$Goim::Stack::Clients{"k$_"}{client}->wait_closed(Goim::Time::scaled(3)) for 1 .. 7;
 --- request
 POST /goim/push/keys?operation=1000&keys=shared
 newest
@@ -164,6 +169,14 @@ k8 op=1000 seq=0 ver=1 body=newest
 --- init
 main::clients('live://64');
 Goim::Stack::push('/goim/push/room?operation=1000&type=live&room=64', 'hop', 20);
+# every client got the 20 (so every worker has had its hops) before the status
+for my $mid (@main::Mids) {
+    my $c = $Goim::Stack::Clients{"c$mid"}{client};
+    for my $i (1 .. 20) {
+        my $p = $c->read_packet(Goim::Time::scaled(3));
+        die "c$mid got " . ($i - 1) . " of the 20 pushes\n" unless $p && $p->{body} eq 'hop';
+    }
+}
 --- request
 GET /status
 --- response_body_like chomp
@@ -213,11 +226,8 @@ for my $mid (grep { $_ % 3 == 1 } @main::Mids) {
 # the closes reach their workers in their own time
 require HTTP::Tiny;
 my $status = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/status';
-for (1 .. 50) {
-    last if main::rooms() !~ m{live://91}
-            && HTTP::Tiny->new->get($status)->{content} =~ /"online":11\}/;
-    select undef, undef, undef, 0.1;
-}
+Goim::Time::wait_until(sub { main::rooms() !~ m{live://91}
+                             && HTTP::Tiny->new->get($status)->{content} =~ /"online":11\}/ }, 5, 0.1);
 --- request
 GET /status
 --- response_body_like chomp
@@ -235,7 +245,7 @@ for my $mid (@main::Mids) {
         . ($mid % 2) . '","accepts":[1000]}', 1);
 }
 # the worker holding the most of them, from their auth lines
-open my $fh, '<', $Test::Nginx::Socket::ErrLogFile or die $!;
+open my $fh, '<', Test::Nginx::Socket::server_root() . '/logs/error.log' or die $!;
 my %held;
 while (my $l = <$fh>) { $held{$1}++ if $l =~ /\[debug\] (\d+)#\d+: \*\d+ goim comet: mid \d+ key "dead-/ }
 my ($victim) = sort { $held{$b} <=> $held{$a} } keys %held;
@@ -243,11 +253,10 @@ my $left = 16 - $held{$victim};
 kill 'KILL', $victim;
 require HTTP::Tiny;
 my $status = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/status';
-for (1 .. 50) {
-    select undef, undef, undef, 0.1;
+Goim::Time::wait_until(sub {
     my $body = HTTP::Tiny->new->get($status)->{content} // '';
-    last if $body =~ /"online":$left\}/ && $body =~ /"keys":$left\}/;
-}
+    $body =~ /"online":$left\}/ && $body =~ /"keys":$left\}/;
+}, 5, 0.1);
 --- request
 GET /status
 --- response_body_like chomp

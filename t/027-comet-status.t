@@ -5,6 +5,7 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
+use Goim::Time;
 use Goim::Client;
 
 Goim::Stack::setup();
@@ -57,6 +58,11 @@ setsockopt($slow->sock, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 4096);
 my $fast = Goim::Stack::client('fast', '{"mid":711,"accepts":[1000]}', 1);
 Goim::Stack::push('/goim/push/mids?operation=1000&mids=710', 'x' x 4000, 400);
 Goim::Stack::push('/goim/push/mids?operation=1000&mids=711', 'after the flood', 1);
+# job delivers after logic answered: the status once comet has dropped one
+Goim::Time::wait_until(sub {
+    open my $fh, '<', Test::Nginx::Socket::server_root() . '/logs/error.log' or return 0;
+    grep { /output queue full \(8\), push dropped/ } <$fh>;
+}, 10);
 --- request
 GET /status2
 --- response_body_like chomp
@@ -75,7 +81,7 @@ output queue full (8), push dropped
 --- init
 my $c = Goim::Stack::client('bad', undef, undef);
 $c->send_raw(pack('l> s> s> l> l>', 16, 99, 1, 7, 1));
-$c->wait_closed(2);
+$c->wait_closed(Goim::Time::scaled(2));
 --- request
 GET /status
 --- response_body_like chomp

@@ -8,6 +8,7 @@ use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
 use Goim::Daemon;
+use Goim::Time;
 
 BEGIN {
     my $dir = tempdir(CLEANUP => 1);
@@ -43,6 +44,10 @@ add_block_preprocessor(sub {
         }
     }
 _EOC_
+    # as the stack's own listeners: slow runs get longer to authenticate
+    $block->set_value('http_config', $block->http_config
+        . '    goim_comet_handshake_timeout ' . int(Goim::Time::scaled(5)) . "s;\n")
+        if Goim::Time::scale() > 1;
 });
 
 Goim::Stack::setup();

@@ -6,6 +6,7 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
+use Goim::Time;
 use HTTP::Tiny;
 use Goim::RouterRpc;
 
@@ -15,23 +16,21 @@ sub tok { my ($mid, $room) = @_;
 # session_count from /goim/online/total, asked directly
 sub total {
     my $port = Test::Nginx::Socket::server_port();
-    my $r = HTTP::Tiny->new(timeout => 3)->get("http://127.0.0.1:$port/goim/online/total");
+    my $r = HTTP::Tiny->new(timeout => Goim::Time::scaled(3))->get("http://127.0.0.1:$port/goim/online/total");
     $r->{content} =~ /"session_count":(\d+)/ or die "no total: $r->{content}\n";
     return $1;
 }
 
-# waits (up to 5 s) until GET path answers with a body matching re: the
-# moves and disconnects reach router a moment after the client's packet
+# waits (up to 5 s, scaled) until GET path answers with a body matching
+# re: the moves and disconnects reach router a moment after the client's
+# packet
 sub wait_for {
     my ($path, $re) = @_;
     my $port = Test::Nginx::Socket::server_port();
-    my $deadline = time + 5;
-    while (time < $deadline) {
-        my $r = HTTP::Tiny->new(timeout => 3)->get("http://127.0.0.1:$port$path");
-        return 1 if $r->{content} =~ $re;
-        select undef, undef, undef, 0.05;
-    }
-    return 0;
+    return Goim::Time::wait_until(sub {
+        HTTP::Tiny->new(timeout => Goim::Time::scaled(3))->get("http://127.0.0.1:$port$path")
+            ->{content} =~ $re;
+    }, 5) ? 1 : 0;
 }
 
 Goim::Stack::setup();

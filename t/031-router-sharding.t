@@ -12,6 +12,7 @@ use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Daemon;
 use HTTP::Tiny;
+use Goim::Time;
 
 our $Router2;
 
@@ -125,8 +126,7 @@ my $r2 = $ENV{TEST_NGINX_ROUTER2_PORT};
 Goim::Stack::client('x', main::tok(125, 'gone://1'), 1);
 my $n = main::sessions($r2);
 $Goim::Stack::Clients{x}{client}->close;
-my $t0 = time;
-select undef, undef, undef, 0.05 while main::sessions($r2) != $n - 1 && time - $t0 < 5;
+Goim::Time::wait_until(sub { main::sessions($r2) == $n - 1 }, 5);
 Test::More::is(main::sessions($r2), $n - 1, 'TEST 6 - removed from router 2');
 --- request
 GET /goim/online/room?type=gone&rooms=1
@@ -139,7 +139,7 @@ GET /goim/online/room?type=gone&rooms=1
 --- init
 my $sum = main::sessions($ENV{TEST_NGINX_ROUTER_PORT}) + main::sessions($ENV{TEST_NGINX_ROUTER2_PORT});
 my $port = Test::Nginx::Socket::server_port();
-my $body = HTTP::Tiny->new(timeout => 3)->get("http://127.0.0.1:$port/goim/online/total")->{content};
+my $body = HTTP::Tiny->new(timeout => Goim::Time::scaled(3))->get("http://127.0.0.1:$port/goim/online/total")->{content};
 Test::More::like($body, qr/"session_count":$sum\}/, 'TEST 7 - session_count is the sum of both routers');
 Test::More::is(main::stats($ENV{TEST_NGINX_ROUTER_PORT})->{comets}, 1, 'TEST 7 - router 1 has the comet');
 Test::More::is(main::stats($ENV{TEST_NGINX_ROUTER2_PORT})->{comets}, 1, 'TEST 7 - router 2 has the comet');

@@ -15,6 +15,7 @@ use Goim::RouterRpc;
 use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes qw(time sleep);
+use Goim::Time;
 
 our $Bin;
 
@@ -37,7 +38,7 @@ our %Unread;
 sub read_frame {
     my ($s, $timeout) = @_;
     my $buf = \($Unread{"$s"} //= '');
-    my $deadline = time + ($timeout // 3);
+    my $deadline = time + Goim::Time::scaled($timeout // 3);
     my $sel = IO::Select->new($s);
     while (1) {
         if (length $$buf >= 16) {
@@ -59,7 +60,7 @@ sub read_frame {
 sub closed {
     my ($s, $timeout) = @_;
     my $sel = IO::Select->new($s);
-    my $deadline = time + $timeout;
+    my $deadline = time + Goim::Time::scaled($timeout);
     while ((my $left = $deadline - time) > 0) {
         next unless $sel->can_read($left);
         my $n = sysread $s, my $buf, 4096;
@@ -91,9 +92,10 @@ __DATA__
 --- init
 Goim::Stack::client('e1', '{"mid":801,"room_id":"exp://1","accepts":[1000]}', 1);
 Goim::Stack::client('e2', '{"mid":802,"room_id":"exp://1","accepts":[1000]}', 1);
-Test::More::ok($Goim::Stack::Router->wait_for_log(qr/comet comet-test expired/, 6),
+Test::More::ok($Goim::Stack::Router->wait_for_log(qr/comet comet-test expired/, Goim::Time::scaled(6)),
                'TEST 1 - the comet expired');
-Test::More::ok($Goim::Stack::Router->wait_for_log(qr/[1-9]\d* sessions dropped with their comets, 0 left/, 3),
+Test::More::ok($Goim::Stack::Router->wait_for_log(qr/[1-9]\d* sessions dropped with their comets, 0 left/,
+                                                 Goim::Time::scaled(3)),
                'TEST 1 - and its sessions went with it');
 my $s = main::stats($ENV{TEST_NGINX_ROUTER_PORT});
 Test::More::is($s->{sessions}, 0, 'TEST 1 - no session left');
@@ -110,9 +112,8 @@ GET /goim/online/room?type=exp&rooms=1
 my $port = $ENV{TEST_NGINX_ROUTER_PORT};
 my $c = Goim::Stack::client('x1', '{"mid":811,"room_id":"del://1","accepts":[1000]}', 1);
 # wait for the comet to be registered again (RenewOnline every 10 s)
-my $t0 = time;
-sleep 0.2 until main::stats($port)->{comets} || time - $t0 > 12;
-$c->heartbeat(2, 3);
+Goim::Time::wait_until(sub { main::stats($port)->{comets} }, 12, 0.2);
+$c->heartbeat(2, Goim::Time::scaled(3));
 my $n = main::stats($port)->{sessions};
 Test::More::cmp_ok($n, '>=', 1, 'TEST 2 - sessions before');
 my $s = main::rpc_conn();
@@ -222,13 +223,14 @@ my $dir = "t/servroot-daemons";
 my $conf = "$dir/hup.conf";
 open my $fh, '>', $conf or die; print $fh "session_ttl = 60;\n"; close $fh;
 my $d = Goim::Daemon->start('router', name => 'router-hup', no_env => 1, args => ['-c', $conf]);
-Test::More::ok($d->wait_for_log(qr/session ttl 60 s/, 3), 'TEST 6 - started with the file');
+Test::More::ok($d->wait_for_log(qr/session ttl 60 s/, Goim::Time::scaled(3)), 'TEST 6 - started with the file');
 open $fh, '>', $conf or die; print $fh "session_ttl = 90;\n"; close $fh;
 kill 'HUP', $d->pid;
-Test::More::ok($d->wait_for_log(qr/session ttl 90 s/, 3), 'TEST 6 - reloaded');
+Test::More::ok($d->wait_for_log(qr/session ttl 90 s/, Goim::Time::scaled(3)), 'TEST 6 - reloaded');
 open $fh, '>', $conf or die; print $fh "session_ttl = -1;\n"; close $fh;
 kill 'HUP', $d->pid;
-Test::More::ok($d->wait_for_log(qr/reload failed, the running configuration stays/, 3), 'TEST 6 - a bad file is refused');
+Test::More::ok($d->wait_for_log(qr/reload failed, the running configuration stays/, Goim::Time::scaled(3)),
+               'TEST 6 - a bad file is refused');
 Test::More::is(main::stats($d->port)->{sessions}, 0, 'TEST 6 - still serving');
 $d->stop;
 --- request

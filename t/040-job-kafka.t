@@ -10,6 +10,7 @@ use Time::HiRes ();
 use Goim::Daemon;
 use Goim::Kafka;
 use Goim::Stack;
+use Goim::Time;
 
 our $Kafka = Goim::Kafka->start(partitions => 4);
 
@@ -93,7 +94,7 @@ for my $i (1 .. 60) {
 }
 my @got;
 while (@got < 60) {
-    my $p = $c->read_packet(5) or last;
+    my $p = $c->read_packet(Goim::Time::scaled(5)) or last;
     push @got, $p->{body};
 }
 Test::More::is("@got", join(' ', map { "m$_" } 1 .. 60), 'TEST 5: room order kept');
@@ -109,20 +110,28 @@ o1 op=1000 seq=0 ver=1 body=last
 
 === TEST 6: a lone room message goes out at once (goim waits up to 1 s for company)
 --- init
+# the best of 5 room pushes against the best of 5 pushes by mid, which take
+# the same path less job's room batching: what a slow run adds to both
+# cancels out, a 1 s wait for company would not
 my $c = Goim::Stack::client('l1', '{"mid":601,"room_id":"live://lone","accepts":[1000]}', 1);
 my $port = Test::Nginx::Socket::server_port();
-my $best = 10;
+my %best = (room => 1e9, mids => 1e9);
 for my $i (1 .. 5) {
-    my $t0 = Time::HiRes::time();
-    my ($st) = Goim::Kafka::http_post($port, "/goim/push/room?operation=1000&type=live&room=lone", "lone$i");
-    my $p = $c->read_packet(3);
-    die "lone room push $i: status $st, " . ($p ? "got $p->{body}" : 'nothing') . "\n"
-        unless $st == 200 && $p && $p->{body} eq "lone$i";
-    my $dt = Time::HiRes::time() - $t0;
-    $best = $dt if $dt < $best;
-    Time::HiRes::sleep(0.2);
+    for my $how ('room', 'mids') {
+        my $path = $how eq 'room' ? "/goim/push/room?operation=1000&type=live&room=lone"
+                                  : "/goim/push/mids?operation=1000&mids=601";
+        my $t0 = Time::HiRes::time();
+        my ($st) = Goim::Kafka::http_post($port, $path, "lone$how$i");
+        my $p = $c->read_packet(Goim::Time::scaled(3));
+        die "lone $how push $i: status $st, " . ($p ? "got $p->{body}" : 'nothing') . "\n"
+            unless $st == 200 && $p && $p->{body} eq "lone$how$i";
+        my $dt = Time::HiRes::time() - $t0;
+        $best{$how} = $dt if $dt < $best{$how};
+    }
 }
-Test::More::cmp_ok($best, '<', 0.5, "TEST 6: a lone room push arrives in ${best}s, not after a 1 s wait");
+my $extra = $best{room} - $best{mids};
+Test::More::cmp_ok($extra, '<', 0.5, sprintf("TEST 6: a lone room push takes %.3f s, %.3f s more than"
+                   . " one by mid, not a 1 s wait", $best{room}, $extra));
 --- request
 POST /goim/push/room?operation=1000&type=live&room=lone
 one more

@@ -11,8 +11,10 @@ use Time::HiRes qw(sleep time);
 use Goim::Daemon;
 use Goim::Kafka;
 use Goim::Stack;
+use Goim::Time;
 
 our $Kafka = Goim::Kafka->start(partitions => 4);
+our $T0;    # when TEST 3's --- init ended
 # a small max_inflight: the backlog after the restart pauses consumption
 our @JobArgs = ('--kafka-brokers', $Kafka->brokers, '--kafka-topic', $Kafka->topic,
                 '--kafka-group', "job-041-$$", '--max-inflight', '8');
@@ -39,7 +41,7 @@ sub wait_flowing {
         my ($st) = Goim::Kafka::http_post($port, "/goim/push/mids?operation=1000&mids=701", "probe$n");
         if ($st == 200) {
             # the latest probe: the ones before it came first (one partition)
-            while (my $p = $c->read_packet(1)) {
+            while (my $p = $c->read_packet(Goim::Time::scaled(1))) {
                 return 1 if $p->{body} eq "probe$n";
             }
             return 0 if $c->eof;
@@ -49,6 +51,26 @@ sub wait_flowing {
     }
     return 0;
 }
+
+# logic's RPC timeout, which is also its Kafka produce timeout (1 s unless
+# the stack's configuration sets it)
+sub rpc_timeout {
+    return $Goim::Stack::MainConfig =~ /goim_logic_rpc_timeout (\d+)(ms|s);/
+           ? $1 / ($2 eq 'ms' ? 1000 : 1) : 1;
+}
+
+# --- answered_within_timeout: the block's request was answered within
+# logic's timeout and some slack, counted from the end of its --- init
+# ($main::T0) to its response: nginx's restart for the next block is not
+# part of it
+add_response_body_check(sub {
+    my ($block) = @_;
+    return unless defined $block->answered_within_timeout;
+    my $took = time - $main::T0;
+    my $bound = rpc_timeout() + Goim::Time::scaled(2);
+    Test::More::cmp_ok($took, '<', $bound,
+        $block->name . sprintf(' - answered in %.2f s, within the %g s timeout', $took, rpc_timeout()));
+});
 
 run_tests();
 Goim::Stack::teardown();
@@ -119,7 +141,7 @@ for my $i (1 .. $n) {
             port => $Goim::Stack::Job->port, args => \@main::JobArgs);
     }
 }
-while (my $p = $c->read_packet(5)) {
+while (my $p = $c->read_packet(Goim::Time::scaled(5))) {
     $dups++ if $seen{$p->{body}}++;
     last if keys %seen == $n;
 }
@@ -146,6 +168,10 @@ POST /goim/push/mids?operation=1000&mids=701
 while down
 --- error_code: 503
 --- response_body_like: ^\{"code":-500,"message":"queue: .+"\}$
+--- answered_within_timeout
+--- timeout eval
+# the answer comes after logic's timeout, which a slow run scales
+main::rpc_timeout() + Goim::Time::scaled(3)
 --- error_log
 goim kafka
 
@@ -153,11 +179,11 @@ goim kafka
 
 === TEST 4: the broker is back: pushes flow again
 --- init
-Test::More::cmp_ok(time - $main::T0, '<', 3, 'TEST 3 answered within the timeout');
 $main::Kafka->start_again;
 Goim::Stack::client('k3', '{"mid":701,"accepts":[1000]}', 1);
 Test::More::ok(main::wait_flowing($Goim::Stack::Clients{k3}{client},
-                                  Test::Nginx::Socket::server_port(), time + 30),
+                                  Test::Nginx::Socket::server_port(),
+                                  time + Goim::Time::scaled(30)),
                'TEST 4: pushes flow again after the broker returned');
 --- request
 POST /goim/push/mids?operation=1000&mids=701

@@ -7,6 +7,7 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
+use Goim::Time;
 use Goim::RouterRpc;
 use HTTP::Tiny;
 
@@ -26,11 +27,9 @@ sub three {
 sub wait_instances {
     my $re = shift;
     my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/goim/nodes/instances';
-    for (1 .. 100) {
-        return 1 if HTTP::Tiny->new(timeout => 3)->get($url)->{content} =~ $re;
-        select undef, undef, undef, 0.1;
-    }
-    return 0;
+    return Goim::Time::wait_until(sub {
+        HTTP::Tiny->new(timeout => Goim::Time::scaled(3))->get($url)->{content} =~ $re;
+    }, 10, 0.1) ? 1 : 0;
 }
 
 # the test nginx's comet weighs nothing and has no address: always last
@@ -100,7 +99,7 @@ X-Region: sh
 main::renew(id => 'c1', weight => 10, conn_count => 1, addrs => ['1.1.1.1']);
 main::renew(id => 'c2', weight => 10, addrs => ['2.2.2.2']);
 main::renew(id => 'c3', weight => 10, conn_count => 10, addrs => ['3.3.3.3'], offline => 1);
-my $http = HTTP::Tiny->new(timeout => 3);
+my $http = HTTP::Tiny->new(timeout => Goim::Time::scaled(3));
 my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port()
           . '/goim/nodes/weighted?platform=web';
 # c1: 10 + round(0) = 10, c2: 10 + round(0.5) = 10 (halves round down): c1

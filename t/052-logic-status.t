@@ -7,6 +7,7 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
+use Goim::Time;
 use HTTP::Tiny;
 
 $Goim::Stack::Config .= <<'_EOC_';
@@ -19,8 +20,8 @@ $Goim::Stack::Config .= <<'_EOC_';
     }
 _EOC_
 
-sub get  { HTTP::Tiny->new(timeout => 3)->get('http://127.0.0.1:' . Test::Nginx::Socket::server_port() . shift) }
-sub post { HTTP::Tiny->new(timeout => 3)->post('http://127.0.0.1:' . Test::Nginx::Socket::server_port() . shift,
+sub get  { HTTP::Tiny->new(timeout => Goim::Time::scaled(3))->get('http://127.0.0.1:' . Test::Nginx::Socket::server_port() . shift) }
+sub post { HTTP::Tiny->new(timeout => Goim::Time::scaled(3))->post('http://127.0.0.1:' . Test::Nginx::Socket::server_port() . shift,
                                                {content => shift // 'x'}) }
 
 Goim::Stack::setup();

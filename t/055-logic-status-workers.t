@@ -15,6 +15,7 @@ BEGIN {
 
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
+use Goim::Time;
 use HTTP::Tiny;
 
 master_on();
@@ -40,7 +41,7 @@ __DATA__
 my $port = Test::Nginx::Socket::server_port();
 for (1 .. 40) {
     # a new connection each time: the kernel picks a worker per connection
-    HTTP::Tiny->new(timeout => 3, keep_alive => 0)
+    HTTP::Tiny->new(timeout => Goim::Time::scaled(3), keep_alive => 0)
         ->post("http://127.0.0.1:$port/goim/push/mids?operation=1000&mids=1", {content => 'x'});
 }
 my %pids;

@@ -14,6 +14,7 @@ use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep time);
 use Goim::Daemon;
+use Goim::Time;
 
 my $top = getcwd();
 my $chromium = $ENV{GOIM_CHROMIUM} // '/usr/bin/chromium';
@@ -98,7 +99,7 @@ if ($pid == 0) {
     exec(@nginx) or POSIX::_exit(127);
 }
 
-my $deadline = time + 10;
+my $deadline = time + Goim::Time::scaled(10);
 until (IO::Socket::INET->new(PeerAddr => "127.0.0.1:$http", Timeout => 1)) {
     BAIL_OUT("nginx did not start: " . `tail -5 $dir/logs/error.log`)
         if time > $deadline || waitpid($pid, WNOHANG) == $pid;
@@ -109,6 +110,7 @@ $ENV{BASE} = "http://127.0.0.1:$http";
 $ENV{RELOAD} = join ' ', @nginx, '-s', 'reload';
 $ENV{OUT} = $dir;
 $ENV{CHROMIUM} = $chromium;
+$ENV{GOIM_TIME_SCALE} = Goim::Time::scale();
 
 open my $run, '-|', 'node', "$top/t/browser/demo.mjs" or die "node: $!";
 my $seen = 0;
@@ -130,7 +132,7 @@ ok($seen >= 8, "the browser run reported its checks ($seen)");
 ok(-s "$dir/demo.png", "a screenshot of the demo page: $dir/demo.png");
 
 kill 'QUIT', $pid;
-$deadline = time + 10;
+$deadline = time + Goim::Time::scaled(10);
 my $st;
 while (time < $deadline) {
     if (waitpid($pid, WNOHANG) == $pid) { $st = $?; last }

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 
 const base = process.env.BASE;
 const out = process.env.OUT;
+// deadlines, not delays: slow runs stretch them (t/lib/Goim/Time.pm's scale)
+const scale = Number(process.env.GOIM_TIME_SCALE || 1);
 const wsUrl = base.replace(/^http/, 'ws') + '/sub';
 let failed = 0;
 
@@ -54,11 +56,11 @@ try {
   await page.goto(`${base}/demo/?${q}`);
 
   const messages = () => page.evaluate(() => window.goimDemo.messages);
-  const waitText = (text, timeout = 5000) => page.waitForFunction(
+  const waitText = (text, timeout = 5000 * scale) => page.waitForFunction(
     (t) => window.goimDemo.messages.some((m) => m.text === t), text, { timeout });
 
   await check('the page connects and authenticates', async () => {
-    await page.waitForFunction(() => document.getElementById('state').textContent === 'connected', null, { timeout: 8000 });
+    await page.waitForFunction(() => document.getElementById('state').textContent === 'connected', null, { timeout: 8000 * scale });
   });
 
   await check('the page shows the key the server chose', async () => {
@@ -67,7 +69,7 @@ try {
   });
 
   await check('the room online count from heartbeat replies shows this client', async () => {
-    await page.waitForFunction(() => Number(document.getElementById('online').textContent) >= 1, null, { timeout: 5000 });
+    await page.waitForFunction(() => Number(document.getElementById('online').textContent) >= 1, null, { timeout: 5000 * scale });
   });
 
   await check('a room push sent from the page form arrives', async () => {
@@ -76,7 +78,7 @@ try {
     await page.click('#push-form button[type=submit]');
     await waitText('hello room live://4242');
     /* the push travels faster than its HTTP answer is shown: wait for it */
-    await page.waitForFunction(() => document.getElementById('push-result').textContent !== '', null, { timeout: 5000 });
+    await page.waitForFunction(() => document.getElementById('push-result').textContent !== '', null, { timeout: 5000 * scale });
     const r = await page.textContent('#push-result');
     if (!r.startsWith('200 {"code":0')) throw new Error(`push result: ${r}`);
   });
@@ -107,11 +109,11 @@ try {
   await check('it reconnects by itself after nginx -s reload', async () => {
     const before = await page.evaluate(() => window.goimDemo.states.length);
     execSync(process.env.RELOAD, { stdio: 'ignore' });
-    await page.waitForFunction((n) => window.goimDemo.states.slice(n).includes('reconnecting'), before, { timeout: 10000 });
+    await page.waitForFunction((n) => window.goimDemo.states.slice(n).includes('reconnecting'), before, { timeout: 10000 * scale });
     await page.waitForFunction((n) => {
       const s = window.goimDemo.states.slice(n);
       return s.lastIndexOf('connected') > s.indexOf('reconnecting');
-    }, before, { timeout: 15000 });
+    }, before, { timeout: 15000 * scale });
     await push('mids?operation=1000&mids=4242', 'after the reload');
     await waitText('after the reload');
   });
@@ -140,7 +142,7 @@ try {
   // goim's own examples/javascript/client.js, as reference §7.1 describes
   // it: auth ver 1 op 7 seq 1, op 9 frames opened from offset 16
   await check('goim\'s client.js protocol handling receives a push', async () => {
-    const got = page.evaluate((url) => new Promise((resolve, reject) => {
+    const got = page.evaluate(([url, ms]) => new Promise((resolve, reject) => {
       const ws = new WebSocket(url);
       ws.binaryType = 'arraybuffer';
       const te = new TextEncoder(), td = new TextDecoder();
@@ -162,9 +164,9 @@ try {
           }
         }
       };
-      setTimeout(() => reject(new Error('nothing within 5 s')), 5000);
-    }), wsUrl);
-    await page.waitForFunction(() => window.clientJsAuthed === true, null, { timeout: 5000 });
+      setTimeout(() => reject(new Error(`nothing within ${ms} ms`)), ms);
+    }), [wsUrl, 5000 * scale]);
+    await page.waitForFunction(() => window.clientJsAuthed === true, null, { timeout: 5000 * scale });
     await push('mids?operation=1000&mids=4343', 'to client.js');
     const text = await got;
     if (text !== 'to client.js') throw new Error(text);

@@ -16,7 +16,8 @@ package Goim::Cli;
 # start(NAME, ARGS, %opts) runs goim-cli ARGS 127.0.0.1:PORT (the comet TCP
 # port, or with -w/--ws the test server's port) with stdout and stderr in
 # t/servroot-cli/NAME.{out,err}, and waits until `auth => N` auth replies
-# (op=8 lines: pass -p) or `wait => qr//` shows up on stdout;
+# (op=8 lines: pass -p) or `wait => qr//` shows up on stdout (for at most
+# `timeout => 5` s, scaled by Goim::Time for slow runs);
 # wait_output(NAME, wait => qr//) waits the same way for a running NAME.  Checks done
 # after the block's request (Goim::Cli::setup() registers them):
 #   --- goim_cli        NAME LINE: LINE appears on NAME's stdout (LINE...:
@@ -35,6 +36,7 @@ use POSIX qw(WNOHANG);
 use Test::More ();
 use Test::Nginx::Socket ();
 use Time::HiRes qw(sleep time);
+use Goim::Time;
 
 our $Dir = 't/servroot-cli';
 our %Cli;
@@ -78,7 +80,7 @@ sub start {
 sub wait_output {
     my ($name, %o) = @_;
     my ($pid, $out) = @{$Cli{$name}}{qw(pid out)};
-    my $deadline = time + ($o{timeout} // 5);
+    my $deadline = time + Goim::Time::scaled($o{timeout} // 5);
     while (time < $deadline) {
         my $text = slurp($out);
         last if $o{auth} && (() = $text =~ /op=8 /g) >= $o{auth};
@@ -94,7 +96,7 @@ sub finish {
     my ($name, $timeout) = @_;
     my $c = $Cli{$name} or return;
     return $c if defined $c->{status};
-    my $deadline = time + ($timeout // 10);
+    my $deadline = time + Goim::Time::scaled($timeout // 10);
     while (time < $deadline) {
         if (waitpid($c->{pid}, WNOHANG) == $c->{pid}) {
             $c->{status} = $? >> 8;

@@ -48,6 +48,7 @@ use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Test::More ();
 use Time::HiRes qw(sleep time);
+use Goim::Time;
 
 our $LogDir = 't/servroot-daemons';
 our @BadLogPatterns = (qr/ERROR: AddressSanitizer/, qr/runtime error:/, qr/LeakSanitizer/);
@@ -136,7 +137,7 @@ sub start {
                       cmd => \@cmd, log_file => $log, owner => $$}, $class;
     $Running{$pid} = $self;
 
-    my $deadline = time + ($o{timeout} // 10);
+    my $deadline = time + Goim::Time::scaled($o{timeout} // 10);
     while (1) {
         if (waitpid($pid, WNOHANG) == $pid) {
             my $st = $?;
@@ -183,10 +184,11 @@ sub log_tail {
     return join "\n", @l;
 }
 
-# wait until the daemon's log matches $re (a qr// or a substring); true if it did
+# wait until the daemon's log matches $re (a qr// or a substring); true if
+# it did (the timeout is scaled for slow runs, Goim::Time)
 sub wait_for_log {
     my ($self, $re, $timeout) = @_;
-    my $deadline = time + ($timeout // 5);
+    my $deadline = time + Goim::Time::scaled($timeout // 5);
     while (1) {
         my $log = $self->log;
         return 1 if ref $re ? $log =~ $re : index($log, $re) >= 0;
@@ -216,7 +218,7 @@ sub stop {
     my ($status, $killed, $died_early) = ($self->{early_status}, 0, defined $self->{early_status});
     unless (defined $status) {
         kill 'TERM', $pid;
-        my $deadline = time + ($o{timeout} // 10);
+        my $deadline = time + Goim::Time::scaled($o{timeout} // 10);
         while (time < $deadline) {
             if (waitpid($pid, WNOHANG) == $pid) { $status = $?; last }
             sleep 0.02;

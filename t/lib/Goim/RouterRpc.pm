@@ -27,6 +27,7 @@ use constant {
     AUTH_CHALLENGE => 0x10000002,
     AUTH_PROOF     => 0x10000003,
 };
+use Goim::Time;
 
 sub varint {
     my $n = shift;
@@ -57,7 +58,7 @@ sub read_exact {
     my ($s, $n, $timeout) = @_;
     my $buf = '';
     my $sel = IO::Select->new($s);
-    my $deadline = time + ($timeout // 3);
+    my $deadline = time + ($timeout // Goim::Time::scaled(3));
     while (length $buf < $n) {
         my $left = $deadline - time;
         return undef if $left <= 0 || !$sel->can_read($left);
@@ -95,7 +96,7 @@ sub authenticate {
 sub connect {
     my ($port, %o) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3) or die "connect: $!\n";
+                                  Proto => 'tcp', Timeout => Goim::Time::scaled(3)) or die "connect: $!\n";
     $s->autoflush(1);
     # the proof and the first frame are two writes: no Nagle wait between
     setsockopt($s, IPPROTO_TCP, TCP_NODELAY, 1);
@@ -117,7 +118,7 @@ sub call {
             my ($len, undef, undef, $rop) = unpack 'N n n N N', $buf;
             return ($rop, substr($buf, 16, $len - 16)) if length $buf >= $len;
         }
-        return () unless $sel->can_read(3);
+        return () unless $sel->can_read(Goim::Time::scaled(3));
         my $n = sysread $s, $buf, 65536, length $buf;
         return () unless $n;
     }

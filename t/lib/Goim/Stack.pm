@@ -29,10 +29,12 @@ package Goim::Stack;
 use strict;
 use warnings;
 
+use IO::Socket::INET;
 use Test::More ();
 use Test::Nginx::Socket ();
 use Goim::Client;
 use Goim::Daemon;
+use Goim::Time;
 
 our ($Router, $Job, %Clients);
 
@@ -83,6 +85,7 @@ _EOC_
 # setup(job_args => [...]): extra flags for goim-job (e.g. Kafka's)
 sub setup {
     my %o = @_;
+    slow_rpc_timeouts();
     $Router = Goim::Daemon->start('router');
     $Job = Goim::Daemon->start('job', args => $o{job_args} || []);
 
@@ -94,6 +97,23 @@ sub setup {
     Test::Nginx::Socket::add_response_body_check(\&check);
     Test::Nginx::Socket::no_shuffle();
     Test::Nginx::Socket::no_root_location();
+}
+
+# nginx under valgrind runs comet, logic and TLS in one slow process: the
+# default RPC timeouts (3 s, 1 s) expire there while a reply waits to be
+# read, and so does the 5 s a client has to authenticate.  Slow runs scale
+# them (Goim::Time), unless the file set its own (a server-level
+# goim_comet_handshake_timeout still wins over the stream-level one).
+sub slow_rpc_timeouts {
+    return if Goim::Time::scale() == 1;
+    for my $d (['goim_comet_rpc_timeout', 3], ['goim_logic_rpc_timeout', 1]) {
+        next if $MainConfig =~ /\b$d->[0]\b/;
+        my $t = int(Goim::Time::scaled($d->[1]));
+        $MainConfig =~ s/^(\s*goim_comet_id [^;]*;)/$1\n    $d->[0] ${t}s;/m;
+    }
+    my $hs = 'goim_comet_handshake_timeout ' . int(Goim::Time::scaled(5)) . 's;';
+    $MainConfig =~ s/^(\s*stream \{\n)/$1        $hs\n/m unless $MainConfig =~ /handshake_timeout/;
+    $Config = "    $hs\n$Config" unless $Config =~ /handshake_timeout/;
 }
 
 sub teardown {
@@ -109,6 +129,25 @@ sub defaults {
     $block->set_value('config', $Config) unless defined $block->config;
     $block->set_value('no_error_log', "[error]\n[alert]\n[crit]")
         unless defined $block->no_error_log || defined $block->error_log;
+    # the harness's 3 s for a response, scaled for slow runs
+    $block->set_value('timeout', Goim::Time::scaled(3)) unless defined $block->timeout;
+    # the real Test::Nginx runs --- init as soon as it has started nginx
+    # under valgrind, before nginx listens: an init talks to nginx once
+    # it does
+    $block->set_value('init', "Goim::Stack::wait_listening();\n" . $block->init)
+        if defined $block->init;
+}
+
+# until the test nginx accepts connections on its HTTP port (it opens all
+# its listeners at once)
+sub wait_listening {
+    my $port = Test::Nginx::Socket::server_port();
+    Goim::Time::wait_until(sub {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                      Proto => 'tcp', Timeout => 1) or return 0;
+        close $s;
+        1;
+    }, 10) or die "Goim::Stack: nginx does not listen on port $port\n";
 }
 
 # a connected client, authenticated with TOKEN (the reply is kept)
@@ -118,7 +157,7 @@ sub client {
     $port //= ($opts{transport} // 'tcp') eq 'ws'
               ? Test::Nginx::Socket::server_port()
               : $ENV{TEST_NGINX_COMET_PORT};
-    my $c = Goim::Client->new('127.0.0.1', $port, 5, %opts);
+    my $c = Goim::Client->new('127.0.0.1', $port, Goim::Time::scaled(5), %opts);
     $Clients{$name} = {client => $c,
                        auth => defined $token ? $c->auth($token, $seq) : undef};
     return $c;
@@ -128,7 +167,7 @@ sub client {
 sub push {
     my ($path, $body, $n) = @_;
     require HTTP::Tiny;
-    my $http = HTTP::Tiny->new(timeout => 5);
+    my $http = HTTP::Tiny->new(timeout => Goim::Time::scaled(5));
     my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . $path;
     my $ok = 0;
     for (1 .. ($n // 1)) {
@@ -162,7 +201,8 @@ sub check {
         for my $line (split /\n/, $spec) {
             my ($who, $want) = split /\s+/, $line, 2;
             $want =~ s/\s+$//;
-            my $got = $Clients{$who}{client}->read_packet($want eq 'none' ? 0.5 : 3);
+            my $got = $Clients{$who}{client}->read_packet($want eq 'none' ? 0.5
+                                                          : Goim::Time::scaled(3));
             Test::More::is(describe($got), $want, "$name - $who receives");
         }
     }
@@ -171,7 +211,7 @@ sub check {
         for my $line (split /\n/, $spec) {
             my ($who, $status) = split /\s+/, $line;
             my $c = $Clients{$who}{client};
-            Test::More::ok($c->wait_closed(3), "$name - $who was closed");
+            Test::More::ok($c->wait_closed(Goim::Time::scaled(3)), "$name - $who was closed");
             Test::More::is($c->close_status, $status, "$name - $who close status")
                 if defined $status;
         }
@@ -181,6 +221,8 @@ sub check {
         for my $line (split /\n/, $spec) {
             my ($who, @want) = split /\s+/, $line;
             my $c = $Clients{$who}{client};
+            # the frames expected, however slow they are; then any extra
+            Goim::Time::wait_until(sub { $c->pump(0.05); @{$c->frames} >= @want || $c->eof }, 3);
             $c->pump(0.3);
             Test::More::is(join(' ', map { $_->{opcode} } @{$c->frames}), "@want",
                            "$name - $who frame opcodes");

@@ -8,13 +8,23 @@ package Test::Nginx::Socket;
 # behave as documented there, so every .t file stays valid for the real one.
 #
 # To run the suite with the real Test::Nginx instead, put its lib directory
-# in front of ours: prove -I /path/to/test-nginx/lib -I t/lib -r t/
+# in front of ours: make test TEST_NGINX_LIB=/path/to/test-nginx/lib (or
+# prove -I /path/to/test-nginx/lib -I t/lib -r t/ with the Makefile's
+# TEST_NGINX_* environment).  Where the two could differ in what a test
+# sees, this one does what the real one does: the preprocessor added last
+# runs first; each request's error log check sees the lines logged since
+# the previous check (error_log_data()); nginx stops when the next block
+# restarts it or when the script ends, and --- shutdown_error_log is
+# checked then; the exports, the globals in Test::Nginx::Socket and the
+# TEST_NGINX_* variables set in the environment are the real one's.
 #
 # Differences on purpose: the default port is a free one (not 1984); nginx
 # always runs in the foreground as our child (daemon off) so we get its exit
 # status; under TEST_NGINX_USE_VALGRIND a valgrind finding is a test failure;
 # [alert]/[crit]/[emerg] patterns listed in --- no_error_log are also checked
-# against what nginx logs while shutting down.  Sections that the real one
+# against what nginx logs while shutting down; valgrind mode runs nginx
+# without a master (the real one keeps master_on()'s workers, under
+# valgrind).  Sections that the real one
 # has but this one lacks (http2, curl, stap, udp/tcp_listen, ...) make the
 # block fail loudly rather than pass silently.
 
@@ -37,64 +47,77 @@ use Time::Local qw(timelocal);
 
 our $VERSION = '0.10';
 
+# exactly what the real Test::Nginx::Socket exports to a test file
 our @EXPORT = qw(
-    run_tests run_test repeat_each no_shuffle no_long_string no_diff
-    no_root_location master_on master_off master_process_enabled workers
-    worker_connections log_level server_port server_port_for_client
-    server_addr server_root html_dir add_block_preprocessor
-    add_response_body_check add_cleanup_handler env_to_nginx config_preamble
-    use_hup check_accum_error_log bail_out is_str timeout no_nginx_manager
-    expand_env_in_config
-    $ServerPort $ServerPortForClient $ServerAddr $ServRoot $ConfDir $HtmlDir
-    $LogDir $ErrLogFile $AccLogFile $PidFile $NginxBinary $RepeatEach
-    $Workers $WorkerConnections $LogLevel $MasterProcessEnabled
-    $DaemonEnabled $NoRootLocation $ServerName $UseHup $UseValgrind
-    $NoNginxManager $Verbose
+    env_to_nginx is_str plan run_tests repeat_each config_preamble
+    worker_connections master_process_enabled no_long_string workers
+    master_on master_off log_level no_shuffle no_root_location use_hup
+    server_name server_addr server_root html_dir server_port
+    server_port_for_client timeout no_nginx_manager check_accum_error_log
+    add_block_preprocessor bail_out add_test_cleanup_handler
+    add_cleanup_handler add_response_body_check no_diff
 );
+
+# Globals the real harness keeps in Test::Nginx::Util and does not import
+# into Test::Nginx::Socket: a test that reads $Test::Nginx::Socket::ErrLogFile
+# must fail here as it fails there (the log is server_root() . '/logs/...').
+package Test::Nginx::Util;
+our ($NginxBinary, $Workers, $WorkerConnections, $LogLevel, $NoRootLocation,
+     $UseHup, $Verbose, $ConfDir, $HtmlDir, $LogDir, $ErrLogFile, $AccLogFile,
+     $ErrLogFilePos, $TestNginxSleep, $Timeout, $CheckAccumErrLog);
+package Test::Nginx::Socket;
+
+# ... and the ones it has in both packages (aliased below)
+our ($ServerPort, $ServerPortForClient, $ServerAddr, $ServerName, $PidFile,
+     $ServRoot, $RepeatEach, $MasterProcessEnabled, $DaemonEnabled,
+     $NoNginxManager, $NoLongString, $UseValgrind, $ConfigPreamble);
 
 # ---------------------------------------------------------------- settings
 my $cwd = Cwd::cwd();
 
-our $NginxBinary = $ENV{TEST_NGINX_BINARY} || 'nginx';
-our $RepeatEach = 1;
-our $Workers = 1;
-our $WorkerConnections = 64;
-our $LogLevel = $ENV{TEST_NGINX_LOG_LEVEL} || 'debug';
-our $MasterProcessEnabled = ($ENV{TEST_NGINX_MASTER_PROCESS} // 'off') eq 'on';
-our $DaemonEnabled = 0;    # nginx always runs in the foreground, as our child
+$NginxBinary = $ENV{TEST_NGINX_BINARY} || 'nginx';
+$RepeatEach = 1;
+$Workers = 1;
+$WorkerConnections = 64;
+$LogLevel = $ENV{TEST_NGINX_LOG_LEVEL} || 'debug';
+$MasterProcessEnabled = ($ENV{TEST_NGINX_MASTER_PROCESS} // 'off') eq 'on';
+$DaemonEnabled = 0;    # nginx always runs in the foreground, as our child
 our $NoShuffle = $ENV{TEST_NGINX_NO_SHUFFLE} ? 1 : 0;
-our $NoLongString = 0;
+$NoLongString = 0;
 our $NoDiff = 0;
-our $NoRootLocation = 0;
-our $UseHup = $ENV{TEST_NGINX_USE_HUP} ? 1 : 0;
-our $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
+$NoRootLocation = 0;
+$UseHup = $ENV{TEST_NGINX_USE_HUP} ? 1 : 0;
+$UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
 $UseValgrind = undef if defined $UseValgrind && ($UseValgrind eq '' || $UseValgrind eq '0');
 our $NoClean = $ENV{TEST_NGINX_NO_CLEAN} ? 1 : 0;
-our $NoNginxManager = $ENV{TEST_NGINX_NO_NGINX_MANAGER} ? 1 : 0;
-our $Verbose = $ENV{TEST_NGINX_VERBOSE} ? 1 : 0;
+$NoNginxManager = $ENV{TEST_NGINX_NO_NGINX_MANAGER} ? 1 : 0;
+$Verbose = $ENV{TEST_NGINX_VERBOSE} ? 1 : 0;
 our $ForceRestart = $ENV{TEST_NGINX_FORCE_RESTART_ON_TEST} // 1;
-our $CheckAccumErrLog = 0;
-our $Timeout = 3;
-our $ServerName = 'localhost';
-our $ServerAddr = '127.0.0.1';
-our $ConfigPreamble = '';
-our $TestNginxSleep = $ENV{TEST_NGINX_SLEEP} // 0.015;
-our (@EnvToNginx, @BlockPreprocessors, @ResponseBodyChecks, @CleanupHandlers);
+$CheckAccumErrLog = 0;
+$Timeout = $ENV{TEST_NGINX_TIMEOUT} || 3;
+$ServerName = 'localhost';
+$ServerAddr = '127.0.0.1';
+$ConfigPreamble = '';
+$TestNginxSleep = $ENV{TEST_NGINX_SLEEP} || 0.015;
+our (@EnvToNginx, @BlockPreprocessors, @ResponseBodyChecks, @CleanupHandlers,
+     @TestCleanupHandlers);
 
-our $ServRoot = $ENV{TEST_NGINX_SERVROOT}
+$ServRoot = $ENV{TEST_NGINX_SERVROOT}
     || ($ENV{TEST_NGINX_RANDOMIZE} ? "$cwd/t/servroot_$$" : "$cwd/t/servroot");
-our $ConfDir = "$ServRoot/conf";
-our $HtmlDir = "$ServRoot/html";
-our $LogDir = "$ServRoot/logs";
-our $ErrLogFile = "$LogDir/error.log";
-our $AccLogFile = "$LogDir/access.log";
-our $PidFile = "$LogDir/nginx.pid";
-our $ServerPort = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || free_port();
-our $ServerPortForClient = $ENV{TEST_NGINX_CLIENT_PORT} || $ENV{TEST_NGINX_PORT}
+$ConfDir = "$ServRoot/conf";
+$HtmlDir = "$ServRoot/html";
+$LogDir = "$ServRoot/logs";
+$ErrLogFile = "$LogDir/error.log";
+$AccLogFile = "$LogDir/access.log";
+$PidFile = "$LogDir/nginx.pid";
+$ErrLogFilePos = 0;
+$ServerPort = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || free_port();
+$ServerPortForClient = $ENV{TEST_NGINX_CLIENT_PORT} || $ENV{TEST_NGINX_PORT}
     || $ServerPort;
 
+# as the real one: the port and the server root are in the environment,
+# the html directory is not ($TEST_NGINX_SERVER_ROOT/html in a config)
 $ENV{TEST_NGINX_SERVER_PORT} = $ServerPort;
-$ENV{TEST_NGINX_HTML_DIR} = $HtmlDir;
 $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 
 # environment passed to nginx by default (as documented)
@@ -107,8 +130,7 @@ my $OwnerPid = $$;
 my $NginxPid;          # our child (nginx, or valgrind running nginx)
 my $RunningConf;       # text of the config nginx runs with
 my $RunningBlock;      # block whose checks apply when nginx stops
-my $ErrLogPos = 0;     # where the current block's error.log part starts
-my $AccLogPos = 0;
+my $AccLogPos = 0;     # error_log_data()'s position is $ErrLogFilePos
 my $PrevConfig;        # --- config reused by blocks without one
 my %RandPorts;
 
@@ -130,9 +152,13 @@ sub check_accum_error_log { $CheckAccumErrLog = 1 }
 sub no_nginx_manager { $NoNginxManager = 1 }
 sub config_preamble { $ConfigPreamble = shift if @_; $ConfigPreamble }
 sub env_to_nginx { push @EnvToNginx, @_ }
-sub add_block_preprocessor { push @BlockPreprocessors, shift }
+# as in the real one: the preprocessor added last runs first, and so does
+# the cleanup handler added last; body checks run in the order added
+sub add_block_preprocessor { unshift @BlockPreprocessors, shift }
 sub add_response_body_check { push @ResponseBodyChecks, shift }
-sub add_cleanup_handler { push @CleanupHandlers, shift }
+sub add_cleanup_handler { unshift @CleanupHandlers, shift }
+sub add_test_cleanup_handler { unshift @TestCleanupHandlers, shift }
+sub server_name { $ServerName = shift if @_; $ServerName }
 sub server_root { $ServRoot }
 sub html_dir { $HtmlDir }
 sub server_addr { $ServerAddr = shift if @_; $ServerAddr }
@@ -144,12 +170,18 @@ sub server_port {
 
 sub server_port_for_client { $ServerPortForClient = shift if @_; $ServerPortForClient }
 
-# the real harness keeps its globals in Test::Nginx::Util: alias them there
+# the real harness keeps its globals and functions in Test::Nginx::Util
+# (preprocessors call them there): alias them
 {
     no strict 'refs';
-    for my $sym (@EXPORT) {
-        if ($sym =~ /^\$(\w+)$/) { *{"Test::Nginx::Util::$1"} = \${"Test::Nginx::Socket::$1"} }
-        else { *{"Test::Nginx::Util::$sym"} = \&{"Test::Nginx::Socket::$sym"} }
+    for my $sym (@EXPORT, qw(error_log_data access_log_data expand_env_in_config
+                             parse_time)) {
+        *{"Test::Nginx::Util::$sym"} = \&{"Test::Nginx::Socket::$sym"};
+    }
+    for my $var (qw(ServerPort ServerPortForClient ServerAddr ServerName PidFile
+                    ServRoot RepeatEach MasterProcessEnabled DaemonEnabled
+                    NoNginxManager NoLongString UseValgrind ConfigPreamble)) {
+        *{"Test::Nginx::Util::$var"} = \${"Test::Nginx::Socket::$var"};
     }
 }
 
@@ -174,15 +206,23 @@ sub bail_out {
     Test::More::BAIL_OUT($msg);
 }
 
+# As the real one: the cleanup handlers run when run_tests() ends (or on
+# bail_out), and nginx under valgrind is stopped then; otherwise nginx
+# runs until the script ends (END), after whatever the script does past
+# run_tests() (Goim::Stack::teardown() closing its clients, say), and the
+# last block's --- shutdown_error_log is checked then.
 sub cleanup {
     return if $$ != $OwnerPid;
-    stop_nginx() unless $NoClean;
     while (my $h = shift @CleanupHandlers) { $h->() }
+    stop_nginx() if $UseValgrind;
 }
 
 END {
     my $status = $?;
-    cleanup() if $$ == $OwnerPid;
+    if ($$ == $OwnerPid) {
+        cleanup();
+        stop_nginx() unless $NoClean;
+    }
     $? = $status;
 }
 
@@ -466,7 +506,8 @@ sub stop_nginx {
     my $block = $RunningBlock;
     undef $RunningBlock;
     my $name = $block ? $block->name : 'nginx';
-    my $pos = -s $ErrLogFile // 0;
+    # what was logged since the block's last check, as the real one reads
+    my $pos = $CheckAccumErrLog ? 0 : $ErrLogFilePos;
 
     my $exited = 0;
     my $status;
@@ -783,42 +824,70 @@ sub check_response {
     for my $check (@ResponseBodyChecks) { $check->($block, $body, $ri, $rep, undef) }
 }
 
+# the error.log lines since the last call (since nginx started, for a
+# block's first call), as the real one: it sleeps first, for what nginx
+# logs after the response; check_accum_error_log() reads from the start
+sub error_log_data {
+    sleep $TestNginxSleep * 3;
+    open my $fh, '<', $ErrLogFile or return undef;
+    seek $fh, $ErrLogFilePos, 0 if !$CheckAccumErrLog && $ErrLogFilePos > 0;
+    my @lines = <$fh>;
+    $ErrLogFilePos = tell $fh unless $CheckAccumErrLog;
+    close $fh;
+    return \@lines;
+}
+
+sub access_log_data {
+    sleep $TestNginxSleep * 3;
+    open my $fh, '<', $AccLogFile or return undef;
+    seek $fh, $AccLogPos, 0 if !$CheckAccumErrLog && $AccLogPos > 0;
+    my @lines = <$fh>;
+    $AccLogPos = tell $fh unless $CheckAccumErrLog;
+    close $fh;
+    return \@lines;
+}
+
 sub check_error_logs {
     my ($block, $rep) = @_;
     my $name = $block->name;
-    my $pos = $CheckAccumErrLog ? 0 : $ErrLogPos;
-    my $text = read_file_from($ErrLogFile, $pos);
-    my @lines = split /\n/, $text;
+    my @lines = map { chomp; $_ } @{error_log_data() // []};
     check_log_patterns($name, 'error_log', \@lines, [patterns($block->error_log)], 1,
                        "error.log (req $rep)");
     check_log_patterns($name, 'no_error_log', \@lines, [patterns($block->no_error_log)], 0,
                        "error.log (req $rep)");
-    if (defined(my $g = $block->grep_error_log)) {
+    if (defined(my $g = pick(scalar $block->grep_error_log, $rep))) {
         my $re = ref $g ? $g : qr/\Q$g\E/;
-        my @found;
-        for (@lines) { push @found, $& while /$re/g }
-        my $out = join '', map { "$_\n" } @found;
-        is_str($out, pick(scalar $block->grep_error_log_out, $rep) // '',
-               "$name - grep_error_log_out (req $rep)");
+        my $out = '';
+        for (@lines) { $out .= "$&\n" if /$re/ }
+        my $want = pick(scalar $block->grep_error_log_out, $rep) // '';
+        if (ref $want eq 'Regexp') {
+            Test::More::like($out, $want, "$name - grep_error_log_out (req $rep)");
+        } else {
+            is_str($out, $want, "$name - grep_error_log_out (req $rep)");
+        }
     }
     if (defined $block->access_log || defined $block->no_access_log) {
-        my @acc = split /\n/, read_file_from($AccLogFile, $CheckAccumErrLog ? 0 : $AccLogPos);
+        my @acc = map { chomp; $_ } @{access_log_data() // []};
         check_log_patterns($name, 'access_log', \@acc, [patterns($block->access_log)], 1, 'access.log');
         check_log_patterns($name, 'no_access_log', \@acc, [patterns($block->no_access_log)], 0, 'access.log');
     }
-    $ErrLogPos = -s $ErrLogFile // 0;
-    $AccLogPos = -s $AccLogFile // 0;
 }
 
+# as the real one: each request is sent and its response checked before
+# the next; the error log is checked after each (--- wait before each
+# check), each check seeing the lines logged since the one before
 sub run_block_once {
     my ($block, $rep) = @_;
     my $name = $block->name;
     my $timeout = parse_time($block->timeout) // parse_time($Timeout);
     my $delay = parse_time($block->raw_request_middle_delay);
+    my $wait = parse_time($block->wait);
     my $shutdown = $block->shutdown;
     $shutdown = 1 if defined $shutdown && $shutdown !~ /\d/;
     my @reqs = build_requests($block);
-    my @results;
+    my $total = 0;
+    $total += @{$_->{methods}} for @reqs;
+    my $ri = 0;
     for my $req (@reqs) {
         my ($raw, $err) = send_and_receive($req->{parts}, $timeout, $delay, $shutdown);
         if (defined $err && $err eq 'timeout') {
@@ -826,14 +895,15 @@ sub run_block_once {
         } elsif (defined $err) {
             Test::More::fail("$name - $err");
         }
-        push @results, parse_responses($raw, $req->{methods}, defined $block->http09);
-    }
-    unless (defined $block->ignore_response) {
-        for my $ri (0 .. $#results) {
-            check_response($block, $results[$ri], $ri, $rep);
+        for my $res (parse_responses($raw, $req->{methods}, defined $block->http09)) {
+            check_response($block, $res, $ri, $rep) unless defined $block->ignore_response;
+            if (++$ri < $total) {
+                sleep $wait if $wait;
+                check_error_logs($block, $rep);
+            }
         }
     }
-    sleep(parse_time($block->wait) // 0.02);
+    sleep $wait if $wait;
     check_error_logs($block, $rep);
 }
 
@@ -871,6 +941,7 @@ my @Unsupported = qw(http2 http3 curl stap stap_out udp_listen tcp_listen
 sub run_test {
     my $block = shift;
     $_->($block) for @BlockPreprocessors;
+    $block->set_value(name => "$0 " . $block->name);
     my $name = $block->name;
 
     for my $s (@Unsupported) {
@@ -893,19 +964,21 @@ sub run_test {
         return;
     }
 
+    # as the real one, a block's error log checks start at the beginning of
+    # the log (nginx restarted for it, or the log is the same one when it
+    # is not) unless HUP reloaded it (the real one starts a new log then)
+    my ($errpos, $accpos) = (0, 0);
     if ($NoNginxManager) {
-        $ErrLogPos = -s $ErrLogFile // 0;
+        # nginx is someone else's
     } elsif ($NginxPid && ($UseHup || (!$ForceRestart && ($RunningConf // '') eq $conf))) {
         write_user_files($block);
+        ($errpos, $accpos) = (-s $ErrLogFile // 0, -s $AccLogFile // 0) if $UseHup;
         if ($RunningConf ne $conf) {
             write_file("$ConfDir/nginx.conf", $conf);
             $RunningBlock = $block;
-            $ErrLogPos = hup_reload($name);
+            $errpos = hup_reload($name);
             $RunningConf = $conf;
-        } else {
-            $ErrLogPos = -s $ErrLogFile // 0;
         }
-        $AccLogPos = -s $AccLogFile // 0;
     } else {
         stop_nginx();
         kill_stale_nginx();
@@ -914,7 +987,6 @@ sub run_test {
         write_file("$ConfDir/nginx.conf", $conf);
         start_nginx($name);
         $RunningConf = $conf;
-        $ErrLogPos = $AccLogPos = 0;
     }
     $RunningBlock = $block;
 
@@ -922,6 +994,7 @@ sub run_test {
         eval $init;
         bail_out("$name - init failed: $@") if $@;
     }
+    ($ErrLogFilePos, $AccLogPos) = ($errpos, $accpos);
 
     for my $rep (0 .. $RepeatEach - 1) {
         run_block_once($block, $rep);
@@ -934,11 +1007,9 @@ sub run_test {
         }
     }
 
-    if (!$UseHup && !$NoNginxManager
-        && (defined $block->shutdown_error_log || defined $block->no_shutdown_error_log))
-    {
-        stop_nginx();
-    }
+    # --- shutdown_error_log is checked when nginx stops: when the next
+    # block restarts it, or at the end (see cleanup), as in the real one
+    $_->($block) for @TestCleanupHandlers;
 }
 
 sub run_must_die {

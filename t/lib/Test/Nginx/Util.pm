@@ -1,9 +1,9 @@
 package Test::Nginx::Util;
 
 # Compatibility shim for code written against the real Test::Nginx::Util
-# (e.g. $Test::Nginx::Util::ServerPort or expand_env_in_config() in block
-# preprocessors): the t/lib harness lives in Test::Nginx::Socket, which
-# aliases its functions and globals into this package.
+# (e.g. $Test::Nginx::Util::ServerPort, error_log_data() or
+# expand_env_in_config() in block preprocessors): the t/lib harness lives
+# in Test::Nginx::Socket, which keeps or aliases these in this package.
 
 use strict;
 use warnings;
@@ -12,6 +12,7 @@ require Test::Nginx::Socket;
 require Exporter;
 
 our @ISA = ('Exporter');
-our @EXPORT = @Test::Nginx::Socket::EXPORT;
+our @EXPORT = (@Test::Nginx::Socket::EXPORT,
+               qw(error_log_data access_log_data expand_env_in_config parse_time));
 
 1;
