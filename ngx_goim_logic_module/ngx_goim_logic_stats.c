@@ -303,6 +303,8 @@ ngx_http_goim_logic_status_handler(ngx_http_request_t *r)
         "closed for bad input\n"
         "# TYPE goim_logic_rpc_bad_input_total counter\n"
         "goim_logic_rpc_bad_input_total %uA\n", st->rpc_bad_input);
+
+    ngx_http_goim_logic_out_printf(&out,
         "# HELP goim_logic_rpc_auth_refused_total RPC connections refused "
         "by the handshake\n"
         "# TYPE goim_logic_rpc_auth_refused_total counter\n"
