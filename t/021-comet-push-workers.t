@@ -18,6 +18,7 @@ BEGIN {
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::RouterRpc;
+use Goim::Time;
 use IO::Select;
 use IO::Socket::INET;
 
@@ -40,7 +41,7 @@ sub replies {
     my ($s, $n) = @_;
     my ($buf, $got) = ('', 0);
     my $sel = IO::Select->new($s);
-    while ($got < $n && $sel->can_read(5)) {
+    while ($got < $n && $sel->can_read(Goim::Time::scaled(5))) {
         my $r = sysread $s, $buf, 65536, length $buf;
         last unless $r;
         while (length $buf >= 16) {
@@ -56,7 +57,10 @@ sub replies {
 add_block_preprocessor(sub {
     my $block = shift;
     (my $main = $Goim::Stack::MainConfig) =~ s/(listen 127\.0\.0\.1:\$TEST_NGINX_(?:COMET|PUSH)_PORT)/$1 reuseport/g;
-    $block->set_value('main_config', $main) unless defined $block->main_config;
+    # the stack's preprocessor, added after this one, runs first (as in the
+    # real Test::Nginx) and has set its own main_config: replace that one
+    $block->set_value('main_config', $main)
+        if ($block->main_config // $Goim::Stack::MainConfig) eq $Goim::Stack::MainConfig;
 });
 
 Goim::Stack::setup();
@@ -68,8 +72,7 @@ __DATA__
 === TEST 1: 300 pipelined pushes for each of 8 clients on two workers, a client's in a row: all delivered, in order
 --- init
 my %c = map { $_ => Goim::Stack::client($_, '{"mid":7,"key":"' . $_ . '","accepts":[1000]}', 1) } @main::Keys;
-my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $ENV{TEST_NGINX_PUSH_PORT},
-                              Proto => 'tcp', Timeout => 3) or die "connect: $!\n";
+my $s = Goim::RouterRpc::connect($ENV{TEST_NGINX_PUSH_PORT});
 my ($seq, $bytes) = (0, '');
 for my $k (@main::Keys) {
     $bytes .= main::push_frame(++$seq, $k, "$k-$_") for 1 .. 300;
