@@ -277,7 +277,8 @@ max_frame must be 1k to 1g
 
 === TEST 7: comet's link to a logic that accepts but never answers is reset after 3 timeouts; auths then fail at once
 --- main_config eval
-(my $c = $Goim::Stack::MainConfig) =~ s/goim_comet_logic [^;]+;/goim_comet_logic 127.0.0.1:@{[ $main::Silent->sockport ]};
+(my $c = $Goim::Stack::MainConfig) =~ s/\n\s*goim_comet_rpc_timeout [^;]+;//;
+$c =~ s/goim_comet_logic [^;]+;/goim_comet_logic 127.0.0.1:@{[ $main::Silent->sockport ]};
     goim_comet_rpc_timeout 300ms;
     goim_comet_rpc_retry 30s;/;
 $c

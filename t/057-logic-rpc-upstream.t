@@ -172,8 +172,8 @@ x
 (my $c = $Goim::Stack::MainConfig) =~ s/goim_logic_rpc;/goim_logic_rpc max_frame=1k;/;
 $c
 --- init
-my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $ENV{TEST_NGINX_LOGIC_PORT},
-                              Proto => 'tcp', Timeout => 3) or die "connect: $!\n";
+# past the handshake (the stack's secret), then a frame over max_frame
+my $s = Goim::RouterRpc::connect($ENV{TEST_NGINX_LOGIC_PORT});
 print $s pack('N n n N N', 16 + 2048, 16, 1, 103, 1) . 'h' x 100;
 my $sel = IO::Select->new($s);
 my $closed = 0;
