@@ -17,8 +17,6 @@ static char *ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_goim_comet_addrs(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_goim_comet_rpc_secret_file(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_goim_comet_init_process(ngx_cycle_t *cycle);
 static void ngx_goim_comet_rpc_refused(void);
 static void ngx_goim_comet_exit_process(ngx_cycle_t *cycle);
@@ -122,9 +120,9 @@ static ngx_command_t  ngx_goim_comet_commands[] = {
 
     { ngx_string("goim_comet_rpc_secret_file"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
-      ngx_goim_comet_rpc_secret_file,
+      ngx_goim_rpc_set_secret_slot,
       0,
-      0,
+      offsetof(ngx_goim_comet_conf_t, rpc_secret),
       NULL },
 
     { ngx_string("goim_comet_rpc_auth_timeout"),
@@ -309,19 +307,6 @@ ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return ngx_goim_rpc_parse_upstream(cf, &value[1], ccf->logic);
 }
 
-
-static char *
-ngx_goim_comet_rpc_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_goim_comet_conf_t *ccf = conf;
-
-    ngx_str_t  *value;
-
-    value = cf->args->elts;
-
-    return ngx_goim_rpc_secret_file(cf, &value[1], &ccf->rpc_secret);
-}
 
 
 /* the public addresses logic hands to non-web clients */

@@ -1639,18 +1639,20 @@ ngx_goim_rpc_set_auth(const goim_auth_secret_t *secret, ngx_msec_t timeout,
 
 
 char *
-ngx_goim_rpc_secret_file(ngx_conf_t *cf, ngx_str_t *name,
-    goim_auth_secret_t **secret)
+ngx_goim_rpc_set_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_str_t            path;
-    goim_auth_secret_t  *s;
-    char                 err[NGX_MAX_PATH + 128];
+    ngx_str_t             path, *value;
+    goim_auth_secret_t   *s, **secret;
+    char                  err[NGX_MAX_PATH + 128];
+
+    secret = (goim_auth_secret_t **) ((char *) conf + cmd->offset);
 
     if (*secret) {
         return "is duplicate";
     }
 
-    path = *name;
+    value = cf->args->elts;
+    path = value[1];
 
     if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
         return NGX_CONF_ERROR;

@@ -154,8 +154,8 @@ void ngx_goim_rpc_set_auth(const goim_auth_secret_t *secret,
     ngx_msec_t timeout, void (*refused)(void));
 
 /* for a directive: loads the secret file (relative to the prefix) */
-char *ngx_goim_rpc_secret_file(ngx_conf_t *cf, ngx_str_t *name,
-    goim_auth_secret_t **secret);
+char *ngx_goim_rpc_set_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 /* server side */
