@@ -93,6 +93,7 @@ typedef struct {
     uint64_t                   next_id;
 
     /* per worker, from init_process on */
+    ngx_goim_rpc_t             rpc;           /* ctx: this conf */
     ngx_goim_rpc_peer_t       *logic_peer;
     ngx_rbtree_t               channels;      /* by key, authenticated */
     ngx_rbtree_node_t          sentinel;
@@ -300,7 +301,7 @@ void ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf,
 ngx_uint_t ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st,
     ngx_uint_t permille);
 
-void ngx_goim_comet_push_bad_input(void);
+void ngx_goim_comet_push_bad_input(void *ctx);
 void ngx_goim_comet_push_session(ngx_connection_t *c,
     ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data);

@@ -18,7 +18,7 @@ static char *ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_goim_comet_addrs(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_goim_comet_init_process(ngx_cycle_t *cycle);
-static void ngx_goim_comet_rpc_refused(void);
+static void ngx_goim_comet_rpc_refused(void *ctx);
 static void ngx_goim_comet_exit_process(ngx_cycle_t *cycle);
 static void ngx_goim_comet_online_handler(ngx_event_t *ev);
 static void ngx_goim_comet_online_done(void *data,
@@ -367,14 +367,14 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    ngx_goim_rpc_set_auth(ccf->rpc_secret, ccf->rpc_auth_timeout,
-                          ngx_goim_comet_rpc_refused);
+    ngx_goim_rpc_init(&ccf->rpc, ccf->rpc_secret, ccf->rpc_auth_timeout,
+                      ngx_goim_comet_rpc_refused, ccf, cycle->log);
 
     if (ccf->logic == NULL) {
         return NGX_OK;
     }
 
-    ccf->logic_peer = ngx_goim_rpc_peer_create(cycle, ccf->logic,
+    ccf->logic_peer = ngx_goim_rpc_peer_create(&ccf->rpc, cycle, ccf->logic,
                                                ccf->rpc_timeout);
     if (ccf->logic_peer == NULL) {
         return NGX_ERROR;
@@ -395,11 +395,10 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
 
 
 static void
-ngx_goim_comet_rpc_refused(void)
+ngx_goim_comet_rpc_refused(void *ctx)
 {
-    ngx_goim_comet_conf_t  *ccf;
+    ngx_goim_comet_conf_t  *ccf = ctx;
 
-    ccf = ngx_goim_comet_get_conf(ngx_cycle);
     ccf->stats->rpc_auth_refused++;
 }
 
@@ -423,7 +422,7 @@ ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
         ngx_goim_comet_pacers_stop(ccf);
     }
 
-    ngx_goim_rpc_sessions_finalize();
+    ngx_goim_rpc_sessions_finalize(&ccf->rpc);
     ngx_goim_xw_exit_worker(ccf);
 
     if (ccf->logic_peer) {

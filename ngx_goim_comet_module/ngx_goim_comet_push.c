@@ -32,9 +32,11 @@ static ngx_goim_rpc_handler_t  ngx_goim_comet_push_handlers[] = {
 /* a push connection closed for bad input counts with the clients' */
 
 void
-ngx_goim_comet_push_bad_input(void)
+ngx_goim_comet_push_bad_input(void *ctx)
 {
-    ngx_goim_comet_get_conf(ngx_cycle)->stats->bad_input++;
+    ngx_goim_comet_conf_t  *ccf = ctx;
+
+    ccf->stats->bad_input++;
 }
 
 
@@ -43,8 +45,12 @@ ngx_goim_comet_push_session(ngx_connection_t *c,
     ngx_goim_rpc_session_conf_t *conf, void (*on_close)(void *data),
     void *data)
 {
-    if (ngx_goim_rpc_session_start(c, ngx_goim_comet_push_handlers, conf,
-                                   on_close, data)
+    ngx_goim_comet_conf_t  *ccf;
+
+    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+
+    if (ngx_goim_rpc_session_start(&ccf->rpc, c, ngx_goim_comet_push_handlers,
+                                   conf, on_close, data)
         == NULL)
     {
         on_close(data);
@@ -85,7 +91,7 @@ ngx_goim_comet_push_start(ngx_goim_rpc_request_t *r, Goim__Proto *proto,
 
     msg->raw = (proto->op == GOIM_OP_RAW);
 
-    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    ccf = r->ctx;
     ccf->stats->push_calls++;
 
     return msg;
@@ -108,7 +114,7 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    ccf = r->ctx;
     dropped = ccf->stats->dropped + ccf->stats->xw_dropped;
 
     /* keys owned by other workers go to them (ngx_goim_comet_shm.c) */
@@ -140,7 +146,7 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    ccf = r->ctx;
 
     /* goim's speed: connections per second, shared out among workers */
     speed = req->speed > 0 ? ngx_max((ngx_uint_t) req->speed / ccf->nworkers,
@@ -175,7 +181,7 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    ccf = r->ctx;
 
     ngx_goim_xw_push_others(ccf, &name, 0, 0, msg);
     ngx_goim_comet_push_room(ccf, &name, msg);
@@ -410,7 +416,7 @@ ngx_goim_comet_rooms(ngx_goim_rpc_request_t *r)
     Goim__RoomsReply                reply = GOIM__ROOMS_REPLY__INIT;
     Goim__RoomsReply__RoomsEntry   *entries, **ptrs;
 
-    ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    ccf = r->ctx;
 
     if (ngx_goim_xw_rooms(ccf, &names, &n) != NGX_OK) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,

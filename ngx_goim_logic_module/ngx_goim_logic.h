@@ -46,6 +46,7 @@ typedef struct {
     size_t                     ring_points;
 
     /* per worker, from init_process on */
+    ngx_goim_rpc_t             rpc;          /* ctx: this conf */
     ngx_goim_rpc_peer_t      **router_peers;
     ngx_goim_rpc_peer_t       *job_peer;
 } ngx_goim_logic_conf_t;

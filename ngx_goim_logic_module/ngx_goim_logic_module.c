@@ -18,7 +18,7 @@ static char *ngx_goim_logic_router_directive(ngx_conf_t *cf,
 static char *ngx_goim_logic_job_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_goim_logic_init_process(ngx_cycle_t *cycle);
-static void ngx_goim_logic_rpc_refused(void);
+static void ngx_goim_logic_rpc_refused(void *ctx);
 static void ngx_goim_logic_exit_process(ngx_cycle_t *cycle);
 static void ngx_goim_logic_fanout_handler(void *data,
     ngx_goim_rpc_result_t *res);
@@ -336,8 +336,8 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
 
     lcf = ngx_goim_logic_get_conf(cycle);
 
-    ngx_goim_rpc_set_auth(lcf->rpc_secret, lcf->rpc_auth_timeout,
-                          ngx_goim_logic_rpc_refused);
+    ngx_goim_rpc_init(&lcf->rpc, lcf->rpc_secret, lcf->rpc_auth_timeout,
+                      ngx_goim_logic_rpc_refused, lcf, cycle->log);
 
     if (lcf->routers) {
         lcf->router_peers = ngx_pcalloc(cycle->pool, lcf->routers->nelts
@@ -353,7 +353,7 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
             up[i].max_backlog = lcf->rpc_max_backlog;
             up[i].retry = lcf->rpc_retry;
 
-            lcf->router_peers[i] = ngx_goim_rpc_peer_create(cycle, &up[i],
+            lcf->router_peers[i] = ngx_goim_rpc_peer_create(&lcf->rpc, cycle, &up[i],
                                                         lcf->connect_timeout);
             if (lcf->router_peers[i] == NULL) {
                 return NGX_ERROR;
@@ -366,7 +366,7 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
         lcf->job->max_backlog = lcf->rpc_max_backlog;
         lcf->job->retry = lcf->rpc_retry;
 
-        lcf->job_peer = ngx_goim_rpc_peer_create(cycle, lcf->job,
+        lcf->job_peer = ngx_goim_rpc_peer_create(&lcf->rpc, cycle, lcf->job,
                                                  lcf->connect_timeout);
         if (lcf->job_peer == NULL) {
             return NGX_ERROR;
@@ -378,7 +378,7 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
 
 
 static void
-ngx_goim_logic_rpc_refused(void)
+ngx_goim_logic_rpc_refused(void *ctx)
 {
     ngx_goim_logic_stats_inc(rpc_auth_refused);
 }
@@ -392,7 +392,7 @@ ngx_goim_logic_exit_process(ngx_cycle_t *cycle)
 
     lcf = ngx_goim_logic_get_conf(cycle);
 
-    ngx_goim_rpc_sessions_finalize();
+    ngx_goim_rpc_sessions_finalize(&lcf->rpc);
     ngx_goim_logic_queue_exit_process(cycle);
 
     if (lcf->router_peers) {

@@ -45,7 +45,7 @@ static void ngx_stream_goim_logic_close(void *data);
 static char *ngx_stream_goim_logic_rpc(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_stream_goim_logic_create_srv_conf(ngx_conf_t *cf);
-static void ngx_stream_goim_logic_bad_input(void);
+static void ngx_stream_goim_logic_bad_input(void *ctx);
 
 static void ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r);
 static void ngx_stream_goim_logic_connect_done(void *data,
@@ -150,7 +150,8 @@ ngx_stream_goim_logic_handler(ngx_stream_session_t *s)
 
     glscf = ngx_stream_get_module_srv_conf(s, ngx_stream_goim_logic_module);
 
-    if (ngx_goim_rpc_session_start(s->connection,
+    if (ngx_goim_rpc_session_start(&ngx_goim_logic_get_conf(ngx_cycle)->rpc,
+                                   s->connection,
                                    ngx_stream_goim_logic_handlers,
                                    &glscf->rpc,
                                    ngx_stream_goim_logic_close, s)
@@ -224,7 +225,7 @@ ngx_stream_goim_logic_create_srv_conf(ngx_conf_t *cf)
 
 
 static void
-ngx_stream_goim_logic_bad_input(void)
+ngx_stream_goim_logic_bad_input(void *ctx)
 {
     ngx_goim_logic_stats_inc(rpc_bad_input);
 }
