@@ -253,7 +253,7 @@ struct ngx_goim_channel_s {
 
 extern ngx_module_t  ngx_goim_comet_module;
 
-/* this process's worker state, from init_process on (ngx_goim_comet_worker.c) */
+/* this process's worker state, from init_process on (worker.c) */
 extern ngx_goim_comet_worker_t  *ngx_goim_comet_worker;
 
 

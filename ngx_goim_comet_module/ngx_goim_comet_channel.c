@@ -505,7 +505,8 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         req.key = (char *) ch->node.str.data;
         req.proto = &proto;
 
-        if (ngx_goim_rpc_call(ch->worker->logic_peer, GOIM__METHOD__LOGIC_RECEIVE,
+        if (ngx_goim_rpc_call(ch->worker->logic_peer,
+                              GOIM__METHOD__LOGIC_RECEIVE,
                               &req.base, ch->worker->conf->rpc_timeout,
                               ngx_goim_channel_rpc_logged, NULL)
             == NULL)
@@ -620,7 +621,8 @@ ngx_goim_channel_renew(ngx_goim_channel_t *ch)
 
     ch->renew_at = ngx_current_msec + ngx_goim_channel_renew_delay(ch);
 
-    (void) ngx_goim_rpc_call(ch->worker->logic_peer, GOIM__METHOD__LOGIC_HEARTBEAT,
+    (void) ngx_goim_rpc_call(ch->worker->logic_peer,
+                             GOIM__METHOD__LOGIC_HEARTBEAT,
                              &req.base, ch->worker->conf->rpc_timeout,
                              ngx_goim_channel_rpc_logged, NULL);
 }
@@ -1044,8 +1046,8 @@ ngx_goim_channel_reply(ngx_goim_channel_t *ch, goim_header_t *h, int32_t op,
 static void
 ngx_goim_channel_write_handler(ngx_event_t *wev)
 {
-    ngx_connection_t       *c;
-    ngx_goim_channel_t     *ch;
+    ngx_connection_t         *c;
+    ngx_goim_channel_t       *ch;
     ngx_goim_comet_worker_t  *wk;
 
     c = wev->data;

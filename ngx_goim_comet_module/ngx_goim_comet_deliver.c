@@ -159,9 +159,9 @@ ngx_goim_comet_pacer_handler(ngx_event_t *ev)
 {
     ngx_goim_comet_pacer_t *pacer = ev->data;
 
-    ngx_uint_t              n;
-    ngx_rbtree_node_t      *node, *next, *sentinel;
-    ngx_goim_channel_t     *ch;
+    ngx_uint_t                n;
+    ngx_rbtree_node_t        *node, *next, *sentinel;
+    ngx_goim_channel_t       *ch;
     ngx_goim_comet_worker_t  *wk;
 
     wk = pacer->wk;

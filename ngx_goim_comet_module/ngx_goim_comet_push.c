@@ -77,7 +77,7 @@ static ngx_goim_comet_msg_t *
 ngx_goim_comet_push_start(ngx_goim_rpc_request_t *r, Goim__Proto *proto,
     ngx_uint_t valid, const char *usage)
 {
-    ngx_goim_comet_msg_t   *msg;
+    ngx_goim_comet_msg_t     *msg;
     ngx_goim_comet_worker_t  *wk;
 
     if (proto == NULL || !valid) {
@@ -111,10 +111,10 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
 {
     Goim__PushMsgReq *req = (Goim__PushMsgReq *) r->msg;
 
-    ngx_uint_t              dropped;
-    ngx_goim_comet_msg_t   *msg;
+    ngx_uint_t                dropped;
+    ngx_goim_comet_msg_t     *msg;
     ngx_goim_comet_worker_t  *wk;
-    Goim__PushMsgReply      reply = GOIM__PUSH_MSG_REPLY__INIT;
+    Goim__PushMsgReply        reply = GOIM__PUSH_MSG_REPLY__INIT;
 
     msg = ngx_goim_comet_push_start(r, req->proto, req->n_keys != 0,
                                     "PushMsg needs keys and a proto");
@@ -143,10 +143,10 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
 {
     Goim__BroadcastReq *req = (Goim__BroadcastReq *) r->msg;
 
-    ngx_uint_t              speed;
-    ngx_goim_comet_msg_t   *msg;
+    ngx_uint_t                speed;
+    ngx_goim_comet_msg_t     *msg;
     ngx_goim_comet_worker_t  *wk;
-    Goim__BroadcastReply    reply = GOIM__BROADCAST_REPLY__INIT;
+    Goim__BroadcastReply      reply = GOIM__BROADCAST_REPLY__INIT;
 
     msg = ngx_goim_comet_push_start(r, req->proto, 1,
                                     "Broadcast needs a proto");

@@ -107,9 +107,9 @@ ngx_goim_comet_relay_exit(ngx_goim_comet_worker_t *wk)
 static void
 ngx_goim_comet_relay_read_handler(ngx_event_t *rev)
 {
-    uint64_t               n;
-    ngx_connection_t      *c;
-    ngx_goim_comet_worker_t *wk;
+    uint64_t                  n;
+    ngx_connection_t         *c;
+    ngx_goim_comet_worker_t  *wk;
 
     c = rev->data;
     wk = c->data;
@@ -129,8 +129,8 @@ ngx_goim_comet_relay_read_handler(ngx_event_t *rev)
 static void
 ngx_goim_comet_relay_drain(ngx_goim_comet_worker_t *wk)
 {
-    uint64_t              head;
-    ngx_uint_t            n, batch;
+    uint64_t                 head;
+    ngx_uint_t               n, batch;
     ngx_goim_comet_rec_t    *rec;
     ngx_goim_comet_ring_t   *ring;
     ngx_goim_comet_shctx_t  *sh;
@@ -199,8 +199,8 @@ ngx_goim_comet_relay_drain(ngx_goim_comet_worker_t *wk)
 
 /*
  * wk->poll, called by a channel's write handler between two writes of a
- * long fan-out (the one call upward, made through the hook): records that arrived
- * meanwhile are taken now rather than after the whole walk, so the hop
+ * long fan-out (the one call upward, made through the hook): records that
+ * arrived meanwhile are taken now rather than after the whole walk, so the hop
  * stays short while this worker is busy, and their messages join the
  * queues of connections not yet written (one writev() for both).  The
  * check is one load of a shared cache line.
@@ -226,10 +226,13 @@ ngx_goim_comet_relay_poll(ngx_goim_comet_worker_t *wk)
 /*
  * Hop times are counted in fixed buckets, fine around the 100 us that
  * matters and coarse beyond: [i] counts records that waited less than
- * ngx_goim_comet_relay_hop_bounds[i] microseconds, the last one everything longer.
+ * ngx_goim_comet_relay_hop_bounds[i] microseconds, the last one everything
+ * longer.
  */
 
-static const uint32_t  ngx_goim_comet_relay_hop_bounds[NGX_GOIM_COMET_HOP_BUCKETS] = {
+static const uint32_t
+    ngx_goim_comet_relay_hop_bounds[NGX_GOIM_COMET_HOP_BUCKETS] =
+{
     2, 4, 8, 16, 24, 32, 48, 64, 80, 100, 128, 160, 200, 256, 384, 512,
     768, 1000, 1500, 2000, 3000, 5000, 10000, 20000, 50000, 100000,
     200000, 500000, 1000000, 0xffffffff
@@ -263,7 +266,8 @@ ngx_goim_comet_relay_hop(ngx_goim_comet_worker_t *wk, ngx_goim_comet_rec_t *rec)
  */
 
 ngx_uint_t
-ngx_goim_comet_relay_hop_percentile(ngx_goim_comet_stats_t *st, ngx_uint_t permille)
+ngx_goim_comet_relay_hop_percentile(ngx_goim_comet_stats_t *st,
+    ngx_uint_t permille)
 {
     uint64_t    total, seen;
     ngx_uint_t  i;
@@ -291,7 +295,8 @@ ngx_goim_comet_relay_hop_percentile(ngx_goim_comet_stats_t *st, ngx_uint_t permi
 /* one record from another worker, delivered here */
 
 static void
-ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk, ngx_goim_comet_rec_t *rec)
+ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_rec_t *rec)
 {
     u_char                *p;
     uint16_t               len;
@@ -372,15 +377,15 @@ ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk, ngx_goim_comet_rec_t *r
  */
 
 ngx_uint_t
-ngx_goim_comet_relay_push_keys(ngx_goim_comet_worker_t *wk, char **keys, size_t n,
-    int32_t op, ngx_goim_comet_msg_t *msg)
+ngx_goim_comet_relay_push_keys(ngx_goim_comet_worker_t *wk, char **keys,
+    size_t n, int32_t op, ngx_goim_comet_msg_t *msg)
 {
-    u_char              *p, *buf;
-    size_t               i, size;
-    uint16_t             len;
-    ngx_str_t            key;
-    ngx_uint_t           w, found, *owner, *klen, *count;
-    ngx_goim_comet_rec_t    rec;
+    u_char                *p, *buf;
+    size_t                 i, size;
+    uint16_t               len;
+    ngx_str_t              key;
+    ngx_uint_t             w, found, *owner, *klen, *count;
+    ngx_goim_comet_rec_t   rec;
 
     found = 0;
 
@@ -474,7 +479,7 @@ void
 ngx_goim_comet_relay_push_others(ngx_goim_comet_worker_t *wk, ngx_str_t *room,
     int32_t op, ngx_uint_t speed, ngx_goim_comet_msg_t *msg)
 {
-    ngx_uint_t         w;
+    ngx_uint_t            w;
     ngx_goim_comet_rec_t  rec;
 
     if (wk->sh == NULL) {
@@ -487,7 +492,8 @@ ngx_goim_comet_relay_push_others(ngx_goim_comet_worker_t *wk, ngx_str_t *room,
         }
 
         ngx_memzero(&rec, sizeof(ngx_goim_comet_rec_t));
-        rec.type = room ? NGX_GOIM_COMET_REC_ROOM : NGX_GOIM_COMET_REC_BROADCAST;
+        rec.type = room ? NGX_GOIM_COMET_REC_ROOM
+                        : NGX_GOIM_COMET_REC_BROADCAST;
         rec.raw = msg->raw;
         rec.op = op;
         rec.msg_len = (uint32_t) msg->len;

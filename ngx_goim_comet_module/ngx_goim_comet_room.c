@@ -31,7 +31,7 @@ ngx_int_t
 ngx_goim_room_join(ngx_goim_channel_t *ch, ngx_str_t *name)
 {
     ngx_goim_comet_worker_t  *wk;
-    ngx_goim_comet_room_t  *room;
+    ngx_goim_comet_room_t    *room;
 
     wk = ch->worker;
 

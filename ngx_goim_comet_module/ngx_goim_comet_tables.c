@@ -26,8 +26,8 @@ static void ngx_goim_comet_tables_lock(ngx_goim_comet_worker_t *wk);
 static void ngx_goim_comet_tables_unlock(ngx_goim_comet_worker_t *wk);
 static void ngx_goim_comet_tables_rebuild(ngx_goim_comet_worker_t *wk);
 static void ngx_goim_comet_tables_add_mine(ngx_goim_comet_worker_t *wk);
-static void ngx_goim_comet_tables_room_drop_locked(ngx_goim_comet_worker_t *wk,
-    ngx_goim_comet_shroom_t *room);
+static void ngx_goim_comet_tables_room_drop_locked(
+    ngx_goim_comet_worker_t *wk, ngx_goim_comet_shroom_t *room);
 
 
 static void
@@ -66,7 +66,7 @@ ngx_goim_comet_tables_unlock(ngx_goim_comet_worker_t *wk)
 static void
 ngx_goim_comet_tables_rebuild(ngx_goim_comet_worker_t *wk)
 {
-    ngx_uint_t            w;
+    ngx_uint_t               w;
     ngx_goim_comet_shctx_t  *sh;
 
     sh = ngx_goim_comet_sh(wk);
@@ -89,15 +89,15 @@ ngx_goim_comet_tables_rebuild(ngx_goim_comet_worker_t *wk)
 static void
 ngx_goim_comet_tables_add_mine(ngx_goim_comet_worker_t *wk)
 {
-    size_t                 words;
-    ngx_uint_t             lost;
-    ngx_rbtree_t          *tree;
-    ngx_rbtree_node_t     *node;
-    ngx_goim_comet_shkey_t     *k;
-    ngx_goim_comet_shroom_t    *room;
-    ngx_goim_channel_t    *ch;
+    size_t                    words;
+    ngx_uint_t                lost;
+    ngx_rbtree_t             *tree;
+    ngx_rbtree_node_t        *node;
+    ngx_goim_comet_shkey_t   *k;
+    ngx_goim_comet_shroom_t  *room;
+    ngx_goim_channel_t       *ch;
     ngx_goim_comet_shctx_t   *sh;
-    ngx_goim_comet_room_t *mine;
+    ngx_goim_comet_room_t    *mine;
 
     sh = ngx_goim_comet_sh(wk);
     words = ngx_goim_comet_room_words(sh);
@@ -156,9 +156,9 @@ ngx_goim_comet_tables_add_mine(ngx_goim_comet_worker_t *wk)
 
         if (room == NULL) {
             room = ngx_slab_calloc_locked(sh->pool,
-                                          offsetof(ngx_goim_comet_shroom_t, workers)
-                                          + words * sizeof(uint64_t)
-                                          + mine->node.str.len);
+                                   offsetof(ngx_goim_comet_shroom_t, workers)
+                                   + words * sizeof(uint64_t)
+                                   + mine->node.str.len);
             if (room == NULL) {
                 lost++;
                 continue;
@@ -225,8 +225,8 @@ ngx_goim_comet_tables_sync(ngx_goim_comet_worker_t *wk)
 void
 ngx_goim_comet_tables_recover(ngx_goim_comet_worker_t *wk)
 {
-    ngx_pid_t             dead;
-    ngx_uint_t            w;
+    ngx_pid_t                dead;
+    ngx_uint_t               w;
     ngx_goim_comet_shctx_t  *sh;
 
     sh = ngx_goim_comet_sh(wk);
@@ -262,16 +262,16 @@ ngx_goim_comet_tables_recover(ngx_goim_comet_worker_t *wk)
 /*
  * Keys, rooms and gauges still marked as this worker's when it starts
  * were left by a worker that died with this number (the master made this
- * one to replace it): those connections are gone.  A fresh generation's tables
- * hold nothing of ours, and the walk finds nothing.
+ * one to replace it): those connections are gone.  A fresh generation's
+ * tables hold nothing of ours, and the walk finds nothing.
  */
 
 void
 ngx_goim_comet_tables_forget(ngx_goim_comet_worker_t *wk)
 {
-    ngx_rbtree_t         *tree;
-    ngx_rbtree_node_t    *node, *next;
-    ngx_goim_comet_shkey_t    *k;
+    ngx_rbtree_t            *tree;
+    ngx_rbtree_node_t       *node, *next;
+    ngx_goim_comet_shkey_t  *k;
     ngx_goim_comet_shctx_t  *sh;
 
     sh = ngx_goim_comet_sh(wk);
@@ -309,7 +309,8 @@ ngx_goim_comet_tables_forget(ngx_goim_comet_worker_t *wk)
          node = next)
     {
         next = ngx_rbtree_next(tree, node);
-        ngx_goim_comet_tables_room_drop_locked(wk, (ngx_goim_comet_shroom_t *) node);
+        ngx_goim_comet_tables_room_drop_locked(wk,
+                                         (ngx_goim_comet_shroom_t *) node);
     }
 
     ngx_goim_comet_tables_unlock(wk);
@@ -322,7 +323,7 @@ static void
 ngx_goim_comet_tables_room_drop_locked(ngx_goim_comet_worker_t *wk,
     ngx_goim_comet_shroom_t *room)
 {
-    ngx_uint_t            i, words, used;
+    ngx_uint_t               i, words, used;
     ngx_goim_comet_shctx_t  *sh;
 
     sh = ngx_goim_comet_sh(wk);
@@ -346,11 +347,12 @@ ngx_goim_comet_tables_room_drop_locked(ngx_goim_comet_worker_t *wk,
 /* the room table: this worker has members in NAME now */
 
 void
-ngx_goim_comet_tables_room_add(ngx_goim_comet_worker_t *wk, ngx_str_node_t *name)
+ngx_goim_comet_tables_room_add(ngx_goim_comet_worker_t *wk,
+    ngx_str_node_t *name)
 {
-    size_t                words;
-    ngx_goim_comet_shroom_t   *room;
-    ngx_goim_comet_shctx_t  *sh;
+    size_t                    words;
+    ngx_goim_comet_shroom_t  *room;
+    ngx_goim_comet_shctx_t   *sh;
 
     if (wk->sh == NULL) {
         return;
@@ -398,10 +400,11 @@ ngx_goim_comet_tables_room_add(ngx_goim_comet_worker_t *wk, ngx_str_node_t *name
 /* ... and has none left */
 
 void
-ngx_goim_comet_tables_room_del(ngx_goim_comet_worker_t *wk, ngx_str_node_t *name)
+ngx_goim_comet_tables_room_del(ngx_goim_comet_worker_t *wk,
+    ngx_str_node_t *name)
 {
-    ngx_goim_comet_shroom_t   *room;
-    ngx_goim_comet_shctx_t  *sh;
+    ngx_goim_comet_shroom_t  *room;
+    ngx_goim_comet_shctx_t   *sh;
 
     if (wk->sh == NULL) {
         return;
@@ -430,15 +433,16 @@ ngx_goim_comet_tables_room_del(ngx_goim_comet_worker_t *wk, ngx_str_node_t *name
  */
 
 ngx_int_t
-ngx_goim_comet_tables_rooms(ngx_goim_comet_worker_t *wk, char ***names, size_t *n)
+ngx_goim_comet_tables_rooms(ngx_goim_comet_worker_t *wk, char ***names,
+    size_t *n)
 {
-    u_char               *p;
-    char                **list;
-    size_t                i;
-    ngx_rbtree_t         *tree;
-    ngx_rbtree_node_t    *node;
+    u_char                    *p;
+    char                     **list;
+    size_t                     i;
+    ngx_rbtree_t              *tree;
+    ngx_rbtree_node_t         *node;
     ngx_goim_comet_shroom_t   *room;
-    ngx_goim_comet_shctx_t  *sh;
+    ngx_goim_comet_shctx_t    *sh;
 
     sh = ngx_goim_comet_sh(wk);
     tree = &sh->rooms;
@@ -480,13 +484,14 @@ ngx_goim_comet_tables_rooms(ngx_goim_comet_worker_t *wk, char ***names, size_t *
 /* the key table */
 
 ngx_int_t
-ngx_goim_comet_tables_key_set(ngx_goim_comet_worker_t *wk, ngx_goim_channel_t *ch)
+ngx_goim_comet_tables_key_set(ngx_goim_comet_worker_t *wk,
+    ngx_goim_channel_t *ch)
 {
-    uint32_t            hash;
-    ngx_uint_t          worker;
-    uint64_t            id;
+    uint32_t                 hash;
+    ngx_uint_t               worker;
+    uint64_t                 id;
     ngx_goim_comet_shkey_t  *k;
-    ngx_goim_comet_rec_t   rec;
+    ngx_goim_comet_rec_t     rec;
 
     if (wk->sh == NULL) {
         return NGX_OK;
@@ -509,7 +514,8 @@ ngx_goim_comet_tables_key_set(ngx_goim_comet_worker_t *wk, ngx_goim_channel_t *c
 
     } else {
         k = ngx_slab_alloc_locked(ngx_goim_comet_sh(wk)->pool,
-                                  sizeof(ngx_goim_comet_shkey_t) + ch->node.str.len);
+                                  sizeof(ngx_goim_comet_shkey_t)
+                                  + ch->node.str.len);
         if (k == NULL) {
             ngx_goim_comet_tables_unlock(wk);
             ngx_log_error(NGX_LOG_ERR, ch->connection->log, 0,
@@ -547,7 +553,8 @@ ngx_goim_comet_tables_key_set(ngx_goim_comet_worker_t *wk, ngx_goim_channel_t *c
 
 
 void
-ngx_goim_comet_tables_key_del(ngx_goim_comet_worker_t *wk, ngx_goim_channel_t *ch)
+ngx_goim_comet_tables_key_del(ngx_goim_comet_worker_t *wk,
+    ngx_goim_channel_t *ch)
 {
     ngx_goim_comet_shkey_t  *k;
 
@@ -618,12 +625,13 @@ ngx_goim_comet_tables_owners(ngx_goim_comet_worker_t *wk, char **keys,
 /* for the status page: every worker's counters and queues, added up */
 
 void
-ngx_goim_comet_tables_stats(ngx_goim_comet_worker_t *wk, ngx_goim_comet_stats_t *sum,
-    ngx_uint_t *workers, uint64_t *queued, ngx_uint_t *keys)
+ngx_goim_comet_tables_stats(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_stats_t *sum, ngx_uint_t *workers, uint64_t *queued,
+    ngx_uint_t *keys)
 {
     ngx_uint_t               w, i, n;
     ngx_atomic_uint_t       *from, *to;
-    ngx_goim_comet_ring_t      *ring;
+    ngx_goim_comet_ring_t   *ring;
     ngx_goim_comet_stats_t  *stats;
 
     ngx_memzero(sum, sizeof(ngx_goim_comet_stats_t));

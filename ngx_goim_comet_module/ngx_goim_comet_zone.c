@@ -84,7 +84,8 @@ ngx_goim_comet_zone_add(ngx_cycle_t *cycle, ngx_goim_comet_conf_t *ccf)
     zone->conf = ccf;
     zone->my_eventfd = -1;
 
-    name.data = ngx_pnalloc(cycle->pool, sizeof("goim_comet_") + NGX_INT_T_LEN);
+    name.data = ngx_pnalloc(cycle->pool,
+                            sizeof("goim_comet_") + NGX_INT_T_LEN);
     if (name.data == NULL) {
         return NGX_ERROR;
     }
@@ -271,9 +272,9 @@ ngx_int_t
 ngx_goim_comet_zone_post(ngx_goim_comet_worker_t *wk, ngx_uint_t worker,
     ngx_goim_comet_rec_t *rec, u_char *extra, size_t extra_len, u_char *msg)
 {
-    u_char              *p;
-    size_t               len, pos, gap;
-    ngx_pid_t            dead;
+    u_char                 *p;
+    size_t                  len, pos, gap;
+    ngx_pid_t               dead;
     ngx_goim_comet_rec_t   *pad;
     ngx_goim_comet_ring_t  *ring;
 

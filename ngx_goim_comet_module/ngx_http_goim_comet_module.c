@@ -493,14 +493,14 @@ ngx_http_goim_comet_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
 {
-    uint64_t                 queued;
-    ngx_int_t                rc;
-    ngx_str_t                format;
-    ngx_buf_t               *b;
-    ngx_uint_t               workers, keys, prometheus;
-    ngx_chain_t              out;
-    ngx_goim_comet_worker_t *wk;
-    ngx_goim_comet_stats_t   st;
+    uint64_t                  queued;
+    ngx_int_t                 rc;
+    ngx_str_t                 format;
+    ngx_buf_t                *b;
+    ngx_uint_t                workers, keys, prometheus;
+    ngx_chain_t               out;
+    ngx_goim_comet_worker_t  *wk;
+    ngx_goim_comet_stats_t    st;
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -612,7 +612,8 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             st.relay_dropped, st.relay_records, queued,
             ngx_goim_comet_relay_hop_percentile(&st, 500),
             ngx_goim_comet_relay_hop_percentile(&st, 990),
-            ngx_goim_comet_relay_hop_percentile(&st, 999), keys, st.locks_recovered,
+            ngx_goim_comet_relay_hop_percentile(&st, 999), keys,
+            st.locks_recovered,
             st.token_refused, st.auth_failed, st.kicked, st.bad_input,
             st.rpc_auth_refused);
 
