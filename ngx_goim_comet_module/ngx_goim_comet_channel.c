@@ -13,6 +13,17 @@
 #include "ngx_goim_comet.h"
 
 
+/*
+ * A channel: one client connection of either transport, from its start to
+ * its cleanup, its read loop and the goim operations it serves (auth,
+ * heartbeat, change room, sub, unsub, the rest handed to logic).  Longer
+ * than 1,000 lines on purpose: the operations reply, close and re-enter
+ * the read loop (an auth reply handles the packets that came behind it),
+ * so cut apart they would call each other in a circle; WebSocket framing
+ * and the output queue, which call nothing back, have files of their own.
+ */
+
+
 static void ngx_goim_channel_read_handler(ngx_event_t *rev);
 static void ngx_goim_channel_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_goim_channel_process(ngx_goim_channel_t *ch);
