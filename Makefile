@@ -26,6 +26,8 @@ endif
 NGX_BUILD  := $(TOP)/build/nginx
 NGX_SRC    := /usr/share/nginx/src
 GEN        := $(BUILD)/gen
+# the modules are built once, in build/nginx, whatever SANITIZE says
+NGX_GEN    := $(TOP)/build/gen
 
 CC         ?= cc
 CFLAGS     ?= -O2 -g
@@ -87,11 +89,14 @@ $(BUILD)/goim-cli: $(BUILD)/obj/clients/c/goim-cli.o \
 modules: $(MODULES)
 
 
-# generated protobuf-c code
+# generated protobuf-c code: the one rule that makes it, for the daemons,
+# the unit tests, the fuzzers and (through NGX_GOIM_GEN_DIR) the modules.
+# A pattern rule with two targets: one run makes both, in build/gen and
+# build-sanitize/gen alike.
 
-$(GEN)/goim.pb-c.c $(GEN)/goim.pb-c.h: libgoim/goim.proto
-	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) --proto_path=libgoim libgoim/goim.proto
+%/gen/goim.pb-c.c %/gen/goim.pb-c.h: libgoim/goim.proto
+	@mkdir -p $*/gen
+	protoc-c --c_out=$*/gen --proto_path=libgoim libgoim/goim.proto
 
 $(BUILD)/obj/gen/goim.pb-c.o: $(GEN)/goim.pb-c.c
 	@mkdir -p $(dir $@)
@@ -155,11 +160,12 @@ $(BUILD)/fuzz/%: libgoim/fuzz/%.c $(FUZZ_SRCS) $(wildcard libgoim/*.h) \
 # nginx adds -Werror; -Wextra (less unused parameters, which every NGINX
 # handler signature has) makes the modules' warnings as strict as ours.
 
-$(NGX_BUILD)/.configured: config libgoim/goim.proto
+$(NGX_BUILD)/.configured: config $(NGX_GEN)/goim.pb-c.c $(NGX_GEN)/goim.pb-c.h
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(NGX_BUILD)
 	cp -a $(NGX_SRC)/. $(NGX_BUILD)/
-	cd $(NGX_BUILD) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	cd $(NGX_BUILD) && . ./conf_flags && NGX_GOIM_GEN_DIR=$(NGX_GEN) \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	    --with-stream=dynamic --with-stream_ssl_module \
 	    --with-stream_ssl_preread_module --with-stream_realip_module \
 	    --with-cc-opt="-g -O2 -fPIC -Wextra -Wno-unused-parameter" \
