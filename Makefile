@@ -9,6 +9,8 @@
 #   make test TEST_NGINX_LIB=/path/to/test-nginx/lib
 #                     the same .t files with openresty's Test::Nginx
 #                     instead of t/lib's compatible harness
+#   make static       nginx 1.22.1 with both modules linked in, into
+#                     build/static (scripts/build-static.sh)
 #   make clean
 
 SHELL      := /bin/bash
@@ -63,7 +65,8 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit fuzz cli run test clean bench kafka-fetch
+.PHONY: all deps modules daemons unit fuzz cli run test clean bench kafka-fetch \
+        static static-optional
 
 all: deps daemons modules unit fuzz cli
 
@@ -179,6 +182,20 @@ $(MODULES) &: $(NGX_BUILD)/.configured $(MODULE_SRCS)
 	    objs/ngx_goim_comet_module.so objs/ngx_goim_logic_module.so
 
 
+# the static build: NGINX's whole source with both modules linked in,
+# ~1-2 min the first time, then only what changed.  make test makes it
+# too, for t/003-static.t, unless NGINX's source cannot be had (the test
+# then skips and says why); a build that fails still fails make test.
+
+STATIC_NGINX := $(TOP)/build/static/nginx-1.22.1/objs/nginx
+
+static: $(NGX_GEN)/goim.pb-c.c $(NGX_GEN)/goim.pb-c.h
+	./scripts/build-static.sh $(TOP)/build/static
+
+static-optional: $(NGX_GEN)/goim.pb-c.c $(NGX_GEN)/goim.pb-c.h
+	GOIM_STATIC_OPTIONAL=1 ./scripts/build-static.sh $(TOP)/build/static
+
+
 # run: router, job and nginx (comet + logic) in the foreground
 
 run: all
@@ -190,7 +207,7 @@ run: all
 TESTS ?= t/
 PROVE_ENV := TEST_NGINX_BINARY=/usr/sbin/nginx \
     TEST_NGINX_LOAD_MODULES="/usr/lib/nginx/modules/ngx_stream_module.so $(MODULES)" \
-    GOIM_BUILD_DIR=$(BUILD)
+    GOIM_BUILD_DIR=$(BUILD) GOIM_STATIC_NGINX=$(STATIC_NGINX)
 
 # openresty's Test::Nginx, when given, goes first in @INC (t/lib still
 # provides Goim::*); it listens on port 1984 unless told to pick a free one
@@ -216,7 +233,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 kafka-fetch: deps
 	@./scripts/kafka.sh fetch
 
-test: all node_modules/.package-lock.json kafka-fetch
+test: all static-optional node_modules/.package-lock.json kafka-fetch
 	$(PROVE_ENV) prove $(PROVE_INC) -r $(TESTS)
 
 clean:
