@@ -4,15 +4,7 @@
 use strict;
 use warnings;
 
-# valgrind mode runs nginx without a master, so there are no workers
-BEGIN {
-    if ($ENV{TEST_NGINX_USE_VALGRIND}) {
-        print "1..0 # SKIP several workers need a master process, which "
-              . "valgrind mode turns off\n";
-        exit 0;
-    }
-}
-
+use Goim::Workers;
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
