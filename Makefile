@@ -115,7 +115,16 @@ $(BUILD)/goim-router: $(ROUTER_OBJS) $(LIB_OBJS)
 $(BUILD)/goim-job: $(JOB_OBJS) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS) $(JOB_LIBS)
 
-$(BUILD)/unit/libgoim/tests/%: libgoim/tests/%.c $(LIB_OBJS)
+# what libgoim's unit tests share (libgoim/tests/*_fixture.c), linked
+# into each of them
+LIB_FIXTURE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,\
+                      $(wildcard libgoim/tests/*_fixture.c))
+
+# only pattern rules name them: kept, not deleted as intermediate files
+.SECONDARY: $(LIB_FIXTURE_OBJS)
+
+$(BUILD)/unit/libgoim/tests/%: libgoim/tests/%.c $(LIB_FIXTURE_OBJS) \
+        $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ -lcmocka \
 	    $(DAEMON_LIBS)
