@@ -19,14 +19,7 @@ workers(2);
 
 our @Keys = map { "w$_" } 1 .. 8;
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    (my $main = $Goim::Stack::MainConfig) =~ s/(listen 127\.0\.0\.1:\$TEST_NGINX_(?:COMET|PUSH)_PORT)/$1 reuseport/g;
-    # the stack's preprocessor, added after this one, runs first (as in the
-    # real Test::Nginx) and has set its own main_config: replace that one
-    $block->set_value('main_config', $main)
-        if ($block->main_config // $Goim::Stack::MainConfig) eq $Goim::Stack::MainConfig;
-});
+Goim::Workers::reuseport();
 
 Goim::Stack::setup();
 run_tests();
