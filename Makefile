@@ -65,8 +65,8 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit fuzz cli run test clean bench kafka-fetch \
-        static static-optional
+.PHONY: all deps modules daemons unit fuzz cli run test clean bench \
+        kafka-fetch static static-optional
 
 all: deps daemons modules unit fuzz cli
 
