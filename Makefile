@@ -101,6 +101,10 @@ modules: $(MODULES)
 	@mkdir -p $*/gen
 	protoc-c --c_out=$*/gen --proto_path=libgoim libgoim/goim.proto
 
+# named by pattern rules only (under SANITIZE=1): kept, not deleted as
+# intermediate files
+.SECONDARY: $(GEN)/goim.pb-c.c $(GEN)/goim.pb-c.h
+
 $(BUILD)/obj/gen/goim.pb-c.o: $(GEN)/goim.pb-c.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -c $< -o $@
