@@ -4,38 +4,12 @@
 use strict;
 use warnings;
 
-use Digest::SHA qw(hmac_sha256);
-use File::Temp qw(tempdir);
-use MIME::Base64 qw(encode_base64url);
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
+use Goim::Jwt;
 
-our $Secret = 'test-secret-' . int(rand(1e9));
-
-BEGIN {
-    my $dir = tempdir(CLEANUP => 1);
-    $ENV{TEST_NGINX_JWT_FILE} = "$dir/jwt.key";
-}
-
-{
-    open my $fh, '>', $ENV{TEST_NGINX_JWT_FILE} or die $!;
-    print $fh "$Secret\n";
-}
-
-sub jwt {
-    my ($claims, %o) = @_;
-    my $header = $o{header} // '{"alg":"HS256","typ":"JWT"}';
-    my $signing = encode_base64url($header) . '.' . encode_base64url($claims);
-    return $signing . '.' . encode_base64url(hmac_sha256($signing, $o{secret} // $Secret));
-}
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    (my $main = $Goim::Stack::MainConfig) =~ s/(goim_logic_router)/goim_logic_jwt_secret_file \$TEST_NGINX_JWT_FILE;\n    $1/;
-    $block->set_value('main_config', $main);
-});
-
+Goim::Jwt::setup();
 Goim::Stack::setup();
 run_tests();
 Goim::Stack::teardown();
@@ -45,7 +19,7 @@ __DATA__
 === TEST 1: a valid token: the client is in as its claims say, and pushes reach it
 --- init
 my $exp = time + 60;
-Goim::Stack::client('ok', main::jwt(sprintf('{"mid":1500,"room_id":"live://15","accepts":[1000],"exp":%d}', $exp)), 1);
+Goim::Stack::client('ok', Goim::Jwt::token(sprintf('{"mid":1500,"room_id":"live://15","accepts":[1000],"exp":%d}', $exp)), 1);
 --- request
 POST /goim/push/mids?operation=1000&mids=1500
 signed
@@ -61,12 +35,12 @@ ok op=1000 seq=0 ver=1 body=signed
 === TEST 2: expired, not yet valid, wrong secret, wrong algorithm, no mid, not a JWT: all refused
 --- init
 my $now = time;
-Goim::Stack::client('expired', main::jwt(sprintf('{"mid":1,"exp":%d}', $now - 10)), 1);
-Goim::Stack::client('early', main::jwt(sprintf('{"mid":2,"nbf":%d}', $now + 600)), 1);
-Goim::Stack::client('forged', main::jwt('{"mid":3}', secret => 'not-the-secret'), 1);
-Goim::Stack::client('hs512', main::jwt('{"mid":4}', header => '{"alg":"HS512","typ":"JWT"}'), 1);
-Goim::Stack::client('none', main::jwt('{"mid":5}', header => '{"alg":"none"}'), 1);
-Goim::Stack::client('nomid', main::jwt('{"room_id":"live://1"}'), 1);
+Goim::Stack::client('expired', Goim::Jwt::token(sprintf('{"mid":1,"exp":%d}', $now - 10)), 1);
+Goim::Stack::client('early', Goim::Jwt::token(sprintf('{"mid":2,"nbf":%d}', $now + 600)), 1);
+Goim::Stack::client('forged', Goim::Jwt::token('{"mid":3}', secret => 'not-the-secret'), 1);
+Goim::Stack::client('hs512', Goim::Jwt::token('{"mid":4}', header => '{"alg":"HS512","typ":"JWT"}'), 1);
+Goim::Stack::client('none', Goim::Jwt::token('{"mid":5}', header => '{"alg":"none"}'), 1);
+Goim::Stack::client('nomid', Goim::Jwt::token('{"room_id":"live://1"}'), 1);
 Goim::Stack::client('json', '{"mid":6,"accepts":[1000]}', 1);
 --- request
 GET /goim/x

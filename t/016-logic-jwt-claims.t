@@ -6,41 +6,16 @@
 use strict;
 use warnings;
 
-use Digest::SHA qw(hmac_sha256);
-use File::Temp qw(tempdir);
-use MIME::Base64 qw(encode_base64url);
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
+use Goim::Jwt;
 
-our $Secret = 'claims-secret-' . int(rand(1e9));
+our $Full = Goim::Jwt::token('{"mid":1600,"room_id":"live://1","accepts":[1000],'
+                             . '"rooms":["live://2","chat://*"],"ops":[2000,2001]}');
+our $Bare = Goim::Jwt::token('{"mid":1601,"room_id":"live://5","accepts":[1000,1001]}');
 
-BEGIN {
-    my $dir = tempdir(CLEANUP => 1);
-    $ENV{TEST_NGINX_JWT_FILE} = "$dir/jwt.key";
-}
-
-{
-    open my $fh, '>', $ENV{TEST_NGINX_JWT_FILE} or die $!;
-    print $fh "$Secret\n";
-}
-
-sub jwt {
-    my $claims = shift;
-    my $signing = encode_base64url('{"alg":"HS256","typ":"JWT"}') . '.' . encode_base64url($claims);
-    return $signing . '.' . encode_base64url(hmac_sha256($signing, $Secret));
-}
-
-our $Full = jwt('{"mid":1600,"room_id":"live://1","accepts":[1000],'
-                . '"rooms":["live://2","chat://*"],"ops":[2000,2001]}');
-our $Bare = jwt('{"mid":1601,"room_id":"live://5","accepts":[1000,1001]}');
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    (my $main = $Goim::Stack::MainConfig) =~ s/(goim_logic_router)/goim_logic_jwt_secret_file \$TEST_NGINX_JWT_FILE;\n    $1/;
-    $block->set_value('main_config', $main);
-});
-
+Goim::Jwt::setup();
 Goim::Stack::setup();
 run_tests();
 Goim::Stack::teardown();

@@ -7,61 +7,19 @@
 use strict;
 use warnings;
 
-BEGIN {
-    if ($ENV{TEST_NGINX_USE_VALGRIND}) {
-        print "1..0 # SKIP several workers need a master process, which "
-              . "valgrind mode turns off\n";
-        exit 0;
-    }
-}
-
+use Goim::Workers;
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
+use Goim::PushRpc;
 use Goim::RouterRpc;
 use Goim::Time;
-use IO::Select;
-use IO::Socket::INET;
 
 master_on();
 workers(2);
 
 our @Keys = map { "w$_" } 1 .. 8;
 
-sub f_varint { Goim::RouterRpc::f_varint(@_) }
-sub f_bytes  { Goim::RouterRpc::f_bytes(@_) }
-
-sub push_frame {
-    my ($seq, $key, $body) = @_;
-    my $proto = f_varint(1, 1) . f_varint(2, 1000) . f_bytes(4, $body);
-    return Goim::RouterRpc::frame(201, $seq,
-        f_bytes(1, $key) . f_bytes(2, $proto) . f_varint(3, 1000));
-}
-
-sub replies {
-    my ($s, $n) = @_;
-    my ($buf, $got) = ('', 0);
-    my $sel = IO::Select->new($s);
-    while ($got < $n && $sel->can_read(Goim::Time::scaled(5))) {
-        my $r = sysread $s, $buf, 65536, length $buf;
-        last unless $r;
-        while (length $buf >= 16) {
-            my ($len) = unpack 'N', $buf;
-            last if length $buf < $len;
-            substr($buf, 0, $len, '');
-            $got++;
-        }
-    }
-    return $got;
-}
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    (my $main = $Goim::Stack::MainConfig) =~ s/(listen 127\.0\.0\.1:\$TEST_NGINX_(?:COMET|PUSH)_PORT)/$1 reuseport/g;
-    # the stack's preprocessor, added after this one, runs first (as in the
-    # real Test::Nginx) and has set its own main_config: replace that one
-    $block->set_value('main_config', $main)
-        if ($block->main_config // $Goim::Stack::MainConfig) eq $Goim::Stack::MainConfig;
-});
+Goim::Workers::reuseport();
 
 Goim::Stack::setup();
 run_tests();
@@ -75,10 +33,10 @@ my %c = map { $_ => Goim::Stack::client($_, '{"mid":7,"key":"' . $_ . '","accept
 my $s = Goim::RouterRpc::connect($ENV{TEST_NGINX_PUSH_PORT});
 my ($seq, $bytes) = (0, '');
 for my $k (@main::Keys) {
-    $bytes .= main::push_frame(++$seq, $k, "$k-$_") for 1 .. 300;
+    $bytes .= Goim::PushRpc::push_msg(++$seq, $k, "$k-$_") for 1 .. 300;
 }
 print $s $bytes;
-Test::More::is(main::replies($s, 2400), 2400, 'TEST 1 - 2400 replies');
+Test::More::is(scalar(Goim::PushRpc::read_frames($s, 2400, Goim::Time::scaled(5))), 2400, 'TEST 1 - 2400 replies');
 for my $k (@main::Keys) {
     my @got;
     while (@got < 300) {

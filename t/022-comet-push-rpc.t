@@ -9,12 +9,10 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
+use Goim::Log;
+use Goim::PushRpc;
 use Goim::RouterRpc;
-use Socket qw(PF_INET SOCK_STREAM SOL_SOCKET SO_RCVBUF inet_aton
-              pack_sockaddr_in);
-use IO::Select;
 use IO::Socket::INET;
-use Time::HiRes qw(time);
 
 use constant REPLY => 0x40000000;
 
@@ -23,94 +21,6 @@ $SIG{PIPE} = 'IGNORE';
 
 # valgrind runs nginx tens of times slower: waits scale with it
 our $Slow = $ENV{TEST_NGINX_USE_VALGRIND} || $ENV{GOIM_SANITIZE} ? 10 : 1;
-
-sub f_varint { Goim::RouterRpc::f_varint(@_) }
-sub f_bytes  { Goim::RouterRpc::f_bytes(@_) }
-
-# PushMsg (201) of an op-1000 packet with body $body to key $key
-sub push_frame {
-    my ($seq, $key, $body) = @_;
-    my $proto = f_varint(1, 1) . f_varint(2, 1000) . f_bytes(4, $body);
-    return Goim::RouterRpc::frame(201, $seq,
-        f_bytes(1, $key) . f_bytes(2, $proto) . f_varint(3, 1000));
-}
-
-# a connection to the push port; rcvbuf => N shrinks its receive buffer
-# (before connect, so the window is small from the start)
-sub push_conn {
-    my %o = @_;
-    socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!\n";
-    setsockopt($s, SOL_SOCKET, SO_RCVBUF, $o{rcvbuf}) or die "setsockopt: $!\n"
-        if $o{rcvbuf};
-    connect($s, pack_sockaddr_in($ENV{TEST_NGINX_PUSH_PORT}, inet_aton('127.0.0.1')))
-        or die "connect: $!\n";
-    binmode $s;
-    select((select($s), $| = 1)[0]);
-    # the stack's push listener wants the RPC handshake first
-    my $secret = Goim::RouterRpc::secret();
-    Goim::RouterRpc::authenticate($s, $secret) if defined $secret;
-    return $s;
-}
-
-sub write_all {
-    my ($s, $bytes) = @_;
-    while (length $bytes) {
-        my $n = syswrite $s, $bytes;
-        die "write: $!\n" unless defined $n;
-        substr($bytes, 0, $n, '');
-    }
-}
-
-# the next $n reply frames as [op, seq, body], fewer if the connection
-# closes or nothing comes for $timeout seconds
-sub read_frames {
-    my ($s, $n, $timeout) = @_;
-    my ($buf, @out) = ('');
-    my $sel = IO::Select->new($s);
-    while (@out < $n) {
-        while (length $buf >= 16) {
-            my ($len, undef, undef, $op, $seq) = unpack 'N n n N N', $buf;
-            last if length $buf < $len;
-            my $f = substr($buf, 0, $len, '');
-            push @out, [$op, $seq, substr($f, 16)];
-        }
-        last if @out >= $n;
-        last unless $sel->can_read($timeout);
-        my $r = sysread $s, $buf, 1 << 20, length $buf;
-        last unless $r;
-    }
-    return @out;
-}
-
-# true when the peer closed $s within $timeout seconds (data is discarded)
-sub closed_within {
-    my ($s, $timeout) = @_;
-    my $sel = IO::Select->new($s);
-    my $deadline = time + $timeout;
-    while ((my $left = $deadline - time) > 0) {
-        next unless $sel->can_read($left);
-        my $r = sysread $s, my $junk, 65536;
-        return 1 if !$r;
-    }
-    return 0;
-}
-
-sub error_log {
-    my $f = Test::Nginx::Socket::server_root() . '/logs/error.log';
-    open my $fh, '<', $f or return '';
-    local $/;
-    return scalar <$fh>;
-}
-
-sub wait_log {
-    my ($re, $timeout) = @_;
-    my $deadline = time + $timeout * $Slow;
-    while (time < $deadline) {
-        return 1 if error_log() =~ $re;
-        select undef, undef, undef, 0.05;
-    }
-    return 0;
-}
 
 # the resident memory of the nginx process serving the test (one process,
 # no master, as Test::Nginx runs it by default), in kB
@@ -136,9 +46,9 @@ __DATA__
 === TEST 1: 500 pipelined pushes in one write all reach a reading client, none dropped
 --- init
 my $c = Goim::Stack::client('burst', '{"mid":1,"key":"burst-key","accepts":[1000]}', 1);
-my $s = main::push_conn();
-main::write_all($s, join '', map { main::push_frame($_, 'burst-key', "m$_") } 1 .. 500);
-my @r = main::read_frames($s, 500, 5 * $main::Slow);
+my $s = Goim::PushRpc::connect();
+Goim::PushRpc::write_all($s, join '', map { Goim::PushRpc::push_msg($_, 'burst-key', "m$_") } 1 .. 500);
+my @r = Goim::PushRpc::read_frames($s, 500, 5 * $main::Slow);
 my ($delivered, $dropped) = (0, 0);
 for my $f (@r) {
     my %m = map { $_->[0] => $_->[1] } Goim::RouterRpc::decode($f->[2]);
@@ -174,18 +84,18 @@ for my $i (1 .. 20) {
     Goim::Stack::client("r$i", '{"mid":' . (100 + $i) . ',"key":"r' . $i
         . '","room_id":"live://' . ('x' x 3000) . $i . '","accepts":[1000]}', 1);
 }
-my $s = main::push_conn(rcvbuf => 4096);
+my $s = Goim::PushRpc::connect(rcvbuf => 4096);
 my $before = main::rss();
 # 1000 calls (16 kB) ask for 60 MB of replies
-main::write_all($s, join '', map { Goim::RouterRpc::frame(204, $_, '') } 1 .. 1000);
-Test::More::ok(main::wait_log(qr/reads no replies \(\d+ bytes unsent\), reading from it stops/, 10),
+Goim::PushRpc::write_all($s, join '', map { Goim::RouterRpc::frame(204, $_, '') } 1 .. 1000);
+Test::More::ok(Goim::Log::wait_for(qr/reads no replies \(\d+ bytes unsent\), reading from it stops/, 10 * $main::Slow),
                'TEST 2 - reading stopped');
 my $grew = main::rss() - $before;
 Test::More::diag("TEST 2: the worker grew by $grew kB while the peer did not read");
 # valgrind's shadow memory about doubles what the worker takes
 Test::More::cmp_ok($grew, '<', ($main::Slow > 1 ? 32 : 16) * 1024,
                    'TEST 2 - the worker grew by less than 16 MB (not 60)');
-my @r = main::read_frames($s, 1000, 5 * $main::Slow);
+my @r = Goim::PushRpc::read_frames($s, 1000, 5 * $main::Slow);
 Test::More::is(scalar(grep { $_->[0] == (204 | main::REPLY) && length $_->[2] > 60000 } @r), 1000,
                'TEST 2 - then all 1000 replies came');
 Test::More::is(join(',', map { $_->[1] } @r), join(',', 1 .. 1000), 'TEST 2 - in order');
@@ -199,9 +109,9 @@ GET /status
 
 === TEST 3: a frame announcing more than max_frame (4m by default) closes the connection at once
 --- init
-my $s = main::push_conn();
-main::write_all($s, pack('N n n N N', 16 + 5 * 1024 * 1024, 16, 1, 204, 1) . 'x' x 1000);
-Test::More::ok(main::closed_within($s, 3 * $main::Slow), 'TEST 3 - closed');
+my $s = Goim::PushRpc::connect();
+Goim::PushRpc::write_all($s, pack('N n n N N', 16 + 5 * 1024 * 1024, 16, 1, 204, 1) . 'x' x 1000);
+Test::More::ok(Goim::PushRpc::closed_within($s, 3 * $main::Slow), 'TEST 3 - closed');
 --- request
 GET /status
 --- response_body_like chomp
@@ -219,12 +129,12 @@ qr/goim rpc: bad frame from 127\.0\.0\.1: .*too large/
 (my $c = $Goim::Stack::MainConfig) =~ s/goim_comet_push;/goim_comet_push max_frame=64k frame_timeout=300ms;/;
 $c
 --- init
-my $idle = main::push_conn();
-my $half = main::push_conn();
-main::write_all($half, substr(main::push_frame(1, 'k', 'y' x 5000), 0, 3000));
-Test::More::ok(main::closed_within($half, 3 * $main::Slow), 'TEST 4 - the half-sent frame was closed');
-main::write_all($idle, Goim::RouterRpc::frame(204, 7, ''));
-my @r = main::read_frames($idle, 1, 3 * $main::Slow);
+my $idle = Goim::PushRpc::connect();
+my $half = Goim::PushRpc::connect();
+Goim::PushRpc::write_all($half, substr(Goim::PushRpc::push_msg(1, 'k', 'y' x 5000), 0, 3000));
+Test::More::ok(Goim::PushRpc::closed_within($half, 3 * $main::Slow), 'TEST 4 - the half-sent frame was closed');
+Goim::PushRpc::write_all($idle, Goim::RouterRpc::frame(204, 7, ''));
+my @r = Goim::PushRpc::read_frames($idle, 1, 3 * $main::Slow);
 Test::More::is(scalar(@r) && $r[0][0] == (204 | main::REPLY) ? 'reply' : 'none', 'reply',
                'TEST 4 - the idle connection still answers');
 close $idle;
@@ -245,14 +155,14 @@ qr/goim rpc: closing 127\.0\.0\.1: a frame was not complete within 300 ms/
 (my $c = $Goim::Stack::MainConfig) =~ s/goim_comet_push;/goim_comet_push frame_timeout=500ms;/;
 $c
 --- init
-my $s = main::push_conn();
-my $f = main::push_frame(1, 'k', 'z' x 4000);
+my $s = Goim::PushRpc::connect();
+my $f = Goim::PushRpc::push_msg(1, 'k', 'z' x 4000);
 my $closed = 0;
 # 50 bytes every 100 ms: each piece well within the timeout, the frame not
 for (my $i = 0; !$closed && $i < length($f) - 50; $i += 50) {
-    $closed = !defined(syswrite $s, substr($f, $i, 50)) || main::closed_within($s, 0.1);
+    $closed = !defined(syswrite $s, substr($f, $i, 50)) || Goim::PushRpc::closed_within($s, 0.1);
 }
-Test::More::ok($closed || main::closed_within($s, 3 * $main::Slow), 'TEST 5 - closed before the frame was');
+Test::More::ok($closed || Goim::PushRpc::closed_within($s, 3 * $main::Slow), 'TEST 5 - closed before the frame was');
 --- request
 GET /status
 --- response_body_like chomp
@@ -286,11 +196,11 @@ $c
 my @c = map { Goim::Stack::client("s$_", '{"mid":' . (300 + $_) . ',"key":"s' . $_ . '"}', 1) } 1 .. 3;
 Test::More::is(join(' ', map { defined $_->{auth} ? 'reply' : 'none' } @Goim::Stack::Clients{qw(s1 s2 s3)}),
                'none none none', 'TEST 7 - three auths got no answer');
-Test::More::ok(main::wait_log(qr/goim rpc: closing the connection to 127\.0\.0\.1:\d+ \(upstream is not answering\), calls fail for 30000 ms/, 5),
+Test::More::ok(Goim::Log::wait_for(qr/goim rpc: closing the connection to 127\.0\.0\.1:\d+ \(upstream is not answering\), calls fail for 30000 ms/, 5 * $main::Slow),
                'TEST 7 - the link to logic was reset');
 my $late = Goim::Stack::client('s4', '{"mid":304,"key":"s4"}', 1);
 Test::More::ok($late->wait_closed(3 * $main::Slow), 'TEST 7 - a later client is closed');
-Test::More::ok(main::wait_log(qr/auth refused by logic: upstream is down/, 3), 'TEST 7 - at once: logic is known down');
+Test::More::ok(Goim::Log::wait_for(qr/auth refused by logic: upstream is down/, 3 * $main::Slow), 'TEST 7 - at once: logic is known down');
 --- request
 GET /status
 --- response_body_like chomp

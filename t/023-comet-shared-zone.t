@@ -4,22 +4,14 @@
 use strict;
 use warnings;
 
-# valgrind mode runs nginx without a master, so there are no workers
-BEGIN {
-    if ($ENV{TEST_NGINX_USE_VALGRIND}) {
-        print "1..0 # SKIP several workers need a master process, which "
-              . "valgrind mode turns off\n";
-        exit 0;
-    }
-}
-
+use Goim::Workers;
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
+use Goim::Log;
+use Goim::PushRpc;
 use Goim::RouterRpc;
 use File::Basename ();
-use IO::Select;
-use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes ();
 
@@ -29,12 +21,6 @@ workers(2);
 our $Scale = $ENV{GOIM_SANITIZE} ? 10 : 1;
 our @Mids = (700 .. 715);
 our ($Result, $Blocks);
-
-sub errlog {
-    open my $fh, '<', server_root() . '/logs/error.log' or return '';
-    local $/;
-    return <$fh>;
-}
 
 # the master's children, from /proc
 sub workers_now {
@@ -53,7 +39,7 @@ sub workers_now {
 sub owners {
     my ($prefix) = @_;
     my %by;
-    my $log = errlog();
+    my $log = Goim::Log::text();
     $by{$2} = $1 while $log =~ /\[debug\] (\d+)#\d+: \*\d+ goim comet: mid \d+ key "\Q$prefix\E(\d+)"/g;
     return %by;
 }
@@ -75,27 +61,15 @@ sub broadcast {
     # answer it has not answered the broadcast either
     my $s = eval { Goim::RouterRpc::connect($ENV{TEST_NGINX_PUSH_PORT}) };
     return (0, 0) unless $s;
-    my $proto = Goim::RouterRpc::f_varint(1, 1) . Goim::RouterRpc::f_varint(2, 1000)
-                . Goim::RouterRpc::f_bytes(4, $body);
-    print $s Goim::RouterRpc::frame(202, 1, Goim::RouterRpc::f_varint(1, 1000)
-                                            . Goim::RouterRpc::f_bytes(2, $proto));
-    my ($buf, $sel) = ('', IO::Select->new($s));
-    my $deadline = Time::HiRes::time() + $timeout;
-    while (1) {
-        if (length $buf >= 16) {
-            my ($len, undef, undef, $op) = unpack 'N n n N', $buf;
-            return ($s->sockport, $op == (202 | 0x40000000)) if length $buf >= $len;
-        }
-        my $left = $deadline - Time::HiRes::time();
-        return ($s->sockport, 0) if $left <= 0 || !$sel->can_read($left);
-        return ($s->sockport, 0) unless sysread $s, $buf, 65536, length $buf;
-    }
+    print $s Goim::PushRpc::broadcast(1, $body);
+    my ($f) = Goim::PushRpc::read_frames($s, 1, $timeout);
+    return ($s->sockport, $f && $f->[0] == (202 | 0x40000000) ? 1 : 0);
 }
 
 # the worker that accepted a connection from local port $port
 sub served_by {
     my ($port) = @_;
-    return errlog() =~ /(\d+)#\d+: \*\d+ client 127\.0\.0\.1:$port connected/ ? $1 : 0;
+    return Goim::Log::text() =~ /(\d+)#\d+: \*\d+ client 127\.0\.0\.1:$port connected/ ? $1 : 0;
 }
 
 # the rooms comet's Rooms() (204) lists, sorted, as job calls it
@@ -427,7 +401,7 @@ for my $i (1 .. 40) {
     last if $by == $other && ++$via_other == 3;
 }
 $main::Result .= ", 3 broadcasts through the waiting worker delivered" if $via_other == 3;
-$main::Result .= main::errlog() =~ /process $dead died holding the lock of worker \d+'s queue/
+$main::Result .= Goim::Log::text() =~ /process $dead died holding the lock of worker \d+'s queue/
                  ? ', taken over' : ', not logged';
 --- request
 GET /status

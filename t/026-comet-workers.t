@@ -4,15 +4,7 @@
 use strict;
 use warnings;
 
-# valgrind mode runs nginx without a master, so there are no workers
-BEGIN {
-    if ($ENV{TEST_NGINX_USE_VALGRIND}) {
-        print "1..0 # SKIP several workers need a master process, which "
-              . "valgrind mode turns off\n";
-        exit 0;
-    }
-}
-
+use Goim::Workers;
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
@@ -70,14 +62,7 @@ add_response_body_check(sub {
     Test::More::is(rooms(), $want, $block->name . ' - Rooms()');
 });
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    (my $main = $Goim::Stack::MainConfig) =~ s/(listen 127\.0\.0\.1:\$TEST_NGINX_(?:COMET|PUSH)_PORT)/$1 reuseport/g;
-    # the stack's preprocessor, added after this one, runs first (as in the
-    # real Test::Nginx) and has set its own main_config: replace that one
-    $block->set_value('main_config', $main)
-        if ($block->main_config // $Goim::Stack::MainConfig) eq $Goim::Stack::MainConfig;
-});
+Goim::Workers::reuseport();
 
 Goim::Stack::setup();
 run_tests();

@@ -3,13 +3,9 @@
 use strict;
 use warnings;
 
-# valgrind mode runs nginx without a master, so there are no workers
+use Goim::Workers;
+
 BEGIN {
-    if ($ENV{TEST_NGINX_USE_VALGRIND}) {
-        print "1..0 # SKIP several workers need a master process, which "
-              . "valgrind mode turns off\n";
-        exit 0;
-    }
     $ENV{TEST_NGINX_REUSE_PORT} = 1;
 }
 

@@ -9,6 +9,7 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
+use Goim::Log;
 use Goim::RouterRpc;
 use HTTP::Tiny;
 use IO::Select;
@@ -39,23 +40,6 @@ $Goim::Stack::Config .= <<'_EOC_';
 _EOC_
 
 sub url { 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . shift }
-
-sub error_log {
-    my $f = Test::Nginx::Socket::server_root() . '/logs/error.log';
-    open my $fh, '<', $f or return '';
-    local $/;
-    return scalar <$fh>;
-}
-
-sub wait_log {
-    my ($re, $timeout) = @_;
-    my $deadline = time + $timeout * $Slow;
-    while (time < $deadline) {
-        return 1 if error_log() =~ $re;
-        select undef, undef, undef, 0.05;
-    }
-    return 0;
-}
 
 # GET or POST until the answer is 200 (true) or $timeout seconds passed
 sub wait_ok {
@@ -120,13 +104,13 @@ Test::More::ok(main::wait_ok('GET', '/goim/online/total', undef, 10), 'TEST 2 - 
 kill 'STOP', $Goim::Stack::Router->pid;
 my @codes = map { $http->get(main::url('/goim/online/total'))->{status} } 1 .. 3;
 Test::More::is("@codes", '503 503 503', 'TEST 2 - three calls timed out');
-Test::More::ok(main::wait_log(qr/goim rpc: closing the connection to 127\.0\.0\.1:\d+ \(upstream is not answering\), calls fail for 2000 ms/, 5),
+Test::More::ok(Goim::Log::wait_for(qr/goim rpc: closing the connection to 127\.0\.0\.1:\d+ \(upstream is not answering\), calls fail for 2000 ms/, 5 * $main::Slow),
                'TEST 2 - the link was reset');
 my $r = $http->get(main::url('/goim/online/total'));
 Test::More::like("$r->{status} $r->{content}", qr/^503 .*upstream is down/, 'TEST 2 - a call fails at once while it is down');
 kill 'CONT', $Goim::Stack::Router->pid;
 Test::More::ok(main::wait_ok('GET', '/goim/online/total', undef, 10), 'TEST 2 - service resumed');
-Test::More::ok(main::wait_log(qr/goim rpc: reconnecting to 127\.0\.0\.1:\d+/, 1), 'TEST 2 - after a reconnection');
+Test::More::ok(Goim::Log::wait_for(qr/goim rpc: reconnecting to 127\.0\.0\.1:\d+/, 1 * $main::Slow), 'TEST 2 - after a reconnection');
 --- request
 GET /goim/online/total
 --- response_body_like chomp
@@ -149,9 +133,9 @@ Test::More::ok(main::wait_ok('POST', '/goim/push/all?operation=1000', 'x', 5), '
 kill 'STOP', $Goim::Stack::Job->pid;
 my @codes = main::posts('/goim/push/all?operation=1000', 'b' x (1 << 20), 40);
 Test::More::is(scalar(grep { $_ eq '503' } @codes), 40, 'TEST 3 - every push got a 503') or Test::More::diag("codes: @codes");
-Test::More::ok(main::wait_log(qr/goim rpc: closing the connection to 127\.0\.0\.1:\d+ \(upstream is not reading\)/, 5),
+Test::More::ok(Goim::Log::wait_for(qr/goim rpc: closing the connection to 127\.0\.0\.1:\d+ \(upstream is not reading\)/, 5 * $main::Slow),
                'TEST 3 - the link was reset');
-my ($waiting) = main::error_log() =~ /does not read: (\d+) bytes wait to be sent/;
+my ($waiting) = Goim::Log::text() =~ /does not read: (\d+) bytes wait to be sent/;
 Test::More::diag("TEST 3: " . ($waiting // 'no') . " bytes waited for job when the link was reset");
 Test::More::cmp_ok($waiting // 1e12, '<=', (1 << 20) + (1 << 20) + 4096, 'TEST 3 - at most max_backlog and one call waited');
 kill 'CONT', $Goim::Stack::Job->pid;

@@ -19,19 +19,9 @@
 
 #include "goim_uv_log.h"
 #include "goim_uv_rpc.h"
+#include "rpc_fixture.h"
 
 
-typedef struct {
-    int                 done;
-    int                 status;
-    int                 order;
-    char                message[256];
-} result_t;
-
-static uv_loop_t           loop;
-static goim_rpc_server_t  *server;
-static char                addr[64];
-static int                 completed;
 static goim_auth_secret_t  secret_a, secret_b;
 
 
@@ -49,66 +39,6 @@ static const goim_rpc_handler_t  handlers[] = {
 };
 
 
-static void
-done_cb(void *data, int status, const ProtobufCMessage *reply,
-    const char *message)
-{
-    result_t  *res = data;
-
-    (void) reply;
-
-    assert_int_equal(res->done, 0);
-
-    res->done = 1;
-    res->status = status;
-    res->order = ++completed;
-
-    if (message) {
-        snprintf(res->message, sizeof(res->message), "%s", message);
-    }
-}
-
-static void
-flag_cb(uv_timer_t *t)
-{
-    *(int *) t->data = 1;
-}
-
-static int
-run_until(int *flag, uint64_t ms)
-{
-    int         expired = 0;
-    uv_timer_t  t;
-
-    uv_timer_init(&loop, &t);
-    t.data = &expired;
-    uv_timer_start(&t, flag_cb, ms, 0);
-
-    while (!*flag && !expired) {
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-
-    uv_close((uv_handle_t *) &t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-
-    return *flag;
-}
-
-static goim_rpc_call_t *
-put(goim_rpc_client_t *c, result_t *res)
-{
-    Goim__Session        s = GOIM__SESSION__INIT;
-    Goim__SessionPutReq  req = GOIM__SESSION_PUT_REQ__INIT;
-
-    s.mid = 1;
-    s.key = "k";
-    s.server = "c";
-    req.session = &s;
-
-    return goim_rpc_call(c, GOIM__METHOD__ROUTER_SESSION_PUT, &req.base,
-                         2000, done_cb, res);
-}
-
 static goim_rpc_client_t *
 client(const goim_auth_secret_t *secret)
 {
@@ -124,29 +54,13 @@ client(const goim_auth_secret_t *secret)
 static int
 start_server(const goim_auth_secret_t *secret)
 {
-    int                     port;
     goim_rpc_server_opts_t  so;
-
-    goim_log_level = GOIM_LOG_ERROR + 1;
-    uv_loop_init(&loop);
 
     memset(&so, 0, sizeof(so));
     so.secret = secret;
     so.auth_timeout = 300;
 
-    for (port = 20000 + (int) (uv_hrtime() % 20000); ; port++) {
-        server = goim_rpc_server_create(&loop, handlers, &so);
-        snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-
-        if (goim_rpc_server_listen(server, addr) == 0) {
-            break;
-        }
-
-        goim_rpc_server_close(server);
-        uv_run(&loop, UV_RUN_NOWAIT);
-    }
-
-    completed = 0;
+    listen_server(handlers, &so);
 
     return 0;
 }
@@ -175,18 +89,6 @@ setup_open(void **state)
     return start_server(NULL);
 }
 
-static int
-teardown(void **state)
-{
-    (void) state;
-
-    goim_rpc_server_close(server);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-
-    return 0;
-}
-
 
 /* calls made before the connection exists wait for the handshake */
 static void
@@ -204,7 +106,7 @@ test_same_secret(void **state)
     assert_non_null(c);
 
     for (i = 0; i < 5; i++) {
-        assert_non_null(put(c, &r[i]));
+        assert_non_null(put(c, 1, 2000, &r[i]));
     }
 
     assert_false(goim_rpc_client_connected(c));
@@ -249,7 +151,7 @@ test_other_secret(void **state)
     (void) state;
 
     c = client(&secret_b);
-    assert_non_null(put(c, &r));
+    assert_non_null(put(c, 1, 2000, &r));
     assert_true(run_until(&r.done, 2000));
 
     assert_int_equal(r.status, GOIM__ERROR_CODE__ERROR_UNAVAILABLE);
@@ -273,7 +175,7 @@ test_no_secret(void **state)
     (void) state;
 
     c = client(NULL);
-    assert_non_null(put(c, &r));
+    assert_non_null(put(c, 1, 2000, &r));
     assert_true(run_until(&r.done, 2000));
 
     assert_int_equal(r.status, GOIM__ERROR_CODE__ERROR_UNAVAILABLE);
@@ -326,7 +228,7 @@ test_server_without_secret(void **state)
     (void) state;
 
     c = client(&secret_a);
-    assert_non_null(put(c, &r));
+    assert_non_null(put(c, 1, 2000, &r));
     assert_true(run_until(&r.done, 2000));
 
     assert_int_equal(r.status, GOIM__ERROR_CODE__ERROR_UNAVAILABLE);
