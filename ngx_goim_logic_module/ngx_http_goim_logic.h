@@ -117,6 +117,9 @@ ngx_int_t ngx_http_goim_logic_rpc_done(ngx_http_goim_logic_ctx_t *ctx,
 /* NGX_OK: set; NGX_DECLINED: absent or empty; NGX_ERROR: not a number */
 ngx_int_t ngx_http_goim_logic_int_arg(ngx_http_request_t *r,
     const char *name, int64_t min, int64_t max, int64_t *value);
+/* NGX_OK: not empty; or the request is answered (400) */
+ngx_int_t ngx_http_goim_logic_str_arg(ngx_http_goim_logic_ctx_t *ctx,
+    const char *name, ngx_str_t *value);
 /* at least one value, each once; or the request is answered (400) */
 ngx_int_t ngx_http_goim_logic_list_arg(ngx_http_goim_logic_ctx_t *ctx,
     const char *name, ngx_uint_t split, goim_args_list_t *list);

@@ -78,6 +78,25 @@ ngx_http_goim_logic_int_arg(ngx_http_request_t *r, const char *name,
 }
 
 
+/* an argument the endpoint cannot do without: 400 when absent or empty */
+
+ngx_int_t
+ngx_http_goim_logic_str_arg(ngx_http_goim_logic_ctx_t *ctx, const char *name,
+    ngx_str_t *value)
+{
+    if (ngx_http_arg(ctx->request, (u_char *) name, ngx_strlen(name), value)
+        != NGX_OK
+        || value->len == 0)
+    {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                   "%s is required", name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* goim's room id: "<type>://<id>" */
 
 char *

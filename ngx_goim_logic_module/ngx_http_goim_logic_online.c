@@ -42,11 +42,7 @@ ngx_http_goim_logic_online_top(ngx_http_goim_logic_ctx_t *ctx)
 
     r = ctx->request;
 
-    if (ngx_http_arg(r, (u_char *) "type", 4, &type) != NGX_OK
-        || type.len == 0)
-    {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                                   "type is required");
+    if (ngx_http_goim_logic_str_arg(ctx, "type", &type) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -189,11 +185,7 @@ ngx_http_goim_logic_online_room(ngx_http_goim_logic_ctx_t *ctx)
 
     r = ctx->request;
 
-    if (ngx_http_arg(r, (u_char *) "type", 4, &type) != NGX_OK
-        || type.len == 0)
-    {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                                   "type is required");
+    if (ngx_http_goim_logic_str_arg(ctx, "type", &type) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -171,11 +171,7 @@ ngx_http_goim_logic_v1_server_del(ngx_http_goim_logic_ctx_t *ctx)
 
     r = ctx->request;
 
-    if (ngx_http_arg(r, (u_char *) "server", 6, &server) != NGX_OK
-        || server.len == 0)
-    {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                                   "server is required");
+    if (ngx_http_goim_logic_str_arg(ctx, "server", &server) != NGX_OK) {
         return NGX_ERROR;
     }
 
