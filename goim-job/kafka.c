@@ -440,6 +440,7 @@ job_kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 int
 job_kafka_start(void)
 {
+    int                               uvrc;
     char                              err[512];
     job_kafka_t                      *k;
     rd_kafka_conf_t                  *conf;
@@ -499,13 +500,26 @@ job_kafka_start(void)
 
     rd_kafka_queue_io_event_enable(k->queue, k->fds[1], "1", 1);
 
-    uv_poll_init(job.loop, &k->poll, k->fds[0]);
-    uv_poll_start(&k->poll, UV_READABLE, job_kafka_poll_cb);
+    /* both handles or neither: job_kafka_stop() closes them together */
+    uvrc = uv_poll_init(job.loop, &k->poll, k->fds[0]);
+    if (uvrc != 0) {
+        goim_log_error("kafka: watching the consumer queue: %s",
+                       uv_strerror(uvrc));
+        return -1;
+    }
 
     uv_timer_init(job.loop, &k->timer);
+    k->handles = 1;
+
+    uvrc = uv_poll_start(&k->poll, UV_READABLE, job_kafka_poll_cb);
+    if (uvrc != 0) {
+        goim_log_error("kafka: watching the consumer queue: %s",
+                       uv_strerror(uvrc));
+        return -1;
+    }
+
     uv_timer_start(&k->timer, job_kafka_timer_cb, JOB_KAFKA_TICK,
                    JOB_KAFKA_TICK);
-    k->handles = 1;
 
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, job.conf->kafka_topic,

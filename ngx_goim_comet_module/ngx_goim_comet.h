@@ -36,10 +36,10 @@ typedef struct {
     ngx_atomic_uint_t          online;        /* authenticated */
     ngx_atomic_uint_t          rooms;
     ngx_atomic_uint_t          push_calls;    /* push RPCs served */
-    ngx_atomic_uint_t          xw_records;    /* from other workers */
+    ngx_atomic_uint_t          relay_records; /* from other workers */
     ngx_atomic_uint_t          packets_out;   /* written to clients */
     ngx_atomic_uint_t          dropped;       /* a client's queue was full */
-    ngx_atomic_uint_t          xw_dropped;    /* a worker's queue was full */
+    ngx_atomic_uint_t          relay_dropped; /* a worker's queue was full */
     ngx_atomic_uint_t          auth_failed;
     ngx_atomic_uint_t          kicked;
     ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */
@@ -47,15 +47,19 @@ typedef struct {
     ngx_atomic_uint_t          token_refused; /* op 12/14 past its JWT */
     ngx_atomic_uint_t          rpc_auth_refused;  /* push RPC handshakes */
 
-    /* records from other workers by hop time (ngx_goim_comet_shm.c) */
+    /* records from other workers by hop time (ngx_goim_comet_relay.c) */
     ngx_atomic_uint_t          hop_us[NGX_GOIM_COMET_HOP_BUCKETS];
 } ngx_goim_comet_stats_t;
 
 
-/* the comet's worker-wide state: configuration and live tables */
+/*
+ * What the core module's directives set, and what stream {} adds to it
+ * (the push listener).  Nothing here changes once configuration is read:
+ * the live state is the worker's (ngx_goim_comet_worker_t), the shared
+ * zone's (ngx_goim_comet_zone_t) or a channel's.
+ */
 
 typedef struct {
-    ngx_cycle_t               *cycle;
     ngx_str_t                  id;
     ngx_goim_rpc_upstream_t   *logic;
     ngx_msec_t                 rpc_timeout;
@@ -77,35 +81,79 @@ typedef struct {
     ngx_msec_t                 rpc_auth_timeout;
     ngx_str_t                  push_open;     /* a non-loopback push listen */
 
-    /* delivery across workers (ngx_goim_comet_shm.c) */
-    ngx_shm_zone_t            *shm_zone;
-    void                      *sh;
-    int                       *eventfds;
-    ngx_uint_t                 neventfds;
-    int                        my_eventfd;
-    ngx_uint_t                 draining;      /* in ngx_goim_xw_drain() */
     ngx_uint_t                 drain_batch;   /* records per wake-up:
                                                  goim_comet_push batch= */
-    ngx_uint_t                 worker;
-    ngx_uint_t                 nworkers;      /* workers draining rings */
-    ngx_connection_t          *xw_connection;
-    ngx_uint_t                 tables_rebuilds;  /* seen by this worker */
-    uint64_t                   next_id;
+    ngx_shm_zone_t            *shm_zone;      /* NULL without stream {} */
+} ngx_goim_comet_conf_t;
 
-    /* per worker, from init_process on */
+
+/*
+ * The shared zone of one configuration generation, as this process sees
+ * it: made in init_conf, laid out by the master (ngx_goim_comet_zone.c),
+ * inherited by every worker.
+ */
+
+typedef struct {
+    ngx_cycle_t               *cycle;
+    ngx_goim_comet_conf_t     *conf;
+    void                      *sh;           /* ngx_goim_comet_shctx_t */
+    int                       *eventfds;     /* one per worker */
+    ngx_uint_t                 neventfds;
+    int                        my_eventfd;   /* closed with the relay's
+                                                connection, not here */
+} ngx_goim_comet_zone_t;
+
+
+typedef struct ngx_goim_comet_out_s     ngx_goim_comet_out_t;
+typedef struct ngx_goim_comet_worker_s  ngx_goim_comet_worker_t;
+
+
+/*
+ * One worker's live state, made in init_process (ngx_goim_comet_worker.c)
+ * and gone with the process.  Everything a worker changes while it runs
+ * is here or in its channels, so that it can be written out whole.
+ */
+
+struct ngx_goim_comet_worker_s {
+    ngx_cycle_t               *cycle;
+    ngx_goim_comet_conf_t     *conf;
+    ngx_goim_comet_zone_t     *zone;          /* NULL without stream {} */
+    void                      *sh;            /* zone->sh, or NULL */
+
+    ngx_uint_t                 worker;        /* this one's number */
+    ngx_uint_t                 nworkers;      /* workers draining rings */
+    uint64_t                   next_id;       /* of channels */
+
+    ngx_goim_rpc_t             rpc;           /* its ctx: this struct */
     ngx_goim_rpc_peer_t       *logic_peer;
     ngx_rbtree_t               channels;      /* by key, authenticated */
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                all;           /* every channel */
     ngx_rbtree_t               rooms;         /* by name */
     ngx_rbtree_node_t          room_sentinel;
+    ngx_queue_t                pacers;        /* paced broadcasts */
     ngx_uint_t                 exiting;       /* in exit_process */
     ngx_event_t                online_event;
 
-    ngx_queue_t                pacers;        /* paced broadcasts */
+    /* the relay across workers (ngx_goim_comet_relay.c) */
+    ngx_connection_t          *relay_connection;  /* this one's eventfd */
+    ngx_uint_t                 draining;      /* in the relay's drain */
+    ngx_uint_t                 tables_rebuilds;  /* seen by this worker */
+
+    /*
+     * The one call that runs upward on purpose: a channel's write
+     * handler calls it between two writes, so that records other workers
+     * sent meanwhile join a long fan-out instead of waiting for its end.
+     * Set by the relay when it starts; NULL without a zone.
+     */
+    void                     (*poll)(ngx_goim_comet_worker_t *wk);
+
+    ngx_goim_comet_out_t      *free_out;      /* output nodes to reuse */
+    ngx_uint_t                 nfree_out;
+
     ngx_goim_comet_stats_t    *stats;         /* shared, or local_stats */
     ngx_goim_comet_stats_t     local_stats;
-} ngx_goim_comet_conf_t;
+};
 
 
 typedef enum {
@@ -126,8 +174,6 @@ typedef struct {
 } ngx_goim_comet_msg_t;
 
 
-typedef struct ngx_goim_comet_out_s  ngx_goim_comet_out_t;
-
 struct ngx_goim_comet_out_s {
     ngx_goim_comet_out_t      *next;
     ngx_goim_comet_msg_t      *msg;
@@ -142,7 +188,7 @@ struct ngx_goim_comet_out_s {
 typedef struct ngx_goim_channel_s  ngx_goim_channel_t;
 
 typedef struct {
-    ngx_str_node_t             node;          /* name, in ccf->rooms */
+    ngx_str_node_t             node;          /* name, in worker->rooms */
     ngx_queue_t                members;
     ngx_uint_t                 online;        /* members in this worker */
     int32_t                    all_online;    /* everywhere, from logic */
@@ -165,10 +211,10 @@ typedef struct {
 
 
 struct ngx_goim_channel_s {
-    ngx_str_node_t             node;          /* key, in ccf->channels */
-    ngx_queue_t                queue;         /* in ccf->all */
+    ngx_str_node_t             node;          /* key, in worker->channels */
+    ngx_queue_t                queue;         /* in worker->all */
     ngx_connection_t          *connection;
-    ngx_goim_comet_conf_t     *ccf;
+    ngx_goim_comet_worker_t   *worker;
     ngx_goim_channel_conf_t   *conf;
     void                     (*finalize)(ngx_goim_channel_t *ch);
     void                      *owner;
@@ -208,6 +254,9 @@ struct ngx_goim_channel_s {
 
 extern ngx_module_t  ngx_goim_comet_module;
 
+/* this process's worker state, from init_process on (worker.c) */
+extern ngx_goim_comet_worker_t  *ngx_goim_comet_worker;
+
 
 #define ngx_goim_channel_from_connection(c)                                  \
     ((ngx_goim_channel_t *) (c)->data)
@@ -222,6 +271,35 @@ extern ngx_module_t  ngx_goim_comet_module;
                                             ngx_goim_comet_module))
 
 
+/*
+ * Who allocates each kind of object, and who frees it:
+ *
+ * - the conf, the zone's context: cycle->pool, with the cycle;
+ * - the worker state: cycle->pool, made in init_process;
+ * - the shared tables' nodes, the rings: the zone's own slab pools;
+ * - a channel and its key: c->pool, with the connection; what it holds
+ *   besides is let go by its pool cleanup (ngx_goim_channel_cleanup());
+ * - a channel's input buffer: ngx_alloc(), only while a packet is read in
+ *   part, freed when it is whole (an idle connection holds none);
+ * - a WebSocket message in fragments: ngx_alloc(), freed when whole;
+ * - accepts and allowed operations: ngx_alloc() (they grow with op 14),
+ *   freed by ngx_goim_opset_free() in the cleanup;
+ * - a token's allowed rooms: c->pool, once, at auth;
+ * - a message (ngx_goim_comet_msg_t): ngx_alloc(), counted references,
+ *   freed by the last ngx_goim_comet_msg_release();
+ * - an output node: the worker's free list, refilled by ngx_alloc() and
+ *   trimmed to NGX_GOIM_COMET_FREE_OUT (ngx_goim_comet_output.c);
+ * - a room, a paced broadcast: ngx_alloc(), freed with its last member,
+ *   at its last tick, or at exit.
+ */
+
+
+/* ngx_goim_comet_worker.c */
+ngx_goim_comet_worker_t *ngx_goim_comet_worker_create(ngx_cycle_t *cycle);
+void ngx_goim_comet_worker_destroy(ngx_goim_comet_worker_t *wk);
+
+
+/* ngx_goim_comet_channel.c: lifecycle, read loop, goim operations */
 void ngx_goim_channel_conf_init(ngx_goim_channel_conf_t *conf);
 char *ngx_goim_channel_conf_merge(ngx_conf_t *cf,
     ngx_goim_channel_conf_t *conf, ngx_goim_channel_conf_t *prev);
@@ -232,29 +310,55 @@ ngx_goim_channel_t *ngx_goim_channel_create(ngx_connection_t *c,
 void ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data,
     size_t len);
 
-void ngx_goim_channel_close_all(ngx_goim_comet_conf_t *ccf);
-ngx_goim_channel_t *ngx_goim_channel_lookup(ngx_goim_comet_conf_t *ccf,
+void ngx_goim_channel_close_all(ngx_goim_comet_worker_t *wk);
+ngx_goim_channel_t *ngx_goim_channel_lookup(ngx_goim_comet_worker_t *wk,
     ngx_str_t *key);
 ngx_int_t ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op);
+void ngx_goim_channel_kick(ngx_goim_channel_t *ch);
 
-/* NGX_OK queued, NGX_DECLINED dropped (queue full), NGX_ERROR */
-ngx_int_t ngx_goim_channel_push(ngx_goim_channel_t *ch,
-    ngx_goim_comet_msg_t *msg);
 
-ngx_int_t ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch,
-    ngx_goim_comet_msg_t *msg);
+/* ngx_goim_comet_ws.c: WebSocket framing */
 
+typedef struct {
+    u_char                    *data;          /* NGX_OK: the message */
+    size_t                     len;
+    ngx_uint_t                 reassembled;   /* data is to be ngx_free()d */
+    ngx_uint_t                 status;        /* NGX_DECLINED: to send */
+    const char                *reason;        /* for the log, or NULL */
+    u_char                     buf[64];       /* reason's room */
+} ngx_goim_comet_ws_in_t;
+
+ngx_int_t ngx_goim_comet_ws_read(ngx_goim_channel_t *ch, size_t *pos,
+    ngx_goim_comet_ws_in_t *in);
+void ngx_goim_comet_ws_close(ngx_goim_channel_t *ch, ngx_uint_t status);
+
+
+/* ngx_goim_comet_output.c: messages and the output queue */
 ngx_goim_comet_msg_t *ngx_goim_comet_msg_create(size_t len, ngx_log_t *log);
 void ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg);
 
-ngx_goim_comet_room_t *ngx_goim_room_lookup(ngx_goim_comet_conf_t *ccf,
+/* NGX_OK queued, NGX_DECLINED refused (closed, queue full), NGX_ERROR */
+ngx_int_t ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch,
+    ngx_goim_comet_msg_t *msg, ngx_uint_t force);
+ngx_int_t ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch,
+    ngx_goim_comet_msg_t *msg);
+/* a push: as enqueue, and a full queue is counted and logged */
+ngx_int_t ngx_goim_channel_push(ngx_goim_channel_t *ch,
+    ngx_goim_comet_msg_t *msg);
+ngx_int_t ngx_goim_comet_output_flush(ngx_goim_channel_t *ch);
+void ngx_goim_comet_output_free(ngx_goim_channel_t *ch);
+void ngx_goim_comet_output_free_all(ngx_goim_comet_worker_t *wk);
+
+
+/* ngx_goim_comet_room.c: this worker's rooms */
+ngx_goim_comet_room_t *ngx_goim_room_lookup(ngx_goim_comet_worker_t *wk,
     ngx_str_t *name);
 ngx_int_t ngx_goim_room_join(ngx_goim_channel_t *ch, ngx_str_t *name);
 void ngx_goim_room_leave(ngx_goim_channel_t *ch);
 int32_t ngx_goim_room_online(ngx_goim_comet_room_t *room);
 
-void ngx_goim_channel_kick(ngx_goim_channel_t *ch);
 
+/* ngx_goim_comet_opset.c */
 ngx_uint_t ngx_goim_opset_sort(int32_t *ops, ngx_uint_t n);
 ngx_uint_t ngx_goim_opset_count(u_char *p, size_t len);
 ngx_int_t ngx_goim_opset_parse(u_char *p, size_t len, int32_t *ops,
@@ -270,37 +374,52 @@ ngx_int_t ngx_goim_opset_covers(ngx_goim_opset_t *set, const int32_t *ops,
     ngx_uint_t n, int32_t *missing);
 void ngx_goim_opset_free(ngx_goim_opset_t *set);
 
-ngx_uint_t ngx_goim_comet_push_key(ngx_goim_comet_conf_t *ccf, ngx_str_t *key,
-    int32_t op, ngx_goim_comet_msg_t *msg);
-void ngx_goim_comet_push_room(ngx_goim_comet_conf_t *ccf, ngx_str_t *name,
-    ngx_goim_comet_msg_t *msg);
-void ngx_goim_comet_push_all(ngx_goim_comet_conf_t *ccf, int32_t op,
-    ngx_goim_comet_msg_t *msg, ngx_uint_t speed);
-void ngx_goim_comet_pacers_stop(ngx_goim_comet_conf_t *ccf);
 
-ngx_int_t ngx_goim_xw_add_zone(ngx_conf_t *cf, ngx_goim_comet_conf_t *ccf);
-ngx_int_t ngx_goim_xw_init_worker(ngx_cycle_t *cycle,
+/* ngx_goim_comet_deliver.c: to this worker's channels */
+ngx_uint_t ngx_goim_comet_deliver_key(ngx_goim_comet_worker_t *wk,
+    ngx_str_t *key, int32_t op, ngx_goim_comet_msg_t *msg);
+void ngx_goim_comet_deliver_room(ngx_goim_comet_worker_t *wk,
+    ngx_str_t *name, ngx_goim_comet_msg_t *msg);
+void ngx_goim_comet_deliver_all(ngx_goim_comet_worker_t *wk, int32_t op,
+    ngx_goim_comet_msg_t *msg, ngx_uint_t speed);
+void ngx_goim_comet_deliver_stop(ngx_goim_comet_worker_t *wk);
+
+
+/* ngx_goim_comet_zone.c: the shared zone */
+ngx_int_t ngx_goim_comet_zone_add(ngx_cycle_t *cycle,
     ngx_goim_comet_conf_t *ccf);
-void ngx_goim_xw_exit_worker(ngx_goim_comet_conf_t *ccf);
-void ngx_goim_xw_poll(ngx_goim_comet_conf_t *ccf);
-void ngx_goim_xw_room_add(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name);
-void ngx_goim_xw_room_del(ngx_goim_comet_conf_t *ccf, ngx_str_node_t *name);
-ngx_int_t ngx_goim_xw_rooms(ngx_goim_comet_conf_t *ccf, char ***names,
-    size_t *n);
-ngx_int_t ngx_goim_xw_key_set(ngx_goim_comet_conf_t *ccf,
+
+
+/* ngx_goim_comet_tables.c: the key and room tables every worker shares */
+void ngx_goim_comet_tables_room_add(ngx_goim_comet_worker_t *wk,
+    ngx_str_node_t *name);
+void ngx_goim_comet_tables_room_del(ngx_goim_comet_worker_t *wk,
+    ngx_str_node_t *name);
+ngx_int_t ngx_goim_comet_tables_rooms(ngx_goim_comet_worker_t *wk,
+    char ***names, size_t *n);
+ngx_int_t ngx_goim_comet_tables_key_set(ngx_goim_comet_worker_t *wk,
     ngx_goim_channel_t *ch);
-void ngx_goim_xw_key_del(ngx_goim_comet_conf_t *ccf, ngx_goim_channel_t *ch);
-ngx_uint_t ngx_goim_xw_push_keys(ngx_goim_comet_conf_t *ccf, char **keys,
-    size_t n, int32_t op, ngx_goim_comet_msg_t *msg);
-void ngx_goim_xw_push_others(ngx_goim_comet_conf_t *ccf, ngx_str_t *room,
-    int32_t op, ngx_uint_t speed, ngx_goim_comet_msg_t *msg);
-void ngx_goim_xw_stats(ngx_goim_comet_conf_t *ccf,
+void ngx_goim_comet_tables_key_del(ngx_goim_comet_worker_t *wk,
+    ngx_goim_channel_t *ch);
+void ngx_goim_comet_tables_stats(ngx_goim_comet_worker_t *wk,
     ngx_goim_comet_stats_t *sum, ngx_uint_t *workers, uint64_t *queued,
     ngx_uint_t *keys);
-ngx_uint_t ngx_goim_xw_hop_percentile(ngx_goim_comet_stats_t *st,
+
+
+/* ngx_goim_comet_relay.c: delivery across workers */
+ngx_int_t ngx_goim_comet_relay_init(ngx_goim_comet_worker_t *wk);
+void ngx_goim_comet_relay_exit(ngx_goim_comet_worker_t *wk);
+ngx_uint_t ngx_goim_comet_relay_push_keys(ngx_goim_comet_worker_t *wk,
+    char **keys, size_t n, int32_t op, ngx_goim_comet_msg_t *msg);
+void ngx_goim_comet_relay_push_others(ngx_goim_comet_worker_t *wk,
+    ngx_str_t *room, int32_t op, ngx_uint_t speed,
+    ngx_goim_comet_msg_t *msg);
+ngx_uint_t ngx_goim_comet_relay_hop_percentile(ngx_goim_comet_stats_t *st,
     ngx_uint_t permille);
 
-void ngx_goim_comet_push_bad_input(void);
+
+/* ngx_goim_comet_push.c: the push RPC job calls */
+void ngx_goim_comet_push_bad_input(void *ctx);
 void ngx_goim_comet_push_session(ngx_connection_t *c,
     ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data);

@@ -13,14 +13,23 @@
 #include "ngx_goim_comet.h"
 
 
+/*
+ * A channel: one client connection of either transport, from its start to
+ * its cleanup, its read loop and the goim operations it serves (auth,
+ * heartbeat, change room, sub, unsub, the rest handed to logic).  Longer
+ * than 1,000 lines on purpose: the operations reply, close and re-enter
+ * the read loop (an auth reply handles the packets that came behind it),
+ * so cut apart they would call each other in a circle; WebSocket framing
+ * and the output queue, which call nothing back, have files of their own.
+ */
+
+
 static void ngx_goim_channel_read_handler(ngx_event_t *rev);
 static void ngx_goim_channel_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_goim_channel_process(ngx_goim_channel_t *ch);
 static ngx_int_t ngx_goim_channel_process_ws(ngx_goim_channel_t *ch);
 static ngx_int_t ngx_goim_channel_message(ngx_goim_channel_t *ch,
     u_char *data, size_t len);
-static ngx_int_t ngx_goim_channel_control(ngx_goim_channel_t *ch,
-    unsigned opcode, u_char *data, size_t len);
 static void ngx_goim_channel_ws_fail(ngx_goim_channel_t *ch,
     ngx_uint_t status, const char *reason);
 static ngx_int_t ngx_goim_channel_packet(ngx_goim_channel_t *ch,
@@ -43,9 +52,6 @@ static u_char *ngx_goim_channel_auth_body(ngx_goim_channel_t *ch,
     size_t *len);
 static ngx_int_t ngx_goim_channel_reply(ngx_goim_channel_t *ch,
     goim_header_t *h, int32_t op, const void *body, size_t len);
-static ngx_int_t ngx_goim_channel_enqueue(ngx_goim_channel_t *ch,
-    ngx_goim_comet_msg_t *msg, ngx_uint_t force);
-static ngx_int_t ngx_goim_channel_flush(ngx_goim_channel_t *ch);
 static void ngx_goim_channel_close(ngx_goim_channel_t *ch,
     const char *reason);
 static void ngx_goim_channel_cleanup(void *data);
@@ -109,20 +115,20 @@ ngx_goim_channel_create(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     cln->data = ch;
 
     ch->connection = c;
-    ch->ccf = ngx_goim_comet_get_conf(ngx_cycle);
+    ch->worker = ngx_goim_comet_worker;
     ch->conf = conf;
     ch->finalize = finalize;
     ch->owner = owner;
     ch->out_tail = &ch->out;
     ch->ws = ws ? 1 : 0;
 
-    ngx_queue_insert_tail(&ch->ccf->all, &ch->queue);
+    ngx_queue_insert_tail(&ch->worker->all, &ch->queue);
 
     if (ch->ws) {
-        ch->ccf->stats->conns_ws++;
+        ch->worker->stats->conns_ws++;
 
     } else {
-        ch->ccf->stats->conns_tcp++;
+        ch->worker->stats->conns_tcp++;
     }
 
     return ch;
@@ -147,7 +153,7 @@ ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data, size_t len)
     c->read->handler = ngx_goim_channel_read_handler;
     c->write->handler = ngx_goim_channel_write_handler;
 
-    if (ch->ccf->logic_peer == NULL) {
+    if (ch->worker->logic_peer == NULL) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "goim comet: no goim_comet_logic configured");
         ngx_goim_channel_close(ch, NULL);
@@ -289,7 +295,7 @@ ngx_goim_channel_process(ngx_goim_channel_t *ch)
         }
 
         if (rc != GOIM_OK) {
-            ch->ccf->stats->bad_input++;
+            ch->worker->stats->bad_input++;
             ngx_goim_channel_close(ch, goim_strerror(rc));
             return NGX_ERROR;
         }
@@ -311,104 +317,44 @@ ngx_goim_channel_process(ngx_goim_channel_t *ch)
 }
 
 
-/*
- * WebSocket: frames in, one goim packet per (reassembled) message.  Text
- * and binary are both accepted, as goim does; control frames are answered
- * through the same output queue as everything else.
- */
+/* WebSocket: one goim packet per (reassembled) message */
 
 static ngx_int_t
 ngx_goim_channel_process_ws(ngx_goim_channel_t *ch)
 {
-    u_char           *payload;
-    size_t            pos, plen, max;
-    goim_ws_rc_t      rc;
-    goim_ws_frame_t   fr;
+    size_t                  pos;
+    ngx_int_t               rc;
+    ngx_goim_comet_ws_in_t  in;
 
     pos = 0;
-    max = GOIM_HEADER_LEN + ch->conf->max_body;
 
     while (ch->state == NGX_GOIM_CHANNEL_HANDSHAKE
            || ch->state == NGX_GOIM_CHANNEL_ONLINE)
     {
-        rc = goim_ws_parse(ch->in + pos, ch->in_len - pos, max, &fr);
+        rc = ngx_goim_comet_ws_read(ch, &pos, &in);
 
-        if (rc == GOIM_WS_AGAIN) {
+        if (rc == NGX_AGAIN) {
             break;
         }
 
-        if (rc != GOIM_WS_OK) {
-            ngx_goim_channel_ws_fail(ch, rc == GOIM_WS_ERR_TOO_BIG
-                                         ? GOIM_WS_CLOSE_TOO_BIG
-                                         : GOIM_WS_CLOSE_PROTOCOL,
-                                     goim_ws_strerror(rc));
+        if (rc == NGX_DECLINED) {
+            ngx_goim_channel_ws_fail(ch, in.status, in.reason);
             return NGX_ERROR;
         }
 
-        payload = ch->in + pos + fr.header_len;
-        plen = (size_t) fr.payload_len;
-        pos += fr.header_len + plen;
-
-        goim_ws_unmask(payload, plen, fr.mask, 0);
-
-        if (fr.opcode >= GOIM_WS_OP_CLOSE) {
-            if (ngx_goim_channel_control(ch, fr.opcode, payload, plen)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            continue;
-        }
-
-        if ((fr.opcode == GOIM_WS_OP_CONT) != (ch->frag != NULL)) {
-            ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_PROTOCOL,
-                                     ch->frag ? "new message inside a "
-                                                "fragmented one"
-                                              : "continuation frame "
-                                                "without a message");
+        if (rc == NGX_ERROR) {
+            ngx_goim_channel_close(ch, in.reason);
             return NGX_ERROR;
         }
 
-        if (fr.fin && ch->frag == NULL) {
-            if (ngx_goim_channel_message(ch, payload, plen) != NGX_OK) {
-                return NGX_ERROR;
-            }
+        rc = ngx_goim_channel_message(ch, in.data, in.len);
 
-            continue;
+        if (in.reassembled) {
+            ngx_free(in.data);
         }
 
-        /* a fragment: reassemble up to one packet's maximum */
-
-        if (ch->frag == NULL) {
-            ch->frag = ngx_alloc(max, ch->connection->log);
-            if (ch->frag == NULL) {
-                ngx_goim_channel_close(ch, "out of memory");
-                return NGX_ERROR;
-            }
-        }
-
-        if (max - ch->frag_len < plen) {
-            ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_TOO_BIG,
-                                     "fragmented message too large");
+        if (rc != NGX_OK) {
             return NGX_ERROR;
-        }
-
-        ngx_memcpy(ch->frag + ch->frag_len, payload, plen);
-        ch->frag_len += plen;
-
-        if (fr.fin) {
-            payload = ch->frag;
-            plen = ch->frag_len;
-            ch->frag = NULL;
-            ch->frag_len = 0;
-
-            if (ngx_goim_channel_message(ch, payload, plen) != NGX_OK) {
-                ngx_free(payload);
-                return NGX_ERROR;
-            }
-
-            ngx_free(payload);
         }
     }
 
@@ -418,6 +364,32 @@ ngx_goim_channel_process_ws(ngx_goim_channel_t *ch)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Ends a WebSocket connection with a close frame carrying status: one
+ * attempt to write what is queued and the frame, then the connection goes.
+ */
+
+static void
+ngx_goim_channel_ws_fail(ngx_goim_channel_t *ch, ngx_uint_t status,
+    const char *reason)
+{
+    ngx_goim_comet_ws_close(ch, status);
+
+    if (reason) {
+        if (status != GOIM_WS_CLOSE_GOING_AWAY) {
+            ch->worker->stats->bad_input++;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
+                      "goim comet: closing with status %ui: %s",
+                      status, reason);
+        reason = NULL;
+    }
+
+    ngx_goim_channel_close(ch, reason);
 }
 
 
@@ -441,110 +413,6 @@ ngx_goim_channel_message(ngx_goim_channel_t *ch, u_char *data, size_t len)
                              ? "packet length differs from its frame length"
                              : goim_strerror(rc));
     return NGX_ERROR;
-}
-
-
-static ngx_int_t
-ngx_goim_channel_control(ngx_goim_channel_t *ch, unsigned opcode,
-    u_char *data, size_t len)
-{
-    u_char                *p;
-    ngx_uint_t             status;
-    const char            *err;
-    ngx_goim_comet_msg_t  *msg;
-    u_char                 buf[64];
-
-    switch (opcode) {
-
-    case GOIM_WS_OP_PING:
-        msg = ngx_goim_comet_msg_create(GOIM_WS_MAX_HEADER + len,
-                                        ch->connection->log);
-        if (msg == NULL) {
-            ngx_goim_channel_close(ch, "out of memory");
-            return NGX_ERROR;
-        }
-
-        msg->len = goim_ws_header_write(msg->data, GOIM_WS_OP_PONG, len);
-        msg->len = ngx_cpymem(msg->data + msg->len, data, len) - msg->data;
-        msg->frame = 1;
-
-        if (ngx_goim_channel_enqueue(ch, msg, 0) != NGX_OK) {
-            ngx_goim_comet_msg_release(msg);
-            ngx_goim_channel_close(ch, "request flood: output queue full");
-            return NGX_ERROR;
-        }
-
-        ngx_goim_comet_msg_release(msg);
-        return NGX_OK;
-
-    case GOIM_WS_OP_PONG:
-        return NGX_OK;
-
-    default: /* GOIM_WS_OP_CLOSE */
-
-        /*
-         * A valid status is echoed, as RFC 6455 §5.5.1 asks; one that may
-         * not be on the wire is answered with 1002, a reason that is not
-         * UTF-8 with 1007.
-         */
-        status = goim_ws_close_reply(data, len, &err);
-
-        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ch->connection->log, 0,
-                       "goim comet: client sent close, answering %ui",
-                       status);
-
-        if (err && len >= 2 && status == GOIM_WS_CLOSE_PROTOCOL) {
-            p = ngx_snprintf(buf, sizeof(buf) - 1, "%s %ui", err,
-                             (ngx_uint_t) (data[0] << 8 | data[1]));
-            *p = '\0';
-            err = (const char *) buf;
-        }
-
-        ngx_goim_channel_ws_fail(ch, status, err);
-        return NGX_ERROR;
-    }
-}
-
-
-/*
- * Ends a WebSocket connection with a close frame carrying status: one
- * attempt to write what is queued and the frame, then the connection goes.
- */
-
-static void
-ngx_goim_channel_ws_fail(ngx_goim_channel_t *ch, ngx_uint_t status,
-    const char *reason)
-{
-    ngx_goim_comet_msg_t  *msg;
-
-    msg = ngx_goim_comet_msg_create(4, ch->connection->log);
-
-    if (msg) {
-        msg->data[0] = 0x80 | GOIM_WS_OP_CLOSE;
-        msg->data[1] = 2;
-        msg->data[2] = (u_char) (status >> 8);
-        msg->data[3] = (u_char) status;
-        msg->frame = 1;
-
-        /* past the queue's bound: this is the last thing it carries */
-        (void) ngx_goim_channel_enqueue(ch, msg, 1);
-        ngx_goim_comet_msg_release(msg);
-
-        (void) ngx_goim_channel_flush(ch);
-    }
-
-    if (reason) {
-        if (status != GOIM_WS_CLOSE_GOING_AWAY) {
-            ch->ccf->stats->bad_input++;
-        }
-
-        ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
-                      "goim comet: closing with status %ui: %s",
-                      status, reason);
-        reason = NULL;
-    }
-
-    ngx_goim_channel_close(ch, reason);
 }
 
 
@@ -592,7 +460,7 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         name.len = pkt->body_len;
 
         if (ch->restricted && !ngx_goim_channel_room_allowed(ch, &name)) {
-            ch->ccf->stats->token_refused++;
+            ch->worker->stats->token_refused++;
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "goim comet: room \"%*s\" is not allowed by the "
                           "token of mid %L", ngx_min(name.len, 64),
@@ -619,10 +487,10 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 
         if (rc != NGX_OK) {
             if (rc == NGX_DECLINED) {
-                ch->ccf->stats->bad_input++;
+                ch->worker->stats->bad_input++;
 
             } else if (rc == NGX_ABORT) {
-                ch->ccf->stats->token_refused++;
+                ch->worker->stats->token_refused++;
             }
 
             ngx_goim_channel_close(ch, rc == NGX_DECLINED
@@ -648,8 +516,9 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         req.key = (char *) ch->node.str.data;
         req.proto = &proto;
 
-        if (ngx_goim_rpc_call(ch->ccf->logic_peer, GOIM__METHOD__LOGIC_RECEIVE,
-                              &req.base, ch->ccf->rpc_timeout,
+        if (ngx_goim_rpc_call(ch->worker->logic_peer,
+                              GOIM__METHOD__LOGIC_RECEIVE,
+                              &req.base, ch->worker->conf->rpc_timeout,
                               ngx_goim_channel_rpc_logged, NULL)
             == NULL)
         {
@@ -745,7 +614,7 @@ ngx_goim_channel_renew_delay(ngx_goim_channel_t *ch)
 {
     ngx_msec_t  interval;
 
-    interval = ch->ccf->renew_interval;
+    interval = ch->worker->conf->renew_interval;
 
     return interval / 2 + (ngx_msec_t) ngx_random() % (interval / 2 + 1);
 }
@@ -758,13 +627,14 @@ ngx_goim_channel_renew(ngx_goim_channel_t *ch)
 
     req.mid = ch->mid;
     req.key = (char *) ch->node.str.data;
-    req.server = (char *) ch->ccf->id.data;
+    req.server = (char *) ch->worker->conf->id.data;
     req.room_id = ch->room ? (char *) ch->room->node.str.data : "";
 
     ch->renew_at = ngx_current_msec + ngx_goim_channel_renew_delay(ch);
 
-    (void) ngx_goim_rpc_call(ch->ccf->logic_peer, GOIM__METHOD__LOGIC_HEARTBEAT,
-                             &req.base, ch->ccf->rpc_timeout,
+    (void) ngx_goim_rpc_call(ch->worker->logic_peer,
+                             GOIM__METHOD__LOGIC_HEARTBEAT,
+                             &req.base, ch->worker->conf->rpc_timeout,
                              ngx_goim_channel_rpc_logged, NULL);
 }
 
@@ -783,7 +653,7 @@ ngx_goim_channel_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
                    ngx_min(c->addr_text.len, NGX_SOCKADDR_STRLEN));
     *p = '\0';
 
-    req.server = (char *) ch->ccf->id.data;
+    req.server = (char *) ch->worker->conf->id.data;
     req.token.data = (uint8_t *) pkt->body;
     req.token.len = pkt->body_len;
     req.client_ip = (char *) ip;
@@ -796,9 +666,9 @@ ngx_goim_channel_auth(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     ch->mid = ((int64_t) (uint16_t) pkt->header.ver << 32)
               | (uint32_t) pkt->header.seq;
 
-    ch->call = ngx_goim_rpc_call(ch->ccf->logic_peer,
+    ch->call = ngx_goim_rpc_call(ch->worker->logic_peer,
                                  GOIM__METHOD__LOGIC_CONNECT, &req.base,
-                                 ch->ccf->rpc_timeout,
+                                 ch->worker->conf->rpc_timeout,
                                  ngx_goim_channel_auth_done, ch);
     if (ch->call == NULL) {
         ngx_goim_channel_close(ch, "out of memory");
@@ -831,7 +701,7 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "goim comet: auth refused by logic: %V (%i)",
                       &res->message, res->status);
-        ch->ccf->stats->auth_failed++;
+        ch->worker->stats->auth_failed++;
         ngx_goim_channel_close(ch, "auth failed");
         return;
     }
@@ -847,11 +717,11 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
         /* logic has stored the session in router: it must not linger */
         req.mid = reply->mid;
         req.key = reply->key;
-        req.server = (char *) ch->ccf->id.data;
+        req.server = (char *) ch->worker->conf->id.data;
 
-        (void) ngx_goim_rpc_call(ch->ccf->logic_peer,
+        (void) ngx_goim_rpc_call(ch->worker->logic_peer,
                                  GOIM__METHOD__LOGIC_DISCONNECT, &req.base,
-                                 ch->ccf->rpc_timeout,
+                                 ch->worker->conf->rpc_timeout,
                                  ngx_goim_channel_rpc_logged, NULL);
 
         ngx_goim_channel_close(ch, "registration failed");
@@ -956,7 +826,7 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
                              ch->conf->max_accepts, ch->connection->log);
     if (rc != NGX_OK) {
         if (rc == NGX_DECLINED) {
-            ch->ccf->stats->bad_input++;
+            ch->worker->stats->bad_input++;
             ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                           "goim comet: the token accepts more than %ui "
                           "operations (goim_comet_max_accepts)",
@@ -984,22 +854,22 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
 
     ch->node.str = key;
     ch->node.node.key = hash;
-    ch->id = ((uint64_t) ch->ccf->worker << 48) | ++ch->ccf->next_id;
+    ch->id = ((uint64_t) ch->worker->worker << 48) | ++ch->worker->next_id;
 
     /* other workers learn the key; an older owner elsewhere is kicked */
-    if (ngx_goim_xw_key_set(ch->ccf, ch) != NGX_OK) {
+    if (ngx_goim_comet_tables_key_set(ch->worker, ch) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    old = (ngx_goim_channel_t *) ngx_str_rbtree_lookup(&ch->ccf->channels,
+    old = (ngx_goim_channel_t *) ngx_str_rbtree_lookup(&ch->worker->channels,
                                                        &key, hash);
     if (old) {
         ngx_goim_channel_kick(old);
     }
 
-    ngx_rbtree_insert(&ch->ccf->channels, &ch->node.node);
+    ngx_rbtree_insert(&ch->worker->channels, &ch->node.node);
     ch->registered = 1;
-    ch->ccf->stats->online++;
+    ch->worker->stats->online++;
 
     return NGX_OK;
 }
@@ -1024,7 +894,7 @@ ngx_goim_channel_restrict(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
                              ch->connection->log);
     if (rc != NGX_OK) {
         if (rc == NGX_DECLINED) {
-            ch->ccf->stats->bad_input++;
+            ch->worker->stats->bad_input++;
             ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                           "goim comet: the token allows more than %ui "
                           "operations (goim_comet_max_accepts)",
@@ -1041,7 +911,7 @@ ngx_goim_channel_restrict(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
     }
 
     if (reply->n_allowed_rooms) {
-        ch->allowed_rooms = ngx_alloc(size, ch->connection->log);
+        ch->allowed_rooms = ngx_palloc(ch->connection->pool, size);
         if (ch->allowed_rooms == NULL) {
             return NGX_ERROR;
         }
@@ -1106,7 +976,7 @@ void
 ngx_goim_channel_kick(ngx_goim_channel_t *ch)
 {
     ch->kicked = 1;
-    ch->ccf->stats->kicked++;
+    ch->worker->stats->kicked++;
     ngx_goim_channel_close(ch, "kicked by a newer connection with the same "
                                "key");
 }
@@ -1115,13 +985,13 @@ ngx_goim_channel_kick(ngx_goim_channel_t *ch)
 /* the worker is exiting: every client goes, each logged */
 
 void
-ngx_goim_channel_close_all(ngx_goim_comet_conf_t *ccf)
+ngx_goim_channel_close_all(ngx_goim_comet_worker_t *wk)
 {
     ngx_queue_t         *q;
     ngx_goim_channel_t  *ch;
 
-    while (!ngx_queue_empty(&ccf->all)) {
-        q = ngx_queue_head(&ccf->all);
+    while (!ngx_queue_empty(&wk->all)) {
+        q = ngx_queue_head(&wk->all);
         ch = ngx_queue_data(q, ngx_goim_channel_t, queue);
 
         /* no TLS close_notify exchange: it could never finish now */
@@ -1133,9 +1003,9 @@ ngx_goim_channel_close_all(ngx_goim_comet_conf_t *ccf)
 
 
 ngx_goim_channel_t *
-ngx_goim_channel_lookup(ngx_goim_comet_conf_t *ccf, ngx_str_t *key)
+ngx_goim_channel_lookup(ngx_goim_comet_worker_t *wk, ngx_str_t *key)
 {
-    return (ngx_goim_channel_t *) ngx_str_rbtree_lookup(&ccf->channels, key,
+    return (ngx_goim_channel_t *) ngx_str_rbtree_lookup(&wk->channels, key,
                                       ngx_crc32_long(key->data, key->len));
 }
 
@@ -1144,34 +1014,6 @@ ngx_int_t
 ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op)
 {
     return ngx_goim_opset_has(&ch->accepts, op);
-}
-
-
-ngx_goim_comet_msg_t *
-ngx_goim_comet_msg_create(size_t len, ngx_log_t *log)
-{
-    ngx_goim_comet_msg_t  *msg;
-
-    msg = ngx_alloc(offsetof(ngx_goim_comet_msg_t, data) + len, log);
-    if (msg == NULL) {
-        return NULL;
-    }
-
-    msg->refs = 1;
-    msg->len = len;
-    msg->raw = 0;
-    msg->frame = 0;
-
-    return msg;
-}
-
-
-void
-ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg)
-{
-    if (--msg->refs == 0) {
-        ngx_free(msg);
-    }
 }
 
 
@@ -1192,13 +1034,13 @@ ngx_goim_channel_reply(ngx_goim_channel_t *ch, goim_header_t *h, int32_t op,
 
     goim_packet_write(msg->data, h->ver, op, h->seq, body, len);
 
-    rc = ngx_goim_channel_enqueue(ch, msg, 0);
+    rc = ngx_goim_comet_output_enqueue(ch, msg, 0);
 
     ngx_goim_comet_msg_release(msg);
 
     if (rc == NGX_DECLINED) {
         /* goim closes a client whose requests outrun its replies */
-        ch->ccf->stats->bad_input++;
+        ch->worker->stats->bad_input++;
         ngx_goim_channel_close(ch, "request flood: output queue full");
         return NGX_ERROR;
     }
@@ -1212,226 +1054,29 @@ ngx_goim_channel_reply(ngx_goim_channel_t *ch, goim_header_t *h, int32_t op,
 }
 
 
-ngx_int_t
-ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_goim_channel_enqueue(ch, msg, 0);
-
-    if (rc == NGX_DECLINED) {
-        ch->ccf->stats->dropped++;
-
-        ngx_log_error(NGX_LOG_WARN, ch->connection->log, 0,
-                      "goim comet: key \"%V\" output queue full (%ui), "
-                      "push dropped", &ch->node.str, ch->queued);
-    }
-
-    return rc;
-}
-
-
-/*
- * Queues a message for the writer.  On TCP an OpRaw batch goes out as its
- * inner packets (the outer header is skipped); on WebSocket every packet,
- * a batch with its outer header, is one binary frame.  force: past the
- * queue's bound (a closing frame).
- */
-
-static ngx_int_t
-ngx_goim_channel_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
-    ngx_uint_t force)
-{
-    ngx_event_t           *wev;
-    ngx_goim_comet_out_t  *out;
-
-    if (ch->state == NGX_GOIM_CHANNEL_CLOSED) {
-        return NGX_DECLINED;
-    }
-
-    if (ch->queued >= ch->conf->queue_size && !force) {
-        return NGX_DECLINED;
-    }
-
-    out = ngx_alloc(sizeof(ngx_goim_comet_out_t), ch->connection->log);
-    if (out == NULL) {
-        return NGX_ERROR;
-    }
-
-    msg->refs++;
-
-    out->next = NULL;
-    out->msg = msg;
-    out->pos = msg->data;
-    out->last = msg->data + msg->len;
-    out->hdr_pos = 0;
-    out->hdr_len = 0;
-
-    if (ch->ws) {
-        if (!msg->frame) {
-            out->hdr_len = (u_char) goim_ws_header_write(out->hdr,
-                                                         GOIM_WS_OP_BINARY,
-                                                         msg->len);
-        }
-
-    } else if (msg->raw) {
-        out->pos += GOIM_HEADER_LEN;
-    }
-
-    *ch->out_tail = out;
-    ch->out_tail = &out->next;
-    ch->queued++;
-
-    wev = ch->connection->write;
-
-    if (!wev->posted) {
-        ngx_post_event(wev, &ngx_posted_events);
-    }
-
-    return NGX_OK;
-}
-
-
-/* bytes that are their own frame, like the 101 answer to an upgrade */
-
-ngx_int_t
-ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
-{
-    msg->frame = 1;
-
-    return ngx_goim_channel_enqueue(ch, msg, 1);
-}
-
-
 static void
 ngx_goim_channel_write_handler(ngx_event_t *wev)
 {
-    ngx_connection_t       *c;
-    ngx_goim_channel_t     *ch;
-    ngx_goim_comet_conf_t  *ccf;
+    ngx_connection_t         *c;
+    ngx_goim_channel_t       *ch;
+    ngx_goim_comet_worker_t  *wk;
 
     c = wev->data;
     ch = ngx_goim_channel_from_connection(c);
-    ccf = ch->ccf;
+    wk = ch->worker;
 
     if (ch->state == NGX_GOIM_CHANNEL_CLOSED) {
         return;
     }
 
-    if (ngx_goim_channel_flush(ch) == NGX_ERROR) {
+    if (ngx_goim_comet_output_flush(ch) == NGX_ERROR) {
         ngx_goim_channel_close(ch, "write failed");
     }
 
     /* a fan-out is a run of these: let other workers' records in */
-    ngx_goim_xw_poll(ccf);
-}
-
-
-#define NGX_GOIM_CHANNEL_IOVS  64
-
-/*
- * Writes as much of the queue as the socket takes, up to 64 pieces per
- * send_chain() (one writev(), or one SSL record buffer).
- */
-
-static ngx_int_t
-ngx_goim_channel_flush(ngx_goim_channel_t *ch)
-{
-    off_t                  sent;
-    size_t                 n;
-    ngx_uint_t             i;
-    ngx_buf_t              bufs[NGX_GOIM_CHANNEL_IOVS];
-    ngx_chain_t            chain[NGX_GOIM_CHANNEL_IOVS], *cl, *rc;
-    ngx_connection_t      *c;
-    ngx_goim_comet_out_t  *out;
-
-    c = ch->connection;
-
-    while (ch->out) {
-
-        i = 0;
-
-        for (out = ch->out;
-             out && i + 2 <= NGX_GOIM_CHANNEL_IOVS;
-             out = out->next)
-        {
-            if (out->hdr_pos < out->hdr_len) {
-                ngx_memzero(&bufs[i], sizeof(ngx_buf_t));
-                bufs[i].pos = out->hdr + out->hdr_pos;
-                bufs[i].last = out->hdr + out->hdr_len;
-                bufs[i].memory = 1;
-                i++;
-            }
-
-            ngx_memzero(&bufs[i], sizeof(ngx_buf_t));
-            bufs[i].pos = out->pos;
-            bufs[i].last = out->last;
-            bufs[i].memory = 1;
-            i++;
-        }
-
-        for (n = 0; n < i; n++) {
-            chain[n].buf = &bufs[n];
-            chain[n].next = (n + 1 < i) ? &chain[n + 1] : NULL;
-        }
-
-        /* an HTTP connection's TLS layer holds output until a flush */
-        bufs[i - 1].flush = 1;
-
-        sent = c->sent;
-
-        rc = c->send_chain(c, chain, 0);
-
-        if (rc == NGX_CHAIN_ERROR) {
-            return NGX_ERROR;
-        }
-
-        sent = c->sent - sent;
-
-        /* retire what went out */
-
-        while (sent > 0 && ch->out) {
-            out = ch->out;
-
-            n = ngx_min((size_t) sent, (size_t) (out->hdr_len - out->hdr_pos));
-            out->hdr_pos += n;
-            sent -= n;
-
-            n = ngx_min((size_t) sent, (size_t) (out->last - out->pos));
-            out->pos += n;
-            sent -= n;
-
-            if (out->hdr_pos < out->hdr_len || out->pos < out->last) {
-                break;
-            }
-
-            ch->out = out->next;
-            if (ch->out == NULL) {
-                ch->out_tail = &ch->out;
-            }
-
-            ch->queued--;
-            ch->ccf->stats->packets_out++;
-
-            ngx_goim_comet_msg_release(out->msg);
-            ngx_free(out);
-        }
-
-        for (cl = rc; cl; cl = cl->next) {
-            if (ngx_buf_size(cl->buf)) {
-                /* the socket is full */
-                goto again;
-            }
-        }
+    if (wk->poll) {
+        wk->poll(wk);
     }
-
-again:
-
-    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -1460,8 +1105,7 @@ ngx_goim_channel_cleanup(void *data)
 {
     ngx_goim_channel_t *ch = data;
 
-    ngx_goim_comet_out_t   *out;
-    Goim__DisconnectReq     req = GOIM__DISCONNECT_REQ__INIT;
+    Goim__DisconnectReq  req = GOIM__DISCONNECT_REQ__INIT;
 
     if (ch->state == NGX_GOIM_CHANNEL_CLOSED) {
         return;
@@ -1471,10 +1115,10 @@ ngx_goim_channel_cleanup(void *data)
     ngx_queue_remove(&ch->queue);
 
     if (ch->ws) {
-        ch->ccf->stats->conns_ws--;
+        ch->worker->stats->conns_ws--;
 
     } else {
-        ch->ccf->stats->conns_tcp--;
+        ch->worker->stats->conns_tcp--;
     }
 
     if (ch->call) {
@@ -1484,33 +1128,24 @@ ngx_goim_channel_cleanup(void *data)
 
     if (ch->registered) {
         /* first: ngx_rbtree_delete() zeroes the node's key, the hash */
-        ngx_goim_xw_key_del(ch->ccf, ch);
-        ngx_rbtree_delete(&ch->ccf->channels, &ch->node.node);
+        ngx_goim_comet_tables_key_del(ch->worker, ch);
+        ngx_rbtree_delete(&ch->worker->channels, &ch->node.node);
         ch->registered = 0;
-        ch->ccf->stats->online--;
+        ch->worker->stats->online--;
 
-        if (!ch->kicked && !ch->ccf->exiting) {
+        if (!ch->kicked && !ch->worker->exiting) {
             req.mid = ch->mid;
             req.key = (char *) ch->node.str.data;
-            req.server = (char *) ch->ccf->id.data;
+            req.server = (char *) ch->worker->conf->id.data;
 
-            (void) ngx_goim_rpc_call(ch->ccf->logic_peer,
+            (void) ngx_goim_rpc_call(ch->worker->logic_peer,
                                      GOIM__METHOD__LOGIC_DISCONNECT,
-                                     &req.base, ch->ccf->rpc_timeout,
+                                     &req.base, ch->worker->conf->rpc_timeout,
                                      ngx_goim_channel_rpc_logged, NULL);
         }
     }
 
-    while (ch->out) {
-        out = ch->out;
-        ch->out = out->next;
-
-        ngx_goim_comet_msg_release(out->msg);
-        ngx_free(out);
-    }
-
-    ch->out_tail = &ch->out;
-    ch->queued = 0;
+    ngx_goim_comet_output_free(ch);
 
     if (ch->in) {
         ngx_free(ch->in);
@@ -1527,11 +1162,9 @@ ngx_goim_channel_cleanup(void *data)
     ngx_goim_opset_free(&ch->accepts);
     ngx_goim_opset_free(&ch->allowed_ops);
 
-    if (ch->allowed_rooms) {
-        ngx_free(ch->allowed_rooms);
-        ch->allowed_rooms = NULL;
-        ch->nallowed_rooms = 0;
-    }
+    /* in c->pool */
+    ch->allowed_rooms = NULL;
+    ch->nallowed_rooms = 0;
 }
 
 

@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include <ngx_stream.h>
 
 #include "ngx_goim_comet.h"
 
@@ -18,7 +19,7 @@ static char *ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_goim_comet_addrs(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_goim_comet_init_process(ngx_cycle_t *cycle);
-static void ngx_goim_comet_rpc_refused(void);
+static void ngx_goim_comet_rpc_refused(void *ctx);
 static void ngx_goim_comet_exit_process(ngx_cycle_t *cycle);
 static void ngx_goim_comet_online_handler(ngx_event_t *ev);
 static void ngx_goim_comet_online_done(void *data,
@@ -177,9 +178,10 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
      *     ccf->push_addr = { 0, NULL };
      *     ccf->addrs = NULL;
      *     ccf->region = { 0, NULL };
-     *     ccf->logic_peer = NULL;
      *     ccf->rpc_secret = NULL;
      *     ccf->push_open = { 0, NULL };
+     *     ccf->drain_batch = 0;
+     *     ccf->shm_zone = NULL;
      */
 
     ccf->rpc_timeout = NGX_CONF_UNSET_MSEC;
@@ -192,8 +194,6 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
     ccf->zone_size = NGX_CONF_UNSET_SIZE;
     ccf->ring_size = NGX_CONF_UNSET_SIZE;
     ccf->weight = NGX_CONF_UNSET;
-    ccf->my_eventfd = -1;
-    ccf->cycle = cycle;
 
     return ccf;
 }
@@ -282,6 +282,18 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /*
+     * The zone is sized here, wherever worker_processes and the sizes are
+     * in the file: ngx_core_module's init_conf has run (it comes first),
+     * and shared memory is made after every init_conf.  The push listener
+     * is a stream server: without stream {} there is no zone.
+     */
+    if (cycle->conf_ctx[ngx_stream_module.index]
+        && ngx_goim_comet_zone_add(cycle, ccf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -349,45 +361,41 @@ ngx_goim_comet_addrs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_goim_comet_init_process(ngx_cycle_t *cycle)
 {
-    ngx_goim_comet_conf_t  *ccf;
+    ngx_goim_comet_conf_t    *ccf;
+    ngx_goim_comet_worker_t  *wk;
 
     ccf = ngx_goim_comet_get_conf(cycle);
 
-    ngx_rbtree_init(&ccf->channels, &ccf->sentinel,
-                    ngx_str_rbtree_insert_value);
-    ngx_queue_init(&ccf->all);
-    ngx_queue_init(&ccf->pacers);
-    ngx_rbtree_init(&ccf->rooms, &ccf->room_sentinel,
-                    ngx_str_rbtree_insert_value);
-
-    ccf->nworkers = 1;
-    ccf->stats = &ccf->local_stats;
-
-    if (ngx_goim_xw_init_worker(cycle, ccf) != NGX_OK) {
+    wk = ngx_goim_comet_worker_create(cycle);
+    if (wk == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_goim_rpc_set_auth(ccf->rpc_secret, ccf->rpc_auth_timeout,
-                          ngx_goim_comet_rpc_refused);
+    if (ngx_goim_comet_relay_init(wk) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_goim_rpc_init(&wk->rpc, ccf->rpc_secret, ccf->rpc_auth_timeout,
+                      ngx_goim_comet_rpc_refused, wk, cycle->log);
 
     if (ccf->logic == NULL) {
         return NGX_OK;
     }
 
-    ccf->logic_peer = ngx_goim_rpc_peer_create(cycle, ccf->logic,
-                                               ccf->rpc_timeout);
-    if (ccf->logic_peer == NULL) {
+    wk->logic_peer = ngx_goim_rpc_peer_create(&wk->rpc, cycle, ccf->logic,
+                                              ccf->rpc_timeout);
+    if (wk->logic_peer == NULL) {
         return NGX_ERROR;
     }
 
     /* announce this comet (and its push address) to logic at once */
     if (ccf->push_addr.len) {
-        ccf->online_event.handler = ngx_goim_comet_online_handler;
-        ccf->online_event.data = ccf;
-        ccf->online_event.log = cycle->log;
-        ccf->online_event.cancelable = 1;
+        wk->online_event.handler = ngx_goim_comet_online_handler;
+        wk->online_event.data = wk;
+        wk->online_event.log = cycle->log;
+        wk->online_event.cancelable = 1;
 
-        ngx_add_timer(&ccf->online_event, 1);
+        ngx_add_timer(&wk->online_event, 1);
     }
 
     return NGX_OK;
@@ -395,40 +403,39 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
 
 
 static void
-ngx_goim_comet_rpc_refused(void)
+ngx_goim_comet_rpc_refused(void *ctx)
 {
-    ngx_goim_comet_conf_t  *ccf;
+    ngx_goim_comet_worker_t  *wk = ctx;
 
-    ccf = ngx_goim_comet_get_conf(ngx_cycle);
-    ccf->stats->rpc_auth_refused++;
+    wk->stats->rpc_auth_refused++;
 }
 
 
 static void
 ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_goim_comet_conf_t  *ccf;
+    ngx_goim_comet_worker_t  *wk;
 
-    ccf = ngx_goim_comet_get_conf(cycle);
+    wk = ngx_goim_comet_worker;
+
+    if (wk == NULL) {
+        return;
+    }
 
     /*
      * Whatever is still open goes now, so nothing is left behind; no
      * Disconnect is sent, as its answer could never arrive: router's
      * session expiry removes those sessions.
      */
-    ccf->exiting = 1;
+    wk->exiting = 1;
 
-    if (ccf->all.next) {
-        ngx_goim_channel_close_all(ccf);
-        ngx_goim_comet_pacers_stop(ccf);
-    }
+    ngx_goim_channel_close_all(wk);
+    ngx_goim_comet_deliver_stop(wk);
 
-    ngx_goim_rpc_sessions_finalize();
-    ngx_goim_xw_exit_worker(ccf);
+    ngx_goim_rpc_sessions_finalize(&wk->rpc);
+    ngx_goim_comet_relay_exit(wk);
 
-    if (ccf->logic_peer) {
-        ngx_goim_rpc_peer_close(ccf->logic_peer);
-    }
+    ngx_goim_comet_worker_destroy(wk);
 }
 
 
@@ -440,15 +447,17 @@ ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
 static void
 ngx_goim_comet_online_handler(ngx_event_t *ev)
 {
-    uint64_t                queued;
-    ngx_uint_t              workers, keys;
-    ngx_goim_comet_conf_t  *ccf;
-    ngx_goim_comet_stats_t  st;
-    Goim__OnlineReq         req = GOIM__ONLINE_REQ__INIT;
-    Goim__CometInfo         info = GOIM__COMET_INFO__INIT;
-    u_char                  id[256], push_addr[256], region[256];
+    uint64_t                  queued;
+    ngx_uint_t                workers, keys;
+    ngx_goim_comet_conf_t    *ccf;
+    ngx_goim_comet_stats_t    st;
+    ngx_goim_comet_worker_t  *wk;
+    Goim__OnlineReq           req = GOIM__ONLINE_REQ__INIT;
+    Goim__CometInfo           info = GOIM__COMET_INFO__INIT;
+    u_char                    id[256], push_addr[256], region[256];
 
-    ccf = ev->data;
+    wk = ev->data;
+    ccf = wk->conf;
 
     if (ngx_exiting) {
         return;
@@ -465,7 +474,7 @@ ngx_goim_comet_online_handler(ngx_event_t *ev)
      * Each worker renews the one registration of the comet, and router
      * keeps the last: it counts every worker's connections, not its own.
      */
-    ngx_goim_xw_stats(ccf, &st, &workers, &queued, &keys);
+    ngx_goim_comet_tables_stats(wk, &st, &workers, &queued, &keys);
     info.conn_count = st.online;
     info.weight = (int32_t) ccf->weight;
 
@@ -481,9 +490,9 @@ ngx_goim_comet_online_handler(ngx_event_t *ev)
     req.server = (char *) id;
     req.comet = &info;
 
-    if (ngx_goim_rpc_call(ccf->logic_peer, GOIM__METHOD__LOGIC_RENEW_ONLINE,
+    if (ngx_goim_rpc_call(wk->logic_peer, GOIM__METHOD__LOGIC_RENEW_ONLINE,
                           &req.base, ccf->rpc_timeout,
-                          ngx_goim_comet_online_done, ccf)
+                          ngx_goim_comet_online_done, wk)
         == NULL)
     {
         ngx_add_timer(ev, 1000);
@@ -494,7 +503,7 @@ ngx_goim_comet_online_handler(ngx_event_t *ev)
 static void
 ngx_goim_comet_online_done(void *data, ngx_goim_rpc_result_t *res)
 {
-    ngx_goim_comet_conf_t  *ccf = data;
+    ngx_goim_comet_worker_t  *wk = data;
 
     size_t                  i;
     ngx_str_t               name;
@@ -503,11 +512,11 @@ ngx_goim_comet_online_done(void *data, ngx_goim_rpc_result_t *res)
     ngx_goim_comet_room_t  *room;
 
     if (res->status) {
-        ngx_log_error(NGX_LOG_WARN, ccf->online_event.log, 0,
+        ngx_log_error(NGX_LOG_WARN, wk->online_event.log, 0,
                       "goim comet: RenewOnline failed: %V, retrying in 1s",
                       &res->message);
 
-        ngx_add_timer(&ccf->online_event, 1000);
+        ngx_add_timer(&wk->online_event, 1000);
         return;
     }
 
@@ -515,10 +524,10 @@ ngx_goim_comet_online_done(void *data, ngx_goim_rpc_result_t *res)
 
     reply = (Goim__OnlineReply *) res->reply;
 
-    if (ccf->rooms.root != ccf->rooms.sentinel) {
-        for (node = ngx_rbtree_min(ccf->rooms.root, ccf->rooms.sentinel);
+    if (wk->rooms.root != wk->rooms.sentinel) {
+        for (node = ngx_rbtree_min(wk->rooms.root, wk->rooms.sentinel);
              node;
-             node = ngx_rbtree_next(&ccf->rooms, node))
+             node = ngx_rbtree_next(&wk->rooms, node))
         {
             ((ngx_goim_comet_room_t *) node)->all_online = 0;
         }
@@ -528,11 +537,11 @@ ngx_goim_comet_online_done(void *data, ngx_goim_rpc_result_t *res)
         name.data = (u_char *) reply->all_room_count[i]->key;
         name.len = ngx_strlen(reply->all_room_count[i]->key);
 
-        room = ngx_goim_room_lookup(ccf, &name);
+        room = ngx_goim_room_lookup(wk, &name);
         if (room) {
             room->all_online = reply->all_room_count[i]->value;
         }
     }
 
-    ngx_add_timer(&ccf->online_event, ccf->online_interval);
+    ngx_add_timer(&wk->online_event, wk->conf->online_interval);
 }

@@ -20,9 +20,9 @@
 
 
 ngx_goim_comet_room_t *
-ngx_goim_room_lookup(ngx_goim_comet_conf_t *ccf, ngx_str_t *name)
+ngx_goim_room_lookup(ngx_goim_comet_worker_t *wk, ngx_str_t *name)
 {
-    return (ngx_goim_comet_room_t *) ngx_str_rbtree_lookup(&ccf->rooms, name,
+    return (ngx_goim_comet_room_t *) ngx_str_rbtree_lookup(&wk->rooms, name,
                                      ngx_crc32_long(name->data, name->len));
 }
 
@@ -30,10 +30,10 @@ ngx_goim_room_lookup(ngx_goim_comet_conf_t *ccf, ngx_str_t *name)
 ngx_int_t
 ngx_goim_room_join(ngx_goim_channel_t *ch, ngx_str_t *name)
 {
-    ngx_goim_comet_conf_t  *ccf;
-    ngx_goim_comet_room_t  *room;
+    ngx_goim_comet_worker_t  *wk;
+    ngx_goim_comet_room_t    *room;
 
-    ccf = ch->ccf;
+    wk = ch->worker;
 
     if (ch->room) {
         if (ch->room->node.str.len == name->len
@@ -50,7 +50,7 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, ngx_str_t *name)
         return NGX_OK;
     }
 
-    room = ngx_goim_room_lookup(ccf, name);
+    room = ngx_goim_room_lookup(wk, name);
 
     if (room == NULL) {
         room = ngx_calloc(sizeof(ngx_goim_comet_room_t) + name->len + 1,
@@ -65,9 +65,9 @@ ngx_goim_room_join(ngx_goim_channel_t *ch, ngx_str_t *name)
         room->node.node.key = ngx_crc32_long(name->data, name->len);
 
         ngx_queue_init(&room->members);
-        ngx_rbtree_insert(&ccf->rooms, &room->node.node);
-        ccf->stats->rooms++;
-        ngx_goim_xw_room_add(ccf, &room->node);
+        ngx_rbtree_insert(&wk->rooms, &room->node.node);
+        wk->stats->rooms++;
+        ngx_goim_comet_tables_room_add(wk, &room->node);
     }
 
     ngx_queue_insert_tail(&room->members, &ch->room_link);
@@ -94,9 +94,9 @@ ngx_goim_room_leave(ngx_goim_channel_t *ch)
 
     if (--room->online == 0) {
         /* first: ngx_rbtree_delete() zeroes the node's key, the hash */
-        ngx_goim_xw_room_del(ch->ccf, &room->node);
-        ngx_rbtree_delete(&ch->ccf->rooms, &room->node.node);
-        ch->ccf->stats->rooms--;
+        ngx_goim_comet_tables_room_del(ch->worker, &room->node);
+        ngx_rbtree_delete(&ch->worker->rooms, &room->node.node);
+        ch->worker->stats->rooms--;
         ngx_free(room);
     }
 }

@@ -493,14 +493,14 @@ ngx_http_goim_comet_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
 {
-    uint64_t                 queued;
-    ngx_int_t                rc;
-    ngx_str_t                format;
-    ngx_buf_t               *b;
-    ngx_uint_t               workers, keys, prometheus;
-    ngx_chain_t              out;
-    ngx_goim_comet_conf_t   *ccf;
-    ngx_goim_comet_stats_t   st;
+    uint64_t                  queued;
+    ngx_int_t                 rc;
+    ngx_str_t                 format;
+    ngx_buf_t                *b;
+    ngx_uint_t                workers, keys, prometheus;
+    ngx_chain_t               out;
+    ngx_goim_comet_worker_t  *wk;
+    ngx_goim_comet_stats_t    st;
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -515,10 +515,10 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
                   && format.len == 10
                   && ngx_strncmp(format.data, "prometheus", 10) == 0);
 
-    ccf = ngx_goim_comet_get_conf(ngx_cycle);
-    ngx_goim_xw_stats(ccf, &st, &workers, &queued, &keys);
+    wk = ngx_goim_comet_worker;
+    ngx_goim_comet_tables_stats(wk, &st, &workers, &queued, &keys);
 
-    b = ngx_create_temp_buf(r->pool, 4096 + ccf->id.len);
+    b = ngx_create_temp_buf(r->pool, 4096 + wk->conf->id.len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -584,12 +584,12 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# TYPE goim_comet_rpc_auth_refused_total counter\n"
             "goim_comet_rpc_auth_refused_total %uA\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
-            st.packets_out, st.dropped, st.xw_dropped, st.xw_records,
+            st.packets_out, st.dropped, st.relay_dropped, st.relay_records,
             queued, st.auth_failed, st.kicked, st.bad_input,
             st.locks_recovered, st.token_refused, workers,
-            ngx_goim_xw_hop_percentile(&st, 500),
-            ngx_goim_xw_hop_percentile(&st, 990),
-            ngx_goim_xw_hop_percentile(&st, 999), keys,
+            ngx_goim_comet_relay_hop_percentile(&st, 500),
+            ngx_goim_comet_relay_hop_percentile(&st, 990),
+            ngx_goim_comet_relay_hop_percentile(&st, 999), keys,
             st.rpc_auth_refused);
 
         ngx_str_set(&r->headers_out.content_type,
@@ -607,12 +607,13 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"keys\":%ui},\"locks_recovered\":%uA,\"token_refused\":%uA,"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA,"
             "\"rpc_auth_refused\":%uA}\n",
-            &ccf->id, workers, st.conns_tcp, st.conns_ws, st.online,
+            &wk->conf->id, workers, st.conns_tcp, st.conns_ws, st.online,
             st.rooms, st.push_calls, st.packets_out, st.dropped,
-            st.xw_dropped, st.xw_records, queued,
-            ngx_goim_xw_hop_percentile(&st, 500),
-            ngx_goim_xw_hop_percentile(&st, 990),
-            ngx_goim_xw_hop_percentile(&st, 999), keys, st.locks_recovered,
+            st.relay_dropped, st.relay_records, queued,
+            ngx_goim_comet_relay_hop_percentile(&st, 500),
+            ngx_goim_comet_relay_hop_percentile(&st, 990),
+            ngx_goim_comet_relay_hop_percentile(&st, 999), keys,
+            st.locks_recovered,
             st.token_refused, st.auth_failed, st.kicked, st.bad_input,
             st.rpc_auth_refused);
 

@@ -306,10 +306,6 @@ ngx_stream_goim_comet_postconfiguration(ngx_conf_t *cf)
     ccf = ngx_goim_comet_get_conf(cf->cycle);
     cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
 
-    if (ccf->shm_zone == NULL && ngx_goim_xw_add_zone(cf, ccf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     ls = cmcf->listen.elts;
 
     for (i = 0; i < cmcf->listen.nelts; i++) {

@@ -103,6 +103,7 @@ typedef struct {
 
 typedef struct {
     ngx_goim_logic_conf_t     *conf;
+    ngx_goim_rpc_t             rpc;           /* its ctx: this worker */
     ngx_goim_rpc_peer_t      **router_peers;  /* one per goim_logic_router */
     ngx_uint_t                 nrouters;
     ngx_goim_rpc_peer_t       *job_peer;
@@ -114,9 +115,9 @@ typedef struct {
 
 /*
  * This worker's state, from init_process to exit_process (NULL before and
- * after).  Request handlers read it once, where a request starts, and pass
- * it on; callbacks that get no context (libgoim/nginx's counters) read it
- * too.
+ * after).  An http request reads it once, where it starts, and passes it
+ * on; an RPC request gets it as r->ctx from the RPC plane (w->rpc), which
+ * the stream handler hands its sessions.
  */
 extern ngx_goim_logic_worker_t  *ngx_goim_logic_worker;
 

@@ -25,7 +25,7 @@ static char *ngx_goim_logic_router_directive(ngx_conf_t *cf,
 static char *ngx_goim_logic_job_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_goim_logic_init_process(ngx_cycle_t *cycle);
-static void ngx_goim_logic_rpc_refused(void);
+static void ngx_goim_logic_rpc_refused(void *ctx);
 static void ngx_goim_logic_exit_process(ngx_cycle_t *cycle);
 
 
@@ -370,8 +370,8 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
 
     ngx_goim_logic_worker = w;
 
-    ngx_goim_rpc_set_auth(lcf->rpc_secret, lcf->rpc_auth_timeout,
-                          ngx_goim_logic_rpc_refused);
+    ngx_goim_rpc_init(&w->rpc, lcf->rpc_secret, lcf->rpc_auth_timeout,
+                      ngx_goim_logic_rpc_refused, w, cycle->log);
 
     if (lcf->routers) {
         w->router_peers = ngx_pcalloc(cycle->pool, lcf->routers->nelts
@@ -383,7 +383,8 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
         up = lcf->routers->elts;
 
         for (i = 0; i < lcf->routers->nelts; i++) {
-            w->router_peers[i] = ngx_goim_rpc_peer_create(cycle, &up[i],
+            w->router_peers[i] = ngx_goim_rpc_peer_create(&w->rpc, cycle,
+                                                        &up[i],
                                                         lcf->connect_timeout);
             if (w->router_peers[i] == NULL) {
                 return NGX_ERROR;
@@ -394,7 +395,7 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
     }
 
     if (lcf->job) {
-        w->job_peer = ngx_goim_rpc_peer_create(cycle, lcf->job,
+        w->job_peer = ngx_goim_rpc_peer_create(&w->rpc, cycle, lcf->job,
                                                lcf->connect_timeout);
         if (w->job_peer == NULL) {
             return NGX_ERROR;
@@ -406,12 +407,11 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
 
 
 static void
-ngx_goim_logic_rpc_refused(void)
+ngx_goim_logic_rpc_refused(void *ctx)
 {
-    if (ngx_goim_logic_worker) {
-        ngx_goim_logic_stats_inc(ngx_goim_logic_worker->stats,
-                                 rpc_auth_refused);
-    }
+    ngx_goim_logic_worker_t *w = ctx;
+
+    ngx_goim_logic_stats_inc(w->stats, rpc_auth_refused);
 }
 
 
@@ -423,11 +423,11 @@ ngx_goim_logic_exit_process(ngx_cycle_t *cycle)
 
     w = ngx_goim_logic_worker;
 
-    ngx_goim_rpc_sessions_finalize();
-
     if (w == NULL) {
         return;
     }
+
+    ngx_goim_rpc_sessions_finalize(&w->rpc);
 
     ngx_goim_logic_queue_exit_process(w);
 

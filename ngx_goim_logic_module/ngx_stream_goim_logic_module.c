@@ -48,7 +48,7 @@ static void ngx_stream_goim_logic_close(void *data);
 static char *ngx_stream_goim_logic_rpc(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_stream_goim_logic_create_srv_conf(ngx_conf_t *cf);
-static void ngx_stream_goim_logic_bad_input(void);
+static void ngx_stream_goim_logic_bad_input(void *ctx);
 
 static void ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r);
 static void ngx_stream_goim_logic_connect_done(void *data,
@@ -157,7 +157,10 @@ ngx_stream_goim_logic_handler(ngx_stream_session_t *s)
 
     glscf = ngx_stream_get_module_srv_conf(s, ngx_stream_goim_logic_module);
 
-    if (ngx_goim_rpc_session_start(s->connection,
+    /* the sessions' requests carry this worker's state as r->ctx */
+
+    if (ngx_goim_rpc_session_start(&ngx_goim_logic_worker->rpc,
+                                   s->connection,
                                    ngx_stream_goim_logic_handlers,
                                    &glscf->rpc,
                                    ngx_stream_goim_logic_close, s)
@@ -231,12 +234,11 @@ ngx_stream_goim_logic_create_srv_conf(ngx_conf_t *cf)
 
 
 static void
-ngx_stream_goim_logic_bad_input(void)
+ngx_stream_goim_logic_bad_input(void *ctx)
 {
-    if (ngx_goim_logic_worker) {
-        ngx_goim_logic_stats_inc(ngx_goim_logic_worker->stats,
-                                 rpc_bad_input);
-    }
+    ngx_goim_logic_worker_t *w = ctx;
+
+    ngx_goim_logic_stats_inc(w->stats, rpc_bad_input);
 }
 
 
@@ -283,12 +285,12 @@ ngx_stream_goim_logic_postconfiguration(ngx_conf_t *cf)
 }
 
 
-/* request plumbing: this worker's state */
+/* request plumbing: this worker's state, from the RPC plane */
 
 static ngx_goim_logic_worker_t *
 ngx_stream_goim_logic_worker(ngx_goim_rpc_request_t *r)
 {
-    return ngx_goim_logic_worker;
+    return r->ctx;
 }
 
 

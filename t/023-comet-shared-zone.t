@@ -167,11 +167,11 @@ sub gdb_wait_kill {
     return $read->();
 }
 
-# the line of ngx_goim_comet_shm.c that matches $re
+# the line of ngx_goim_comet_module/$file that matches $re
 sub src_line {
-    my ($re) = @_;
+    my ($file, $re) = @_;
     my $src = File::Basename::dirname(__FILE__)
-              . '/../ngx_goim_comet_module/ngx_goim_comet_shm.c';
+              . "/../ngx_goim_comet_module/$file";
     open my $fh, '<', $src or die "$src: $!\n";
     while (<$fh>) { return $. if /$re/ }
     die "no line $re in $src\n";
@@ -196,8 +196,9 @@ sub replacement {
 # to the other worker's queue).
 sub kill_in_append {
     my ($victim) = @_;
-    my $line = src_line(qr/^\s+pos = ring->head % ring->size;/);
-    my ($gdb, $read) = gdb_start($victim, "break ngx_goim_comet_shm.c:$line",
+    my $line = src_line('ngx_goim_comet_zone.c',
+                        qr/^\s+pos = ring->head % ring->size;/);
+    my ($gdb, $read) = gdb_start($victim, "break ngx_goim_comet_zone.c:$line",
                                  'continue', 'print ring->lock', 'kill');
     return gdb_wait_kill($gdb, $read, $victim,
                          sub { broadcast("before-$_[0]", 0.5 * $Scale) });
@@ -209,8 +210,9 @@ sub kill_in_append {
 # two).  New clients connect until one lands in $victim.
 sub kill_in_key_insert {
     my ($victim) = @_;
-    my $line = src_line(qr/^\s+ngx_rbtree_insert\(&ngx_goim_xw_sh\(ccf\)->keys, &k->node\.node\);/);
-    my ($gdb, $read) = gdb_start($victim, "break ngx_goim_comet_shm.c:$line",
+    my $line = src_line('ngx_goim_comet_tables.c',
+                        qr/^\s+ngx_rbtree_insert\(&ngx_goim_comet_sh\(wk\)->keys, &k->node\.node\);/);
+    my ($gdb, $read) = gdb_start($victim, "break ngx_goim_comet_tables.c:$line",
                                  'continue', 'delete',
                                  'break ngx_str_rbtree_insert_value', 'continue',
                                  'delete', 'watch -l *(long *) ($rsi + 24)',
@@ -236,9 +238,9 @@ sub plant_dead_owner {
     my $dead = fork // die "fork: $!\n";
     POSIX::_exit(0) if $dead == 0;
     waitpid $dead, 0;
-    my ($gdb, $read) = gdb_start($other, 'break ngx_goim_xw_drain', 'continue',
-        "set var ((ngx_goim_xw_shctx_t *) ccf->sh)->rings[1 - ccf->worker].lock = $dead",
-        'print ((ngx_goim_xw_shctx_t *) ccf->sh)->rings[1 - ccf->worker].lock',
+    my ($gdb, $read) = gdb_start($other, 'break ngx_goim_comet_relay_drain', 'continue',
+        "set var ((ngx_goim_comet_shctx_t *) wk->sh)->rings[1 - wk->worker].lock = $dead",
+        'print ((ngx_goim_comet_shctx_t *) wk->sh)->rings[1 - wk->worker].lock',
         'delete', 'detach');
     my $log = gdb_wait_kill($gdb, $read, $other,
                             sub { broadcast("plant-$_[0]", 0.5 * $Scale) },

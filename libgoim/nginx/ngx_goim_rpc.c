@@ -63,6 +63,7 @@ typedef struct {
 
 struct ngx_goim_rpc_peer_s {
     ngx_goim_rpc_chan_t        chan;
+    ngx_goim_rpc_t            *rpc;
     ngx_goim_rpc_upstream_t   *upstream;
     ngx_uint_t                 next_addr;
     ngx_msec_t                 connect_timeout;
@@ -86,9 +87,10 @@ struct ngx_goim_rpc_peer_s {
 
 struct ngx_goim_rpc_session_s {
     ngx_goim_rpc_chan_t        chan;
-    ngx_queue_t                queue;        /* in ngx_goim_rpc_sessions */
+    ngx_goim_rpc_t            *rpc;
+    ngx_queue_t                queue;        /* in rpc->sessions */
     ngx_goim_rpc_handler_t    *handlers;
-    void                     (*bad_input)(void);
+    void                     (*bad_input)(void *ctx);
     ngx_queue_t                requests;
     void                     (*on_close)(void *data);
     void                      *data;
@@ -106,14 +108,6 @@ typedef struct {
     const char                *message;
 } ngx_goim_rpc_call_ext_t;
 
-
-/* this process's server sessions, closed on exit (one list per module) */
-static ngx_queue_t  ngx_goim_rpc_sessions;
-
-/* the module's secret (each module has its own copy of this file) */
-static const goim_auth_secret_t  *ngx_goim_rpc_secret;
-static ngx_msec_t                 ngx_goim_rpc_auth_timeout;
-static void                     (*ngx_goim_rpc_auth_refused)(void);
 
 
 static ngx_int_t ngx_goim_rpc_buf_reserve(ngx_goim_rpc_buf_t *b, size_t n,
@@ -139,7 +133,8 @@ static void ngx_goim_rpc_call_finish(ngx_goim_rpc_call_t *call,
 static void ngx_goim_rpc_call_timeout(ngx_event_t *ev);
 static void ngx_goim_rpc_fail_handler(ngx_event_t *ev);
 
-static ngx_goim_rpc_auth_t *ngx_goim_rpc_auth_create(int client,
+static ngx_goim_rpc_auth_t *ngx_goim_rpc_auth_create(ngx_goim_rpc_t *rpc,
+    int client,
     ngx_log_t *log);
 static ngx_int_t ngx_goim_rpc_auth_step(ngx_connection_t *c,
     ngx_goim_rpc_auth_t *a);
@@ -452,8 +447,8 @@ ngx_goim_rpc_parse_upstream(ngx_conf_t *cf, ngx_str_t *value,
 
 
 ngx_goim_rpc_peer_t *
-ngx_goim_rpc_peer_create(ngx_cycle_t *cycle, ngx_goim_rpc_upstream_t *up,
-    ngx_msec_t connect_timeout)
+ngx_goim_rpc_peer_create(ngx_goim_rpc_t *rpc, ngx_cycle_t *cycle,
+    ngx_goim_rpc_upstream_t *up, ngx_msec_t connect_timeout)
 {
     ngx_goim_rpc_peer_t  *peer;
 
@@ -462,6 +457,7 @@ ngx_goim_rpc_peer_create(ngx_cycle_t *cycle, ngx_goim_rpc_upstream_t *up,
         return NULL;
     }
 
+    peer->rpc = rpc;
     peer->upstream = up;
     peer->connect_timeout = connect_timeout;
     peer->chan.log = cycle->log;
@@ -530,7 +526,7 @@ ngx_goim_rpc_peer_connect(ngx_goim_rpc_peer_t *peer)
         return NGX_OK;
     }
 
-    if (ngx_goim_rpc_secret) {
+    if (peer->rpc->secret) {
         /* the handshake starts from the write handler, not in a call */
         ngx_post_event(c->write, &ngx_posted_events);
         return NGX_OK;
@@ -591,7 +587,7 @@ ngx_goim_rpc_peer_write_handler(ngx_event_t *wev)
             return;
         }
 
-        if (ngx_goim_rpc_secret) {
+        if (peer->rpc->secret) {
             ngx_goim_rpc_peer_auth_start(peer);
             return;
         }
@@ -1168,7 +1164,7 @@ ngx_goim_rpc_call(ngx_goim_rpc_peer_t *peer, int32_t method,
 /* server side */
 
 ngx_goim_rpc_session_t *
-ngx_goim_rpc_session_start(ngx_connection_t *c,
+ngx_goim_rpc_session_start(ngx_goim_rpc_t *rpc, ngx_connection_t *c,
     ngx_goim_rpc_handler_t *handlers, ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data)
 {
@@ -1195,16 +1191,13 @@ ngx_goim_rpc_session_start(ngx_connection_t *c,
     s->chan.backlog = conf->backlog;
     s->chan.batch = conf->batch;
     s->bad_input = conf->bad_input;
+    s->rpc = rpc;
     s->handlers = handlers;
     s->on_close = on_close;
     s->data = data;
     ngx_queue_init(&s->requests);
 
-    if (ngx_goim_rpc_sessions.next == NULL) {
-        ngx_queue_init(&ngx_goim_rpc_sessions);
-    }
-
-    ngx_queue_insert_tail(&ngx_goim_rpc_sessions, &s->queue);
+    ngx_queue_insert_tail(&rpc->sessions, &s->queue);
 
     c->data = s;
     c->read->handler = ngx_goim_rpc_session_read_handler;
@@ -1213,8 +1206,8 @@ ngx_goim_rpc_session_start(ngx_connection_t *c,
     /* RPC links are long-lived: do not let them hold a quitting worker */
     c->idle = 1;
 
-    if (ngx_goim_rpc_secret) {
-        s->auth = ngx_goim_rpc_auth_create(0, c->log);
+    if (rpc->secret) {
+        s->auth = ngx_goim_rpc_auth_create(rpc, 0, c->log);
         if (s->auth == NULL) {
             return NULL;
         }
@@ -1222,7 +1215,7 @@ ngx_goim_rpc_session_start(ngx_connection_t *c,
         c->read->handler = ngx_goim_rpc_session_auth_handler;
         c->write->handler = ngx_goim_rpc_session_auth_handler;
 
-        ngx_add_timer(c->read, ngx_goim_rpc_auth_timeout);
+        ngx_add_timer(c->read, rpc->auth_timeout);
 
         ngx_goim_rpc_session_auth_handler(c->read);
 
@@ -1338,7 +1331,7 @@ ngx_goim_rpc_session_finalize(ngx_goim_rpc_session_t *s)
     ngx_goim_rpc_session_close(s);
 
     if (s->chan.bad && s->bad_input) {
-        s->bad_input();
+        s->bad_input(s->rpc->ctx);
     }
 
     s->on_close(s->data);
@@ -1481,6 +1474,7 @@ ngx_goim_rpc_session_frame(void *owner, goim_packet_t *pkt)
     }
 
     r->session = s;
+    r->ctx = s->rpc->ctx;
     r->method = method;
     r->seq = pkt->header.seq;
     r->msg = goim_rpc_unpack(method, 0, NULL, pkt->body, pkt->body_len);
@@ -1603,17 +1597,17 @@ ngx_goim_rpc_session_close(ngx_goim_rpc_session_t *s)
 
 
 void
-ngx_goim_rpc_sessions_finalize(void)
+ngx_goim_rpc_sessions_finalize(ngx_goim_rpc_t *rpc)
 {
     ngx_queue_t             *q;
     ngx_goim_rpc_session_t  *s;
 
-    if (ngx_goim_rpc_sessions.next == NULL) {
+    if (rpc->sessions.next == NULL) {
         return;
     }
 
-    while (!ngx_queue_empty(&ngx_goim_rpc_sessions)) {
-        q = ngx_queue_head(&ngx_goim_rpc_sessions);
+    while (!ngx_queue_empty(&rpc->sessions)) {
+        q = ngx_queue_head(&rpc->sessions);
         s = ngx_queue_data(q, ngx_goim_rpc_session_t, queue);
 
         ngx_goim_rpc_session_finalize(s);
@@ -1624,15 +1618,18 @@ ngx_goim_rpc_sessions_finalize(void)
 /* authentication of the RPC plane (goim_auth.h) */
 
 void
-ngx_goim_rpc_set_auth(const goim_auth_secret_t *secret, ngx_msec_t timeout,
-    void (*refused)(void))
+ngx_goim_rpc_init(ngx_goim_rpc_t *rpc, const goim_auth_secret_t *secret,
+    ngx_msec_t auth_timeout, void (*refused)(void *ctx), void *ctx,
+    ngx_log_t *log)
 {
-    ngx_goim_rpc_secret = (secret && secret->len) ? secret : NULL;
-    ngx_goim_rpc_auth_timeout = timeout;
-    ngx_goim_rpc_auth_refused = refused;
+    ngx_queue_init(&rpc->sessions);
+    rpc->secret = (secret && secret->len) ? secret : NULL;
+    rpc->auth_timeout = auth_timeout;
+    rpc->auth_refused = refused;
+    rpc->ctx = ctx;
 
-    if (ngx_goim_rpc_secret && goim_auth_warmup(ngx_goim_rpc_secret) != 0) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+    if (rpc->secret && goim_auth_warmup(rpc->secret) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "goim rpc: no random bytes for the handshake's nonces");
     }
 }
@@ -1675,7 +1672,7 @@ ngx_goim_rpc_set_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_goim_rpc_auth_t *
-ngx_goim_rpc_auth_create(int client, ngx_log_t *log)
+ngx_goim_rpc_auth_create(ngx_goim_rpc_t *rpc, int client, ngx_log_t *log)
 {
     ngx_goim_rpc_auth_t  *a;
 
@@ -1684,7 +1681,7 @@ ngx_goim_rpc_auth_create(int client, ngx_log_t *log)
         return NULL;
     }
 
-    goim_auth_init(&a->auth, ngx_goim_rpc_secret, client);
+    goim_auth_init(&a->auth, rpc->secret, client);
 
     if (client) {
         if (goim_auth_hello(&a->auth, a->out) != GOIM_AUTH_NEXT) {
@@ -1789,7 +1786,7 @@ ngx_goim_rpc_peer_auth_start(ngx_goim_rpc_peer_t *peer)
 
     c = peer->chan.connection;
 
-    peer->auth = ngx_goim_rpc_auth_create(1, peer->chan.log);
+    peer->auth = ngx_goim_rpc_auth_create(peer->rpc, 1, peer->chan.log);
     if (peer->auth == NULL) {
         ngx_goim_rpc_peer_fail(peer, "upstream authentication failed");
         return;
@@ -1807,7 +1804,7 @@ ngx_goim_rpc_peer_auth_start(ngx_goim_rpc_peer_t *peer)
         return;
     }
 
-    ngx_add_timer(c->read, ngx_goim_rpc_auth_timeout);
+    ngx_add_timer(c->read, peer->rpc->auth_timeout);
 
     ngx_goim_rpc_peer_auth_handler(c->write);
 }
@@ -1831,7 +1828,7 @@ ngx_goim_rpc_peer_auth_handler(ngx_event_t *ev)
     if (ev->timedout) {
         ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
                       "goim rpc: %V did not authenticate within %M ms",
-                      &peer->upstream->name, ngx_goim_rpc_auth_timeout);
+                      &peer->upstream->name, peer->rpc->auth_timeout);
         ngx_goim_rpc_peer_fail(peer, "upstream authentication timed out");
         return;
     }
@@ -1900,7 +1897,7 @@ ngx_goim_rpc_session_auth_handler(ngx_event_t *ev)
     if (ev->timedout) {
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "goim rpc: refusing %V: no handshake within %M ms",
-                      &c->addr_text, ngx_goim_rpc_auth_timeout);
+                      &c->addr_text, s->rpc->auth_timeout);
         goto refused;
     }
 
@@ -1951,8 +1948,8 @@ ngx_goim_rpc_session_auth_handler(ngx_event_t *ev)
 
 refused:
 
-    if (ngx_goim_rpc_auth_refused) {
-        ngx_goim_rpc_auth_refused();
+    if (s->rpc->auth_refused) {
+        s->rpc->auth_refused(s->rpc->ctx);
     }
 
     ngx_goim_rpc_session_finalize(s);

@@ -41,6 +41,27 @@ typedef struct ngx_goim_rpc_session_s  ngx_goim_rpc_session_t;
 typedef struct ngx_goim_rpc_request_s  ngx_goim_rpc_request_t;
 
 
+/*
+ * One worker's RPC plane, kept in the module's worker state (never in a
+ * conf: it is live state) and set up from init_process, before any peer
+ * connects or any session starts: the server sessions its listeners serve
+ * (ngx_goim_rpc_sessions_finalize() closes them from exit_process) and
+ * its secret.  With a secret (secret->len != 0) every peer and every
+ * session runs goim_auth.h's handshake first, within auth_timeout; a
+ * peer's calls wait for it, a session reads no request before it.  A
+ * session refused by the handshake is logged and refused(ctx) (may be
+ * NULL) counts it.  ctx, the module's worker state, is handed to every
+ * callback and to every request as r->ctx, so handlers need no global.
+ */
+typedef struct {
+    ngx_queue_t                sessions;
+    const goim_auth_secret_t  *secret;       /* NULL: no handshake */
+    ngx_msec_t                 auth_timeout;
+    void                     (*auth_refused)(void *ctx);
+    void                      *ctx;
+} ngx_goim_rpc_t;
+
+
 typedef struct {
     ngx_int_t                  status;   /* 0, or a Goim__ErrorCode */
     ngx_str_t                  message;  /* why, when status != 0 */
@@ -89,7 +110,7 @@ typedef struct {
 
     /* counts a session closed for bad input: a bad or oversize frame, a
      * frame timeout, an unknown method (the module's status); or NULL */
-    void                     (*bad_input)(void);
+    void                     (*bad_input)(void *ctx);
 } ngx_goim_rpc_session_conf_t;
 
 
@@ -106,8 +127,9 @@ struct ngx_goim_rpc_call_s {
 char *ngx_goim_rpc_parse_upstream(ngx_conf_t *cf, ngx_str_t *value,
     ngx_goim_rpc_upstream_t *up);
 
-ngx_goim_rpc_peer_t *ngx_goim_rpc_peer_create(ngx_cycle_t *cycle,
-    ngx_goim_rpc_upstream_t *up, ngx_msec_t connect_timeout);
+ngx_goim_rpc_peer_t *ngx_goim_rpc_peer_create(ngx_goim_rpc_t *rpc,
+    ngx_cycle_t *cycle, ngx_goim_rpc_upstream_t *up,
+    ngx_msec_t connect_timeout);
 
 /* For exit_process: closes the connection, drops pending calls unheard. */
 void ngx_goim_rpc_peer_close(ngx_goim_rpc_peer_t *peer);
@@ -143,15 +165,9 @@ void ngx_goim_rpc_local_finish_later(ngx_goim_rpc_call_t *call,
     ngx_int_t status, const char *message);
 
 
-/*
- * The module's RPC secret: with one (secret->len != 0) every peer and
- * every session of this module runs goim_auth.h's handshake first, within
- * timeout; a peer's calls wait for it, a session reads no request before
- * it.  A session refused by the handshake is logged and refused() (may be
- * NULL) counts it.  Set from init_process, before any peer connects.
- */
-void ngx_goim_rpc_set_auth(const goim_auth_secret_t *secret,
-    ngx_msec_t timeout, void (*refused)(void));
+void ngx_goim_rpc_init(ngx_goim_rpc_t *rpc, const goim_auth_secret_t *secret,
+    ngx_msec_t auth_timeout, void (*refused)(void *ctx), void *ctx,
+    ngx_log_t *log);
 
 /* for a directive: loads the secret file (relative to the prefix) */
 char *ngx_goim_rpc_set_secret_slot(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -173,6 +189,7 @@ struct ngx_goim_rpc_request_s {
     int32_t                    method;
     int32_t                    seq;
     ProtobufCMessage          *msg;      /* the unpacked request */
+    void                      *ctx;      /* the rpc plane's (worker state) */
 
     /* a handler still waiting on its own calls sets these, so they can
      * be cancelled if the session closes first */
@@ -186,9 +203,10 @@ struct ngx_goim_rpc_request_s {
  * a bad frame; on_close(c, data) then finalizes the connection's owner.
  * conf must outlive the session (a listener's configuration does).
  */
-ngx_goim_rpc_session_t *ngx_goim_rpc_session_start(ngx_connection_t *c,
-    ngx_goim_rpc_handler_t *handlers, ngx_goim_rpc_session_conf_t *conf,
-    void (*on_close)(void *data), void *data);
+ngx_goim_rpc_session_t *ngx_goim_rpc_session_start(ngx_goim_rpc_t *rpc,
+    ngx_connection_t *c, ngx_goim_rpc_handler_t *handlers,
+    ngx_goim_rpc_session_conf_t *conf, void (*on_close)(void *data),
+    void *data);
 
 /*
  * The listener parameters max_frame=size, frame_timeout=time,
@@ -201,8 +219,8 @@ ngx_int_t ngx_goim_rpc_session_conf_param(ngx_conf_t *cf, ngx_str_t *value,
 
 void *ngx_goim_rpc_session_data(ngx_goim_rpc_session_t *s);
 
-/* Closes every server session of this process (from exit_process). */
-void ngx_goim_rpc_sessions_finalize(void);
+/* Closes every server session of this worker (from exit_process). */
+void ngx_goim_rpc_sessions_finalize(ngx_goim_rpc_t *rpc);
 
 /* Both free r. */
 void ngx_goim_rpc_reply(ngx_goim_rpc_request_t *r,

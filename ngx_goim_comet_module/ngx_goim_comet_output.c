@@ -1,0 +1,328 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_goim_comet.h"
+
+
+/*
+ * Messages and the output queue: a message is encoded once and shared by
+ * reference among its recipients; each channel queues output nodes that
+ * point into it, taken from the worker's free list, and writes them with
+ * one send_chain() per 64 pieces.
+ */
+
+
+/*
+ * Output nodes freed are kept for reuse, up to this many per worker: a
+ * fan-out queues one per recipient, and the next one needs as many.
+ */
+#define NGX_GOIM_COMET_FREE_OUT  4096
+
+
+static ngx_goim_comet_out_t *ngx_goim_comet_output_node(
+    ngx_goim_comet_worker_t *wk, ngx_log_t *log);
+static void ngx_goim_comet_output_node_free(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_out_t *out);
+
+
+ngx_goim_comet_msg_t *
+ngx_goim_comet_msg_create(size_t len, ngx_log_t *log)
+{
+    ngx_goim_comet_msg_t  *msg;
+
+    msg = ngx_alloc(offsetof(ngx_goim_comet_msg_t, data) + len, log);
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    msg->refs = 1;
+    msg->len = len;
+    msg->raw = 0;
+    msg->frame = 0;
+
+    return msg;
+}
+
+
+void
+ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg)
+{
+    if (--msg->refs == 0) {
+        ngx_free(msg);
+    }
+}
+
+
+ngx_int_t
+ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_goim_comet_output_enqueue(ch, msg, 0);
+
+    if (rc == NGX_DECLINED) {
+        ch->worker->stats->dropped++;
+
+        ngx_log_error(NGX_LOG_WARN, ch->connection->log, 0,
+                      "goim comet: key \"%V\" output queue full (%ui), "
+                      "push dropped", &ch->node.str, ch->queued);
+    }
+
+    return rc;
+}
+
+
+/*
+ * Queues a message for the writer.  On TCP an OpRaw batch goes out as its
+ * inner packets (the outer header is skipped); on WebSocket every packet,
+ * a batch with its outer header, is one binary frame.  force: past the
+ * queue's bound (a closing frame).
+ */
+
+ngx_int_t
+ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
+    ngx_uint_t force)
+{
+    ngx_event_t           *wev;
+    ngx_goim_comet_out_t  *out;
+
+    if (ch->state == NGX_GOIM_CHANNEL_CLOSED) {
+        return NGX_DECLINED;
+    }
+
+    if (ch->queued >= ch->conf->queue_size && !force) {
+        return NGX_DECLINED;
+    }
+
+    out = ngx_goim_comet_output_node(ch->worker, ch->connection->log);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    msg->refs++;
+
+    out->next = NULL;
+    out->msg = msg;
+    out->pos = msg->data;
+    out->last = msg->data + msg->len;
+    out->hdr_pos = 0;
+    out->hdr_len = 0;
+
+    if (ch->ws) {
+        if (!msg->frame) {
+            out->hdr_len = (u_char) goim_ws_header_write(out->hdr,
+                                                         GOIM_WS_OP_BINARY,
+                                                         msg->len);
+        }
+
+    } else if (msg->raw) {
+        out->pos += GOIM_HEADER_LEN;
+    }
+
+    *ch->out_tail = out;
+    ch->out_tail = &out->next;
+    ch->queued++;
+
+    wev = ch->connection->write;
+
+    if (!wev->posted) {
+        ngx_post_event(wev, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+/* bytes that are their own frame, like the 101 answer to an upgrade */
+
+ngx_int_t
+ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
+{
+    msg->frame = 1;
+
+    return ngx_goim_comet_output_enqueue(ch, msg, 1);
+}
+
+
+#define NGX_GOIM_CHANNEL_IOVS  64
+
+/*
+ * Writes as much of the queue as the socket takes, up to 64 pieces per
+ * send_chain() (one writev(), or one SSL record buffer).
+ */
+
+ngx_int_t
+ngx_goim_comet_output_flush(ngx_goim_channel_t *ch)
+{
+    off_t                  sent;
+    size_t                 n;
+    ngx_uint_t             i;
+    ngx_buf_t              bufs[NGX_GOIM_CHANNEL_IOVS];
+    ngx_chain_t            chain[NGX_GOIM_CHANNEL_IOVS], *cl, *rc;
+    ngx_connection_t      *c;
+    ngx_goim_comet_out_t  *out;
+
+    c = ch->connection;
+
+    while (ch->out) {
+
+        i = 0;
+
+        for (out = ch->out;
+             out && i + 2 <= NGX_GOIM_CHANNEL_IOVS;
+             out = out->next)
+        {
+            if (out->hdr_pos < out->hdr_len) {
+                ngx_memzero(&bufs[i], sizeof(ngx_buf_t));
+                bufs[i].pos = out->hdr + out->hdr_pos;
+                bufs[i].last = out->hdr + out->hdr_len;
+                bufs[i].memory = 1;
+                i++;
+            }
+
+            ngx_memzero(&bufs[i], sizeof(ngx_buf_t));
+            bufs[i].pos = out->pos;
+            bufs[i].last = out->last;
+            bufs[i].memory = 1;
+            i++;
+        }
+
+        for (n = 0; n < i; n++) {
+            chain[n].buf = &bufs[n];
+            chain[n].next = (n + 1 < i) ? &chain[n + 1] : NULL;
+        }
+
+        /* an HTTP connection's TLS layer holds output until a flush */
+        bufs[i - 1].flush = 1;
+
+        sent = c->sent;
+
+        rc = c->send_chain(c, chain, 0);
+
+        if (rc == NGX_CHAIN_ERROR) {
+            return NGX_ERROR;
+        }
+
+        sent = c->sent - sent;
+
+        /* retire what went out */
+
+        while (sent > 0 && ch->out) {
+            out = ch->out;
+
+            n = ngx_min((size_t) sent, (size_t) (out->hdr_len - out->hdr_pos));
+            out->hdr_pos += n;
+            sent -= n;
+
+            n = ngx_min((size_t) sent, (size_t) (out->last - out->pos));
+            out->pos += n;
+            sent -= n;
+
+            if (out->hdr_pos < out->hdr_len || out->pos < out->last) {
+                break;
+            }
+
+            ch->out = out->next;
+            if (ch->out == NULL) {
+                ch->out_tail = &ch->out;
+            }
+
+            ch->queued--;
+            ch->worker->stats->packets_out++;
+
+            ngx_goim_comet_msg_release(out->msg);
+            ngx_goim_comet_output_node_free(ch->worker, out);
+        }
+
+        for (cl = rc; cl; cl = cl->next) {
+            if (ngx_buf_size(cl->buf)) {
+                /* the socket is full */
+                goto again;
+            }
+        }
+    }
+
+again:
+
+    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* what a closing channel still has queued */
+
+void
+ngx_goim_comet_output_free(ngx_goim_channel_t *ch)
+{
+    ngx_goim_comet_out_t  *out;
+
+    while (ch->out) {
+        out = ch->out;
+        ch->out = out->next;
+
+        ngx_goim_comet_msg_release(out->msg);
+        ngx_goim_comet_output_node_free(ch->worker, out);
+    }
+
+    ch->out_tail = &ch->out;
+    ch->queued = 0;
+}
+
+
+/* the worker is exiting: its free list goes */
+
+void
+ngx_goim_comet_output_free_all(ngx_goim_comet_worker_t *wk)
+{
+    ngx_goim_comet_out_t  *out;
+
+    while (wk->free_out) {
+        out = wk->free_out;
+        wk->free_out = out->next;
+        ngx_free(out);
+    }
+
+    wk->nfree_out = 0;
+}
+
+
+static ngx_goim_comet_out_t *
+ngx_goim_comet_output_node(ngx_goim_comet_worker_t *wk, ngx_log_t *log)
+{
+    ngx_goim_comet_out_t  *out;
+
+    out = wk->free_out;
+
+    if (out) {
+        wk->free_out = out->next;
+        wk->nfree_out--;
+        return out;
+    }
+
+    return ngx_alloc(sizeof(ngx_goim_comet_out_t), log);
+}
+
+
+static void
+ngx_goim_comet_output_node_free(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_out_t *out)
+{
+    if (wk->nfree_out >= NGX_GOIM_COMET_FREE_OUT) {
+        ngx_free(out);
+        return;
+    }
+
+    out->next = wk->free_out;
+    wk->free_out = out;
+    wk->nfree_out++;
+}

@@ -1,0 +1,513 @@
+
+/*
+ * Copyright (C) ngx_goim authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_goim_comet.h"
+#include "ngx_goim_comet_zone.h"
+
+
+/*
+ * The relay across workers: what a worker cannot deliver itself goes to
+ * the owners' rings as records (pushes by key, room pushes, broadcasts;
+ * the tables post kicks), and each worker drains its own ring when its
+ * eventfd wakes it, delivering the records here and counting how long
+ * they waited (the hop times on the status page).
+ */
+
+
+static void ngx_goim_comet_relay_read_handler(ngx_event_t *rev);
+static void ngx_goim_comet_relay_drain(ngx_goim_comet_worker_t *wk);
+static void ngx_goim_comet_relay_poll(ngx_goim_comet_worker_t *wk);
+static void ngx_goim_comet_relay_hop(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_rec_t *rec);
+static void ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_rec_t *rec);
+
+
+ngx_int_t
+ngx_goim_comet_relay_init(ngx_goim_comet_worker_t *wk)
+{
+    ngx_cycle_t       *cycle;
+    ngx_connection_t  *c;
+
+    if (wk->sh == NULL) {
+        return NGX_OK;
+    }
+
+    cycle = wk->cycle;
+
+    wk->worker = (ngx_process == NGX_PROCESS_WORKER) ? ngx_worker : 0;
+
+    /* without a master one process serves everything */
+    wk->nworkers = (ngx_process == NGX_PROCESS_WORKER)
+                    ? ngx_goim_comet_sh(wk)->nrings : 1;
+
+    if (wk->worker >= ngx_goim_comet_sh(wk)->nrings) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim comet: worker %ui has no queue", wk->worker);
+        return NGX_ERROR;
+    }
+
+    wk->zone->my_eventfd = wk->zone->eventfds[wk->worker];
+    wk->stats = &ngx_goim_comet_sh(wk)->stats[wk->worker];
+
+    c = ngx_get_connection(wk->zone->my_eventfd, cycle->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = wk;
+    c->read->handler = ngx_goim_comet_relay_read_handler;
+    c->read->log = cycle->log;
+    c->write->log = cycle->log;
+
+    /* not a client: it must not keep a quitting worker alive */
+    c->idle = 1;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_CLEAR_EVENT) != NGX_OK) {
+        ngx_free_connection(c);
+        return NGX_ERROR;
+    }
+
+    wk->relay_connection = c;
+    wk->poll = ngx_goim_comet_relay_poll;
+
+    /* it has nothing to add back after a rebuild before its start */
+    wk->tables_rebuilds = ngx_goim_comet_sh(wk)->rebuilds;
+
+    /* what a crashed worker with this number left behind */
+    ngx_goim_comet_tables_recover(wk);
+    ngx_goim_comet_tables_forget(wk);
+
+    /* anything queued before this worker listened */
+    ngx_goim_comet_relay_drain(wk);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_goim_comet_relay_exit(ngx_goim_comet_worker_t *wk)
+{
+    if (wk->relay_connection) {
+        ngx_close_connection(wk->relay_connection);
+        wk->relay_connection = NULL;
+        wk->zone->my_eventfd = -1;
+        wk->poll = NULL;
+    }
+}
+
+
+static void
+ngx_goim_comet_relay_read_handler(ngx_event_t *rev)
+{
+    uint64_t                  n;
+    ngx_connection_t         *c;
+    ngx_goim_comet_worker_t  *wk;
+
+    c = rev->data;
+    wk = c->data;
+
+    if (c->close) {
+        ngx_goim_comet_relay_exit(wk);
+        return;
+    }
+
+    /* one read takes every kick since the last one and rearms it */
+    (void) read(c->fd, &n, sizeof(uint64_t));
+
+    ngx_goim_comet_relay_drain(wk);
+}
+
+
+static void
+ngx_goim_comet_relay_drain(ngx_goim_comet_worker_t *wk)
+{
+    uint64_t                 head;
+    ngx_uint_t               n, batch;
+    ngx_goim_comet_rec_t    *rec;
+    ngx_goim_comet_ring_t   *ring;
+    ngx_goim_comet_shctx_t  *sh;
+
+    sh = ngx_goim_comet_sh(wk);
+    ring = &sh->rings[wk->worker];
+
+    ngx_goim_comet_tables_sync(wk);
+
+    batch = wk->conf->drain_batch ? wk->conf->drain_batch : NGX_GOIM_RPC_BATCH;
+    n = 0;
+
+    wk->draining = 1;
+
+    for ( ;; ) {
+        ring->sleeping = 0;
+
+        for ( ;; ) {
+            head = ring->head;
+            ngx_memory_barrier();
+
+            if (ring->tail == head) {
+                break;
+            }
+
+            while (ring->tail != head) {
+                if (n++ == batch) {
+                    /*
+                     * As the push listener does: the client writes these
+                     * records queued run before the next ones, or a burst
+                     * for one client overflows its queue.  Not sleeping,
+                     * so producers do not kick; the next loop resumes.
+                     */
+                    ngx_post_event(wk->relay_connection->read,
+                                   &ngx_posted_next_events);
+                    wk->draining = 0;
+                    return;
+                }
+
+                rec = (ngx_goim_comet_rec_t *)
+                          (ring->data + ring->tail % ring->size);
+
+                if (rec->type != NGX_GOIM_COMET_REC_PAD) {
+                    ngx_goim_comet_relay_hop(wk, rec);
+                    ngx_goim_comet_relay_record(wk, rec);
+                }
+
+                ring->tail += rec->len;
+            }
+
+            ngx_memory_barrier();
+        }
+
+        /* going to sleep: a producer that sees this kicks the eventfd */
+        ring->sleeping = 1;
+        ngx_memory_barrier();
+
+        if (ring->head == ring->tail) {
+            break;
+        }
+    }
+
+    wk->draining = 0;
+}
+
+
+/*
+ * wk->poll, called by a channel's write handler between two writes of a
+ * long fan-out (the one call upward, made through the hook): records that
+ * arrived meanwhile are taken now rather than after the whole walk, so the hop
+ * stays short while this worker is busy, and their messages join the
+ * queues of connections not yet written (one writev() for both).  The
+ * check is one load of a shared cache line.
+ */
+
+static void
+ngx_goim_comet_relay_poll(ngx_goim_comet_worker_t *wk)
+{
+    ngx_goim_comet_ring_t  *ring;
+
+    if (wk->relay_connection == NULL || wk->draining) {
+        return;
+    }
+
+    ring = &ngx_goim_comet_sh(wk)->rings[wk->worker];
+
+    if (ring->head != ring->tail) {
+        ngx_goim_comet_relay_drain(wk);
+    }
+}
+
+
+/*
+ * Hop times are counted in fixed buckets, fine around the 100 us that
+ * matters and coarse beyond: [i] counts records that waited less than
+ * ngx_goim_comet_relay_hop_bounds[i] microseconds, the last one everything
+ * longer.
+ */
+
+static const uint32_t
+    ngx_goim_comet_relay_hop_bounds[NGX_GOIM_COMET_HOP_BUCKETS] =
+{
+    2, 4, 8, 16, 24, 32, 48, 64, 80, 100, 128, 160, 200, 256, 384, 512,
+    768, 1000, 1500, 2000, 3000, 5000, 10000, 20000, 50000, 100000,
+    200000, 500000, 1000000, 0xffffffff
+};
+
+
+/* how long the record waited between the two workers, for the status */
+
+static void
+ngx_goim_comet_relay_hop(ngx_goim_comet_worker_t *wk, ngx_goim_comet_rec_t *rec)
+{
+    uint64_t    us;
+    ngx_uint_t  i;
+
+    us = (ngx_goim_comet_zone_now_ns() - rec->sent_ns) / 1000;
+
+    for (i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS - 1; i++) {
+        if (us < ngx_goim_comet_relay_hop_bounds[i]) {
+            break;
+        }
+    }
+
+    wk->stats->hop_us[i]++;
+    wk->stats->relay_records++;
+}
+
+
+/*
+ * The upper bound, in microseconds, of the bucket holding the permille-th
+ * record (500: the median, 990: p99, 999: p99.9); 0 before any record.
+ */
+
+ngx_uint_t
+ngx_goim_comet_relay_hop_percentile(ngx_goim_comet_stats_t *st,
+    ngx_uint_t permille)
+{
+    uint64_t    total, seen;
+    ngx_uint_t  i;
+
+    for (total = 0, i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS; i++) {
+        total += st->hop_us[i];
+    }
+
+    if (total == 0) {
+        return 0;
+    }
+
+    for (seen = 0, i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS - 1; i++) {
+        seen += st->hop_us[i];
+
+        if (seen * 1000 >= total * permille) {
+            break;
+        }
+    }
+
+    return ngx_goim_comet_relay_hop_bounds[i];
+}
+
+
+/* one record from another worker, delivered here */
+
+static void
+ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_rec_t *rec)
+{
+    u_char                *p;
+    uint16_t               len;
+    uint32_t               i;
+    ngx_str_t              key;
+    ngx_goim_channel_t    *ch;
+    ngx_goim_comet_msg_t  *msg;
+
+    p = (u_char *) (rec + 1);
+
+    if (rec->type == NGX_GOIM_COMET_REC_KICK) {
+        key.data = p;
+        key.len = rec->nkeys;
+
+        ch = ngx_goim_channel_lookup(wk, &key);
+
+        if (ch && ch->id == rec->id) {
+            ngx_goim_channel_kick(ch);
+        }
+
+        return;
+    }
+
+    msg = ngx_goim_comet_msg_create(rec->msg_len, ngx_cycle->log);
+    if (msg == NULL) {
+        return;
+    }
+
+    msg->raw = rec->raw;
+
+    switch (rec->type) {
+
+    case NGX_GOIM_COMET_REC_KEYS:
+        for (i = 0; i < rec->nkeys; i++) {
+            ngx_memcpy(&len, p, sizeof(uint16_t));
+            key.data = p + sizeof(uint16_t);
+            key.len = len;
+            p = key.data + len;
+        }
+
+        ngx_memcpy(msg->data, p, rec->msg_len);
+
+        p = (u_char *) (rec + 1);
+
+        for (i = 0; i < rec->nkeys; i++) {
+            ngx_memcpy(&len, p, sizeof(uint16_t));
+            key.data = p + sizeof(uint16_t);
+            key.len = len;
+            p = key.data + len;
+
+            ngx_goim_comet_deliver_key(wk, &key, rec->op, msg);
+        }
+
+        break;
+
+    case NGX_GOIM_COMET_REC_ROOM:
+        key.data = p;
+        key.len = rec->nkeys;
+        ngx_memcpy(msg->data, p + key.len, rec->msg_len);
+
+        ngx_goim_comet_deliver_room(wk, &key, msg);
+        break;
+
+    default: /* NGX_GOIM_COMET_REC_BROADCAST */
+        ngx_memcpy(msg->data, p, rec->msg_len);
+
+        ngx_goim_comet_deliver_all(wk, rec->op, msg, (ngx_uint_t) rec->id);
+        break;
+    }
+
+    ngx_goim_comet_msg_release(msg);
+}
+
+
+/*
+ * A push by keys: local keys are served here, the others are sent to
+ * their workers, one record per worker.  Returns how many keys are known.
+ */
+
+ngx_uint_t
+ngx_goim_comet_relay_push_keys(ngx_goim_comet_worker_t *wk, char **keys,
+    size_t n, int32_t op, ngx_goim_comet_msg_t *msg)
+{
+    u_char                *p, *buf;
+    size_t                 i, size;
+    uint16_t               len;
+    ngx_str_t              key;
+    ngx_uint_t             w, found, *owner, *klen, *count;
+    ngx_goim_comet_rec_t   rec;
+
+    found = 0;
+
+    if (wk->sh == NULL || wk->nworkers == 1) {
+        for (i = 0; i < n; i++) {
+            key.data = (u_char *) keys[i];
+            key.len = ngx_strlen(keys[i]);
+            found += ngx_goim_comet_deliver_key(wk, &key, op, msg);
+        }
+
+        return found;
+    }
+
+    /* each key's owner and length, then the keys per worker */
+    owner = ngx_alloc((2 * n + wk->nworkers) * sizeof(ngx_uint_t),
+                      ngx_cycle->log);
+    if (owner == NULL) {
+        return 0;
+    }
+
+    klen = owner + n;
+    count = klen + n;
+    ngx_memzero(count, wk->nworkers * sizeof(ngx_uint_t));
+
+    found = ngx_goim_comet_tables_owners(wk, keys, n, owner, klen, count);
+
+    for (w = 0; w < wk->nworkers; w++) {
+        if (count[w] == 0) {
+            continue;
+        }
+
+        if (w == wk->worker) {
+            for (i = 0; i < n; i++) {
+                if (owner[i] == w) {
+                    key.data = (u_char *) keys[i];
+                    key.len = klen[i];
+                    (void) ngx_goim_comet_deliver_key(wk, &key, op, msg);
+                }
+            }
+
+            continue;
+        }
+
+        for (size = 0, i = 0; i < n; i++) {
+            if (owner[i] == w) {
+                size += sizeof(uint16_t) + klen[i];
+            }
+        }
+
+        buf = ngx_alloc(size, ngx_cycle->log);
+        if (buf == NULL) {
+            continue;
+        }
+
+        for (p = buf, i = 0; i < n; i++) {
+            if (owner[i] == w) {
+                len = (uint16_t) klen[i];
+                p = ngx_cpymem(p, &len, sizeof(uint16_t));
+                p = ngx_cpymem(p, keys[i], len);
+            }
+        }
+
+        ngx_memzero(&rec, sizeof(ngx_goim_comet_rec_t));
+        rec.type = NGX_GOIM_COMET_REC_KEYS;
+        rec.raw = msg->raw;
+        rec.op = op;
+        rec.msg_len = (uint32_t) msg->len;
+        rec.nkeys = (uint32_t) count[w];
+
+        if (ngx_goim_comet_zone_post(wk, w, &rec, buf, size, msg->data)
+            != NGX_OK)
+        {
+            wk->stats->relay_dropped += count[w];
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "goim comet: worker %ui queue full, push to %ui "
+                          "keys dropped", w, count[w]);
+        }
+
+        ngx_free(buf);
+    }
+
+    ngx_free(owner);
+
+    return found;
+}
+
+
+/* a room push or a broadcast: every other worker gets one record */
+
+void
+ngx_goim_comet_relay_push_others(ngx_goim_comet_worker_t *wk, ngx_str_t *room,
+    int32_t op, ngx_uint_t speed, ngx_goim_comet_msg_t *msg)
+{
+    ngx_uint_t            w;
+    ngx_goim_comet_rec_t  rec;
+
+    if (wk->sh == NULL) {
+        return;
+    }
+
+    for (w = 0; w < wk->nworkers; w++) {
+        if (w == wk->worker) {
+            continue;
+        }
+
+        ngx_memzero(&rec, sizeof(ngx_goim_comet_rec_t));
+        rec.type = room ? NGX_GOIM_COMET_REC_ROOM
+                        : NGX_GOIM_COMET_REC_BROADCAST;
+        rec.raw = msg->raw;
+        rec.op = op;
+        rec.msg_len = (uint32_t) msg->len;
+        rec.nkeys = room ? (uint32_t) room->len : 0;
+        rec.id = speed;
+
+        if (ngx_goim_comet_zone_post(wk, w, &rec, room ? room->data : NULL,
+                               room ? room->len : 0, msg->data)
+            != NGX_OK)
+        {
+            wk->stats->relay_dropped++;
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "goim comet: worker %ui queue full, %s dropped",
+                          w, room ? "room push" : "broadcast");
+        }
+    }
+}
