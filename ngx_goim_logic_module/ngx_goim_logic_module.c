@@ -11,6 +11,13 @@
 #include "ngx_goim_logic.h"
 
 
+/*
+ * logic's core module: the main-level directives (routers, job, session
+ * policy, the RPC plane), the ketama ring over the routers, and the
+ * worker's state: its links to router and job, made in init_process.
+ */
+
+
 static void *ngx_goim_logic_create_conf(ngx_cycle_t *cycle);
 static char *ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf);
 static char *ngx_goim_logic_router_directive(ngx_conf_t *cf,
@@ -20,27 +27,9 @@ static char *ngx_goim_logic_job_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_goim_logic_init_process(ngx_cycle_t *cycle);
 static void ngx_goim_logic_rpc_refused(void *ctx);
 static void ngx_goim_logic_exit_process(ngx_cycle_t *cycle);
-static void ngx_goim_logic_fanout_handler(void *data,
-    ngx_goim_rpc_result_t *res);
 
 
-typedef struct {
-    ngx_goim_logic_fanout_t   *fanout;
-    ngx_goim_rpc_call_t       *call;
-} ngx_goim_logic_fanout_call_t;
-
-
-struct ngx_goim_logic_fanout_s {
-    ngx_goim_logic_conf_t          *lcf;
-    ngx_goim_logic_fanout_call_t   *calls;     /* one per router */
-    ngx_uint_t                      pending;
-    ngx_int_t                       status;
-    ngx_str_t                       message;
-    ngx_goim_logic_fanout_each_pt   each;
-    ngx_goim_logic_fanout_done_pt   done;
-    void                           *data;
-    u_char                          text[256];
-};
+ngx_goim_logic_worker_t  *ngx_goim_logic_worker;
 
 
 static ngx_conf_num_bounds_t  ngx_goim_logic_heartbeat_max_bounds = {
@@ -180,8 +169,8 @@ ngx_goim_logic_create_conf(ngx_cycle_t *cycle)
      *
      *     lcf->routers = NULL;
      *     lcf->job = NULL;
-     *     lcf->router_peers = NULL;
-     *     lcf->job_peer = NULL;
+     *     lcf->stats_zone = NULL;
+     *     lcf->nodes = NULL;
      *     lcf->kafka_brokers = { 0, NULL };
      *     lcf->kafka_topic = { 0, NULL };
      *     lcf->rpc_secret = NULL;
@@ -205,10 +194,11 @@ ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf)
 {
     ngx_goim_logic_conf_t *lcf = conf;
 
-    char       **names;
-    u_char      *p;
-    size_t      *lens;
-    ngx_uint_t   i, n;
+    char                     **names;
+    u_char                    *p;
+    size_t                    *lens;
+    ngx_uint_t                 i, n;
+    ngx_goim_rpc_upstream_t   *up;
 
     /* goim's example config: 4m x 2, an eight minute deadline */
     ngx_conf_init_msec_value(lcf->heartbeat, 4 * 60 * 1000);
@@ -237,10 +227,39 @@ ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf)
 
     lcf->connect_timeout = lcf->rpc_timeout;
 
+    /* every link to router and job has the same bounds */
+
+    if (lcf->job) {
+        lcf->job->max_timeouts = lcf->rpc_max_timeouts;
+        lcf->job->max_backlog = lcf->rpc_max_backlog;
+        lcf->job->retry = lcf->rpc_retry;
+    }
+
+    up = lcf->routers ? lcf->routers->elts : NULL;
+
+    for (i = 0; lcf->routers && i < lcf->routers->nelts; i++) {
+        up[i].max_timeouts = lcf->rpc_max_timeouts;
+        up[i].max_backlog = lcf->rpc_max_backlog;
+        up[i].retry = lcf->rpc_retry;
+    }
+
     if (lcf->heartbeat < 1000) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "goim_logic_heartbeat must be at least 1s");
         return NGX_CONF_ERROR;
+    }
+
+    /* no http{} block gave the goim_logic_node_* settings: the defaults */
+
+    if (lcf->nodes == NULL) {
+        lcf->nodes = ngx_palloc(cycle->pool,
+                                sizeof(ngx_goim_logic_nodes_conf_t));
+        if (lcf->nodes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_goim_logic_nodes_conf_init(lcf->nodes);
+        ngx_goim_logic_nodes_conf_defaults(lcf->nodes);
     }
 
     if (lcf->routers == NULL) {
@@ -332,84 +351,105 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                i;
     ngx_goim_logic_conf_t    *lcf;
+    ngx_goim_logic_worker_t  *w;
     ngx_goim_rpc_upstream_t  *up;
 
     lcf = ngx_goim_logic_get_conf(cycle);
 
-    ngx_goim_rpc_init(&lcf->rpc, lcf->rpc_secret, lcf->rpc_auth_timeout,
-                      ngx_goim_logic_rpc_refused, lcf, cycle->log);
+    w = ngx_pcalloc(cycle->pool, sizeof(ngx_goim_logic_worker_t));
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->conf = lcf;
+
+    /* the zone's counters exist once shared memory is made */
+    if (lcf->stats_zone) {
+        w->stats = lcf->stats_zone->data;
+    }
+
+    ngx_goim_logic_worker = w;
+
+    ngx_goim_rpc_init(&w->rpc, lcf->rpc_secret, lcf->rpc_auth_timeout,
+                      ngx_goim_logic_rpc_refused, w, cycle->log);
 
     if (lcf->routers) {
-        lcf->router_peers = ngx_pcalloc(cycle->pool, lcf->routers->nelts
-                                        * sizeof(ngx_goim_rpc_peer_t *));
-        if (lcf->router_peers == NULL) {
+        w->router_peers = ngx_pcalloc(cycle->pool, lcf->routers->nelts
+                                      * sizeof(ngx_goim_rpc_peer_t *));
+        if (w->router_peers == NULL) {
             return NGX_ERROR;
         }
 
         up = lcf->routers->elts;
 
         for (i = 0; i < lcf->routers->nelts; i++) {
-            up[i].max_timeouts = lcf->rpc_max_timeouts;
-            up[i].max_backlog = lcf->rpc_max_backlog;
-            up[i].retry = lcf->rpc_retry;
-
-            lcf->router_peers[i] = ngx_goim_rpc_peer_create(&lcf->rpc, cycle, &up[i],
+            w->router_peers[i] = ngx_goim_rpc_peer_create(&w->rpc, cycle,
+                                                        &up[i],
                                                         lcf->connect_timeout);
-            if (lcf->router_peers[i] == NULL) {
+            if (w->router_peers[i] == NULL) {
                 return NGX_ERROR;
             }
+
+            w->nrouters++;
         }
     }
 
     if (lcf->job) {
-        lcf->job->max_timeouts = lcf->rpc_max_timeouts;
-        lcf->job->max_backlog = lcf->rpc_max_backlog;
-        lcf->job->retry = lcf->rpc_retry;
-
-        lcf->job_peer = ngx_goim_rpc_peer_create(&lcf->rpc, cycle, lcf->job,
-                                                 lcf->connect_timeout);
-        if (lcf->job_peer == NULL) {
+        w->job_peer = ngx_goim_rpc_peer_create(&w->rpc, cycle, lcf->job,
+                                               lcf->connect_timeout);
+        if (w->job_peer == NULL) {
             return NGX_ERROR;
         }
     }
 
-    return ngx_goim_logic_queue_init_process(cycle, lcf);
+    return ngx_goim_logic_queue_init_process(cycle, w);
 }
 
 
 static void
 ngx_goim_logic_rpc_refused(void *ctx)
 {
-    ngx_goim_logic_stats_inc(rpc_auth_refused);
+    ngx_goim_logic_worker_t *w = ctx;
+
+    ngx_goim_logic_stats_inc(w->stats, rpc_auth_refused);
 }
 
 
 static void
 ngx_goim_logic_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t              i;
-    ngx_goim_logic_conf_t  *lcf;
+    ngx_uint_t                i;
+    ngx_goim_logic_worker_t  *w;
 
-    lcf = ngx_goim_logic_get_conf(cycle);
+    w = ngx_goim_logic_worker;
 
-    ngx_goim_rpc_sessions_finalize(&lcf->rpc);
-    ngx_goim_logic_queue_exit_process(cycle);
-
-    if (lcf->router_peers) {
-        for (i = 0; i < lcf->routers->nelts; i++) {
-            ngx_goim_rpc_peer_close(lcf->router_peers[i]);
-        }
+    if (w == NULL) {
+        return;
     }
 
-    if (lcf->job_peer) {
-        ngx_goim_rpc_peer_close(lcf->job_peer);
+    ngx_goim_rpc_sessions_finalize(&w->rpc);
+
+    ngx_goim_logic_queue_exit_process(w);
+
+    for (i = 0; i < w->nrouters; i++) {
+        ngx_goim_rpc_peer_close(w->router_peers[i]);
     }
+
+    if (w->job_peer) {
+        ngx_goim_rpc_peer_close(w->job_peer);
+    }
+
+    ngx_goim_logic_worker = NULL;
 }
 
 
 ngx_uint_t
-ngx_goim_logic_router_index(ngx_goim_logic_conf_t *lcf, int64_t mid)
+ngx_goim_logic_router_index(ngx_goim_logic_worker_t *w, int64_t mid)
 {
+    ngx_goim_logic_conf_t  *lcf;
+
+    lcf = w->conf;
+
     if (lcf->ring_points == 0 || lcf->routers->nelts == 1) {
         return 0;
     }
@@ -419,134 +459,34 @@ ngx_goim_logic_router_index(ngx_goim_logic_conf_t *lcf, int64_t mid)
 
 
 ngx_goim_rpc_peer_t *
-ngx_goim_logic_router(ngx_goim_logic_conf_t *lcf, int64_t mid)
+ngx_goim_logic_router(ngx_goim_logic_worker_t *w, int64_t mid)
 {
-    if (lcf->router_peers == NULL) {
+    if (w->nrouters == 0) {
         return NULL;
     }
 
-    return lcf->router_peers[ngx_goim_logic_router_index(lcf, mid)];
+    return w->router_peers[ngx_goim_logic_router_index(w, mid)];
 }
 
 
-ngx_goim_logic_fanout_t *
-ngx_goim_logic_fanout_create(ngx_goim_logic_conf_t *lcf,
-    ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done,
-    void *data)
+char *
+ngx_goim_logic_strdup(ngx_pool_t *pool, const char *s)
 {
-    ngx_uint_t                i, n;
-    ngx_goim_logic_fanout_t  *f;
+    u_char  *p;
+    size_t   len;
 
-    n = ngx_goim_logic_nrouters(lcf);
+    if (s == NULL) {
+        s = "";
+    }
 
-    f = ngx_calloc(sizeof(ngx_goim_logic_fanout_t)
-                   + n * sizeof(ngx_goim_logic_fanout_call_t),
-                   ngx_cycle->log);
-    if (f == NULL) {
+    len = ngx_strlen(s) + 1;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
         return NULL;
     }
 
-    f->lcf = lcf;
-    f->calls = (ngx_goim_logic_fanout_call_t *) (f + 1);
-    f->each = each;
-    f->done = done;
-    f->data = data;
+    ngx_memcpy(p, s, len);
 
-    for (i = 0; i < n; i++) {
-        f->calls[i].fanout = f;
-    }
-
-    return f;
-}
-
-
-ngx_int_t
-ngx_goim_logic_fanout_call(ngx_goim_logic_fanout_t *f, ngx_uint_t i,
-    int32_t method, const ProtobufCMessage *req)
-{
-    ngx_goim_logic_fanout_call_t  *fc;
-
-    fc = &f->calls[i];
-
-    fc->call = ngx_goim_rpc_call(f->lcf->router_peers[i], method, req,
-                                 f->lcf->rpc_timeout,
-                                 ngx_goim_logic_fanout_handler, fc);
-    if (fc->call == NULL) {
-        return NGX_ERROR;
-    }
-
-    f->pending++;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_goim_logic_fanout_call_all(ngx_goim_logic_fanout_t *f, int32_t method,
-    const ProtobufCMessage *req)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < ngx_goim_logic_nrouters(f->lcf); i++) {
-        if (ngx_goim_logic_fanout_call(f, i, method, req) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_goim_logic_fanout_handler(void *data, ngx_goim_rpc_result_t *res)
-{
-    ngx_goim_logic_fanout_call_t *fc = data;
-
-    u_char                   *p;
-    ngx_goim_logic_fanout_t  *f;
-    ngx_goim_rpc_upstream_t  *up;
-
-    f = fc->fanout;
-    fc->call = NULL;
-    f->pending--;
-
-    if (res->status == 0) {
-        if (f->status == 0) {
-            f->each(f->data, res);
-        }
-
-    } else if (f->status == 0) {
-        /* the first error is the one reported, naming the router */
-        up = f->lcf->routers->elts;
-        up = &up[fc - f->calls];
-
-        f->status = res->status;
-        p = ngx_snprintf(f->text, sizeof(f->text), "%V: %V", &up->name,
-                         &res->message);
-        f->message.data = f->text;
-        f->message.len = p - f->text;
-    }
-
-    if (f->pending == 0) {
-        f->done(f->data, f->status, &f->message);
-    }
-}
-
-
-void
-ngx_goim_logic_fanout_free(ngx_goim_logic_fanout_t *f)
-{
-    ngx_uint_t  i;
-
-    if (f == NULL) {
-        return;
-    }
-
-    for (i = 0; i < ngx_goim_logic_nrouters(f->lcf); i++) {
-        if (f->calls[i].call) {
-            ngx_goim_rpc_cancel(f->calls[i].call);
-        }
-    }
-
-    ngx_free(f);
+    return (char *) p;
 }

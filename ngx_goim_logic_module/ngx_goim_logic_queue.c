@@ -35,7 +35,7 @@
  */
 
 
-typedef struct {
+struct ngx_goim_logic_kafka_s {
     rd_kafka_t                *rk;
     rd_kafka_topic_t          *rkt;
     ngx_connection_t          *conn;       /* the pipe's read end */
@@ -44,17 +44,19 @@ typedef struct {
     ngx_queue_t                waiting;    /* local calls */
     ngx_rbtree_key_t           id;
     ngx_log_t                 *log;
-} ngx_goim_logic_kafka_t;
+    ngx_msec_t                 timeout;    /* goim_logic_rpc_timeout */
+};
 
 /* one push's records, the opaque of each */
 typedef struct {
+    ngx_goim_logic_kafka_t    *kafka;
     ngx_rbtree_key_t           id;
     ngx_uint_t                 remaining;
     const char                *error;
 } ngx_goim_logic_kafka_batch_t;
 
 
-static ngx_int_t ngx_goim_logic_kafka_push(ngx_goim_logic_conf_t *lcf,
+static ngx_int_t ngx_goim_logic_kafka_push(ngx_goim_logic_kafka_t *k,
     Goim__PushMsg **msgs, size_t n, ngx_goim_logic_queue_done_pt done,
     void *data, ngx_goim_rpc_call_t **call);
 static void ngx_goim_logic_kafka_read(ngx_event_t *rev);
@@ -65,9 +67,6 @@ static void ngx_goim_logic_kafka_batch_done(
     ngx_goim_logic_kafka_batch_t *b);
 static void ngx_goim_logic_kafka_log(const rd_kafka_t *rk, int level,
     const char *fac, const char *buf);
-
-
-static ngx_goim_logic_kafka_t  ngx_goim_logic_kafka;
 
 
 char *
@@ -177,21 +176,30 @@ ngx_goim_logic_kafka_set(rd_kafka_conf_t *conf, ngx_log_t *log,
 
 ngx_int_t
 ngx_goim_logic_queue_init_process(ngx_cycle_t *cycle,
-    ngx_goim_logic_conf_t *lcf)
+    ngx_goim_logic_worker_t *w)
 {
     int                      fds[2];
     char                     err[256], timeout[NGX_INT_T_LEN + 1];
     u_char                  *brokers, *topic;
     rd_kafka_conf_t         *conf;
     ngx_connection_t        *c;
+    ngx_goim_logic_conf_t   *lcf;
     ngx_goim_logic_kafka_t  *k;
+
+    lcf = w->conf;
 
     if (lcf->kafka_brokers.len == 0) {
         return NGX_OK;
     }
 
-    k = &ngx_goim_logic_kafka;
+    k = ngx_pcalloc(cycle->pool, sizeof(ngx_goim_logic_kafka_t));
+    if (k == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->kafka = k;
     k->log = cycle->log;
+    k->timeout = lcf->rpc_timeout;
     ngx_queue_init(&k->waiting);
 
     /*
@@ -242,6 +250,8 @@ ngx_goim_logic_queue_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    /* the callbacks find k as the handle's opaque */
+    rd_kafka_conf_set_opaque(conf, k);
     rd_kafka_conf_set_dr_msg_cb(conf, ngx_goim_logic_kafka_dr);
     rd_kafka_conf_set_log_cb(conf, ngx_goim_logic_kafka_log);
 
@@ -320,13 +330,13 @@ ngx_goim_logic_queue_init_process(ngx_cycle_t *cycle,
 
 
 void
-ngx_goim_logic_queue_exit_process(ngx_cycle_t *cycle)
+ngx_goim_logic_queue_exit_process(ngx_goim_logic_worker_t *w)
 {
     ngx_goim_logic_kafka_t  *k;
 
-    k = &ngx_goim_logic_kafka;
+    k = w->kafka;
 
-    if (k->rk == NULL) {
+    if (k == NULL || k->rk == NULL) {
         return;
     }
 
@@ -362,7 +372,7 @@ ngx_goim_logic_queue_exit_process(ngx_cycle_t *cycle)
 
 
 ngx_int_t
-ngx_goim_logic_queue_push(ngx_goim_logic_conf_t *lcf, Goim__PushMsg **msgs,
+ngx_goim_logic_queue_push(ngx_goim_logic_worker_t *w, Goim__PushMsg **msgs,
     size_t n, ngx_goim_logic_queue_done_pt done, void *data,
     ngx_goim_rpc_call_t **call)
 {
@@ -370,19 +380,20 @@ ngx_goim_logic_queue_push(ngx_goim_logic_conf_t *lcf, Goim__PushMsg **msgs,
 
     *call = NULL;
 
-    if (ngx_goim_logic_kafka.rk) {
-        return ngx_goim_logic_kafka_push(lcf, msgs, n, done, data, call);
+    if (w->kafka && w->kafka->rk) {
+        return ngx_goim_logic_kafka_push(w->kafka, msgs, n, done, data,
+                                         call);
     }
 
-    if (lcf->job_peer == NULL) {
+    if (w->job_peer == NULL) {
         return NGX_DECLINED;
     }
 
     req.msgs = msgs;
     req.n_msgs = n;
 
-    *call = ngx_goim_rpc_call(lcf->job_peer, GOIM__METHOD__JOB_PUSH,
-                              &req.base, lcf->rpc_timeout,
+    *call = ngx_goim_rpc_call(w->job_peer, GOIM__METHOD__JOB_PUSH,
+                              &req.base, w->conf->rpc_timeout,
                               (ngx_goim_rpc_done_pt) done, data);
 
     return *call ? NGX_OK : NGX_ERROR;
@@ -390,7 +401,7 @@ ngx_goim_logic_queue_push(ngx_goim_logic_conf_t *lcf, Goim__PushMsg **msgs,
 
 
 static ngx_int_t
-ngx_goim_logic_kafka_push(ngx_goim_logic_conf_t *lcf, Goim__PushMsg **msgs,
+ngx_goim_logic_kafka_push(ngx_goim_logic_kafka_t *k, Goim__PushMsg **msgs,
     size_t n, ngx_goim_logic_queue_done_pt done, void *data,
     ngx_goim_rpc_call_t **call)
 {
@@ -398,10 +409,7 @@ ngx_goim_logic_kafka_push(ngx_goim_logic_conf_t *lcf, Goim__PushMsg **msgs,
     size_t                         i, len, klen;
     u_char                        *buf, *key, op[NGX_INT32_LEN];
     Goim__PushMsg                 *m;
-    ngx_goim_logic_kafka_t        *k;
     ngx_goim_logic_kafka_batch_t  *b;
-
-    k = &ngx_goim_logic_kafka;
 
     b = ngx_alloc(sizeof(ngx_goim_logic_kafka_batch_t), k->log);
     if (b == NULL) {
@@ -412,7 +420,9 @@ ngx_goim_logic_kafka_push(ngx_goim_logic_conf_t *lcf, Goim__PushMsg **msgs,
     b->remaining = n + 1;              /* + 1 while producing */
     b->error = NULL;
 
-    *call = ngx_goim_rpc_local_call(&k->waiting, b->id, lcf->rpc_timeout,
+    b->kafka = k;
+
+    *call = ngx_goim_rpc_local_call(&k->waiting, b->id, k->timeout,
                                     k->log, (ngx_goim_rpc_done_pt) done,
                                     data);
     if (*call == NULL) {
@@ -480,7 +490,7 @@ ngx_goim_logic_kafka_batch_done(ngx_goim_logic_kafka_batch_t *b)
         return;
     }
 
-    call = ngx_goim_rpc_local_find(&ngx_goim_logic_kafka.waiting, b->id);
+    call = ngx_goim_rpc_local_find(&b->kafka->waiting, b->id);
 
     if (call) {
         /* never from inside ngx_goim_logic_queue_push() itself */
@@ -502,6 +512,7 @@ static void
 ngx_goim_logic_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
     void *opaque)
 {
+    ngx_goim_logic_kafka_t        *k = opaque;
     ngx_goim_logic_kafka_batch_t  *b;
 
     b = m->_private;
@@ -509,7 +520,7 @@ ngx_goim_logic_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
     if (m->err) {
         b->error = rd_kafka_err2str(m->err);
 
-        ngx_log_error(NGX_LOG_ERR, ngx_goim_logic_kafka.log, 0,
+        ngx_log_error(NGX_LOG_ERR, k->log, 0,
                       "goim kafka: record not delivered: %s", b->error);
     }
 
@@ -545,9 +556,11 @@ ngx_goim_logic_kafka_read(ngx_event_t *rev)
 static void
 ngx_goim_logic_kafka_tick(ngx_event_t *ev)
 {
+    ngx_connection_t        *c;
     ngx_goim_logic_kafka_t  *k;
 
-    k = &ngx_goim_logic_kafka;
+    c = ev->data;
+    k = c->data;
 
     if (k->rk) {
         rd_kafka_poll(k->rk, 0);
@@ -560,11 +573,14 @@ static void
 ngx_goim_logic_kafka_log(const rd_kafka_t *rk, int level, const char *fac,
     const char *buf)
 {
-    ngx_uint_t  lvl;
+    ngx_uint_t               lvl;
+    ngx_goim_logic_kafka_t  *k;
+
+    k = rd_kafka_opaque(rk);
 
     lvl = level <= 3 ? NGX_LOG_ERR : level <= 4 ? NGX_LOG_WARN
           : level <= 6 ? NGX_LOG_INFO : NGX_LOG_DEBUG;
 
-    ngx_log_error(lvl, ngx_goim_logic_kafka.log, 0, "goim kafka: %s: %s",
+    ngx_log_error(lvl, k->log, 0, "goim kafka: %s: %s",
                   fac, buf);
 }

@@ -12,6 +12,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <yajl/yajl_gen.h>
+
+#include <goim_args.h>
+
 #include "ngx_goim_logic.h"
 
 
@@ -45,27 +49,31 @@ typedef struct {
 #define NGX_HTTP_GOIM_LOGIC_STATUS   3
 
 
-/* what /goim/nodes/weighted answers besides the nodes (http{} level) */
+/* http{} level: what nodes answers besides the nodes, logic's core reads */
 
 typedef struct {
-    ngx_str_t                        domain;
-    ngx_str_t                        host_domain;
-    ngx_int_t                        tcp_port;
-    ngx_int_t                        ws_port;
-    ngx_int_t                        wss_port;
-    ngx_int_t                        max_delay;
-    ngx_int_t                        base_delay;
-    ngx_str_t                        factor;      /* as written: JSON */
-    ngx_str_t                        jitter;
-    double                           region_weight;
+    ngx_goim_logic_nodes_conf_t      nodes;
     ngx_http_complex_value_t        *client_region;
-    ngx_shm_zone_t                  *status_zone;
 } ngx_http_goim_logic_main_conf_t;
+
+
+/*
+ * A text that grows as it is written (in pool): the status page's, and
+ * the JSON replies' through gen, yajl's generator printing into it.
+ */
+
+typedef struct {
+    ngx_buf_t                       *buf;
+    ngx_pool_t                      *pool;
+    yajl_gen                         gen;
+    ngx_uint_t                       failed;
+} ngx_http_goim_logic_out_t;
 
 
 struct ngx_http_goim_logic_ctx_s {
     ngx_http_request_t              *request;
     ngx_http_goim_logic_endpoint_t  *endpoint;
+    ngx_goim_logic_worker_t         *worker;
     ngx_goim_rpc_call_t             *call;
     ngx_goim_logic_fanout_t         *fanout;
     int32_t                          operation;
@@ -81,6 +89,7 @@ struct ngx_http_goim_logic_ctx_s {
 
     ngx_array_t                     *comets;      /* Goim__CometInfo */
     ngx_msec_t                       rpc_start;
+    ngx_http_goim_logic_out_t        out;         /* the JSON reply */
     unsigned                         v1:1;
 };
 
@@ -88,48 +97,52 @@ struct ngx_http_goim_logic_ctx_s {
 extern ngx_module_t  ngx_http_goim_logic_module;
 
 
+/* ngx_http_goim_logic_module.c: a request's calls to the routers */
+
+/*
+ * A fanout in ctx, or the request is answered (503 without routers, 500
+ * without memory) and NGX_ERROR returned; ask_routers() sends req to all.
+ */
 ngx_int_t ngx_http_goim_logic_fanout(ngx_http_goim_logic_ctx_t *ctx,
     ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done);
 ngx_int_t ngx_http_goim_logic_ask_routers(ngx_http_goim_logic_ctx_t *ctx,
     ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done,
     int32_t method, const ProtobufCMessage *req);
-void ngx_http_goim_logic_top_each(void *data, ngx_goim_rpc_result_t *res);
+/* a fanout's done(): NGX_OK, or the request is answered 503 */
 ngx_int_t ngx_http_goim_logic_rpc_done(ngx_http_goim_logic_ctx_t *ctx,
     ngx_int_t status, ngx_str_t *message);
+
+/* ngx_http_goim_logic_args.c: what the request's arguments say */
+
+/* NGX_OK: set; NGX_DECLINED: absent or empty; NGX_ERROR: not a number */
+ngx_int_t ngx_http_goim_logic_int_arg(ngx_http_request_t *r,
+    const char *name, int64_t min, int64_t max, int64_t *value);
+/* NGX_OK: not empty; or the request is answered (400) */
+ngx_int_t ngx_http_goim_logic_str_arg(ngx_http_goim_logic_ctx_t *ctx,
+    const char *name, ngx_str_t *value);
+/* at least one value, each once; or the request is answered (400) */
+ngx_int_t ngx_http_goim_logic_list_arg(ngx_http_goim_logic_ctx_t *ctx,
+    const char *name, ngx_uint_t split, goim_args_list_t *list);
+/* goim's room id "<type>://<id>", NUL-terminated; NULL: out of memory */
+char *ngx_http_goim_logic_room_id(ngx_pool_t *pool, ngx_str_t *type,
+    u_char *id, size_t len);
+
+/* ngx_http_goim_logic_push.c */
+ngx_int_t ngx_http_goim_logic_push_keys(ngx_http_goim_logic_ctx_t *ctx);
+ngx_int_t ngx_http_goim_logic_push_mids(ngx_http_goim_logic_ctx_t *ctx);
+ngx_int_t ngx_http_goim_logic_push_room(ngx_http_goim_logic_ctx_t *ctx);
+ngx_int_t ngx_http_goim_logic_push_all(ngx_http_goim_logic_ctx_t *ctx);
 ngx_int_t ngx_http_goim_logic_mids_lookup(ngx_http_goim_logic_ctx_t *ctx,
     int64_t *mids, size_t n);
 ngx_int_t ngx_http_goim_logic_push_one(ngx_http_goim_logic_ctx_t *ctx,
     Goim__PushMsg__Type type, char *room, int32_t speed);
-ngx_int_t ngx_http_goim_logic_job_push(ngx_http_goim_logic_ctx_t *ctx,
-    Goim__PushMsg **msgs, size_t n);
-ngx_int_t ngx_http_goim_logic_add_room(ngx_http_goim_logic_ctx_t *ctx,
-    const char *name, int64_t count);
+
+/* ngx_http_goim_logic_online.c */
+ngx_int_t ngx_http_goim_logic_online_top(ngx_http_goim_logic_ctx_t *ctx);
+ngx_int_t ngx_http_goim_logic_online_room(ngx_http_goim_logic_ctx_t *ctx);
+ngx_int_t ngx_http_goim_logic_online_total(ngx_http_goim_logic_ctx_t *ctx);
+void ngx_http_goim_logic_top_each(void *data, ngx_goim_rpc_result_t *res);
 void ngx_http_goim_logic_sum_rooms(ngx_http_goim_logic_ctx_t *ctx);
-u_char *ngx_http_goim_logic_strdup(ngx_pool_t *pool, const char *s);
-ngx_int_t ngx_http_goim_logic_int_arg(ngx_http_request_t *r,
-    const char *name, int64_t min, int64_t max, int64_t *value);
-ngx_int_t ngx_http_goim_logic_respond(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_int_t code, const char *fmt, ...);
-void ngx_http_goim_logic_finish(ngx_http_goim_logic_ctx_t *ctx,
-    ngx_uint_t status, ngx_int_t code, const char *fmt, ...);
-void ngx_http_goim_logic_finish_data(ngx_http_goim_logic_ctx_t *ctx,
-    ngx_chain_t *data);
-
-/* a JSON text that grows as it is written (r->pool) */
-typedef struct {
-    ngx_buf_t                       *buf;
-    ngx_pool_t                      *pool;
-    ngx_uint_t                       failed;
-} ngx_http_goim_logic_out_t;
-
-ngx_int_t ngx_http_goim_logic_out_init(ngx_http_goim_logic_out_t *out,
-    ngx_pool_t *pool, size_t size);
-void ngx_http_goim_logic_out_printf(ngx_http_goim_logic_out_t *out,
-    const char *fmt, ...);
-void ngx_http_goim_logic_out_json(ngx_http_goim_logic_out_t *out,
-    const char *s);
-void ngx_http_goim_logic_out_escaped(ngx_http_goim_logic_out_t *out,
-    const char *s);
 
 /* ngx_http_goim_logic_nodes.c */
 ngx_int_t ngx_http_goim_logic_nodes_weighted(ngx_http_goim_logic_ctx_t *ctx);
@@ -137,20 +150,45 @@ ngx_int_t ngx_http_goim_logic_nodes_instances(
     ngx_http_goim_logic_ctx_t *ctx);
 ngx_int_t ngx_http_goim_logic_comet_list(ngx_http_goim_logic_ctx_t *ctx,
     ngx_goim_logic_fanout_done_pt done);
-ngx_int_t ngx_goim_logic_comets_merge(ngx_array_t *comets, ngx_pool_t *pool,
-    Goim__CometListReply *reply);
-ngx_int_t ngx_goim_logic_nodes_pick(ngx_http_goim_logic_main_conf_t *lmcf,
-    ngx_array_t *comets, ngx_str_t *region, ngx_uint_t web,
-    ngx_pool_t *pool, ngx_array_t *nodes);
 
 /* ngx_http_goim_logic_v1.c */
 extern ngx_http_goim_logic_endpoint_t  ngx_http_goim_logic_v1_endpoints[];
 
-/* ngx_goim_logic_stats.c */
+/* ngx_http_goim_logic_status.c */
 ngx_int_t ngx_http_goim_logic_status_handler(ngx_http_request_t *r);
-char *ngx_http_goim_logic_status_zone(ngx_conf_t *cf,
-    ngx_http_goim_logic_main_conf_t *lmcf);
-void ngx_http_goim_logic_status_attach(ngx_cycle_t *cycle);
+
+
+/* ngx_http_goim_logic_reply.c: the answers */
+
+/* {"code":code,"message":fmt...} (v1: {"ret":...}); the handler's rc */
+ngx_int_t ngx_http_goim_logic_respond(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_int_t code, const char *fmt, ...);
+/* the same, then the request is finalized */
+void ngx_http_goim_logic_finish(ngx_http_goim_logic_ctx_t *ctx,
+    ngx_uint_t status, ngx_int_t code, const char *fmt, ...);
+
+/*
+ * {"code":0,"message":"","data":<what the caller writes with gen>} (v1:
+ * {"ret":1,"data":...}): start() returns the generator positioned at the
+ * data, or NULL when the request was answered 500; finish() closes the
+ * envelope, sends it and finalizes the request.
+ */
+yajl_gen ngx_http_goim_logic_data_start(ngx_http_goim_logic_ctx_t *ctx);
+void ngx_http_goim_logic_data_finish(ngx_http_goim_logic_ctx_t *ctx);
+
+/* JSON values: s NUL-terminated (NULL: ""), a literal, a number's text */
+void ngx_http_goim_logic_json_str(yajl_gen g, const char *s);
+#define ngx_http_goim_logic_json_key(g, lit)                                 \
+    yajl_gen_string(g, (const unsigned char *) lit, sizeof(lit) - 1)
+
+ngx_int_t ngx_http_goim_logic_out_init(ngx_http_goim_logic_out_t *out,
+    ngx_pool_t *pool, size_t size);
+void ngx_http_goim_logic_out_printf(ngx_http_goim_logic_out_t *out,
+    const char *fmt, ...);
+
+/* status, headers and out's text; the handler's rc */
+ngx_int_t ngx_http_goim_logic_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_http_goim_logic_out_t *out);
 
 
 #pragma GCC visibility pop

@@ -8,10 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_goim_logic.h"
 #include "ngx_http_goim_logic.h"
-
-#include "goim_args.h"
 
 
 /*
@@ -124,6 +121,7 @@ ngx_http_goim_logic_v1_pushs(ngx_http_goim_logic_ctx_t *ctx)
 static ngx_int_t
 ngx_http_goim_logic_v1_push_room(ngx_http_goim_logic_ctx_t *ctx)
 {
+    u_char                           id[NGX_INT64_LEN];
     int64_t                          rid;
     char                            *room_id;
     ngx_http_request_t              *r;
@@ -140,15 +138,12 @@ ngx_http_goim_logic_v1_push_room(ngx_http_goim_logic_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    room_id = ngx_pnalloc(r->pool, glcf->v1_room_type.len + sizeof("://")
-                                    + NGX_INT64_LEN);
+    room_id = ngx_http_goim_logic_room_id(r->pool, &glcf->v1_room_type, id,
+                                          ngx_sprintf(id, "%L", rid) - id);
     if (room_id == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
     }
-
-    *ngx_sprintf((u_char *) room_id, "%V://%L", &glcf->v1_room_type, rid)
-        = '\0';
 
     return ngx_http_goim_logic_push_one(ctx, GOIM__PUSH_MSG__TYPE__ROOM,
                                         room_id, 0);
@@ -176,11 +171,7 @@ ngx_http_goim_logic_v1_server_del(ngx_http_goim_logic_ctx_t *ctx)
 
     r = ctx->request;
 
-    if (ngx_http_arg(r, (u_char *) "server", 6, &server) != NGX_OK
-        || server.len == 0)
-    {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
-                                   "server is required");
+    if (ngx_http_goim_logic_str_arg(ctx, "server", &server) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -226,7 +217,6 @@ ngx_http_goim_logic_v1_del_done(void *data, ngx_int_t status,
 static ngx_int_t
 ngx_http_goim_logic_v1_count(ngx_http_goim_logic_ctx_t *ctx)
 {
-    u_char                          *p;
     ngx_str_t                        type;
     ngx_http_request_t              *r;
     Goim__OnlineTopReq               req = GOIM__ONLINE_TOP_REQ__INIT;
@@ -253,22 +243,18 @@ ngx_http_goim_logic_v1_count(ngx_http_goim_logic_ctx_t *ctx)
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_logic_module);
 
-    req.type = ngx_pnalloc(r->pool, glcf->v1_room_type.len + sizeof("://"));
+    req.type = ngx_http_goim_logic_room_id(r->pool, &glcf->v1_room_type,
+                                           (u_char *) "", 0);
     if (req.type == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
     }
-
-    p = ngx_cpymem(req.type, glcf->v1_room_type.data,
-                   glcf->v1_room_type.len);
-    ngx_memcpy(p, "://", sizeof("://"));
 
     return ngx_http_goim_logic_ask_routers(ctx, ngx_http_goim_logic_top_each,
                                            ngx_http_goim_logic_v1_rooms_done,
                                            GOIM__METHOD__ROUTER_ONLINE_TOP,
                                            &req.base);
 }
-
 
 
 static void
@@ -278,10 +264,9 @@ ngx_http_goim_logic_v1_rooms_done(void *data, ngx_int_t status,
     ngx_http_goim_logic_ctx_t *ctx = data;
 
     u_char                      *id;
+    yajl_gen                     g;
     ngx_int_t                    rid;
-    ngx_uint_t                   i, n;
-    ngx_chain_t                  cl;
-    ngx_http_goim_logic_out_t    out;
+    ngx_uint_t                   i;
     ngx_http_goim_logic_room_t  *room;
 
     if (ngx_http_goim_logic_rpc_done(ctx, status, message) != NGX_OK) {
@@ -290,20 +275,16 @@ ngx_http_goim_logic_v1_rooms_done(void *data, ngx_int_t status,
 
     ngx_http_goim_logic_sum_rooms(ctx);
 
-    if (ngx_http_goim_logic_out_init(&out, ctx->request->pool, 256)
-        != NGX_OK)
-    {
-        ngx_http_finalize_request(ctx->request,
-                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
+    g = ngx_http_goim_logic_data_start(ctx);
+    if (g == NULL) {
         return;
     }
 
     /* v1's rooms were numbers: rooms not named "<type>://<int>" are left */
 
-    ngx_http_goim_logic_out_printf(&out, "[");
+    yajl_gen_array_open(g);
 
     room = ctx->rooms.elts;
-    n = 0;
 
     for (i = 0; i < ctx->rooms.nelts; i++) {
         id = (u_char *) ngx_strstr(room[i].name.data, "://") + 3;
@@ -313,22 +294,17 @@ ngx_http_goim_logic_v1_rooms_done(void *data, ngx_int_t status,
             continue;
         }
 
-        ngx_http_goim_logic_out_printf(&out, "%s{\"RoomId\":%i,\"Count\":%L}",
-                                       n++ ? "," : "", rid, room[i].count);
+        yajl_gen_map_open(g);
+        ngx_http_goim_logic_json_key(g, "RoomId");
+        yajl_gen_integer(g, rid);
+        ngx_http_goim_logic_json_key(g, "Count");
+        yajl_gen_integer(g, room[i].count);
+        yajl_gen_map_close(g);
     }
 
-    ngx_http_goim_logic_out_printf(&out, "]");
+    yajl_gen_array_close(g);
 
-    if (out.failed) {
-        ngx_http_finalize_request(ctx->request,
-                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    cl.buf = out.buf;
-    cl.next = NULL;
-
-    ngx_http_goim_logic_finish_data(ctx, &cl);
+    ngx_http_goim_logic_data_finish(ctx);
 }
 
 
@@ -340,45 +316,33 @@ ngx_http_goim_logic_v1_servers_done(void *data, ngx_int_t status,
 {
     ngx_http_goim_logic_ctx_t *ctx = data;
 
-    ngx_uint_t                  i;
-    ngx_chain_t                 cl;
-    Goim__CometInfo            *c;
-    ngx_http_goim_logic_out_t   out;
+    yajl_gen          g;
+    ngx_uint_t        i;
+    Goim__CometInfo  *c;
 
     if (ngx_http_goim_logic_rpc_done(ctx, status, message) != NGX_OK) {
         return;
     }
 
-    if (ngx_http_goim_logic_out_init(&out, ctx->request->pool, 256)
-        != NGX_OK)
-    {
-        ngx_http_finalize_request(ctx->request,
-                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
+    g = ngx_http_goim_logic_data_start(ctx);
+    if (g == NULL) {
         return;
     }
 
-    ngx_http_goim_logic_out_printf(&out, "[");
+    yajl_gen_array_open(g);
 
     c = ctx->comets->elts;
 
     for (i = 0; i < ctx->comets->nelts; i++) {
-        ngx_http_goim_logic_out_printf(&out, "%s{\"Server\":",
-                                       i ? "," : "");
-        ngx_http_goim_logic_out_json(&out, c[i].id);
-        ngx_http_goim_logic_out_printf(&out, ",\"Count\":%L}",
-                                       c[i].session_count);
+        yajl_gen_map_open(g);
+        ngx_http_goim_logic_json_key(g, "Server");
+        ngx_http_goim_logic_json_str(g, c[i].id);
+        ngx_http_goim_logic_json_key(g, "Count");
+        yajl_gen_integer(g, c[i].session_count);
+        yajl_gen_map_close(g);
     }
 
-    ngx_http_goim_logic_out_printf(&out, "]");
+    yajl_gen_array_close(g);
 
-    if (out.failed) {
-        ngx_http_finalize_request(ctx->request,
-                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    cl.buf = out.buf;
-    cl.next = NULL;
-
-    ngx_http_goim_logic_finish_data(ctx, &cl);
+    ngx_http_goim_logic_data_finish(ctx);
 }

@@ -11,13 +11,15 @@
 #include <sys/random.h>
 
 #include "ngx_goim_logic.h"
-#include "ngx_http_goim_logic.h"
 
 
 /*
  * The RPC comets call: Connect, Disconnect, Heartbeat, RenewOnline,
- * Receive.  Each handler answers after router did; a comet that goes away
- * first cancels the router call through the request's abort().
+ * Receive, and Nodes (goim's Logic.Nodes, node selection by logic's core,
+ * with or without an http{} block).  Each handler answers after router
+ * did; a comet that goes away first cancels the router call through the
+ * request's abort().  One file near 1,000 lines, on purpose: one RPC
+ * service whose six methods share the request plumbing at its top.
  */
 
 
@@ -28,6 +30,7 @@ typedef struct {
 
 typedef struct {
     ngx_goim_rpc_request_t    *request;
+    ngx_goim_logic_worker_t   *worker;
     ngx_goim_rpc_call_t       *call;
     ngx_goim_logic_fanout_t   *fanout;
     ngx_pool_t                *pool;          /* RenewOnline's room sums */
@@ -68,6 +71,8 @@ static void ngx_stream_goim_logic_nodes_each(void *data,
 static void ngx_stream_goim_logic_nodes_done(void *data, ngx_int_t status,
     ngx_str_t *message);
 
+static ngx_goim_logic_worker_t *ngx_stream_goim_logic_worker(
+    ngx_goim_rpc_request_t *r);
 static ngx_stream_goim_logic_ctx_t *ngx_stream_goim_logic_ctx(
     ngx_goim_rpc_request_t *r);
 static void ngx_stream_goim_logic_ctx_free(ngx_stream_goim_logic_ctx_t *ctx);
@@ -81,6 +86,8 @@ static ngx_int_t ngx_stream_goim_logic_call(ngx_goim_rpc_request_t *r,
     ngx_goim_rpc_done_pt done);
 static void ngx_stream_goim_logic_fail(ngx_stream_goim_logic_ctx_t *ctx,
     ngx_goim_rpc_result_t *res);
+static void ngx_stream_goim_logic_fanout_fail(
+    ngx_stream_goim_logic_ctx_t *ctx, ngx_int_t status, ngx_str_t *message);
 static void ngx_stream_goim_logic_uuid(char *dst);
 static ngx_int_t ngx_stream_goim_logic_allowed(
     ngx_stream_goim_logic_ctx_t *ctx);
@@ -150,7 +157,9 @@ ngx_stream_goim_logic_handler(ngx_stream_session_t *s)
 
     glscf = ngx_stream_get_module_srv_conf(s, ngx_stream_goim_logic_module);
 
-    if (ngx_goim_rpc_session_start(&ngx_goim_logic_get_conf(ngx_cycle)->rpc,
+    /* the sessions' requests carry this worker's state as r->ctx */
+
+    if (ngx_goim_rpc_session_start(&ngx_goim_logic_worker->rpc,
                                    s->connection,
                                    ngx_stream_goim_logic_handlers,
                                    &glscf->rpc,
@@ -227,7 +236,9 @@ ngx_stream_goim_logic_create_srv_conf(ngx_conf_t *cf)
 static void
 ngx_stream_goim_logic_bad_input(void *ctx)
 {
-    ngx_goim_logic_stats_inc(rpc_bad_input);
+    ngx_goim_logic_worker_t *w = ctx;
+
+    ngx_goim_logic_stats_inc(w->stats, rpc_bad_input);
 }
 
 
@@ -274,7 +285,16 @@ ngx_stream_goim_logic_postconfiguration(ngx_conf_t *cf)
 }
 
 
-/* request plumbing: a context that lives until the reply */
+/* request plumbing: this worker's state, from the RPC plane */
+
+static ngx_goim_logic_worker_t *
+ngx_stream_goim_logic_worker(ngx_goim_rpc_request_t *r)
+{
+    return r->ctx;
+}
+
+
+/* a context that lives until the reply */
 
 static ngx_stream_goim_logic_ctx_t *
 ngx_stream_goim_logic_ctx(ngx_goim_rpc_request_t *r)
@@ -291,6 +311,7 @@ ngx_stream_goim_logic_ctx(ngx_goim_rpc_request_t *r)
     goim__connect_reply__init(&ctx->reply);
 
     ctx->request = r;
+    ctx->worker = ngx_stream_goim_logic_worker(r);
     r->data = ctx;
     r->abort = ngx_stream_goim_logic_abort;
 
@@ -339,7 +360,6 @@ ngx_stream_goim_logic_call(ngx_goim_rpc_request_t *r,
     ngx_goim_rpc_peer_t *peer, int32_t method, const ProtobufCMessage *req,
     ngx_goim_rpc_done_pt done)
 {
-    ngx_goim_logic_conf_t        *lcf;
     ngx_stream_goim_logic_ctx_t  *ctx;
 
     ctx = r->data;
@@ -358,10 +378,8 @@ ngx_stream_goim_logic_call(ngx_goim_rpc_request_t *r,
         return NGX_ERROR;
     }
 
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
-
-    ctx->call = ngx_goim_rpc_call(peer, method, req, lcf->rpc_timeout, done,
-                                  ctx);
+    ctx->call = ngx_goim_rpc_call(peer, method, req,
+                                  ctx->worker->conf->rpc_timeout, done, ctx);
     if (ctx->call == NULL) {
         ngx_stream_goim_logic_ctx_free(ctx);
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
@@ -391,6 +409,26 @@ ngx_stream_goim_logic_fail(ngx_stream_goim_logic_ctx_t *ctx,
 }
 
 
+/* a fanout's first error, naming its router */
+
+static void
+ngx_stream_goim_logic_fanout_fail(ngx_stream_goim_logic_ctx_t *ctx,
+    ngx_int_t status, ngx_str_t *message)
+{
+    u_char                   msg[300], *p;
+    ngx_goim_rpc_request_t  *r;
+
+    r = ctx->request;
+
+    p = ngx_snprintf(msg, sizeof(msg) - 1, "router %V", message);
+    *p = '\0';
+
+    ngx_stream_goim_logic_ctx_free(ctx);
+
+    ngx_goim_rpc_reply_error(r, status, (char *) msg);
+}
+
+
 /* Connect: check the token, register the session in router */
 
 static void
@@ -409,7 +447,7 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
+    lcf = ctx->worker->conf;
 
     err = ngx_goim_logic_token_parse(lcf, &ctx->token, req->token.data,
                                      req->token.len);
@@ -418,7 +456,7 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
                       "goim logic: auth from %s refused: %s",
                       req->client_ip, err);
 
-        ngx_goim_logic_stats_inc(auth_refused);
+        ngx_goim_logic_stats_inc(ctx->worker->stats, auth_refused);
 
         ngx_stream_goim_logic_ctx_free(ctx);
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAUTHORIZED,
@@ -426,7 +464,7 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    ngx_goim_logic_stats_inc(auth_accepted);
+    ngx_goim_logic_stats_inc(ctx->worker->stats, auth_accepted);
 
     ctx->reply.mid = ctx->token.mid;
     ctx->reply.room_id = ctx->token.room ? ctx->token.room : "";
@@ -461,7 +499,8 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
     put.session = &session;
 
     (void) ngx_stream_goim_logic_call(r,
-                                ngx_goim_logic_router(lcf, ctx->reply.mid),
+                                ngx_goim_logic_router(ctx->worker,
+                                                      ctx->reply.mid),
                                 GOIM__METHOD__ROUTER_SESSION_PUT, &put.base,
                                 ngx_stream_goim_logic_connect_done);
 }
@@ -598,7 +637,7 @@ ngx_stream_goim_logic_disconnect(ngx_goim_rpc_request_t *r)
     del.server = req->server;
 
     (void) ngx_stream_goim_logic_call(r,
-                    ngx_goim_logic_router(ngx_goim_logic_get_conf(ngx_cycle),
+                    ngx_goim_logic_router(ngx_stream_goim_logic_worker(r),
                                           req->mid),
                     GOIM__METHOD__ROUTER_SESSION_DEL, &del.base,
                     ngx_stream_goim_logic_disconnect_done);
@@ -648,7 +687,7 @@ ngx_stream_goim_logic_heartbeat(ngx_goim_rpc_request_t *r)
     renew.session = &session;
 
     (void) ngx_stream_goim_logic_call(r,
-                    ngx_goim_logic_router(ngx_goim_logic_get_conf(ngx_cycle),
+                    ngx_goim_logic_router(ngx_stream_goim_logic_worker(r),
                                           req->mid),
                     GOIM__METHOD__ROUTER_SESSION_RENEW, &renew.base,
                     ngx_stream_goim_logic_heartbeat_done);
@@ -687,12 +726,9 @@ ngx_stream_goim_logic_ask_routers(ngx_goim_rpc_request_t *r, size_t size,
     ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done,
     int32_t method, const ProtobufCMessage *req)
 {
-    ngx_goim_logic_conf_t        *lcf;
     ngx_stream_goim_logic_ctx_t  *ctx;
 
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
-
-    if (ngx_goim_logic_nrouters(lcf) == 0) {
+    if (ngx_stream_goim_logic_worker(r)->nrouters == 0) {
         ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
                                  "no goim_logic_router configured");
         return;
@@ -711,7 +747,7 @@ ngx_stream_goim_logic_ask_routers(ngx_goim_rpc_request_t *r, size_t size,
         goto failed;
     }
 
-    ctx->fanout = ngx_goim_logic_fanout_create(lcf, each, done, ctx);
+    ctx->fanout = ngx_goim_logic_fanout_create(ctx->worker, each, done, ctx);
 
     if (ctx->fanout == NULL
         || ngx_goim_logic_fanout_call_all(ctx->fanout, method, req) != NGX_OK)
@@ -767,7 +803,7 @@ ngx_stream_goim_logic_renew_online_each(void *data,
 {
     ngx_stream_goim_logic_ctx_t *ctx = data;
 
-    size_t                                  i, len;
+    size_t                                  i;
     Goim__CometRenewReply                  *renew;
     Goim__OnlineReply__AllRoomCountEntry   *e;
 
@@ -782,14 +818,12 @@ ngx_stream_goim_logic_renew_online_each(void *data,
         goim__online_reply__all_room_count_entry__init(e);
         e->value = renew->all_room_count[i]->value;
 
-        len = ngx_strlen(renew->all_room_count[i]->key) + 1;
-        e->key = ngx_pnalloc(ctx->pool, len);
+        e->key = ngx_goim_logic_strdup(ctx->pool,
+                                       renew->all_room_count[i]->key);
         if (e->key == NULL) {
             ctx->answers.nelts--;
             return;
         }
-
-        ngx_memcpy(e->key, renew->all_room_count[i]->key, len);
     }
 }
 
@@ -809,7 +843,6 @@ ngx_stream_goim_logic_renew_online_done(void *data, ngx_int_t status,
 {
     ngx_stream_goim_logic_ctx_t *ctx = data;
 
-    u_char                                  msg[300], *p;
     ngx_uint_t                              i, n;
     ngx_goim_rpc_request_t                 *r;
     Goim__OnlineReply__AllRoomCountEntry   *e, **ptrs;
@@ -818,11 +851,7 @@ ngx_stream_goim_logic_renew_online_done(void *data, ngx_int_t status,
     r = ctx->request;
 
     if (status) {
-        p = ngx_snprintf(msg, sizeof(msg) - 1, "router %V", message);
-        *p = '\0';
-
-        ngx_stream_goim_logic_ctx_free(ctx);
-        ngx_goim_rpc_reply_error(r, status, (char *) msg);
+        ngx_stream_goim_logic_fanout_fail(ctx, status, message);
         return;
     }
 
@@ -885,23 +914,14 @@ ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r)
 
 /*
  * Nodes: /goim/nodes/weighted over RPC (goim's Logic.Nodes), with the
- * http{} level goim_logic_node_* settings; no client region (goim's IP
- * lookup is a stub).
+ * http{} level goim_logic_node_* settings (their defaults without an
+ * http{} block); no client region (goim's IP lookup is a stub).
  */
 
 static void
 ngx_stream_goim_logic_nodes(ngx_goim_rpc_request_t *r)
 {
     Goim__CometListReq  req = GOIM__COMET_LIST_REQ__INIT;
-
-    if (ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                            ngx_http_goim_logic_module)
-        == NULL)
-    {
-        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
-                                 "Nodes needs an http{} block");
-        return;
-    }
 
     ngx_stream_goim_logic_ask_routers(r, sizeof(Goim__CometInfo),
                                       ngx_stream_goim_logic_nodes_each,
@@ -927,36 +947,30 @@ ngx_stream_goim_logic_nodes_done(void *data, ngx_int_t status,
 {
     ngx_stream_goim_logic_ctx_t *ctx = data;
 
-    u_char                           *p, msg[300];
-    ngx_str_t                         region;
-    ngx_array_t                       nodes;
-    Goim__NodesReq                   *req;
-    Goim__Backoff                     backoff = GOIM__BACKOFF__INIT;
-    Goim__NodesReply                  reply = GOIM__NODES_REPLY__INIT;
-    ngx_goim_rpc_request_t           *r;
-    ngx_goim_logic_conf_t            *lcf;
-    ngx_http_goim_logic_main_conf_t  *lmcf;
+    ngx_str_t                     region;
+    ngx_array_t                   nodes;
+    Goim__NodesReq               *req;
+    Goim__Backoff                 backoff = GOIM__BACKOFF__INIT;
+    Goim__NodesReply              reply = GOIM__NODES_REPLY__INIT;
+    ngx_goim_rpc_request_t       *r;
+    ngx_goim_logic_conf_t        *lcf;
+    ngx_goim_logic_nodes_conf_t  *nc;
 
     r = ctx->request;
     req = (Goim__NodesReq *) r->msg;
 
     if (status) {
-        p = ngx_snprintf(msg, sizeof(msg) - 1, "router %V", message);
-        *p = '\0';
-
-        ngx_stream_goim_logic_ctx_free(ctx);
-        ngx_goim_rpc_reply_error(r, status, (char *) msg);
+        ngx_stream_goim_logic_fanout_fail(ctx, status, message);
         return;
     }
 
-    lcf = ngx_goim_logic_get_conf(ngx_cycle);
-    lmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_goim_logic_module);
+    lcf = ctx->worker->conf;
+    nc = lcf->nodes;
 
     ngx_str_null(&region);
 
     if (ngx_array_init(&nodes, ctx->pool, 8, sizeof(char *)) != NGX_OK
-        || ngx_goim_logic_nodes_pick(lmcf, &ctx->answers, &region,
+        || ngx_goim_logic_nodes_pick(ctx->worker, &ctx->answers, &region,
                                      req->platform
                                      && ngx_strcmp(req->platform, "web") == 0,
                                      ctx->pool, &nodes)
@@ -968,19 +982,19 @@ ngx_stream_goim_logic_nodes_done(void *data, ngx_int_t status,
         return;
     }
 
-    reply.domain = lmcf->domain.len ? (char *) lmcf->domain.data : "";
-    reply.tcp_port = (int32_t) lmcf->tcp_port;
-    reply.ws_port = (int32_t) lmcf->ws_port;
-    reply.wss_port = (int32_t) lmcf->wss_port;
+    reply.domain = nc->domain.len ? (char *) nc->domain.data : "";
+    reply.tcp_port = (int32_t) nc->tcp_port;
+    reply.ws_port = (int32_t) nc->ws_port;
+    reply.wss_port = (int32_t) nc->wss_port;
     reply.heartbeat = (int32_t) (lcf->heartbeat / 1000);
     reply.heartbeat_max = (int32_t) lcf->heartbeat_max;
     reply.nodes = nodes.elts;
     reply.n_nodes = nodes.nelts;
 
-    backoff.max_delay = (int32_t) lmcf->max_delay;
-    backoff.base_delay = (int32_t) lmcf->base_delay;
-    backoff.factor = (float) strtod((char *) lmcf->factor.data, NULL);
-    backoff.jitter = (float) strtod((char *) lmcf->jitter.data, NULL);
+    backoff.max_delay = (int32_t) nc->max_delay;
+    backoff.base_delay = (int32_t) nc->base_delay;
+    backoff.factor = (float) strtod((char *) nc->factor.data, NULL);
+    backoff.jitter = (float) strtod((char *) nc->jitter.data, NULL);
     reply.backoff = &backoff;
 
     /* the reply lives in ctx's pool: send it before ctx goes */
