@@ -129,8 +129,31 @@ extern ngx_module_t  ngx_goim_logic_module;
                                             ngx_goim_logic_module))
 
 
-/* s copied into pool, NULL as ""; NULL when memory ran out */
-char *ngx_goim_logic_strdup(ngx_pool_t *pool, const char *s);
+/*
+ * s (a protobuf string) copied into pool, NULL as ""; NULL when memory ran
+ * out.  Inline: the core, http and stream files all copy replies with it.
+ */
+static ngx_inline char *
+ngx_goim_logic_strdup(ngx_pool_t *pool, const char *s)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (s == NULL) {
+        s = "";
+    }
+
+    len = ngx_strlen(s) + 1;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len);
+
+    return (char *) p;
+}
 
 
 /* NULL, or why the token is refused; goim_token_free() it either way */

@@ -467,26 +467,3 @@ ngx_goim_logic_router(ngx_goim_logic_worker_t *w, int64_t mid)
 
     return w->router_peers[ngx_goim_logic_router_index(w, mid)];
 }
-
-
-char *
-ngx_goim_logic_strdup(ngx_pool_t *pool, const char *s)
-{
-    u_char  *p;
-    size_t   len;
-
-    if (s == NULL) {
-        s = "";
-    }
-
-    len = ngx_strlen(s) + 1;
-
-    p = ngx_pnalloc(pool, len);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, s, len);
-
-    return (char *) p;
-}

@@ -333,50 +333,6 @@ ngx_http_goim_logic_body_handler(ngx_http_request_t *r)
 }
 
 
-ngx_int_t
-ngx_http_goim_logic_fanout(ngx_http_goim_logic_ctx_t *ctx,
-    ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done)
-{
-    if (ctx->worker->nrouters == 0) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "no goim_logic_router configured");
-        return NGX_ERROR;
-    }
-
-    ctx->rpc_start = ngx_current_msec;
-
-    ctx->fanout = ngx_goim_logic_fanout_create(ctx->worker, each, done, ctx);
-    if (ctx->fanout == NULL) {
-        ngx_http_finalize_request(ctx->request,
-                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* the same call to every router, answers merged by each/done */
-
-ngx_int_t
-ngx_http_goim_logic_ask_routers(ngx_http_goim_logic_ctx_t *ctx,
-    ngx_goim_logic_fanout_each_pt each, ngx_goim_logic_fanout_done_pt done,
-    int32_t method, const ProtobufCMessage *req)
-{
-    if (ngx_http_goim_logic_fanout(ctx, each, done) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_goim_logic_fanout_call_all(ctx->fanout, method, req) != NGX_OK) {
-        ngx_http_finalize_request(ctx->request,
-                                  NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 static void
 ngx_http_goim_logic_cleanup(void *data)
 {
@@ -391,23 +347,6 @@ ngx_http_goim_logic_cleanup(void *data)
         ngx_goim_logic_fanout_free(ctx->fanout);
         ctx->fanout = NULL;
     }
-}
-
-
-ngx_int_t
-ngx_http_goim_logic_rpc_done(ngx_http_goim_logic_ctx_t *ctx, ngx_int_t status,
-    ngx_str_t *message)
-{
-    ngx_goim_logic_stats_rpc(ctx->worker->stats, NGX_GOIM_LOGIC_RPC_ROUTER,
-                             ctx->rpc_start, status);
-
-    if (status) {
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "router %V", message);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
