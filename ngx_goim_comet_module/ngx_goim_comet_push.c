@@ -8,6 +8,8 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include <goim_args.h>
+
 #include "ngx_goim_comet.h"
 
 
@@ -112,6 +114,8 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
 {
     Goim__PushMsgReq *req = (Goim__PushMsgReq *) r->msg;
 
+    char                    **keys;
+    size_t                    n;
     ngx_uint_t                dropped;
     ngx_goim_comet_msg_t     *msg;
     ngx_goim_comet_worker_t  *wk;
@@ -123,16 +127,33 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
         return;
     }
 
+    /*
+     * A key given twice is pushed once, as logic and router already
+     * ensure; a copy of the list, as the request's own is freed with it.
+     */
+    n = req->n_keys;
+    keys = ngx_alloc(n * sizeof(char *) + goim_args_dedup_size(n),
+                     ngx_cycle->log);
+    if (keys == NULL) {
+        ngx_goim_comet_msg_release(msg);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
+
+    ngx_memcpy(keys, req->keys, n * sizeof(char *));
+    n = goim_args_dedup_strs(keys, NULL, n, keys + n);
+
     wk = ngx_goim_comet_rpc_worker(r);
     dropped = wk->stats->dropped + wk->stats->relay_dropped;
 
-    /* keys owned by other workers go to them (ngx_goim_comet_shm.c) */
-    reply.delivered = (int32_t) ngx_goim_comet_relay_push_keys(wk, req->keys,
-                                                      req->n_keys,
+    /* keys owned by other workers go to them (ngx_goim_comet_relay.c) */
+    reply.delivered = (int32_t) ngx_goim_comet_relay_push_keys(wk, keys, n,
                                                       req->proto_op, msg);
     reply.dropped = (int32_t) (wk->stats->dropped + wk->stats->relay_dropped
                                - dropped);
 
+    ngx_free(keys);
     ngx_goim_comet_msg_release(msg);
 
     ngx_goim_rpc_reply(r, &reply.base);

@@ -210,3 +210,34 @@ qr/goim rpc: \d+ calls to 127\.0\.0\.1:\d+ in a row timed out/
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 8: a key given several times in one PushMsg is pushed to once
+--- init
+my $c = Goim::Stack::client('dup', '{"mid":401,"key":"dup-key","accepts":[1000]}', 1);
+my $s = Goim::PushRpc::connect();
+# keys: dup-key three times and a key nobody holds; then one more push
+my $keys = join '', map { Goim::RouterRpc::f_bytes(1, $_) } qw(dup-key dup-key nobody dup-key);
+Goim::PushRpc::write_all($s, Goim::RouterRpc::frame(201, 1,
+    $keys . Goim::RouterRpc::f_bytes(2, Goim::PushRpc::proto('once'))
+    . Goim::RouterRpc::f_varint(3, 1000)));
+Goim::PushRpc::write_all($s, Goim::PushRpc::push_msg(2, 'dup-key', 'next'));
+my @r = Goim::PushRpc::read_frames($s, 2, 5 * $main::Slow);
+my %m = map { $_->[0] => $_->[1] } Goim::RouterRpc::decode($r[0][2] // '');
+Test::More::is($m{1} // 0, 1, 'TEST 8 - the reply says delivered to 1 key');
+my @got;
+while (@got < 2) {
+    my $p = $c->read_packet(3 * $main::Slow) or last;
+    push @got, $p->{body};
+}
+Test::More::is(join(',', @got), 'once,next', 'TEST 8 - the client got the push once, then the next one');
+close $s;
+--- request
+GET /status
+--- response_body_like chomp
+"dropped":0,
+--- no_error_log
+[error]
+[alert]
+[crit]
