@@ -11,6 +11,12 @@
  * One thread, one epoll loop, non-blocking sockets.  Whatever the server
  * sends is parsed defensively: bad input is counted, the connection is
  * closed, and the run goes on.  Options: clients/c/README.md.
+ *
+ * One file on purpose, though it is over 1,000 lines: the client is built
+ * and copied alone to the machines a benchmark runs from (it needs only
+ * libgoim's goim_packet.c and libcrypto), and its parts (options, the
+ * loop, the two transports, the latency counters) share one client
+ * struct and one loop that no other program uses.
  */
 
 #include <arpa/inet.h>

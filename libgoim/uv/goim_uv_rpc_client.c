@@ -15,6 +15,9 @@
  * With a secret, a connected link first runs the handshake (state AUTH,
  * its timer the handshake's deadline); calls made meanwhile wait in
  * link->unsent, written right after the proof.
+ *
+ * About 1,000 lines as one file: links, calls and the handshake of the
+ * client side share the link's state machine, which a cut would expose.
  */
 
 #include <stdarg.h>

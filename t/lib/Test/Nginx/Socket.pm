@@ -27,6 +27,9 @@ package Test::Nginx::Socket;
 # valgrind).  Sections that the real one
 # has but this one lacks (http2, curl, stap, udp/tcp_listen, ...) make the
 # block fail loudly rather than pass silently.
+#
+# One file, over 1,000 lines, because the real one is one module of that
+# name: tests and Test::Nginx::Util reach into its package globals.
 
 use strict;
 use warnings;
