@@ -24,4 +24,13 @@ for my $m (qw(comet logic)) {
     is($?, 0, "$m: no cycle between its files") or diag($cycle);
 }
 
+# the stream modules and each module's core include no http header: an
+# nginx with only a stream {} block must not need http's code
+for my $f (glob('ngx_goim_*_module/ngx_stream_*.[ch]'),
+           glob('ngx_goim_*_module/ngx_goim_*.[ch]'), glob('libgoim/nginx/*.[ch]')) {
+    open my $fh, '<', $f or die "$f: $!\n";
+    my @http = grep { /^\s*#\s*include\s*[<"]ngx_http/ } <$fh>;
+    is(scalar @http, 0, "$f includes no http header") or diag(@http);
+}
+
 done_testing();
