@@ -220,7 +220,8 @@ run: all
 TESTS ?= t/
 PROVE_ENV := TEST_NGINX_BINARY=/usr/sbin/nginx \
     TEST_NGINX_LOAD_MODULES="/usr/lib/nginx/modules/ngx_stream_module.so $(MODULES)" \
-    GOIM_BUILD_DIR=$(BUILD) GOIM_STATIC_NGINX=$(STATIC_NGINX)
+    GOIM_BUILD_DIR=$(BUILD) GOIM_STATIC_NGINX=$(STATIC_NGINX) \
+    GOIM_NGINX_OBJS=$(NGX_BUILD)/objs
 
 # openresty's Test::Nginx, when given, goes first in @INC (t/lib still
 # provides Goim::*); it listens on port 1984 unless told to pick a free one

@@ -7,8 +7,9 @@ use warnings;
 use Test::More;
 use Cwd qw(abs_path);
 
-my $objs = abs_path($ENV{GOIM_NGINX_OBJS}
-                    || ($ENV{GOIM_BUILD_DIR} || 'build') . '/nginx/objs');
+# the modules' objects: the Makefile says where (the same with SANITIZE=1,
+# whose nginx runs under valgrind with the modules built as usual)
+my $objs = abs_path($ENV{GOIM_NGINX_OBJS} || 'build/nginx/objs');
 my $script = 'scripts/calls.sh';
 
 for my $m (qw(comet logic)) {
