@@ -24,4 +24,14 @@ for my $m (qw(comet logic)) {
     is($?, 0, "$m: no cycle between its files") or diag($cycle);
 }
 
+# the RPC layer both modules link (libgoim/nginx/): the same rule
+{
+    my $dir = "$objs/addon/nginx";
+    my @o = glob "$dir/*.o";
+    ok(@o > 1, "rpc: objects built in $dir");
+
+    my $cycle = `sh $script -c $dir 2>&1`;
+    is($?, 0, "rpc: no cycle between its files") or diag($cycle);
+}
+
 done_testing();
