@@ -25,6 +25,16 @@ for my $m (qw(comet logic)) {
     is($?, 0, "$m: no cycle between its files") or diag($cycle);
 }
 
+# the RPC layer both modules link (libgoim/nginx/): the same rule
+{
+    my $dir = "$objs/addon/nginx";
+    my @o = glob "$dir/*.o";
+    ok(@o > 1, "rpc: objects built in $dir");
+
+    my $cycle = `sh $script -c $dir 2>&1`;
+    is($?, 0, "rpc: no cycle between its files") or diag($cycle);
+}
+
 # the stream modules and each module's core include no http header: an
 # nginx with only a stream {} block must not need http's code
 for my $f (glob('ngx_goim_*_module/ngx_stream_*.[ch]'),
