@@ -46,6 +46,7 @@ typedef struct {
     ngx_atomic_uint_t          locks_recovered;  /* a dead worker's */
     ngx_atomic_uint_t          token_refused; /* op 12/14 past its JWT */
     ngx_atomic_uint_t          rpc_auth_refused;  /* push RPC handshakes */
+    ngx_goim_rpc_counters_t    rpc;           /* link to logic, push RPC */
 
     /* records from other workers by hop time (ngx_goim_comet_relay.c) */
     ngx_atomic_uint_t          hop_us[NGX_GOIM_COMET_HOP_BUCKETS];

@@ -377,6 +377,7 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
 
     ngx_goim_rpc_init(&wk->rpc, ccf->rpc_secret, ccf->rpc_auth_timeout,
                       ngx_goim_comet_rpc_refused, wk, cycle->log);
+    wk->rpc.counters = &wk->stats->rpc;
 
     if (ccf->logic == NULL) {
         return NGX_OK;

@@ -582,7 +582,19 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# HELP goim_comet_rpc_auth_refused_total Push RPC connections "
             "refused by the handshake.\n"
             "# TYPE goim_comet_rpc_auth_refused_total counter\n"
-            "goim_comet_rpc_auth_refused_total %uA\n",
+            "goim_comet_rpc_auth_refused_total %uA\n"
+            "# HELP goim_comet_rpc_link_resets_total Links to logic reset "
+            "after timeouts in a row or a backlog.\n"
+            "# TYPE goim_comet_rpc_link_resets_total counter\n"
+            "goim_comet_rpc_link_resets_total %uA\n"
+            "# HELP goim_comet_rpc_link_auth_failed_total Handshakes with "
+            "logic that failed or timed out.\n"
+            "# TYPE goim_comet_rpc_link_auth_failed_total counter\n"
+            "goim_comet_rpc_link_auth_failed_total %uA\n"
+            "# HELP goim_comet_rpc_sessions_paused_total Times a push RPC "
+            "session stopped being read: its replies were not read.\n"
+            "# TYPE goim_comet_rpc_sessions_paused_total counter\n"
+            "goim_comet_rpc_sessions_paused_total %uA\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
             st.packets_out, st.dropped, st.relay_dropped, st.relay_records,
             queued, st.auth_failed, st.kicked, st.bad_input,
@@ -590,7 +602,8 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             ngx_goim_comet_relay_hop_percentile(&st, 500),
             ngx_goim_comet_relay_hop_percentile(&st, 990),
             ngx_goim_comet_relay_hop_percentile(&st, 999), keys,
-            st.rpc_auth_refused);
+            st.rpc_auth_refused, st.rpc.link_resets, st.rpc.link_auth_failed,
+            st.rpc.sessions_paused);
 
         ngx_str_set(&r->headers_out.content_type,
                     "text/plain; version=0.0.4");
@@ -600,6 +613,8 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "{\"id\":\"%V\",\"workers\":%ui,"
             "\"connections\":{\"tcp\":%uA,\"ws\":%uA,\"online\":%uA},"
             "\"rooms\":%uA,"
+            "\"rpc\":{\"link_resets\":%uA,\"link_auth_failed\":%uA,"
+            "\"sessions_paused\":%uA},"
             "\"messages\":{\"push_calls\":%uA,\"out\":%uA,"
             "\"dropped\":%uA,\"dropped_worker_queue\":%uA},"
             "\"workers_queue\":{\"records\":%uA,\"queued_bytes\":%uL,"
@@ -608,7 +623,8 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA,"
             "\"rpc_auth_refused\":%uA}\n",
             &wk->conf->id, workers, st.conns_tcp, st.conns_ws, st.online,
-            st.rooms, st.push_calls, st.packets_out, st.dropped,
+            st.rooms, st.rpc.link_resets, st.rpc.link_auth_failed,
+            st.rpc.sessions_paused, st.push_calls, st.packets_out, st.dropped,
             st.relay_dropped, st.relay_records, queued,
             ngx_goim_comet_relay_hop_percentile(&st, 500),
             ngx_goim_comet_relay_hop_percentile(&st, 990),

@@ -287,6 +287,8 @@ struct ngx_goim_logic_stats_s {
     ngx_atomic_t               auth_refused;
     ngx_atomic_t               rpc_bad_input;  /* goim_logic_rpc closes */
     ngx_atomic_t               rpc_auth_refused;  /* handshakes refused */
+    ngx_goim_rpc_counters_t    rpc;           /* links to router and job,
+                                                 the comets' sessions */
 };
 
 /* the status codes and histogram bounds counted (the last: any other) */

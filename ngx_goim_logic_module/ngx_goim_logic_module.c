@@ -373,6 +373,10 @@ ngx_goim_logic_init_process(ngx_cycle_t *cycle)
     ngx_goim_rpc_init(&w->rpc, lcf->rpc_secret, lcf->rpc_auth_timeout,
                       ngx_goim_logic_rpc_refused, w, cycle->log);
 
+    if (w->stats) {
+        w->rpc.counters = &w->stats->rpc;
+    }
+
     if (lcf->routers) {
         w->router_peers = ngx_pcalloc(cycle->pool, lcf->routers->nelts
                                       * sizeof(ngx_goim_rpc_peer_t *));

@@ -156,6 +156,22 @@ ngx_http_goim_logic_status_handler(ngx_http_request_t *r)
         "# TYPE goim_logic_rpc_auth_refused_total counter\n"
         "goim_logic_rpc_auth_refused_total %uA\n", st->rpc_auth_refused);
 
+    ngx_http_goim_logic_out_printf(&out,
+        "# HELP goim_logic_rpc_link_resets_total links to router or job "
+        "reset after timeouts in a row or a backlog\n"
+        "# TYPE goim_logic_rpc_link_resets_total counter\n"
+        "goim_logic_rpc_link_resets_total %uA\n"
+        "# HELP goim_logic_rpc_link_auth_failed_total handshakes with router "
+        "or job that failed or timed out\n"
+        "# TYPE goim_logic_rpc_link_auth_failed_total counter\n"
+        "goim_logic_rpc_link_auth_failed_total %uA\n"
+        "# HELP goim_logic_rpc_sessions_paused_total times a comet's RPC "
+        "session stopped being read: its replies were not read\n"
+        "# TYPE goim_logic_rpc_sessions_paused_total counter\n"
+        "goim_logic_rpc_sessions_paused_total %uA\n",
+        st->rpc.link_resets, st->rpc.link_auth_failed,
+        st->rpc.sessions_paused);
+
     return ngx_http_goim_logic_send(r, NGX_HTTP_OK,
                                     &ngx_http_goim_logic_status_type, &out);
 }

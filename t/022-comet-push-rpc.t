@@ -103,7 +103,7 @@ close $s;
 --- request
 GET /status
 --- response_body_like chomp
-"rooms":20,
+"rooms":20,"rpc":\{"link_resets":0,"link_auth_failed":0,"sessions_paused":[1-9]\d*\},
 
 
 
@@ -204,7 +204,7 @@ Test::More::ok(Goim::Log::wait_for(qr/auth refused by logic: upstream is down/, 
 --- request
 GET /status
 --- response_body_like chomp
-"online":0\}
+"online":0\},"rooms":0,"rpc":\{"link_resets":1,
 --- error_log eval
 qr/goim rpc: \d+ calls to 127\.0\.0\.1:\d+ in a row timed out/
 --- no_error_log

@@ -207,6 +207,8 @@ main::main_with('OTHER', 'RPC')
 my $c = Goim::Stack::client('w1', '{"mid":902,"room_id":"auth://1","accepts":[1000]}', 1);
 --- request
 GET /status
+--- response_body_like chomp
+"rpc":\{"link_resets":0,"link_auth_failed":[1-9]\d*,
 --- goim_auth
 w1 none
 --- goim_closed

@@ -106,6 +106,8 @@ my @codes = map { $http->get(main::url('/goim/online/total'))->{status} } 1 .. 3
 Test::More::is("@codes", '503 503 503', 'TEST 2 - three calls timed out');
 Test::More::ok(Goim::Log::wait_for(qr/goim rpc: closing the connection to 127\.0\.0\.1:\d+ \(upstream is not answering\), calls fail for 2000 ms/, 5 * $main::Slow),
                'TEST 2 - the link was reset');
+Test::More::like($http->get(main::url('/logic-status'))->{content},
+                 qr/(?m)^goim_logic_rpc_link_resets_total [1-9]\d*$/, 'TEST 2 - and counted');
 my $r = $http->get(main::url('/goim/online/total'));
 Test::More::like("$r->{status} $r->{content}", qr/^503 .*upstream is down/, 'TEST 2 - a call fails at once while it is down');
 kill 'CONT', $Goim::Stack::Router->pid;
@@ -135,6 +137,8 @@ my @codes = main::posts('/goim/push/all?operation=1000', 'b' x (1 << 20), 40);
 Test::More::is(scalar(grep { $_ eq '503' } @codes), 40, 'TEST 3 - every push got a 503') or Test::More::diag("codes: @codes");
 Test::More::ok(Goim::Log::wait_for(qr/goim rpc: closing the connection to 127\.0\.0\.1:\d+ \(upstream is not reading\)/, 5 * $main::Slow),
                'TEST 3 - the link was reset');
+Test::More::like(HTTP::Tiny->new(timeout => 5 * $main::Slow)->get(main::url('/logic-status'))->{content},
+                 qr/(?m)^goim_logic_rpc_link_resets_total [1-9]\d*$/, 'TEST 3 - and counted');
 my ($waiting) = Goim::Log::text() =~ /does not read: (\d+) bytes wait to be sent/;
 Test::More::diag("TEST 3: " . ($waiting // 'no') . " bytes waited for job when the link was reset");
 Test::More::cmp_ok($waiting // 1e12, '<=', (1 << 20) + (1 << 20) + 4096, 'TEST 3 - at most max_backlog and one call waited');

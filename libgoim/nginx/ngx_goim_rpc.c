@@ -312,6 +312,7 @@ ngx_goim_rpc_init(ngx_goim_rpc_t *rpc, const goim_auth_secret_t *secret,
     rpc->auth_timeout = auth_timeout;
     rpc->auth_refused = refused;
     rpc->ctx = ctx;
+    rpc->counters = NULL;
 
     if (rpc->secret && goim_auth_warmup(rpc->secret) != 0) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,

@@ -53,13 +53,39 @@ typedef struct ngx_goim_rpc_request_s  ngx_goim_rpc_request_t;
  * NULL) counts it.  ctx, the module's worker state, is handed to every
  * callback and to every request as r->ctx, so handlers need no global.
  */
+/*
+ * What the RPC plane counts besides its callers' own counters: events that
+ * fail or hold back calls without losing anything the callers do not
+ * count already.  They live in the module's shared counters, so that its
+ * status page adds up every worker's.
+ */
+typedef struct {
+    ngx_atomic_t               link_resets;       /* upstream links reset
+                                                     (timeouts, backlog) */
+    ngx_atomic_t               link_auth_failed;  /* our handshake with an
+                                                     upstream failed */
+    ngx_atomic_t               sessions_paused;   /* sessions that stopped
+                                                     reading: replies unread */
+} ngx_goim_rpc_counters_t;
+
 typedef struct {
     ngx_queue_t                sessions;
     const goim_auth_secret_t  *secret;       /* NULL: no handshake */
     ngx_msec_t                 auth_timeout;
     void                     (*auth_refused)(void *ctx);
     void                      *ctx;
+
+    /* NULL, or set by the module once its counters exist */
+    ngx_goim_rpc_counters_t   *counters;
 } ngx_goim_rpc_t;
+
+
+#define ngx_goim_rpc_count(rpc, field)                                       \
+    do {                                                                     \
+        if ((rpc)->counters) {                                               \
+            (void) ngx_atomic_fetch_add(&(rpc)->counters->field, 1);         \
+        }                                                                    \
+    } while (0)
 
 
 typedef struct {

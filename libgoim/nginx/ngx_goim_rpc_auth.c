@@ -226,6 +226,7 @@ ngx_goim_rpc_auth_peer_handler(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
                       "goim rpc: %V did not authenticate within %M ms",
                       &peer->upstream->name, peer->rpc->auth_timeout);
+        ngx_goim_rpc_count(peer->rpc, link_auth_failed);
         peer->auth->failed(peer, "upstream authentication timed out");
         return;
     }
@@ -236,6 +237,7 @@ ngx_goim_rpc_auth_peer_handler(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_ERR, peer->chan.log, 0,
                       "goim rpc: authentication with %V failed: %s",
                       &peer->upstream->name, peer->auth->error);
+        ngx_goim_rpc_count(peer->rpc, link_auth_failed);
         peer->auth->failed(peer, "upstream authentication failed");
         return;
     }

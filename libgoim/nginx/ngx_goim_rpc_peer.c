@@ -704,6 +704,8 @@ ngx_goim_rpc_peer_reset(ngx_goim_rpc_peer_t *peer, const char *reason)
                   "calls fail for %M ms, then it is retried",
                   &peer->upstream->name, reason, peer->upstream->retry);
 
+    ngx_goim_rpc_count(peer->rpc, link_resets);
+
     ngx_goim_rpc_peer_fail(peer, reason);
 
     peer->down = 1;

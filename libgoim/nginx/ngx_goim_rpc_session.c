@@ -283,6 +283,7 @@ ngx_goim_rpc_session_read_handler(ngx_event_t *rev)
                        "reading from it stops",
                        &c->addr_text, s->chan.out.len - s->chan.out.pos);
         s->paused = 1;
+        ngx_goim_rpc_count(s->rpc, sessions_paused);
         break;
 
     default:
