@@ -29,6 +29,11 @@
 
 set -euo pipefail
 
+# the benchmark's own stack runs its internal plane unauthenticated on
+# loopback: a secret the daemons would take from the environment (as the
+# test harness exports one) would make them refuse its nginx
+unset GOIM_RPC_SECRET_FILE
+
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$TOP/build}
 CLI=$BUILD/goim-cli

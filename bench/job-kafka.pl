@@ -39,6 +39,10 @@ my %port = map { $_ => Goim::Daemon::free_port() } qw(comet push logic http job)
 my @job_args = ('--kafka-brokers', $kafka->brokers, '--kafka-topic', $kafka->topic,
                 '--kafka-group', "bench-$$", '--max-inflight', '20000');
 
+# the daemons prove Goim::Daemon's secret ($GOIM_RPC_SECRET_FILE): so must nginx
+my $secret = $ENV{GOIM_RPC_SECRET_FILE}
+    ? "goim_comet_rpc_secret_file $ENV{GOIM_RPC_SECRET_FILE};\n"
+      . "goim_logic_rpc_secret_file $ENV{GOIM_RPC_SECRET_FILE};" : '';
 open my $fh, '>', "$RUN/nginx.conf" or die;
 print $fh <<"EOC";
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
@@ -54,6 +58,7 @@ goim_comet_id comet-bench;
 goim_comet_logic 127.0.0.1:$port{logic};
 goim_logic_router 127.0.0.1:$ENV{TEST_NGINX_ROUTER_PORT};
 goim_logic_queue kafka=@{[$kafka->brokers]} topic=@{[$kafka->topic]};
+$secret
 stream {
     server { listen 127.0.0.1:$port{comet}; goim_comet; goim_comet_queue 65536; }
     server { listen 127.0.0.1:$port{push}; goim_comet_push; }
