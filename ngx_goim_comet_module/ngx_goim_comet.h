@@ -85,7 +85,55 @@ typedef struct {
     ngx_uint_t                 drain_batch;   /* records per wake-up:
                                                  goim_comet_push batch= */
     ngx_shm_zone_t            *shm_zone;      /* NULL without stream {} */
+
+    /* the reload hand-off (ngx_goim_comet_handoff.c) */
+    ngx_flag_t                 handoff;
+    ngx_msec_t                 handoff_timeout;
+    ngx_msec_t                 drain_window;
+    ngx_uint_t                 generation;    /* this configuration's */
+    ngx_array_t               *servers;       /* ngx_goim_comet_server_t */
 } ngx_goim_comet_conf_t;
+
+
+/*
+ * What can take over a handed-off connection in a configuration: a
+ * goim_comet stream server or a goim_comet_push one, by the address the
+ * connection was accepted on; a goim_comet_ws location, by its server's
+ * name and its own.  Filled in by the stream and http modules.
+ */
+
+#define NGX_GOIM_COMET_SERVER_TCP   1
+#define NGX_GOIM_COMET_SERVER_WS    2
+#define NGX_GOIM_COMET_SERVER_PUSH  3
+
+typedef struct {
+    ngx_uint_t                 kind;
+    ngx_sockaddr_t             sockaddr;      /* TCP, PUSH */
+    socklen_t                  socklen;
+    ngx_str_t                  server_name;   /* WS */
+    ngx_str_t                  location;      /* WS */
+    void                      *conf;          /* a channel's, a session's */
+    ngx_log_t                 *log;
+} ngx_goim_comet_server_t;
+
+
+#define NGX_GOIM_COMET_FREEZE_BUCKETS  16
+
+/*
+ * The hand-off's counters, for the life of the master: in memory every
+ * generation of workers shares, so a reload does not reset them.
+ */
+typedef struct {
+    ngx_atomic_t               handed_off;    /* client connections */
+    ngx_atomic_t               adopted;
+    ngx_atomic_t               drained;       /* closed instead */
+    ngx_atomic_t               failed;        /* tried, then drained */
+    ngx_atomic_t               sessions_handed_off;  /* push listener's */
+    ngx_atomic_t               sessions_adopted;
+    ngx_atomic_t               sessions_closed;
+    ngx_atomic_t               freeze_max_us;
+    ngx_atomic_t               freeze_us[NGX_GOIM_COMET_FREEZE_BUCKETS];
+} ngx_goim_comet_handoff_stats_t;
 
 
 /*
@@ -105,8 +153,9 @@ typedef struct {
 } ngx_goim_comet_zone_t;
 
 
-typedef struct ngx_goim_comet_out_s     ngx_goim_comet_out_t;
-typedef struct ngx_goim_comet_worker_s  ngx_goim_comet_worker_t;
+typedef struct ngx_goim_comet_out_s      ngx_goim_comet_out_t;
+typedef struct ngx_goim_comet_worker_s   ngx_goim_comet_worker_t;
+typedef struct ngx_goim_comet_handoff_s  ngx_goim_comet_handoff_t;
 
 
 /*
@@ -152,6 +201,14 @@ struct ngx_goim_comet_worker_s {
     ngx_goim_comet_out_t      *free_out;      /* output nodes to reuse */
     ngx_uint_t                 nfree_out;
 
+    /*
+     * The reload hand-off, NULL without it; quit is its hook for the
+     * channels: the worker was told to quit, NGX_OK if their connections
+     * are to be handed on (then they stay open meanwhile).
+     */
+    ngx_goim_comet_handoff_t  *handoff;
+    ngx_int_t                (*quit)(ngx_goim_comet_worker_t *wk);
+
     ngx_goim_comet_stats_t    *stats;         /* shared, or local_stats */
     ngx_goim_comet_stats_t     local_stats;
 };
@@ -161,6 +218,7 @@ typedef enum {
     NGX_GOIM_CHANNEL_HANDSHAKE = 0,   /* waiting for op 7 */
     NGX_GOIM_CHANNEL_AUTHING,         /* Connect call under way */
     NGX_GOIM_CHANNEL_ONLINE,
+    NGX_GOIM_CHANNEL_MOVING,          /* sent to another process */
     NGX_GOIM_CHANNEL_CLOSED
 } ngx_goim_channel_state_e;
 
@@ -246,7 +304,11 @@ struct ngx_goim_channel_s {
     ngx_goim_comet_out_t     **out_tail;
     ngx_uint_t                 queued;
 
+    ngx_event_t               *drain;         /* a reload's late close */
+    ngx_goim_channel_state_e   moving_from;
+
     unsigned                   registered:1;
+    unsigned                   moved:1;       /* handed off: no Disconnect */
     unsigned                   kicked:1;
     unsigned                   ws:1;
     unsigned                   restricted:1;
@@ -317,6 +379,17 @@ ngx_goim_channel_t *ngx_goim_channel_lookup(ngx_goim_comet_worker_t *wk,
 ngx_int_t ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op);
 void ngx_goim_channel_kick(ngx_goim_channel_t *ch);
 
+/* the reload hand-off's side of a channel */
+ngx_uint_t ngx_goim_channel_movable(ngx_goim_channel_t *ch);
+size_t ngx_goim_channel_export_size(ngx_goim_channel_t *ch);
+u_char *ngx_goim_channel_export(ngx_goim_channel_t *ch, u_char *p);
+void ngx_goim_channel_moved(ngx_goim_channel_t *ch);
+void ngx_goim_channel_drain(ngx_goim_channel_t *ch, ngx_msec_t delay);
+ngx_goim_channel_t *ngx_goim_channel_adopt(ngx_connection_t *c,
+    ngx_goim_channel_conf_t *conf, ngx_uint_t ws, u_char *p, size_t len,
+    void (*finalize)(ngx_goim_channel_t *ch), ngx_msec_t *deadline);
+void ngx_goim_channel_resume(ngx_goim_channel_t *ch, ngx_msec_t deadline);
+
 
 /* ngx_goim_comet_ws.c: WebSocket framing */
 
@@ -383,6 +456,7 @@ void ngx_goim_comet_deliver_room(ngx_goim_comet_worker_t *wk,
     ngx_str_t *name, ngx_goim_comet_msg_t *msg);
 void ngx_goim_comet_deliver_all(ngx_goim_comet_worker_t *wk, int32_t op,
     ngx_goim_comet_msg_t *msg, ngx_uint_t speed);
+void ngx_goim_comet_deliver_finish(ngx_goim_comet_worker_t *wk);
 void ngx_goim_comet_deliver_stop(ngx_goim_comet_worker_t *wk);
 
 
@@ -424,6 +498,21 @@ void ngx_goim_comet_push_bad_input(void *ctx);
 void ngx_goim_comet_push_session(ngx_connection_t *c,
     ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data);
+ngx_goim_rpc_session_t *ngx_goim_comet_push_adopt(ngx_goim_comet_worker_t *wk,
+    ngx_connection_t *c, ngx_goim_rpc_session_conf_t *conf,
+    void (*on_close)(void *data), ngx_str_t *in, ngx_str_t *out,
+    ngx_uint_t frozen);
+
+
+/* ngx_goim_comet_handoff.c: connections kept across a reload */
+ngx_int_t ngx_goim_comet_handoff_init_module(ngx_cycle_t *cycle,
+    ngx_goim_comet_conf_t *ccf);
+ngx_int_t ngx_goim_comet_handoff_init(ngx_goim_comet_worker_t *wk);
+void ngx_goim_comet_handoff_exit(ngx_goim_comet_worker_t *wk);
+ngx_goim_comet_server_t *ngx_goim_comet_server_add(ngx_conf_t *cf);
+void ngx_goim_comet_handoff_stats(ngx_goim_comet_handoff_stats_t *st);
+ngx_uint_t ngx_goim_comet_handoff_freeze_percentile(
+    ngx_goim_comet_handoff_stats_t *st, ngx_uint_t permille);
 
 
 #pragma GCC visibility pop

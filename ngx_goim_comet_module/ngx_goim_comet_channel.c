@@ -57,6 +57,7 @@ static void ngx_goim_channel_close(ngx_goim_channel_t *ch,
 static void ngx_goim_channel_cleanup(void *data);
 static void ngx_goim_channel_rpc_logged(void *data,
     ngx_goim_rpc_result_t *res);
+static void ngx_goim_channel_drain_handler(ngx_event_t *ev);
 
 
 /* the settings a channel takes from its server or location */
@@ -196,6 +197,11 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
     c = rev->data;
     ch = ngx_goim_channel_from_connection(c);
 
+    if (ch->state == NGX_GOIM_CHANNEL_MOVING) {
+        /* the socket is another process's now, or about to be */
+        return;
+    }
+
     if (rev->timedout) {
         ngx_goim_channel_close(ch, ch->state == NGX_GOIM_CHANNEL_ONLINE
                                    ? "heartbeat timed out"
@@ -204,15 +210,16 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
     }
 
     if (c->close) {
-        if (ch->ws) {
-            ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_GOING_AWAY,
-                                     "worker is shutting down");
+        if (!c->error && ch->drain == NULL
+            && ch->worker->quit && ch->worker->quit(ch->worker) == NGX_OK)
+        {
+            /* a reload: the hand-off takes the connection on, or drains it */
+            c->close = 0;
 
         } else {
-            ngx_goim_channel_close(ch, "worker is shutting down");
+            ngx_goim_channel_drain(ch, 0);
+            return;
         }
-
-        return;
     }
 
     if (ch->state != NGX_GOIM_CHANNEL_HANDSHAKE
@@ -975,6 +982,11 @@ ngx_goim_channel_room_allowed(ngx_goim_channel_t *ch, ngx_str_t *name)
 void
 ngx_goim_channel_kick(ngx_goim_channel_t *ch)
 {
+    if (ch->state == NGX_GOIM_CHANNEL_MOVING) {
+        /* its new process settles which connection with the key stays */
+        return;
+    }
+
     ch->kicked = 1;
     ch->worker->stats->kicked++;
     ngx_goim_channel_close(ch, "kicked by a newer connection with the same "
@@ -1065,7 +1077,9 @@ ngx_goim_channel_write_handler(ngx_event_t *wev)
     ch = ngx_goim_channel_from_connection(c);
     wk = ch->worker;
 
-    if (ch->state == NGX_GOIM_CHANNEL_CLOSED) {
+    if (ch->state == NGX_GOIM_CHANNEL_CLOSED
+        || ch->state == NGX_GOIM_CHANNEL_MOVING)
+    {
         return;
     }
 
@@ -1114,6 +1128,10 @@ ngx_goim_channel_cleanup(void *data)
     ch->state = NGX_GOIM_CHANNEL_CLOSED;
     ngx_queue_remove(&ch->queue);
 
+    if (ch->drain && ch->drain->timer_set) {
+        ngx_del_timer(ch->drain);
+    }
+
     if (ch->ws) {
         ch->worker->stats->conns_ws--;
 
@@ -1133,7 +1151,7 @@ ngx_goim_channel_cleanup(void *data)
         ch->registered = 0;
         ch->worker->stats->online--;
 
-        if (!ch->kicked && !ch->worker->exiting) {
+        if (!ch->kicked && !ch->moved && !ch->worker->exiting) {
             req.mid = ch->mid;
             req.key = (char *) ch->node.str.data;
             req.server = (char *) ch->worker->conf->id.data;
@@ -1175,4 +1193,545 @@ ngx_goim_channel_rpc_logged(void *data, ngx_goim_rpc_result_t *res)
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "goim comet: logic call failed: %V", &res->message);
     }
+}
+
+
+/*
+ * The reload hand-off's side of a channel (ngx_goim_comet_handoff.c moves
+ * the connection): its state written out by value, so that a process of
+ * the next configuration generation can go on with it, and read back
+ * there.  The record, then its variable parts in this order: the key, the
+ * room, accepts and allowed operations (int32 each), the allowed rooms
+ * (a uint32 length before each), the input not yet parsed, a WebSocket
+ * message's fragments so far, and the queued output, each piece the bytes
+ * still to be written (a uint32 length before each).
+ */
+
+typedef struct {
+    uint32_t                   state;         /* HANDSHAKE or ONLINE */
+    uint32_t                   flags;
+    int64_t                    mid;
+    uint32_t                   deadline;      /* ms left: heartbeat or
+                                                 handshake */
+    uint32_t                   heartbeat;
+    uint32_t                   renew;         /* ms to the renewal */
+    uint32_t                   key_len;
+    uint32_t                   room_len;
+    uint32_t                   naccepts;
+    uint32_t                   nallowed_ops;
+    uint32_t                   nallowed_rooms;
+    uint32_t                   in_len;
+    uint32_t                   frag_len;
+    uint32_t                   nout;
+    uint32_t                   reserved;
+} ngx_goim_channel_record_t;
+
+
+#define NGX_GOIM_CHANNEL_RECORD_RESTRICTED  0x01
+#define NGX_GOIM_CHANNEL_RECORD_FRAG        0x02
+
+
+/* a plain connection between two packets or before its auth; not TLS */
+
+ngx_uint_t
+ngx_goim_channel_movable(ngx_goim_channel_t *ch)
+{
+    if (ch->state != NGX_GOIM_CHANNEL_HANDSHAKE
+        && ch->state != NGX_GOIM_CHANNEL_ONLINE)
+    {
+        return 0;
+    }
+
+    if (ch->drain) {
+        return 0;
+    }
+
+#if (NGX_SSL)
+    if (ch->connection->ssl) {
+        /* the TLS session is in this process's memory */
+        return 0;
+    }
+#endif
+
+    return 1;
+}
+
+
+size_t
+ngx_goim_channel_export_size(ngx_goim_channel_t *ch)
+{
+    size_t                 size;
+    ngx_uint_t             i;
+    ngx_goim_comet_out_t  *out;
+
+    size = sizeof(ngx_goim_channel_record_t)
+           + ch->node.str.len
+           + (ch->room ? ch->room->node.str.len : 0)
+           + (ch->accepts.nelts + ch->allowed_ops.nelts) * sizeof(int32_t)
+           + ch->in_len + ch->frag_len;
+
+    for (i = 0; i < ch->nallowed_rooms; i++) {
+        size += sizeof(uint32_t) + ch->allowed_rooms[i].len;
+    }
+
+    for (out = ch->out; out; out = out->next) {
+        size += sizeof(uint32_t) + (out->hdr_len - out->hdr_pos)
+                + (out->last - out->pos);
+    }
+
+    return size;
+}
+
+
+/*
+ * Writes the record at p (export_size() bytes) and stops the channel
+ * where it is: from now on it reads, writes and times nothing, until the
+ * new process has it (ngx_goim_channel_moved()) or refuses it.
+ */
+
+u_char *
+ngx_goim_channel_export(ngx_goim_channel_t *ch, u_char *p)
+{
+    uint32_t                    n;
+    ngx_uint_t                  i;
+    ngx_msec_t                  now;
+    ngx_event_t                *rev;
+    ngx_goim_comet_out_t       *out;
+    ngx_goim_channel_record_t   rec;
+
+    rev = ch->connection->read;
+    now = ngx_current_msec;
+
+    ngx_memzero(&rec, sizeof(ngx_goim_channel_record_t));
+
+    rec.state = ch->state;
+    rec.mid = ch->mid;
+    rec.heartbeat = (uint32_t) ch->heartbeat;
+
+    if (rev->timer_set) {
+        rec.deadline = (uint32_t) ((ngx_msec_int_t) (rev->timer.key - now) > 0
+                                   ? rev->timer.key - now : 1);
+    }
+
+    if (ch->state == NGX_GOIM_CHANNEL_ONLINE) {
+        rec.renew = (uint32_t) ((ngx_msec_int_t) (ch->renew_at - now) > 0
+                                ? ch->renew_at - now : 0);
+    }
+
+    rec.flags = (ch->restricted ? NGX_GOIM_CHANNEL_RECORD_RESTRICTED : 0)
+                | (ch->frag ? NGX_GOIM_CHANNEL_RECORD_FRAG : 0);
+    rec.key_len = (uint32_t) ch->node.str.len;
+    rec.room_len = (uint32_t) (ch->room ? ch->room->node.str.len : 0);
+    rec.naccepts = (uint32_t) ch->accepts.nelts;
+    rec.nallowed_ops = (uint32_t) ch->allowed_ops.nelts;
+    rec.nallowed_rooms = (uint32_t) ch->nallowed_rooms;
+    rec.in_len = (uint32_t) ch->in_len;
+    rec.frag_len = (uint32_t) ch->frag_len;
+
+    for (out = ch->out; out; out = out->next) {
+        rec.nout++;
+    }
+
+    p = ngx_cpymem(p, &rec, sizeof(ngx_goim_channel_record_t));
+    p = ngx_cpymem(p, ch->node.str.data, rec.key_len);
+
+    if (ch->room) {
+        p = ngx_cpymem(p, ch->room->node.str.data, rec.room_len);
+    }
+
+    p = ngx_cpymem(p, ch->accepts.elts, rec.naccepts * sizeof(int32_t));
+    p = ngx_cpymem(p, ch->allowed_ops.elts,
+                   rec.nallowed_ops * sizeof(int32_t));
+
+    for (i = 0; i < ch->nallowed_rooms; i++) {
+        n = (uint32_t) ch->allowed_rooms[i].len;
+        p = ngx_cpymem(p, &n, sizeof(uint32_t));
+        p = ngx_cpymem(p, ch->allowed_rooms[i].data, n);
+    }
+
+    p = ngx_cpymem(p, ch->in, ch->in_len);
+    p = ngx_cpymem(p, ch->frag, ch->frag_len);
+
+    for (out = ch->out; out; out = out->next) {
+        n = (uint32_t) ((out->hdr_len - out->hdr_pos) + (out->last - out->pos));
+        p = ngx_cpymem(p, &n, sizeof(uint32_t));
+        p = ngx_cpymem(p, out->hdr + out->hdr_pos, out->hdr_len - out->hdr_pos);
+        p = ngx_cpymem(p, out->pos, out->last - out->pos);
+    }
+
+    ch->moving_from = ch->state;
+    ch->state = NGX_GOIM_CHANNEL_MOVING;
+
+    return p;
+}
+
+
+/*
+ * The new process has the connection: it goes here without a word to the
+ * client or to logic (the session lives on), and the process's copy of
+ * the descriptor is closed by the transport's finalize().
+ */
+
+void
+ngx_goim_channel_moved(ngx_goim_channel_t *ch)
+{
+    ch->moved = 1;
+    ch->state = ch->moving_from;
+
+    ngx_goim_channel_cleanup(ch);
+
+    ch->finalize(ch);
+}
+
+
+/*
+ * Closes a connection the hand-off does not take (TLS, refused, out of
+ * time) as a quitting worker does, now or after delay (a non-cancelable
+ * timer: the worker stays until it has gone).  WebSocket clients get
+ * 1001, going away.
+ */
+
+void
+ngx_goim_channel_drain(ngx_goim_channel_t *ch, ngx_msec_t delay)
+{
+    ngx_event_t  *ev;
+
+    if (ch->state == NGX_GOIM_CHANNEL_MOVING) {
+        ch->state = ch->moving_from;
+    }
+
+    if (delay) {
+        ev = ngx_pcalloc(ch->connection->pool, sizeof(ngx_event_t));
+
+        if (ev) {
+            ev->handler = ngx_goim_channel_drain_handler;
+            ev->data = ch;
+            ev->log = ch->connection->log;
+            ev->cancelable = 0;
+
+            ch->drain = ev;
+            ngx_add_timer(ev, delay);
+            return;
+        }
+    }
+
+    if (ch->ws) {
+        ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_GOING_AWAY,
+                                 "worker is shutting down");
+
+    } else {
+        ngx_goim_channel_close(ch, "worker is shutting down");
+    }
+}
+
+
+static void
+ngx_goim_channel_drain_handler(ngx_event_t *ev)
+{
+    ngx_goim_channel_t *ch = ev->data;
+
+    /* not again from the read handler's c->close */
+    ch->connection->close = 0;
+
+    if (ch->ws) {
+        ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_GOING_AWAY,
+                                 "worker is shutting down");
+
+    } else {
+        ngx_goim_channel_close(ch, "worker is shutting down");
+    }
+}
+
+
+#define ngx_goim_channel_take(p, last, n)                                    \
+    ((size_t) ((last) - (p)) < (size_t) (n) ? NULL : ((p) += (n), (p) - (n)))
+
+/*
+ * A channel from a record another process wrote, on connection c, with
+ * this process's configuration conf.  It is registered (the key and room
+ * tables, the worker's channels) but not started: the hand-off first
+ * tells the old process it has it (ngx_goim_channel_resume() then).
+ * NULL: a bad record or no memory; nothing is left behind but what the
+ * connection's pool cleanup takes back.
+ */
+
+ngx_goim_channel_t *
+ngx_goim_channel_adopt(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
+    ngx_uint_t ws, u_char *p, size_t len,
+    void (*finalize)(ngx_goim_channel_t *ch), ngx_msec_t *deadline)
+{
+    u_char                     *last, *q, *key, *room;
+    size_t                      cap;
+    uint32_t                    i, n, hash;
+    ngx_int_t                   rc;
+    ngx_str_t                   name;
+    ngx_uint_t                  max;
+    ngx_goim_channel_t         *ch, *old;
+    ngx_goim_comet_msg_t       *msg;
+    ngx_goim_channel_record_t   rec;
+    int32_t                    *accepts, *allowed;
+
+    last = p + len;
+
+    q = ngx_goim_channel_take(p, last, sizeof(ngx_goim_channel_record_t));
+    if (q == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(&rec, q, sizeof(ngx_goim_channel_record_t));
+
+    if ((rec.state != NGX_GOIM_CHANNEL_HANDSHAKE
+         && rec.state != NGX_GOIM_CHANNEL_ONLINE)
+        || rec.key_len > 4096 || rec.room_len > 4096
+        || rec.naccepts > 65536 || rec.nallowed_ops > 65536)
+    {
+        return NULL;
+    }
+
+    key = ngx_goim_channel_take(p, last, rec.key_len);
+    room = ngx_goim_channel_take(p, last, rec.room_len);
+    accepts = (int32_t *) ngx_goim_channel_take(p, last,
+                                          rec.naccepts * sizeof(int32_t));
+    allowed = (int32_t *) ngx_goim_channel_take(p, last,
+                                          rec.nallowed_ops * sizeof(int32_t));
+
+    if (key == NULL || room == NULL || accepts == NULL || allowed == NULL) {
+        return NULL;
+    }
+
+    ch = ngx_goim_channel_create(c, conf, ws, finalize, NULL);
+    if (ch == NULL) {
+        return NULL;
+    }
+
+    c->data = ch;
+    c->idle = 1;
+    c->read->handler = ngx_goim_channel_read_handler;
+    c->write->handler = ngx_goim_channel_write_handler;
+
+    /* the state the client built stays, whatever this conf's bound is */
+    max = ngx_max(conf->max_accepts, ngx_max(rec.naccepts, rec.nallowed_ops));
+
+    if (ngx_goim_opset_init(&ch->accepts, accepts, rec.naccepts, max, c->log)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (rec.flags & NGX_GOIM_CHANNEL_RECORD_RESTRICTED) {
+        if (ngx_goim_opset_init(&ch->allowed_ops, allowed, rec.nallowed_ops,
+                                max, c->log)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        ch->restricted = 1;
+    }
+
+    if (rec.nallowed_rooms) {
+        if (rec.nallowed_rooms > 65536) {
+            goto failed;
+        }
+
+        ch->allowed_rooms = ngx_palloc(c->pool,
+                                       rec.nallowed_rooms * sizeof(ngx_str_t));
+        if (ch->allowed_rooms == NULL) {
+            goto failed;
+        }
+
+        for (i = 0; i < rec.nallowed_rooms; i++) {
+            q = ngx_goim_channel_take(p, last, sizeof(uint32_t));
+            if (q == NULL) {
+                goto failed;
+            }
+
+            ngx_memcpy(&n, q, sizeof(uint32_t));
+
+            q = ngx_goim_channel_take(p, last, n);
+            if (q == NULL) {
+                goto failed;
+            }
+
+            ch->allowed_rooms[i].data = ngx_pnalloc(c->pool, n ? n : 1);
+            if (ch->allowed_rooms[i].data == NULL) {
+                goto failed;
+            }
+
+            ngx_memcpy(ch->allowed_rooms[i].data, q, n);
+            ch->allowed_rooms[i].len = n;
+        }
+
+        ch->nallowed_rooms = rec.nallowed_rooms;
+    }
+
+    /* input and fragments: room for what came and for this conf's packet */
+
+    q = ngx_goim_channel_take(p, last, rec.in_len);
+    if (q == NULL) {
+        goto failed;
+    }
+
+    if (rec.in_len) {
+        cap = ngx_max(ngx_goim_channel_in_size(ch), rec.in_len);
+
+        ch->in = ngx_alloc(cap, c->log);
+        if (ch->in == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy(ch->in, q, rec.in_len);
+        ch->in_len = rec.in_len;
+    }
+
+    q = ngx_goim_channel_take(p, last, rec.frag_len);
+    if (q == NULL) {
+        goto failed;
+    }
+
+    if (rec.flags & NGX_GOIM_CHANNEL_RECORD_FRAG) {
+        cap = ngx_max(GOIM_HEADER_LEN + conf->max_body, rec.frag_len);
+
+        ch->frag = ngx_alloc(cap ? cap : 1, c->log);
+        if (ch->frag == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy(ch->frag, q, rec.frag_len);
+        ch->frag_len = rec.frag_len;
+    }
+
+    /* the output, each piece already framed for the wire */
+
+    for (i = 0; i < rec.nout; i++) {
+        q = ngx_goim_channel_take(p, last, sizeof(uint32_t));
+        if (q == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy(&n, q, sizeof(uint32_t));
+
+        q = ngx_goim_channel_take(p, last, n);
+        if (q == NULL) {
+            goto failed;
+        }
+
+        msg = ngx_goim_comet_msg_create(n, c->log);
+        if (msg == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy(msg->data, q, n);
+        msg->frame = 1;
+
+        rc = ngx_goim_comet_output_enqueue(ch, msg, 1);
+
+        ngx_goim_comet_msg_release(msg);
+
+        if (rc != NGX_OK) {
+            goto failed;
+        }
+    }
+
+    if (p != last) {
+        goto failed;
+    }
+
+    *deadline = rec.deadline;
+    ch->heartbeat = rec.heartbeat ? rec.heartbeat : 1000;
+    ch->mid = rec.mid;
+
+    if (rec.state == NGX_GOIM_CHANNEL_HANDSHAKE) {
+        return ch;
+    }
+
+    /* as at auth: the room, then the key, in this process's tables */
+
+    name.data = room;
+    name.len = rec.room_len;
+
+    if (ngx_goim_room_join(ch, &name) != NGX_OK) {
+        goto failed;
+    }
+
+    ch->renew_at = ngx_current_msec + rec.renew;
+
+    ch->node.str.data = ngx_pnalloc(c->pool, rec.key_len + 1);
+    if (ch->node.str.data == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(ch->node.str.data, key, rec.key_len);
+    ch->node.str.data[rec.key_len] = '\0';
+    ch->node.str.len = rec.key_len;
+
+    hash = ngx_crc32_long(ch->node.str.data, ch->node.str.len);
+    ch->node.node.key = hash;
+    ch->id = ((uint64_t) ch->worker->worker << 48) | ++ch->worker->next_id;
+
+    if (ngx_goim_comet_tables_key_set(ch->worker, ch) != NGX_OK) {
+        goto failed;
+    }
+
+    old = (ngx_goim_channel_t *) ngx_str_rbtree_lookup(&ch->worker->channels,
+                                                       &ch->node.str, hash);
+    if (old) {
+        ngx_goim_channel_kick(old);
+    }
+
+    ngx_rbtree_insert(&ch->worker->channels, &ch->node.node);
+    ch->registered = 1;
+    ch->state = NGX_GOIM_CHANNEL_ONLINE;
+    ch->worker->stats->online++;
+
+    return ch;
+
+failed:
+
+    /* nothing was said to anyone: the old process drains the client */
+    ch->moved = 1;
+    ngx_goim_channel_cleanup(ch);
+
+    return NULL;
+}
+
+
+/*
+ * An adopted channel starts: its deadline (what was left of it, or this
+ * conf's handshake timeout), what it had queued, and a read of what the
+ * client sent while nobody served the socket.
+ */
+
+void
+ngx_goim_channel_resume(ngx_goim_channel_t *ch, ngx_msec_t deadline)
+{
+    ngx_connection_t  *c;
+
+    c = ch->connection;
+
+    if (deadline == 0) {
+        deadline = (ch->state == NGX_GOIM_CHANNEL_ONLINE)
+                   ? ch->heartbeat : ch->conf->handshake_timeout;
+    }
+
+    ngx_add_timer(c->read, deadline);
+
+    c->write->ready = 1;
+
+    if (ch->out) {
+        ngx_goim_channel_write_handler(c->write);
+
+        if (ch->state == NGX_GOIM_CHANNEL_CLOSED) {
+            return;
+        }
+    }
+
+    if (ch->in_len && ngx_goim_channel_process(ch) != NGX_OK) {
+        return;
+    }
+
+    c->read->ready = 1;
+    c->read->available = -1;
+
+    ngx_goim_channel_read_handler(c->read);
 }

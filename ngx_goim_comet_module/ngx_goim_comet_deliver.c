@@ -212,6 +212,32 @@ ngx_goim_comet_pacer_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * A reload hands the connections on: what paced broadcasts have left to
+ * deliver is queued now, so that it travels with each connection.
+ */
+
+void
+ngx_goim_comet_deliver_finish(ngx_goim_comet_worker_t *wk)
+{
+    ngx_queue_t             *q;
+    ngx_goim_comet_pacer_t  *pacer;
+
+    while (!ngx_queue_empty(&wk->pacers)) {
+        q = ngx_queue_head(&wk->pacers);
+        pacer = ngx_queue_data(q, ngx_goim_comet_pacer_t, queue);
+
+        if (pacer->event.timer_set) {
+            ngx_del_timer(&pacer->event);
+        }
+
+        /* the walk removes it from the queue once at its end */
+        pacer->per_tick = (ngx_uint_t) -1;
+        ngx_goim_comet_pacer_handler(&pacer->event);
+    }
+}
+
+
 void
 ngx_goim_comet_deliver_stop(ngx_goim_comet_worker_t *wk)
 {

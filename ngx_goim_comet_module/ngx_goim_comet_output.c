@@ -93,7 +93,9 @@ ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
     ngx_event_t           *wev;
     ngx_goim_comet_out_t  *out;
 
-    if (ch->state == NGX_GOIM_CHANNEL_CLOSED) {
+    if (ch->state == NGX_GOIM_CHANNEL_CLOSED
+        || ch->state == NGX_GOIM_CHANNEL_MOVING)
+    {
         return NGX_DECLINED;
     }
 

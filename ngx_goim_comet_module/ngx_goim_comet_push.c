@@ -69,6 +69,19 @@ ngx_goim_comet_push_session(ngx_connection_t *c,
 }
 
 
+/* a push connection another worker handed on (a reload) */
+
+ngx_goim_rpc_session_t *
+ngx_goim_comet_push_adopt(ngx_goim_comet_worker_t *wk, ngx_connection_t *c,
+    ngx_goim_rpc_session_conf_t *conf, void (*on_close)(void *data),
+    ngx_str_t *in, ngx_str_t *out, ngx_uint_t frozen)
+{
+    return ngx_goim_rpc_session_adopt(&wk->rpc, c,
+                                      ngx_goim_comet_push_handlers, conf,
+                                      on_close, c, in, out, frozen);
+}
+
+
 /*
  * A pushed Proto is encoded once and shared by every recipient; goim v2
  * wraps every push in an OpRaw packet, which each channel writes as its

@@ -115,8 +115,12 @@ ngx_goim_comet_relay_read_handler(ngx_event_t *rev)
     wk = c->data;
 
     if (c->close) {
-        ngx_goim_comet_relay_exit(wk);
-        return;
+        /*
+         * The worker quits: records for its clients may still come (the
+         * clients a reload hands on are served until they go), so it
+         * drains its queue to the end; exit_process closes the eventfd.
+         */
+        c->close = 0;
     }
 
     /* one read takes every kick since the last one and rearms it */

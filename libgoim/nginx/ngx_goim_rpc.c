@@ -36,14 +36,12 @@
 #define NGX_GOIM_RPC_BUF_KEEP  (64 * 1024)
 
 
-static ngx_int_t ngx_goim_rpc_buf_reserve(ngx_goim_rpc_buf_t *b, size_t n,
-    ngx_log_t *log);
 static void ngx_goim_rpc_buf_drained(ngx_goim_rpc_buf_t *b);
 
 
 /* buffers */
 
-static ngx_int_t
+ngx_int_t
 ngx_goim_rpc_buf_reserve(ngx_goim_rpc_buf_t *b, size_t n, ngx_log_t *log)
 {
     size_t   cap;
@@ -313,6 +311,7 @@ ngx_goim_rpc_init(ngx_goim_rpc_t *rpc, const goim_auth_secret_t *secret,
     rpc->auth_refused = refused;
     rpc->ctx = ctx;
     rpc->counters = NULL;
+    rpc->session_quit = NULL;
 
     if (rpc->secret && goim_auth_warmup(rpc->secret) != 0) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,

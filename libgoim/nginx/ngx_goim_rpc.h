@@ -77,6 +77,17 @@ typedef struct {
 
     /* NULL, or set by the module once its counters exist */
     ngx_goim_rpc_counters_t   *counters;
+
+    /*
+     * NULL, or asked when the worker quits (nginx closes its idle
+     * connections, sessions among them): NGX_OK keeps the session open
+     * and frozen, reading no more requests while its replies still go
+     * out, for the module to hand it to another process
+     * (ngx_goim_rpc_session_export()); anything else closes it, as
+     * without the hook.
+     */
+    ngx_int_t                (*session_quit)(void *ctx,
+                                             ngx_goim_rpc_session_t *s);
 } ngx_goim_rpc_t;
 
 
@@ -244,6 +255,28 @@ ngx_int_t ngx_goim_rpc_session_conf_param(ngx_conf_t *cf, ngx_str_t *value,
     ngx_goim_rpc_session_conf_t *conf);
 
 void *ngx_goim_rpc_session_data(ngx_goim_rpc_session_t *s);
+
+/*
+ * Handing a session to another process (a reload's hand-off).  A frozen
+ * session (see session_quit) can be exported once no handshake and no
+ * request is under way: NGX_OK; NGX_AGAIN: not yet, a handler has still
+ * to reply; NGX_DECLINED: never (closed).  export() gives the bytes read
+ * but not yet handled and the reply bytes not yet sent, which the other
+ * process passes to adopt() with the connection's descriptor: that one
+ * goes on as if it had read them itself, without a handshake.
+ * release() ends the exported session here without a byte on the wire
+ * (its on_close() runs); the socket lives on in the other process.
+ */
+ngx_int_t ngx_goim_rpc_session_exportable(ngx_goim_rpc_session_t *s);
+void ngx_goim_rpc_session_export(ngx_goim_rpc_session_t *s, ngx_str_t *in,
+    ngx_str_t *out);
+void ngx_goim_rpc_session_release(ngx_goim_rpc_session_t *s);
+ngx_goim_rpc_session_t *ngx_goim_rpc_session_adopt(ngx_goim_rpc_t *rpc,
+    ngx_connection_t *c, ngx_goim_rpc_handler_t *handlers,
+    ngx_goim_rpc_session_conf_t *conf, void (*on_close)(void *data),
+    void *data, ngx_str_t *in, ngx_str_t *out, ngx_uint_t frozen);
+void ngx_goim_rpc_session_resume(ngx_goim_rpc_session_t *s);
+ngx_connection_t *ngx_goim_rpc_session_connection(ngx_goim_rpc_session_t *s);
 
 /* Closes every server session of this worker (from exit_process). */
 void ngx_goim_rpc_sessions_finalize(ngx_goim_rpc_t *rpc);

@@ -122,6 +122,8 @@ struct ngx_goim_rpc_session_s {
     unsigned                   closed:1;
     unsigned                   failed:1;
     unsigned                   paused:1;     /* replies over the backlog */
+    unsigned                   frozen:1;     /* being handed off: reads
+                                                nothing more */
 };
 
 
@@ -136,6 +138,8 @@ typedef struct {
 
 /* the channel (ngx_goim_rpc.c) */
 
+ngx_int_t ngx_goim_rpc_buf_reserve(ngx_goim_rpc_buf_t *b, size_t n,
+    ngx_log_t *log);
 void ngx_goim_rpc_buf_free(ngx_goim_rpc_buf_t *b);
 ngx_int_t ngx_goim_rpc_chan_read(ngx_goim_rpc_chan_t *ch,
     ngx_goim_rpc_frame_pt frame, void *owner);

@@ -27,6 +27,7 @@ static void ngx_goim_rpc_session_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_goim_rpc_session_frame(void *owner, goim_packet_t *pkt);
 static void ngx_goim_rpc_session_close(ngx_goim_rpc_session_t *s);
 static void ngx_goim_rpc_request_free(ngx_goim_rpc_request_t *r);
+static ngx_int_t ngx_goim_rpc_session_freeze(ngx_goim_rpc_session_t *s);
 
 
 ngx_goim_rpc_session_t *
@@ -238,7 +239,17 @@ ngx_goim_rpc_session_read_handler(ngx_event_t *rev)
     s = c->data;
 
     if (c->close) {
+        if (!c->error && ngx_goim_rpc_session_freeze(s) == NGX_OK) {
+            /* a worker that hands its sessions on keeps them meanwhile */
+            c->close = 0;
+            return;
+        }
+
         ngx_goim_rpc_session_finalize(s);
+        return;
+    }
+
+    if (s->frozen) {
         return;
     }
 
@@ -483,6 +494,195 @@ ngx_goim_rpc_session_close(ngx_goim_rpc_session_t *s)
         ngx_free(s->auth);
         s->auth = NULL;
     }
+}
+
+
+/*
+ * The worker quits: a session its module will hand on stops reading
+ * here, before the next request, and keeps writing the replies it owes.
+ * One still in its handshake has served nothing and just closes: its
+ * client reconnects.
+ */
+
+static ngx_int_t
+ngx_goim_rpc_session_freeze(ngx_goim_rpc_session_t *s)
+{
+    ngx_event_t  *rev;
+
+    if (s->frozen) {
+        return NGX_OK;
+    }
+
+    if (s->closed || s->auth || s->rpc->session_quit == NULL) {
+        return NGX_DECLINED;
+    }
+
+    s->frozen = 1;
+
+    if (s->rpc->session_quit(s->rpc->ctx, s) != NGX_OK) {
+        s->frozen = 0;
+        return NGX_DECLINED;
+    }
+
+    /* a frame half read waits in the buffer: no clock runs on it now */
+    rev = s->chan.connection->read;
+
+    if (rev->timer_set) {
+        ngx_del_timer(rev);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_goim_rpc_session_exportable(ngx_goim_rpc_session_t *s)
+{
+    if (s->closed || s->failed) {
+        return NGX_DECLINED;
+    }
+
+    if (s->auth || !ngx_queue_empty(&s->requests)) {
+        return NGX_AGAIN;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_goim_rpc_session_export(ngx_goim_rpc_session_t *s, ngx_str_t *in,
+    ngx_str_t *out)
+{
+    in->data = s->chan.in.data + s->chan.in.pos;
+    in->len = s->chan.in.len - s->chan.in.pos;
+    out->data = s->chan.out.data + s->chan.out.pos;
+    out->len = s->chan.out.len - s->chan.out.pos;
+}
+
+
+void
+ngx_goim_rpc_session_release(ngx_goim_rpc_session_t *s)
+{
+    /* no bad-input count, no byte written: the socket is not ours now */
+    s->chan.bad = 0;
+
+    ngx_goim_rpc_session_finalize(s);
+}
+
+
+ngx_connection_t *
+ngx_goim_rpc_session_connection(ngx_goim_rpc_session_t *s)
+{
+    return s->chan.connection;
+}
+
+
+/*
+ * A session another process exported: its bytes are put back where that
+ * one had them, and it goes on reading (or, frozen, waits to be handed
+ * on again: a worker that quits while it adopts).
+ */
+
+ngx_goim_rpc_session_t *
+ngx_goim_rpc_session_adopt(ngx_goim_rpc_t *rpc, ngx_connection_t *c,
+    ngx_goim_rpc_handler_t *handlers, ngx_goim_rpc_session_conf_t *conf,
+    void (*on_close)(void *data), void *data, ngx_str_t *in, ngx_str_t *out,
+    ngx_uint_t frozen)
+{
+    ngx_goim_rpc_session_t  *s;
+    ngx_pool_cleanup_t      *cln;
+
+    s = ngx_pcalloc(c->pool, sizeof(ngx_goim_rpc_session_t));
+    if (s == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(c->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = (ngx_pool_cleanup_pt) ngx_goim_rpc_session_close;
+    cln->data = s;
+
+    s->chan.connection = c;
+    s->chan.log = c->log;
+    s->chan.max_frame = conf->max_frame;
+    s->chan.frame_timeout = conf->frame_timeout;
+    s->chan.backlog = conf->backlog;
+    s->chan.batch = conf->batch;
+    s->bad_input = conf->bad_input;
+    s->rpc = rpc;
+    s->handlers = handlers;
+    s->on_close = on_close;
+    s->data = data;
+    s->frozen = frozen ? 1 : 0;
+    ngx_queue_init(&s->requests);
+
+    ngx_queue_insert_tail(&rpc->sessions, &s->queue);
+
+    if (in->len) {
+        if (ngx_goim_rpc_buf_reserve(&s->chan.in, in->len, c->log)
+            != NGX_OK)
+        {
+            return NULL;
+        }
+
+        ngx_memcpy(s->chan.in.data, in->data, in->len);
+        s->chan.in.len = in->len;
+        s->chan.frame_done = 1;
+    }
+
+    if (out->len) {
+        if (ngx_goim_rpc_buf_reserve(&s->chan.out, out->len, c->log)
+            != NGX_OK)
+        {
+            return NULL;
+        }
+
+        ngx_memcpy(s->chan.out.data, out->data, out->len);
+        s->chan.out.len = out->len;
+    }
+
+    c->data = s;
+    c->read->handler = ngx_goim_rpc_session_read_handler;
+    c->write->handler = ngx_goim_rpc_session_write_handler;
+    c->idle = 1;
+
+    return s;
+}
+
+
+/* an adopted session starts: what it owes first, then what is waiting */
+
+void
+ngx_goim_rpc_session_resume(ngx_goim_rpc_session_t *s)
+{
+    ngx_connection_t  *c;
+
+    c = s->chan.connection;
+
+    c->write->ready = 1;
+    c->read->ready = 1;
+    c->read->available = -1;
+
+    ngx_goim_rpc_session_write_handler(c->write);
+
+    if (s->closed) {
+        return;
+    }
+
+    if (s->frozen) {
+        /* reads nothing, but its socket is watched for the peer's close */
+        if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+            ngx_goim_rpc_session_finalize(s);
+        }
+
+        return;
+    }
+
+    ngx_goim_rpc_session_read_handler(c->read);
 }
 
 
