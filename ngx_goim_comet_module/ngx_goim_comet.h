@@ -114,6 +114,8 @@ typedef struct {
     ngx_str_t                  location;      /* WS */
     void                      *conf;          /* a channel's, a session's */
     ngx_log_t                 *log;
+    void                      *http_srv;      /* WS: core confs, for the */
+    void                      *http_loc;      /* name and log once merged */
 } ngx_goim_comet_server_t;
 
 
@@ -309,6 +311,8 @@ struct ngx_goim_channel_s {
 
     unsigned                   registered:1;
     unsigned                   moved:1;       /* handed off: no Disconnect */
+    unsigned                   adopting:1;    /* handed to us, not yet
+                                                 acknowledged: untouched */
     unsigned                   kicked:1;
     unsigned                   ws:1;
     unsigned                   restricted:1;

@@ -154,6 +154,14 @@ ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data, size_t len)
     c->read->handler = ngx_goim_channel_read_handler;
     c->write->handler = ngx_goim_channel_write_handler;
 
+    if (ngx_exiting && ch->worker->quit
+        && ch->worker->quit(ch->worker) != NGX_OK)
+    {
+        /* came in as the worker quits, too late for its hand-off */
+        ngx_goim_channel_drain(ch, 0);
+        return;
+    }
+
     if (ch->worker->logic_peer == NULL) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "goim comet: no goim_comet_logic configured");
@@ -197,8 +205,8 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
     c = rev->data;
     ch = ngx_goim_channel_from_connection(c);
 
-    if (ch->state == NGX_GOIM_CHANNEL_MOVING) {
-        /* the socket is another process's now, or about to be */
+    if (ch->state == NGX_GOIM_CHANNEL_MOVING || ch->adopting) {
+        /* the socket is another process's now, or not yet ours */
         return;
     }
 
@@ -987,6 +995,25 @@ ngx_goim_channel_kick(ngx_goim_channel_t *ch)
         return;
     }
 
+    if (ch->adopting) {
+        /*
+         * Not ours to close before its old process lets it go (resume,
+         * drain close it then); out of the key tables now, so that the
+         * newer one gets the pushes.
+         */
+        ch->kicked = 1;
+        ch->worker->stats->kicked++;
+
+        if (ch->registered) {
+            ngx_goim_comet_tables_key_del(ch->worker, ch);
+            ngx_rbtree_delete(&ch->worker->channels, &ch->node.node);
+            ch->registered = 0;
+            ch->worker->stats->online--;
+        }
+
+        return;
+    }
+
     ch->kicked = 1;
     ch->worker->stats->kicked++;
     ngx_goim_channel_close(ch, "kicked by a newer connection with the same "
@@ -1078,7 +1105,7 @@ ngx_goim_channel_write_handler(ngx_event_t *wev)
     wk = ch->worker;
 
     if (ch->state == NGX_GOIM_CHANNEL_CLOSED
-        || ch->state == NGX_GOIM_CHANNEL_MOVING)
+        || ch->state == NGX_GOIM_CHANNEL_MOVING || ch->adopting)
     {
         return;
     }
@@ -1400,6 +1427,17 @@ ngx_goim_channel_drain(ngx_goim_channel_t *ch, ngx_msec_t delay)
         ch->state = ch->moving_from;
     }
 
+    if (ch->adopting) {
+        /* adopted by a worker that quits too late to hand it on */
+        ch->adopting = 0;
+
+        if (ch->kicked) {
+            ngx_goim_channel_close(ch, "kicked by a newer connection with "
+                                   "the same key");
+            return;
+        }
+    }
+
     if (delay) {
         ev = ngx_pcalloc(ch->connection->pool, sizeof(ngx_event_t));
 
@@ -1642,6 +1680,7 @@ ngx_goim_channel_adopt(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     ch->mid = rec.mid;
 
     if (rec.state == NGX_GOIM_CHANNEL_HANDSHAKE) {
+        ch->adopting = 1;
         return ch;
     }
 
@@ -1683,6 +1722,7 @@ ngx_goim_channel_adopt(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     ch->registered = 1;
     ch->state = NGX_GOIM_CHANNEL_ONLINE;
     ch->worker->stats->online++;
+    ch->adopting = 1;
 
     return ch;
 
@@ -1708,6 +1748,15 @@ ngx_goim_channel_resume(ngx_goim_channel_t *ch, ngx_msec_t deadline)
     ngx_connection_t  *c;
 
     c = ch->connection;
+
+    ch->adopting = 0;
+
+    if (ch->kicked) {
+        /* a client with its key came in while it was on its way */
+        ngx_goim_channel_close(ch, "kicked by a newer connection with the "
+                               "same key");
+        return;
+    }
 
     if (deadline == 0) {
         deadline = (ch->state == NGX_GOIM_CHANNEL_ONLINE)

@@ -69,7 +69,7 @@
 #define NGX_GOIM_HANDOFF_BATCH     64
 
 #define NGX_GOIM_HANDOFF_TICK      1
-#define NGX_GOIM_HANDOFF_DISCOVER  1000      /* ms to wait for new workers */
+#define NGX_GOIM_HANDOFF_DISCOVER  5000      /* ms to wait for new workers */
 
 /* phases, in the board */
 #define NGX_GOIM_HANDOFF_RUNNING        0
@@ -137,6 +137,8 @@ typedef struct {
     ngx_uint_t                       type;
     void                            *data;
     ngx_msec_t                       deadline;
+    ngx_uint_t                       frozen;       /* a session adopted by
+                                                      a worker that quits */
 } ngx_goim_comet_handoff_ack_t;
 
 struct ngx_goim_comet_handoff_link_s {
@@ -191,6 +193,8 @@ static ngx_int_t ngx_goim_comet_handoff_connect(ngx_goim_comet_handoff_t *ho,
     ngx_goim_comet_board_slot_t *slot);
 static void ngx_goim_comet_handoff_send_channels(
     ngx_goim_comet_handoff_t *ho);
+static ngx_goim_comet_server_t *ngx_goim_comet_handoff_ws_server(
+    ngx_goim_comet_worker_t *wk, void *conf);
 static void ngx_goim_comet_handoff_send_sessions(
     ngx_goim_comet_handoff_t *ho);
 static void ngx_goim_comet_handoff_freeze(ngx_connection_t *c);
@@ -228,7 +232,9 @@ static ngx_goim_comet_server_t *ngx_goim_comet_handoff_server(
     ngx_goim_comet_handoff_t *ho, ngx_goim_handoff_msg_t *msg,
     u_char **p, size_t *len, struct sockaddr *local, socklen_t socklen);
 static ngx_connection_t *ngx_goim_comet_handoff_connection(int fd,
-    ngx_goim_comet_server_t *srv);
+    ngx_goim_comet_server_t *srv, ngx_sockaddr_t *local, socklen_t llen,
+    ngx_sockaddr_t *peer, socklen_t plen);
+static void ngx_goim_comet_handoff_unstarted(ngx_event_t *ev);
 static u_char *ngx_goim_comet_handoff_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
 static void ngx_goim_comet_handoff_close_connection(ngx_connection_t *c);
@@ -530,8 +536,17 @@ ngx_goim_comet_handoff_begin(ngx_goim_comet_worker_t *wk)
     ho = wk->handoff;
 
     if (ho->mode != NGX_GOIM_HANDOFF_MODE_NONE) {
-        return ho->mode == NGX_GOIM_HANDOFF_MODE_RELOAD ? NGX_OK
-                                                        : NGX_DECLINED;
+        if (ho->mode != NGX_GOIM_HANDOFF_MODE_RELOAD
+            || ho->phase >= NGX_GOIM_HANDOFF_CHANNELS_DONE)
+        {
+            /* nginx -s quit, or too late: drained */
+            return NGX_DECLINED;
+        }
+
+        /* a connection the last pass over the channels may have missed */
+        ho->sweep = 1;
+
+        return NGX_OK;
     }
 
     if (!ngx_exiting && !ngx_quit) {
@@ -946,9 +961,11 @@ ngx_goim_comet_handoff_connect(ngx_goim_comet_handoff_t *ho,
 static void
 ngx_goim_comet_handoff_send_channels(ngx_goim_comet_handoff_t *ho)
 {
-    size_t                          size;
+    u_char                         *p;
+    size_t                          size, names;
     ngx_int_t                       rc;
     ngx_uint_t                      waiting;
+    ngx_goim_comet_server_t        *srv;
     ngx_msec_t                      window;
     ngx_queue_t                    *q, *next;
     ngx_goim_channel_t             *ch;
@@ -1000,9 +1017,26 @@ ngx_goim_comet_handoff_send_channels(ngx_goim_comet_handoff_t *ho)
             continue;
         }
 
+        srv = NULL;
+        names = 0;
+
+        if (ch->ws) {
+            /* the new workers find its location by name */
+            srv = ngx_goim_comet_handoff_ws_server(wk, ch->conf);
+
+            if (srv == NULL) {
+                (void) ngx_atomic_fetch_add(
+                                      &ngx_goim_comet_board->stats.drained, 1);
+                ngx_goim_channel_drain(ch, 0);
+                continue;
+            }
+
+            names = srv->server_name.len + srv->location.len;
+        }
+
         item = ngx_calloc(sizeof(ngx_goim_comet_handoff_item_t),
                           ngx_cycle->log);
-        size = ngx_goim_channel_export_size(ch);
+        size = names + ngx_goim_channel_export_size(ch);
 
         if (item) {
             item->payload = ngx_alloc(size ? size : 1, ngx_cycle->log);
@@ -1032,8 +1066,17 @@ ngx_goim_comet_handoff_send_channels(ngx_goim_comet_handoff_t *ho)
         item->msg.cookie = ho->next_cookie++;
         item->msg.len = size;
 
+        p = item->payload;
+
+        if (srv) {
+            item->msg.server_name_len = (uint16_t) srv->server_name.len;
+            item->msg.location_len = (uint16_t) srv->location.len;
+            p = ngx_cpymem(p, srv->server_name.data, srv->server_name.len);
+            p = ngx_cpymem(p, srv->location.data, srv->location.len);
+        }
+
         /* one step: nothing may be read or written after the snapshot */
-        (void) ngx_goim_channel_export(ch, item->payload);
+        (void) ngx_goim_channel_export(ch, p);
         ngx_goim_comet_handoff_freeze(ch->connection);
         item->msg.frozen_ns = ngx_goim_comet_handoff_now_ns();
 
@@ -1056,6 +1099,33 @@ done:
     }
 
     ngx_goim_comet_handoff_set_phase(ho, NGX_GOIM_HANDOFF_CHANNELS_DONE);
+}
+
+
+/* the goim_comet_ws location a WebSocket channel's settings come from */
+
+static ngx_goim_comet_server_t *
+ngx_goim_comet_handoff_ws_server(ngx_goim_comet_worker_t *wk, void *conf)
+{
+    ngx_uint_t                i;
+    ngx_goim_comet_server_t  *srv;
+
+    if (wk->conf->servers == NULL) {
+        return NULL;
+    }
+
+    srv = wk->conf->servers->elts;
+
+    for (i = 0; i < wk->conf->servers->nelts; i++) {
+        if (srv[i].kind == NGX_GOIM_COMET_SERVER_WS && srv[i].conf == conf
+            && srv[i].server_name.len <= 0xffff
+            && srv[i].location.len <= 0xffff)
+        {
+            return &srv[i];
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -1426,9 +1496,9 @@ ngx_goim_comet_handoff_accept(ngx_event_t *rev)
         /* QUIT: no new senders; those linked already may go on */
         lc->close = 0;
 
-        if (ngx_goim_comet_handoff_begin(ho->worker) == NGX_OK
-            || ho->mode == NGX_GOIM_HANDOFF_MODE_QUIT)
-        {
+        (void) ngx_goim_comet_handoff_begin(ho->worker);
+
+        if (ho->mode != NGX_GOIM_HANDOFF_MODE_NONE) {
             ngx_close_connection(lc);
             ho->listener = NULL;
         }
@@ -1611,16 +1681,19 @@ ngx_goim_comet_handoff_link_read(ngx_event_t *rev)
         c->close = 0;
     }
 
+    if (link->nacks && ngx_goim_comet_handoff_flush_acks(link) != NGX_OK) {
+        /* nothing more is adopted before the old worker hears */
+        return;
+    }
+
     for (handled = 0; /* void */; handled++) {
 
-        if (link->nacks && ngx_goim_comet_handoff_flush_acks(link) != NGX_OK)
-        {
-            /* nothing more is adopted before the old worker hears */
-            return;
-        }
-
         if (handled == NGX_GOIM_HANDOFF_BATCH) {
-            ngx_post_event(rev, &ngx_posted_next_events);
+            /* the acks, then the connections start, then the rest */
+            if (ngx_goim_comet_handoff_flush_acks(link) == NGX_OK) {
+                ngx_post_event(rev, &ngx_posted_next_events);
+            }
+
             return;
         }
 
@@ -1728,6 +1801,10 @@ ngx_goim_comet_handoff_link_read(ngx_event_t *rev)
         }
     }
 
+    if (link->nacks && ngx_goim_comet_handoff_flush_acks(link) == NGX_ERROR) {
+        return;
+    }
+
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_goim_comet_handoff_link_close(link);
     }
@@ -1755,4 +1832,828 @@ ngx_goim_comet_handoff_link_write(ngx_event_t *wev)
     if (link->outbound) {
         ngx_goim_comet_handoff_retry(link->handoff);
     }
+}
+
+
+/*
+ * One record from an old worker: the connection is adopted, or refused
+ * and closed here (the old worker then drains its own copy).  Either
+ * way an ack is owed; the connection starts once it is written.
+ */
+
+static void
+ngx_goim_comet_handoff_receive(ngx_goim_comet_handoff_link_t *link,
+    ngx_goim_handoff_msg_t *msg, u_char *payload, int fd, int memfd)
+{
+    u_char                        *p;
+    size_t                         len;
+    ssize_t                        n;
+    ngx_int_t                      rc;
+    ngx_goim_comet_handoff_t      *ho;
+    ngx_goim_comet_handoff_ack_t  *ack;
+
+    ho = link->handoff;
+    p = payload;
+    len = (size_t) msg->len;
+
+    ack = &link->acks[link->nacks++];
+    ngx_memzero(ack, sizeof(ngx_goim_comet_handoff_ack_t));
+    ack->cookie = msg->cookie;
+    ack->type = msg->type;
+    ack->status = NGX_GOIM_HANDOFF_REFUSED;
+
+    if (msg->len == (uint64_t) -1 || msg->len > NGX_GOIM_HANDOFF_MAX
+        || (msg->type != NGX_GOIM_HANDOFF_CHANNEL
+            && msg->type != NGX_GOIM_HANDOFF_SESSION))
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "goim comet: bad hand-off record from pid %P",
+                      link->pid);
+        close(fd);
+        goto done;
+    }
+
+    if (memfd != -1) {
+        p = ngx_alloc(len ? len : 1, ngx_cycle->log);
+        if (p == NULL) {
+            close(fd);
+            goto done;
+        }
+
+        /* at 0: the file's offset is the sender's, past its write */
+        n = pread(memfd, p, len, 0);
+
+        if (n != (ssize_t) len) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                          "goim comet: hand-off memfd read failed");
+            ngx_free(p);
+            close(memfd);
+            close(fd);
+            goto done;
+        }
+
+        close(memfd);
+    }
+
+    rc = ngx_goim_comet_handoff_adopt(ho, msg, p, len, fd, ack);
+
+    if (p != payload) {
+        ngx_free(p);
+    }
+
+    if (rc != NGX_OK) {
+        goto done;
+    }
+
+    ack->status = NGX_GOIM_HANDOFF_ADOPTED;
+
+    ngx_goim_comet_handoff_freeze_time(msg->frozen_ns);
+
+    (void) ngx_atomic_fetch_add(msg->type == NGX_GOIM_HANDOFF_CHANNEL
+                                ? &ngx_goim_comet_board->stats.adopted
+                                : &ngx_goim_comet_board->stats
+                                      .sessions_adopted, 1);
+
+    return;
+
+done:
+
+    ack->data = NULL;
+}
+
+
+/* NGX_OK: adopted; otherwise fd is closed */
+
+static ngx_int_t
+ngx_goim_comet_handoff_adopt(ngx_goim_comet_handoff_t *ho,
+    ngx_goim_handoff_msg_t *msg, u_char *p, size_t len, int fd,
+    ngx_goim_comet_handoff_ack_t *ack)
+{
+    uint32_t                  in_len, out_len;
+    ngx_str_t                 in, out;
+    socklen_t                 llen, plen;
+    ngx_msec_t                deadline;
+    ngx_sockaddr_t            local, peer;
+    ngx_connection_t         *c;
+    ngx_goim_channel_t       *ch;
+    ngx_goim_rpc_session_t   *s;
+    ngx_goim_comet_server_t  *srv;
+
+    llen = sizeof(ngx_sockaddr_t);
+    plen = sizeof(ngx_sockaddr_t);
+
+    if (getsockname(fd, &local.sockaddr, &llen) == -1
+        || getpeername(fd, &peer.sockaddr, &plen) == -1)
+    {
+        /* the client went meanwhile */
+        close(fd);
+        return NGX_DECLINED;
+    }
+
+    srv = ngx_goim_comet_handoff_server(ho, msg, &p, &len, &local.sockaddr,
+                                        llen);
+    if (srv == NULL) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "goim comet: no server of this configuration takes a "
+                      "handed-off connection, it is drained");
+        close(fd);
+        return NGX_DECLINED;
+    }
+
+    c = ngx_goim_comet_handoff_connection(fd, srv, &local, llen, &peer, plen);
+    if (c == NULL) {
+        close(fd);
+        return NGX_DECLINED;
+    }
+
+    if (msg->type == NGX_GOIM_HANDOFF_CHANNEL) {
+        c->log->action = msg->kind == NGX_GOIM_COMET_SERVER_WS
+                         ? "serving goim WebSocket client"
+                         : "serving goim client";
+
+        ch = ngx_goim_channel_adopt(c, srv->conf,
+                                    msg->kind == NGX_GOIM_COMET_SERVER_WS,
+                                    p, len,
+                                    ngx_goim_comet_handoff_channel_finalize,
+                                    &deadline);
+        if (ch == NULL) {
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "goim comet: a handed-off client could not be "
+                          "adopted, it is drained");
+            ngx_goim_comet_handoff_close_connection(c);
+            return NGX_DECLINED;
+        }
+
+        ack->data = ch;
+        ack->deadline = deadline;
+
+        /* a worker quitting meanwhile passes it on too */
+        ho->sweep = 1;
+
+        return NGX_OK;
+    }
+
+    c->log->action = "serving goim push RPC";
+
+    if (len < 2 * sizeof(uint32_t)) {
+        goto bad;
+    }
+
+    ngx_memcpy(&in_len, p, sizeof(uint32_t));
+    ngx_memcpy(&out_len, p + sizeof(uint32_t), sizeof(uint32_t));
+
+    if ((uint64_t) in_len + out_len != len - 2 * sizeof(uint32_t)) {
+        goto bad;
+    }
+
+    in.data = p + 2 * sizeof(uint32_t);
+    in.len = in_len;
+    out.data = in.data + in_len;
+    out.len = out_len;
+
+    ack->frozen = (ho->mode == NGX_GOIM_HANDOFF_MODE_RELOAD);
+
+    s = ngx_goim_comet_push_adopt(ho->worker, c, srv->conf,
+                                  ngx_goim_comet_handoff_session_close,
+                                  &in, &out, ack->frozen);
+    if (s == NULL) {
+        goto bad;
+    }
+
+    ack->data = s;
+
+    return NGX_OK;
+
+bad:
+
+    ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                  "goim comet: a handed-off push connection could not be "
+                  "adopted, it is closed");
+    ngx_goim_comet_handoff_close_connection(c);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * What takes a connection here: a TCP or push one by the address it was
+ * accepted on (a wildcard listen of the same port matches any), a
+ * WebSocket one by its server's name and location, which come first in
+ * its record.
+ */
+
+static ngx_goim_comet_server_t *
+ngx_goim_comet_handoff_server(ngx_goim_comet_handoff_t *ho,
+    ngx_goim_handoff_msg_t *msg, u_char **p, size_t *len,
+    struct sockaddr *local, socklen_t socklen)
+{
+    size_t                    names;
+    ngx_str_t                 server_name, location;
+    ngx_uint_t                i;
+    ngx_goim_comet_server_t  *srv, *wildcard;
+
+    if (ho->worker->conf->servers == NULL) {
+        return NULL;
+    }
+
+    srv = ho->worker->conf->servers->elts;
+    wildcard = NULL;
+
+    if (msg->kind == NGX_GOIM_COMET_SERVER_WS) {
+        names = (size_t) msg->server_name_len + msg->location_len;
+
+        if (names > *len) {
+            return NULL;
+        }
+
+        server_name.data = *p;
+        server_name.len = msg->server_name_len;
+        location.data = *p + server_name.len;
+        location.len = msg->location_len;
+
+        *p += names;
+        *len -= names;
+
+        for (i = 0; i < ho->worker->conf->servers->nelts; i++) {
+            if (srv[i].kind == NGX_GOIM_COMET_SERVER_WS
+                && srv[i].server_name.len == server_name.len
+                && srv[i].location.len == location.len
+                && ngx_strncmp(srv[i].server_name.data, server_name.data,
+                               server_name.len) == 0
+                && ngx_strncmp(srv[i].location.data, location.data,
+                               location.len) == 0)
+            {
+                return &srv[i];
+            }
+        }
+
+        return NULL;
+    }
+
+    if (msg->kind != NGX_GOIM_COMET_SERVER_TCP
+        && msg->kind != NGX_GOIM_COMET_SERVER_PUSH)
+    {
+        return NULL;
+    }
+
+    if ((msg->type == NGX_GOIM_HANDOFF_SESSION)
+        != (msg->kind == NGX_GOIM_COMET_SERVER_PUSH))
+    {
+        return NULL;
+    }
+
+    for (i = 0; i < ho->worker->conf->servers->nelts; i++) {
+        if (srv[i].kind != msg->kind
+            || srv[i].sockaddr.sockaddr.sa_family != local->sa_family
+            || ngx_inet_get_port(&srv[i].sockaddr.sockaddr)
+               != ngx_inet_get_port(local))
+        {
+            continue;
+        }
+
+        if (ngx_cmp_sockaddr(&srv[i].sockaddr.sockaddr, srv[i].socklen,
+                             local, socklen, 1)
+            == NGX_OK)
+        {
+            return &srv[i];
+        }
+
+        if (ngx_inet_wildcard(&srv[i].sockaddr.sockaddr)) {
+            wildcard = &srv[i];
+        }
+    }
+
+    return wildcard;
+}
+
+
+/* a connection as ngx_event_accept() makes one, for a descriptor we got */
+
+static ngx_connection_t *
+ngx_goim_comet_handoff_connection(int fd, ngx_goim_comet_server_t *srv,
+    ngx_sockaddr_t *local, socklen_t llen, ngx_sockaddr_t *peer,
+    socklen_t plen)
+{
+    ngx_log_t         *log;
+    ngx_pool_t        *pool;
+    ngx_connection_t  *c;
+
+    pool = ngx_create_pool(512, ngx_cycle->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    log = ngx_palloc(pool, sizeof(ngx_log_t));
+    if (log == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    c = ngx_get_connection(fd, ngx_cycle->log);
+    if (c == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    c->pool = pool;
+
+    *log = *srv->log;
+    log->handler = ngx_goim_comet_handoff_log_error;
+    log->data = c;
+    log->action = NULL;
+
+    c->log = log;
+    pool->log = log;
+    c->read->log = log;
+    c->write->log = log;
+
+    c->recv = ngx_recv;
+    c->send = ngx_send;
+    c->recv_chain = ngx_recv_chain;
+    c->send_chain = ngx_send_chain;
+    c->log_error = NGX_ERROR_INFO;
+    c->type = SOCK_STREAM;
+    c->start_time = ngx_current_msec;
+    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
+    c->sockaddr = ngx_palloc(pool, plen);
+    c->local_sockaddr = ngx_palloc(pool, llen);
+    c->addr_text.data = ngx_pnalloc(pool, NGX_SOCKADDR_STRLEN);
+
+    if (c->sockaddr == NULL || c->local_sockaddr == NULL
+        || c->addr_text.data == NULL)
+    {
+        goto failed;
+    }
+
+    ngx_memcpy(c->sockaddr, peer, plen);
+    c->socklen = plen;
+    ngx_memcpy(c->local_sockaddr, local, llen);
+    c->local_socklen = llen;
+    c->addr_text.len = ngx_sock_ntop(c->sockaddr, c->socklen,
+                                     c->addr_text.data, NGX_SOCKADDR_STRLEN,
+                                     0);
+
+    /* nothing runs on it before its owner starts it */
+    c->read->handler = ngx_goim_comet_handoff_unstarted;
+    c->write->handler = ngx_goim_comet_handoff_unstarted;
+
+#if (NGX_STAT_STUB)
+    (void) ngx_atomic_fetch_add(ngx_stat_active, 1);
+#endif
+
+    if (ngx_add_conn && ngx_add_conn(c) != NGX_OK) {
+#if (NGX_STAT_STUB)
+        (void) ngx_atomic_fetch_add(ngx_stat_active, -1);
+#endif
+        goto failed;
+    }
+
+    return c;
+
+failed:
+
+    /* the caller closes the descriptor */
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+    ngx_destroy_pool(pool);
+
+    return NULL;
+}
+
+
+static void
+ngx_goim_comet_handoff_unstarted(ngx_event_t *ev)
+{
+    /* resume() reads and writes what came meanwhile */
+}
+
+
+static u_char *
+ngx_goim_comet_handoff_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    u_char            *p;
+    ngx_connection_t  *c;
+
+    p = buf;
+
+    if (log->action) {
+        p = ngx_snprintf(buf, len, " while %s", log->action);
+        len -= p - buf;
+        buf = p;
+    }
+
+    c = log->data;
+
+    p = ngx_snprintf(buf, len, ", client: %V (handed over)", &c->addr_text);
+
+    return p;
+}
+
+
+static void
+ngx_goim_comet_handoff_close_connection(ngx_connection_t *c)
+{
+    ngx_pool_t  *pool;
+
+#if (NGX_STAT_STUB)
+    (void) ngx_atomic_fetch_add(ngx_stat_active, -1);
+#endif
+
+    pool = c->pool;
+    c->destroyed = 1;
+
+    ngx_close_connection(c);
+    ngx_destroy_pool(pool);
+}
+
+
+static void
+ngx_goim_comet_handoff_channel_finalize(ngx_goim_channel_t *ch)
+{
+    ngx_goim_comet_handoff_close_connection(ch->connection);
+}
+
+
+static void
+ngx_goim_comet_handoff_session_close(void *data)
+{
+    ngx_goim_comet_handoff_close_connection(data);
+}
+
+
+/*
+ * An ack is written: the connection is ours alone, it starts.  A session
+ * adopted by a worker that quits itself is passed on in turn.
+ */
+
+static void
+ngx_goim_comet_handoff_start(ngx_goim_comet_handoff_t *ho,
+    ngx_goim_comet_handoff_ack_t *ack)
+{
+    ngx_connection_t               *c;
+    ngx_goim_channel_t             *ch;
+    ngx_goim_rpc_session_t         *s;
+    ngx_goim_comet_handoff_item_t  *item;
+
+    if (ack->status != NGX_GOIM_HANDOFF_ADOPTED || ack->data == NULL) {
+        return;
+    }
+
+    if (ack->type == NGX_GOIM_HANDOFF_CHANNEL) {
+        ch = ack->data;
+
+        if (ho->mode == NGX_GOIM_HANDOFF_MODE_RELOAD
+            && ho->phase >= NGX_GOIM_HANDOFF_CHANNELS_DONE)
+        {
+            /* this worker's own hand-off is past its clients */
+            (void) ngx_atomic_fetch_add(&ngx_goim_comet_board->stats.drained,
+                                        1);
+            ngx_goim_channel_drain(ch, 0);
+            return;
+        }
+
+        if (ho->mode == NGX_GOIM_HANDOFF_MODE_RELOAD) {
+            ho->sweep = 1;
+        }
+
+        ngx_goim_channel_resume(ch, ack->deadline);
+        return;
+    }
+
+    s = ack->data;
+    c = ngx_goim_rpc_session_connection(s);
+
+    if (ack->frozen) {
+        item = ngx_calloc(sizeof(ngx_goim_comet_handoff_item_t),
+                          ngx_cycle->log);
+        if (item == NULL) {
+            /* job reconnects and sends again what got no reply */
+            ngx_goim_rpc_session_release(s);
+            return;
+        }
+
+        item->type = NGX_GOIM_HANDOFF_SESSION;
+        item->data = s;
+        item->connection = c;
+        item->memfd = -1;
+
+        ngx_queue_insert_tail(&ho->sessions, &item->queue);
+
+    } else if (ho->mode != NGX_GOIM_HANDOFF_MODE_NONE) {
+        /* the worker began to quit meanwhile: its read handler sees it */
+        c->close = 1;
+    }
+
+    ngx_goim_rpc_session_resume(s);
+}
+
+
+/* the old worker's side: a new worker answered for a connection */
+
+static void
+ngx_goim_comet_handoff_acked(ngx_goim_comet_handoff_link_t *link,
+    ngx_goim_handoff_msg_t *msg)
+{
+    ngx_queue_t                    *q;
+    ngx_goim_comet_handoff_t       *ho;
+    ngx_goim_comet_handoff_item_t  *item;
+
+    ho = link->handoff;
+
+    for (q = ngx_queue_head(&link->inflight);
+         q != ngx_queue_sentinel(&link->inflight);
+         q = ngx_queue_next(q))
+    {
+        item = ngx_queue_data(q, ngx_goim_comet_handoff_item_t, queue);
+
+        if (item->msg.cookie != msg->cookie) {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        ho->inflight--;
+
+        if (msg->status == NGX_GOIM_HANDOFF_ADOPTED) {
+            ngx_goim_comet_handoff_done(ho, item);
+
+        } else {
+            ngx_goim_comet_handoff_give_up(ho, item, 1);
+        }
+
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                  "goim comet: hand-off ack for an unknown connection from "
+                  "pid %P", link->pid);
+}
+
+
+/*
+ * The acks owed, each followed by its connection's start.  NGX_AGAIN:
+ * the link is full, its write event goes on; NGX_ERROR: the old worker
+ * is gone and the link with it (the connections started anyway: nobody
+ * else has them now).
+ */
+
+static ngx_int_t
+ngx_goim_comet_handoff_flush_acks(ngx_goim_comet_handoff_link_t *link)
+{
+    ssize_t                        n;
+    ngx_uint_t                     i;
+    ngx_goim_handoff_msg_t         msg;
+    ngx_goim_comet_handoff_ack_t  *ack;
+
+    for (i = 0; i < link->nacks; i++) {
+        ack = &link->acks[i];
+
+        ngx_memzero(&msg, sizeof(ngx_goim_handoff_msg_t));
+        msg.magic = NGX_GOIM_HANDOFF_MAGIC;
+        msg.version = NGX_GOIM_HANDOFF_VERSION;
+        msg.type = NGX_GOIM_HANDOFF_ACK;
+        msg.status = ack->status;
+        msg.cookie = ack->cookie;
+
+        n = send(link->connection->fd, &msg, sizeof(ngx_goim_handoff_msg_t),
+                 MSG_NOSIGNAL);
+
+        if (n == -1 && (ngx_errno == NGX_EAGAIN || ngx_errno == ENOBUFS)) {
+            ngx_memmove(link->acks, &link->acks[i],
+                        (link->nacks - i)
+                        * sizeof(ngx_goim_comet_handoff_ack_t));
+            link->nacks -= i;
+
+            if (ngx_handle_write_event(link->connection->write, 0) != NGX_OK)
+            {
+                ngx_goim_comet_handoff_link_close(link);
+                return NGX_ERROR;
+            }
+
+            return NGX_AGAIN;
+        }
+
+        if (n == -1) {
+            ngx_memmove(link->acks, &link->acks[i],
+                        (link->nacks - i)
+                        * sizeof(ngx_goim_comet_handoff_ack_t));
+            link->nacks -= i;
+
+            /* link_close() starts what is left */
+            ngx_goim_comet_handoff_link_close(link);
+            return NGX_ERROR;
+        }
+
+        ngx_goim_comet_handoff_start(link->handoff, ack);
+    }
+
+    link->nacks = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A link ends.  Outbound: the new worker is gone (its records were read
+ * to EOF by now, acks included): what it did not acknowledge is still
+ * ours and goes to another.  Inbound: the old worker is done or gone;
+ * acks it did not get are moot, the connections are ours.
+ */
+
+static void
+ngx_goim_comet_handoff_link_close(ngx_goim_comet_handoff_link_t *link)
+{
+    ngx_uint_t                      i;
+    ngx_queue_t                    *q;
+    ngx_goim_comet_handoff_t       *ho;
+    ngx_goim_comet_handoff_item_t  *item;
+
+    ho = link->handoff;
+
+    ngx_queue_remove(&link->queue);
+    link->eof = 1;
+
+    if (link->outbound) {
+        while (!ngx_queue_empty(&link->inflight)) {
+            q = ngx_queue_head(&link->inflight);
+            item = ngx_queue_data(q, ngx_goim_comet_handoff_item_t, queue);
+            ngx_queue_remove(q);
+            ho->inflight--;
+
+            if (ngx_goim_comet_handoff_send(ho, item) == NGX_AGAIN) {
+                ngx_queue_insert_tail(&ho->blocked, &item->queue);
+            }
+        }
+
+    } else {
+        for (i = 0; i < link->nacks; i++) {
+            ngx_goim_comet_handoff_start(ho, &link->acks[i]);
+        }
+
+        link->nacks = 0;
+
+        if (link->keepalive.timer_set) {
+            ngx_del_timer(&link->keepalive);
+        }
+    }
+
+    ngx_close_connection(link->connection);
+    ngx_free(link);
+}
+
+
+/* an inbound link keeps its worker while its old worker lives */
+
+static void
+ngx_goim_comet_handoff_keepalive(ngx_event_t *ev)
+{
+    ngx_goim_comet_handoff_link_t *link = ev->data;
+
+    if (kill(link->pid, 0) == 0 || ngx_errno != NGX_ESRCH) {
+        ngx_add_timer(ev, 1000);
+        return;
+    }
+
+    /* what it sent before it went is read to EOF, then the link closes */
+    link->connection->read->ready = 1;
+    ngx_goim_comet_handoff_link_read(link->connection->read);
+}
+
+
+/* the time from a connection's freeze in the old worker to its adoption */
+
+static void
+ngx_goim_comet_handoff_freeze_time(uint64_t frozen_ns)
+{
+    uint64_t                         now, us;
+    ngx_uint_t                       i;
+    ngx_atomic_uint_t                max;
+    ngx_goim_comet_handoff_stats_t  *st;
+
+    st = &ngx_goim_comet_board->stats;
+    now = ngx_goim_comet_handoff_now_ns();
+    us = now > frozen_ns ? (now - frozen_ns) / 1000 : 0;
+
+    for (i = 0; i < NGX_GOIM_COMET_FREEZE_BUCKETS - 1; i++) {
+        if (us <= ngx_goim_comet_freeze_bounds[i]) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&st->freeze_us[i], 1);
+
+    for ( ;; ) {
+        max = st->freeze_max_us;
+
+        if (us <= max || ngx_atomic_cmp_set(&st->freeze_max_us, max, us)) {
+            break;
+        }
+    }
+}
+
+
+static void
+ngx_goim_comet_handoff_name(struct sockaddr_un *sun, socklen_t *len,
+    ngx_uint_t generation, ngx_uint_t worker)
+{
+    int  n;
+
+    ngx_memzero(sun, sizeof(struct sockaddr_un));
+    sun->sun_family = AF_UNIX;
+
+    /* abstract: nothing on disk to clean up after a crash */
+    n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1,
+                 "goim-comet/%d/%lu/%lu", (int) ngx_parent,
+                 (unsigned long) generation, (unsigned long) worker);
+
+    *len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
+}
+
+
+static uint64_t
+ngx_goim_comet_handoff_now_ns(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+
+/*
+ * Out of time: what waits is drained, what is in flight is the new
+ * workers' (they adopt what they read, even from a worker gone), every
+ * client not on its way is drained.
+ */
+
+static void
+ngx_goim_comet_handoff_abort(ngx_goim_comet_handoff_t *ho)
+{
+    ngx_queue_t                    *q, *next, *lq;
+    ngx_goim_channel_t             *ch;
+    ngx_goim_comet_worker_t        *wk;
+    ngx_goim_comet_handoff_item_t  *item;
+    ngx_goim_comet_handoff_link_t  *link;
+    ngx_goim_comet_handoff_stats_t *st;
+
+    wk = ho->worker;
+    st = &ngx_goim_comet_board->stats;
+
+    while (!ngx_queue_empty(&ho->blocked)) {
+        q = ngx_queue_head(&ho->blocked);
+        item = ngx_queue_data(q, ngx_goim_comet_handoff_item_t, queue);
+        ngx_queue_remove(q);
+        ngx_goim_comet_handoff_give_up(ho, item, 1);
+    }
+
+    while (!ngx_queue_empty(&ho->sessions)) {
+        q = ngx_queue_head(&ho->sessions);
+        item = ngx_queue_data(q, ngx_goim_comet_handoff_item_t, queue);
+        ngx_queue_remove(q);
+        ngx_goim_comet_handoff_give_up(ho, item, 1);
+    }
+
+    for (lq = ngx_queue_head(&ho->links);
+         lq != ngx_queue_sentinel(&ho->links);
+         lq = ngx_queue_next(lq))
+    {
+        link = ngx_queue_data(lq, ngx_goim_comet_handoff_link_t, queue);
+
+        while (!ngx_queue_empty(&link->inflight)) {
+            q = ngx_queue_head(&link->inflight);
+            item = ngx_queue_data(q, ngx_goim_comet_handoff_item_t, queue);
+            ngx_queue_remove(q);
+            ho->inflight--;
+
+            (void) ngx_atomic_fetch_add(&st->failed, 1);
+
+            if (item->type == NGX_GOIM_HANDOFF_CHANNEL) {
+                ngx_goim_channel_moved(item->data);
+
+            } else {
+                ngx_goim_rpc_session_release(item->data);
+            }
+
+            ngx_goim_comet_handoff_item_free(item);
+        }
+    }
+
+    for (q = ngx_queue_head(&wk->all);
+         q != ngx_queue_sentinel(&wk->all);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ch = ngx_queue_data(q, ngx_goim_channel_t, queue);
+
+        if (ch->state == NGX_GOIM_CHANNEL_MOVING || ch->adopting || ch->drain)
+        {
+            continue;
+        }
+
+        (void) ngx_atomic_fetch_add(&st->drained, 1);
+        ngx_goim_channel_drain(ch, 0);
+    }
+
+    ho->sweep = 0;
 }

@@ -18,6 +18,7 @@ static char *ngx_goim_comet_logic(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_goim_comet_addrs(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_goim_comet_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_goim_comet_init_process(ngx_cycle_t *cycle);
 static void ngx_goim_comet_rpc_refused(void *ctx);
 static void ngx_goim_comet_exit_process(ngx_cycle_t *cycle);
@@ -133,6 +134,27 @@ static ngx_command_t  ngx_goim_comet_commands[] = {
       offsetof(ngx_goim_comet_conf_t, rpc_auth_timeout),
       NULL },
 
+    { ngx_string("goim_comet_handoff"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, handoff),
+      NULL },
+
+    { ngx_string("goim_comet_handoff_timeout"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, handoff_timeout),
+      NULL },
+
+    { ngx_string("goim_comet_drain_window"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, drain_window),
+      NULL },
+
       ngx_null_command
 };
 
@@ -150,7 +172,7 @@ ngx_module_t  ngx_goim_comet_module = {
     ngx_goim_comet_commands,               /* module directives */
     NGX_CORE_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_goim_comet_init_module,            /* init module */
     ngx_goim_comet_init_process,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -194,6 +216,9 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
     ccf->zone_size = NGX_CONF_UNSET_SIZE;
     ccf->ring_size = NGX_CONF_UNSET_SIZE;
     ccf->weight = NGX_CONF_UNSET;
+    ccf->handoff = NGX_CONF_UNSET;
+    ccf->handoff_timeout = NGX_CONF_UNSET_MSEC;
+    ccf->drain_window = NGX_CONF_UNSET_MSEC;
 
     return ccf;
 }
@@ -255,6 +280,9 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_size_value(ccf->zone_size, NGX_GOIM_COMET_ZONE_SIZE);
     ngx_conf_init_size_value(ccf->ring_size, NGX_GOIM_COMET_RING_SIZE);
     ngx_conf_init_value(ccf->weight, 10);    /* goim's -weight default */
+    ngx_conf_init_value(ccf->handoff, 1);
+    ngx_conf_init_msec_value(ccf->handoff_timeout, 10000);
+    ngx_conf_init_msec_value(ccf->drain_window, 5000);
 
     if (ccf->weight > 1000000) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -358,6 +386,16 @@ ngx_goim_comet_addrs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* the master, before the workers fork: the reload hand-off's board */
+
+static ngx_int_t
+ngx_goim_comet_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_goim_comet_handoff_init_module(cycle,
+                                              ngx_goim_comet_get_conf(cycle));
+}
+
+
 static ngx_int_t
 ngx_goim_comet_init_process(ngx_cycle_t *cycle)
 {
@@ -378,6 +416,10 @@ ngx_goim_comet_init_process(ngx_cycle_t *cycle)
     ngx_goim_rpc_init(&wk->rpc, ccf->rpc_secret, ccf->rpc_auth_timeout,
                       ngx_goim_comet_rpc_refused, wk, cycle->log);
     wk->rpc.counters = &wk->stats->rpc;
+
+    if (ngx_goim_comet_handoff_init(wk) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ccf->logic == NULL) {
         return NGX_OK;
@@ -430,6 +472,7 @@ ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
      */
     wk->exiting = 1;
 
+    ngx_goim_comet_handoff_exit(wk);
     ngx_goim_channel_close_all(wk);
     ngx_goim_comet_deliver_stop(wk);
 

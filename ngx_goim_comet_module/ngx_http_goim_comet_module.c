@@ -41,6 +41,7 @@ static void ngx_http_goim_comet_takeover(ngx_event_t *rev);
 static void ngx_http_goim_comet_finalize(ngx_goim_channel_t *ch);
 static char *ngx_http_goim_comet_ws(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_goim_comet_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_goim_comet_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_goim_comet_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -105,7 +106,7 @@ static ngx_command_t  ngx_http_goim_comet_commands[] = {
 
 static ngx_http_module_t  ngx_http_goim_comet_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_goim_comet_postconfiguration, /* postconfiguration */
 
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -470,6 +471,7 @@ ngx_http_goim_comet_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_goim_comet_loc_conf_t *glcf = conf;
 
+    ngx_goim_comet_server_t   *srv;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (glcf->enable) {
@@ -481,7 +483,55 @@ ngx_http_goim_comet_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_goim_comet_handler;
 
+    /* what takes a WebSocket client a reload hands over, by name */
+    srv = ngx_goim_comet_server_add(cf);
+    if (srv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    srv->kind = NGX_GOIM_COMET_SERVER_WS;
+    srv->conf = &glcf->channel;
+    srv->http_srv = ngx_http_conf_get_module_srv_conf(cf,
+                                                      ngx_http_core_module);
+    srv->http_loc = clcf;
+
     return NGX_CONF_OK;
+}
+
+
+/* the names and logs of the goim_comet_ws locations, merged by now */
+
+static ngx_int_t
+ngx_http_goim_comet_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_uint_t                 i;
+    ngx_goim_comet_conf_t     *ccf;
+    ngx_goim_comet_server_t   *srv;
+    ngx_http_core_srv_conf_t  *cscf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ccf = ngx_goim_comet_get_conf(cf->cycle);
+
+    if (ccf->servers == NULL) {
+        return NGX_OK;
+    }
+
+    srv = ccf->servers->elts;
+
+    for (i = 0; i < ccf->servers->nelts; i++) {
+        if (srv[i].kind != NGX_GOIM_COMET_SERVER_WS) {
+            continue;
+        }
+
+        cscf = srv[i].http_srv;
+        clcf = srv[i].http_loc;
+
+        srv[i].server_name = cscf->server_name;
+        srv[i].location = clcf->name;
+        srv[i].log = clcf->error_log;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -13,6 +13,7 @@
 
 typedef struct {
     ngx_goim_channel_conf_t    channel;
+    ngx_flag_t                 comet;
     ngx_flag_t                 push;
     ngx_str_t                  advertise;
     ngx_goim_rpc_session_conf_t  rpc;         /* goim_comet_push's bounds */
@@ -181,6 +182,7 @@ ngx_stream_goim_comet(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     cscf->handler = ngx_stream_goim_comet_handler;
+    ((ngx_stream_goim_comet_srv_conf_t *) conf)->comet = 1;
 
     return NGX_CONF_OK;
 }
@@ -262,6 +264,7 @@ ngx_stream_goim_comet_create_srv_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
+     *     conf->comet = 0;
      *     conf->push = 0;
      *     conf->advertise = { 0, NULL };
      */
@@ -300,6 +303,8 @@ ngx_stream_goim_comet_postconfiguration(ngx_conf_t *cf)
     ngx_sockaddr_t                     sa;
     ngx_stream_listen_t               *ls;
     ngx_goim_comet_conf_t             *ccf;
+    ngx_goim_comet_server_t           *srv;
+    ngx_stream_core_srv_conf_t        *cscf;
     ngx_stream_core_main_conf_t       *cmcf;
     ngx_stream_goim_comet_srv_conf_t  *gscf;
 
@@ -310,6 +315,25 @@ ngx_stream_goim_comet_postconfiguration(ngx_conf_t *cf)
 
     for (i = 0; i < cmcf->listen.nelts; i++) {
         gscf = ls[i].ctx->srv_conf[ngx_stream_goim_comet_module.ctx_index];
+
+        if (!gscf->comet && !gscf->push) {
+            continue;
+        }
+
+        /* what takes a connection a reload hands over, by this address */
+        srv = ngx_goim_comet_server_add(cf);
+        if (srv == NULL) {
+            return NGX_ERROR;
+        }
+
+        cscf = ls[i].ctx->srv_conf[ngx_stream_core_module.ctx_index];
+
+        srv->kind = gscf->push ? NGX_GOIM_COMET_SERVER_PUSH
+                               : NGX_GOIM_COMET_SERVER_TCP;
+        ngx_memcpy(&srv->sockaddr, ls[i].sockaddr, ls[i].socklen);
+        srv->socklen = ls[i].socklen;
+        srv->conf = gscf->push ? (void *) &gscf->rpc : (void *) &gscf->channel;
+        srv->log = cscf->error_log;
 
         if (!gscf->push) {
             continue;

@@ -645,9 +645,8 @@ ngx_goim_rpc_session_adopt(ngx_goim_rpc_t *rpc, ngx_connection_t *c,
         s->chan.out.len = out->len;
     }
 
+    /* its handlers are set by resume(): nothing is read before */
     c->data = s;
-    c->read->handler = ngx_goim_rpc_session_read_handler;
-    c->write->handler = ngx_goim_rpc_session_write_handler;
     c->idle = 1;
 
     return s;
@@ -662,6 +661,9 @@ ngx_goim_rpc_session_resume(ngx_goim_rpc_session_t *s)
     ngx_connection_t  *c;
 
     c = s->chan.connection;
+
+    c->read->handler = ngx_goim_rpc_session_read_handler;
+    c->write->handler = ngx_goim_rpc_session_write_handler;
 
     c->write->ready = 1;
     c->read->ready = 1;
