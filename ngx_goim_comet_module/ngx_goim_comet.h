@@ -495,6 +495,7 @@ void ngx_goim_comet_relay_push_others(ngx_goim_comet_worker_t *wk,
     ngx_goim_comet_msg_t *msg);
 ngx_uint_t ngx_goim_comet_relay_hop_percentile(ngx_goim_comet_stats_t *st,
     ngx_uint_t permille);
+void ngx_goim_comet_relay_flush(ngx_goim_comet_worker_t *wk);
 
 
 /* ngx_goim_comet_push.c: the push RPC job calls */

@@ -731,9 +731,7 @@ ngx_goim_comet_handoff_tick(ngx_event_t *ev)
          * them is delivered now, paced broadcasts at once, so that it
          * travels with the connections.
          */
-        if (wk->poll) {
-            wk->poll(wk);
-        }
+        ngx_goim_comet_relay_flush(wk);
 
         ngx_goim_comet_deliver_finish(wk);
 

@@ -228,6 +228,35 @@ ngx_goim_comet_relay_poll(ngx_goim_comet_worker_t *wk)
 
 
 /*
+ * A reload's hand-off: no push comes in any more, and what the other
+ * workers queued for this one is delivered now, to the end, so that it
+ * travels with the connections.
+ */
+
+void
+ngx_goim_comet_relay_flush(ngx_goim_comet_worker_t *wk)
+{
+    ngx_goim_comet_ring_t  *ring;
+
+    if (wk->relay_connection == NULL || wk->draining) {
+        return;
+    }
+
+    ring = &ngx_goim_comet_sh(wk)->rings[wk->worker];
+
+    for ( ;; ) {
+        ngx_memory_barrier();
+
+        if (ring->head == ring->tail) {
+            return;
+        }
+
+        ngx_goim_comet_relay_drain(wk);
+    }
+}
+
+
+/*
  * Hop times are counted in fixed buckets, fine around the 100 us that
  * matters and coarse beyond: [i] counts records that waited less than
  * ngx_goim_comet_relay_hop_bounds[i] microseconds, the last one everything

@@ -551,6 +551,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
     ngx_chain_t               out;
     ngx_goim_comet_worker_t  *wk;
     ngx_goim_comet_stats_t    st;
+    ngx_goim_comet_handoff_stats_t  ho;
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -567,8 +568,9 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
 
     wk = ngx_goim_comet_worker;
     ngx_goim_comet_tables_stats(wk, &st, &workers, &queued, &keys);
+    ngx_goim_comet_handoff_stats(&ho);
 
-    b = ngx_create_temp_buf(r->pool, 4096 + wk->conf->id.len);
+    b = ngx_create_temp_buf(r->pool, 8192 + wk->conf->id.len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -644,7 +646,29 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# HELP goim_comet_rpc_sessions_paused_total Times a push RPC "
             "session stopped being read: its replies were not read.\n"
             "# TYPE goim_comet_rpc_sessions_paused_total counter\n"
-            "goim_comet_rpc_sessions_paused_total %uA\n",
+            "goim_comet_rpc_sessions_paused_total %uA\n"
+            "# HELP goim_comet_handoff_connections_total Client connections "
+            "a reload handed to the new workers, adopted from the old ones, "
+            "drained (closed for the client to reconnect), and failed "
+            "hand-offs (drained too).\n"
+            "# TYPE goim_comet_handoff_connections_total counter\n"
+            "goim_comet_handoff_connections_total{event=\"handed_off\"} %uA\n"
+            "goim_comet_handoff_connections_total{event=\"adopted\"} %uA\n"
+            "goim_comet_handoff_connections_total{event=\"drained\"} %uA\n"
+            "goim_comet_handoff_connections_total{event=\"failed\"} %uA\n"
+            "# HELP goim_comet_handoff_sessions_total Push RPC connections "
+            "(job's) a reload handed on, adopted, or closed.\n"
+            "# TYPE goim_comet_handoff_sessions_total counter\n"
+            "goim_comet_handoff_sessions_total{event=\"handed_off\"} %uA\n"
+            "goim_comet_handoff_sessions_total{event=\"adopted\"} %uA\n"
+            "goim_comet_handoff_sessions_total{event=\"closed\"} %uA\n"
+            "# HELP goim_comet_handoff_freeze_us Time a handed-off connection "
+            "was served by no process (upper bound of the bucket holding "
+            "the quantile; the maximum).\n"
+            "# TYPE goim_comet_handoff_freeze_us gauge\n"
+            "goim_comet_handoff_freeze_us{quantile=\"0.5\"} %ui\n"
+            "goim_comet_handoff_freeze_us{quantile=\"0.99\"} %ui\n"
+            "goim_comet_handoff_freeze_us{quantile=\"1\"} %uA\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
             st.packets_out, st.dropped, st.relay_dropped, st.relay_records,
             queued, st.auth_failed, st.kicked, st.bad_input,
@@ -653,7 +677,12 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             ngx_goim_comet_relay_hop_percentile(&st, 990),
             ngx_goim_comet_relay_hop_percentile(&st, 999), keys,
             st.rpc_auth_refused, st.rpc.link_resets, st.rpc.link_auth_failed,
-            st.rpc.sessions_paused);
+            st.rpc.sessions_paused, ho.handed_off, ho.adopted, ho.drained,
+            ho.failed, ho.sessions_handed_off, ho.sessions_adopted,
+            ho.sessions_closed,
+            ngx_goim_comet_handoff_freeze_percentile(&ho, 500),
+            ngx_goim_comet_handoff_freeze_percentile(&ho, 990),
+            ho.freeze_max_us);
 
         ngx_str_set(&r->headers_out.content_type,
                     "text/plain; version=0.0.4");
@@ -670,6 +699,11 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"workers_queue\":{\"records\":%uA,\"queued_bytes\":%uL,"
             "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui,\"hop_us_p999\":%ui,"
             "\"keys\":%ui},\"locks_recovered\":%uA,\"token_refused\":%uA,"
+            "\"handoff\":{\"handed_off\":%uA,\"adopted\":%uA,"
+            "\"drained\":%uA,\"failed\":%uA,\"sessions_handed_off\":%uA,"
+            "\"sessions_adopted\":%uA,\"sessions_closed\":%uA,"
+            "\"freeze_us_p50\":%ui,\"freeze_us_p99\":%ui,"
+            "\"freeze_us_max\":%uA},"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA,"
             "\"rpc_auth_refused\":%uA}\n",
             &wk->conf->id, workers, st.conns_tcp, st.conns_ws, st.online,
@@ -680,7 +714,12 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             ngx_goim_comet_relay_hop_percentile(&st, 990),
             ngx_goim_comet_relay_hop_percentile(&st, 999), keys,
             st.locks_recovered,
-            st.token_refused, st.auth_failed, st.kicked, st.bad_input,
+            st.token_refused, ho.handed_off, ho.adopted, ho.drained,
+            ho.failed, ho.sessions_handed_off, ho.sessions_adopted,
+            ho.sessions_closed,
+            ngx_goim_comet_handoff_freeze_percentile(&ho, 500),
+            ngx_goim_comet_handoff_freeze_percentile(&ho, 990),
+            ho.freeze_max_us, st.auth_failed, st.kicked, st.bad_input,
             st.rpc_auth_refused);
 
         ngx_str_set(&r->headers_out.content_type, "application/json");

@@ -1,6 +1,7 @@
-# nginx -s reload and -s quit with clients connected: the old workers close
-# their clients (WebSocket ones with 1001) and exit cleanly; clients that
-# reconnect land in the new workers, where pushes reach them.
+# nginx -s reload and -s quit with clients connected, without the reload
+# hand-off (goim_comet_handoff off; t/067 tests it on): the old workers
+# close their clients (WebSocket ones with 1001) and exit cleanly; clients
+# that reconnect land in the new workers, where pushes reach them.
 use strict;
 use warnings;
 
@@ -38,6 +39,8 @@ sub logged {
     my $n = grep { $_ =~ $re } <$fh>;
     return $n;
 }
+
+$Goim::Stack::MainConfig =~ s/^(\s*goim_comet_id [^;]*;)/$1\n    goim_comet_handoff off;/m;
 
 Goim::Stack::setup();
 run_tests();

@@ -317,8 +317,17 @@ ngx_goim_rpc_peer_read_handler(ngx_event_t *rev)
     peer = c->data;
 
     if (c->close) {
-        ngx_goim_rpc_peer_fail(peer, "worker is shutting down");
-        return;
+        if (peer->pending.root == peer->pending.sentinel) {
+            ngx_goim_rpc_peer_fail(peer, "worker is shutting down");
+            return;
+        }
+
+        /*
+         * The worker quits with calls under way: their answers come on
+         * this link (a failed push the upstream did serve would be sent
+         * again); it goes with the worker.
+         */
+        c->close = 0;
     }
 
     if (!peer->connected) {

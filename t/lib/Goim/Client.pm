@@ -309,9 +309,11 @@ sub wait_for_op {
     }
     my $deadline = time + ($timeout // $self->{timeout});
     while (1) {
-        for my $p (take_packets(\$self->{buf})) {
+        my @p = take_packets(\$self->{buf});
+        while (my $p = shift @p) {
             if ($p->{op} == $op) {
-                push @$q, take_packets(\$self->{buf});
+                # what came behind it in the same read stays queued
+                push @$q, @p;
                 return $p;
             }
             push @$q, $p;
