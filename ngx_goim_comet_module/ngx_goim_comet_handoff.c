@@ -2472,6 +2472,13 @@ ngx_goim_comet_handoff_link_close(ngx_goim_comet_handoff_link_t *link)
     link->eof = 1;
 
     if (link->outbound) {
+        if (!ngx_queue_empty(&link->inflight)) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "goim comet: hand-off link to worker %P lost with "
+                          "connections not acknowledged, handing them to "
+                          "another", link->pid);
+        }
+
         while (!ngx_queue_empty(&link->inflight)) {
             q = ngx_queue_head(&link->inflight);
             item = ngx_queue_data(q, ngx_goim_comet_handoff_item_t, queue);

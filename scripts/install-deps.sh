@@ -12,7 +12,7 @@ PKGS="nginx-light libnginx-mod-stream nginx-dev
       libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
       libtext-diff-perl liburi-perl libhttp-message-perl libipc-run-perl
       libio-socket-ssl-perl openssl
-      chromium"
+      chromium gdb"
 
 # node and npm for the browser tests (t/070-browser.t): Debian's, unless a
 # node with its own npm is installed already

@@ -20,10 +20,19 @@ package Goim::Reload;
 #   Goim::Reload::while_waiting($code)
 #                                   $code runs on every poll of reload()'s
 #                                   wait (the tests drain their clients)
+#   my $g = Goim::Reload::stop_at($pid, $function)
+#                                   gdb holds process $pid at $function's
+#                                   next call (returns once the breakpoint
+#                                   is set; dies without gdb or ptrace)
+#   $g->wait_hit($timeout)          true once it is stopped there
+#   $g->release                     lets it go on (gdb detaches)
+#   $g->kill                        SIGKILLs it where it stopped
 
 use strict;
 use warnings;
 
+use File::Temp qw(tempdir);
+use POSIX ();
 use Socket qw(sockaddr_in);
 use Test::Nginx::Socket ();
 use Goim::Time;
@@ -72,7 +81,7 @@ sub conf_workers {
     return $text =~ /^\s*worker_processes\s+(\d+)\s*;/m ? $1 : 1;
 }
 
-sub hup { kill 'HUP', master() or die "Goim::Reload: kill HUP: $!\n" }
+sub hup { CORE::kill 'HUP', master() or die "Goim::Reload: kill HUP: $!\n" }
 
 sub reload {
     my %o = @_;
@@ -126,5 +135,72 @@ sub owners {
     }
     return @pids;
 }
+
+sub stop_at {
+    my ($pid, $function) = @_;
+    my $dir = tempdir(CLEANUP => 1);
+    open my $fh, '>', "$dir/cmds" or die "Goim::Reload: $dir/cmds: $!\n";
+    print $fh <<"_EOC_";
+set pagination off
+set confirm off
+handle SIGPIPE SIGCHLD SIGIO SIGALRM SIGHUP SIGQUIT SIGUSR1 SIGUSR2 SIGTERM SIGWINCH nostop noprint pass
+break $function
+shell touch $dir/ready
+continue
+shell touch $dir/hit
+shell while [ ! -e $dir/go ]; do sleep 0.02; done
+detach
+quit
+_EOC_
+    close $fh;
+    my $gdb = fork // die "Goim::Reload: fork: $!\n";
+    if ($gdb == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', "$dir/log";
+        open STDERR, '>&', \*STDOUT;
+        { exec 'gdb', '-q', '-nx', '-batch', '-p', $pid, '-x', "$dir/cmds" }
+        POSIX::_exit(127);
+    }
+    my $self = bless {gdb => $gdb, pid => $pid, dir => $dir}, __PACKAGE__;
+    unless (Goim::Time::wait_until(sub { -e "$dir/ready" || waitpid($gdb, POSIX::WNOHANG()) > 0 }, 30)
+            && -e "$dir/ready")
+    {
+        my $log = $self->log;
+        $self->release;
+        die "Goim::Reload: gdb could not stop $pid at $function: $log\n";
+    }
+    return $self;
+}
+
+sub log {
+    my $self = shift;
+    open my $fh, '<', "$self->{dir}/log" or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub wait_hit {
+    my ($self, $timeout) = @_;
+    return Goim::Time::wait_until(sub { -e "$self->{dir}/hit" }, $timeout // 10);
+}
+
+sub _end {
+    my $self = shift;
+    return unless $self->{gdb};
+    open my $fh, '>', "$self->{dir}/go";
+    close $fh;
+    waitpid $self->{gdb}, 0;
+    delete $self->{gdb};
+}
+
+sub release { $_[0]->_end }
+
+sub kill {
+    my $self = shift;
+    CORE::kill 'KILL', $self->{pid};
+    $self->_end;
+}
+
+sub DESTROY { $_[0]->_end }
 
 1;
