@@ -68,6 +68,21 @@
 /* records a link takes per event loop pass: adopted ones must run too */
 #define NGX_GOIM_HANDOFF_BATCH     64
 
+/*
+ * clients frozen and sent per event loop pass: a connection's freeze
+ * lasts from its own export to its start, so the new workers adopt one
+ * batch while the next is made, rather than all of them after the last
+ */
+#define NGX_GOIM_HANDOFF_SEND_BATCH  128
+
+/*
+ * clients sent and not yet acknowledged: what the new workers have not
+ * read waits in their sockets, frozen; a bound keeps that wait to a few
+ * adoptions, not a whole worker's clients (those not sent yet are still
+ * served here)
+ */
+#define NGX_GOIM_HANDOFF_WINDOW      128
+
 #define NGX_GOIM_HANDOFF_TICK      1
 #define NGX_GOIM_HANDOFF_DISCOVER  5000      /* ms to wait for new workers */
 
@@ -139,6 +154,7 @@ typedef struct {
     ngx_msec_t                       deadline;
     ngx_uint_t                       frozen;       /* a session adopted by
                                                       a worker that quits */
+    uint64_t                         frozen_ns;    /* since, in the old one */
 } ngx_goim_comet_handoff_ack_t;
 
 struct ngx_goim_comet_handoff_link_s {
@@ -177,6 +193,8 @@ struct ngx_goim_comet_handoff_s {
     uint64_t                         next_cookie;
     unsigned                         sweep:1;      /* channels may be
                                                       left to send */
+    unsigned                         more:1;       /* a batch is sent, the
+                                                      next one at once */
 };
 
 
@@ -792,6 +810,12 @@ ngx_goim_comet_handoff_tick(ngx_event_t *ev)
         return;
     }
 
+    if (ho->more) {
+        ho->more = 0;
+        ngx_add_timer(ev, 0);
+        return;
+    }
+
     ngx_add_timer(ev, NGX_GOIM_HANDOFF_TICK);
 }
 
@@ -962,7 +986,7 @@ ngx_goim_comet_handoff_send_channels(ngx_goim_comet_handoff_t *ho)
     u_char                         *p;
     size_t                          size, names;
     ngx_int_t                       rc;
-    ngx_uint_t                      waiting;
+    ngx_uint_t                      waiting, sent;
     ngx_goim_comet_server_t        *srv;
     ngx_msec_t                      window;
     ngx_queue_t                    *q, *next;
@@ -987,6 +1011,7 @@ ngx_goim_comet_handoff_send_channels(ngx_goim_comet_handoff_t *ho)
 
     ho->sweep = 0;
     waiting = 0;
+    sent = 0;
     window = wk->conf->drain_window;
 
     for (q = ngx_queue_head(&wk->all);
@@ -998,6 +1023,19 @@ ngx_goim_comet_handoff_send_channels(ngx_goim_comet_handoff_t *ho)
 
         if (ch->state == NGX_GOIM_CHANNEL_MOVING || ch->drain) {
             continue;
+        }
+
+        if (sent == NGX_GOIM_HANDOFF_SEND_BATCH) {
+            /* the rest on the next pass, right after this loop's events */
+            ho->more = 1;
+            waiting++;
+            break;
+        }
+
+        if (ho->inflight >= NGX_GOIM_HANDOFF_WINDOW) {
+            /* the rest once the new workers have answered */
+            waiting++;
+            break;
         }
 
         if (ch->state == NGX_GOIM_CHANNEL_AUTHING || ch->adopting) {
@@ -1077,6 +1115,8 @@ ngx_goim_comet_handoff_send_channels(ngx_goim_comet_handoff_t *ho)
         (void) ngx_goim_channel_export(ch, p);
         ngx_goim_comet_handoff_freeze(ch->connection);
         item->msg.frozen_ns = ngx_goim_comet_handoff_now_ns();
+
+        sent++;
 
         if (ngx_goim_comet_handoff_send(ho, item) == NGX_AGAIN) {
             ngx_queue_insert_tail(&ho->blocked, &item->queue);
@@ -1904,8 +1944,7 @@ ngx_goim_comet_handoff_receive(ngx_goim_comet_handoff_link_t *link,
     }
 
     ack->status = NGX_GOIM_HANDOFF_ADOPTED;
-
-    ngx_goim_comet_handoff_freeze_time(msg->frozen_ns);
+    ack->frozen_ns = msg->frozen_ns;
 
     (void) ngx_atomic_fetch_add(msg->type == NGX_GOIM_HANDOFF_CHANNEL
                                 ? &ngx_goim_comet_board->stats.adopted
@@ -2297,6 +2336,9 @@ ngx_goim_comet_handoff_start(ngx_goim_comet_handoff_t *ho,
     if (ack->status != NGX_GOIM_HANDOFF_ADOPTED || ack->data == NULL) {
         return;
     }
+
+    /* served by nobody from its freeze in the old worker until now */
+    ngx_goim_comet_handoff_freeze_time(ack->frozen_ns);
 
     if (ack->type == NGX_GOIM_HANDOFF_CHANNEL) {
         ch = ack->data;

@@ -92,6 +92,8 @@ typedef struct {
     size_t       wcap;
     char         ws_accept[32];
     double       push_sent;     /* CONN_PUSH: when it was started */
+    uint8_t     *seen;          /* --check-seq: room pushes seen (bits) */
+    uint64_t     max_seen;
 } cli_conn_t;
 
 static struct {
@@ -124,6 +126,9 @@ static struct {
     const char  *push_url;
     double       push_rate;
     const char  *push_body;
+    int64_t      push_mid_first;    /* --push-mids A-B: &mids= per push */
+    int64_t      push_mid_last;
+    int          check_seq;
 
     /* resolved */
     struct sockaddr_storage addr;
@@ -526,6 +531,7 @@ print_packet(cli_conn_t *c, const goim_packet_t *p)
 
 
 static void conn_close(cli_conn_t *c, int by_server);
+static void check_seq(cli_conn_t *c, const uint8_t *body, size_t len);
 
 
 /* --raw: a WebSocket message that is the pushed body itself (nchan) */
@@ -640,6 +646,10 @@ handle_packet(cli_conn_t *c, const goim_packet_t *p)
 
     if (g.latency) {
         record_latency(p->body, p->body_len);
+    }
+
+    if (g.check_seq) {
+        check_seq(c, p->body, p->body_len);
     }
 
     return 0;
@@ -1135,11 +1145,122 @@ client_event(cli_conn_t *c, uint32_t events)
 
 /* latency pushes through logic's HTTP API, one connection each */
 
+/* --push-body with {n}, the push's number from 1, filled in */
+static void
+push_body_fill(char *out, size_t size, uint64_t n)
+{
+    const char  *b, *q;
+    size_t       o;
+    int          w;
+
+    o = 0;
+
+    for (b = g.push_body; *b && o + 1 < size; /* void */) {
+        q = strstr(b, "{n}");
+        if (q == b) {
+            w = snprintf(out + o, size - o, "%" PRIu64, n);
+            o += w > 0 ? (size_t) w : 0;
+            b += 3;
+            continue;
+        }
+        out[o++] = *b++;
+    }
+
+    out[o < size ? o : size - 1] = '\0';
+}
+
+
+/*
+ * --check-seq: bodies carry " #r:N" (a room push, every client gets each
+ * N) or " #m:N" (a push by mid, one client gets it): each N seen twice is
+ * a duplicate, a room N below the client's highest one arrived out of
+ * order; the distinct ones are counted against what the pushers sent.
+ */
+
+#define CLI_SEQ_ROOM_MAX  (64 * 1024)
+#define CLI_SEQ_MID_MAX   (4 * 1024 * 1024)
+
+static uint8_t   cli_seq_mids[CLI_SEQ_MID_MAX / 8];
+static uint64_t  cli_seq_room_distinct, cli_seq_mid_distinct, cli_seq_dups,
+                 cli_seq_reordered, cli_seq_bad;
+
+static void
+check_seq(cli_conn_t *c, const uint8_t *body, size_t len)
+{
+    size_t    i;
+    uint64_t  n;
+    uint8_t  *bits, tag;
+
+    for (i = 0; i + 3 < len; i++) {
+        if (body[i] == '#' && (body[i + 1] == 'r' || body[i + 1] == 'm')
+            && body[i + 2] == ':')
+        {
+            break;
+        }
+    }
+
+    if (i + 3 >= len) {
+        return;
+    }
+
+    tag = body[i + 1];
+    n = 0;
+
+    for (i += 3; i < len && isdigit(body[i]); i++) {
+        n = n * 10 + (uint64_t) (body[i] - '0');
+    }
+
+    if (tag == 'r') {
+        if (n >= CLI_SEQ_ROOM_MAX) {
+            cli_seq_bad++;
+            return;
+        }
+
+        if (c->seen == NULL) {
+            c->seen = calloc(CLI_SEQ_ROOM_MAX / 8, 1);
+            if (c->seen == NULL) {
+                cli_seq_bad++;
+                return;
+            }
+        }
+
+        bits = c->seen;
+
+        if (n < c->max_seen) {
+            cli_seq_reordered++;
+        } else {
+            c->max_seen = n;
+        }
+
+    } else {
+        if (n >= CLI_SEQ_MID_MAX) {
+            cli_seq_bad++;
+            return;
+        }
+
+        bits = cli_seq_mids;
+    }
+
+    if (bits[n / 8] & (1u << (n % 8))) {
+        cli_seq_dups++;
+        return;
+    }
+
+    bits[n / 8] |= (uint8_t) (1u << (n % 8));
+
+    if (tag == 'r') {
+        cli_seq_room_distinct++;
+    } else {
+        cli_seq_mid_distinct++;
+    }
+}
+
+
 static void
 push_start(void)
 {
     cli_conn_t  *c;
-    char         req[4096], body[512];
+    char         req[4096], body[512], mids[64];
     unsigned     i;
     int          n, bl;
 
@@ -1160,12 +1281,21 @@ push_start(void)
         return;
     }
 
-    bl = snprintf(body, sizeof(body), "ts=%" PRIu64 "%s", now_real_us(),
-                  g.push_body);
+    bl = snprintf(body, sizeof(body), "ts=%" PRIu64, now_real_us());
+    push_body_fill(body + bl, sizeof(body) - bl, g.pushes_sent + 1);
+    bl = (int) strlen(body);
+
+    mids[0] = '\0';
+    if (g.push_mid_last >= g.push_mid_first && g.push_mid_first > 0) {
+        snprintf(mids, sizeof(mids), "&mids=%" PRId64,
+                 g.push_mid_first + (int64_t) (g.pushes_sent
+                     % (uint64_t) (g.push_mid_last - g.push_mid_first + 1)));
+    }
+
     n = snprintf(req, sizeof(req),
-                 "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n"
+                 "POST %s%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n"
                  "Content-Type: text/plain\r\nConnection: close\r\n\r\n%s",
-                 g.push_path, g.push_host, bl, body);
+                 g.push_path, mids, g.push_host, bl, body);
     c->wlen = 0;
     c->pend_len = 0;
     conn_queue(c, req, (size_t) n);
@@ -1384,6 +1514,17 @@ summary(double now)
                 g.pushes_sent, g.pushes_ok, g.pushes_failed);
     }
 
+    if (g.check_seq) {
+        fprintf(stderr,
+                "  seq_room       %" PRIu64 "\n"
+                "  seq_mid        %" PRIu64 "\n"
+                "  seq_dups       %" PRIu64 "\n"
+                "  seq_reordered  %" PRIu64 "\n"
+                "  seq_bad        %" PRIu64 "\n",
+                cli_seq_room_distinct, cli_seq_mid_distinct, cli_seq_dups,
+                cli_seq_reordered, cli_seq_bad);
+    }
+
     if (g.latency) {
         fprintf(stderr,
                 "  latency_count  %" PRIu64 "\n"
@@ -1571,7 +1712,12 @@ usage(FILE *f)
 "  -P, --push URL         POST ts=<now> to this logic URL (implies -L), e.g.\n"
 "                         http://127.0.0.1:3111/goim/push/room?operation=1000&type=live&room=1\n"
 "      --push-rate N      pushes per second (default 1)\n"
-"      --push-body TEXT   appended after the timestamp\n"
+"      --push-body TEXT   appended after the timestamp; {n} is the\n"
+"                         push's number, from 1\n"
+"      --push-mids A-B    push N goes to mid A + (N-1) %% (B-A+1) (&mids=)\n"
+"      --check-seq        count bodies' #r:N (room: each client gets\n"
+"                         every N) and #m:N (by mid): duplicates, out of\n"
+"                         order, distinct\n"
 "  -h, --help\n");
 }
 
@@ -1605,6 +1751,8 @@ main(int argc, char **argv)
         { "push", required_argument, NULL, 'P' },
         { "push-rate", required_argument, NULL, 5 },
         { "push-body", required_argument, NULL, 6 },
+        { "push-mids", required_argument, NULL, 7 },
+        { "check-seq", no_argument, NULL, 8 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -1688,6 +1836,15 @@ main(int argc, char **argv)
         case 'P': g.push_url = optarg; g.latency = 1; break;
         case 5: g.push_rate = parse_double("--push-rate", optarg, 0); break;
         case 6: g.push_body = optarg; break;
+        case 7:
+            if (sscanf(optarg, "%" SCNd64 "-%" SCNd64, &g.push_mid_first,
+                       &g.push_mid_last) != 2
+                || g.push_mid_first <= 0 || g.push_mid_last < g.push_mid_first)
+            {
+                die("--push-mids takes A-B, 0 < A <= B");
+            }
+            break;
+        case 8: g.check_seq = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
