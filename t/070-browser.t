@@ -72,6 +72,7 @@ http {
 
         location = /sub { goim_comet_ws; }
         location /goim/ { goim_logic_api; }
+        location = /status { goim_comet_status; }
 
         location /demo/ {
             alias $top/clients/demo/;
