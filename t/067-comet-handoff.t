@@ -111,6 +111,12 @@ sub check_owners {
     }
 }
 
+sub logged {
+    my ($re) = @_;
+    open my $fh, '<', Test::Nginx::Socket::server_root() . '/logs/error.log' or return 0;
+    return scalar grep { $_ =~ $re } <$fh>;
+}
+
 sub heartbeats {
     my ($when, $seq) = @_;
     for my $name (@Names) {
@@ -126,7 +132,23 @@ Goim::Stack::teardown();
 
 __DATA__
 
-=== TEST 1: six reloads while pushes flow: nothing closed, lost, doubled or reordered
+=== TEST 1: nginx -s quit keeps today's shutdown: the clients are closed
+--- init
+Goim::Stack::client('q', '{"mid":6799,"accepts":[1000]}', 1);
+--- request
+GET /status
+--- response_body_like chomp
+"online":1
+--- shutdown_error_log
+worker is shutting down
+--- no_shutdown_error_log
+goim comet: reload, handing connections
+[alert]
+[crit]
+
+
+
+=== TEST 2: six reloads while pushes flow: nothing closed, lost, doubled or reordered
 --- init
 my (@keys, @mids);
 for my $i (1 .. 6) {
@@ -228,6 +250,13 @@ Test::More::is($st->{handoff}{drained}, 0, 'no client drained');
 Test::More::ok($st->{handoff}{sessions_handed_off} >= 5, "job's push connection handed off: $st->{handoff}{sessions_handed_off}");
 Test::More::is($st->{connections}{online}, 9, 'online: c1..c6, late, half and ctl');
 
+my $prom = HTTP::Tiny->new->get('http://127.0.0.1:' . Test::Nginx::Socket::server_port()
+                                 . '/status?format=prometheus')->{content} // '';
+Test::More::like($prom, qr/^goim_comet_handoff_connections_total\{event="handed_off"\} [1-9]/m,
+                 'Prometheus: connections handed off');
+Test::More::like($prom, qr/^goim_comet_handoff_freeze_us\{quantile="0.99"\} \d+/m,
+                 'Prometheus: the freeze p99');
+
 my $job = $Goim::Stack::Job->log;
 Test::More::unlike($job, qr/trying again|dropped/, 'job never retried or dropped a push');
 --- request
@@ -239,3 +268,35 @@ GET /status
 [crit]
 [emerg]
 worker is shutting down
+
+
+
+=== TEST 3: only a worker of this nginx may hand a connection over
+--- init
+use Socket qw(AF_UNIX SOCK_SEQPACKET pack_sockaddr_un);
+my $master = Goim::Reload::master();
+# the workers' listeners, from /proc/net/unix: @goim-comet/MASTER/GEN/N
+my $name;
+Goim::Time::wait_until(sub {
+    open my $fh, '<', '/proc/net/unix' or return 0;
+    for (<$fh>) { ($name) = m{\@(goim-comet/$master/\d+/\d+)\s*$} and last }
+    return $name;
+}, 10) or die "no hand-off listener of master $master\n";
+socket(my $s, AF_UNIX, SOCK_SEQPACKET, 0) or die "socket: $!";
+connect($s, pack_sockaddr_un("\0$name")) or die "connect \@$name: $!";
+send($s, 'x' x 64, 0);
+Goim::Time::wait_until(sub { main::logged(qr/hand-off connection from pid $$ .* refused/) }, 10)
+    or die "the stranger was not refused\n";
+Goim::Stack::client('after', '{"mid":6798,"accepts":[1000]}', 1);
+--- request
+POST /goim/push/mids?operation=1000&mids=6798
+still fine
+--- response_body
+{"code":0,"message":""}
+--- goim_receive
+after op=1000 seq=0 ver=1 body=still fine
+--- error_log eval
+qr/hand-off connection from pid \d+ uid \d+ refused: not a worker of this nginx/
+--- no_error_log
+[alert]
+[crit]
