@@ -225,6 +225,8 @@ static void ngx_goim_comet_handoff_done(ngx_goim_comet_handoff_t *ho,
     ngx_goim_comet_handoff_item_t *item);
 static void ngx_goim_comet_handoff_item_free(
     ngx_goim_comet_handoff_item_t *item);
+static ngx_goim_comet_handoff_link_t *ngx_goim_comet_handoff_link_create(
+    ngx_goim_comet_handoff_t *ho, int fd, ngx_pid_t pid, ngx_uint_t outbound);
 static void ngx_goim_comet_handoff_accept(ngx_event_t *rev);
 static ngx_int_t ngx_goim_comet_handoff_peer_allowed(int fd, ngx_log_t *log,
     ngx_pid_t *pid);
@@ -906,7 +908,6 @@ ngx_goim_comet_handoff_connect(ngx_goim_comet_handoff_t *ho,
 {
     int                             fd, size;
     socklen_t                       len;
-    ngx_connection_t               *c;
     struct sockaddr_un              sun;
     ngx_goim_comet_handoff_link_t  *link;
 
@@ -927,42 +928,14 @@ ngx_goim_comet_handoff_connect(ngx_goim_comet_handoff_t *ho,
         return NGX_AGAIN;
     }
 
-    link = ngx_calloc(sizeof(ngx_goim_comet_handoff_link_t), ngx_cycle->log);
-    c = ngx_get_connection(fd, ngx_cycle->log);
-
-    if (link == NULL || c == NULL) {
-        if (c) {
-            ngx_free_connection(c);
-        }
-
-        ngx_free(link);
-        close(fd);
+    link = ngx_goim_comet_handoff_link_create(ho, fd, (ngx_pid_t) slot->pid,
+                                              1);
+    if (link == NULL) {
         return NGX_ERROR;
     }
 
-    link->handoff = ho;
-    link->connection = c;
     link->generation = slot->generation;
     link->worker = slot->worker;
-    link->pid = (ngx_pid_t) slot->pid;
-    link->outbound = 1;
-    ngx_queue_init(&link->inflight);
-
-    c->data = link;
-    c->read->handler = ngx_goim_comet_handoff_link_read;
-    c->write->handler = ngx_goim_comet_handoff_link_write;
-    c->read->log = ngx_cycle->log;
-    c->write->log = ngx_cycle->log;
-    c->log = ngx_cycle->log;
-
-    if (ngx_add_conn && ngx_add_conn(c) != NGX_OK) {
-        ngx_free_connection(c);
-        ngx_free(link);
-        close(fd);
-        return NGX_ERROR;
-    }
-
-    ngx_queue_insert_tail(&ho->links, &link->queue);
 
     ngx_log_debug3(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
                    "goim comet: hand-off link to generation %ui worker %ui "
@@ -1516,6 +1489,56 @@ ngx_goim_comet_handoff_item_free(ngx_goim_comet_handoff_item_t *item)
 }
 
 
+/* a link on fd, to or from (outbound or not) worker pid; NULL: fd closed */
+
+static ngx_goim_comet_handoff_link_t *
+ngx_goim_comet_handoff_link_create(ngx_goim_comet_handoff_t *ho, int fd,
+    ngx_pid_t pid, ngx_uint_t outbound)
+{
+    ngx_connection_t               *c;
+    ngx_goim_comet_handoff_link_t  *link;
+
+    link = ngx_calloc(sizeof(ngx_goim_comet_handoff_link_t), ngx_cycle->log);
+    c = ngx_get_connection(fd, ngx_cycle->log);
+
+    if (link == NULL || c == NULL) {
+        goto failed;
+    }
+
+    link->handoff = ho;
+    link->connection = c;
+    link->pid = pid;
+    link->outbound = outbound ? 1 : 0;
+    ngx_queue_init(&link->inflight);
+
+    c->data = link;
+    c->read->handler = ngx_goim_comet_handoff_link_read;
+    c->write->handler = ngx_goim_comet_handoff_link_write;
+    c->read->log = ngx_cycle->log;
+    c->write->log = ngx_cycle->log;
+    c->log = ngx_cycle->log;
+
+    if (ngx_add_conn && ngx_add_conn(c) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_queue_insert_tail(outbound ? &ho->links : &ho->inbound, &link->queue);
+
+    return link;
+
+failed:
+
+    if (c) {
+        ngx_free_connection(c);
+    }
+
+    ngx_free(link);
+    close(fd);
+
+    return NULL;
+}
+
+
 /* the new worker's side: links from old workers */
 
 static void
@@ -1563,31 +1586,12 @@ ngx_goim_comet_handoff_accept(ngx_event_t *rev)
             continue;
         }
 
-        link = ngx_calloc(sizeof(ngx_goim_comet_handoff_link_t),
-                          ngx_cycle->log);
-        c = ngx_get_connection(fd, ngx_cycle->log);
-
-        if (link == NULL || c == NULL) {
-            if (c) {
-                ngx_free_connection(c);
-            }
-
-            ngx_free(link);
-            close(fd);
+        link = ngx_goim_comet_handoff_link_create(ho, fd, pid, 0);
+        if (link == NULL) {
             continue;
         }
 
-        link->handoff = ho;
-        link->connection = c;
-        link->pid = pid;
-        ngx_queue_init(&link->inflight);
-
-        c->data = link;
-        c->read->handler = ngx_goim_comet_handoff_link_read;
-        c->write->handler = ngx_goim_comet_handoff_link_write;
-        c->read->log = ngx_cycle->log;
-        c->write->log = ngx_cycle->log;
-        c->log = ngx_cycle->log;
+        c = link->connection;
 
         /* while an old worker may still send, this one stays */
         link->keepalive.handler = ngx_goim_comet_handoff_keepalive;
@@ -1596,16 +1600,6 @@ ngx_goim_comet_handoff_accept(ngx_event_t *rev)
         link->keepalive.cancelable = 0;
         ngx_add_timer(&link->keepalive,
                       ho->worker->conf->handoff_timeout + 5000);
-
-        if (ngx_add_conn && ngx_add_conn(c) != NGX_OK) {
-            ngx_del_timer(&link->keepalive);
-            ngx_free_connection(c);
-            ngx_free(link);
-            close(fd);
-            continue;
-        }
-
-        ngx_queue_insert_tail(&ho->inbound, &link->queue);
 
         c->read->ready = 1;
         ngx_goim_comet_handoff_link_read(c->read);

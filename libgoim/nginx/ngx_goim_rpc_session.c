@@ -28,10 +28,16 @@ static ngx_int_t ngx_goim_rpc_session_frame(void *owner, goim_packet_t *pkt);
 static void ngx_goim_rpc_session_close(ngx_goim_rpc_session_t *s);
 static void ngx_goim_rpc_request_free(ngx_goim_rpc_request_t *r);
 static ngx_int_t ngx_goim_rpc_session_freeze(ngx_goim_rpc_session_t *s);
+static ngx_goim_rpc_session_t *ngx_goim_rpc_session_create(
+    ngx_goim_rpc_t *rpc, ngx_connection_t *c,
+    ngx_goim_rpc_handler_t *handlers, ngx_goim_rpc_session_conf_t *conf,
+    void (*on_close)(void *data), void *data);
 
 
-ngx_goim_rpc_session_t *
-ngx_goim_rpc_session_start(ngx_goim_rpc_t *rpc, ngx_connection_t *c,
+/* a session on c, in rpc's list, closed with c's pool; c->data is it */
+
+static ngx_goim_rpc_session_t *
+ngx_goim_rpc_session_create(ngx_goim_rpc_t *rpc, ngx_connection_t *c,
     ngx_goim_rpc_handler_t *handlers, ngx_goim_rpc_session_conf_t *conf,
     void (*on_close)(void *data), void *data)
 {
@@ -67,6 +73,23 @@ ngx_goim_rpc_session_start(ngx_goim_rpc_t *rpc, ngx_connection_t *c,
     ngx_queue_insert_tail(&rpc->sessions, &s->queue);
 
     c->data = s;
+
+    return s;
+}
+
+
+ngx_goim_rpc_session_t *
+ngx_goim_rpc_session_start(ngx_goim_rpc_t *rpc, ngx_connection_t *c,
+    ngx_goim_rpc_handler_t *handlers, ngx_goim_rpc_session_conf_t *conf,
+    void (*on_close)(void *data), void *data)
+{
+    ngx_goim_rpc_session_t  *s;
+
+    s = ngx_goim_rpc_session_create(rpc, c, handlers, conf, on_close, data);
+    if (s == NULL) {
+        return NULL;
+    }
+
     c->read->handler = ngx_goim_rpc_session_read_handler;
     c->write->handler = ngx_goim_rpc_session_write_handler;
 
@@ -591,36 +614,13 @@ ngx_goim_rpc_session_adopt(ngx_goim_rpc_t *rpc, ngx_connection_t *c,
     ngx_uint_t frozen)
 {
     ngx_goim_rpc_session_t  *s;
-    ngx_pool_cleanup_t      *cln;
 
-    s = ngx_pcalloc(c->pool, sizeof(ngx_goim_rpc_session_t));
+    s = ngx_goim_rpc_session_create(rpc, c, handlers, conf, on_close, data);
     if (s == NULL) {
         return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(c->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = (ngx_pool_cleanup_pt) ngx_goim_rpc_session_close;
-    cln->data = s;
-
-    s->chan.connection = c;
-    s->chan.log = c->log;
-    s->chan.max_frame = conf->max_frame;
-    s->chan.frame_timeout = conf->frame_timeout;
-    s->chan.backlog = conf->backlog;
-    s->chan.batch = conf->batch;
-    s->bad_input = conf->bad_input;
-    s->rpc = rpc;
-    s->handlers = handlers;
-    s->on_close = on_close;
-    s->data = data;
     s->frozen = frozen ? 1 : 0;
-    ngx_queue_init(&s->requests);
-
-    ngx_queue_insert_tail(&rpc->sessions, &s->queue);
 
     if (in->len) {
         if (ngx_goim_rpc_buf_reserve(&s->chan.in, in->len, c->log)
@@ -646,7 +646,6 @@ ngx_goim_rpc_session_adopt(ngx_goim_rpc_t *rpc, ngx_connection_t *c,
     }
 
     /* its handlers are set by resume(): nothing is read before */
-    c->data = s;
     c->idle = 1;
 
     return s;
