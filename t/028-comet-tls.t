@@ -16,8 +16,14 @@ BEGIN {
            . "-keyout $dir/key.pem -out $dir/cert.pem >/dev/null 2>&1") == 0
         or die "openssl could not make a certificate\n";
     $ENV{TEST_NGINX_CERT_DIR} = $dir;
-    $ENV{TEST_NGINX_TLS_PORT} = Goim::Daemon::free_port();
-    $ENV{TEST_NGINX_WSS_PORT} = Goim::Daemon::free_port();
+    # distinct from each other and from the stack's own (a port picked
+    # twice before anything listens would clash)
+    my %taken = (Test::Nginx::Socket::server_port() => 1);
+    for my $name (qw(TLS WSS COMET PUSH LOGIC)) {
+        my $port;
+        do { $port = Goim::Daemon::free_port() } while $taken{$port}++;
+        $ENV{"TEST_NGINX_${name}_PORT"} = $port;
+    }
 }
 
 our $Token = '{"mid":800,"room_id":"live://80","accepts":[1000]}';
