@@ -14,6 +14,7 @@ use Goim::Stack;
 use Goim::Client qw(:ops pack_packet);
 use Goim::Reload;
 use Goim::Time;
+use File::Temp ();
 use HTTP::Tiny;
 use JSON::PP;
 use POSIX ();
@@ -53,8 +54,11 @@ sub start_pusher {
     $keys = join '&', map { "keys=$_" } split /,/, $keys;
     $mids = join '&', map { "mids=$_" } split /,/, $mids;
     my $base = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port();
-    $PushLog = Test::Nginx::Socket::server_root() . '/pushes.log';
-    $StopFile = Test::Nginx::Socket::server_root() . '/pushes.stop';
+    # not in the server root: the real Test::Nginx removes only what it
+    # made there
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    $PushLog = "$dir/pushes.log";
+    $StopFile = "$dir/pushes.stop";
     unlink $PushLog, $StopFile;
     my $pid = fork // die "fork: $!";
     return $pid if $pid;
