@@ -442,8 +442,10 @@ ngx_goim_comet_handoff_init(ngx_goim_comet_worker_t *wk)
     fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
-                      "goim comet: hand-off socket() failed");
-        return NGX_ERROR;
+                      "goim comet: hand-off socket() failed, this worker's "
+                      "clients will be drained on reload");
+        /* a worker without its hand-off still serves: not a respawn loop */
+        return NGX_OK;
     }
 
     ngx_goim_comet_handoff_name(&sun, &len, ho->generation, ngx_worker);
@@ -452,10 +454,11 @@ ngx_goim_comet_handoff_init(ngx_goim_comet_worker_t *wk)
         || listen(fd, 512) == -1)
     {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
-                      "goim comet: hand-off listener \"@%s\" failed",
+                      "goim comet: hand-off listener \"@%s\" failed, this "
+                      "worker's clients will be drained on reload",
                       sun.sun_path + 1);
         close(fd);
-        return NGX_ERROR;
+        return NGX_OK;
     }
 
     c = ngx_get_connection(fd, cycle->log);
