@@ -25,6 +25,16 @@ BEGIN {
         print "1..0 # SKIP gdb is needed to stop a worker mid-hand-off\n";
         exit 0;
     }
+    # a container may forbid ptrace: then gdb cannot attach to anything
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) { exec 'sleep', '30'; exit 1 }
+    my $out = `gdb -q -nx -batch -p $pid -ex detach 2>&1`;
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+    if ($out =~ /ptrace|Could not attach|not permitted/i) {
+        print "1..0 # SKIP gdb cannot attach to a process here (ptrace refused)\n";
+        exit 0;
+    }
 }
 
 master_on();
