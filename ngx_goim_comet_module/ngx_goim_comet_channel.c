@@ -55,9 +55,11 @@ static ngx_int_t ngx_goim_channel_reply(ngx_goim_channel_t *ch,
 static void ngx_goim_channel_close(ngx_goim_channel_t *ch,
     const char *reason);
 static void ngx_goim_channel_cleanup(void *data);
+static void ngx_goim_channel_unregister(ngx_goim_channel_t *ch);
 static void ngx_goim_channel_rpc_logged(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_goim_channel_drain_handler(ngx_event_t *ev);
+static void ngx_goim_channel_going_away(ngx_goim_channel_t *ch);
 
 
 /* the settings a channel takes from its server or location */
@@ -1005,10 +1007,7 @@ ngx_goim_channel_kick(ngx_goim_channel_t *ch)
         ch->worker->stats->kicked++;
 
         if (ch->registered) {
-            ngx_goim_comet_tables_key_del(ch->worker, ch);
-            ngx_rbtree_delete(&ch->worker->channels, &ch->node.node);
-            ch->registered = 0;
-            ch->worker->stats->online--;
+            ngx_goim_channel_unregister(ch);
         }
 
         return;
@@ -1172,11 +1171,7 @@ ngx_goim_channel_cleanup(void *data)
     }
 
     if (ch->registered) {
-        /* first: ngx_rbtree_delete() zeroes the node's key, the hash */
-        ngx_goim_comet_tables_key_del(ch->worker, ch);
-        ngx_rbtree_delete(&ch->worker->channels, &ch->node.node);
-        ch->registered = 0;
-        ch->worker->stats->online--;
+        ngx_goim_channel_unregister(ch);
 
         if (!ch->kicked && !ch->moved && !ch->worker->exiting) {
             req.mid = ch->mid;
@@ -1210,6 +1205,19 @@ ngx_goim_channel_cleanup(void *data)
     /* in c->pool */
     ch->allowed_rooms = NULL;
     ch->nallowed_rooms = 0;
+}
+
+
+/* out of the worker's and the shared key tables; no word to logic */
+
+static void
+ngx_goim_channel_unregister(ngx_goim_channel_t *ch)
+{
+    /* first: ngx_rbtree_delete() zeroes the node's key, the hash */
+    ngx_goim_comet_tables_key_del(ch->worker, ch);
+    ngx_rbtree_delete(&ch->worker->channels, &ch->node.node);
+    ch->registered = 0;
+    ch->worker->stats->online--;
 }
 
 
@@ -1453,6 +1461,15 @@ ngx_goim_channel_drain(ngx_goim_channel_t *ch, ngx_msec_t delay)
         }
     }
 
+    ngx_goim_channel_going_away(ch);
+}
+
+
+/* today's shutdown for one client: WebSocket ones get 1001 */
+
+static void
+ngx_goim_channel_going_away(ngx_goim_channel_t *ch)
+{
     if (ch->ws) {
         ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_GOING_AWAY,
                                  "worker is shutting down");
@@ -1471,18 +1488,30 @@ ngx_goim_channel_drain_handler(ngx_event_t *ev)
     /* not again from the read handler's c->close */
     ch->connection->close = 0;
 
-    if (ch->ws) {
-        ngx_goim_channel_ws_fail(ch, GOIM_WS_CLOSE_GOING_AWAY,
-                                 "worker is shutting down");
-
-    } else {
-        ngx_goim_channel_close(ch, "worker is shutting down");
-    }
+    ngx_goim_channel_going_away(ch);
 }
 
 
 #define ngx_goim_channel_take(p, last, n)                                    \
     ((size_t) ((last) - (p)) < (size_t) (n) ? NULL : ((p) += (n), (p) - (n)))
+
+
+/* a piece with its uint32 length before it: its n bytes, or NULL */
+
+static u_char *
+ngx_goim_channel_take_piece(u_char **p, u_char *last, uint32_t *n)
+{
+    u_char  *q;
+
+    q = ngx_goim_channel_take(*p, last, sizeof(uint32_t));
+    if (q == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(n, q, sizeof(uint32_t));
+
+    return ngx_goim_channel_take(*p, last, *n);
+}
 
 /*
  * A channel from a record another process wrote, on connection c, with
@@ -1579,14 +1608,7 @@ ngx_goim_channel_adopt(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
         }
 
         for (i = 0; i < rec.nallowed_rooms; i++) {
-            q = ngx_goim_channel_take(p, last, sizeof(uint32_t));
-            if (q == NULL) {
-                goto failed;
-            }
-
-            ngx_memcpy(&n, q, sizeof(uint32_t));
-
-            q = ngx_goim_channel_take(p, last, n);
+            q = ngx_goim_channel_take_piece(&p, last, &n);
             if (q == NULL) {
                 goto failed;
             }
@@ -1642,14 +1664,7 @@ ngx_goim_channel_adopt(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     /* the output, each piece already framed for the wire */
 
     for (i = 0; i < rec.nout; i++) {
-        q = ngx_goim_channel_take(p, last, sizeof(uint32_t));
-        if (q == NULL) {
-            goto failed;
-        }
-
-        ngx_memcpy(&n, q, sizeof(uint32_t));
-
-        q = ngx_goim_channel_take(p, last, n);
+        q = ngx_goim_channel_take_piece(&p, last, &n);
         if (q == NULL) {
             goto failed;
         }

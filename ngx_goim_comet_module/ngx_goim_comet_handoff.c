@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "ngx_goim_comet.h"
+#include "ngx_goim_comet_zone.h"
 
 
 /*
@@ -263,7 +264,6 @@ static void ngx_goim_comet_handoff_session_close(void *data);
 static void ngx_goim_comet_handoff_freeze_time(uint64_t frozen_ns);
 static void ngx_goim_comet_handoff_name(struct sockaddr_un *sun,
     socklen_t *len, ngx_uint_t generation, ngx_uint_t worker);
-static uint64_t ngx_goim_comet_handoff_now_ns(void);
 
 
 /* mapped by the master at its first start, inherited ever after */
@@ -366,30 +366,15 @@ ngx_uint_t
 ngx_goim_comet_handoff_freeze_percentile(ngx_goim_comet_handoff_stats_t *st,
     ngx_uint_t permille)
 {
-    uint64_t    total, seen;
-    ngx_uint_t  i;
+    ngx_uint_t  us;
 
-    total = 0;
+    us = ngx_goim_comet_zone_percentile(st->freeze_us,
+                                        ngx_goim_comet_freeze_bounds,
+                                        NGX_GOIM_COMET_FREEZE_BUCKETS,
+                                        permille);
 
-    for (i = 0; i < NGX_GOIM_COMET_FREEZE_BUCKETS; i++) {
-        total += st->freeze_us[i];
-    }
-
-    if (total == 0) {
-        return 0;
-    }
-
-    seen = 0;
-
-    for (i = 0; i < NGX_GOIM_COMET_FREEZE_BUCKETS - 1; i++) {
-        seen += st->freeze_us[i];
-
-        if (seen * 1000 >= total * permille) {
-            return ngx_min(ngx_goim_comet_freeze_bounds[i], st->freeze_max_us);
-        }
-    }
-
-    return st->freeze_max_us;
+    /* the last bucket has no bound: the maximum says more */
+    return ngx_min(us, st->freeze_max_us);
 }
 
 
@@ -1090,7 +1075,7 @@ ngx_goim_comet_handoff_send_channels(ngx_goim_comet_handoff_t *ho)
         /* one step: nothing may be read or written after the snapshot */
         (void) ngx_goim_channel_export(ch, p);
         ngx_goim_comet_handoff_freeze(ch->connection);
-        item->msg.frozen_ns = ngx_goim_comet_handoff_now_ns();
+        item->msg.frozen_ns = ngx_goim_comet_zone_now_ns();
 
         sent++;
 
@@ -1215,7 +1200,7 @@ ngx_goim_comet_handoff_send_sessions(ngx_goim_comet_handoff_t *ho)
         (void) ngx_cpymem(p, out.data, out.len);
 
         ngx_goim_comet_handoff_freeze(item->connection);
-        item->msg.frozen_ns = ngx_goim_comet_handoff_now_ns();
+        item->msg.frozen_ns = ngx_goim_comet_zone_now_ns();
 
         if (ngx_goim_comet_handoff_send(ho, item) == NGX_AGAIN) {
             ngx_queue_insert_tail(&ho->blocked, &item->queue);
@@ -2575,14 +2560,11 @@ ngx_goim_comet_handoff_freeze_time(uint64_t frozen_ns)
     ngx_goim_comet_handoff_stats_t  *st;
 
     st = &ngx_goim_comet_board->stats;
-    now = ngx_goim_comet_handoff_now_ns();
+    now = ngx_goim_comet_zone_now_ns();
     us = now > frozen_ns ? (now - frozen_ns) / 1000 : 0;
 
-    for (i = 0; i < NGX_GOIM_COMET_FREEZE_BUCKETS - 1; i++) {
-        if (us <= ngx_goim_comet_freeze_bounds[i]) {
-            break;
-        }
-    }
+    i = ngx_goim_comet_zone_bucket(ngx_goim_comet_freeze_bounds,
+                                   NGX_GOIM_COMET_FREEZE_BUCKETS, us);
 
     (void) ngx_atomic_fetch_add(&st->freeze_us[i], 1);
 
@@ -2611,17 +2593,6 @@ ngx_goim_comet_handoff_name(struct sockaddr_un *sun, socklen_t *len,
                  (unsigned long) generation, (unsigned long) worker);
 
     *len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
-}
-
-
-static uint64_t
-ngx_goim_comet_handoff_now_ns(void)
-{
-    struct timespec  ts;
-
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 

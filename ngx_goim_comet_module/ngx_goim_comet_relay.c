@@ -281,12 +281,8 @@ ngx_goim_comet_relay_hop(ngx_goim_comet_worker_t *wk, ngx_goim_comet_rec_t *rec)
     ngx_uint_t  i;
 
     us = (ngx_goim_comet_zone_now_ns() - rec->sent_ns) / 1000;
-
-    for (i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS - 1; i++) {
-        if (us < ngx_goim_comet_relay_hop_bounds[i]) {
-            break;
-        }
-    }
+    i = ngx_goim_comet_zone_bucket(ngx_goim_comet_relay_hop_bounds,
+                                   NGX_GOIM_COMET_HOP_BUCKETS, us);
 
     wk->stats->hop_us[i]++;
     wk->stats->relay_records++;
@@ -302,26 +298,10 @@ ngx_uint_t
 ngx_goim_comet_relay_hop_percentile(ngx_goim_comet_stats_t *st,
     ngx_uint_t permille)
 {
-    uint64_t    total, seen;
-    ngx_uint_t  i;
-
-    for (total = 0, i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS; i++) {
-        total += st->hop_us[i];
-    }
-
-    if (total == 0) {
-        return 0;
-    }
-
-    for (seen = 0, i = 0; i < NGX_GOIM_COMET_HOP_BUCKETS - 1; i++) {
-        seen += st->hop_us[i];
-
-        if (seen * 1000 >= total * permille) {
-            break;
-        }
-    }
-
-    return ngx_goim_comet_relay_hop_bounds[i];
+    return ngx_goim_comet_zone_percentile(st->hop_us,
+                                          ngx_goim_comet_relay_hop_bounds,
+                                          NGX_GOIM_COMET_HOP_BUCKETS,
+                                          permille);
 }
 
 

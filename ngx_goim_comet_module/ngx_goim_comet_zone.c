@@ -268,6 +268,56 @@ ngx_goim_comet_zone_now_ns(void)
 }
 
 
+/*
+ * The counters' histograms (hops between workers, a reload's freezes):
+ * n buckets, [i] counts values below bounds[i], the last one the rest.
+ */
+
+ngx_uint_t
+ngx_goim_comet_zone_bucket(const uint32_t *bounds, ngx_uint_t n,
+    uint64_t value)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n - 1; i++) {
+        if (value < bounds[i]) {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+/* the upper bound of the bucket holding the permille-th value; 0: none */
+
+ngx_uint_t
+ngx_goim_comet_zone_percentile(const volatile ngx_atomic_uint_t *counts,
+    const uint32_t *bounds, ngx_uint_t n, ngx_uint_t permille)
+{
+    uint64_t    total, seen;
+    ngx_uint_t  i;
+
+    for (total = 0, i = 0; i < n; i++) {
+        total += counts[i];
+    }
+
+    if (total == 0) {
+        return 0;
+    }
+
+    for (seen = 0, i = 0; i < n - 1; i++) {
+        seen += counts[i];
+
+        if (seen * 1000 >= total * permille) {
+            break;
+        }
+    }
+
+    return bounds[i];
+}
+
+
 ngx_int_t
 ngx_goim_comet_zone_post(ngx_goim_comet_worker_t *wk, ngx_uint_t worker,
     ngx_goim_comet_rec_t *rec, u_char *extra, size_t extra_len, u_char *msg)

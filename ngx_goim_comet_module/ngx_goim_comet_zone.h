@@ -109,6 +109,11 @@ ngx_int_t ngx_goim_comet_zone_post(ngx_goim_comet_worker_t *wk,
     size_t extra_len, u_char *msg);
 void ngx_goim_comet_zone_wake(ngx_goim_comet_worker_t *wk, ngx_uint_t w);
 uint64_t ngx_goim_comet_zone_now_ns(void);
+ngx_uint_t ngx_goim_comet_zone_bucket(const uint32_t *bounds, ngx_uint_t n,
+    uint64_t value);
+ngx_uint_t ngx_goim_comet_zone_percentile(
+    const volatile ngx_atomic_uint_t *counts, const uint32_t *bounds,
+    ngx_uint_t n, ngx_uint_t permille);
 
 /* ngx_goim_comet_tables.c, for the relay */
 void ngx_goim_comet_tables_recover(ngx_goim_comet_worker_t *wk);

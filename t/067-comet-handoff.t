@@ -12,6 +12,7 @@ use Goim::Workers;
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client qw(:ops pack_packet);
+use Goim::Log;
 use Goim::Reload;
 use Goim::Time;
 use File::Temp ();
@@ -113,12 +114,6 @@ sub check_owners {
         Test::More::ok(@own && !grep({ !$new{$_} } @own),
                        "$when: $name is served by a new worker (@own of @pids)");
     }
-}
-
-sub logged {
-    my ($re) = @_;
-    open my $fh, '<', Test::Nginx::Socket::server_root() . '/logs/error.log' or return 0;
-    return scalar grep { $_ =~ $re } <$fh>;
 }
 
 sub heartbeats {
@@ -289,7 +284,7 @@ Goim::Time::wait_until(sub {
 socket(my $s, AF_UNIX, SOCK_SEQPACKET, 0) or die "socket: $!";
 connect($s, pack_sockaddr_un("\0$name")) or die "connect \@$name: $!";
 send($s, 'x' x 64, 0);
-Goim::Time::wait_until(sub { main::logged(qr/hand-off connection from pid $$ .* refused/) }, 10)
+Goim::Log::wait_for(qr/hand-off connection from pid $$ .* refused/, Goim::Time::scaled(10))
     or die "the stranger was not refused\n";
 Goim::Stack::client('after', '{"mid":6798,"accepts":[1000]}', 1);
 --- request
