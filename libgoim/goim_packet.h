@@ -44,6 +44,8 @@
 #define GOIM_OP_SUB_REPLY        15
 #define GOIM_OP_UNSUB            16
 #define GOIM_OP_UNSUB_REPLY      17
+#define GOIM_OP_ACK              18      /* not in goim: docs/protocol.md */
+#define GOIM_OP_ENSURE           19
 
 /* server-originated packets carry version 1, as in goim v2 */
 #define GOIM_PUSH_VERSION        1

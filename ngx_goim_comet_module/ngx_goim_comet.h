@@ -316,6 +316,8 @@ struct ngx_goim_channel_s {
     unsigned                   kicked:1;
     unsigned                   ws:1;
     unsigned                   restricted:1;
+    unsigned                   acks:1;        /* sent op 18: ensure
+                                                 messages come as op 19 */
 };
 
 
@@ -455,7 +457,8 @@ void ngx_goim_opset_free(ngx_goim_opset_t *set);
 
 /* ngx_goim_comet_deliver.c: to this worker's channels */
 ngx_uint_t ngx_goim_comet_deliver_key(ngx_goim_comet_worker_t *wk,
-    ngx_str_t *key, int32_t op, ngx_goim_comet_msg_t *msg);
+    ngx_str_t *key, int32_t op, ngx_uint_t ack_filter,
+    ngx_goim_comet_msg_t *msg);
 void ngx_goim_comet_deliver_room(ngx_goim_comet_worker_t *wk,
     ngx_str_t *name, ngx_goim_comet_msg_t *msg);
 void ngx_goim_comet_deliver_all(ngx_goim_comet_worker_t *wk, int32_t op,
@@ -489,7 +492,8 @@ void ngx_goim_comet_tables_stats(ngx_goim_comet_worker_t *wk,
 ngx_int_t ngx_goim_comet_relay_init(ngx_goim_comet_worker_t *wk);
 void ngx_goim_comet_relay_exit(ngx_goim_comet_worker_t *wk);
 ngx_uint_t ngx_goim_comet_relay_push_keys(ngx_goim_comet_worker_t *wk,
-    char **keys, size_t n, int32_t op, ngx_goim_comet_msg_t *msg);
+    char **keys, size_t n, int32_t op, ngx_uint_t ack_filter,
+    ngx_goim_comet_msg_t *msg);
 void ngx_goim_comet_relay_push_others(ngx_goim_comet_worker_t *wk,
     ngx_str_t *room, int32_t op, ngx_uint_t speed,
     ngx_goim_comet_msg_t *msg);

@@ -36,6 +36,8 @@ static ngx_int_t ngx_goim_channel_packet(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
 static ngx_int_t ngx_goim_channel_auth(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
+static ngx_int_t ngx_goim_channel_ack(ngx_goim_channel_t *ch,
+    goim_packet_t *pkt);
 static ngx_int_t ngx_goim_channel_sub(ngx_goim_channel_t *ch,
     goim_packet_t *pkt, ngx_uint_t add);
 static ngx_msec_t ngx_goim_channel_renew_delay(ngx_goim_channel_t *ch);
@@ -521,6 +523,9 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         return ngx_goim_channel_reply(ch, &pkt->header, op + 1, pkt->body,
                                       pkt->body_len);
 
+    case GOIM_OP_ACK:
+        return ngx_goim_channel_ack(ch, pkt);
+
     default:
         /* goim v2: hand it to logic, acknowledge with an empty body */
         proto.ver = pkt->header.ver;
@@ -545,6 +550,86 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 
         return ngx_goim_channel_reply(ch, &pkt->header, op, NULL, 0);
     }
+}
+
+
+/*
+ * Op 18 (not in goim): "id1,id2", the ensure messages this connection
+ * acknowledges, for logic to hand to job; the first one also says that
+ * the connection acknowledges, so ensure messages reach it as op 19 from
+ * now on and job sends it what its mid has pending.  No reply: the ids
+ * come back again (a resend) if the ack is lost.
+ */
+
+static ngx_int_t
+ngx_goim_channel_ack(ngx_goim_channel_t *ch, goim_packet_t *pkt)
+{
+    char            **ids, *copy;
+    size_t            n, i, len;
+    u_char           *p, *last, *comma;
+    ngx_int_t         rc;
+    Goim__AckReq      req = GOIM__ACK_REQ__INIT;
+
+    len = pkt->body_len;
+
+    if (len == 0 && ch->acks) {
+        return NGX_OK;
+    }
+
+    /* at most one id per two bytes: "a,b,c" */
+    n = len / 2 + 1;
+
+    ids = ngx_alloc(n * sizeof(char *) + len + 1, ch->connection->log);
+    if (ids == NULL) {
+        ngx_goim_channel_close(ch, "out of memory");
+        return NGX_ERROR;
+    }
+
+    copy = (char *) (ids + n);
+    ngx_memcpy(copy, pkt->body, len);
+    copy[len] = '\0';
+
+    p = (u_char *) copy;
+    last = p + len;
+    i = 0;
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        *comma = '\0';
+
+        if (comma > p) {
+            ids[i++] = (char *) p;
+        }
+
+        p = comma + 1;
+    }
+
+    req.mid = ch->mid;
+    req.key = (char *) ch->node.str.data;
+    req.server = (char *) ch->worker->conf->id.data;
+    req.ids = ids;
+    req.n_ids = i;
+    req.online = !ch->acks;
+
+    ch->acks = 1;
+    rc = NGX_OK;
+
+    if (ngx_goim_rpc_call(ch->worker->logic_peer, GOIM__METHOD__LOGIC_ACK,
+                          &req.base, ch->worker->conf->rpc_timeout,
+                          ngx_goim_channel_rpc_logged, NULL)
+        == NULL)
+    {
+        ngx_goim_channel_close(ch, "out of memory");
+        rc = NGX_ERROR;
+    }
+
+    ngx_free(ids);
+
+    return rc;
 }
 
 
@@ -1264,6 +1349,7 @@ typedef struct {
 
 #define NGX_GOIM_CHANNEL_RECORD_RESTRICTED  0x01
 #define NGX_GOIM_CHANNEL_RECORD_FRAG        0x02
+#define NGX_GOIM_CHANNEL_RECORD_ACKS        0x04
 
 
 /* a plain connection between two packets or before its auth; not TLS */
@@ -1354,7 +1440,8 @@ ngx_goim_channel_export(ngx_goim_channel_t *ch, u_char *p)
     }
 
     rec.flags = (ch->restricted ? NGX_GOIM_CHANNEL_RECORD_RESTRICTED : 0)
-                | (ch->frag ? NGX_GOIM_CHANNEL_RECORD_FRAG : 0);
+                | (ch->frag ? NGX_GOIM_CHANNEL_RECORD_FRAG : 0)
+                | (ch->acks ? NGX_GOIM_CHANNEL_RECORD_ACKS : 0);
     rec.key_len = (uint32_t) ch->node.str.len;
     rec.room_len = (uint32_t) (ch->room ? ch->room->node.str.len : 0);
     rec.naccepts = (uint32_t) ch->accepts.nelts;
@@ -1584,6 +1671,8 @@ ngx_goim_channel_adopt(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     {
         goto failed;
     }
+
+    ch->acks = (rec.flags & NGX_GOIM_CHANNEL_RECORD_ACKS) ? 1 : 0;
 
     if (rec.flags & NGX_GOIM_CHANNEL_RECORD_RESTRICTED) {
         if (ngx_goim_opset_init(&ch->allowed_ops, allowed, rec.nallowed_ops,

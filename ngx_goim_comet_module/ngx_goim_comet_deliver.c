@@ -24,7 +24,7 @@ static void ngx_goim_comet_pacer_handler(ngx_event_t *ev);
 
 ngx_uint_t
 ngx_goim_comet_deliver_key(ngx_goim_comet_worker_t *wk, ngx_str_t *key,
-    int32_t op, ngx_goim_comet_msg_t *msg)
+    int32_t op, ngx_uint_t ack_filter, ngx_goim_comet_msg_t *msg)
 {
     ngx_goim_channel_t  *ch;
 
@@ -32,6 +32,16 @@ ngx_goim_comet_deliver_key(ngx_goim_comet_worker_t *wk, ngx_str_t *key,
 
     if (ch == NULL) {
         return 0;
+    }
+
+    /* an ensure message: op 19 to those that acknowledge, plain to others */
+    if (ack_filter == GOIM__PUSH_MSG_REQ__ACK_FILTER__ACKING && !ch->acks) {
+        return 1;
+    }
+
+    if (ack_filter == GOIM__PUSH_MSG_REQ__ACK_FILTER__NOT_ACKING && ch->acks)
+    {
+        return 1;
     }
 
     if (ngx_goim_channel_accepts(ch, op)) {

@@ -162,7 +162,8 @@ ngx_goim_comet_push_msg(ngx_goim_rpc_request_t *r)
 
     /* keys owned by other workers go to them (ngx_goim_comet_relay.c) */
     reply.delivered = (int32_t) ngx_goim_comet_relay_push_keys(wk, keys, n,
-                                                      req->proto_op, msg);
+                                                      req->proto_op,
+                                                      req->ack_filter, msg);
     reply.dropped = (int32_t) (wk->stats->dropped + wk->stats->relay_dropped
                                - dropped);
 

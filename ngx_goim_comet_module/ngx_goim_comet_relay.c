@@ -360,7 +360,8 @@ ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk,
             key.len = len;
             p = key.data + len;
 
-            ngx_goim_comet_deliver_key(wk, &key, rec->op, msg);
+            ngx_goim_comet_deliver_key(wk, &key, rec->op, rec->ack_filter,
+                                       msg);
         }
 
         break;
@@ -391,7 +392,7 @@ ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk,
 
 ngx_uint_t
 ngx_goim_comet_relay_push_keys(ngx_goim_comet_worker_t *wk, char **keys,
-    size_t n, int32_t op, ngx_goim_comet_msg_t *msg)
+    size_t n, int32_t op, ngx_uint_t ack_filter, ngx_goim_comet_msg_t *msg)
 {
     u_char                *p, *buf;
     size_t                 i, size;
@@ -406,7 +407,8 @@ ngx_goim_comet_relay_push_keys(ngx_goim_comet_worker_t *wk, char **keys,
         for (i = 0; i < n; i++) {
             key.data = (u_char *) keys[i];
             key.len = ngx_strlen(keys[i]);
-            found += ngx_goim_comet_deliver_key(wk, &key, op, msg);
+            found += ngx_goim_comet_deliver_key(wk, &key, op, ack_filter,
+                                                msg);
         }
 
         return found;
@@ -435,7 +437,8 @@ ngx_goim_comet_relay_push_keys(ngx_goim_comet_worker_t *wk, char **keys,
                 if (owner[i] == w) {
                     key.data = (u_char *) keys[i];
                     key.len = klen[i];
-                    (void) ngx_goim_comet_deliver_key(wk, &key, op, msg);
+                    (void) ngx_goim_comet_deliver_key(wk, &key, op, ack_filter,
+                                                     msg);
                 }
             }
 
@@ -465,6 +468,7 @@ ngx_goim_comet_relay_push_keys(ngx_goim_comet_worker_t *wk, char **keys,
         rec.type = NGX_GOIM_COMET_REC_KEYS;
         rec.raw = msg->raw;
         rec.op = op;
+        rec.ack_filter = (uint32_t) ack_filter;
         rec.msg_len = (uint32_t) msg->len;
         rec.nkeys = (uint32_t) count[w];
 

@@ -44,7 +44,7 @@ typedef struct {
     int32_t                    op;           /* accept filter */
     uint32_t                   msg_len;
     uint32_t                   nkeys;        /* or the name's length */
-    uint32_t                   reserved;
+    uint32_t                   ack_filter;   /* KEYS: PushMsgReq's */
     uint64_t                   id;           /* KICK: the connection */
     uint64_t                   sent_ns;      /* CLOCK_MONOTONIC */
 } ngx_goim_comet_rec_t;

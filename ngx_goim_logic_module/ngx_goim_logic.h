@@ -62,6 +62,8 @@ typedef struct {
     ngx_str_t                  jwt_secret;    /* empty: goim's JSON token */
     ngx_str_t                  kafka_brokers;  /* goim_logic_queue kafka= */
     ngx_str_t                  kafka_topic;
+    ngx_msec_t                 ensure_ttl;    /* an ensure push's default */
+    ngx_msec_t                 ensure_max_ttl;
 
     /* the RPC plane (goim_auth.h): NULL, or the secret both ways */
     goim_auth_secret_t        *rpc_secret;
@@ -156,6 +158,11 @@ ngx_goim_logic_strdup(ngx_pool_t *pool, const char *s)
 }
 
 
+/* a random UUID, NUL-terminated, in dst (ngx_goim_logic_module.c) */
+#define NGX_GOIM_LOGIC_UUID_LEN  36
+void ngx_goim_logic_uuid(char *dst);
+
+
 /* NULL, or why the token is refused; goim_token_free() it either way */
 const char *ngx_goim_logic_token_parse(ngx_goim_logic_conf_t *lcf,
     goim_token_t *t, u_char *token, size_t len);
@@ -172,6 +179,14 @@ typedef void (*ngx_goim_logic_queue_done_pt)(void *data,
     ngx_goim_rpc_result_t *res);
 
 ngx_int_t ngx_goim_logic_queue_push(ngx_goim_logic_worker_t *w,
+    Goim__PushMsg **msgs, size_t n, ngx_goim_logic_queue_done_pt done,
+    void *data, ngx_goim_rpc_call_t **call);
+
+/*
+ * The same, to job over RPC whether or not Kafka is configured: ensure
+ * messages and their acks (job keeps them; not through Kafka yet).
+ */
+ngx_int_t ngx_goim_logic_queue_push_job(ngx_goim_logic_worker_t *w,
     Goim__PushMsg **msgs, size_t n, ngx_goim_logic_queue_done_pt done,
     void *data, ngx_goim_rpc_call_t **call);
 
@@ -265,8 +280,9 @@ ngx_int_t ngx_goim_logic_nodes_pick(ngx_goim_logic_worker_t *w,
 #define NGX_GOIM_LOGIC_EP_V1_PUSH_ALL      12
 #define NGX_GOIM_LOGIC_EP_V1_SERVER_DEL    13
 #define NGX_GOIM_LOGIC_EP_V1_COUNT         14
-#define NGX_GOIM_LOGIC_EP_UNKNOWN          15
-#define NGX_GOIM_LOGIC_EP_N                16
+#define NGX_GOIM_LOGIC_EP_PUSH_RECEIPTS    15
+#define NGX_GOIM_LOGIC_EP_UNKNOWN          16
+#define NGX_GOIM_LOGIC_EP_N                17
 
 #define NGX_GOIM_LOGIC_STATUS_N            8   /* 200 400 404 405 413 500
                                                   503 other */

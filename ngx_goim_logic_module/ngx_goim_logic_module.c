@@ -8,6 +8,8 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include <sys/random.h>
+
 #include "ngx_goim_logic.h"
 
 
@@ -83,6 +85,20 @@ static ngx_command_t  ngx_goim_logic_commands[] = {
       ngx_goim_logic_jwt_secret,
       0,
       0,
+      NULL },
+
+    { ngx_string("goim_logic_ensure_ttl"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_logic_conf_t, ensure_ttl),
+      NULL },
+
+    { ngx_string("goim_logic_ensure_max_ttl"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_logic_conf_t, ensure_max_ttl),
       NULL },
 
     { ngx_string("goim_logic_rpc_timeout"),
@@ -184,6 +200,8 @@ ngx_goim_logic_create_conf(ngx_cycle_t *cycle)
     lcf->rpc_max_backlog = NGX_CONF_UNSET_SIZE;
     lcf->rpc_retry = NGX_CONF_UNSET_MSEC;
     lcf->rpc_auth_timeout = NGX_CONF_UNSET_MSEC;
+    lcf->ensure_ttl = NGX_CONF_UNSET_MSEC;
+    lcf->ensure_max_ttl = NGX_CONF_UNSET_MSEC;
 
     return lcf;
 }
@@ -208,6 +226,18 @@ ngx_goim_logic_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_size_value(lcf->rpc_max_backlog, 4 * 1024 * 1024);
     ngx_conf_init_msec_value(lcf->rpc_retry, 1000);
     ngx_conf_init_msec_value(lcf->rpc_auth_timeout, GOIM_AUTH_TIMEOUT_DEFAULT);
+    ngx_conf_init_msec_value(lcf->ensure_ttl, 10 * 60 * 1000);
+    ngx_conf_init_msec_value(lcf->ensure_max_ttl, 24 * 60 * 60 * 1000);
+
+    if (lcf->ensure_ttl < 1000 || lcf->ensure_max_ttl < 1000
+        || lcf->ensure_ttl > lcf->ensure_max_ttl)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_logic_ensure_ttl (%M ms) must be at least 1s "
+                      "and at most goim_logic_ensure_max_ttl (%M ms)",
+                      lcf->ensure_ttl, lcf->ensure_max_ttl);
+        return NGX_CONF_ERROR;
+    }
 
     /* without a secret, anyone reaching the RPC listener could log in */
     if (lcf->rpc_open.len && lcf->rpc_secret == NULL) {
@@ -470,4 +500,31 @@ ngx_goim_logic_router(ngx_goim_logic_worker_t *w, int64_t mid)
     }
 
     return w->router_peers[ngx_goim_logic_router_index(w, mid)];
+}
+
+
+/*
+ * A random (version 4) UUID, as goim makes for a client without a key;
+ * ensure messages' ids too.  dst holds NGX_GOIM_LOGIC_UUID_LEN + 1.
+ */
+
+void
+ngx_goim_logic_uuid(char *dst)
+{
+    u_char  b[16];
+
+    if (getrandom(b, sizeof(b), GRND_NONBLOCK) != sizeof(b)) {
+        *(uint64_t *) b = (uint64_t) ngx_random() << 32 ^ ngx_random();
+        *(uint64_t *) (b + 8) = (uint64_t) ngx_random() << 32
+                                ^ ngx_random() ^ (uint64_t) ngx_current_msec;
+    }
+
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+
+    ngx_sprintf((u_char *) dst,
+                "%02xd%02xd%02xd%02xd-%02xd%02xd-%02xd%02xd-%02xd%02xd-"
+                "%02xd%02xd%02xd%02xd%02xd%02xd%Z",
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+                b[10], b[11], b[12], b[13], b[14], b[15]);
 }

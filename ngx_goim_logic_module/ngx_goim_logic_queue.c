@@ -376,14 +376,25 @@ ngx_goim_logic_queue_push(ngx_goim_logic_worker_t *w, Goim__PushMsg **msgs,
     size_t n, ngx_goim_logic_queue_done_pt done, void *data,
     ngx_goim_rpc_call_t **call)
 {
-    Goim__JobPushReq  req = GOIM__JOB_PUSH_REQ__INIT;
-
     *call = NULL;
 
     if (w->kafka && w->kafka->rk) {
         return ngx_goim_logic_kafka_push(w->kafka, msgs, n, done, data,
                                          call);
     }
+
+    return ngx_goim_logic_queue_push_job(w, msgs, n, done, data, call);
+}
+
+
+ngx_int_t
+ngx_goim_logic_queue_push_job(ngx_goim_logic_worker_t *w,
+    Goim__PushMsg **msgs, size_t n, ngx_goim_logic_queue_done_pt done,
+    void *data, ngx_goim_rpc_call_t **call)
+{
+    Goim__JobPushReq  req = GOIM__JOB_PUSH_REQ__INIT;
+
+    *call = NULL;
 
     if (w->job_peer == NULL) {
         return NGX_DECLINED;

@@ -88,9 +88,17 @@ struct ngx_http_goim_logic_ctx_s {
     int64_t                          session_count;
 
     ngx_array_t                     *comets;      /* Goim__CometInfo */
+
+    /* ensure=1 (not in goim): one id for the call, a record per mid */
+    int64_t                         *mids;        /* as asked, each once */
+    size_t                           nmids;
+    ngx_msec_t                       ensure_ttl;
+    char                             ensure_id[NGX_GOIM_LOGIC_UUID_LEN + 1];
+
     ngx_msec_t                       rpc_start;
     ngx_http_goim_logic_out_t        out;         /* the JSON reply */
     unsigned                         v1:1;
+    unsigned                         ensure:1;
 };
 
 
@@ -136,6 +144,9 @@ ngx_int_t ngx_http_goim_logic_mids_lookup(ngx_http_goim_logic_ctx_t *ctx,
     int64_t *mids, size_t n);
 ngx_int_t ngx_http_goim_logic_push_one(ngx_http_goim_logic_ctx_t *ctx,
     Goim__PushMsg__Type type, char *room, int32_t speed);
+
+/* ngx_http_goim_logic_receipts.c (not in goim) */
+ngx_int_t ngx_http_goim_logic_receipts(ngx_http_goim_logic_ctx_t *ctx);
 
 /* ngx_http_goim_logic_online.c */
 ngx_int_t ngx_http_goim_logic_online_top(ngx_http_goim_logic_ctx_t *ctx);

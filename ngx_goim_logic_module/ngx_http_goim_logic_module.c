@@ -43,6 +43,8 @@ static ngx_http_goim_logic_endpoint_t  ngx_http_goim_logic_endpoints[] = {
       ngx_http_goim_logic_push_room, NGX_GOIM_LOGIC_EP_PUSH_ROOM },
     { ngx_string("/push/all"), NGX_HTTP_POST,
       ngx_http_goim_logic_push_all, NGX_GOIM_LOGIC_EP_PUSH_ALL },
+    { ngx_string("/push/receipts"), NGX_HTTP_GET,
+      ngx_http_goim_logic_receipts, NGX_GOIM_LOGIC_EP_PUSH_RECEIPTS },
     { ngx_string("/online/top"), NGX_HTTP_GET,
       ngx_http_goim_logic_online_top, NGX_GOIM_LOGIC_EP_ONLINE_TOP },
     { ngx_string("/online/room"), NGX_HTTP_GET,

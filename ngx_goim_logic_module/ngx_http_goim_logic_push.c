@@ -17,6 +17,11 @@
  * ring), a push by key asks every router (keys are not sharded), then one
  * record per comet goes to the queue; room and broadcast pushes go to the
  * queue at once.
+ *
+ * With ensure=1 (not in goim) a push by mid or key becomes one ENSURE
+ * record per mid instead, with the call's id, its expiry and the mid's
+ * sessions, for job to keep until a connection acknowledges it
+ * (docs/architecture.md, "Ensure messages").
  */
 
 
@@ -24,6 +29,9 @@ static void ngx_http_goim_logic_sessions_each(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_http_goim_logic_sessions_done(void *data, ngx_int_t status,
     ngx_str_t *message);
+static ngx_int_t ngx_http_goim_logic_ensure_args(
+    ngx_http_goim_logic_ctx_t *ctx);
+static void ngx_http_goim_logic_ensure_push(ngx_http_goim_logic_ctx_t *ctx);
 static ngx_int_t ngx_http_goim_logic_job_push(ngx_http_goim_logic_ctx_t *ctx,
     Goim__PushMsg **msgs, size_t n);
 static void ngx_http_goim_logic_job_done(void *data,
@@ -39,6 +47,10 @@ ngx_http_goim_logic_push_keys(ngx_http_goim_logic_ctx_t *ctx)
     /* each key once: a repeated key would be delivered again */
 
     if (ngx_http_goim_logic_list_arg(ctx, "keys", 0, &keys) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_goim_logic_ensure_args(ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -66,6 +78,10 @@ ngx_http_goim_logic_push_mids(ngx_http_goim_logic_ctx_t *ctx)
     r = ctx->request;
 
     if (ngx_http_goim_logic_list_arg(ctx, "mids", 1, &list) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_goim_logic_ensure_args(ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -116,6 +132,9 @@ ngx_http_goim_logic_mids_lookup(ngx_http_goim_logic_ctx_t *ctx,
 
     req.mids = mids;
     req.n_mids = goim_args_dedup_int64(mids, nmids, scratch);
+
+    ctx->mids = req.mids;
+    ctx->nmids = req.n_mids;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "goim logic: %uz mids, %uz repeats ignored",
@@ -298,6 +317,11 @@ ngx_http_goim_logic_sessions_done(void *data, ngx_int_t status,
         return;
     }
 
+    if (ctx->ensure) {
+        ngx_http_goim_logic_ensure_push(ctx);
+        return;
+    }
+
     total = ctx->sessions.nelts;
     s = ctx->sessions.elts;
 
@@ -346,6 +370,184 @@ ngx_http_goim_logic_sessions_done(void *data, ngx_int_t status,
     }
 
     (void) ngx_http_goim_logic_job_push(ctx, msgs, n);
+}
+
+
+/*
+ * ensure=0|1 and ttl=SECONDS (1 .. goim_logic_ensure_max_ttl, default
+ * goim_logic_ensure_ttl): NGX_OK, or the request was answered 400/503.
+ */
+
+static ngx_int_t
+ngx_http_goim_logic_ensure_args(ngx_http_goim_logic_ctx_t *ctx)
+{
+    int64_t                 v, max;
+    ngx_int_t               rc;
+    ngx_http_request_t     *r;
+    ngx_goim_logic_conf_t  *lcf;
+
+    r = ctx->request;
+    lcf = ctx->worker->conf;
+
+    rc = ngx_http_goim_logic_int_arg(r, "ensure", 0, 1, &v);
+    if (rc == NGX_ERROR) {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                   "ensure must be 0 or 1");
+        return NGX_ERROR;
+    }
+
+    ctx->ensure = (rc == NGX_OK && v == 1);
+
+    max = (int64_t) (lcf->ensure_max_ttl / 1000);
+
+    rc = ngx_http_goim_logic_int_arg(r, "ttl", 1, max, &v);
+    if (rc == NGX_ERROR) {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                   "ttl must be 1 .. %L seconds "
+                                   "(goim_logic_ensure_max_ttl)", max);
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && !ctx->ensure) {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_BAD_REQUEST, -400,
+                                   "ttl needs ensure=1");
+        return NGX_ERROR;
+    }
+
+    if (!ctx->ensure) {
+        return NGX_OK;
+    }
+
+    if (ctx->worker->job_peer == NULL) {
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
+                                   "ensure=1 needs goim-job over RPC "
+                                   "(goim_logic_queue job=...)");
+        return NGX_ERROR;
+    }
+
+    ctx->ensure_ttl = rc == NGX_OK ? (ngx_msec_t) v * 1000 : lcf->ensure_ttl;
+    ngx_goim_logic_uuid(ctx->ensure_id);
+
+    return NGX_OK;
+}
+
+
+/*
+ * One ENSURE record per mid: by mid every mid asked, online or not (job
+ * keeps it for the mid's next connection); by key the mids of the keys
+ * router knows, each record limited to that mid's keys asked.
+ */
+
+static void
+ngx_http_goim_logic_ensure_push(ngx_http_goim_logic_ctx_t *ctx)
+{
+    size_t               i, j, total, nmids;
+    int64_t              now, *mids;
+    ngx_time_t          *tp;
+    Goim__Session       *s;
+    Goim__PushMsg      **msgs, *m;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    total = ctx->sessions.nelts;
+    s = ctx->sessions.elts;
+
+    if (ctx->mids) {
+        mids = ctx->mids;
+        nmids = ctx->nmids;
+
+    } else {
+        mids = ngx_palloc(r->pool, (total + 1) * sizeof(int64_t));
+        if (mids == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        for (nmids = 0, i = 0; i < total; i++) {
+            for (j = 0; j < nmids; j++) {
+                if (mids[j] == s[i].mid) {
+                    break;
+                }
+            }
+
+            if (j == nmids) {
+                mids[nmids++] = s[i].mid;
+            }
+        }
+
+        if (nmids == 0) {
+            ngx_http_goim_logic_finish(ctx, NGX_HTTP_NOT_FOUND, -404,
+                                       "ensure: router knows none of the "
+                                       "keys (an offline key has no mid to "
+                                       "wait for; push by mid)");
+            return;
+        }
+    }
+
+    msgs = ngx_pcalloc(r->pool, nmids * (sizeof(Goim__PushMsg *)
+                                         + sizeof(Goim__PushMsg)));
+    if (msgs == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    m = (Goim__PushMsg *) (msgs + nmids);
+    tp = ngx_timeofday();
+    now = (int64_t) tp->sec * 1000 + tp->msec;
+
+    for (i = 0; i < nmids; i++) {
+        goim__push_msg__init(&m[i]);
+        m[i].type = GOIM__PUSH_MSG__TYPE__ENSURE;
+        m[i].operation = ctx->operation;
+        m[i].msg.data = ctx->msg.data;
+        m[i].msg.len = ctx->msg.len;
+        m[i].mid = mids[i];
+        m[i].id = ctx->ensure_id;
+        m[i].time_ms = now;
+        m[i].expire_ms = now + (int64_t) ctx->ensure_ttl;
+
+        m[i].sessions = ngx_palloc(r->pool,
+                                   (total + 1) * sizeof(Goim__Session *));
+        m[i].keys = ngx_palloc(r->pool, (total + 1) * sizeof(char *));
+        if (m[i].sessions == NULL || m[i].keys == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        for (j = 0; j < total; j++) {
+            if (s[j].mid != mids[i]) {
+                continue;
+            }
+
+            m[i].sessions[m[i].n_sessions++] = &s[j];
+
+            /* by key: only the keys asked, here and when it reconnects */
+            if (ctx->mids == NULL) {
+                m[i].keys[m[i].n_keys++] = s[j].key;
+            }
+        }
+
+        msgs[i] = &m[i];
+    }
+
+    ctx->rpc_start = ngx_current_msec;
+
+    switch (ngx_goim_logic_queue_push_job(ctx->worker, msgs, nmids,
+                                          ngx_http_goim_logic_job_done, ctx,
+                                          &ctx->call))
+    {
+    case NGX_OK:
+        return;
+
+    case NGX_DECLINED:
+        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
+                                   "no queue configured (goim_logic_job)");
+        return;
+
+    default:
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 }
 
 
@@ -400,6 +602,8 @@ ngx_http_goim_logic_job_done(void *data, ngx_goim_rpc_result_t *res)
 {
     ngx_http_goim_logic_ctx_t *ctx = data;
 
+    yajl_gen  g;
+
     ctx->call = NULL;
 
     ngx_goim_logic_stats_rpc(ctx->worker->stats, NGX_GOIM_LOGIC_RPC_JOB,
@@ -410,6 +614,21 @@ ngx_http_goim_logic_job_done(void *data, ngx_goim_rpc_result_t *res)
 
         ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
                                    "queue: %V", &res->message);
+        return;
+    }
+
+    if (ctx->ensure) {
+        g = ngx_http_goim_logic_data_start(ctx);
+        if (g == NULL) {
+            return;
+        }
+
+        yajl_gen_map_open(g);
+        ngx_http_goim_logic_json_key(g, "id");
+        ngx_http_goim_logic_json_str(g, ctx->ensure_id);
+        yajl_gen_map_close(g);
+
+        ngx_http_goim_logic_data_finish(ctx);
         return;
     }
 

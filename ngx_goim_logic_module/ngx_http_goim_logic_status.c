@@ -22,7 +22,7 @@ static char  *ngx_http_goim_logic_endpoint_names[NGX_GOIM_LOGIC_EP_N] = {
     "/goim/push/all", "/goim/online/top", "/goim/online/room",
     "/goim/online/total", "/goim/nodes/weighted", "/goim/nodes/instances",
     "/1/push", "/1/pushs", "/1/push/room", "/1/push/all", "/1/server/del",
-    "/1/count", "unknown"
+    "/1/count", "/goim/push/receipts", "unknown"
 };
 
 static char  *ngx_http_goim_logic_upstream_names[NGX_GOIM_LOGIC_RPC_N] = {

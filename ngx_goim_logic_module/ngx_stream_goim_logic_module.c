@@ -8,15 +8,13 @@
 #include <ngx_core.h>
 #include <ngx_stream.h>
 
-#include <sys/random.h>
-
 #include "ngx_goim_logic.h"
 
 
 /*
  * The RPC comets call: Connect, Disconnect, Heartbeat, RenewOnline,
- * Receive, and Nodes (goim's Logic.Nodes, node selection by logic's core,
- * with or without an http{} block).  Each handler answers after router
+ * Receive, Nodes (goim's Logic.Nodes, node selection by logic's core,
+ * with or without an http{} block) and Ack (a client's op 18, not goim's).  Each handler answers after router
  * did; a comet that goes away first cancels the router call through the
  * request's abort().  One file near 1,000 lines, on purpose: one RPC
  * service whose six methods share the request plumbing at its top.
@@ -65,6 +63,9 @@ static void ngx_stream_goim_logic_renew_online_each(void *data,
 static void ngx_stream_goim_logic_renew_online_done(void *data,
     ngx_int_t status, ngx_str_t *message);
 static void ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r);
+static void ngx_stream_goim_logic_ack(ngx_goim_rpc_request_t *r);
+static void ngx_stream_goim_logic_ack_done(void *data,
+    ngx_goim_rpc_result_t *res);
 static void ngx_stream_goim_logic_nodes(ngx_goim_rpc_request_t *r);
 static void ngx_stream_goim_logic_nodes_each(void *data,
     ngx_goim_rpc_result_t *res);
@@ -88,7 +89,6 @@ static void ngx_stream_goim_logic_fail(ngx_stream_goim_logic_ctx_t *ctx,
     ngx_goim_rpc_result_t *res);
 static void ngx_stream_goim_logic_fanout_fail(
     ngx_stream_goim_logic_ctx_t *ctx, ngx_int_t status, ngx_str_t *message);
-static void ngx_stream_goim_logic_uuid(char *dst);
 static ngx_int_t ngx_stream_goim_logic_allowed(
     ngx_stream_goim_logic_ctx_t *ctx);
 
@@ -144,6 +144,7 @@ static ngx_goim_rpc_handler_t  ngx_stream_goim_logic_handlers[] = {
     { GOIM__METHOD__LOGIC_RENEW_ONLINE, ngx_stream_goim_logic_renew_online },
     { GOIM__METHOD__LOGIC_RECEIVE, ngx_stream_goim_logic_receive },
     { GOIM__METHOD__LOGIC_NODES, ngx_stream_goim_logic_nodes },
+    { GOIM__METHOD__LOGIC_ACK, ngx_stream_goim_logic_ack },
     { 0, NULL }
 };
 
@@ -484,7 +485,7 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
         ctx->reply.key = ctx->token.key;
 
     } else {
-        ngx_stream_goim_logic_uuid(ctx->key);
+        ngx_goim_logic_uuid(ctx->key);
         ctx->reply.key = ctx->key;
     }
 
@@ -596,30 +597,6 @@ ngx_stream_goim_logic_connect_done(void *data, ngx_goim_rpc_result_t *res)
     ngx_goim_rpc_reply(r, &ctx->reply.base);
 
     ngx_stream_goim_logic_ctx_free(ctx);
-}
-
-
-/* a random (version 4) UUID, as goim makes for a client without a key */
-
-static void
-ngx_stream_goim_logic_uuid(char *dst)
-{
-    u_char  b[16];
-
-    if (getrandom(b, sizeof(b), GRND_NONBLOCK) != sizeof(b)) {
-        *(uint64_t *) b = (uint64_t) ngx_random() << 32 ^ ngx_random();
-        *(uint64_t *) (b + 8) = (uint64_t) ngx_random() << 32
-                                ^ ngx_random() ^ (uint64_t) ngx_current_msec;
-    }
-
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-
-    ngx_sprintf((u_char *) dst,
-                "%02xd%02xd%02xd%02xd-%02xd%02xd-%02xd%02xd-%02xd%02xd-"
-                "%02xd%02xd%02xd%02xd%02xd%02xd%Z",
-                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-                b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 
@@ -907,6 +884,125 @@ ngx_stream_goim_logic_receive(ngx_goim_rpc_request_t *r)
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                   "goim logic: receive from mid %L key \"%s\" op %D",
                   req->mid, req->key, req->proto ? req->proto->op : 0);
+
+    ngx_goim_rpc_reply(r, &reply.base);
+}
+
+
+/*
+ * Ack (not in goim): a client's op 18 becomes job's records, in the queue
+ * ensure messages travel by: ONLINE when the connection starts to
+ * acknowledge (job sends it what its mid has pending), ACK with the ids.
+ * Answered once the queue took them, so a comet's link bounds how many
+ * are in flight.
+ */
+
+static void
+ngx_stream_goim_logic_ack(ngx_goim_rpc_request_t *r)
+{
+    Goim__AckReq *req = (Goim__AckReq *) r->msg;
+
+    size_t                        n;
+    int64_t                       now;
+    ngx_time_t                   *tp;
+    ngx_goim_logic_worker_t      *w;
+    ngx_stream_goim_logic_ctx_t  *ctx;
+    Goim__PushMsg                 online = GOIM__PUSH_MSG__INIT;
+    Goim__PushMsg                 ack = GOIM__PUSH_MSG__INIT;
+    Goim__PushMsg                *msgs[2];
+    Goim__AckReply                reply = GOIM__ACK_REPLY__INIT;
+
+    w = ngx_stream_goim_logic_worker(r);
+
+    if (req->key == NULL || req->key[0] == '\0'
+        || req->server == NULL || req->server[0] == '\0')
+    {
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST,
+                                 "Ack needs a key and a server");
+        return;
+    }
+
+    tp = ngx_timeofday();
+    now = (int64_t) tp->sec * 1000 + tp->msec;
+    n = 0;
+
+    if (req->online) {
+        online.type = GOIM__PUSH_MSG__TYPE__ONLINE;
+        online.mid = req->mid;
+        online.keys = &req->key;
+        online.n_keys = 1;
+        online.server = req->server;
+        online.time_ms = now;
+        msgs[n++] = &online;
+    }
+
+    if (req->n_ids) {
+        ack.type = GOIM__PUSH_MSG__TYPE__ACK;
+        ack.mid = req->mid;
+        ack.keys = &req->key;
+        ack.n_keys = 1;
+        ack.server = req->server;
+        ack.ids = req->ids;
+        ack.n_ids = req->n_ids;
+        ack.time_ms = now;
+        msgs[n++] = &ack;
+    }
+
+    /* ensure messages travel through job's RPC only (not Kafka, yet) */
+
+    if (n == 0 || w->job_peer == NULL) {
+        ngx_goim_rpc_reply(r, &reply.base);
+        return;
+    }
+
+    ctx = ngx_stream_goim_logic_ctx(r);
+    if (ctx == NULL) {
+        return;
+    }
+
+    switch (ngx_goim_logic_queue_push_job(w, msgs, n,
+                                          ngx_stream_goim_logic_ack_done,
+                                          ctx, &ctx->call))
+    {
+    case NGX_OK:
+        return;
+
+    case NGX_DECLINED:
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
+                                 "no queue configured (goim_logic_job)");
+        return;
+
+    default:
+        ngx_stream_goim_logic_ctx_free(ctx);
+        ngx_goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
+                                 "out of memory");
+        return;
+    }
+}
+
+
+static void
+ngx_stream_goim_logic_ack_done(void *data, ngx_goim_rpc_result_t *res)
+{
+    ngx_stream_goim_logic_ctx_t *ctx = data;
+
+    u_char                   msg[256], *p;
+    ngx_goim_rpc_request_t  *r;
+    Goim__AckReply           reply = GOIM__ACK_REPLY__INIT;
+
+    ctx->call = NULL;
+    r = ctx->request;
+
+    ngx_stream_goim_logic_ctx_free(ctx);
+
+    if (res->status) {
+        p = ngx_snprintf(msg, sizeof(msg) - 1, "queue: %V", &res->message);
+        *p = '\0';
+
+        ngx_goim_rpc_reply_error(r, res->status, (char *) msg);
+        return;
+    }
 
     ngx_goim_rpc_reply(r, &reply.base);
 }
