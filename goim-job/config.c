@@ -59,6 +59,31 @@ const goim_opt_t  job_opts[] = {
       "32", 1, 100000, 1,
       "calls in flight per comet; more wait in job" },
 
+    { "ensure_max", GOIM_OPT_INT, offsetof(job_conf_t, ensure_max),
+      "100000", 1, 10000000, 1,
+      "ensure messages pending at most; more are refused" },
+
+    { "ensure_mailbox_max", GOIM_OPT_INT,
+      offsetof(job_conf_t, ensure_mailbox_max),
+      "1000", 1, 1000000, 1,
+      "ensure messages pending for one mid at most" },
+
+    { "ensure_retry", GOIM_OPT_INT, offsetof(job_conf_t, ensure_retry),
+      "5000", 100, 3600000, 1,
+      "ms before an unacknowledged ensure message is sent again" },
+
+    { "ensure_retries", GOIM_OPT_INT, offsetof(job_conf_t, ensure_retries),
+      "10", 1, 10000, 1,
+      "sends to a connection before an ensure message is given up" },
+
+    { "receipt_ttl", GOIM_OPT_INT, offsetof(job_conf_t, receipt_ttl),
+      "3600", 1, 2592000, 1,
+      "seconds a finished ensure message's receipt is kept" },
+
+    { "receipts_max", GOIM_OPT_INT, offsetof(job_conf_t, receipts_max),
+      "100000", 1, 10000000, 1,
+      "finished receipts kept at most (the oldest go first)" },
+
     { "stop_timeout", GOIM_OPT_INT, offsetof(job_conf_t, stop_timeout),
       "10", 1, 3600, 1,
       "seconds SIGTERM waits for calls in flight" },

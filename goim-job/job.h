@@ -3,8 +3,9 @@
  * files (main.c: main(), server.c: life cycle, config.c: options,
  * comets.c: the comet directory and its clients, push.c: routing PushMsgs
  * to comets with retries, room.c: the per-room aggregator, kafka.c: the
- * Kafka consumer, offsets.c: at-least-once offset tracking, rpc.c: the
- * methods it serves).
+ * Kafka consumer, offsets.c: at-least-once offset tracking, ensure.c:
+ * messages kept until a client acknowledges them, rpc.c: the methods it
+ * serves).
  */
 
 #ifndef JOB_H
@@ -32,6 +33,12 @@ typedef struct {
     int64_t              room_wait;       /* ms */
     int64_t              stop_timeout;    /* s */
     int64_t              comet_window;    /* calls in flight per comet */
+    int64_t              ensure_max;      /* ensure messages pending */
+    int64_t              ensure_mailbox_max;  /* ... for one mid */
+    int64_t              ensure_retry;    /* ms between two sends */
+    int64_t              ensure_retries;  /* sends before giving up */
+    int64_t              receipt_ttl;     /* s a finished one is kept */
+    int64_t              receipts_max;    /* finished ones kept */
 } job_conf_t;
 
 /* A comet as router lists it, and the client job pushes to it with. */
@@ -92,6 +99,18 @@ typedef struct {
     uint64_t             kafka_commits;   /* offset stores */
     uint64_t             kafka_pauses;    /* times consumption paused */
     uint64_t             kafka_errors;    /* errors librdkafka reported */
+    uint64_t             ensure_msgs;     /* ENSURE records taken */
+    uint64_t             ensure_refused;  /* JOB_PUSHes refused: full */
+    uint64_t             ensure_sends;    /* op-19 calls to a comet */
+    uint64_t             ensure_plain;    /* plain copies to goim clients */
+    uint64_t             ensure_resends;  /* messages sent again */
+    uint64_t             ensure_acked;
+    uint64_t             ensure_acks_unknown;  /* ids not pending */
+    uint64_t             ensure_expired_ttl;
+    uint64_t             ensure_expired_retries;
+    uint64_t             ensure_online;   /* ONLINE records */
+    uint64_t             ensure_sessions_gone;  /* comet lacked the key */
+    uint64_t             ensure_sessions_evicted;  /* past the bound */
 } job_stats_t;
 
 typedef struct job_kafka_s  job_kafka_t;
@@ -146,6 +165,15 @@ void job_rec_release(job_rec_t *rec, unsigned failed);
  * BroadcastRoom serving recs; done(data) runs when it finished */
 int job_send_room(const char *room, uint8_t *body, size_t len,
     job_rec_t **recs, size_t nrecs, void (*done)(void *data), void *data);
+/*
+ * Sends body (owned from now on, unless -1) to key on comet cm as one
+ * COMET_PUSH_MSG with ack_filter; done(data, delivered) runs once it is
+ * answered: the keys comet found, or -1 when the call failed (not retried:
+ * ensure.c resends on its own).
+ */
+int job_send_keys(job_comet_t *cm, const char *key, int32_t op,
+    int32_t ack_filter, uint8_t *body, size_t len,
+    void (*done)(void *data, int delivered), void *data);
 void job_push_stop(void);
 void job_push_comet_gone(job_comet_t *cm);   /* its waiting deliveries */
 
@@ -155,6 +183,16 @@ void job_rooms_add(job_rec_t *rec, const Goim__PushMsg *m);
 void job_rooms_flush(void);
 void job_rooms_free(void);
 size_t job_rooms_count(void);
+
+/* ensure.c */
+int job_ensure_init(void);
+/* a JOB_PUSH of ensure records: 1 when it took (and answered) it */
+int job_ensure_push(goim_rpc_req_t *r);
+void job_ensure_receipts(goim_rpc_req_t *r);
+size_t job_ensure_pending(void);
+size_t job_ensure_mailboxes(void);
+size_t job_ensure_finished(void);
+void job_ensure_stop(void);
 
 /* kafka.c */
 int job_kafka_start(void);

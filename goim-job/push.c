@@ -37,6 +37,12 @@ typedef struct {
     Goim__Proto             proto;
     uint8_t                *body;
     const Goim__PushMsg    *m;          /* PUSH, BROADCAST */
+    char                  **keys;       /* job_send_keys()'s, or NULL */
+    size_t                  nkeys;
+    int32_t                 op;
+    int32_t                 ack_filter;
+    int                     delivered;  /* keys found, as comets said */
+    void                  (*keys_done)(void *data, int delivered);
     char                   *room;       /* ROOM */
     int32_t                 speed;
     unsigned                pending;    /* deliveries */
@@ -102,6 +108,16 @@ job_send_finish(job_send_t *s)
     if (s->done) {
         s->done(s->data);
     }
+
+    if (s->keys_done) {
+        s->keys_done(s->data, s->failed ? -1 : s->delivered);
+    }
+
+    for (i = 0; s->keys && i < s->nkeys; i++) {
+        free(s->keys[i]);
+    }
+
+    free(s->keys);
 
     if (s->recs != &s->one) {
         free(s->recs);
@@ -203,6 +219,7 @@ job_dlv_done(void *data, int status, const ProtobufCMessage *reply,
             pr = (const Goim__PushMsgReply *) reply;
             job.stats.keys_delivered += (uint64_t) pr->delivered;
             job.stats.keys_dropped += (uint64_t) pr->dropped;
+            d->send->delivered += pr->delivered;
         }
 
         job_dlv_finish(d, 0);
@@ -220,6 +237,12 @@ job_dlv_done(void *data, int status, const ProtobufCMessage *reply,
         job.stats.gone++;
         goim_log_info("push: comet %s is gone: %s", d->comet, message);
         job_dlv_finish(d, 0);
+        return;
+    }
+
+    /* an ensure send has retries of its own, with fresher sessions */
+    if (d->send->keys_done) {
+        job_dlv_finish(d, 1);
         return;
     }
 
@@ -281,10 +304,19 @@ job_dlv_start(job_dlv_t *d)
     switch (s->method) {
 
     case GOIM__METHOD__COMET_PUSH_MSG:
-        push.n_keys = s->m->n_keys;
-        push.keys = s->m->keys;
+        if (s->keys) {
+            push.n_keys = s->nkeys;
+            push.keys = s->keys;
+            push.proto_op = s->op;
+            push.ack_filter = s->ack_filter;
+
+        } else {
+            push.n_keys = s->m->n_keys;
+            push.keys = s->m->keys;
+            push.proto_op = s->m->operation;
+        }
+
         push.proto = &s->proto;
-        push.proto_op = s->m->operation;
         req = &push.base;
         break;
 
@@ -358,7 +390,7 @@ job_send_create(int32_t method, uint8_t *body, size_t len, job_rec_t **recs,
         return NULL;
     }
 
-    if (nrecs == 1) {
+    if (nrecs <= 1) {
         s->recs = &s->one;
 
     } else {
@@ -455,6 +487,37 @@ job_send_room(const char *room, uint8_t *body, size_t len, job_rec_t **recs,
     job.stats.room_batches++;
 
     job_send_go(s, NULL);
+
+    return 0;
+}
+
+
+int
+job_send_keys(job_comet_t *cm, const char *key, int32_t op,
+    int32_t ack_filter, uint8_t *body, size_t len,
+    void (*done)(void *data, int delivered), void *data)
+{
+    job_send_t  *s;
+
+    s = job_send_create(GOIM__METHOD__COMET_PUSH_MSG, body, len, NULL, 0);
+    if (s == NULL) {
+        return -1;
+    }
+
+    s->keys = malloc(sizeof(char *));
+    if (s->keys == NULL || (s->keys[0] = strdup(key)) == NULL) {
+        free(s->keys);
+        free(s);
+        return -1;
+    }
+
+    s->nkeys = 1;
+    s->op = op;
+    s->ack_filter = ack_filter;
+    s->keys_done = done;
+    s->data = data;
+
+    job_send_go(s, cm);
 
     return 0;
 }
@@ -702,6 +765,11 @@ job_push(goim_rpc_req_t *r)
 
     job.stats.requests++;
     job.stats.msgs += req->n_msgs;
+
+    /* ensure records are kept (ensure.c), answered once taken */
+    if (job_ensure_push(r)) {
+        return;
+    }
 
     p = calloc(1, sizeof(job_push_t));
     if (p == NULL) {

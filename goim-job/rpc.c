@@ -1,5 +1,6 @@
 /*
- * The methods goim-job serves: JOB_PUSH (routed by push.c) and JOB_STATS.
+ * The methods goim-job serves: JOB_PUSH (routed by push.c, ensure records
+ * kept by ensure.c), JOB_RECEIPTS (ensure.c) and JOB_STATS.
  */
 
 #include "job.h"
@@ -8,7 +9,7 @@
 static void
 job_stats(goim_rpc_req_t *r)
 {
-    int64_t  values[25];
+    int64_t  values[40];
 
     static const char *const  names[] = {
         "push_requests", "push_msgs", "sent", "failed", "dropped",
@@ -16,7 +17,12 @@ job_stats(goim_rpc_req_t *r)
         "comet_refresh_failures", "waiting", "retries", "gone",
         "room_msgs", "room_batches", "rooms", "inflight", "kafka_records",
         "kafka_bad", "kafka_done", "kafka_commits", "kafka_pauses",
-        "kafka_errors", "kafka_paused", "windowed"
+        "kafka_errors", "kafka_paused", "windowed", "ensure_msgs",
+        "ensure_refused", "ensure_sends", "ensure_plain", "ensure_resends",
+        "ensure_acked", "ensure_acks_unknown", "ensure_expired_ttl",
+        "ensure_expired_retries", "ensure_online", "ensure_sessions_gone",
+        "ensure_sessions_evicted", "ensure_pending", "ensure_mailboxes",
+        "ensure_receipts"
     };
 
     values[0] = (int64_t) job.stats.requests;
@@ -44,13 +50,30 @@ job_stats(goim_rpc_req_t *r)
     values[22] = (int64_t) job.stats.kafka_errors;
     values[23] = (int64_t) job_kafka_paused();
     values[24] = (int64_t) job.stats.windowed;
+    values[25] = (int64_t) job.stats.ensure_msgs;
+    values[26] = (int64_t) job.stats.ensure_refused;
+    values[27] = (int64_t) job.stats.ensure_sends;
+    values[28] = (int64_t) job.stats.ensure_plain;
+    values[29] = (int64_t) job.stats.ensure_resends;
+    values[30] = (int64_t) job.stats.ensure_acked;
+    values[31] = (int64_t) job.stats.ensure_acks_unknown;
+    values[32] = (int64_t) job.stats.ensure_expired_ttl;
+    values[33] = (int64_t) job.stats.ensure_expired_retries;
+    values[34] = (int64_t) job.stats.ensure_online;
+    values[35] = (int64_t) job.stats.ensure_sessions_gone;
+    values[36] = (int64_t) job.stats.ensure_sessions_evicted;
+    values[37] = (int64_t) job_ensure_pending();
+    values[38] = (int64_t) job_ensure_mailboxes();
+    values[39] = (int64_t) job_ensure_finished();
 
-    goim_daemon_stats_reply(r, names, values, 25);
+    goim_daemon_stats_reply(r, names, values,
+                            sizeof(names) / sizeof(names[0]));
 }
 
 
 const goim_rpc_handler_t  job_handlers[] = {
     { GOIM__METHOD__JOB_PUSH, job_push },
     { GOIM__METHOD__JOB_STATS, job_stats },
+    { GOIM__METHOD__JOB_RECEIPTS, job_ensure_receipts },
     { 0, NULL }
 };

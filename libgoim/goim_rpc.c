@@ -23,6 +23,7 @@ static const goim_rpc_method_t  goim_rpc_methods[] = {
     GOIM_RPC_METHOD(LOGIC_RECEIVE, "Logic.Receive",
                     receive_req, receive_reply),
     GOIM_RPC_METHOD(LOGIC_NODES, "Logic.Nodes", nodes_req, nodes_reply),
+    GOIM_RPC_METHOD(LOGIC_ACK, "Logic.Ack", ack_req, ack_reply),
 
     GOIM_RPC_METHOD(COMET_PUSH_MSG, "Comet.PushMsg",
                     push_msg_req, push_msg_reply),
@@ -58,6 +59,8 @@ static const goim_rpc_method_t  goim_rpc_methods[] = {
 
     GOIM_RPC_METHOD(JOB_PUSH, "Job.Push", job_push_req, job_push_reply),
     GOIM_RPC_METHOD(JOB_STATS, "Job.Stats", stats_req, stats_reply),
+    GOIM_RPC_METHOD(JOB_RECEIPTS, "Job.Receipts", receipts_req,
+                    receipts_reply),
 };
 
 

@@ -30,7 +30,9 @@ package Goim::Client;
 #
 # Pure functions: Goim::Client::pack_packet($ver, $op, $seq, $body) and
 # Goim::Client::unpack_packets($bytes) -> list of packets (several back to
-# back; an incomplete tail is ignored; a bad header length dies).
+# back; an incomplete tail is ignored; a bad header length dies);
+# unpack_ensure($body) opens an op-19 body: {seq, id, packet => the inner
+# packet} (dies on a malformed one).
 
 use strict;
 use warnings;
@@ -65,16 +67,30 @@ use constant {
     OP_SUB_REPLY        => 15,
     OP_UNSUB            => 16,
     OP_UNSUB_REPLY      => 17,
+    OP_ACK              => 18,      # not in goim: docs/protocol.md
+    OP_ENSURE           => 19,
 };
 
 our @EXPORT_OK = qw(pack_packet unpack_packets ws_frame
     HEADER_LEN PROTO_VERSION OP_HANDSHAKE OP_HANDSHAKE_REPLY OP_HEARTBEAT
     OP_HEARTBEAT_REPLY OP_SEND_MSG OP_SEND_MSG_REPLY OP_DISCONNECT_REPLY OP_AUTH
     OP_AUTH_REPLY OP_RAW OP_PROTO_READY OP_PROTO_FINISH OP_CHANGE_ROOM
-    OP_CHANGE_ROOM_REPLY OP_SUB OP_SUB_REPLY OP_UNSUB OP_UNSUB_REPLY);
+    OP_CHANGE_ROOM_REPLY OP_SUB OP_SUB_REPLY OP_UNSUB OP_UNSUB_REPLY OP_ACK
+    OP_ENSURE unpack_ensure);
 our %EXPORT_TAGS = (all => \@EXPORT_OK, ops => [grep { /^OP_/ } @EXPORT_OK]);
 
 # ------------------------------------------------------------ pure functions
+sub unpack_ensure {
+    my ($body) = @_;
+    die "op 19: body of " . length($body) . " bytes\n" if length($body) < 9;
+    my ($hi, $lo, $n) = unpack 'N N C', $body;
+    die "op 19: id length $n\n" if $n < 1 || length($body) < 9 + $n + HEADER_LEN;
+    my $id = substr $body, 9, $n;
+    my ($inner) = unpack_packets(substr $body, 9 + $n);
+    die "op 19: no inner packet\n" unless $inner;
+    return {seq => $hi * 4294967296 + $lo, id => $id, packet => $inner};
+}
+
 sub pack_packet {
     my ($ver, $op, $seq, $body) = @_;
     $body //= '';
