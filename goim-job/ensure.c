@@ -682,7 +682,10 @@ job_ensure_tick(uv_timer_t *t)
 }
 
 
-/* r's ENSURE records fit, all of them: 0, or -1 with why */
+/*
+ * r's ENSURE records are well formed and fit, all of them: 0, or why not:
+ * -1 malformed, -2 full
+ */
 static int
 job_ensure_fits(const Goim__JobPushReq *req, char *why, size_t len)
 {
@@ -712,14 +715,14 @@ job_ensure_fits(const Goim__JobPushReq *req, char *why, size_t len)
         if (mb && mb->nmsgs >= (size_t) job.conf->ensure_mailbox_max) {
             snprintf(why, len, "mid %lld has %zu ensure messages pending "
                      "(ensure_mailbox_max)", (long long) m->mid, mb->nmsgs);
-            return -1;
+            return -2;
         }
     }
 
     if (job_pending + n > (size_t) job.conf->ensure_max) {
         snprintf(why, len, "%zu ensure messages pending (ensure_max %lld)",
                  job_pending, (long long) job.conf->ensure_max);
-        return -1;
+        return -2;
     }
 
     return 0;
@@ -947,7 +950,18 @@ job_ensure_push(goim_rpc_req_t *r)
         return 1;
     }
 
-    if (job_ensure_fits(req, why, sizeof(why)) != 0) {
+    switch (job_ensure_fits(req, why, sizeof(why))) {
+
+    case 0:
+        break;
+
+    case -1:
+        job.stats.ensure_refused++;
+        goim_log_warn("ensure: bad record: %s", why);
+        goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_BAD_REQUEST, why);
+        return 1;
+
+    default:
         job.stats.ensure_refused++;
         goim_log_warn("ensure: refused: %s", why);
         goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE, why);

@@ -142,6 +142,8 @@ ngx_int_t ngx_http_goim_logic_push_room(ngx_http_goim_logic_ctx_t *ctx);
 ngx_int_t ngx_http_goim_logic_push_all(ngx_http_goim_logic_ctx_t *ctx);
 ngx_int_t ngx_http_goim_logic_mids_lookup(ngx_http_goim_logic_ctx_t *ctx,
     int64_t *mids, size_t n);
+/* ensure=, ttl= (also v1's pushes): NGX_OK, or the request is answered */
+ngx_int_t ngx_http_goim_logic_ensure_args(ngx_http_goim_logic_ctx_t *ctx);
 ngx_int_t ngx_http_goim_logic_push_one(ngx_http_goim_logic_ctx_t *ctx,
     Goim__PushMsg__Type type, char *room, int32_t speed);
 

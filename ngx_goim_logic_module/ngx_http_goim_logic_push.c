@@ -29,8 +29,6 @@ static void ngx_http_goim_logic_sessions_each(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_http_goim_logic_sessions_done(void *data, ngx_int_t status,
     ngx_str_t *message);
-static ngx_int_t ngx_http_goim_logic_ensure_args(
-    ngx_http_goim_logic_ctx_t *ctx);
 static void ngx_http_goim_logic_ensure_push(ngx_http_goim_logic_ctx_t *ctx);
 static ngx_int_t ngx_http_goim_logic_job_push(ngx_http_goim_logic_ctx_t *ctx,
     Goim__PushMsg **msgs, size_t n);
@@ -378,7 +376,7 @@ ngx_http_goim_logic_sessions_done(void *data, ngx_int_t status,
  * goim_logic_ensure_ttl): NGX_OK, or the request was answered 400/503.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_goim_logic_ensure_args(ngx_http_goim_logic_ctx_t *ctx)
 {
     int64_t                 v, max;

@@ -78,6 +78,10 @@ ngx_http_goim_logic_v1_push(ngx_http_goim_logic_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    if (ngx_http_goim_logic_ensure_args(ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_goim_logic_mids_lookup(ctx, uid, 1);
 }
 
@@ -111,6 +115,10 @@ ngx_http_goim_logic_v1_pushs(ngx_http_goim_logic_ctx_t *ctx)
     ctx->msg.data = (u_char *) m;
 
     /* each uid once: ngx_http_goim_logic_mids_lookup() */
+
+    if (ngx_http_goim_logic_ensure_args(ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_goim_logic_mids_lookup(ctx, uids, n);
 }

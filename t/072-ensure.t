@@ -19,6 +19,11 @@ use JSON::PP;
 # resends every 300 ms, given up after 3 sends; 5 pending per mid at most
 Goim::Stack::setup(job_args => ['--ensure-retry', 300, '--ensure-retries', 3,
                                 '--ensure-mailbox-max', 5]);
+$Goim::Stack::Config .= <<'_EOC_';
+    location /1/ {
+        goim_logic_api_v1;
+    }
+_EOC_
 run_tests();
 Goim::Stack::teardown();
 
@@ -244,3 +249,40 @@ sixth
 --- error_code: 503
 --- response_body
 {"code":-500,"message":"queue: mid 7208 has 5 ensure messages pending (ensure_mailbox_max)"}
+
+
+
+=== TEST 9: goim v1's /1/push takes ensure=1 too
+--- init
+my $c = main::acking('v1', '{"mid":7209,"accepts":[5]}');
+my ($status, $json) = main::http('POST', '/1/push?uid=7209&ensure=1', 'from v1');
+Test::More::is($status, 200, 'v1 push: 200');
+my $id = $json->{data}{id} // '';
+Test::More::like($id, qr/^[0-9a-f-]{36}$/, 'with the id');
+my $e = main::next_ensure($c) or die "v1: no op 19\n";
+Test::More::is("$e->{id} " . Goim::Stack::describe($e->{packet}), "$id op=5 seq=0 ver=1 body=from v1",
+               'op 19 around v1\'s op 5');
+$c->send_packet(1, Goim::Client::OP_ACK(), 0, $id);
+Test::More::ok(main::wait_receipt($id, 7209, 'delivered'), 'delivered');
+--- request
+GET /status
+--- response_body_like chomp
+"online":
+
+
+
+=== TEST 10: router killed and restarted while a message waits for an offline mid: it is delivered on connect
+--- init
+my $id = main::ensure_push('/goim/push/mids?operation=1000&mids=7210&ensure=1', 'kept by job');
+my $port = $Goim::Stack::Router->port;
+$Goim::Stack::Router->crash;
+$Goim::Stack::Router = Goim::Daemon->start('router', port => $port);
+my $c = main::acking('rr', '{"mid":7210,"accepts":[1000]}');
+my $e = main::next_ensure($c) or die "rr: no op 19\n";
+Test::More::is($e->{id}, $id, 'delivered after the router restart');
+$c->send_packet(1, Goim::Client::OP_ACK(), 0, $id);
+Test::More::ok(main::wait_receipt($id, 7210, 'delivered'), 'and acknowledged');
+--- request
+GET /status
+--- response_body_like chomp
+"online":
