@@ -157,3 +157,24 @@ GET /status
 --- timeout: 60
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 4: across nginx -s reload a connection that acknowledges still gets op 19
+--- init
+my $c = Goim::Ensure::acking('h1', '{"mid":7397,"accepts":[1000]}');
+$c->heartbeat(2) or die "h1: no heartbeat reply\n";
+my @pids = Goim::Reload::reload();
+Test::More::ok((grep { my $o = $_; grep { $_ == $o } @pids } Goim::Reload::owners($c)),
+               'h1 is held by a new worker');
+my $id = Goim::Ensure::ensure_push('/goim/push/mids?operation=1000&mids=7397&ensure=1', 'after reload');
+my $p = $c->read_packet(Goim::Time::scaled(5));
+Test::More::is($p && $p->{op}, Goim::Client::OP_ENSURE(), 'op 19, not the plain packet');
+$c->send_packet(1, Goim::Client::OP_ACK(), 0, $id);
+Test::More::ok(Goim::Ensure::wait_receipt($id, 7397, 'delivered'), 'delivered');
+--- request
+GET /status
+--- response_body_like chomp
+"online":
+--- no_error_log
+[emerg]
