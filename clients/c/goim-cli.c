@@ -7,6 +7,8 @@
  * In latency mode pushes carry the sender's clock ("ts=<microseconds>"),
  * sent by goim-cli itself through logic's HTTP API (--push) or by anyone
  * else, and the summary reports p50/p99/max and deliveries per second.
+ * With --ack it acknowledges ensure messages (ops 18 and 19) by id and
+ * drops the resends it has seen.
  *
  * One thread, one epoll loop, non-blocking sockets.  Whatever the server
  * sends is parsed defensively: bad input is counted, the connection is
@@ -47,6 +49,14 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
+/* ensure messages (docs/protocol.md): not in goim, so not in every libgoim */
+#ifndef GOIM_OP_ACK
+#define GOIM_OP_ACK             18
+#endif
+#ifndef GOIM_OP_ENSURE
+#define GOIM_OP_ENSURE          19
+#endif
+
 #define CLI_READ_BUF        65536
 #define CLI_MAX_PACKET      (16 * 1024 * 1024)
 #define CLI_MAX_WS_HEADER   8192
@@ -55,6 +65,9 @@
 #define CLI_HIST_BUCKETS    2560
 #define CLI_AUTH_TIMEOUT    10.0
 #define CLI_TICK_MS         50
+#define CLI_ENSURE_ID_MAX   64
+#define CLI_ENSURE_SEEN     4096    /* ids per generation: see ensure_seen() */
+#define CLI_ACK_BODY_MAX    4096
 
 enum { CONN_CLIENT = 1, CONN_PUSH };
 
@@ -71,6 +84,20 @@ typedef struct {
     int32_t      op;
     char        *body;
 } cli_send_t;
+
+/* --ack: ids seen, as 64-bit hashes in an open-addressed table (0: free) */
+typedef struct {
+    uint64_t    *hashes;
+    unsigned     size;          /* slots, a power of two */
+    unsigned     used;
+} cli_idset_t;
+
+/* --ack: an id to acknowledge once due */
+typedef struct {
+    double       due;
+    uint8_t      len;
+    uint8_t      id[CLI_ENSURE_ID_MAX];
+} cli_ack_t;
 
 typedef struct {
     int          kind;
@@ -94,6 +121,12 @@ typedef struct {
     double       push_sent;     /* CONN_PUSH: when it was started */
     uint8_t     *seen;          /* --check-seq: room pushes seen (bits) */
     uint64_t     max_seen;
+    cli_idset_t  ids;           /* --ack: ensure ids seen, kept across */
+    cli_idset_t  ids_old;       /* reconnects: this generation and the last */
+    cli_ack_t   *acks;          /* --ack: ids to acknowledge, in arrival */
+    size_t       acks_head;     /* order, from acks_head to nacks */
+    size_t       nacks;
+    size_t       acks_cap;
 } cli_conn_t;
 
 static struct {
@@ -129,6 +162,9 @@ static struct {
     int64_t      push_mid_first;    /* --push-mids A-B: &mids= per push */
     int64_t      push_mid_last;
     int          check_seq;
+    int          ack;           /* --ack: acknowledge ensure messages */
+    int          print_ensure;
+    double       ack_delay;     /* seconds */
 
     /* resolved */
     struct sockaddr_storage addr;
@@ -159,6 +195,7 @@ static struct {
     uint64_t     messages, message_bytes, hb_replies, replies, raw_frames;
     uint64_t     bad_packets, bad_frames, bad_handshakes, bad_timestamps;
     uint64_t     pushes_sent, pushes_ok, pushes_failed;
+    uint64_t     ensures, ensure_dups, acks_sent;
     uint64_t     report_messages;
     int32_t      online;
     int          online_seen;
@@ -505,33 +542,334 @@ send_auth(cli_conn_t *c)
 }
 
 
+/*
+ * the first 4096 bytes of data as printable ASCII, others as \xNN, into
+ * out (4 * 4096 + 4 bytes); "..." follows when data was longer
+ */
 static void
-print_packet(cli_conn_t *c, const goim_packet_t *p)
+print_escape(char *out, const uint8_t *data, size_t len)
 {
-    char     out[4 * 4096 + 1];
     size_t   i, o, n;
     uint8_t  ch;
 
-    n = p->body_len < 4096 ? p->body_len : 4096;
+    n = len < 4096 ? len : 4096;
 
     for (i = 0, o = 0; i < n; i++) {
-        ch = p->body[i];
+        ch = data[i];
         if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
             out[o++] = (char) ch;
         } else {
             o += (size_t) sprintf(out + o, "\\x%02x", ch);
         }
     }
-    out[o] = '\0';
 
-    printf("client=%u op=%d seq=%d ver=%d body=%s%s\n", c->idx,
-           p->header.op, p->header.seq, p->header.ver, out,
-           n < p->body_len ? "..." : "");
+    strcpy(out + o, n < len ? "..." : "");
+}
+
+
+static void
+print_packet(cli_conn_t *c, const goim_packet_t *p)
+{
+    char  out[4 * 4096 + 4];
+
+    print_escape(out, p->body, p->body_len);
+
+    printf("client=%u op=%d seq=%d ver=%d body=%s\n", c->idx,
+           p->header.op, p->header.seq, p->header.ver, out);
 }
 
 
 static void conn_close(cli_conn_t *c, int by_server);
 static void check_seq(cli_conn_t *c, const uint8_t *body, size_t len);
+static int handle_packet(cli_conn_t *c, const goim_packet_t *p);
+
+
+/*
+ * --ack: ensure messages (op 19) are acknowledged by id (op 18) and
+ * dropped when their id was seen before, a resend.
+ *
+ * The ids a client slot saw are kept across its reconnects as FNV-1a
+ * 64-bit hashes (two ids taken for one: odds about n^2 / 2^65, 10^-12 for
+ * 8192 ids), in two generations of at most CLI_ENSURE_SEEN each: when the
+ * current one is full it becomes the old one and the old one is
+ * forgotten.  So the last 4096 ids at least, 8192 at most, are known, in
+ * at most 128 KB per client (tables of 8192 slots), allocated as they
+ * fill.
+ */
+
+static uint64_t
+ensure_hash(const uint8_t *id, size_t len)
+{
+    uint64_t  h;
+    size_t    i;
+
+    h = 14695981039346656037ULL;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ id[i]) * 1099511628211ULL;
+    }
+
+    return h ? h : 1;
+}
+
+
+static int
+idset_has(const cli_idset_t *s, uint64_t h)
+{
+    unsigned  i, mask;
+
+    if (s->size == 0) {
+        return 0;
+    }
+
+    mask = s->size - 1;
+
+    for (i = (unsigned) h & mask; s->hashes[i]; i = (i + 1) & mask) {
+        if (s->hashes[i] == h) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* h is not in s yet; the table stays at most half full */
+static void
+idset_add(cli_idset_t *s, uint64_t h)
+{
+    uint64_t  *old;
+    unsigned   i, j, mask, size;
+
+    if ((s->used + 1) * 2 > s->size) {
+        old = s->hashes;
+        size = s->size;
+
+        s->size = size ? size * 2 : 64;
+        s->hashes = calloc(s->size, sizeof(uint64_t));
+        if (s->hashes == NULL) {
+            die("out of memory");
+        }
+
+        mask = s->size - 1;
+
+        for (j = 0; j < size; j++) {
+            if (old[j]) {
+                for (i = (unsigned) old[j] & mask; s->hashes[i];
+                     i = (i + 1) & mask)
+                {
+                    /* void */
+                }
+                s->hashes[i] = old[j];
+            }
+        }
+
+        free(old);
+    }
+
+    mask = s->size - 1;
+
+    for (i = (unsigned) h & mask; s->hashes[i]; i = (i + 1) & mask) {
+        /* void */
+    }
+
+    s->hashes[i] = h;
+    s->used++;
+}
+
+
+/* 1 if the client saw id before; else it is remembered */
+static int
+ensure_seen(cli_conn_t *c, const uint8_t *id, size_t len)
+{
+    uint64_t  h;
+
+    h = ensure_hash(id, len);
+
+    if (idset_has(&c->ids, h) || idset_has(&c->ids_old, h)) {
+        return 1;
+    }
+
+    if (c->ids.used == CLI_ENSURE_SEEN) {
+        free(c->ids_old.hashes);
+        c->ids_old = c->ids;
+        memset(&c->ids, 0, sizeof(cli_idset_t));
+    }
+
+    idset_add(&c->ids, h);
+
+    return 0;
+}
+
+
+static void
+ack_queue(cli_conn_t *c, const uint8_t *id, size_t len, double due)
+{
+    cli_ack_t  *a;
+
+    if (c->nacks == c->acks_cap && c->acks_head) {
+        c->nacks -= c->acks_head;
+        memmove(c->acks, c->acks + c->acks_head, c->nacks * sizeof(cli_ack_t));
+        c->acks_head = 0;
+    }
+
+    if (c->nacks == c->acks_cap) {
+        c->acks_cap = c->acks_cap ? c->acks_cap * 2 : 16;
+        c->acks = xrealloc(c->acks, c->acks_cap * sizeof(cli_ack_t));
+    }
+
+    a = &c->acks[c->nacks++];
+    a->due = due;
+    a->len = (uint8_t) len;
+    memcpy(a->id, id, len);
+}
+
+
+static void
+ack_send(cli_conn_t *c, const uint8_t *body, size_t len)
+{
+    char  out[4 * CLI_ACK_BODY_MAX + 4];
+
+    send_packet(c, GOIM_OP_ACK, body, len);
+
+    if (g.print_ensure) {
+        print_escape(out, body, len);
+        printf("client=%u ack ids=%s\n", c->idx, out);
+    }
+}
+
+
+/* the ids due by now, in op-18 bodies of at most CLI_ACK_BODY_MAX bytes */
+static void
+ack_flush(cli_conn_t *c, double now)
+{
+    uint8_t     body[CLI_ACK_BODY_MAX];
+    cli_ack_t  *a;
+    size_t      len;
+
+    len = 0;
+
+    while (c->acks_head < c->nacks) {
+        a = &c->acks[c->acks_head];
+        if (a->due > now) {
+            break;
+        }
+
+        if (len && len + 1 + a->len > CLI_ACK_BODY_MAX) {
+            ack_send(c, body, len);
+            len = 0;
+        }
+
+        if (len) {
+            body[len++] = ',';
+        }
+
+        memcpy(body + len, a->id, a->len);
+        len += a->len;
+        c->acks_head++;
+        g.acks_sent++;
+    }
+
+    if (len) {
+        ack_send(c, body, len);
+    }
+
+    if (c->acks_head == c->nacks) {
+        c->acks_head = c->nacks = 0;
+    }
+}
+
+
+static int
+ack_due(cli_conn_t *c, double now)
+{
+    return c->acks_head < c->nacks && c->acks[c->acks_head].due <= now;
+}
+
+
+/*
+ * op 19: seq (8 bytes) | n (1) | id (n, 1..64) | a whole packet, handed
+ * on as a plain push unless the id was seen; returns -1 to close
+ */
+static int
+handle_ensure(cli_conn_t *c, const goim_packet_t *p)
+{
+    const uint8_t  *id;
+    goim_packet_t   in;
+    const char     *why;
+    goim_rc_t       rc;
+    uint64_t        seq;
+    size_t          n, i, used;
+    char            id_out[4 * CLI_ENSURE_ID_MAX + 4], out[4 * 4096 + 4];
+    int             dup;
+
+    if (p->body_len < 9) {
+        why = "shorter than its seq and id";
+        goto bad;
+    }
+
+    n = p->body[8];
+    id = p->body + 9;
+
+    if (n == 0 || n > CLI_ENSURE_ID_MAX || p->body_len < 9 + n) {
+        why = "bad id length";
+        goto bad;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (id[i] < 0x20 || id[i] > 0x7e || id[i] == ',') {
+            why = "id not printable ASCII, or with a comma";
+            goto bad;
+        }
+    }
+
+    rc = goim_packet_parse(id + n, p->body_len - 9 - n, CLI_MAX_PACKET, &in,
+                           &used);
+    if (rc != GOIM_OK) {
+        why = goim_strerror(rc);
+        goto bad;
+    }
+
+    if (used != p->body_len - 9 - n) {
+        why = "bytes after the message";
+        goto bad;
+    }
+
+    if (in.header.op == GOIM_OP_RAW || in.header.op == GOIM_OP_ENSURE) {
+        why = "a batch or an ensure message inside";
+        goto bad;
+    }
+
+    for (seq = 0, i = 0; i < 8; i++) {
+        seq = (seq << 8) | p->body[i];
+    }
+
+    g.ensures++;
+    ack_queue(c, id, n, now_mono() + g.ack_delay);
+    dup = ensure_seen(c, id, n);
+
+    if (g.print_ensure) {
+        print_escape(id_out, id, n);
+        print_escape(out, in.body, in.body_len);
+        printf("client=%u ensure id=%s seq=%" PRIu64 " op=%d dup=%d "
+               "body=%s\n", c->idx, id_out, seq, in.header.op, dup, out);
+    }
+
+    if (dup) {
+        g.ensure_dups++;
+        return 0;
+    }
+
+    return handle_packet(c, &in);
+
+bad:
+
+    if (g.print) {
+        printf("client=%u bad ensure packet: %s\n", c->idx, why);
+    }
+    g.bad_packets++;
+    return -1;
+}
 
 
 /* --raw: a WebSocket message that is the pushed body itself (nchan) */
@@ -561,7 +899,9 @@ handle_packet(cli_conn_t *c, const goim_packet_t *p)
     unsigned       i;
     double         now;
 
-    if (g.print && p->header.op != GOIM_OP_RAW) {
+    if (g.print && p->header.op != GOIM_OP_RAW
+        && !(g.ack && p->header.op == GOIM_OP_ENSURE))
+    {
         print_packet(c, p);
     }
 
@@ -579,6 +919,10 @@ handle_packet(cli_conn_t *c, const goim_packet_t *p)
         now = now_mono();
         c->next_hb = now + g.heartbeat;
         c->deadline = 0;
+        if (g.ack) {
+            /* the first op 18 declares that this connection acknowledges */
+            send_packet(c, GOIM_OP_ACK, "", 0);
+        }
         /* a first heartbeat at once, as goim's client.js does */
         send_packet(c, GOIM_OP_HEARTBEAT, "", 0);
         for (i = 0; i < g.nsends; i++) {
@@ -629,6 +973,10 @@ handle_packet(cli_conn_t *c, const goim_packet_t *p)
         /* nothing but op 8 is expected before the auth reply */
         g.bad_packets++;
         return -1;
+    }
+
+    if (g.ack && p->header.op == GOIM_OP_ENSURE) {
+        return handle_ensure(c, p);
     }
 
     if (p->header.seq != 0) {
@@ -998,6 +1346,9 @@ conn_close(cli_conn_t *c, int by_server)
     c->pend_len = c->pend_cap = 0;
     c->wlen = 0;
 
+    /* the server resends what this connection did not acknowledge */
+    c->acks_head = c->nacks = 0;
+
     if (!g.reconnect) {
         c->state = ST_DONE;
         return;
@@ -1021,6 +1372,7 @@ client_read(cli_conn_t *c)
     ssize_t   n, used;
     uint8_t  *data;
     size_t    len;
+    double    now;
 
     for ( ;; ) {
         n = recv(c->fd, g.rbuf, sizeof(g.rbuf), 0);
@@ -1075,6 +1427,11 @@ client_read(cli_conn_t *c)
 
         if (c->fd < 0) {
             return;
+        }
+
+        now = now_mono();
+        if (ack_due(c, now)) {
+            ack_flush(c, now);
         }
 
         len -= (size_t) used;
@@ -1427,12 +1784,16 @@ tick(double now)
             break;
 
         case ST_READY:
+            if (now < c->next_hb && !ack_due(c, now)) {
+                break;
+            }
             if (now >= c->next_hb) {
                 c->next_hb = now + g.heartbeat;
                 send_packet(c, GOIM_OP_HEARTBEAT, "", 0);
-                if (conn_flush(c) != 0) {
-                    conn_close(c, 1);
-                }
+            }
+            ack_flush(c, now);
+            if (conn_flush(c) != 0) {
+                conn_close(c, 1);
             }
             break;
         }
@@ -1505,6 +1866,14 @@ summary(double now)
             "  bad_frames     %" PRIu64 "\n"
             "  bad_handshakes %" PRIu64 "\n",
             g.bad_packets, g.bad_frames, g.bad_handshakes);
+
+    if (g.ack) {
+        fprintf(stderr,
+                "  ensure         %" PRIu64 "\n"
+                "  ensure_dups    %" PRIu64 "\n"
+                "  acks_sent      %" PRIu64 "\n",
+                g.ensures, g.ensure_dups, g.acks_sent);
+    }
 
     if (g.push_url) {
         fprintf(stderr,
@@ -1718,6 +2087,13 @@ usage(FILE *f)
 "      --check-seq        count bodies' #r:N (room: each client gets\n"
 "                         every N) and #m:N (by mid): duplicates, out of\n"
 "                         order, distinct\n"
+"      --ack              acknowledge ensure messages: an empty op 18 after\n"
+"                         auth; each op 19's id acked (op 18), a seen id\n"
+"                         dropped, the message inside counted as a push\n"
+"      --ack-delay MS     ack each id MS ms after it came (default 0: at\n"
+"                         once; implies --ack)\n"
+"      --print-ensure     print every op 19 and op 18 sent on stdout\n"
+"                         (implies --ack)\n"
 "  -h, --help\n");
 }
 
@@ -1753,6 +2129,9 @@ main(int argc, char **argv)
         { "push-body", required_argument, NULL, 6 },
         { "push-mids", required_argument, NULL, 7 },
         { "check-seq", no_argument, NULL, 8 },
+        { "ack", no_argument, NULL, 10 },
+        { "ack-delay", required_argument, NULL, 11 },
+        { "print-ensure", no_argument, NULL, 12 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -1845,6 +2224,12 @@ main(int argc, char **argv)
             }
             break;
         case 8: g.check_seq = 1; break;
+        case 10: g.ack = 1; break;
+        case 11:
+            g.ack_delay = parse_double("--ack-delay", optarg, 0) / 1000;
+            g.ack = 1;
+            break;
+        case 12: g.print_ensure = 1; g.ack = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -1853,6 +2238,10 @@ main(int argc, char **argv)
     if (optind != argc - 1) {
         usage(stderr);
         return 2;
+    }
+
+    if (g.ack && g.raw) {
+        die("--ack needs goim's protocol: not with --raw");
     }
 
     g.target = argv[optind];
@@ -1978,6 +2367,10 @@ main(int argc, char **argv)
         }
         free(g.conns[i].pend);
         free(g.conns[i].wbuf);
+        free(g.conns[i].seen);
+        free(g.conns[i].ids.hashes);
+        free(g.conns[i].ids_old.hashes);
+        free(g.conns[i].acks);
     }
     for (i = 0; i < g.npushes; i++) {
         if (g.pushes[i].fd >= 0) {

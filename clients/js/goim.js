@@ -10,17 +10,25 @@
 //   c.on('state', s => console.log(s.state));
 //   c.connect();
 //
+// With { ack: true } it acknowledges ensure messages (ops 18 and 19, not
+// in goim): each op 19's id is acked, a resend seen before is dropped, and
+// the message inside comes as a 'message' event with { id, seq } as its
+// second argument.
+//
 // Options, events and methods: clients/js/README.md. The wire format is
 // docs/protocol.md.
 
 export const OP = Object.freeze({
   HEARTBEAT: 2, HEARTBEAT_REPLY: 3, SEND_MSG: 4, AUTH: 7, AUTH_REPLY: 8,
   RAW: 9, CHANGE_ROOM: 12, CHANGE_ROOM_REPLY: 13, SUB: 14, SUB_REPLY: 15,
-  UNSUB: 16, UNSUB_REPLY: 17,
+  UNSUB: 16, UNSUB_REPLY: 17, ACK: 18, ENSURE: 19,
 });
 
 const HEADER_LEN = 16;
 const VERSION = 1;
+const ENSURE_ID_MAX = 64;
+const ACK_BODY_MAX = 4096;      // bytes of ids in one op 18
+const ACK_BATCH_MS = 100;       // ids acked together within this
 
 // goim's NodesReply defaults (/goim/nodes/weighted) when logic has none
 export const DEFAULTS = Object.freeze({
@@ -29,6 +37,7 @@ export const DEFAULTS = Object.freeze({
   backoff: Object.freeze({ base_delay: 1, max_delay: 60, factor: 1.8,
                            jitter: 0.3 }),
   requestTimeout: 10,         // seconds to wait for a reply to 12/14/16
+  ackSeen: 4096,              // ensure ids remembered, to drop resends
 });
 
 const encoder = new TextEncoder();
@@ -47,21 +56,24 @@ export function encodePacket(op, seq, body = new Uint8Array(0), ver = VERSION) {
   return buf;
 }
 
+// the packet at u8[off..end); throws when it is malformed
+function decodeOne(u8, off, end) {
+  if (end - off < HEADER_LEN) throw new Error('packet shorter than its header');
+  const v = new DataView(u8.buffer, u8.byteOffset + off, HEADER_LEN);
+  const len = v.getInt32(0), hlen = v.getInt16(4);
+  if (hlen !== HEADER_LEN) throw new Error(`header length ${hlen}, not 16`);
+  if (len < HEADER_LEN || len > end - off) throw new Error(`bad packet length ${len}`);
+  return { len, ver: v.getInt16(6), op: v.getInt32(8), seq: v.getInt32(12),
+           body: u8.subarray(off + HEADER_LEN, off + len) };
+}
+
 // the packets in an ArrayBuffer or Uint8Array: one, or an op-9 batch opened
 // into its inner packets (goim v2 keeps the batch header on WebSocket).
 // Throws on a malformed packet.
 export function decodePackets(data) {
   const u8 = data instanceof Uint8Array ? data : new Uint8Array(data);
   const out = [];
-  const one = (off, end) => {
-    if (end - off < HEADER_LEN) throw new Error('packet shorter than its header');
-    const v = new DataView(u8.buffer, u8.byteOffset + off, HEADER_LEN);
-    const len = v.getInt32(0), hlen = v.getInt16(4);
-    if (hlen !== HEADER_LEN) throw new Error(`header length ${hlen}, not 16`);
-    if (len < HEADER_LEN || len > end - off) throw new Error(`bad packet length ${len}`);
-    return { len, ver: v.getInt16(6), op: v.getInt32(8), seq: v.getInt32(12),
-             body: u8.subarray(off + HEADER_LEN, off + len) };
-  };
+  const one = (off, end) => decodeOne(u8, off, end);
   const outer = one(0, u8.length);
   if (outer.len !== u8.length) throw new Error('packet length differs from its frame length');
   if (outer.op !== OP.RAW) return [outer];
@@ -72,6 +84,25 @@ export function decodePackets(data) {
     off += p.len;
   }
   return out;
+}
+
+// op 19's body: seq (uint64 BE) | n (1 byte, 1..64) | id (n ASCII bytes) |
+// a whole packet, the push. Returns { seq, id, packet }; seq is a Number
+// (exact below 2^53: job's are milliseconds x 1000). Throws when malformed.
+export function decodeEnsure(body) {
+  if (body.length < 9) throw new Error('op 19 shorter than its seq and id');
+  const v = new DataView(body.buffer, body.byteOffset, body.length);
+  const seq = Number(v.getBigUint64(0));
+  const n = body[8];
+  if (n < 1 || n > ENSURE_ID_MAX || body.length < 9 + n) throw new Error(`op 19 id length ${n}`);
+  const idBytes = body.subarray(9, 9 + n);
+  if (idBytes.some((b) => b < 0x20 || b > 0x7e || b === 0x2c)) {
+    throw new Error('op 19 id not printable ASCII, or with a comma');
+  }
+  const packet = decodeOne(body, 9 + n, body.length);
+  if (9 + n + packet.len !== body.length) throw new Error('op 19: bytes after its message');
+  if (packet.op === OP.RAW || packet.op === OP.ENSURE) throw new Error(`op 19 holding op ${packet.op}`);
+  return { seq, id: String.fromCharCode(...idBytes), packet };
 }
 
 // gRPC-style backoff, as goim's NodesReply describes it
@@ -108,6 +139,17 @@ export class GoimClient {
     this.stopped = true;
     this.nodes = null;
     this.session = null;    // op 8's body: {mid, key, room_id}, when the server sends it
+    // ensure messages (opts.ack): ids seen, oldest first, kept across
+    // reconnects (and in sessionStorage), and ids to acknowledge
+    this.ack = !!this.opts.ack;
+    this.seenMax = this.opts.ackSeen ?? DEFAULTS.ackSeen;
+    this.seenKey = this.opts.ackStorage ?? `goim.ack.${this.mid}`;
+    this.seen = new Set();
+    this.seenDirty = false;
+    this.acks = [];
+    this.ackTimer = null;
+    this.ackStats = { ensure: 0, dups: 0, acked: 0 };
+    if (this.ack) this.loadSeen();
   }
 
   on(type, fn) {
@@ -116,9 +158,9 @@ export class GoimClient {
     return () => this.listeners.get(type).delete(fn);
   }
 
-  emit(type, detail) {
+  emit(type, detail, ...more) {
     for (const fn of this.listeners.get(type) || []) {
-      try { fn(detail); } catch (e) { console.error(e); }
+      try { fn(detail, ...more); } catch (e) { console.error(e); }
     }
   }
 
@@ -221,6 +263,11 @@ export class GoimClient {
   teardown() {
     clearInterval(this.hbTimer);
     this.hbTimer = null;
+    // ids not acked yet: the server resends them to the next connection
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    this.acks = [];
+    this.saveSeen();
     for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(new Error('connection closed')); }
     this.pending.clear();
     if (this.ws) {
@@ -234,6 +281,7 @@ export class GoimClient {
   close() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    if (this.acks.length) this.flushAcks();
     this.teardown();
     this.setState('closed');
   }
@@ -306,11 +354,77 @@ export class GoimClient {
     return this.accepts;
   }
 
+  // ensure ids: sessionStorage keeps them across a reload of the page
+  storage() {
+    if (this.seenKey === false) return null;
+    try { return globalThis.sessionStorage || null; } catch (e) { return null; }
+  }
+
+  loadSeen() {
+    const st = this.storage();
+    if (!st) return;
+    try {
+      const ids = JSON.parse(st.getItem(this.seenKey) || '[]');
+      if (!Array.isArray(ids)) return;
+      for (const id of ids.slice(-this.seenMax)) if (typeof id === 'string') this.seen.add(id);
+    } catch (e) { /* unreadable: start afresh */ }
+  }
+
+  saveSeen() {
+    const st = this.seenDirty && this.storage();
+    this.seenDirty = false;
+    if (!st) return;
+    try { st.setItem(this.seenKey, JSON.stringify([...this.seen])); } catch (e) { /* full or refused */ }
+  }
+
+  // false when id was seen before; else it is remembered, the oldest of
+  // more than seenMax forgotten
+  remember(id) {
+    if (this.seen.has(id)) return false;
+    this.seen.add(id);
+    if (this.seen.size > this.seenMax) this.seen.delete(this.seen.values().next().value);
+    this.seenDirty = true;
+    return true;
+  }
+
+  queueAck(id) {
+    this.acks.push(id);
+    if (!this.ackTimer) this.ackTimer = setTimeout(() => this.flushAcks(), ACK_BATCH_MS);
+  }
+
+  // the ids queued, in op 18s of at most ACK_BODY_MAX bytes; the ids seen
+  // are saved first, so that nothing acked can come back as new
+  flushAcks() {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    const ids = this.acks;
+    this.acks = [];
+    this.saveSeen();
+    if (!this.ws || this.ws.readyState !== 1) return;
+    let body = '';
+    for (const id of ids) {
+      if (body && body.length + 1 + id.length > ACK_BODY_MAX) { this.send(OP.ACK, body); body = ''; }
+      body = body ? `${body},${id}` : id;
+    }
+    if (body) this.send(OP.ACK, body);
+    this.ackStats.acked += ids.length;
+  }
+
+  // op 19: ack the id, drop a resend, else the message inside as a push
+  onEnsure(e) {
+    this.ackStats.ensure++;
+    this.queueAck(e.id);
+    if (!this.remember(e.id)) { this.ackStats.dups++; return; }
+    this.onPacket(e.packet, { id: e.id, seq: e.seq });
+  }
+
   onFrame(data) {
     let packets;
     try {
       if (typeof data === 'string') throw new Error('text frame');
       packets = decodePackets(data);
+      // a malformed op 19 drops the frame, like any malformed packet
+      if (this.ack) for (const p of packets) if (p.op === OP.ENSURE) p.ensure = decodeEnsure(p.body);
     } catch (e) {
       this.emit('error', { error: e, where: 'frame' });
       this.ws && this.ws.close(1002);
@@ -319,9 +433,13 @@ export class GoimClient {
     for (const p of packets) this.onPacket(p);
   }
 
-  onPacket(p) {
+  onPacket(p, ensure) {
     this.lastReply = Date.now();
     switch (p.op) {
+    case OP.ENSURE:
+      if (!p.ensure) break;     // without opts.ack: an unknown op, as in goim
+      this.onEnsure(p.ensure);
+      return;
     case OP.AUTH_REPLY:
       if (this.state === 'authenticating') {
         this.attempts = 0;
@@ -331,6 +449,8 @@ export class GoimClient {
           try { this.session = JSON.parse(decoder.decode(p.body)); } catch (e) { /* goim */ }
           if (this.session && typeof this.session.key === 'string') this.key = this.session.key;
         }
+        // the first op 18 of a connection declares that it acknowledges
+        if (this.ack) this.send(OP.ACK);
         this.setState('connected', { url: this.url(), session: this.session });
         this.heartbeat();
         this.hbTimer = setInterval(() => this.heartbeat(), this.heartbeatSecs * 1000);
@@ -354,7 +474,8 @@ export class GoimClient {
       return;
     }
     if (p.seq !== 0) return;    // a late reply
-    this.emit('message', { op: p.op, ver: p.ver, seq: p.seq, body: p.body,
-                           text: decoder.decode(p.body) });
+    const m = { op: p.op, ver: p.ver, seq: p.seq, body: p.body, text: decoder.decode(p.body) };
+    if (ensure) this.emit('message', m, ensure);
+    else this.emit('message', m);
   }
 }
