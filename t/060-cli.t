@@ -14,7 +14,8 @@ use Goim::Time;
 # and TEST 3 and TEST 4 expect counts in proportion
 sub d { Goim::Time::scaled($_[0]) }
 
-Goim::Stack::setup();
+# ensure messages are resent after 300 ms (TEST 10)
+Goim::Stack::setup(job_args => ['--ensure-retry', 300]);
 Goim::Cli::setup();
 run_tests();
 Goim::Stack::teardown();
@@ -248,3 +249,47 @@ t8b bad_packets >4
 --- goim_cli_exit
 t8a 0
 t8b 0
+
+
+
+=== TEST 9: --ack: an ensure message comes as op 19, is acknowledged, and printed as the push inside it
+--- init
+Goim::Cli::start('t9', ['-p', '--ack', '--print-ensure', '-d', main::d(5), qw(-e 1 -m 590)], auth => 1);
+--- request
+POST /goim/push/mids?operation=1000&mids=590&ensure=1
+must arrive
+--- response_body_like chomp
+^\{"code":0,"message":"","data":\{"id":"[0-9a-f-]{36}"\}\}$
+--- goim_cli
+t9 client=0 ensure id=...
+t9 client=0 op=1000 seq=0 ver=1 body=must arrive
+t9 client=0 ack ids=...
+--- goim_cli_summary
+t9 messages 1
+t9 ensure 1
+t9 ensure_dups 0
+t9 acks_sent 1
+t9 bad_packets 0
+--- goim_cli_exit
+t9 0
+
+
+
+=== TEST 10: --ack-delay past job's ensure_retry: the resends are dropped as duplicates, the message counted once
+--- init
+Goim::Cli::start('t10', ['-w', '-p', '--ack-delay', 1000, '-d', main::d(3), qw(-m 591)], auth => 1);
+--- request
+POST /goim/push/mids?operation=1000&mids=591&ensure=1
+once
+--- response_body_like chomp
+"data":\{"id":
+--- goim_cli
+t10 client=0 op=1000 seq=0 ver=1 body=once
+--- goim_cli_summary
+t10 messages 1
+t10 ensure >1
+t10 ensure_dups >0
+t10 acks_sent >0
+t10 bad_packets 0
+--- goim_cli_exit
+t10 0
