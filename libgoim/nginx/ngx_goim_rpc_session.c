@@ -384,7 +384,8 @@ ngx_goim_rpc_session_frame(void *owner, goim_packet_t *pkt)
         }
     }
 
-    if (h->handler == NULL) {
+    /* a handler for a method libgoim's table lacks: our bug, not the peer's */
+    if (h->handler == NULL || goim_rpc_method(method) == NULL) {
         ngx_log_error(NGX_LOG_ERR, s->chan.log, 0,
                       "goim rpc: client %V called unknown method %D",
                       &s->chan.connection->addr_text, method);
