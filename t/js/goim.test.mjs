@@ -1,8 +1,9 @@
 // goim.js under node with a fake WebSocket and a fake fetch: the codec,
 // the backoff, and the client's state machine (auth, heartbeats, online
-// count, batches, requests, reconnects, bad frames, nodes). Run by
+// count, batches, requests, reconnects, bad frames, nodes, and with ack:
+// ensure messages, ops 18 and 19: acks, resends dropped, bad op 19s). Run by
 // t/071-goim-js.t; prints "ok <name>" or "not ok <name>: <detail>".
-import { GoimClient, OP, encodePacket, decodePackets, backoffDelay } from '../../clients/js/goim.js';
+import { GoimClient, OP, encodePacket, decodePackets, decodeEnsure, backoffDelay } from '../../clients/js/goim.js';
 
 let failed = 0;
 async function check(name, fn) {
@@ -49,7 +50,7 @@ async function authed(opts = {}) {
                              backoff: { base_delay: 0.01, max_delay: 0.05, factor: 2, jitter: 0.1 }, ...opts });
   const ev = { states: [], messages: [], online: [], errors: [] };
   c.on('state', (s) => ev.states.push(s.state));
-  c.on('message', (m) => ev.messages.push([m.op, m.text]));
+  c.on('message', (m, e) => ev.messages.push(e ? [m.op, m.text, e] : [m.op, m.text]));
   c.on('online', (n) => ev.online.push(n));
   c.on('error', (e) => ev.errors.push(`${e.where}: ${e.error.message}`));
   await c.connect();
@@ -250,6 +251,134 @@ await check('nodes/weighted gives the heartbeat, the backoff and the addresses, 
   await d.connect();
   eq([d.heartbeatSecs, d.backoff.base_delay, errs], [240, 1, ['nodes']]);
   d.close();
+});
+
+// ensure messages (ops 18 and 19): an op 19's body, seq | n | id | packet
+function ensureBody(seq, id, op, text) {
+  const inner = encodePacket(op, 0, text);
+  const ids = te.encode(id);
+  const b = new Uint8Array(9 + ids.length + inner.length);
+  new DataView(b.buffer).setBigUint64(0, BigInt(seq));
+  b[8] = ids.length;
+  b.set(ids, 9);
+  b.set(inner, 9 + ids.length);
+  return b;
+}
+// a fake sessionStorage, to see the ids seen survive a new client
+const store = new Map();
+globalThis.sessionStorage = { getItem: (k) => (store.has(k) ? store.get(k) : null), setItem: (k, v) => store.set(k, String(v)) };
+const acksOf = (ws) => ws.sent.filter((p) => p.op === OP.ACK).map((p) => td.decode(p.body));
+
+await check('decodeEnsure reads seq, id and the packet inside; refuses malformed bodies', () => {
+  const e = decodeEnsure(ensureBody(1733224000123000, 'm-1', 1000, 'inner ✓'));
+  eq([e.seq, e.id, e.packet.op, e.packet.seq, td.decode(e.packet.body)], [1733224000123000, 'm-1', 1000, 0, 'inner ✓']);
+  const good = ensureBody(5, 'abc', 1000, 'x');
+  const zeroId = good.slice(); zeroId[8] = 0;
+  const longId = good.slice(); longId[8] = 65;
+  const comma = ensureBody(5, 'a,b', 1000, 'x');
+  const ctl = ensureBody(5, 'a\nb', 1000, 'x');
+  const trailing = new Uint8Array([...good, 0]);
+  const short = good.subarray(0, good.length - 1);
+  const nested = ensureBody(5, 'abc', OP.ENSURE, 'x');
+  for (const [what, b] of [['8 bytes', good.subarray(0, 8)], ['id length 0', zeroId], ['id length 65', longId],
+                           ['a comma in the id', comma], ['a control byte in the id', ctl],
+                           ['bytes after the packet', trailing], ['a cut packet', short],
+                           ['an op 19 inside', nested], ['no packet', good.subarray(0, 12)]]) {
+    let threw = false;
+    try { decodeEnsure(b); } catch (err) { threw = true; }
+    if (!threw) throw new Error(`${what} accepted`);
+  }
+});
+
+await check('with ack, an empty op 18 follows op 8 at once (before the first heartbeat)', async () => {
+  const { c, ws } = await authed({ ack: true, mid: 70, ackStorage: false });
+  eq(ws.sent.map((p) => p.op), [OP.AUTH, OP.ACK, OP.HEARTBEAT]);
+  eq(ws.sent[1].body.length, 0, 'op 18 body');
+  c.close();
+});
+
+await check('with ack, an op 19 is delivered as its inner message with {id, seq}; the ids acked in one op 18', async () => {
+  const { c, ev, ws } = await authed({ ack: true, mid: 71, ackStorage: false });
+  ws.deliver(batch([[OP.ENSURE, ensureBody(1000, 'id-a', 1000, 'first')], [1001, 'plain'],
+                    [OP.ENSURE, ensureBody(2000, 'id-b', 1002, 'second')]]));
+  eq(ev.messages, [[1000, 'first', { id: 'id-a', seq: 1000 }], [1001, 'plain'], [1002, 'second', { id: 'id-b', seq: 2000 }]]);
+  eq(acksOf(ws), [''], 'not acked before the batch window');
+  ws.reply(OP.ENSURE, 0, ensureBody(3000, 'id-c', 1000, 'third'));
+  await tick(150);
+  eq(acksOf(ws), ['', 'id-a,id-b,id-c'], 'one op 18 for the three');
+  eq(c.ackStats, { ensure: 3, dups: 0, acked: 3 });
+  c.close();
+});
+
+await check('with ack, a resend of an id seen is acked again but not delivered twice, also across a reconnect', async () => {
+  const { c, ev, ws } = await authed({ ack: true, mid: 72, ackStorage: false });
+  ws.reply(OP.ENSURE, 0, ensureBody(10, 'dup-1', 1000, 'once'));
+  ws.reply(OP.ENSURE, 0, ensureBody(10, 'dup-1', 1000, 'once'));
+  await tick(150);
+  eq(ev.messages, [[1000, 'once', { id: 'dup-1', seq: 10 }]]);
+  eq(acksOf(ws), ['', 'dup-1,dup-1']);
+  eq([c.ackStats.ensure, c.ackStats.dups], [2, 1]);
+  // the connection dies before a new id is acked: the server resends both
+  ws.reply(OP.ENSURE, 0, ensureBody(20, 'dup-2', 1000, 'before the drop'));
+  ws.drop(1006);
+  await tick(120);
+  const ws2 = FakeWS.all[FakeWS.all.length - 1];
+  if (ws2 === ws) throw new Error('no reconnect');
+  ws2.reply(OP.AUTH_REPLY, ws2.sent[0].seq);
+  eq(acksOf(ws2), [''], 'the empty op 18 again after the reconnect');
+  ws2.deliver(batch([[OP.ENSURE, ensureBody(10, 'dup-1', 1000, 'once')], [OP.ENSURE, ensureBody(20, 'dup-2', 1000, 'before the drop')],
+                     [OP.ENSURE, ensureBody(30, 'dup-3', 1000, 'new')]]));
+  await tick(150);
+  eq(ev.messages.map((m) => m[1]), ['once', 'before the drop', 'new']);
+  eq(acksOf(ws2), ['', 'dup-1,dup-2,dup-3']);
+  eq(c.ackStats, { ensure: 6, dups: 3, acked: 5 });
+  c.close();
+});
+
+await check('with ack, the ids seen are kept in sessionStorage: a new client (a reload) drops their resends', async () => {
+  const a = await authed({ ack: true, mid: 73 });
+  a.ws.reply(OP.ENSURE, 0, ensureBody(1, 'kept-1', 1000, 'before the reload'));
+  await tick(150);
+  eq(JSON.parse(store.get('goim.ack.73')), ['kept-1']);
+  a.c.close();
+  const b = await authed({ ack: true, mid: 73 });
+  b.ws.reply(OP.ENSURE, 0, ensureBody(1, 'kept-1', 1000, 'before the reload'));
+  b.ws.reply(OP.ENSURE, 0, ensureBody(2, 'kept-2', 1000, 'after the reload'));
+  await tick(150);
+  eq(b.ev.messages.map((m) => m[1]), ['after the reload']);
+  eq(acksOf(b.ws), ['', 'kept-1,kept-2']);
+  eq(b.c.ackStats.dups, 1);
+  b.c.close();
+});
+
+await check('with ack, a malformed op 19 is not delivered nor acked: the frame is dropped and the link reopened', async () => {
+  const { c, ev, ws } = await authed({ ack: true, mid: 74, ackStorage: false });
+  const bad = ensureBody(1, 'bad-1', 1000, 'never');
+  bad[8] = 0;
+  ws.deliver(batch([[1000, 'same frame'], [OP.ENSURE, bad]]));
+  ws.reply(OP.ENSURE, 0, ensureBody(1, 'bad,2', 1000, 'never either'));
+  await tick(150);
+  eq(ev.messages, []);
+  eq(acksOf(ws), ['']);
+  if (!ev.errors.length || !ev.errors[0].startsWith('frame: op 19')) throw new Error(ev.errors.join());
+  eq(ws.closed, 1002);
+  eq(c.ackStats, { ensure: 0, dups: 0, acked: 0 });
+  c.close();
+});
+
+await check('without ack, no op 18 is sent and an op 19 is just another op: no id, no ack, no error', async () => {
+  const { c, ev, ws } = await authed({ mid: 75 });
+  ws.deliver(batch([[OP.ENSURE, ensureBody(1, 'plain-1', 1000, 'ignored')], [1000, 'a plain push']]));
+  ws.reply(OP.ENSURE, 0, new Uint8Array([1, 2, 3]));
+  await tick(150);
+  // (the server never sends op 19 to such a connection: it gets the plain push)
+  eq(ev.messages.map((m) => [m[0], m.length]), [[OP.ENSURE, 2], [1000, 2], [OP.ENSURE, 2]]);
+  eq(ev.messages[1], [1000, 'a plain push']);
+  eq(ev.errors, []);
+  eq(ws.sent.map((p) => p.op), [OP.AUTH, OP.HEARTBEAT]);
+  eq(ws.readyState, 1, 'still open');
+  eq(store.has('goim.ack.75'), false, 'nothing stored');
+  c.close();
 });
 
 process.exit(failed ? 1 : 0);
