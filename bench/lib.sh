@@ -1,10 +1,11 @@
 # Shared by the benchmarks that run the whole ngx_goim stack from build/
-# (bench/ensure.sh): sourced, with TOP, BUILD and OUT set.
+# (bench/ensure.sh, bench/reload.sh): sourced, with TOP, BUILD and OUT set.
 #
 #   stack_start NAME [JOB_FLAGS...]   goim-router, goim-job and an nginx of
 #                                     $WORKERS workers (TCP 4301, HTTP 4302:
-#                                     /sub, /status, /goim/); logs in
-#                                     $OUT/*.NAME.log
+#                                     /sub, /status, /goim/), with the
+#                                     main-level directives in $STACK_MAIN;
+#                                     logs in $OUT/*.NAME.log
 #   stack_stop                        all of it, waiting for nginx to exit
 #   field_sum FIELD FILE...           a goim-cli summary field, summed
 #   cpu_ticks PID...                  utime + stime of the processes, in ticks
@@ -45,6 +46,7 @@ goim_comet_logic 127.0.0.1:4319;
 goim_logic_router 127.0.0.1:4339;
 goim_logic_job 127.0.0.1:4329;
 goim_logic_rpc_timeout 5s;
+${STACK_MAIN:-}
 stream {
     server { listen 127.0.0.1:4301 reuseport; goim_comet; }
     server { listen 127.0.0.1:4309; goim_comet_push; }
@@ -98,5 +100,5 @@ cpu_ticks() {
 }
 
 nginx_workers() {
-    pgrep -P "$(cat "$OUT/nginx.pid")" | tr '\n' ' '
+    pgrep -P "$(cat "$OUT/nginx.pid")" | sort -n | tr '\n' ' '
 }

@@ -18,103 +18,34 @@
 
 set -euo pipefail
 
-# the benchmark's stack runs its internal plane unauthenticated on loopback
-unset GOIM_RPC_SECRET_FILE
-
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$TOP/build}
 CLI=$BUILD/goim-cli
 OUT=$BUILD/bench/reload
 SUBS=${SUBS:-10000}
-WORKERS=${WORKERS:-2}
 MID_RATE=${MID_RATE:-100}
 ROOM_RATE=${ROOM_RATE:-10}
 RELOADS=${RELOADS:-5}
 GAP=${GAP:-2}
 PER_PROC=${PER_PROC:-2500}
 MODES=${MODES:-"on off"}
-NGINX=/usr/sbin/nginx
 MID0=100000
+
+# shellcheck source=bench/lib.sh
+. "$TOP/bench/lib.sh"
 
 [ -x "$CLI" ] || { echo "bench: build goim-cli first (make)" >&2; exit 1; }
 mkdir -p "$OUT"
 
 PIDS=()
-DAEMONS=()
 
 cleanup() {
-    for p in "${PIDS[@]}" "${DAEMONS[@]}"; do
+    for p in "${PIDS[@]}"; do
         kill "$p" 2>/dev/null || true
     done
-    [ -f "$OUT/nginx.pid" ] && kill "$(cat "$OUT/nginx.pid")" 2>/dev/null
-    wait 2>/dev/null || true
+    stack_stop
 }
 trap cleanup EXIT
-
-start_stack() {
-    local handoff=$1 pid
-    if pid=$(cat "$OUT/nginx.pid" 2>/dev/null) && kill "$pid" 2>/dev/null; then
-        while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-    fi
-    mkdir -p "$OUT/tmp"
-    "$BUILD/goim-router" --listen 127.0.0.1:4339 --log-level warn \
-        >"$OUT/router.log" 2>&1 &
-    DAEMONS+=($!)
-    "$BUILD/goim-job" --listen 127.0.0.1:4329 --router 127.0.0.1:4339 \
-        --log-level warn >"$OUT/job.$handoff.log" 2>&1 &
-    DAEMONS+=($!)
-    cat >"$OUT/nginx.conf" <<EOF
-load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-load_module $BUILD/nginx/objs/ngx_goim_comet_module.so;
-load_module $BUILD/nginx/objs/ngx_goim_logic_module.so;
-worker_processes $WORKERS;
-worker_rlimit_nofile 20000;
-error_log $OUT/error.$handoff.log notice;
-pid $OUT/nginx.pid;
-events { worker_connections 20000; }
-goim_comet_id bench;
-goim_comet_logic 127.0.0.1:4319;
-goim_comet_handoff $handoff;
-goim_logic_router 127.0.0.1:4339;
-goim_logic_job 127.0.0.1:4329;
-goim_logic_rpc_timeout 5s;
-stream {
-    server { listen 127.0.0.1:4301 reuseport; goim_comet; }
-    server { listen 127.0.0.1:4309; goim_comet_push; }
-    server { listen 127.0.0.1:4319; goim_logic_rpc; }
-}
-http {
-    access_log off;
-    client_body_temp_path $OUT/tmp;
-    server {
-        listen 127.0.0.1:4302 reuseport;
-        location = /sub { goim_comet_ws; }
-        location = /status { goim_comet_status; }
-        location /goim/ { goim_logic_api; }
-    }
-}
-EOF
-    : >"$OUT/error.$handoff.log"
-    "$NGINX" -p "$OUT" -c "$OUT/nginx.conf"
-    sleep 1
-}
-
-stop_stack() {
-    kill -QUIT "$(cat "$OUT/nginx.pid")" 2>/dev/null || true
-    for p in "${DAEMONS[@]}"; do
-        kill "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    DAEMONS=()
-    sleep 1
-}
-
-# the sum of a summary field over the files
-field_sum() {
-    local f=$1
-    shift
-    cat "$@" | awk -v f="$f" '$1 == f {s += $2} END {print s + 0}'
-}
 
 alive() {
     awk '/^goim-cli: [0-9.]+s alive/ {a[FILENAME] = $4}
@@ -122,14 +53,10 @@ alive() {
         2>/dev/null || echo 0
 }
 
-workers() {
-    pgrep -P "$(cat "$OUT/nginx.pid")" | sort -n | tr '\n' ' '
-}
-
 run() {
     local mode=$1 procs i n first tcp t0 t1 old w gone secs
     rm -f "$OUT"/client.*.err "$OUT"/client.*.out "$OUT"/push.*.err
-    start_stack "$mode"
+    STACK_MAIN="goim_comet_handoff $mode;" stack_start "$mode"
 
     procs=$(( (SUBS + PER_PROC - 1) / PER_PROC ))
     n=$(( SUBS / procs ))
@@ -166,7 +93,7 @@ run() {
 
     : >"$OUT/reloads.$mode"
     for (( r = 1; r <= RELOADS; r++ )); do
-        old=$(workers)
+        old=$(nginx_workers)
         t0=$(date +%s.%N)
         kill -HUP "$(cat "$OUT/nginx.pid")"
         # until none of the old workers is left
@@ -189,7 +116,7 @@ run() {
     for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     PIDS=()
-    stop_stack
+    stack_stop
 
     local room_ok mid_ok room_got mid_got dups reord closed reconn
     room_ok=$(field_sum pushes_ok "$OUT/push.room.err")
