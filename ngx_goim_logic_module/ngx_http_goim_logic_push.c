@@ -528,24 +528,7 @@ ngx_http_goim_logic_ensure_push(ngx_http_goim_logic_ctx_t *ctx)
         msgs[i] = &m[i];
     }
 
-    ctx->rpc_start = ngx_current_msec;
-
-    switch (ngx_goim_logic_queue_push_job(ctx->worker, msgs, nmids,
-                                          ngx_http_goim_logic_job_done, ctx,
-                                          &ctx->call))
-    {
-    case NGX_OK:
-        return;
-
-    case NGX_DECLINED:
-        ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "no queue configured (goim_logic_job)");
-        return;
-
-    default:
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    (void) ngx_http_goim_logic_job_push(ctx, msgs, nmids);
 }
 
 
@@ -575,9 +558,14 @@ ngx_http_goim_logic_job_push(ngx_http_goim_logic_ctx_t *ctx,
 {
     ctx->rpc_start = ngx_current_msec;
 
-    switch (ngx_goim_logic_queue_push(ctx->worker, msgs, n,
-                                      ngx_http_goim_logic_job_done, ctx,
-                                      &ctx->call))
+    /* ensure records go to job over RPC whatever the queue (job keeps them) */
+    switch (ctx->ensure
+            ? ngx_goim_logic_queue_push_job(ctx->worker, msgs, n,
+                                            ngx_http_goim_logic_job_done, ctx,
+                                            &ctx->call)
+            : ngx_goim_logic_queue_push(ctx->worker, msgs, n,
+                                        ngx_http_goim_logic_job_done, ctx,
+                                        &ctx->call))
     {
     case NGX_OK:
         return NGX_OK;
