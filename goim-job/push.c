@@ -9,9 +9,12 @@
  *              comet whose id is msg.server
  *   ROOM       through the room aggregator (room.c): one
  *              COMET_BROADCAST_ROOM {room_id, proto = several inner
- *              packets} to every comet
- *   BROADCAST  COMET_BROADCAST {proto_op, proto, speed / comets} to every
- *              comet
+ *              packets, epoch, seq} to every comet
+ *   BROADCAST  COMET_BROADCAST {proto_op, proto, speed / comets, epoch,
+ *              seq} to every comet
+ *
+ * epoch and seq (not in goim, which skips them) are the position of the
+ * first message in its stream (stream.c), for comet's room history.
  *
  * A send is one such request and its deliveries, one per comet.  A
  * delivery that fails is tried again (100 ms doubling to 3 s) for as long
@@ -45,6 +48,8 @@ typedef struct {
     void                  (*keys_done)(void *data, int delivered);
     char                   *room;       /* ROOM */
     int32_t                 speed;
+    uint64_t                epoch;      /* ROOM, BROADCAST: the position */
+    uint64_t                seq;        /* of the first message */
     unsigned                pending;    /* deliveries */
     unsigned                failed;
     job_rec_t             **recs;
@@ -323,6 +328,8 @@ job_dlv_start(job_dlv_t *d)
     case GOIM__METHOD__COMET_BROADCAST_ROOM:
         room.room_id = s->room;
         room.proto = &s->proto;
+        room.epoch = s->epoch;
+        room.seq = s->seq;
         req = &room.base;
         break;
 
@@ -330,6 +337,8 @@ job_dlv_start(job_dlv_t *d)
         bcast.proto_op = s->m->operation;
         bcast.proto = &s->proto;
         bcast.speed = s->speed;
+        bcast.epoch = s->epoch;
+        bcast.seq = s->seq;
         req = &bcast.base;
         break;
     }
@@ -457,7 +466,8 @@ job_send_go(job_send_t *s, job_comet_t *cm)
 
 int
 job_send_room(const char *room, uint8_t *body, size_t len, job_rec_t **recs,
-    size_t nrecs, void (*done)(void *data), void *data)
+    size_t nrecs, uint64_t epoch, uint64_t seq, void (*done)(void *data),
+    void *data)
 {
     size_t       i;
     job_send_t  *s;
@@ -484,6 +494,8 @@ job_send_room(const char *room, uint8_t *body, size_t len, job_rec_t **recs,
 
     s->done = done;
     s->data = data;
+    s->epoch = epoch;
+    s->seq = seq;
     job.stats.room_batches++;
 
     job_send_go(s, NULL);
@@ -668,6 +680,11 @@ job_route_msg(job_rec_t *rec, const Goim__PushMsg *m, int retried)
 
     s->m = m;
     s->speed = m->speed / (int32_t) job.ncomets;
+
+    if (m->type == GOIM__PUSH_MSG__TYPE__BROADCAST) {
+        /* the broadcasts' stream: "", which no room can be named */
+        (void) job_streams_take("", 1, &s->epoch, &s->seq);
+    }
 
     job_send_go(s, cm);
     return;
