@@ -10,6 +10,7 @@
 #include <openssl/hmac.h>
 #include <yajl/yajl_tree.h>
 
+#include "goim_args.h"
 #include "goim_token.h"
 
 
@@ -297,7 +298,7 @@ goim_token_recovery(goim_token_t *t, yajl_val root)
     v = yajl_tree_get(root, room_pos_path, yajl_t_any);
     if (v && !YAJL_IS_NULL(v)) {
         if (!YAJL_IS_STRING(v)
-            || goim_token_position(v->u.string, strlen(v->u.string),
+            || goim_args_position(v->u.string, strlen(v->u.string),
                                    &t->room_epoch, &t->room_seq)
                != 0)
         {
@@ -310,7 +311,7 @@ goim_token_recovery(goim_token_t *t, yajl_val root)
     v = yajl_tree_get(root, all_pos_path, yajl_t_any);
     if (v && !YAJL_IS_NULL(v)) {
         if (!YAJL_IS_STRING(v)
-            || goim_token_position(v->u.string, strlen(v->u.string),
+            || goim_args_position(v->u.string, strlen(v->u.string),
                                    &t->all_epoch, &t->all_seq)
                != 0)
         {
@@ -321,51 +322,6 @@ goim_token_recovery(goim_token_t *t, yajl_val root)
     }
 
     return NULL;
-}
-
-
-static int
-goim_token_u64(const char *s, size_t len, uint64_t *v)
-{
-    size_t  i;
-
-    if (len == 0 || len > 19) {
-        return -1;
-    }
-
-    *v = 0;
-
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-
-        *v = *v * 10 + (uint64_t) (s[i] - '0');
-    }
-
-    return 0;
-}
-
-
-int
-goim_token_position(const char *s, size_t len, uint64_t *epoch,
-    uint64_t *seq)
-{
-    const char  *colon;
-
-    colon = memchr(s, ':', len);
-
-    if (colon == NULL
-        || goim_token_u64(s, colon - s, epoch) != 0
-        || goim_token_u64(colon + 1, s + len - colon - 1, seq) != 0
-        || *epoch == 0)
-    {
-        *epoch = 0;
-        *seq = 0;
-        return -1;
-    }
-
-    return 0;
 }
 
 

@@ -76,10 +76,6 @@ const char *goim_token_parse_claims(goim_token_t *t, const uint8_t *json,
 
 void goim_token_free(goim_token_t *t);
 
-/* "EPOCH:SEQ", both decimal, epoch > 0: 0, or -1 */
-int goim_token_position(const char *s, size_t len, uint64_t *epoch,
-    uint64_t *seq);
-
 /* base64url without padding (trailing '=' tolerated); dst has room for
  * len * 3 / 4 bytes.  Returns the decoded length, or -1. */
 long goim_base64url_decode(uint8_t *dst, const uint8_t *src, size_t len);

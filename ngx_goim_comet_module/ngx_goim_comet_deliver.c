@@ -20,6 +20,12 @@
 static void ngx_goim_comet_pacer_handler(ngx_event_t *ev);
 
 
+/* a broadcast as ch takes it: with its position if ch asked for them */
+#define ngx_goim_comet_deliver_as(ch, msg)                                   \
+    ((ch)->positions                                                         \
+     ? ngx_goim_comet_msg_positioned(msg, NGX_GOIM_COMET_STREAM_ALL) : (msg))
+
+
 /* delivery to this worker's connections */
 
 ngx_uint_t
@@ -61,6 +67,9 @@ ngx_goim_comet_deliver_room(ngx_goim_comet_worker_t *wk, ngx_str_t *name,
     ngx_goim_channel_t     *ch;
     ngx_goim_comet_room_t  *room;
 
+    /* kept whether or not this worker has members: they may come back */
+    ngx_goim_comet_history_add(wk, name, msg);
+
     room = ngx_goim_room_lookup(wk, name);
 
     if (room == NULL) {
@@ -73,7 +82,10 @@ ngx_goim_comet_deliver_room(ngx_goim_comet_worker_t *wk, ngx_str_t *name,
          q = ngx_queue_next(q))
     {
         ch = ngx_queue_data(q, ngx_goim_channel_t, room_link);
-        (void) ngx_goim_channel_push(ch, msg);
+        (void) ngx_goim_channel_push(ch, ch->positions
+                    ? ngx_goim_comet_msg_positioned(msg,
+                                                    NGX_GOIM_COMET_STREAM_ROOM)
+                    : msg);
     }
 }
 
@@ -117,9 +129,13 @@ void
 ngx_goim_comet_deliver_all(ngx_goim_comet_worker_t *wk, int32_t op,
     ngx_goim_comet_msg_t *msg, ngx_uint_t speed)
 {
+    ngx_str_t                all = ngx_null_string;
     ngx_rbtree_node_t       *node, *root, *sentinel;
     ngx_goim_channel_t      *ch;
     ngx_goim_comet_pacer_t  *pacer;
+
+    /* the broadcasts' stream is "", a name no room can have */
+    ngx_goim_comet_history_add(wk, &all, msg);
 
     if (speed) {
         pacer = ngx_calloc(sizeof(ngx_goim_comet_pacer_t), ngx_cycle->log);
@@ -158,7 +174,8 @@ ngx_goim_comet_deliver_all(ngx_goim_comet_worker_t *wk, int32_t op,
         ch = (ngx_goim_channel_t *) node;
 
         if (ngx_goim_channel_accepts(ch, op)) {
-            (void) ngx_goim_channel_push(ch, msg);
+            (void) ngx_goim_channel_push(ch, ngx_goim_comet_deliver_as(ch,
+                                                                      msg));
         }
     }
 }
@@ -199,7 +216,8 @@ ngx_goim_comet_pacer_handler(ngx_event_t *ev)
         ch = (ngx_goim_channel_t *) next;
 
         if (ngx_goim_channel_accepts(ch, pacer->op)) {
-            (void) ngx_goim_channel_push(ch, pacer->msg);
+            (void) ngx_goim_channel_push(ch, ngx_goim_comet_deliver_as(ch,
+                                                                  pacer->msg));
         }
 
         pacer->started = 1;

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "goim_args.h"
 #include "goim_token.h"
 
 
@@ -331,11 +332,11 @@ test_recovery(void **state)
                                          strlen(s), NULL, 0, NOW),
                         "token recover is not a boolean");
 
-    assert_int_equal(goim_token_position("1:2", 3, &e, &q), 0);
-    assert_int_equal(goim_token_position("1:", 2, &e, &q), -1);
-    assert_int_equal(goim_token_position(":1", 2, &e, &q), -1);
-    assert_int_equal(goim_token_position("1:-1", 4, &e, &q), -1);
-    assert_int_equal(goim_token_position("99999999999999999999:1", 22, &e,
+    assert_int_equal(goim_args_position("1:2", 3, &e, &q), 0);
+    assert_int_equal(goim_args_position("1:", 2, &e, &q), -1);
+    assert_int_equal(goim_args_position(":1", 2, &e, &q), -1);
+    assert_int_equal(goim_args_position("1:-1", 4, &e, &q), -1);
+    assert_int_equal(goim_args_position("99999999999999999999:1", 22, &e,
                                          &q), -1);
 
     /* after a JWT, separated by white space: the client's own options */
