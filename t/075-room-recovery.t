@@ -14,11 +14,20 @@ use Goim::Daemon;
 use Goim::Ensure ();
 use Goim::Recovery qw(recovering recovery next_positioned room_push all_push);
 use Goim::Time;
+use Time::HiRes qw(time sleep);
+
+our $Short;
 
 Goim::Stack::setup();
 $Goim::Stack::MainConfig =~ s/^(\s*goim_comet_id [^;]*;)/$1
     goim_comet_room_history 5;
     goim_comet_room_history_ttl 1h;/m;
+# TEST 8's: the same, but a history of 1 s
+($Short = $Goim::Stack::MainConfig) =~ s/goim_comet_room_history_ttl 1h/goim_comet_room_history_ttl 1s/;
+Test::Nginx::Socket::add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('main_config', $Short) if $block->name =~ /history_ttl/;
+});
 run_tests();
 Goim::Stack::teardown();
 
@@ -213,3 +222,76 @@ change room: position is not EPOCH:SEQ
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 8: goim_comet_room_history_ttl: older messages are not served
+--- init
+my $c = Goim::Recovery::recovering('r8', '{"mid":7508,"room_id":"live://7508","recover":true}');
+Goim::Recovery::room_push('live://7508', 'old');
+my $m = Goim::Recovery::next_positioned($c) or die "r8: no op 20\n";
+$c->close;
+Goim::Recovery::room_push('live://7508', 'stale');
+my $pushed = time;
+sleep 0.1 while time - $pushed < 1.5;
+my $c2 = Goim::Recovery::recovering('r8b',
+    qq({"mid":7508,"room_id":"live://7508","room_pos":"$m->{epoch}:$m->{seq}"}));
+my $r = Goim::Recovery::recovery($c2);
+Test::More::is($r->{recovered}, JSON::PP::false, 'older than the history keeps: not recovered');
+# the stream had nothing newer than the age bound either: forgotten
+Test::More::is($r->{pos}, '', 'nor is its position kept');
+Test::More::is($c2->wait_for_op(Goim::Client::OP_POSITION(), 0.5), undef, 'the stale one is not sent');
+--- request
+GET /status
+--- response_body_like chomp
+"gaps":1,
+
+
+
+=== TEST 9: over WebSocket the op 20 packets come inside the OpRaw frame
+--- init
+my $c = Goim::Recovery::recovering('w9', '{"mid":7509,"room_id":"live://7509","recover":true}',
+                                   transport => 'ws');
+Goim::Recovery::room_push('live://7509', 'ws1');
+my $m = Goim::Recovery::next_positioned($c) or die "w9: no op 20\n";
+Test::More::is(main::body_of($m), 'ws1', 'op 20 holding the message');
+Test::More::is(scalar(grep { ($_->{op} // -1) == 9 } @{$c->frames}), 1,
+               'in an OpRaw (op 9) frame, as goim sends batches');
+$c->close;
+Goim::Recovery::room_push('live://7509', 'ws2');
+my $c2 = Goim::Recovery::recovering('w9b',
+    qq({"mid":7509,"room_id":"live://7509","room_pos":"$m->{epoch}:$m->{seq}"}), transport => 'ws');
+my $n = Goim::Recovery::next_positioned($c2) or die "w9b: no op 20\n";
+Test::More::is(main::body_of($n), 'ws2', 'recovered over WebSocket too');
+--- request
+GET /status
+--- response_body_like chomp
+"recovered":1,
+
+
+
+=== TEST 10: job restarted: its streams start new epochs, a position from before is not recovered
+--- init
+my $c = Goim::Recovery::recovering('r10', '{"mid":7510,"room_id":"live://7510","recover":true}');
+Goim::Recovery::room_push('live://7510', 'before');
+my $m = Goim::Recovery::next_positioned($c) or die "r10: no op 20\n";
+my $port = $Goim::Stack::Job->port;
+$Goim::Stack::Job->crash;
+$Goim::Stack::Job = Goim::Daemon->start('job', port => $port);
+# the new job pushes once it has the comet list
+Goim::Time::wait_until(sub { eval { Goim::Recovery::room_push('live://7510', 'after') } }, 20)
+    or die "r10: the restarted job takes no push\n";
+my $n = Goim::Recovery::next_positioned($c) or die "r10: no op 20 after the restart\n";
+Test::More::is(main::body_of($n), 'after', 'the push after the restart');
+Test::More::ok($n->{epoch} > $m->{epoch}, 'in a new epoch');
+Test::More::is($n->{seq}, 1, 'from 1');
+$c->close;
+my $c2 = Goim::Recovery::recovering('r10b',
+    qq({"mid":7510,"room_id":"live://7510","room_pos":"$m->{epoch}:$m->{seq}"}));
+my $r = Goim::Recovery::recovery($c2);
+Test::More::is($r->{recovered}, JSON::PP::false, 'a position of the old epoch: not recovered');
+Test::More::is($r->{pos}, "$n->{epoch}:1", 'the new position to go on from');
+--- request
+GET /status
+--- response_body_like chomp
+"breaks":1,
