@@ -556,7 +556,7 @@ ngx_goim_comet_history_recover(ngx_goim_channel_t *ch, ngx_str_t *name,
             if (kind == NGX_GOIM_COMET_STREAM_ALL) {
                 op = (int32_t) goim_get_be32(p + 8);
 
-                if (!ngx_goim_channel_accepts(ch, op)) {
+                if (!ngx_goim_opset_has(&ch->accepts, op)) {
                     continue;
                 }
             }
@@ -597,7 +597,7 @@ ngx_goim_comet_history_recover(ngx_goim_channel_t *ch, ngx_str_t *name,
             if (kind == NGX_GOIM_COMET_STREAM_ALL) {
                 op = (int32_t) goim_get_be32(p + 8);
 
-                if (!ngx_goim_channel_accepts(ch, op)) {
+                if (!ngx_goim_opset_has(&ch->accepts, op)) {
                     continue;
                 }
             }
