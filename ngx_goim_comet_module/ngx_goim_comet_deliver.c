@@ -18,6 +18,7 @@
 
 
 static void ngx_goim_comet_pacer_handler(ngx_event_t *ev);
+static void ngx_goim_comet_deliver_done(ngx_goim_comet_msg_t *msg);
 
 
 /* a broadcast as ch takes it: with its position if ch asked for them */
@@ -86,6 +87,23 @@ ngx_goim_comet_deliver_room(ngx_goim_comet_worker_t *wk, ngx_str_t *name,
                     ? ngx_goim_comet_msg_positioned(msg,
                                                     NGX_GOIM_COMET_STREAM_ROOM)
                     : msg);
+    }
+
+    ngx_goim_comet_deliver_done(msg);
+}
+
+
+/*
+ * The op-20 copy of a message is its recipients' once the walk is over:
+ * the history keeps the plain one only, within its size bound.
+ */
+
+static void
+ngx_goim_comet_deliver_done(ngx_goim_comet_msg_t *msg)
+{
+    if (msg->positioned) {
+        ngx_goim_comet_msg_release(msg->positioned);
+        msg->positioned = NULL;
     }
 }
 
@@ -178,6 +196,8 @@ ngx_goim_comet_deliver_all(ngx_goim_comet_worker_t *wk, int32_t op,
                                                                       msg));
         }
     }
+
+    ngx_goim_comet_deliver_done(msg);
 }
 
 
@@ -231,6 +251,7 @@ ngx_goim_comet_pacer_handler(ngx_event_t *ev)
 
     if (next == NULL) {
         ngx_queue_remove(&pacer->queue);
+        ngx_goim_comet_deliver_done(pacer->msg);
         ngx_goim_comet_msg_release(pacer->msg);
         ngx_free(pacer);
         return;
