@@ -72,6 +72,9 @@ static void ngx_goim_comet_stream_free(ngx_goim_comet_worker_t *wk,
 static ngx_uint_t ngx_goim_comet_history_packets(u_char *p, u_char *last);
 static u_char *ngx_goim_comet_position_write(u_char *p, ngx_uint_t kind,
     uint64_t epoch, uint64_t seq, u_char *pkt, size_t len);
+static size_t ngx_goim_comet_history_copy(ngx_goim_comet_stream_t *st,
+    uint64_t seq, ngx_uint_t kind, ngx_goim_opset_t *accepts, u_char *out,
+    ngx_uint_t *n);
 
 
 void
@@ -476,6 +479,70 @@ ngx_goim_comet_msg_positioned(ngx_goim_comet_msg_t *msg, ngx_uint_t kind)
 
 
 /*
+ * The packets of st after seq that a client accepting accepts takes (a
+ * broadcast only if it accepts its operation), as op 20s in one OpRaw
+ * batch written at out (NULL: only counted): its size; *n the packets.
+ */
+
+static size_t
+ngx_goim_comet_history_copy(ngx_goim_comet_stream_t *st, uint64_t seq,
+    ngx_uint_t kind, ngx_goim_opset_t *accepts, u_char *out, ngx_uint_t *n)
+{
+    u_char                  *p, *w;
+    size_t                   size, len;
+    int32_t                  op;
+    uint64_t                 s;
+    ngx_queue_t             *q;
+    ngx_goim_comet_entry_t  *e;
+
+    size = GOIM_HEADER_LEN;
+    w = out ? out + GOIM_HEADER_LEN : NULL;
+    *n = 0;
+
+    for (q = ngx_queue_head(&st->entries);
+         q != ngx_queue_sentinel(&st->entries);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_goim_comet_entry_t, queue);
+
+        for (p = e->pos, s = e->seq; p < e->last; p += len, s++) {
+            len = ngx_goim_comet_packet_len(p, e->last);
+            if (len == 0) {
+                break;
+            }
+
+            if (s <= seq) {
+                continue;
+            }
+
+            if (kind == NGX_GOIM_COMET_STREAM_ALL) {
+                op = (int32_t) goim_get_be32(p + 8);
+
+                if (!ngx_goim_opset_has(accepts, op)) {
+                    continue;
+                }
+            }
+
+            size += GOIM_HEADER_LEN + NGX_GOIM_COMET_POS_LEN + len;
+            (*n)++;
+
+            if (w) {
+                w = ngx_goim_comet_position_write(w, kind, st->epoch, s, p,
+                                                  len);
+            }
+        }
+    }
+
+    if (out) {
+        goim_header_write(out, size - GOIM_HEADER_LEN, GOIM_PUSH_VERSION,
+                          GOIM_OP_RAW, 0);
+    }
+
+    return size;
+}
+
+
+/*
  * A client names the last position it saw in a stream: what this worker
  * holds after it, as op 20 packets in one OpRaw message queued on ch (a
  * broadcast only if ch accepts its operation), and the answer: *pos_epoch
@@ -489,15 +556,10 @@ ngx_goim_comet_history_recover(ngx_goim_channel_t *ch, ngx_str_t *name,
     ngx_uint_t kind, uint64_t epoch, uint64_t seq, uint64_t *pos_epoch,
     uint64_t *pos_seq, ngx_uint_t *missed)
 {
-    u_char                   *p, *w;
-    size_t                    size, len;
-    uint64_t                  s;
+    size_t                    size;
     ngx_int_t                 rc;
     ngx_uint_t                n;
-    int32_t                   op;
-    ngx_queue_t              *q;
     ngx_goim_comet_msg_t     *pm;
-    ngx_goim_comet_entry_t   *e;
     ngx_goim_comet_stream_t  *st;
     ngx_goim_comet_worker_t  *wk;
 
@@ -532,39 +594,9 @@ ngx_goim_comet_history_recover(ngx_goim_channel_t *ch, ngx_str_t *name,
         return NGX_DECLINED;
     }
 
-    /* how much is to go: the packets after seq that ch takes */
+    /* how much is to go, then the op 20s themselves */
 
-    size = GOIM_HEADER_LEN;
-    n = 0;
-
-    for (q = ngx_queue_head(&st->entries);
-         q != ngx_queue_sentinel(&st->entries);
-         q = ngx_queue_next(q))
-    {
-        e = ngx_queue_data(q, ngx_goim_comet_entry_t, queue);
-
-        for (p = e->pos, s = e->seq; p < e->last; p += len, s++) {
-            len = ngx_goim_comet_packet_len(p, e->last);
-            if (len == 0) {
-                break;
-            }
-
-            if (s <= seq) {
-                continue;
-            }
-
-            if (kind == NGX_GOIM_COMET_STREAM_ALL) {
-                op = (int32_t) goim_get_be32(p + 8);
-
-                if (!ngx_goim_opset_has(&ch->accepts, op)) {
-                    continue;
-                }
-            }
-
-            size += GOIM_HEADER_LEN + NGX_GOIM_COMET_POS_LEN + len;
-            n++;
-        }
-    }
+    size = ngx_goim_comet_history_copy(st, seq, kind, &ch->accepts, NULL, &n);
 
     if (n == 0) {
         return NGX_OK;
@@ -576,38 +608,8 @@ ngx_goim_comet_history_recover(ngx_goim_channel_t *ch, ngx_str_t *name,
     }
 
     pm->raw = 1;
-    w = pm->data + GOIM_HEADER_LEN;
-
-    for (q = ngx_queue_head(&st->entries);
-         q != ngx_queue_sentinel(&st->entries);
-         q = ngx_queue_next(q))
-    {
-        e = ngx_queue_data(q, ngx_goim_comet_entry_t, queue);
-
-        for (p = e->pos, s = e->seq; p < e->last; p += len, s++) {
-            len = ngx_goim_comet_packet_len(p, e->last);
-            if (len == 0) {
-                break;
-            }
-
-            if (s <= seq) {
-                continue;
-            }
-
-            if (kind == NGX_GOIM_COMET_STREAM_ALL) {
-                op = (int32_t) goim_get_be32(p + 8);
-
-                if (!ngx_goim_opset_has(&ch->accepts, op)) {
-                    continue;
-                }
-            }
-
-            w = ngx_goim_comet_position_write(w, kind, st->epoch, s, p, len);
-        }
-    }
-
-    goim_header_write(pm->data, size - GOIM_HEADER_LEN, GOIM_PUSH_VERSION,
-                      GOIM_OP_RAW, 0);
+    (void) ngx_goim_comet_history_copy(st, seq, kind, &ch->accepts, pm->data,
+                                       &n);
 
     /* one message, past the queue's bound: it is what the client asked */
     rc = ngx_goim_comet_output_enqueue(ch, pm, 1);

@@ -32,20 +32,7 @@ Goim::Stack::teardown();
 # acknowledged as they come (one op 18 per batch read)
 sub take_all {
     my ($c, $want, $timeout) = @_;
-    my @got;
-    my $deadline = time + Goim::Time::scaled($timeout);
-    while (@got < $want && time < $deadline) {
-        my @ids;
-        while (my $p = $c->read_packet(@ids ? 0.01 : 0.5)) {
-            next unless $p->{op} == OP_ENSURE;
-            my $e = unpack_ensure($p->{body});
-            push @got, $e;
-            push @ids, $e->{id};
-            last if @ids >= 100;
-        }
-        $c->send_packet(1, OP_ACK, 0, join(',', @ids)) if @ids;
-    }
-    return @got;
+    return @{(take_mixed($c, $want, 0, $timeout))[0]};
 }
 
 # take_all, keeping the room messages (op 20) too: ([ensure], [room])
