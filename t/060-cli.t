@@ -293,3 +293,22 @@ t10 acks_sent >0
 t10 bad_packets 0
 --- goim_cli_exit
 t10 0
+
+
+
+=== TEST 11: --push-count: that many pushes, and goim-cli stops once they are answered, long before -d
+--- init
+Goim::Cli::start('t11', ['-q', '-d', main::d(60), '--push-rate', '50', '--push-count', '5',
+    '-P', "http://127.0.0.1:" . Test::Nginx::Socket::server_port()
+          . "/goim/push/mids?operation=1000&mids=999998"]);
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli_summary
+t11 pushes_sent 5
+t11 pushes_ok 5
+t11 pushes_failed 0
+--- goim_cli_exit
+t11 0
