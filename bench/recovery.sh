@@ -151,6 +151,13 @@ counter() {
 }
 
 now() { date +%s.%N; }
+
+# the kernel's count of connections a full listen queue turned away
+listen_drops() {
+    awk '$1 == "TcpExt:" { if (!n) { for (i = 2; i <= NF; i++) k[i] = $i; n = 1 }
+                            else for (i = 2; i <= NF; i++) if (k[i] == "ListenDrops") print $i }' \
+        /proc/net/netstat
+}
 calc() { awk "BEGIN { printf \"%.4f\", ($1) }"; }
 holds() { awk "BEGIN { exit !($1) }"; }
 
@@ -235,10 +242,12 @@ run() {
         "${goals[@]/#/--goal=}" >"$OUT/watch.back" &
     WATCH_PID=$!
     until [ -s "$OUT/watch.back" ]; do sleep 0.01; done
+    listen_drops >"$OUT/drops.before"
     t0=$(now)
     clients_start back 0
     wait "$WATCH_PID" || true
     WATCH_PID=
+    listen_drops >"$OUT/drops.after"
     grep -q '^done=' "$OUT/watch.back" || say "$mode: not recovered within ${DEADLINE} s"
 
     # what the clients got, and job's counters once they are gone
@@ -291,6 +300,9 @@ f = {
     "pending_before": before["ensure_pending"],
     "online_s": when(lambda s: s["online"] >= subs),
     "op18_s": when(lambda s: s["ensure_online"] - before["ensure_online"] >= subs),
+    "first_send_s": when(lambda s: s["ensure_sends"] > before["ensure_sends"]),
+    "half_acked_s": when(lambda s: before["ensure_msgs"] > 0
+                         and s["ensure_acked"] - before["ensure_acked"] >= before["ensure_msgs"] / 2),
     "done_s": done,
     "nginx_cpu_s": (last["ticks_nginx"] - first["ticks_nginx"]) / hz,
     "job_cpu_s": (last["ticks_job"] - first["ticks_job"]) / hz,
@@ -303,42 +315,49 @@ f = {
     "resends": after["ensure_resends"] - before["ensure_resends"],
     "expired": after["ensure_expired_ttl"] + after["ensure_expired_retries"],
     "pending_after": after["ensure_pending"],
+    "listen_drops": int(open(f"{out}/drops.after").read()) - int(open(f"{out}/drops.before").read()),
 }
 for k, v in f.items():
     print(f"{k}={'-' if v is None else (f'{v:.3f}' if isinstance(v, float) and not v.is_integer() else int(v))}")
 EOF
 }
 
-report_ensure() {
-    figures "$@" | tee "$OUT/figures.ensure" | sed 's/^/bench: ensure: /' >&2
-    python3 - "$OUT/figures.ensure" "$SUBS" <<'EOF'
+# row MODE: the table's row from $OUT/figures.MODE; for plain pushes,
+# what the clients did not get is lost
+row() {
+    python3 - "$OUT/figures.$1" "$1" "$SUBS" <<'EOF'
 import sys
 f = dict(l.strip().split("=", 1) for l in open(sys.argv[1]))
-subs = int(sys.argv[2])
+mode, subs = sys.argv[2], int(sys.argv[3])
+s = lambda k: "-" if f[k] == "-" else f"{float(f[k]):.2f} s"
 rate = f"{subs / float(f['online_s']):,.0f}/s" if f["online_s"] != "-" else "-"
-print(f"| ensure | {f['pushes_ok']} / {f['pushes_failed']} | {f['taken']} | {f['online_s']} s ({rate}) | "
-      f"{f['op18_s']} s | **{f['done_s']} s** | {f['ensure_received']} / {f['acked']} | {f['dups']} / {f['resends']} | "
-      f"{f['expired']} / {f['pending_after']} | {f['nginx_cpu_s']} / {f['job_cpu_s']} s |")
+ensure = int(f["taken"]) > 0
+lost = int(f["pushes_ok"]) - int(f["received"])
+print(f"| {mode} | {f['pushes_ok']} / {f['pushes_failed']} | {f['taken'] if ensure else '-'} | "
+      f"{s('online_s')} ({rate}) | {f['listen_drops']} | {s('op18_s')} | "
+      + (f"{s('first_send_s')} / {s('half_acked_s')} / **{s('done_s')}** | {f['ensure_received']} / {f['acked']} | "
+         f"{f['dups']} / {f['resends']} | {f['expired']} / {f['pending_after']} | "
+         if ensure else f"- | {f['received']} / - | - | **{lost} lost** | ")
+      + f"{f['nginx_cpu_s']} / {f['job_cpu_s']} s |")
 EOF
 }
 
+report_ensure() {
+    figures "$@" >"$OUT/figures.ensure"
+    sed 's/^/bench: ensure: /' "$OUT/figures.ensure" >&2
+    row ensure
+}
+
 report_plain() {
-    figures "$@" | tee "$OUT/figures.plain" | sed 's/^/bench: plain: /' >&2
-    python3 - "$OUT/figures.plain" "$SUBS" <<'EOF'
-import sys
-f = dict(l.strip().split("=", 1) for l in open(sys.argv[1]))
-subs = int(sys.argv[2])
-rate = f"{subs / float(f['online_s']):,.0f}/s" if f["online_s"] != "-" else "-"
-lost = int(f["pushes_ok"]) - int(f["received"])
-print(f"| plain | {f['pushes_ok']} / {f['pushes_failed']} | - | {f['online_s']} s ({rate}) | "
-      f"{f['op18_s']} s | - | {f['received']} / - | - | **{lost} lost** | {f['nginx_cpu_s']} / {f['job_cpu_s']} s |")
-EOF
+    figures "$@" >"$OUT/figures.plain"
+    sed 's/^/bench: plain: /' "$OUT/figures.plain" >&2
+    row plain
 }
 
 check_limits
 mkdir -p "$OUT"
-echo "| pushes | answered ok / failed | ensure pending at reconnect | all $SUBS online (connect rate) | all op 18 in job | all delivered and acked | received / acked | duplicates dropped / resends | expired / pending after | nginx / job CPU |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| pushes | answered ok / failed | ensure pending at reconnect | all $SUBS online (connect rate) | listen queue drops | all op 18 in job | first send / half acked / all acked | received / acked | duplicates dropped / resends | expired / pending after | nginx / job CPU |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for mode in $MODES; do
     declare -F "outage_$mode" >/dev/null || die "no mode $mode"
     run "$mode"
