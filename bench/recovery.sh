@@ -32,7 +32,9 @@
 #
 # Parameters: SUBS (10000), PER_PROC (2500), OUTAGE s (5), PER_CLIENT
 # pushes for each client during it (1), PUSHERS (4), WORKERS (2),
-# DEADLINE s for each wait (120), MODES ("ensure plain").  Output and logs
+# BACKLOG of comet's TCP and WebSocket listeners (nginx's default, 511
+# each worker's reuseport socket), DEADLINE s for each wait (120), MODES
+# ("ensure plain").  Output and logs
 # in build/bench/recovery/.  Never part of make test; everything on
 # 127.0.0.0/8; it stops by itself and stops what it started.
 
@@ -50,6 +52,8 @@ PUSHERS=${PUSHERS:-4}
 DEADLINE=${DEADLINE:-120}
 MODES=${MODES:-ensure plain}
 MID0=300000
+BACKLOG=${BACKLOG:-}
+STACK_LISTEN=${BACKLOG:+backlog=$BACKLOG}
 ADDRS_PER_PROC=4
 WATCH=(python3 "$TOP/bench/watch.py" --job 127.0.0.1:4329 --status 127.0.0.1:4302)
 KEYS=online,ensure_online,ensure_msgs,ensure_sends,ensure_acked,ensure_pending,ensure_resends,ensure_expired_ttl,ensure_expired_retries,push_msgs,keys_delivered,keys_dropped
@@ -92,7 +96,8 @@ check_limits() {
         die "a port of 4301-4339 is taken (another benchmark running?)"
     fi
     say "$(nproc) CPUs, ulimit -n $nofile, ports $lo-$hi, somaxconn $(cat /proc/sys/net/core/somaxconn), ${mem} MB available"
-    say "$SUBS clients in $PROCS processes of $N, outage ${OUTAGE} s, $PER_CLIENT push(es) a client"
+    say "$SUBS clients in $PROCS processes of $N, outage ${OUTAGE} s, $PER_CLIENT push(es) a client, listen backlog ${BACKLOG:-511 (nginx default)}"
+    say "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # ---- clients ----------------------------------------------------------------
@@ -243,11 +248,13 @@ run() {
     WATCH_PID=$!
     until [ -s "$OUT/watch.back" ]; do sleep 0.01; done
     listen_drops >"$OUT/drops.before"
+    head -1 /proc/stat >"$OUT/cpu.before"
     t0=$(now)
     clients_start back 0
     wait "$WATCH_PID" || true
     WATCH_PID=
     listen_drops >"$OUT/drops.after"
+    head -1 /proc/stat >"$OUT/cpu.after"
     grep -q '^done=' "$OUT/watch.back" || say "$mode: not recovered within ${DEADLINE} s"
 
     # what the clients got, and job's counters once they are gone
@@ -317,6 +324,10 @@ f = {
     "pending_after": after["ensure_pending"],
     "listen_drops": int(open(f"{out}/drops.after").read()) - int(open(f"{out}/drops.before").read()),
 }
+# the whole machine, from just before the reconnect to its end (others' load too)
+c0, c1 = ([int(x) for x in open(f"{out}/cpu.{w}").read().split()[1:]] for w in ("before", "after"))
+d = [b - a for a, b in zip(c0, c1)]
+f["busy_pct"] = 100 * (1 - (d[3] + d[4]) / sum(d)) if sum(d) else None
 for k, v in f.items():
     print(f"{k}={'-' if v is None else (f'{v:.3f}' if isinstance(v, float) and not v.is_integer() else int(v))}")
 EOF
@@ -338,7 +349,7 @@ print(f"| {mode} | {f['pushes_ok']} / {f['pushes_failed']} | {f['taken'] if ensu
       + (f"{s('first_send_s')} / {s('half_acked_s')} / **{s('done_s')}** | {f['ensure_received']} / {f['acked']} | "
          f"{f['dups']} / {f['resends']} | {f['expired']} / {f['pending_after']} | "
          if ensure else f"- | {f['received']} / - | - | **{lost} lost** | ")
-      + f"{f['nginx_cpu_s']} / {f['job_cpu_s']} s |")
+      + f"{f['nginx_cpu_s']} / {f['job_cpu_s']} s | {float(f['busy_pct']):.0f} % |")
 EOF
 }
 
@@ -356,8 +367,8 @@ report_plain() {
 
 check_limits
 mkdir -p "$OUT"
-echo "| pushes | answered ok / failed | ensure pending at reconnect | all $SUBS online (connect rate) | listen queue drops | all op 18 in job | first send / half acked / all acked | received / acked | duplicates dropped / resends | expired / pending after | nginx / job CPU |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| pushes | answered ok / failed | ensure pending at reconnect | all $SUBS online (connect rate) | listen queue drops | all op 18 in job | first send / half acked / all acked | received / acked | duplicates dropped / resends | expired / pending after | nginx / job CPU | machine busy |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for mode in $MODES; do
     declare -F "outage_$mode" >/dev/null || die "no mode $mode"
     run "$mode"
