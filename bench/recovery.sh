@@ -349,7 +349,7 @@ print(f"| {mode} | {f['pushes_ok']} / {f['pushes_failed']} | {f['taken'] if ensu
       + (f"{s('first_send_s')} / {s('half_acked_s')} / **{s('done_s')}** | {f['ensure_received']} / {f['acked']} | "
          f"{f['dups']} / {f['resends']} | {f['expired']} / {f['pending_after']} | "
          if ensure else f"- | {f['received']} / - | - | **{lost} lost** | ")
-      + f"{f['nginx_cpu_s']} / {f['job_cpu_s']} s | {float(f['busy_pct']):.0f} % |")
+      + f"{float(f['nginx_cpu_s']):.3f} / {float(f['job_cpu_s']):.3f} s | {float(f['busy_pct']):.0f} % |")
 EOF
 }
 
@@ -367,7 +367,7 @@ report_plain() {
 
 check_limits
 mkdir -p "$OUT"
-echo "| pushes | answered ok / failed | ensure pending at reconnect | all $SUBS online (connect rate) | listen queue drops | all op 18 in job | first send / half acked / all acked | received / acked | duplicates dropped / resends | expired / pending after | nginx / job CPU | machine busy |"
+echo "| pushes | answered ok / failed | ensure pending at reconnect | all $SUBS online (connect rate) | listen queue drops (machine-wide) | all op 18 in job | first send / half acked / all acked | received / acked | duplicates dropped / resends | expired / pending after | nginx / job CPU | machine busy |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for mode in $MODES; do
     declare -F "outage_$mode" >/dev/null || die "no mode $mode"
