@@ -333,3 +333,22 @@ t11a recovery_gaps 0
 t11a bad_packets 0
 --- goim_cli_exit
 t11a 0
+
+
+
+=== TEST 12: --push-count: that many pushes, and goim-cli stops once they are answered, long before -d
+--- init
+Goim::Cli::start('t12', ['-q', '-d', main::d(60), '--push-rate', '50', '--push-count', '5',
+    '-P', "http://127.0.0.1:" . Test::Nginx::Socket::server_port()
+          . "/goim/push/mids?operation=1000&mids=999998"]);
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli_summary
+t12 pushes_sent 5
+t12 pushes_ok 5
+t12 pushes_failed 0
+--- goim_cli_exit
+t12 0

@@ -167,6 +167,7 @@ static struct {
     unsigned     nbinds;
     const char  *push_url;
     double       push_rate;
+    uint64_t     push_count;        /* --push-count: 0 no limit */
     const char  *push_body;
     int64_t      push_mid_first;    /* --push-mids A-B: &mids= per push */
     int64_t      push_mid_last;
@@ -2044,6 +2045,9 @@ tick(double now)
             g.next_push = now;
         }
         while (now >= g.next_push) {
+            if (g.push_count && g.pushes_sent >= g.push_count) {
+                break;
+            }
             push_start();
             g.next_push += 1 / g.push_rate;
         }
@@ -2323,6 +2327,7 @@ usage(FILE *f)
 "  -P, --push URL         POST ts=<now> to this logic URL (implies -L), e.g.\n"
 "                         http://127.0.0.1:3111/goim/push/room?operation=1000&type=live&room=1\n"
 "      --push-rate N      pushes per second (default 1)\n"
+"      --push-count N     stop after N pushes, once they are answered\n"
 "      --push-body TEXT   appended after the timestamp; {n} is the\n"
 "                         push's number, from 1\n"
 "      --push-mids A-B    push N goes to mid A + (N-1) %% (B-A+1) (&mids=)\n"
@@ -2372,6 +2377,7 @@ main(int argc, char **argv)
         { "latency", no_argument, NULL, 'L' },
         { "push", required_argument, NULL, 'P' },
         { "push-rate", required_argument, NULL, 5 },
+        { "push-count", required_argument, NULL, 13 },
         { "push-body", required_argument, NULL, 6 },
         { "push-mids", required_argument, NULL, 7 },
         { "check-seq", no_argument, NULL, 8 },
@@ -2462,6 +2468,9 @@ main(int argc, char **argv)
         case 'L': g.latency = 1; break;
         case 'P': g.push_url = optarg; g.latency = 1; break;
         case 5: g.push_rate = parse_double("--push-rate", optarg, 0); break;
+        case 13:
+            g.push_count = (uint64_t) parse_double("--push-count", optarg, 1);
+            break;
         case 6: g.push_body = optarg; break;
         case 7:
             if (sscanf(optarg, "%" SCNd64 "-%" SCNd64, &g.push_mid_first,
@@ -2565,6 +2574,11 @@ main(int argc, char **argv)
         }
         if (g.expect && g.messages >= g.expect) {
             break;
+        }
+        if (g.push_count && g.pushes_sent >= g.push_count
+            && !pushes_pending())
+        {
+            break;      /* --push-count: all sent and answered */
         }
         if (!g.reconnect && g.started == g.clients && g.alive == 0
             && !g.push_url)
