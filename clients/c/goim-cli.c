@@ -2384,8 +2384,8 @@ main(int argc, char **argv)
         { "ack", no_argument, NULL, 10 },
         { "ack-delay", required_argument, NULL, 11 },
         { "print-ensure", no_argument, NULL, 12 },
-        { "recover", no_argument, NULL, 13 },
-        { "print-recover", no_argument, NULL, 14 },
+        { "recover", no_argument, NULL, 15 },
+        { "print-recover", no_argument, NULL, 16 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -2487,8 +2487,8 @@ main(int argc, char **argv)
             g.ack = 1;
             break;
         case 12: g.print_ensure = 1; g.ack = 1; break;
-        case 13: g.recover = 1; break;
-        case 14: g.print_recover = 1; g.recover = 1; break;
+        case 15: g.recover = 1; break;
+        case 16: g.print_recover = 1; g.recover = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
