@@ -95,6 +95,8 @@ typedef struct {
     uint64_t             room_msgs;       /* ROOM messages aggregated */
     uint64_t             room_batches;    /* BroadcastRooms sent */
     uint64_t             streams_evicted; /* positions forgotten */
+    uint64_t             push_refused;    /* JOB_PUSHes: full, stopping */
+    uint64_t             push_failed;     /* ... taken, then given up */
     uint64_t             kafka_records;   /* records consumed */
     uint64_t             kafka_bad;       /* records skipped: undecodable */
     uint64_t             kafka_done;      /* records finished */

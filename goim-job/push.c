@@ -70,18 +70,19 @@ typedef struct {
     unsigned                timer_init:1;
 } job_dlv_t;
 
-/* a JOB_PUSH request: one record for all its messages */
-typedef struct {
-    job_rec_t               rec;
-    goim_rpc_req_t         *r;
-} job_push_t;
-
 /* a message waiting for a fresh comet list */
 typedef struct {
     job_wait_t              wait;
     job_rec_t              *rec;
     const Goim__PushMsg    *msg;
 } job_route_wait_t;
+
+
+/* a JOB_PUSH taken: its record and the request, which routing points into */
+typedef struct {
+    job_rec_t               rec;
+    Goim__JobPushReq       *req;
+} job_push_t;
 
 
 static void job_route_msg(job_rec_t *rec, const Goim__PushMsg *m,
@@ -744,10 +745,17 @@ job_push_stop(void)
 }
 
 
+/*
+ * A JOB_PUSH is answered once taken, not once delivered (goim's logic
+ * answers once its Kafka produce is done): a caller's rate is not bounded
+ * by its concurrency over the fan-out's time.  What fails afterwards is
+ * counted (failed, dropped, gone) and logged here; a job stopped with
+ * SIGTERM still finishes what it took, within stop_timeout.
+ */
+
 static void
 job_push_done(job_rec_t *rec)
 {
-    char         text[64];
     job_push_t  *p;
 
     p = (job_push_t *) rec;
@@ -755,16 +763,12 @@ job_push_done(job_rec_t *rec)
     job.inflight--;
 
     if (rec->failed) {
-        snprintf(text, sizeof(text), "%u comet calls failed", rec->failed);
-        goim_rpc_reply_error(p->r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
-                             text);
-
-    } else {
-        Goim__JobPushReply  reply = GOIM__JOB_PUSH_REPLY__INIT;
-
-        goim_rpc_reply(p->r, &reply.base);
+        job.stats.push_failed++;
+        goim_log_warn("push: a request taken earlier failed: %u comet calls "
+                      "given up (job stopping)", rec->failed);
     }
 
+    goim__job_push_req__free_unpacked(p->req, NULL);
     free(p);
 
     job_stop_check();
@@ -777,6 +781,7 @@ job_push(goim_rpc_req_t *r)
     size_t             i;
     job_push_t        *p;
     Goim__JobPushReq  *req;
+    char               text[96];
 
     req = (Goim__JobPushReq *) r->msg;
 
@@ -788,6 +793,22 @@ job_push(goim_rpc_req_t *r)
         return;
     }
 
+    if (job.draining) {
+        job.stats.push_refused++;
+        goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
+                             "job is stopping");
+        return;
+    }
+
+    /* the bound on what job holds: past it a push is refused at once */
+    if (job.inflight >= (uint64_t) job.conf->max_inflight) {
+        job.stats.push_refused++;
+        snprintf(text, sizeof(text), "job is full: %llu pushes in flight "
+                 "(max_inflight)", (unsigned long long) job.inflight);
+        goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE, text);
+        return;
+    }
+
     p = calloc(1, sizeof(job_push_t));
     if (p == NULL) {
         goim_log_error("push: out of memory");
@@ -796,13 +817,23 @@ job_push(goim_rpc_req_t *r)
         return;
     }
 
-    p->r = r;
+    /* the record keeps the request: the sends point into its messages */
+    p->req = req;
+    r->msg = NULL;
+
     p->rec.done = job_push_done;
     p->rec.pending = 1;             /* until every message is routed */
     job.inflight++;
 
     for (i = 0; i < req->n_msgs; i++) {
         job_route(&p->rec, req->msgs[i]);
+    }
+
+    /* taken: answered now, delivered from here on */
+    {
+        Goim__JobPushReply  reply = GOIM__JOB_PUSH_REPLY__INIT;
+
+        goim_rpc_reply(r, &reply.base);
     }
 
     job_rec_release(&p->rec, 0);

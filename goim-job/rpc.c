@@ -9,7 +9,7 @@
 static void
 job_stats(goim_rpc_req_t *r)
 {
-    int64_t  values[42];
+    int64_t  values[44];
 
     static const char *const  names[] = {
         "push_requests", "push_msgs", "sent", "failed", "dropped",
@@ -22,7 +22,8 @@ job_stats(goim_rpc_req_t *r)
         "ensure_acked", "ensure_acks_unknown", "ensure_expired_ttl",
         "ensure_expired_retries", "ensure_online", "ensure_sessions_gone",
         "ensure_sessions_evicted", "ensure_pending", "ensure_mailboxes",
-        "ensure_receipts", "streams", "streams_evicted"
+        "ensure_receipts", "streams", "streams_evicted", "push_refused",
+        "push_failed"
     };
 
     values[0] = (int64_t) job.stats.requests;
@@ -67,6 +68,8 @@ job_stats(goim_rpc_req_t *r)
     values[39] = (int64_t) job_ensure_finished();
     values[40] = (int64_t) job_streams_count();
     values[41] = (int64_t) job.stats.streams_evicted;
+    values[42] = (int64_t) job.stats.push_refused;
+    values[43] = (int64_t) job.stats.push_failed;
 
     goim_daemon_stats_reply(r, names, values,
                             sizeof(names) / sizeof(names[0]));
