@@ -45,7 +45,7 @@ const goim_opt_t  job_opts[] = {
 
     { "max_inflight", GOIM_OPT_INT, offsetof(job_conf_t, max_inflight),
       "10000", 1, 10000000, 1,
-      "unfinished records before Kafka consumption pauses" },
+      "pushes taken, unfinished: past it JOB_PUSH is refused, Kafka paused" },
 
     { "room_batch", GOIM_OPT_INT, offsetof(job_conf_t, room_batch),
       "20", 1, 10000, 1,

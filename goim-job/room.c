@@ -1,17 +1,25 @@
 /*
  * goim-job's room aggregator.  goim makes a lone room message wait up to
  * room.signal (1 s) for company; here a message goes out at once when its
- * room is idle, and batches only form under load:
+ * room is quiet, and batches grow with the room's rate:
  *
  *   - at most one BroadcastRoom per room is in flight, so the messages of
  *     a room reach every comet in the order they were taken (a failed
- *     call is retried before anything behind it goes);
- *   - messages arriving meanwhile queue up; when the call in flight has
- *     finished, up to room_batch of them leave as one OpRaw body, but no
- *     sooner than room_wait ms after the previous batch left (so a busy
- *     room sends at most one batch per room_wait, and a message waits at
- *     most room_wait plus one round trip);
- *   - a room with nothing queued and nothing in flight is freed at once.
+ *     call is retried before anything behind it goes); comet answers once
+ *     its worker has walked the room, so the call lasts as long as the
+ *     fan-out does;
+ *   - messages arriving meanwhile queue up, and leave together, up to
+ *     room_batch in one OpRaw body, once the call in flight has finished;
+ *   - a batch that found company (two messages or more: they came faster
+ *     than a fan-out takes) makes the room busy: its next batch waits for
+ *     more until room_wait ms after this one left, or room_batch are
+ *     there.  A batch that went alone makes it quiet again.  So a quiet
+ *     room's message waits for nothing but the fan-out before it, and a
+ *     busy one's at most room_wait plus one round trip, in batches that
+ *     are room_wait's worth of messages: a fan-out's cost per connection
+ *     (one write) is paid once per batch, not once per message;
+ *   - a room with nothing queued and nothing in flight is freed, a busy
+ *     one once its wait is over.
  *
  * Each queued message holds a reference on its record, handed to the send
  * at flush time, so a Kafka offset is committable only once its batch was
@@ -36,6 +44,7 @@ typedef struct {
     uint64_t                last_flush; /* uv_now() */
     unsigned                inflight:1;
     unsigned                flushed:1;  /* last_flush is set */
+    unsigned                busy:1;     /* the last batch had company */
 } job_room_t;
 
 typedef struct {
@@ -194,6 +203,7 @@ job_room_flush(job_room_t *rm)
 
     rm->inflight = 1;
     rm->flushed = 1;
+    rm->busy = (n > 1);
     rm->last_flush = uv_now(job.loop);
 
     /* taken when the batch leaves: positions go in the order sent */
@@ -236,13 +246,23 @@ job_room_kick(job_room_t *rm)
         return;
     }
 
+    now = uv_now(job.loop);
+    due = (rm->flushed && rm->busy)
+          ? rm->last_flush + (uint64_t) job.conf->room_wait : 0;
+
     if (rm->count == 0) {
-        job_room_close(rm);
+        if (now >= due || job.draining) {
+            job_room_close(rm);
+            return;
+        }
+
+        /* a busy room is kept until its wait is over: it is still busy */
+        if (!uv_is_active((uv_handle_t *) &rm->timer)) {
+            uv_timer_start(&rm->timer, job_room_timer, due - now, 0);
+        }
+
         return;
     }
-
-    now = uv_now(job.loop);
-    due = rm->flushed ? rm->last_flush + (uint64_t) job.conf->room_wait : 0;
 
     if (now >= due || job.draining
         || rm->count >= (size_t) job.conf->room_batch)
@@ -251,7 +271,7 @@ job_room_kick(job_room_t *rm)
         return;
     }
 
-    /* a busy room: a batch has just left; the next waits for company */
+    /* a busy room: its next batch waits for company */
     if (!uv_is_active((uv_handle_t *) &rm->timer)) {
         uv_timer_start(&rm->timer, job_room_timer, due - now, 0);
     }
