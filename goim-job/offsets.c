@@ -17,6 +17,13 @@ job_part_init(job_part_t *p, int32_t partition)
     p->count = 0;
     p->partition = partition;
     p->next = -1;
+    p->high = -1;
+    p->hold = NULL;
+    p->replay_hold = NULL;
+    p->cursor = NULL;
+    p->replay_end = -1;
+    p->hold_mid = 0;
+    p->deferring = 0;
     p->dirty = 0;
 }
 
@@ -78,6 +85,58 @@ job_off_done(job_off_t *o)
 }
 
 
+job_off_t *
+job_off_find(job_part_t *p, int64_t offset, job_off_t *from)
+{
+    goim_queue_t  *q;
+    job_off_t     *o;
+
+    q = from ? &from->queue : goim_queue_head(&p->inflight);
+
+    for ( /* void */ ; q != &p->inflight; q = q->next) {
+        o = goim_queue_data(q, job_off_t, queue);
+
+        if (o->offset == offset && o != p->hold && o != p->replay_hold) {
+            return o;
+        }
+
+        if (o->offset > offset) {
+            break;
+        }
+    }
+
+    return NULL;
+}
+
+
+job_off_t *
+job_off_hold(job_part_t *p, job_off_t *o)
+{
+    job_off_t  *n;
+
+    n = calloc(1, sizeof(job_off_t));
+    if (n == NULL) {
+        return NULL;
+    }
+
+    n->part = p;
+    n->offset = o->offset - 1;          /* done: next is o's offset */
+
+    /* goim_queue_insert_tail(q, x) puts x just before q */
+    goim_queue_insert_tail(&o->queue, &n->queue);
+    p->count++;
+
+    return n;
+}
+
+
+void
+job_off_reopen(job_off_t *o)
+{
+    o->done = 0;
+}
+
+
 void
 job_off_abandon(job_off_t *o)
 {
@@ -97,6 +156,22 @@ job_part_detach(job_part_t *p)
 {
     goim_queue_t  *q;
     job_off_t     *o;
+
+    /* the holds belong to the partition: freed with it */
+    if (p->hold) {
+        p->hold->abandoned = 1;
+    }
+
+    if (p->replay_hold) {
+        p->replay_hold->abandoned = 1;
+    }
+
+    p->high = -1;
+    p->hold = NULL;
+    p->replay_hold = NULL;
+    p->cursor = NULL;
+    p->replay_end = -1;
+    p->deferring = 0;
 
     while (!goim_queue_empty(&p->inflight)) {
         q = goim_queue_head(&p->inflight);

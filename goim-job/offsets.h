@@ -17,7 +17,7 @@
 
 typedef struct job_part_s  job_part_t;
 
-typedef struct {
+typedef struct job_off_s {
     goim_queue_t         queue;       /* in part->inflight */
     job_part_t          *part;        /* NULL once detached */
     int64_t              offset;
@@ -30,6 +30,20 @@ struct job_part_s {
     size_t               count;
     int32_t              partition;
     int64_t              next;        /* offset to commit; -1: none yet */
+
+    /*
+     * Ensure records deferred (kafka.c): a hold is a record that is never
+     * done by itself, so that the commit point stays before the first
+     * ENSURE record job could not take; the partition is read again from
+     * there (a replay, up to replay_end) once there is room.
+     */
+    int64_t              high;        /* next offset never read; -1 */
+    job_off_t           *hold;        /* deferred from here on */
+    job_off_t           *replay_hold; /* the hold of the replay running */
+    job_off_t           *cursor;      /* the replay's latest record */
+    int64_t              replay_end;  /* high when the replay started */
+    int64_t              hold_mid;    /* the first mid deferred */
+    unsigned             deferring:1; /* every later ENSURE is deferred */
     unsigned             dirty:1;     /* next moved since it was stored */
 };
 
@@ -48,6 +62,22 @@ int job_off_done(job_off_t *o);
 /* The record will never be finished (job stops): it holds the commit
  * point where it is, and is freed. */
 void job_off_abandon(job_off_t *o);
+
+/*
+ * The record at offset, looked for from "from" on (NULL: the oldest);
+ * NULL when it is not kept.  Done records are kept only behind one that
+ * is not (a hold), so this finds the records a replay reads again.
+ */
+job_off_t *job_off_find(job_part_t *p, int64_t offset, job_off_t *from);
+
+/*
+ * A hold just before o: a record, not done, that keeps the commit point
+ * at o's offset (its own offset is o's - 1); NULL without memory.
+ */
+job_off_t *job_off_hold(job_part_t *p, job_off_t *o);
+
+/* o was done and will be finished again (it is behind a hold). */
+void job_off_reopen(job_off_t *o);
 
 /*
  * The partition was revoked: its records still running are detached
