@@ -41,11 +41,14 @@ workers(2);
 Goim::Workers::reuseport();
 Goim::Cli::setup();
 Goim::Stack::setup(job_args => \@JobArgs);
-# records to Kafka, receipt queries to job's RPC; comet renews every 2 s,
-# so that a restarted router knows it soon
+# records to Kafka, receipt queries to job's RPC; comet registers every
+# 2 s and renews its sessions on the heartbeats of every second (goim-cli
+# -H 2), so that a restarted router knows them again soon: a mid with
+# nothing pending has no session in job
 $Goim::Stack::MainConfig =~ s{goim_logic_job ([^;]*);}
     {goim_logic_queue kafka=\$TEST_NGINX_KAFKA_BROKERS topic=\$TEST_NGINX_KAFKA_TOPIC job=$1;};
-$Goim::Stack::MainConfig =~ s{^(\s*goim_comet_id [^;]*;)}{$1\n    goim_comet_online_interval 2s;}m;
+$Goim::Stack::MainConfig =~ s{^(\s*goim_comet_id [^;]*;)}
+    {$1\n    goim_comet_online_interval 2s;\n    goim_comet_renew_interval 1s;}m;
 
 sub varint {
     my ($buf, $pos) = @_;
