@@ -27,7 +27,7 @@
  * is deferred too (a mid's messages keep their order), and once there is
  * room the partition is read again from the hold (a replay: records
  * below the highest offset read are read again; only the ENSURE records
- * not known yet and the ACK records count).
+ * not known yet, and the ONLINE and ACK records, count).
  *
  * With kafka_receipts_topic a producer writes a Receipt record (keyed by
  * the message id) when an ensure message is finished; its ENSURE record
@@ -339,11 +339,13 @@ job_kafka_ensure(job_part_t *p, job_off_t *off, const Goim__PushMsg *msg,
         return;
 
     case GOIM__PUSH_MSG__TYPE__ONLINE:
-        /* a replay reads it again: it was served the first time */
-        if (!replay) {
-            job_ensure_online(msg);
-        }
-
+        /*
+         * Read again too: the messages a replay takes may be for a mid
+         * whose mailbox, and so its sessions, were gone meanwhile (a
+         * connection that is gone since: its comet says so, and job
+         * forgets it).
+         */
+        job_ensure_online(msg);
         break;
 
     default:

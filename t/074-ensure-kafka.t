@@ -277,3 +277,50 @@ GET /status
 --- timeout: 200
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 4: past ensure_mailbox_max the records wait in the topic, not in job, and are read again once there is room: all arrive, once, in order
+--- init
+$Goim::Stack::Job->stop;
+$Goim::Stack::Job = Goim::Daemon->start('job', name => 'job-d', port => $Goim::Stack::Job->port,
+                                        args => [@main::JobArgs, '--ensure-mailbox-max', 4]);
+my @ids = map { Goim::Ensure::ensure_push('/goim/push/mids?operation=1000&mids=7420&ensure=1', "d$_") } 1 .. 12;
+Goim::Time::wait_until(sub { (Goim::Ensure::job_stats()->{ensure_deferred} // 0) >= 8 }, 30);
+my $st = Goim::Ensure::job_stats();
+Test::More::is($st->{ensure_pending}, 4, 'job holds ensure_mailbox_max of them');
+Test::More::cmp_ok($st->{ensure_deferred}, '>=', 8, 'the others are deferred');
+my $c = Goim::Ensure::acking('d1', '{"mid":7420,"accepts":[1000]}');
+my (@got, %seen);
+my $deadline = time + Goim::Time::scaled(30);
+while (@got < 12 && time < $deadline) {
+    my $e = Goim::Ensure::next_ensure($c, 1) or next;
+    $c->send_packet(1, Goim::Client::OP_ACK(), 0, $e->{id});
+    push @got, $e unless $seen{$e->{id}}++;
+}
+Test::More::is(join(' ', map { $_->{id} } @got), "@ids", 'all twelve, once each, in order');
+Test::More::ok(!(grep { $got[$_]{seq} <= $got[$_ - 1]{seq} } 1 .. $#got), 'seqs increase');
+Goim::Time::wait_until(sub { (Goim::Ensure::job_stats()->{ensure_pending} // -1) == 0 }, 20);
+$st = Goim::Ensure::job_stats();
+Test::More::cmp_ok($st->{ensure_replays}, '>=', 1, 'the partition was read again');
+Test::More::is($st->{ensure_pending}, 0, 'nothing pending');
+--- request
+GET /status
+--- response_body_like chomp
+"online":
+--- timeout: 60
+
+
+
+=== TEST 5: with kafka= alone an ensure push still goes (to Kafka); receipts need job=
+--- main_config eval
+(my $m = $Goim::Stack::MainConfig) =~ s/ job=[^;]*;/;/;
+$m
+--- init
+my $id = Goim::Ensure::ensure_push('/goim/push/mids?operation=1000&mids=7430&ensure=1', 'no job rpc');
+Test::More::ok($id, 'the push answers an id');
+--- request
+GET /goim/push/receipts?id=x
+--- error_code: 503
+--- response_body
+{"code":-500,"message":"receipts need goim-job's RPC (goim_logic_queue job=..., with or without kafka=)"}
