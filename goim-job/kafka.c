@@ -239,10 +239,11 @@ job_krec_done(job_rec_t *rec)
 
 
 /*
- * An ENSURE record of p that does not fit: the first one gets a hold
- * just before it (at: its record, kept; done unless it is read again),
- * the later ones wait behind it.  0, or -1 when it cannot wait (no
- * memory for the hold): then it is taken over the bound.
+ * An ENSURE record of p that does not fit: the first one gets a hold at
+ * its offset (just before at, its record, done now; in a replay, where
+ * the record has none, in its place after the replay's last one), the
+ * later ones wait behind it.  0, or -1 when it cannot wait (no memory for
+ * the hold): then it is taken over the bounds.
  */
 static int
 job_kafka_defer(job_part_t *p, job_off_t *at, const Goim__PushMsg *msg,
@@ -251,13 +252,19 @@ job_kafka_defer(job_part_t *p, job_off_t *at, const Goim__PushMsg *msg,
     job_off_t  *hold;
 
     if (!p->deferring) {
-        hold = at ? job_off_hold(p, at) : NULL;
+        if (replay) {
+            hold = job_off_insert(p, offset,
+                                  p->cursor ? p->cursor : p->replay_hold);
+            p->cursor = hold ? hold : p->cursor;
+
+        } else {
+            hold = job_off_hold(p, at);
+        }
 
         if (hold == NULL) {
-            goim_log_error("kafka: cannot defer the ENSURE record at "
-                           "%d/%lld (%s): taken over the bounds",
-                           (int) p->partition, (long long) offset,
-                           at ? "out of memory" : "not kept");
+            goim_log_error("kafka: out of memory deferring the ENSURE record "
+                           "at %d/%lld: taken over the bounds",
+                           (int) p->partition, (long long) offset);
             return -1;
         }
 
@@ -319,14 +326,17 @@ job_kafka_ensure(job_part_t *p, job_off_t *off, const Goim__PushMsg *msg,
         }
 
         if (replay) {
+            /* read again: in its place behind the replay's hold */
+            off = job_off_insert(p, offset,
+                                 p->cursor ? p->cursor : p->replay_hold);
+
             if (off == NULL) {
-                /* not kept: the commit point is past it already */
-                goim_log_warn("kafka: the ENSURE record at %d/%lld is read "
-                              "again past the commit point",
-                              (int) p->partition, (long long) offset);
+                goim_log_error("kafka: out of memory: the ENSURE record at "
+                               "%d/%lld is taken without holding its offset",
+                               (int) p->partition, (long long) offset);
 
             } else {
-                job_off_reopen(off);
+                p->cursor = off;
             }
         }
 
@@ -364,7 +374,6 @@ job_kafka_ensure(job_part_t *p, job_off_t *off, const Goim__PushMsg *msg,
 static void
 job_kafka_replayed(job_part_t *p, rd_kafka_message_t *m)
 {
-    job_off_t      *off;
     Goim__PushMsg  *msg;
 
     msg = goim__push_msg__unpack(NULL, m->len, m->payload);
@@ -372,16 +381,7 @@ job_kafka_replayed(job_part_t *p, rd_kafka_message_t *m)
     if (msg && msg->type >= GOIM__PUSH_MSG__TYPE__ENSURE
         && msg->type <= GOIM__PUSH_MSG__TYPE__ACK)
     {
-        off = NULL;
-
-        if (msg->type == GOIM__PUSH_MSG__TYPE__ENSURE) {
-            off = job_off_find(p, m->offset, p->cursor);
-            if (off) {
-                p->cursor = off;
-            }
-        }
-
-        job_kafka_ensure(p, off, msg, m->offset, 1);
+        job_kafka_ensure(p, NULL, msg, m->offset, 1);
     }
 
     if (msg) {
@@ -430,8 +430,6 @@ job_kafka_message(rd_kafka_message_t *m)
         goim_log_error("kafka: out of memory");
         return;                       /* never stored past it */
     }
-
-    p->high = m->offset + 1;
 
     if (p->replay_hold) {
         /* past everything the replay had to read again */
