@@ -500,15 +500,14 @@ job_kafka_replays(void)
         list = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(list, job.conf->kafka_topic,
                                           p->partition)->offset
-            = p->hold->offset + 1;
+            = p->hold->offset;
 
         error = rd_kafka_seek_partitions(k->rk, list, 0);
         rd_kafka_topic_partition_list_destroy(list);
 
         if (error) {
             goim_log_warn("kafka: partition %d: seeking to %lld: %s",
-                              (int) p->partition,
-                          (long long) p->hold->offset + 1,
+                          (int) p->partition, (long long) p->hold->offset,
                           rd_kafka_error_string(error));
             rd_kafka_error_destroy(error);
             continue;
@@ -518,7 +517,7 @@ job_kafka_replays(void)
 
         goim_log_info("kafka: partition %d: room for ensure messages again, "
                       "reading it again from offset %lld to %lld",
-                      (int) p->partition, (long long) p->hold->offset + 1,
+                      (int) p->partition, (long long) p->hold->offset,
                       (long long) p->high);
 
         p->replay_hold = p->hold;
