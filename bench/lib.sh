@@ -4,7 +4,9 @@
 #   stack_start NAME [JOB_FLAGS...]   goim-router, goim-job and an nginx of
 #                                     $WORKERS workers (TCP 4301, HTTP 4302:
 #                                     /sub, /status, /goim/), with the
-#                                     main-level directives in $STACK_MAIN;
+#                                     main-level directives in $STACK_MAIN
+#                                     and the client listeners' parameters
+#                                     in $STACK_LISTEN (e.g. backlog=4096);
 #                                     logs in $OUT/*.NAME.log
 #   stack_stop                        all of it, waiting for nginx to exit
 #   field_sum FIELD FILE...           a goim-cli summary field, summed
@@ -48,7 +50,7 @@ goim_logic_job 127.0.0.1:4329;
 goim_logic_rpc_timeout 5s;
 ${STACK_MAIN:-}
 stream {
-    server { listen 127.0.0.1:4301 reuseport; goim_comet; }
+    server { listen 127.0.0.1:4301 reuseport ${STACK_LISTEN:-}; goim_comet; }
     server { listen 127.0.0.1:4309; goim_comet_push; }
     server { listen 127.0.0.1:4319; goim_logic_rpc; }
 }
@@ -56,7 +58,7 @@ http {
     access_log off;
     client_body_temp_path $OUT/tmp;
     server {
-        listen 127.0.0.1:4302 reuseport;
+        listen 127.0.0.1:4302 reuseport ${STACK_LISTEN:-};
         location = /sub { goim_comet_ws; }
         location = /status { goim_comet_status; }
         location /goim/ { goim_logic_api; }

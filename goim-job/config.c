@@ -60,6 +60,10 @@ const goim_opt_t  job_opts[] = {
       "50", 0, 10000, 1,
       "ms a busy room's next batch waits for company" },
 
+    { "room_streams", GOIM_OPT_INT, offsetof(job_conf_t, room_streams),
+      "100000", 1, 100000000, 1,
+      "rooms whose message positions are kept (the least recent go)" },
+
     { "comet_window", GOIM_OPT_INT, offsetof(job_conf_t, comet_window),
       "32", 1, 100000, 1,
       "calls in flight per comet; more wait in job" },

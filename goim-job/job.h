@@ -32,6 +32,7 @@ typedef struct {
     int64_t              max_inflight;    /* records, then pause */
     int64_t              room_batch;      /* messages per BroadcastRoom */
     int64_t              room_wait;       /* ms */
+    int64_t              room_streams;    /* positions kept for */
     int64_t              stop_timeout;    /* s */
     int64_t              comet_window;    /* calls in flight per comet */
     int64_t              ensure_max;      /* ensure messages pending */
@@ -94,6 +95,9 @@ typedef struct {
     uint64_t             windowed;        /* deliveries that had to wait */
     uint64_t             room_msgs;       /* ROOM messages aggregated */
     uint64_t             room_batches;    /* BroadcastRooms sent */
+    uint64_t             streams_evicted; /* positions forgotten */
+    uint64_t             push_refused;    /* JOB_PUSHes: full, stopping */
+    uint64_t             push_failed;     /* ... taken, then given up */
     uint64_t             kafka_records;   /* records consumed */
     uint64_t             kafka_bad;       /* records skipped: undecodable */
     uint64_t             kafka_done;      /* records finished */
@@ -171,7 +175,8 @@ void job_rec_release(job_rec_t *rec, unsigned failed);
 /* sends body (owned from now on, unless -1) to every comet as one
  * BroadcastRoom serving recs; done(data) runs when it finished */
 int job_send_room(const char *room, uint8_t *body, size_t len,
-    job_rec_t **recs, size_t nrecs, void (*done)(void *data), void *data);
+    job_rec_t **recs, size_t nrecs, uint64_t epoch, uint64_t seq,
+    void (*done)(void *data), void *data);
 /*
  * Sends body (owned from now on, unless -1) to key on comet cm as one
  * COMET_PUSH_MSG with ack_filter; done(data, delivered) runs once it is
@@ -190,6 +195,13 @@ void job_rooms_add(job_rec_t *rec, const Goim__PushMsg *m);
 void job_rooms_flush(void);
 void job_rooms_free(void);
 size_t job_rooms_count(void);
+
+/* stream.c: n positions in a row in name's stream ("": broadcasts) */
+int job_streams_init(void);
+int job_streams_take(const char *name, uint64_t n, uint64_t *epoch,
+    uint64_t *seq);
+size_t job_streams_count(void);
+void job_streams_free(void);
 
 /* ensure.c */
 int job_ensure_init(void);

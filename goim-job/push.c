@@ -9,9 +9,12 @@
  *              comet whose id is msg.server
  *   ROOM       through the room aggregator (room.c): one
  *              COMET_BROADCAST_ROOM {room_id, proto = several inner
- *              packets} to every comet
- *   BROADCAST  COMET_BROADCAST {proto_op, proto, speed / comets} to every
- *              comet
+ *              packets, epoch, seq} to every comet
+ *   BROADCAST  COMET_BROADCAST {proto_op, proto, speed / comets, epoch,
+ *              seq} to every comet
+ *
+ * epoch and seq (not in goim, which skips them) are the position of the
+ * first message in its stream (stream.c), for comet's room history.
  *
  * A send is one such request and its deliveries, one per comet.  A
  * delivery that fails is tried again (100 ms doubling to 3 s) for as long
@@ -45,6 +48,8 @@ typedef struct {
     void                  (*keys_done)(void *data, int delivered);
     char                   *room;       /* ROOM */
     int32_t                 speed;
+    uint64_t                epoch;      /* ROOM, BROADCAST: the position */
+    uint64_t                seq;        /* of the first message */
     unsigned                pending;    /* deliveries */
     unsigned                failed;
     job_rec_t             **recs;
@@ -65,18 +70,19 @@ typedef struct {
     unsigned                timer_init:1;
 } job_dlv_t;
 
-/* a JOB_PUSH request: one record for all its messages */
-typedef struct {
-    job_rec_t               rec;
-    goim_rpc_req_t         *r;
-} job_push_t;
-
 /* a message waiting for a fresh comet list */
 typedef struct {
     job_wait_t              wait;
     job_rec_t              *rec;
     const Goim__PushMsg    *msg;
 } job_route_wait_t;
+
+
+/* a JOB_PUSH taken: its record and the request, which routing points into */
+typedef struct {
+    job_rec_t               rec;
+    Goim__JobPushReq       *req;
+} job_push_t;
 
 
 static void job_route_msg(job_rec_t *rec, const Goim__PushMsg *m,
@@ -323,6 +329,8 @@ job_dlv_start(job_dlv_t *d)
     case GOIM__METHOD__COMET_BROADCAST_ROOM:
         room.room_id = s->room;
         room.proto = &s->proto;
+        room.epoch = s->epoch;
+        room.seq = s->seq;
         req = &room.base;
         break;
 
@@ -330,6 +338,8 @@ job_dlv_start(job_dlv_t *d)
         bcast.proto_op = s->m->operation;
         bcast.proto = &s->proto;
         bcast.speed = s->speed;
+        bcast.epoch = s->epoch;
+        bcast.seq = s->seq;
         req = &bcast.base;
         break;
     }
@@ -457,7 +467,8 @@ job_send_go(job_send_t *s, job_comet_t *cm)
 
 int
 job_send_room(const char *room, uint8_t *body, size_t len, job_rec_t **recs,
-    size_t nrecs, void (*done)(void *data), void *data)
+    size_t nrecs, uint64_t epoch, uint64_t seq, void (*done)(void *data),
+    void *data)
 {
     size_t       i;
     job_send_t  *s;
@@ -484,6 +495,8 @@ job_send_room(const char *room, uint8_t *body, size_t len, job_rec_t **recs,
 
     s->done = done;
     s->data = data;
+    s->epoch = epoch;
+    s->seq = seq;
     job.stats.room_batches++;
 
     job_send_go(s, NULL);
@@ -669,6 +682,11 @@ job_route_msg(job_rec_t *rec, const Goim__PushMsg *m, int retried)
     s->m = m;
     s->speed = m->speed / (int32_t) job.ncomets;
 
+    if (m->type == GOIM__PUSH_MSG__TYPE__BROADCAST) {
+        /* the broadcasts' stream: "", which no room can be named */
+        (void) job_streams_take("", 1, &s->epoch, &s->seq);
+    }
+
     job_send_go(s, cm);
     return;
 
@@ -727,10 +745,17 @@ job_push_stop(void)
 }
 
 
+/*
+ * A JOB_PUSH is answered once taken, not once delivered (goim's logic
+ * answers once its Kafka produce is done): a caller's rate is not bounded
+ * by its concurrency over the fan-out's time.  What fails afterwards is
+ * counted (failed, dropped, gone) and logged here; a job stopped with
+ * SIGTERM still finishes what it took, within stop_timeout.
+ */
+
 static void
 job_push_done(job_rec_t *rec)
 {
-    char         text[64];
     job_push_t  *p;
 
     p = (job_push_t *) rec;
@@ -738,16 +763,12 @@ job_push_done(job_rec_t *rec)
     job.inflight--;
 
     if (rec->failed) {
-        snprintf(text, sizeof(text), "%u comet calls failed", rec->failed);
-        goim_rpc_reply_error(p->r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
-                             text);
-
-    } else {
-        Goim__JobPushReply  reply = GOIM__JOB_PUSH_REPLY__INIT;
-
-        goim_rpc_reply(p->r, &reply.base);
+        job.stats.push_failed++;
+        goim_log_warn("push: a request taken earlier failed: %u comet calls "
+                      "given up (job stopping)", rec->failed);
     }
 
+    goim__job_push_req__free_unpacked(p->req, NULL);
     free(p);
 
     job_stop_check();
@@ -760,6 +781,7 @@ job_push(goim_rpc_req_t *r)
     size_t             i;
     job_push_t        *p;
     Goim__JobPushReq  *req;
+    char               text[96];
 
     req = (Goim__JobPushReq *) r->msg;
 
@@ -771,6 +793,22 @@ job_push(goim_rpc_req_t *r)
         return;
     }
 
+    if (job.draining) {
+        job.stats.push_refused++;
+        goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE,
+                             "job is stopping");
+        return;
+    }
+
+    /* the bound on what job holds: past it a push is refused at once */
+    if (job.inflight >= (uint64_t) job.conf->max_inflight) {
+        job.stats.push_refused++;
+        snprintf(text, sizeof(text), "job is full: %llu pushes in flight "
+                 "(max_inflight)", (unsigned long long) job.inflight);
+        goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_UNAVAILABLE, text);
+        return;
+    }
+
     p = calloc(1, sizeof(job_push_t));
     if (p == NULL) {
         goim_log_error("push: out of memory");
@@ -779,13 +817,23 @@ job_push(goim_rpc_req_t *r)
         return;
     }
 
-    p->r = r;
+    /* the record keeps the request: the sends point into its messages */
+    p->req = req;
+    r->msg = NULL;
+
     p->rec.done = job_push_done;
     p->rec.pending = 1;             /* until every message is routed */
     job.inflight++;
 
     for (i = 0; i < req->n_msgs; i++) {
         job_route(&p->rec, req->msgs[i]);
+    }
+
+    /* taken: answered now, delivered from here on */
+    {
+        Goim__JobPushReply  reply = GOIM__JOB_PUSH_REPLY__INIT;
+
+        goim_rpc_reply(r, &reply.base);
     }
 
     job_rec_release(&p->rec, 0);

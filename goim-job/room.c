@@ -149,6 +149,7 @@ job_room_flush(job_room_t *rm)
 {
     size_t           n, i, len;
     uint8_t         *body, *p;
+    uint64_t         epoch, seq;
     job_rec_t      **recs;
     goim_queue_t    *q;
     job_room_msg_t  *msg;
@@ -195,7 +196,12 @@ job_room_flush(job_room_t *rm)
     rm->flushed = 1;
     rm->last_flush = uv_now(job.loop);
 
-    if (job_send_room(rm->room, body, len, recs, n, job_room_sent, rm) != 0)
+    /* taken when the batch leaves: positions go in the order sent */
+    (void) job_streams_take(rm->room, n, &epoch, &seq);
+
+    if (job_send_room(rm->room, body, len, recs, n, epoch, seq,
+                      job_room_sent, rm)
+        != 0)
     {
         goim_log_error("room %s: out of memory", rm->room);
         free(body);

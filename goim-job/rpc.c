@@ -9,7 +9,7 @@
 static void
 job_stats(goim_rpc_req_t *r)
 {
-    int64_t  values[45];
+    int64_t  values[49];
 
     static const char *const  names[] = {
         "push_requests", "push_msgs", "sent", "failed", "dropped",
@@ -22,8 +22,9 @@ job_stats(goim_rpc_req_t *r)
         "ensure_acked", "ensure_acks_unknown", "ensure_expired_ttl",
         "ensure_expired_retries", "ensure_online", "ensure_sessions_gone",
         "ensure_sessions_evicted", "ensure_pending", "ensure_mailboxes",
-        "ensure_receipts", "ensure_known", "ensure_deferred",
-        "ensure_replays", "receipts_written", "receipts_failed"
+        "ensure_receipts", "streams", "streams_evicted", "push_refused",
+        "push_failed", "ensure_known", "ensure_deferred", "ensure_replays",
+        "receipts_written", "receipts_failed"
     };
 
     values[0] = (int64_t) job.stats.requests;
@@ -66,11 +67,15 @@ job_stats(goim_rpc_req_t *r)
     values[37] = (int64_t) job_ensure_pending();
     values[38] = (int64_t) job_ensure_mailboxes();
     values[39] = (int64_t) job_ensure_finished();
-    values[40] = (int64_t) job.stats.ensure_known;
-    values[41] = (int64_t) job.stats.ensure_deferred;
-    values[42] = (int64_t) job.stats.ensure_replays;
-    values[43] = (int64_t) job.stats.receipts_written;
-    values[44] = (int64_t) job.stats.receipts_failed;
+    values[40] = (int64_t) job_streams_count();
+    values[41] = (int64_t) job.stats.streams_evicted;
+    values[42] = (int64_t) job.stats.push_refused;
+    values[43] = (int64_t) job.stats.push_failed;
+    values[44] = (int64_t) job.stats.ensure_known;
+    values[45] = (int64_t) job.stats.ensure_deferred;
+    values[46] = (int64_t) job.stats.ensure_replays;
+    values[47] = (int64_t) job.stats.receipts_written;
+    values[48] = (int64_t) job.stats.receipts_failed;
 
     goim_daemon_stats_reply(r, names, values,
                             sizeof(names) / sizeof(names[0]));

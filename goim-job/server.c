@@ -27,7 +27,9 @@ job_start(uv_loop_t *loop, void *conf)
 
     goim_queue_init(&job.retrying);
 
-    if (job_rooms_init() != 0 || job_ensure_init() != 0) {
+    if (job_rooms_init() != 0 || job_streams_init() != 0
+        || job_ensure_init() != 0)
+    {
         goim_log_error("out of memory");
         return -1;
     }
@@ -75,6 +77,7 @@ job_finish(void)
     /* fails what is still in flight: those records stay uncommitted */
     job_comets_stop();
     job_rooms_free();
+    job_streams_free();
     job_ensure_stop();
 
     goim_log_info("stopped: %llu records consumed, %llu finished",
@@ -111,6 +114,7 @@ job_stop(void)
 {
     if (!job.started) {
         job_rooms_free();               /* a failed start */
+        job_streams_free();
         job_ensure_stop();
         return;
     }

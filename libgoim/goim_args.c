@@ -600,3 +600,48 @@ goim_args_v1_pushs(const char *body, size_t len, const char **m,
 
     return NULL;
 }
+
+
+static int
+goim_args_u64(const char *s, size_t len, uint64_t *v)
+{
+    size_t  i;
+
+    if (len == 0 || len > 19) {
+        return -1;
+    }
+
+    *v = 0;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+
+        *v = *v * 10 + (uint64_t) (s[i] - '0');
+    }
+
+    return 0;
+}
+
+
+int
+goim_args_position(const char *s, size_t len, uint64_t *epoch,
+    uint64_t *seq)
+{
+    const char  *colon;
+
+    colon = memchr(s, ':', len);
+
+    if (colon == NULL
+        || goim_args_u64(s, colon - s, epoch) != 0
+        || goim_args_u64(colon + 1, s + len - colon - 1, seq) != 0
+        || *epoch == 0)
+    {
+        *epoch = 0;
+        *seq = 0;
+        return -1;
+    }
+
+    return 0;
+}

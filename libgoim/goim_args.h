@@ -81,6 +81,13 @@ const char *goim_args_v1_pushs(const char *body, size_t len,
     const char **m, size_t *m_len, int64_t *uids, size_t *n);
 
 
+/*
+ * A position in a room's stream (room recovery): "EPOCH:SEQ", both
+ * decimal, epoch > 0.  0, or -1 (and both 0).
+ */
+int goim_args_position(const char *s, size_t len, uint64_t *epoch,
+    uint64_t *seq);
+
 #pragma GCC visibility pop
 
 #endif /* GOIM_ARGS_H */

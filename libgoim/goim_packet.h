@@ -46,6 +46,8 @@
 #define GOIM_OP_UNSUB_REPLY      17
 #define GOIM_OP_ACK              18      /* not in goim: docs/protocol.md */
 #define GOIM_OP_ENSURE           19
+#define GOIM_OP_POSITION         20      /* room recovery */
+#define GOIM_OP_RECOVERY         21
 
 /* server-originated packets carry version 1, as in goim v2 */
 #define GOIM_PUSH_VERSION        1

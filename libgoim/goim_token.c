@@ -10,6 +10,7 @@
 #include <openssl/hmac.h>
 #include <yajl/yajl_tree.h>
 
+#include "goim_args.h"
 #include "goim_token.h"
 
 
@@ -19,6 +20,9 @@ static char *goim_token_strdup(const char *s, size_t max);
 static const char *goim_token_ops(yajl_val v, int32_t **ops, size_t *n,
     const char **errs);
 static const char *goim_token_rooms(goim_token_t *t, yajl_val v);
+static const char *goim_token_recovery(goim_token_t *t, yajl_val root);
+static const char *goim_token_options(goim_token_t *t, const uint8_t *p,
+    size_t len);
 
 
 const char *
@@ -187,6 +191,11 @@ goim_token_parse_claims(goim_token_t *t, const uint8_t *json, size_t len,
 
     v = yajl_tree_get(root, accepts_path, yajl_t_any);
     err = goim_token_ops(v, &t->accepts, &t->naccepts, accepts_errs);
+    if (err) {
+        goto done;
+    }
+
+    err = goim_token_recovery(t, root);
     if (err || !jwt) {
         goto done;
     }
@@ -263,6 +272,91 @@ goim_token_ops(yajl_val v, int32_t **ops, size_t *n, const char **errs)
     }
 
     return NULL;
+}
+
+
+/* "recover", "room_pos", "all_pos" of an object */
+
+static const char *
+goim_token_recovery(goim_token_t *t, yajl_val root)
+{
+    yajl_val  v;
+
+    static const char  *recover_path[] = { "recover", NULL };
+    static const char  *room_pos_path[] = { "room_pos", NULL };
+    static const char  *all_pos_path[] = { "all_pos", NULL };
+
+    v = yajl_tree_get(root, recover_path, yajl_t_any);
+    if (v && !YAJL_IS_NULL(v)) {
+        if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v)) {
+            return "token recover is not a boolean";
+        }
+
+        t->recover = YAJL_IS_TRUE(v);
+    }
+
+    v = yajl_tree_get(root, room_pos_path, yajl_t_any);
+    if (v && !YAJL_IS_NULL(v)) {
+        if (!YAJL_IS_STRING(v)
+            || goim_args_position(v->u.string, strlen(v->u.string),
+                                   &t->room_epoch, &t->room_seq)
+               != 0)
+        {
+            return "token room_pos is not EPOCH:SEQ";
+        }
+
+        t->recover = 1;
+    }
+
+    v = yajl_tree_get(root, all_pos_path, yajl_t_any);
+    if (v && !YAJL_IS_NULL(v)) {
+        if (!YAJL_IS_STRING(v)
+            || goim_args_position(v->u.string, strlen(v->u.string),
+                                   &t->all_epoch, &t->all_seq)
+               != 0)
+        {
+            return "token all_pos is not EPOCH:SEQ";
+        }
+
+        t->recover = 1;
+    }
+
+    return NULL;
+}
+
+
+/* the client's own options after a JWT: {"recover":..., "room_pos":...} */
+
+static const char *
+goim_token_options(goim_token_t *t, const uint8_t *p, size_t len)
+{
+    char        *text, errbuf[64];
+    yajl_val     root;
+    const char  *err;
+
+    text = malloc(len + 1);
+    if (text == NULL) {
+        return "out of memory";
+    }
+
+    memcpy(text, p, len);
+    text[len] = '\0';
+
+    root = yajl_tree_parse(text, errbuf, sizeof(errbuf));
+    free(text);
+
+    if (root == NULL || !YAJL_IS_OBJECT(root)) {
+        err = "the options after the JWT are not a JSON object";
+
+    } else {
+        err = goim_token_recovery(t, root);
+    }
+
+    if (root) {
+        yajl_tree_free(root);
+    }
+
+    return err;
 }
 
 
@@ -397,7 +491,7 @@ goim_token_jwt(goim_token_t *t, const uint8_t *token, size_t len,
     yajl_val        root, alg;
     const char     *err;
     unsigned int    maclen;
-    const uint8_t  *dot1, *dot2, *last;
+    const uint8_t  *dot1, *dot2, *last, *end, *opts;
     uint8_t         mac[EVP_MAX_MD_SIZE], sig[64];
 
     static const char  *alg_path[] = { "alg", NULL };
@@ -414,7 +508,16 @@ goim_token_jwt(goim_token_t *t, const uint8_t *token, size_t len,
         last--;
     }
 
-    len = last - token;
+    end = last;
+
+    /* a JWT has no white space: what follows one is the client's options */
+
+    for (opts = token; opts < last && !goim_token_space(*opts); opts++) {
+        /* void */
+    }
+
+    len = opts - token;
+    last = opts;
 
     dot1 = memchr(token, '.', len);
     dot2 = dot1 ? memchr(dot1 + 1, '.', last - dot1 - 1) : NULL;
@@ -487,6 +590,14 @@ goim_token_jwt(goim_token_t *t, const uint8_t *token, size_t len,
     }
 
     err = goim_token_parse_claims(t, buf, (size_t) n, 1, now);
+
+    if (err == NULL && opts < end) {
+        err = goim_token_options(t, opts, end - opts);
+
+        if (err) {
+            goim_token_free(t);
+        }
+    }
 
 done:
 

@@ -14,6 +14,13 @@
  * and accepts are all it may have.
  * goim's unsigned token restricts nothing, as in goim.
  *
+ * Room recovery (not in goim): "recover": true asks for positions on room
+ * messages and broadcasts, "room_pos" and "all_pos" ("EPOCH:SEQ", as
+ * positions are given to the client) for what was missed since.  They
+ * are the client's own choice, not the business's: after a JWT they may
+ * follow it, separated by white space, as a JSON object of their own:
+ * "eyJ...sig {"room_pos":"1764...:42"}".
+ *
  * Plain C (OpenSSL's HMAC, yajl's parser, malloc), no NGINX: logic calls
  * it, and it is unit-tested and fuzzed on its own.
  */
@@ -43,6 +50,13 @@ typedef struct {
     size_t          nrooms;
     int32_t        *ops;                 /* the "ops" claim */
     size_t          nops;
+
+    /* room recovery: epoch 0 when no position was given */
+    unsigned        recover:1;
+    uint64_t        room_epoch;
+    uint64_t        room_seq;
+    uint64_t        all_epoch;
+    uint64_t        all_seq;
 } goim_token_t;
 
 /* room matches a "rooms" entry: equal, or an entry "prefix*" */

@@ -46,6 +46,17 @@ typedef struct {
     ngx_atomic_uint_t          locks_recovered;  /* a dead worker's */
     ngx_atomic_uint_t          token_refused; /* op 12/14 past its JWT */
     ngx_atomic_uint_t          rpc_auth_refused;  /* push RPC handshakes */
+
+    /* room recovery (ngx_goim_comet_history.c), in packets */
+    ngx_atomic_uint_t          history_msgs;  /* held, ever */
+    ngx_atomic_uint_t          history_evicted;  /* past the size bound */
+    ngx_atomic_uint_t          history_dropped;  /* out of memory */
+    ngx_atomic_uint_t          history_breaks;   /* a run cut by a gap */
+    ngx_atomic_uint_t          recover_ok;    /* resumes recovered */
+    ngx_atomic_uint_t          recover_gap;   /* ... told "too old" */
+    ngx_atomic_uint_t          recovered_msgs;
+    ngx_atomic_uint_t          history_bytes; /* held now (a gauge) */
+    ngx_atomic_uint_t          history_streams;
     ngx_goim_rpc_counters_t    rpc;           /* link to logic, push RPC */
 
     /* records from other workers by hop time (ngx_goim_comet_relay.c) */
@@ -75,6 +86,11 @@ typedef struct {
     ngx_str_t                  region;
     ngx_msec_t                 renew_interval;
     size_t                     zone_size;
+
+    /* room recovery: per stream, per worker (ngx_goim_comet_history.c) */
+    ngx_uint_t                 history;       /* packets, 0: none kept */
+    ngx_msec_t                 history_ttl;
+    size_t                     history_size;
     size_t                     ring_size;
 
     /* the RPC plane (goim_auth.h): NULL, or the secret both ways */
@@ -156,6 +172,18 @@ typedef struct {
 
 
 typedef struct ngx_goim_comet_out_s      ngx_goim_comet_out_t;
+
+
+/* a worker's room history (ngx_goim_comet_history.c) */
+typedef struct {
+    ngx_rbtree_t               streams;       /* by name; "": broadcasts */
+    ngx_rbtree_node_t          sentinel;
+    ngx_queue_t                entries;       /* every stream's, oldest
+                                                 first */
+    ngx_queue_t                lru;           /* streams, by last message */
+    size_t                     bytes;
+    ngx_uint_t                 nstreams;
+} ngx_goim_comet_history_t;
 typedef struct ngx_goim_comet_worker_s   ngx_goim_comet_worker_t;
 typedef struct ngx_goim_comet_handoff_s  ngx_goim_comet_handoff_t;
 
@@ -184,6 +212,7 @@ struct ngx_goim_comet_worker_s {
     ngx_rbtree_t               rooms;         /* by name */
     ngx_rbtree_node_t          room_sentinel;
     ngx_queue_t                pacers;        /* paced broadcasts */
+    ngx_goim_comet_history_t   history;
     ngx_uint_t                 exiting;       /* in exit_process */
     ngx_event_t                online_event;
 
@@ -226,13 +255,21 @@ typedef enum {
 
 
 /* one encoded packet, shared by reference among all its recipients */
-typedef struct {
+typedef struct ngx_goim_comet_msg_s  ngx_goim_comet_msg_t;
+
+struct ngx_goim_comet_msg_s {
     ngx_uint_t                 refs;
     size_t                     len;
+
+    /* a room message or broadcast: its first packet's position, 0 none */
+    uint64_t                   epoch;
+    uint64_t                   seq;
+    ngx_goim_comet_msg_t      *positioned;    /* as op 20s, once made */
+
     unsigned                   raw:1;         /* an OpRaw batch */
     unsigned                   frame:1;       /* bytes ready for the wire */
     u_char                     data[1];
-} ngx_goim_comet_msg_t;
+};
 
 
 struct ngx_goim_comet_out_s {
@@ -318,6 +355,8 @@ struct ngx_goim_channel_s {
     unsigned                   restricted:1;
     unsigned                   acks:1;        /* sent op 18: ensure
                                                  messages come as op 19 */
+    unsigned                   positions:1;   /* room messages come as
+                                                 op 20 (recover) */
 };
 
 
@@ -411,6 +450,21 @@ typedef struct {
 ngx_int_t ngx_goim_comet_ws_read(ngx_goim_channel_t *ch, size_t *pos,
     ngx_goim_comet_ws_in_t *in);
 void ngx_goim_comet_ws_close(ngx_goim_channel_t *ch, ngx_uint_t status);
+
+
+/* ngx_goim_comet_history.c: room recovery */
+#define NGX_GOIM_COMET_STREAM_ROOM  0
+#define NGX_GOIM_COMET_STREAM_ALL   1
+
+void ngx_goim_comet_history_init(ngx_goim_comet_worker_t *wk);
+void ngx_goim_comet_history_free(ngx_goim_comet_worker_t *wk);
+void ngx_goim_comet_history_add(ngx_goim_comet_worker_t *wk, ngx_str_t *name,
+    ngx_goim_comet_msg_t *msg);
+ngx_goim_comet_msg_t *ngx_goim_comet_msg_positioned(ngx_goim_comet_msg_t *msg,
+    ngx_uint_t kind);
+ngx_int_t ngx_goim_comet_history_recover(ngx_goim_channel_t *ch,
+    ngx_str_t *name, ngx_uint_t kind, uint64_t epoch, uint64_t seq,
+    uint64_t *pos_epoch, uint64_t *pos_seq, ngx_uint_t *missed);
 
 
 /* ngx_goim_comet_output.c: messages and the output queue */

@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include <goim_args.h>
 #include <goim_ws.h>
 
 #include "ngx_goim_comet.h"
@@ -34,6 +35,8 @@ static void ngx_goim_channel_ws_fail(ngx_goim_channel_t *ch,
     ngx_uint_t status, const char *reason);
 static ngx_int_t ngx_goim_channel_packet(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
+static ngx_int_t ngx_goim_channel_recover(ngx_goim_channel_t *ch,
+    ngx_uint_t kind, uint64_t epoch, uint64_t seq);
 static ngx_int_t ngx_goim_channel_auth(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
 static ngx_int_t ngx_goim_channel_ack(ngx_goim_channel_t *ch,
@@ -439,7 +442,8 @@ static ngx_int_t
 ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 {
     int32_t                 op;
-    u_char                  online[4];
+    u_char                  online[4], *p;
+    uint64_t                epoch, seq;
     ngx_int_t               rc;
     ngx_str_t               name;
     ngx_connection_t       *c;
@@ -477,6 +481,28 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     case GOIM_OP_CHANGE_ROOM:
         name.data = (u_char *) pkt->body;
         name.len = pkt->body_len;
+        epoch = 0;
+        seq = 0;
+
+        if (ch->positions) {
+            /* "room" or "room\nEPOCH:SEQ": the last position seen there */
+            p = ngx_strlchr(name.data, name.data + name.len, '\n');
+
+            if (p) {
+                if (goim_args_position((char *) p + 1,
+                                        name.data + name.len - p - 1,
+                                        &epoch, &seq)
+                    != 0)
+                {
+                    ch->worker->stats->bad_input++;
+                    ngx_goim_channel_close(ch, "change room: position is "
+                                           "not EPOCH:SEQ");
+                    return NGX_ERROR;
+                }
+
+                name.len = p - name.data;
+            }
+        }
 
         if (ch->restricted && !ngx_goim_channel_room_allowed(ch, &name)) {
             ch->worker->stats->token_refused++;
@@ -496,9 +522,20 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
         /* router keeps presence per room: tell it at once */
         ngx_goim_channel_renew(ch);
 
-        return ngx_goim_channel_reply(ch, &pkt->header,
-                                      GOIM_OP_CHANGE_ROOM_REPLY, pkt->body,
-                                      pkt->body_len);
+        if (ngx_goim_channel_reply(ch, &pkt->header,
+                                   GOIM_OP_CHANGE_ROOM_REPLY, name.data,
+                                   name.len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ch->positions) {
+            return ngx_goim_channel_recover(ch, NGX_GOIM_COMET_STREAM_ROOM,
+                                            epoch, seq);
+        }
+
+        return NGX_OK;
 
     case GOIM_OP_SUB:
     case GOIM_OP_UNSUB:
@@ -856,12 +893,119 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
         return;
     }
 
+    /*
+     * Room recovery, within this event: what the worker delivers from now
+     * on comes after what its history held, so nothing is missed or
+     * doubled between the two.
+     */
+    if (ch->positions) {
+        if (ngx_goim_channel_recover(ch, NGX_GOIM_COMET_STREAM_ROOM,
+                                     reply->room_epoch, reply->room_seq)
+            != NGX_OK
+            || ngx_goim_channel_recover(ch, NGX_GOIM_COMET_STREAM_ALL,
+                                        reply->all_epoch, reply->all_seq)
+               != NGX_OK)
+        {
+            return;
+        }
+    }
+
     /* packets that came behind the auth are handled now */
     if (ch->in_len && ngx_goim_channel_process(ch) != NGX_OK) {
         return;
     }
 
     ngx_post_event(c->read, &ngx_posted_events);
+}
+
+
+/*
+ * Room recovery for one stream of ch (its room's, or the broadcasts'):
+ * what it missed since epoch:seq (epoch 0: nothing asked), then op 21
+ * telling how that went and where the stream is now:
+ * {"stream":"room","room":"...","pos":"E:S","recovered":true,"missed":3}.
+ * NGX_ERROR: ch was closed.
+ */
+
+static ngx_int_t
+ngx_goim_channel_recover(ngx_goim_channel_t *ch, ngx_uint_t kind,
+    uint64_t epoch, uint64_t seq)
+{
+    u_char     *body, *p;
+    size_t      size;
+    uint64_t    pos_epoch, pos_seq;
+    ngx_int_t   rc;
+    ngx_str_t       name;
+    ngx_uint_t      missed;
+    goim_header_t   h;
+
+    if (kind == NGX_GOIM_COMET_STREAM_ROOM) {
+        if (ch->room == NULL) {
+            return NGX_OK;              /* in no room: no stream */
+        }
+
+        name = ch->room->node.str;
+
+    } else {
+        ngx_str_null(&name);
+    }
+
+    rc = ngx_goim_comet_history_recover(ch, &name, kind, epoch, seq,
+                                        &pos_epoch, &pos_seq, &missed);
+    if (rc == NGX_ERROR) {
+        ngx_goim_channel_close(ch, "out of memory");
+        return NGX_ERROR;
+    }
+
+    if (epoch) {
+        if (rc == NGX_OK) {
+            ch->worker->stats->recover_ok++;
+
+        } else {
+            ch->worker->stats->recover_gap++;
+        }
+    }
+
+    size = sizeof("{\"stream\":\"room\",\"room\":\"\",\"pos\":\":\","
+                  "\"recovered\":false,\"missed\":}")
+           + name.len + ngx_escape_json(NULL, name.data, name.len)
+           + 2 * NGX_INT64_LEN + NGX_INT_T_LEN;
+
+    body = ngx_alloc(size, ch->connection->log);
+    if (body == NULL) {
+        ngx_goim_channel_close(ch, "out of memory");
+        return NGX_ERROR;
+    }
+
+    if (kind == NGX_GOIM_COMET_STREAM_ROOM) {
+        p = ngx_cpymem(body, "{\"stream\":\"room\",\"room\":\"",
+                       sizeof("{\"stream\":\"room\",\"room\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, name.data, name.len);
+        p = ngx_cpymem(p, "\",", 2);
+
+    } else {
+        p = ngx_cpymem(body, "{\"stream\":\"all\",",
+                       sizeof("{\"stream\":\"all\",") - 1);
+    }
+
+    if (pos_epoch) {
+        p = ngx_sprintf(p, "\"pos\":\"%uL:%uL\"", pos_epoch, pos_seq);
+
+    } else {
+        p = ngx_cpymem(p, "\"pos\":\"\"", sizeof("\"pos\":\"\"") - 1);
+    }
+
+    p = ngx_sprintf(p, ",\"recovered\":%s,\"missed\":%ui}",
+                    (epoch && rc == NGX_OK) ? "true" : "false", missed);
+
+    ngx_memzero(&h, sizeof(goim_header_t));
+    h.ver = GOIM_PUSH_VERSION;
+
+    rc = ngx_goim_channel_reply(ch, &h, GOIM_OP_RECOVERY, body, p - body);
+
+    ngx_free(body);
+
+    return rc;
 }
 
 
@@ -943,6 +1087,7 @@ ngx_goim_channel_register(ngx_goim_channel_t *ch, Goim__ConnectReply *reply)
     }
 
     ch->mid = reply->mid;
+    ch->positions = reply->recover;
 
     /* logic sends nanoseconds, as goim does; never less than a second */
     ch->heartbeat = (ngx_msec_t) (reply->heartbeat / 1000000);
@@ -1350,6 +1495,7 @@ typedef struct {
 #define NGX_GOIM_CHANNEL_RECORD_RESTRICTED  0x01
 #define NGX_GOIM_CHANNEL_RECORD_FRAG        0x02
 #define NGX_GOIM_CHANNEL_RECORD_ACKS        0x04
+#define NGX_GOIM_CHANNEL_RECORD_POSITIONS   0x08
 
 
 /* a plain connection between two packets or before its auth; not TLS */
@@ -1441,7 +1587,8 @@ ngx_goim_channel_export(ngx_goim_channel_t *ch, u_char *p)
 
     rec.flags = (ch->restricted ? NGX_GOIM_CHANNEL_RECORD_RESTRICTED : 0)
                 | (ch->frag ? NGX_GOIM_CHANNEL_RECORD_FRAG : 0)
-                | (ch->acks ? NGX_GOIM_CHANNEL_RECORD_ACKS : 0);
+                | (ch->acks ? NGX_GOIM_CHANNEL_RECORD_ACKS : 0)
+                | (ch->positions ? NGX_GOIM_CHANNEL_RECORD_POSITIONS : 0);
     rec.key_len = (uint32_t) ch->node.str.len;
     rec.room_len = (uint32_t) (ch->room ? ch->room->node.str.len : 0);
     rec.naccepts = (uint32_t) ch->accepts.nelts;
@@ -1673,6 +1820,7 @@ ngx_goim_channel_adopt(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     }
 
     ch->acks = (rec.flags & NGX_GOIM_CHANNEL_RECORD_ACKS) ? 1 : 0;
+    ch->positions = (rec.flags & NGX_GOIM_CHANNEL_RECORD_POSITIONS) ? 1 : 0;
 
     if (rec.flags & NGX_GOIM_CHANNEL_RECORD_RESTRICTED) {
         if (ngx_goim_opset_init(&ch->allowed_ops, allowed, rec.nallowed_ops,

@@ -18,6 +18,13 @@
 
 
 static void ngx_goim_comet_pacer_handler(ngx_event_t *ev);
+static void ngx_goim_comet_deliver_done(ngx_goim_comet_msg_t *msg);
+
+
+/* a broadcast as ch takes it: with its position if ch asked for them */
+#define ngx_goim_comet_deliver_as(ch, msg)                                   \
+    ((ch)->positions                                                         \
+     ? ngx_goim_comet_msg_positioned(msg, NGX_GOIM_COMET_STREAM_ALL) : (msg))
 
 
 /* delivery to this worker's connections */
@@ -61,6 +68,9 @@ ngx_goim_comet_deliver_room(ngx_goim_comet_worker_t *wk, ngx_str_t *name,
     ngx_goim_channel_t     *ch;
     ngx_goim_comet_room_t  *room;
 
+    /* kept whether or not this worker has members: they may come back */
+    ngx_goim_comet_history_add(wk, name, msg);
+
     room = ngx_goim_room_lookup(wk, name);
 
     if (room == NULL) {
@@ -73,7 +83,27 @@ ngx_goim_comet_deliver_room(ngx_goim_comet_worker_t *wk, ngx_str_t *name,
          q = ngx_queue_next(q))
     {
         ch = ngx_queue_data(q, ngx_goim_channel_t, room_link);
-        (void) ngx_goim_channel_push(ch, msg);
+        (void) ngx_goim_channel_push(ch, ch->positions
+                    ? ngx_goim_comet_msg_positioned(msg,
+                                                    NGX_GOIM_COMET_STREAM_ROOM)
+                    : msg);
+    }
+
+    ngx_goim_comet_deliver_done(msg);
+}
+
+
+/*
+ * The op-20 copy of a message is its recipients' once the walk is over:
+ * the history keeps the plain one only, within its size bound.
+ */
+
+static void
+ngx_goim_comet_deliver_done(ngx_goim_comet_msg_t *msg)
+{
+    if (msg->positioned) {
+        ngx_goim_comet_msg_release(msg->positioned);
+        msg->positioned = NULL;
     }
 }
 
@@ -117,9 +147,13 @@ void
 ngx_goim_comet_deliver_all(ngx_goim_comet_worker_t *wk, int32_t op,
     ngx_goim_comet_msg_t *msg, ngx_uint_t speed)
 {
+    ngx_str_t                all = ngx_null_string;
     ngx_rbtree_node_t       *node, *root, *sentinel;
     ngx_goim_channel_t      *ch;
     ngx_goim_comet_pacer_t  *pacer;
+
+    /* the broadcasts' stream is "", a name no room can have */
+    ngx_goim_comet_history_add(wk, &all, msg);
 
     if (speed) {
         pacer = ngx_calloc(sizeof(ngx_goim_comet_pacer_t), ngx_cycle->log);
@@ -158,9 +192,12 @@ ngx_goim_comet_deliver_all(ngx_goim_comet_worker_t *wk, int32_t op,
         ch = (ngx_goim_channel_t *) node;
 
         if (ngx_goim_channel_accepts(ch, op)) {
-            (void) ngx_goim_channel_push(ch, msg);
+            (void) ngx_goim_channel_push(ch, ngx_goim_comet_deliver_as(ch,
+                                                                      msg));
         }
     }
+
+    ngx_goim_comet_deliver_done(msg);
 }
 
 
@@ -199,7 +236,8 @@ ngx_goim_comet_pacer_handler(ngx_event_t *ev)
         ch = (ngx_goim_channel_t *) next;
 
         if (ngx_goim_channel_accepts(ch, pacer->op)) {
-            (void) ngx_goim_channel_push(ch, pacer->msg);
+            (void) ngx_goim_channel_push(ch, ngx_goim_comet_deliver_as(ch,
+                                                                  pacer->msg));
         }
 
         pacer->started = 1;
@@ -213,6 +251,7 @@ ngx_goim_comet_pacer_handler(ngx_event_t *ev)
 
     if (next == NULL) {
         ngx_queue_remove(&pacer->queue);
+        ngx_goim_comet_deliver_done(pacer->msg);
         ngx_goim_comet_msg_release(pacer->msg);
         ngx_free(pacer);
         return;

@@ -78,6 +78,27 @@ static ngx_command_t  ngx_goim_comet_commands[] = {
       offsetof(ngx_goim_comet_conf_t, renew_interval),
       NULL },
 
+    { ngx_string("goim_comet_room_history"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, history),
+      NULL },
+
+    { ngx_string("goim_comet_room_history_ttl"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, history_ttl),
+      NULL },
+
+    { ngx_string("goim_comet_room_history_size"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, history_size),
+      NULL },
+
     { ngx_string("goim_comet_zone"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -215,6 +236,9 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
     ccf->renew_interval = NGX_CONF_UNSET_MSEC;
     ccf->zone_size = NGX_CONF_UNSET_SIZE;
     ccf->ring_size = NGX_CONF_UNSET_SIZE;
+    ccf->history = NGX_CONF_UNSET_UINT;
+    ccf->history_ttl = NGX_CONF_UNSET_MSEC;
+    ccf->history_size = NGX_CONF_UNSET_SIZE;
     ccf->weight = NGX_CONF_UNSET;
     ccf->handoff = NGX_CONF_UNSET;
     ccf->handoff_timeout = NGX_CONF_UNSET_MSEC;
@@ -279,7 +303,22 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_msec_value(ccf->renew_interval, 10 * 60 * 1000);
     ngx_conf_init_size_value(ccf->zone_size, NGX_GOIM_COMET_ZONE_SIZE);
     ngx_conf_init_size_value(ccf->ring_size, NGX_GOIM_COMET_RING_SIZE);
+    ngx_conf_init_uint_value(ccf->history, 0);
+    ngx_conf_init_msec_value(ccf->history_ttl, 5 * 60 * 1000);
+    ngx_conf_init_size_value(ccf->history_size, 64 * 1024 * 1024);
     ngx_conf_init_value(ccf->weight, 10);    /* goim's -weight default */
+
+    if (ccf->history > 1000000) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_comet_room_history must be at most 1000000");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ccf->history_ttl == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "goim_comet_room_history_ttl must not be 0");
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_init_value(ccf->handoff, 1);
     ngx_conf_init_msec_value(ccf->handoff_timeout, 10000);
     ngx_conf_init_msec_value(ccf->drain_window, 5000);

@@ -44,6 +44,9 @@ ngx_goim_comet_msg_create(size_t len, ngx_log_t *log)
 
     msg->refs = 1;
     msg->len = len;
+    msg->epoch = 0;
+    msg->seq = 0;
+    msg->positioned = NULL;
     msg->raw = 0;
     msg->frame = 0;
 
@@ -55,6 +58,10 @@ void
 ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg)
 {
     if (--msg->refs == 0) {
+        if (msg->positioned) {
+            ngx_goim_comet_msg_release(msg->positioned);
+        }
+
         ngx_free(msg);
     }
 }

@@ -192,6 +192,9 @@ ngx_goim_comet_broadcast(ngx_goim_rpc_request_t *r)
 
     wk = ngx_goim_comet_rpc_worker(r);
 
+    msg->epoch = req->epoch;
+    msg->seq = req->seq;
+
     /* goim's speed: connections per second, shared out among workers */
     speed = req->speed > 0 ? ngx_max((ngx_uint_t) req->speed / wk->nworkers,
                                      1)
@@ -226,6 +229,9 @@ ngx_goim_comet_broadcast_room(ngx_goim_rpc_request_t *r)
     }
 
     wk = ngx_goim_comet_rpc_worker(r);
+
+    msg->epoch = req->epoch;
+    msg->seq = req->seq;
 
     ngx_goim_comet_relay_push_others(wk, &name, 0, 0, msg);
     ngx_goim_comet_deliver_room(wk, &name, msg);

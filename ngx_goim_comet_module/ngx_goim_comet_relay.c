@@ -339,6 +339,8 @@ ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk,
     }
 
     msg->raw = rec->raw;
+    msg->epoch = rec->epoch;
+    msg->seq = rec->seq;
 
     switch (rec->type) {
 
@@ -516,6 +518,8 @@ ngx_goim_comet_relay_push_others(ngx_goim_comet_worker_t *wk, ngx_str_t *room,
         rec.msg_len = (uint32_t) msg->len;
         rec.nkeys = room ? (uint32_t) room->len : 0;
         rec.id = speed;
+        rec.epoch = msg->epoch;
+        rec.seq = msg->seq;
 
         if (ngx_goim_comet_zone_post(wk, w, &rec, room ? room->data : NULL,
                                room ? room->len : 0, msg->data)

@@ -62,6 +62,7 @@ ngx_goim_comet_worker_create(ngx_cycle_t *cycle)
     ngx_queue_init(&wk->pacers);
     ngx_rbtree_init(&wk->rooms, &wk->room_sentinel,
                     ngx_str_rbtree_insert_value);
+    ngx_goim_comet_history_init(wk);
 
     wk->nworkers = 1;
     wk->stats = &wk->local_stats;
@@ -77,6 +78,7 @@ ngx_goim_comet_worker_create(ngx_cycle_t *cycle)
 void
 ngx_goim_comet_worker_destroy(ngx_goim_comet_worker_t *wk)
 {
+    ngx_goim_comet_history_free(wk);
     ngx_goim_comet_output_free_all(wk);
 
     if (wk->logic_peer) {

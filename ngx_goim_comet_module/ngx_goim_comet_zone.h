@@ -47,6 +47,8 @@ typedef struct {
     uint32_t                   ack_filter;   /* KEYS: PushMsgReq's */
     uint64_t                   id;           /* KICK: the connection */
     uint64_t                   sent_ns;      /* CLOCK_MONOTONIC */
+    uint64_t                   epoch;        /* ROOM, BROADCAST: the */
+    uint64_t                   seq;          /* message's position */
 } ngx_goim_comet_rec_t;
 
 

@@ -570,7 +570,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
     ngx_goim_comet_tables_stats(wk, &st, &workers, &queued, &keys);
     ngx_goim_comet_handoff_stats(&ho);
 
-    b = ngx_create_temp_buf(r->pool, 8192 + wk->conf->id.len);
+    b = ngx_create_temp_buf(r->pool, 12288 + wk->conf->id.len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -668,7 +668,31 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# TYPE goim_comet_handoff_freeze_us gauge\n"
             "goim_comet_handoff_freeze_us{quantile=\"0.5\"} %ui\n"
             "goim_comet_handoff_freeze_us{quantile=\"0.99\"} %ui\n"
-            "goim_comet_handoff_freeze_us{quantile=\"1\"} %uA\n",
+            "goim_comet_handoff_freeze_us{quantile=\"1\"} %uA\n"
+            "# HELP goim_comet_history_packets_total Room messages and "
+            "broadcasts kept for recovery, evicted past "
+            "goim_comet_room_history_size, dropped (out of memory), and "
+            "sent to clients that came back.\n"
+            "# TYPE goim_comet_history_packets_total counter\n"
+            "goim_comet_history_packets_total{event=\"kept\"} %uA\n"
+            "goim_comet_history_packets_total{event=\"evicted\"} %uA\n"
+            "goim_comet_history_packets_total{event=\"dropped\"} %uA\n"
+            "goim_comet_history_packets_total{event=\"recovered\"} %uA\n"
+            "# HELP goim_comet_history_breaks_total Times a stream's history "
+            "was cut by a gap in its positions.\n"
+            "# TYPE goim_comet_history_breaks_total counter\n"
+            "goim_comet_history_breaks_total %uA\n"
+            "# HELP goim_comet_history_bytes Memory the room history holds, "
+            "all workers.\n"
+            "# TYPE goim_comet_history_bytes gauge\n"
+            "goim_comet_history_bytes %uA\n"
+            "# TYPE goim_comet_history_streams gauge\n"
+            "goim_comet_history_streams %uA\n"
+            "# HELP goim_comet_recoveries_total Clients that named a "
+            "position: recovered, or told the gap is too old.\n"
+            "# TYPE goim_comet_recoveries_total counter\n"
+            "goim_comet_recoveries_total{result=\"recovered\"} %uA\n"
+            "goim_comet_recoveries_total{result=\"gap\"} %uA\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
             st.packets_out, st.dropped, st.relay_dropped, st.relay_records,
             queued, st.auth_failed, st.kicked, st.bad_input,
@@ -682,7 +706,10 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             ho.sessions_closed,
             ngx_goim_comet_handoff_freeze_percentile(&ho, 500),
             ngx_goim_comet_handoff_freeze_percentile(&ho, 990),
-            ho.freeze_max_us);
+            ho.freeze_max_us, st.history_msgs, st.history_evicted,
+            st.history_dropped, st.recovered_msgs, st.history_breaks,
+            st.history_bytes, st.history_streams, st.recover_ok,
+            st.recover_gap);
 
         ngx_str_set(&r->headers_out.content_type,
                     "text/plain; version=0.0.4");
@@ -704,6 +731,9 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"sessions_adopted\":%uA,\"sessions_closed\":%uA,"
             "\"freeze_us_p50\":%ui,\"freeze_us_p99\":%ui,"
             "\"freeze_us_max\":%uA},"
+            "\"history\":{\"kept\":%uA,\"evicted\":%uA,\"dropped\":%uA,"
+            "\"breaks\":%uA,\"bytes\":%uA,\"streams\":%uA,"
+            "\"recovered\":%uA,\"gaps\":%uA,\"recovered_msgs\":%uA},"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA,"
             "\"rpc_auth_refused\":%uA}\n",
             &wk->conf->id, workers, st.conns_tcp, st.conns_ws, st.online,
@@ -719,7 +749,10 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             ho.sessions_closed,
             ngx_goim_comet_handoff_freeze_percentile(&ho, 500),
             ngx_goim_comet_handoff_freeze_percentile(&ho, 990),
-            ho.freeze_max_us, st.auth_failed, st.kicked, st.bad_input,
+            ho.freeze_max_us, st.history_msgs, st.history_evicted,
+            st.history_dropped, st.history_breaks, st.history_bytes,
+            st.history_streams, st.recover_ok, st.recover_gap,
+            st.recovered_msgs, st.auth_failed, st.kicked, st.bad_input,
             st.rpc_auth_refused);
 
         ngx_str_set(&r->headers_out.content_type, "application/json");

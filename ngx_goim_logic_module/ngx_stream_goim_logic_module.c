@@ -472,6 +472,13 @@ ngx_stream_goim_logic_connect(ngx_goim_rpc_request_t *r)
     ctx->reply.accepts = ctx->token.accepts;
     ctx->reply.n_accepts = ctx->token.naccepts;
 
+    /* room recovery is comet's: logic only reads what the client asked */
+    ctx->reply.recover = ctx->token.recover;
+    ctx->reply.room_epoch = ctx->token.room_epoch;
+    ctx->reply.room_seq = ctx->token.room_seq;
+    ctx->reply.all_epoch = ctx->token.all_epoch;
+    ctx->reply.all_seq = ctx->token.all_seq;
+
     if (ctx->token.restricted
         && ngx_stream_goim_logic_allowed(ctx) != NGX_OK)
     {

@@ -13,6 +13,7 @@ use strict;
 use warnings;
 
 use Test::More;
+use IO::Select;
 use IO::Socket::INET;
 use Socket qw(SOMAXCONN);
 use Time::HiRes qw(sleep time);
@@ -288,6 +289,48 @@ register('c-full', '127.0.0.1:' . $full->sockport);
         or diag($job->log_tail(20));
     like($job->log, qr/rpc: goim-test\.invalid:9: resolve goim-test\.invalid: /,
          "$t - the failures are the name's resolution");
+    stop_job($t, $job);
+}
+
+# the reply to what was written on $s: its op and body, or () on timeout
+sub read_reply {
+    my ($s, $timeout) = @_;
+    my $buf = '';
+    my $sel = IO::Select->new($s);
+    my $deadline = time + $timeout * $Scale;
+    while (time < $deadline) {
+        if (length $buf >= 16) {
+            my ($len, undef, undef, $op) = unpack 'N n n N', $buf;
+            return ($op, substr($buf, 16, $len - 16)) if length $buf >= $len;
+        }
+        last unless $sel->can_read($deadline - time);
+        sysread($s, $buf, 65536, length $buf) or last;
+    }
+    return ();
+}
+
+# TEST 10: a JOB_PUSH is answered once taken, not once delivered: a push
+# to a comet that never answers gets its reply at once; past max_inflight
+# pushes taken and not finished, the next is refused at once with why
+{
+    my $t = 'TEST 10 (answered once taken, refused when full)';
+    my $comet = silent_comet('c-slow');
+    my $job = Goim::Daemon->start('job', name => 'job-full', no_env => 1,
+        args => ['--comet-timeout', 60, '--max-inflight', 2, '--stop-timeout', 1]);
+    ok(wait_stat($job, 'comets', $Comets, 5), "$t - job knows the comet");
+    my @ok;
+    for my $i (1 .. 2) {
+        my $s = job_push($job, 'c-slow');
+        my ($op) = read_reply($s, 3);
+        push @ok, $s if defined $op && $op == (401 | 0x40000000);
+    }
+    is(scalar(@ok), 2, "$t - two pushes answered though the comet never answers");
+    ok(accept_one($comet, 5), "$t - and they are on their way to it");
+    my $s = job_push($job, 'c-slow');
+    my ($op, $body) = read_reply($s, 3);
+    is($op, 401 | 0x20000000, "$t - the third is refused at once");
+    like($body // '', qr/job is full: 2 pushes in flight \(max_inflight\)/, "$t - saying why");
+    is(job_stats($job)->{push_refused}, 1, "$t - counted in push_refused");
     stop_job($t, $job);
 }
 

@@ -7,6 +7,7 @@ use warnings;
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Cli;
+use Goim::Recovery ();
 use Goim::Time;
 
 # durations given to goim-cli: -d caps a run that -e ends early, or is the
@@ -293,3 +294,61 @@ t10 acks_sent >0
 t10 bad_packets 0
 --- goim_cli_exit
 t10 0
+
+
+
+=== TEST 11: --recover: positions taken from op 20, named again on reconnect, what was missed recovered once
+--- main_config eval
+my $c = $Goim::Stack::MainConfig;
+$c =~ s/^(\s*goim_comet_id [^;]*;)/$1\n    goim_comet_room_history 100;/m;
+$c
+--- init
+Goim::Cli::start('t11a', [qw(-p --recover --print-recover --reconnect -k cli-rec -m 711
+                             -r live://711 -d), main::d(4)], auth => 1);
+Goim::Recovery::room_push('live://711', 'first');
+Goim::Cli::wait_output('t11a', wait => qr/pos stream=room .*body=first/);
+# a newer connection with its key kicks it; it comes back naming its position
+Goim::Cli::start('t11b', [qw(-p -k cli-rec -m 711 -r live://711 -d), main::d(0.3)], auth => 1);
+Goim::Recovery::room_push('live://711', 'meanwhile');
+Goim::Cli::finish('t11b');
+Goim::Cli::wait_output('t11a', wait => qr/(?s)op=8 .*op=8 .*recovery stream=all/);
+--- request
+POST /goim/push/room?operation=1000&type=live&room=711
+after
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t11a client=0 closed
+t11a client=0 recovery stream=room recovered=1 ...
+t11a client=0 op=1000 seq=0 ver=1 body=first
+t11a client=0 op=1000 seq=0 ver=1 body=meanwhile
+t11a client=0 op=1000 seq=0 ver=1 body=after
+--- goim_cli_summary
+t11a authed 2
+t11a messages 3
+t11a positioned 3
+t11a position_dups 0
+t11a recovered >0
+t11a recovery_gaps 0
+t11a bad_packets 0
+--- goim_cli_exit
+t11a 0
+
+
+
+=== TEST 12: --push-count: that many pushes, and goim-cli stops once they are answered, long before -d
+--- init
+Goim::Cli::start('t12', ['-q', '-d', main::d(60), '--push-rate', '50', '--push-count', '5',
+    '-P', "http://127.0.0.1:" . Test::Nginx::Socket::server_port()
+          . "/goim/push/mids?operation=1000&mids=999998"]);
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli_summary
+t12 pushes_sent 5
+t12 pushes_ok 5
+t12 pushes_failed 0
+--- goim_cli_exit
+t12 0

@@ -4,7 +4,9 @@
 # connect, a room push from the page's form, a mid push, the online count,
 # a screenshot (t/servroot-browser/demo.png), a reconnect after
 # `nginx -s reload` (which needs a master process of its own), change
-# room, sub and unsub, and goim's own client.js protocol handling.
+# room, sub and unsub, goim's own client.js protocol handling, and an
+# ensure push (ensure=1) sent while the page is disconnected, which must
+# arrive exactly once when it reconnects (the demo acknowledges: ack: true).
 use strict;
 use warnings;
 

@@ -1,8 +1,9 @@
 # Ensure messages on a comet of two workers: acknowledging clients and
 # goim's clients on either worker each get what they should (the ack
 # filter crosses the workers' rings); a client offline for 5 s while 1,000
-# ensure messages are pushed gets every one, exactly once and in order,
-# when it reconnects; a comet worker killed with SIGKILL while ensure
+# ensure messages and 1,000 room messages are pushed gets every one,
+# exactly once and in order, when it reconnects (the room's from comet's
+# history, t/075); a comet worker killed with SIGKILL while ensure
 # pushes flow loses none of them: every one is acknowledged exactly once
 # after the client drops the duplicates.
 use strict;
@@ -11,7 +12,8 @@ use warnings;
 use Goim::Workers;
 use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
-use Goim::Client qw(:ops unpack_ensure);
+use Goim::Client qw(:ops unpack_ensure unpack_position);
+use Goim::Recovery ();
 use Goim::Ensure qw(http ensure_push receipts wait_receipt acking next_ensure job_stats);
 use Goim::Reload;
 use Goim::Time;
@@ -22,6 +24,7 @@ master_on();
 workers(2);
 Goim::Workers::reuseport();
 Goim::Stack::setup(job_args => ['--ensure-retry', 1000, '--ensure-mailbox-max', 2000]);
+$Goim::Stack::MainConfig =~ s/^(\s*goim_comet_id [^;]*;)/$1\n    goim_comet_room_history 2000;/m;
 run_tests();
 Goim::Stack::teardown();
 
@@ -29,11 +32,21 @@ Goim::Stack::teardown();
 # acknowledged as they come (one op 18 per batch read)
 sub take_all {
     my ($c, $want, $timeout) = @_;
-    my @got;
+    return @{(take_mixed($c, $want, 0, $timeout))[0]};
+}
+
+# take_all, keeping the room messages (op 20) too: ([ensure], [room])
+sub take_mixed {
+    my ($c, $want, $want_room, $timeout) = @_;
+    my (@got, @room);
     my $deadline = time + Goim::Time::scaled($timeout);
-    while (@got < $want && time < $deadline) {
+    while ((@got < $want || @room < $want_room) && time < $deadline) {
         my @ids;
         while (my $p = $c->read_packet(@ids ? 0.01 : 0.5)) {
+            if ($p->{op} == OP_POSITION) {
+                push @room, unpack_position($p->{body});
+                next;
+            }
             next unless $p->{op} == OP_ENSURE;
             my $e = unpack_ensure($p->{body});
             push @got, $e;
@@ -42,7 +55,7 @@ sub take_all {
         }
         $c->send_packet(1, OP_ACK, 0, join(',', @ids)) if @ids;
     }
-    return @got;
+    return (\@got, \@room);
 }
 
 # what a client that drops duplicates keeps: the first of each id
@@ -81,24 +94,36 @@ GET /status
 
 
 
-=== TEST 2: offline for 5 s while 1,000 ensure messages are pushed: all of them, once, in order, on reconnect
+=== TEST 2: offline for 5 s while 1,000 ensure and 1,000 room messages are pushed: all of them, once, in order, on reconnect
 --- init
-my $c = Goim::Ensure::acking('off', '{"mid":7399,"accepts":[1000]}');
-$c->heartbeat(2) or die "off: no heartbeat reply\n";
+my $c = Goim::Ensure::acking('off', '{"mid":7399,"room_id":"live://7399","accepts":[1000],"recover":true}');
+Goim::Recovery::room_push('live://7399', 'r0');
+my $last = Goim::Recovery::next_positioned($c) or die "off: no op 20\n";
 $c->close;
 my $closed = time;
-my @ids = map { Goim::Ensure::ensure_push('/goim/push/mids?operation=1000&mids=7399&ensure=1', "n$_") } 1 .. 1000;
+my @ids;
+for my $i (1 .. 1000) {
+    push @ids, Goim::Ensure::ensure_push('/goim/push/mids?operation=1000&mids=7399&ensure=1', "n$i");
+    Goim::Recovery::room_push('live://7399', "r$i");
+}
 # offline for 5 s at least, however long the pushes took
 sleep 0.1 while time - $closed < 5;
 my $before = Goim::Ensure::job_stats();
 Test::More::is($before->{ensure_pending} >= 1000 ? 1000 : $before->{ensure_pending}, 1000,
                'job holds the 1,000 while the mid is offline');
-my $c2 = Goim::Ensure::acking('on', '{"mid":7399,"accepts":[1000]}');
-my @got = main::dedupe(main::take_all($c2, 1000, 30));
-Test::More::is(scalar(@got), 1000, 'every message arrives');
+my $c2 = Goim::Ensure::acking('on', '{"mid":7399,"room_id":"live://7399","accepts":[1000],'
+                              . qq("room_pos":"$last->{epoch}:$last->{seq}"}));
+my ($e, $room) = main::take_mixed($c2, 1000, 1000, 30);
+my @got = main::dedupe(@$e);
+Test::More::is(scalar(@got), 1000, 'every ensure message arrives');
 Test::More::ok(join(' ', map { $_->{id} } @got) eq "@ids", 'once each, in the order pushed');
 Test::More::ok(join(' ', map { Goim::Stack::describe($_->{packet}) =~ s/.*body=//r } @got)
                eq join(' ', map { "n$_" } 1 .. 1000), 'with their messages');
+Test::More::is(scalar(@$room), 1000, 'every room message arrives, none twice');
+Test::More::ok(join(' ', map { Goim::Stack::describe($_->{packet}) =~ s/.*body=//r } @$room)
+               eq join(' ', map { "r$_" } 1 .. 1000), 'in the order pushed');
+Test::More::ok(join(' ', map { $_->{seq} } @$room)
+               eq join(' ', map { $last->{seq} + $_ } 1 .. 1000), 'at the positions after the last seen');
 Goim::Time::wait_until(sub { Goim::Ensure::job_stats()->{ensure_pending} == 0 }, 20);
 my $after = Goim::Ensure::job_stats();
 Test::More::is($after->{ensure_pending}, 0, 'nothing pending once acknowledged');
@@ -107,8 +132,8 @@ Test::More::is($after->{ensure_expired_ttl} + $after->{ensure_expired_retries}, 
 --- request
 GET /status
 --- response_body_like chomp
-"online":
---- timeout: 60
+"recovered":1,"gaps":0,"recovered_msgs":1000
+--- timeout: 90
 
 
 

@@ -8,7 +8,8 @@
  * sent by goim-cli itself through logic's HTTP API (--push) or by anyone
  * else, and the summary reports p50/p99/max and deliveries per second.
  * With --ack it acknowledges ensure messages (ops 18 and 19) by id and
- * drops the resends it has seen.
+ * drops the resends it has seen; with --recover it takes room positions
+ * (op 20), names the last ones on reconnect and reads the answer (op 21).
  *
  * One thread, one epoll loop, non-blocking sockets.  Whatever the server
  * sends is parsed defensively: bad input is counted, the connection is
@@ -55,6 +56,10 @@
 #endif
 #ifndef GOIM_OP_ENSURE
 #define GOIM_OP_ENSURE          19
+#endif
+#ifndef GOIM_OP_POSITION
+#define GOIM_OP_POSITION        20      /* room recovery */
+#define GOIM_OP_RECOVERY        21
 #endif
 
 #define CLI_READ_BUF        65536
@@ -127,6 +132,10 @@ typedef struct {
     size_t       acks_head;     /* order, from acks_head to nacks */
     size_t       nacks;
     size_t       acks_cap;
+    uint64_t     pos_epoch[2];  /* --recover: the last position seen, */
+    uint64_t     pos_seq[2];    /* room [0] and broadcasts [1], kept across
+                                   reconnects */
+    unsigned     named[2];      /* named in the last auth */
 } cli_conn_t;
 
 static struct {
@@ -158,6 +167,7 @@ static struct {
     unsigned     nbinds;
     const char  *push_url;
     double       push_rate;
+    uint64_t     push_count;        /* --push-count: 0 no limit */
     const char  *push_body;
     int64_t      push_mid_first;    /* --push-mids A-B: &mids= per push */
     int64_t      push_mid_last;
@@ -165,6 +175,8 @@ static struct {
     int          ack;           /* --ack: acknowledge ensure messages */
     int          print_ensure;
     double       ack_delay;     /* seconds */
+    int          recover;       /* --recover: room positions */
+    int          print_recover;
 
     /* resolved */
     struct sockaddr_storage addr;
@@ -196,6 +208,7 @@ static struct {
     uint64_t     bad_packets, bad_frames, bad_handshakes, bad_timestamps;
     uint64_t     pushes_sent, pushes_ok, pushes_failed;
     uint64_t     ensures, ensure_dups, acks_sent;
+    uint64_t     positioned, position_dups, recovered, recovery_gaps;
     uint64_t     report_messages;
     int32_t      online;
     int          online_seen;
@@ -530,12 +543,59 @@ expand(char *dst, size_t size, const char *tpl, cli_conn_t *c, int depth)
 }
 
 
+/*
+ * --recover: the token asks for positions and names the last ones seen:
+ * inside goim's JSON token, or after a JWT as a JSON object of its own
+ * (docs/protocol.md "Room positions")
+ */
+static void
+recover_token(cli_conn_t *c, char *token, size_t size)
+{
+    int     i, n;
+    char    opts[200], *end;
+    size_t  len;
+
+    static const char  *names[] = { "room_pos", "all_pos" };
+
+    n = snprintf(opts, sizeof(opts), "\"recover\":true");
+
+    for (i = 0; i < 2; i++) {
+        c->named[i] = c->pos_epoch[i] != 0;
+
+        if (c->pos_epoch[i]) {
+            n += snprintf(opts + n, sizeof(opts) - (size_t) n,
+                          ",\"%s\":\"%" PRIu64 ":%" PRIu64 "\"", names[i],
+                          c->pos_epoch[i], c->pos_seq[i]);
+        }
+    }
+
+    len = strlen(token);
+    end = strrchr(token, '}');
+
+    if (token[0] == '{' && end) {
+        /* {..., "recover":true, ...} */
+        if (len + (size_t) n + 2 < size) {
+            snprintf(end, size - (size_t) (end - token), "%s%s}",
+                     end > token + 1 ? "," : "", opts);
+        }
+
+    } else if (len + (size_t) n + 4 < size) {
+        snprintf(token + len, size - len, " {%s}", opts);
+    }
+}
+
+
 static void
 send_auth(cli_conn_t *c)
 {
     char  token[8192];
 
     expand(token, sizeof(token), g.token_tpl, c, 0);
+
+    if (g.recover) {
+        recover_token(c, token, sizeof(token));
+    }
+
     send_packet(c, GOIM_OP_AUTH, token, strlen(token));
     c->state = ST_AUTHING;
     c->deadline = now_mono() + CLI_AUTH_TIMEOUT;
@@ -872,6 +932,169 @@ bad:
 }
 
 
+/*
+ * op 20: kind (0 room, 1 broadcasts) | epoch (8) | seq (8) | a whole
+ * packet, handed on as a plain push unless its position was seen already
+ * (a client that came back to a worker behind the one it left); returns
+ * -1 to close
+ */
+static int
+handle_position(cli_conn_t *c, const goim_packet_t *p)
+{
+    unsigned        kind, i;
+    uint64_t        epoch, seq;
+    size_t          used;
+    goim_packet_t   in;
+    goim_rc_t       rc;
+    const char     *why;
+    char            out[4 * 4096 + 4];
+    int             dup;
+
+    if (p->body_len < 17) {
+        why = "shorter than its position";
+        goto bad;
+    }
+
+    kind = p->body[0];
+    if (kind > 1) {
+        why = "unknown stream";
+        goto bad;
+    }
+
+    for (epoch = 0, seq = 0, i = 0; i < 8; i++) {
+        epoch = (epoch << 8) | p->body[1 + i];
+        seq = (seq << 8) | p->body[9 + i];
+    }
+
+    rc = goim_packet_parse(p->body + 17, p->body_len - 17, CLI_MAX_PACKET,
+                           &in, &used);
+    if (rc != GOIM_OK) {
+        why = goim_strerror(rc);
+        goto bad;
+    }
+
+    if (used != p->body_len - 17 || epoch == 0) {
+        why = used != p->body_len - 17 ? "bytes after the message"
+                                        : "epoch 0";
+        goto bad;
+    }
+
+    if (in.header.op == GOIM_OP_RAW || in.header.op == GOIM_OP_POSITION) {
+        why = "a batch or a position inside";
+        goto bad;
+    }
+
+    dup = (epoch == c->pos_epoch[kind] && seq <= c->pos_seq[kind]);
+
+    if (!dup) {
+        c->pos_epoch[kind] = epoch;
+        c->pos_seq[kind] = seq;
+    }
+
+    g.positioned++;
+
+    if (g.print_recover) {
+        print_escape(out, in.body, in.body_len);
+        printf("client=%u pos stream=%s epoch=%" PRIu64 " seq=%" PRIu64
+               " op=%d dup=%d body=%s\n", c->idx, kind ? "all" : "room",
+               epoch, seq, in.header.op, dup, out);
+    }
+
+    if (dup) {
+        g.position_dups++;
+        return 0;
+    }
+
+    return handle_packet(c, &in);
+
+bad:
+
+    if (g.print) {
+        printf("client=%u bad position packet: %s\n", c->idx, why);
+    }
+    g.bad_packets++;
+    return -1;
+}
+
+
+/* a string field of op 21's flat JSON object: its value, or "" */
+static void
+recovery_field(const uint8_t *body, size_t len, const char *name, char *out,
+    size_t size)
+{
+    char        key[32];
+    const char *p, *last, *v;
+    size_t      n, klen;
+
+    out[0] = '\0';
+    klen = (size_t) snprintf(key, sizeof(key), "\"%s\":", name);
+    last = (const char *) body + len;
+
+    for (p = (const char *) body; p + klen <= last; p++) {
+        if (memcmp(p, key, klen) != 0) {
+            continue;
+        }
+
+        v = p + klen;
+        if (v < last && *v == '"') {
+            v++;
+        }
+
+        for (n = 0; v + n < last && v[n] != '"' && v[n] != ',' && v[n] != '}'
+                    && n + 1 < size; n++)
+        {
+            out[n] = v[n];
+        }
+
+        out[n] = '\0';
+        return;
+    }
+}
+
+
+/*
+ * op 21: how a resume went, {"stream":..., "pos":"E:S", "recovered":...,
+ * "missed":N}; the position goes on from "pos" either way (what could
+ * not be recovered is for the application to reload)
+ */
+static void
+handle_recovery(cli_conn_t *c, const goim_packet_t *p)
+{
+    char      stream[8], pos[48], recovered[8], missed[24];
+    unsigned  kind;
+    uint64_t  epoch, seq;
+
+    recovery_field(p->body, p->body_len, "stream", stream, sizeof(stream));
+    recovery_field(p->body, p->body_len, "pos", pos, sizeof(pos));
+    recovery_field(p->body, p->body_len, "recovered", recovered,
+                   sizeof(recovered));
+    recovery_field(p->body, p->body_len, "missed", missed, sizeof(missed));
+
+    kind = strcmp(stream, "all") == 0;
+
+    if (sscanf(pos, "%" SCNu64 ":%" SCNu64, &epoch, &seq) == 2 && epoch) {
+        c->pos_epoch[kind] = epoch;
+        c->pos_seq[kind] = seq;
+    }
+
+    if (strcmp(recovered, "true") == 0) {
+        g.recovered++;
+
+    } else if (c->named[kind]) {
+        /* a position named and not recovered: the app reloads */
+        g.recovery_gaps++;
+    }
+
+    c->named[kind] = 0;
+
+    if (g.print_recover) {
+        printf("client=%u recovery stream=%s recovered=%d missed=%s pos=%s\n",
+               c->idx, kind ? "all" : "room",
+               strcmp(recovered, "true") == 0, missed[0] ? missed : "0", pos);
+    }
+}
+
+
 /* --raw: a WebSocket message that is the pushed body itself (nchan) */
 static void
 handle_raw_message(const uint8_t *body, size_t len)
@@ -900,7 +1123,9 @@ handle_packet(cli_conn_t *c, const goim_packet_t *p)
     double         now;
 
     if (g.print && p->header.op != GOIM_OP_RAW
-        && !(g.ack && p->header.op == GOIM_OP_ENSURE))
+        && !(g.ack && p->header.op == GOIM_OP_ENSURE)
+        && !(g.recover && (p->header.op == GOIM_OP_POSITION
+                           || p->header.op == GOIM_OP_RECOVERY)))
     {
         print_packet(c, p);
     }
@@ -977,6 +1202,15 @@ handle_packet(cli_conn_t *c, const goim_packet_t *p)
 
     if (g.ack && p->header.op == GOIM_OP_ENSURE) {
         return handle_ensure(c, p);
+    }
+
+    if (g.recover && p->header.op == GOIM_OP_POSITION) {
+        return handle_position(c, p);
+    }
+
+    if (g.recover && p->header.op == GOIM_OP_RECOVERY) {
+        handle_recovery(c, p);
+        return 0;
     }
 
     if (p->header.seq != 0) {
@@ -1811,6 +2045,9 @@ tick(double now)
             g.next_push = now;
         }
         while (now >= g.next_push) {
+            if (g.push_count && g.pushes_sent >= g.push_count) {
+                break;
+            }
             push_start();
             g.next_push += 1 / g.push_rate;
         }
@@ -1873,6 +2110,15 @@ summary(double now)
                 "  ensure_dups    %" PRIu64 "\n"
                 "  acks_sent      %" PRIu64 "\n",
                 g.ensures, g.ensure_dups, g.acks_sent);
+    }
+
+    if (g.recover) {
+        fprintf(stderr,
+                "  positioned     %" PRIu64 "\n"
+                "  position_dups  %" PRIu64 "\n"
+                "  recovered      %" PRIu64 "\n"
+                "  recovery_gaps  %" PRIu64 "\n",
+                g.positioned, g.position_dups, g.recovered, g.recovery_gaps);
     }
 
     if (g.push_url) {
@@ -2081,6 +2327,7 @@ usage(FILE *f)
 "  -P, --push URL         POST ts=<now> to this logic URL (implies -L), e.g.\n"
 "                         http://127.0.0.1:3111/goim/push/room?operation=1000&type=live&room=1\n"
 "      --push-rate N      pushes per second (default 1)\n"
+"      --push-count N     stop after N pushes, once they are answered\n"
 "      --push-body TEXT   appended after the timestamp; {n} is the\n"
 "                         push's number, from 1\n"
 "      --push-mids A-B    push N goes to mid A + (N-1) %% (B-A+1) (&mids=)\n"
@@ -2094,6 +2341,10 @@ usage(FILE *f)
 "                         once; implies --ack)\n"
 "      --print-ensure     print every op 19 and op 18 sent on stdout\n"
 "                         (implies --ack)\n"
+"      --recover          ask for room positions (op 20), name the last\n"
+"                         ones on reconnect, drop those seen; op 21 read\n"
+"      --print-recover    print every op 20 and op 21 on stdout (implies\n"
+"                         --recover)\n"
 "  -h, --help\n");
 }
 
@@ -2126,12 +2377,15 @@ main(int argc, char **argv)
         { "latency", no_argument, NULL, 'L' },
         { "push", required_argument, NULL, 'P' },
         { "push-rate", required_argument, NULL, 5 },
+        { "push-count", required_argument, NULL, 13 },
         { "push-body", required_argument, NULL, 6 },
         { "push-mids", required_argument, NULL, 7 },
         { "check-seq", no_argument, NULL, 8 },
         { "ack", no_argument, NULL, 10 },
         { "ack-delay", required_argument, NULL, 11 },
         { "print-ensure", no_argument, NULL, 12 },
+        { "recover", no_argument, NULL, 15 },
+        { "print-recover", no_argument, NULL, 16 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -2214,6 +2468,9 @@ main(int argc, char **argv)
         case 'L': g.latency = 1; break;
         case 'P': g.push_url = optarg; g.latency = 1; break;
         case 5: g.push_rate = parse_double("--push-rate", optarg, 0); break;
+        case 13:
+            g.push_count = (uint64_t) parse_double("--push-count", optarg, 1);
+            break;
         case 6: g.push_body = optarg; break;
         case 7:
             if (sscanf(optarg, "%" SCNd64 "-%" SCNd64, &g.push_mid_first,
@@ -2230,6 +2487,8 @@ main(int argc, char **argv)
             g.ack = 1;
             break;
         case 12: g.print_ensure = 1; g.ack = 1; break;
+        case 15: g.recover = 1; break;
+        case 16: g.print_recover = 1; g.recover = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -2315,6 +2574,11 @@ main(int argc, char **argv)
         }
         if (g.expect && g.messages >= g.expect) {
             break;
+        }
+        if (g.push_count && g.pushes_sent >= g.push_count
+            && !pushes_pending())
+        {
+            break;      /* --push-count: all sent and answered */
         }
         if (!g.reconnect && g.started == g.clients && g.alive == 0
             && !g.push_url)

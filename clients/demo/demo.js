@@ -3,7 +3,9 @@
 // twin. Query parameters: ws (WebSocket URL, default ws://<this host>:3102/sub),
 // api (the push API's base URL, default this page's origin), mid, room,
 // accepts, heartbeat (seconds), token (an opaque auth body, e.g. the JWT
-// logic wants with goim_logic_jwt_secret_file), autoconnect (default 1).
+// logic wants with goim_logic_jwt_secret_file), autoconnect (default 1),
+// ack (default 1: the client acknowledges ensure messages, ops 18 and 19;
+// ack=0 makes it a plain goim client).
 import { GoimClient } from './goim.js';
 
 const $ = (id) => document.getElementById(id);
@@ -27,8 +29,8 @@ function showState(s) {
   $('state').className = `badge state-${s.state}`;
 }
 
-function addMessage(m) {
-  demo.messages.push({ op: m.op, text: m.text });
+function addMessage(m, ensure) {
+  demo.messages.push(ensure ? { op: m.op, text: m.text, id: ensure.id, seq: ensure.seq } : { op: m.op, text: m.text });
   const li = document.createElement('li');
   const t = document.createElement('span');
   t.className = 'time';
@@ -40,6 +42,14 @@ function addMessage(m) {
   text.className = 'text';
   text.textContent = m.text;
   li.append(t, op, text);
+  if (ensure) {
+    // an ensure message: its id and its place in the mid's mailbox
+    li.className = 'ensure';
+    const e = document.createElement('span');
+    e.className = 'ensure-id';
+    e.textContent = `ensure ${ensure.id} · seq ${ensure.seq}`;
+    li.append(e);
+  }
   $('messages').prepend(li);
   $('msg-count').textContent = demo.messages.length;
   $('no-messages').hidden = true;
@@ -55,6 +65,7 @@ function connect() {
     accepts: $('accepts').value.split(',').map(Number).filter(Boolean),
     heartbeat: q.has('heartbeat') ? Number(q.get('heartbeat')) : undefined,
     token: q.get('token') || undefined,
+    ack: q.get('ack') !== '0',
   });
   c.on('state', (s) => {
     demo.states.push(s.state);
@@ -68,6 +79,9 @@ function connect() {
   c.on('message', addMessage);
   c.on('room', (r) => { $('room').value = r.room; $('online').textContent = '–'; log(`now in ${r.room}`); updateCurl(); });
   c.on('close', (e) => log(`closed (${e.code})`));
+  c.on('state', (s) => {
+    if (s.state === 'connected' && c.ack) log('acknowledging ensure messages (op 18)');
+  });
   c.on('error', (e) => log(`${e.where}: ${e.error.message}${e.where === 'nodes' ? ' (default heartbeat and backoff)' : ''}`));
   c.connect();
   updateCurl();
@@ -85,6 +99,7 @@ function roomParts() {
 function pushUrl(to, op) {
   const p = new URLSearchParams({ operation: op });
   if (to === 'mids') p.set('mids', $('mid').value);
+  if (to === 'mids' && $('push-ensure').checked) p.set('ensure', '1');
   if (to === 'room') { const [type, room] = roomParts(); p.set('type', type); p.set('room', room); }
   return `${api}/goim/push/${to}?${p}`;
 }
@@ -112,7 +127,7 @@ $('sub-form').addEventListener('submit', async (e) => {
 $('unsub').addEventListener('click', async () => {
   try { log(`accepts ${(await demo.client.unsub(ops())).join(',')}`); } catch (err) { log(`unsub: ${err.message}`); }
 });
-for (const id of ['push-op', 'push-body', 'push-to', 'mid', 'room']) $(id).addEventListener('input', updateCurl);
+for (const id of ['push-op', 'push-body', 'push-to', 'push-ensure', 'mid', 'room']) $(id).addEventListener('input', updateCurl);
 
 $('push-form').addEventListener('submit', async (e) => {
   e.preventDefault();

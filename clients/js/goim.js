@@ -13,7 +13,10 @@
 // With { ack: true } it acknowledges ensure messages (ops 18 and 19, not
 // in goim): each op 19's id is acked, a resend seen before is dropped, and
 // the message inside comes as a 'message' event with { id, seq } as its
-// second argument.
+// second argument. With { recover: true } room messages and broadcasts
+// come with their positions (op 20): the last ones are named again on
+// reconnect and on a change back to a room, and what was missed comes
+// first, then a 'recovery' event says whether that was all of it.
 //
 // Options, events and methods: clients/js/README.md. The wire format is
 // docs/protocol.md.
@@ -21,7 +24,7 @@
 export const OP = Object.freeze({
   HEARTBEAT: 2, HEARTBEAT_REPLY: 3, SEND_MSG: 4, AUTH: 7, AUTH_REPLY: 8,
   RAW: 9, CHANGE_ROOM: 12, CHANGE_ROOM_REPLY: 13, SUB: 14, SUB_REPLY: 15,
-  UNSUB: 16, UNSUB_REPLY: 17, ACK: 18, ENSURE: 19,
+  UNSUB: 16, UNSUB_REPLY: 17, ACK: 18, ENSURE: 19, POSITION: 20, RECOVERY: 21,
 });
 
 const HEADER_LEN = 16;
@@ -38,6 +41,7 @@ export const DEFAULTS = Object.freeze({
                            jitter: 0.3 }),
   requestTimeout: 10,         // seconds to wait for a reply to 12/14/16
   ackSeen: 4096,              // ensure ids remembered, to drop resends
+  recoverRooms: 64,           // rooms whose last position is remembered
 });
 
 const encoder = new TextEncoder();
@@ -105,6 +109,29 @@ export function decodeEnsure(body) {
   return { seq, id: String.fromCharCode(...idBytes), packet };
 }
 
+// op 20's body: stream (1 byte: 0 the room's, 1 the broadcasts') | epoch
+// (uint64 BE) | seq (uint64 BE) | a whole packet. Returns { stream, epoch,
+// seq, pos: "EPOCH:SEQ", packet }; epoch and seq are Numbers (job's
+// epochs are microseconds: exact below 2^53). Throws when malformed.
+export function decodePosition(body) {
+  if (body.length < 17 + HEADER_LEN) throw new Error('op 20 shorter than its position');
+  if (body[0] > 1) throw new Error(`op 20 stream ${body[0]}`);
+  const v = new DataView(body.buffer, body.byteOffset, body.length);
+  const epoch = Number(v.getBigUint64(1));
+  const seq = Number(v.getBigUint64(9));
+  if (!epoch) throw new Error('op 20 epoch 0');
+  const packet = decodeOne(body, 17, body.length);
+  if (17 + packet.len !== body.length) throw new Error('op 20: bytes after its message');
+  if (packet.op === OP.RAW || packet.op === OP.POSITION) throw new Error(`op 20 holding op ${packet.op}`);
+  return { stream: body[0] ? 'all' : 'room', epoch, seq, pos: `${epoch}:${seq}`, packet };
+}
+
+// "EPOCH:SEQ" -> [epoch, seq], or null
+function parsePos(pos) {
+  const m = typeof pos === 'string' && /^(\d+):(\d+)$/.exec(pos);
+  return m && Number(m[1]) ? [Number(m[1]), Number(m[2])] : null;
+}
+
 // gRPC-style backoff, as goim's NodesReply describes it
 export function backoffDelay(attempt, b = DEFAULTS.backoff) {
   let d = b.base_delay;
@@ -150,6 +177,16 @@ export class GoimClient {
     this.ackTimer = null;
     this.ackStats = { ensure: 0, dups: 0, acked: 0 };
     if (this.ack) this.loadSeen();
+    // room recovery (opts.recover): the last position seen in each room
+    // (most recent last) and in the broadcasts, kept in sessionStorage
+    this.recover = !!this.opts.recover;
+    this.posKey = this.opts.recoverStorage ?? `goim.pos.${this.mid}`;
+    this.roomPos = new Map();
+    this.allPos = null;
+    this.posRoom = this.room;   // the room op 20's room stream is of
+    this.recoverStats = { positioned: 0, dups: 0, recovered: 0, gaps: 0 };
+    this.asked = { room: false, all: false };
+    if (this.recover) this.loadPos();
   }
 
   on(type, fn) {
@@ -215,10 +252,25 @@ export class GoimClient {
   }
 
   token() {
-    if (typeof this.opts.token === 'string') return this.opts.token;
+    const resume = this.recover ? this.resumeFields() : {};
+    if (typeof this.opts.token === 'string') {
+      // a JWT is the business's: the client's own options follow it
+      return this.recover ? `${this.opts.token} ${JSON.stringify(resume)}` : this.opts.token;
+    }
     return JSON.stringify({ mid: this.mid, key: this.key, room_id: this.room,
                             platform: this.opts.platform, accepts: this.accepts,
-                            ...(this.opts.token || {}) });
+                            ...(this.opts.token || {}), ...resume });
+  }
+
+  // what the auth names to resume from (docs/protocol.md "Room positions")
+  resumeFields() {
+    const f = { recover: true };
+    // a signed token enters its own room; restore() moves on from there
+    const room = typeof this.opts.token === 'string' ? this.opts.room : this.room;
+    if (this.roomPos.has(room)) f.room_pos = this.roomPos.get(room);
+    if (this.allPos) f.all_pos = this.allPos;
+    this.asked = { room: !!f.room_pos, all: !!f.all_pos };
+    return f;
   }
 
   open() {
@@ -325,14 +377,21 @@ export class GoimClient {
     const added = this.accepts.filter((o) => !base.includes(o));
     const removed = base.filter((o) => !this.accepts.includes(o));
     const ignore = () => {};
-    if (this.room !== this.opts.room) this.request(OP.CHANGE_ROOM, this.room).catch(ignore);
+    if (this.room !== this.opts.room) this.request(OP.CHANGE_ROOM, this.roomBody(this.room)).catch(ignore);
     if (added.length) this.request(OP.SUB, added.join(',')).catch(ignore);
     if (removed.length) this.request(OP.UNSUB, removed.join(',')).catch(ignore);
   }
 
+  // op 12's body: the room, and with recover the last position seen there
+  roomBody(room) {
+    if (!this.recover) return room;
+    this.asked = { ...this.asked, room: this.roomPos.has(room) };
+    return this.roomPos.has(room) ? `${room}\n${this.roomPos.get(room)}` : room;
+  }
+
   async changeRoom(room) {
     if (this.state !== 'connected') { this.room = room; return room; }
-    await this.request(OP.CHANGE_ROOM, room);
+    await this.request(OP.CHANGE_ROOM, this.roomBody(room));
     this.room = room;
     this.online = null;
     this.emit('room', { room });
@@ -355,9 +414,63 @@ export class GoimClient {
   }
 
   // ensure ids: sessionStorage keeps them across a reload of the page
-  storage() {
-    if (this.seenKey === false) return null;
+  storage(key = this.seenKey) {
+    if (key === false) return null;
     try { return globalThis.sessionStorage || null; } catch (e) { return null; }
+  }
+
+  loadPos() {
+    const st = this.storage(this.posKey);
+    if (!st) return;
+    try {
+      const v = JSON.parse(st.getItem(this.posKey) || '{}');
+      for (const [room, pos] of Object.entries(v.rooms || {})) if (parsePos(pos)) this.roomPos.set(room, pos);
+      if (parsePos(v.all)) this.allPos = v.all;
+    } catch (e) { /* unreadable: start afresh */ }
+  }
+
+  savePos() {
+    const st = this.storage(this.posKey);
+    if (!st) return;
+    try {
+      st.setItem(this.posKey, JSON.stringify({ rooms: Object.fromEntries(this.roomPos), all: this.allPos }));
+    } catch (e) { /* full or refused */ }
+  }
+
+  setPos(stream, room, pos) {
+    if (stream === 'all') { this.allPos = pos; return; }
+    this.roomPos.delete(room);
+    this.roomPos.set(room, pos);
+    const max = this.opts.recoverRooms ?? DEFAULTS.recoverRooms;
+    if (this.roomPos.size > max) this.roomPos.delete(this.roomPos.keys().next().value);
+  }
+
+  // op 20: a room message or broadcast with its position; one seen
+  // already (back on a worker behind the one left) is dropped
+  onPosition(e) {
+    this.recoverStats.positioned++;
+    const last = parsePos(e.stream === 'all' ? this.allPos : this.roomPos.get(this.posRoom));
+    if (last && last[0] === e.epoch && e.seq <= last[1]) { this.recoverStats.dups++; return; }
+    this.setPos(e.stream, this.posRoom, e.pos);
+    this.posDirty = true;
+    this.onPacket(e.packet, { stream: e.stream, pos: e.pos, epoch: e.epoch, seq: e.seq });
+  }
+
+  // op 21: {stream, room, pos, recovered, missed}; positions go on from
+  // pos either way: what was not recovered is the application's to reload
+  onRecovery(body) {
+    let r;
+    try { r = JSON.parse(decoder.decode(body)); } catch (e) { return; }
+    if (!r || (r.stream !== 'room' && r.stream !== 'all')) return;
+    if (r.stream === 'room' && typeof r.room === 'string') this.posRoom = r.room;
+    if (parsePos(r.pos)) this.setPos(r.stream, this.posRoom, r.pos);
+    // asked: a position was named for this stream (else nothing to recover)
+    r.asked = !!(this.asked && this.asked[r.stream]);
+    if (r.recovered) this.recoverStats.recovered++;
+    else if (r.asked) this.recoverStats.gaps++;
+    if (this.asked) this.asked[r.stream] = false;
+    this.savePos();
+    this.emit('recovery', r);
   }
 
   loadSeen() {
@@ -423,14 +536,16 @@ export class GoimClient {
     try {
       if (typeof data === 'string') throw new Error('text frame');
       packets = decodePackets(data);
-      // a malformed op 19 drops the frame, like any malformed packet
+      // a malformed op 19 or 20 drops the frame, like any malformed packet
       if (this.ack) for (const p of packets) if (p.op === OP.ENSURE) p.ensure = decodeEnsure(p.body);
+      if (this.recover) for (const p of packets) if (p.op === OP.POSITION) p.position = decodePosition(p.body);
     } catch (e) {
       this.emit('error', { error: e, where: 'frame' });
       this.ws && this.ws.close(1002);
       return;
     }
     for (const p of packets) this.onPacket(p);
+    if (this.posDirty) { this.posDirty = false; this.savePos(); }
   }
 
   onPacket(p, ensure) {
@@ -439,6 +554,13 @@ export class GoimClient {
     case OP.ENSURE:
       if (!p.ensure) break;     // without opts.ack: an unknown op, as in goim
       this.onEnsure(p.ensure);
+      return;
+    case OP.POSITION:
+      if (!p.position) break;   // without opts.recover: unknown, as in goim
+      this.onPosition(p.position);
+      return;
+    case OP.RECOVERY:
+      if (this.recover) this.onRecovery(p.body);
       return;
     case OP.AUTH_REPLY:
       if (this.state === 'authenticating') {
@@ -449,6 +571,8 @@ export class GoimClient {
           try { this.session = JSON.parse(decoder.decode(p.body)); } catch (e) { /* goim */ }
           if (this.session && typeof this.session.key === 'string') this.key = this.session.key;
         }
+        this.posRoom = this.session && typeof this.session.room_id === 'string'
+                       ? this.session.room_id : this.room;
         // the first op 18 of a connection declares that it acknowledges
         if (this.ack) this.send(OP.ACK);
         this.setState('connected', { url: this.url(), session: this.session });
@@ -470,12 +594,14 @@ export class GoimClient {
       // ops 13/15/17, or the plain echo a server without them answers with
       this.pending.delete(p.seq);
       clearTimeout(pending.timer);
+      // the room stream's op 20s are of the new room from here on
+      if (p.op === OP.CHANGE_ROOM_REPLY) this.posRoom = decoder.decode(p.body);
       pending.resolve({ op: p.op, body: decoder.decode(p.body) });
       return;
     }
     if (p.seq !== 0) return;    // a late reply
     const m = { op: p.op, ver: p.ver, seq: p.seq, body: p.body, text: decoder.decode(p.body) };
-    if (ensure) this.emit('message', m, ensure);
+    if (ensure) this.emit('message', m, ensure);   // {id, seq} or {stream, pos, ...}
     else this.emit('message', m);
   }
 }

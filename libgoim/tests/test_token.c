@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "goim_args.h"
 #include "goim_token.h"
 
 
@@ -280,6 +281,94 @@ test_claims(void **state)
 }
 
 
+/* room recovery: in goim's JSON token, and after a JWT */
+static void
+test_recovery(void **state)
+{
+    char          claims[128], *t, *body;
+    uint64_t      e, q;
+    goim_token_t  tok;
+    const char   *s;
+
+    (void) state;
+
+    s = "{\"mid\":1,\"room_id\":\"r\",\"room_pos\":\"1764000000000000:42\","
+        "\"all_pos\":\"5:0\"}";
+    assert_null(goim_token_parse(&tok, (const uint8_t *) s, strlen(s), NULL,
+                                 0, NOW));
+    assert_true(tok.recover);
+    assert_true(tok.room_epoch == 1764000000000000ULL);
+    assert_true(tok.room_seq == 42);
+    assert_true(tok.all_epoch == 5);
+    assert_true(tok.all_seq == 0);
+    goim_token_free(&tok);
+
+    s = "{\"mid\":1,\"recover\":true}";
+    assert_null(goim_token_parse(&tok, (const uint8_t *) s, strlen(s), NULL,
+                                 0, NOW));
+    assert_true(tok.recover);
+    assert_true(tok.room_epoch == 0);
+    goim_token_free(&tok);
+
+    /* goim's token asks for nothing */
+    s = "{\"mid\":1}";
+    assert_null(goim_token_parse(&tok, (const uint8_t *) s, strlen(s), NULL,
+                                 0, NOW));
+    assert_false(tok.recover);
+    goim_token_free(&tok);
+
+    s = "{\"mid\":1,\"room_pos\":\"0:1\"}";
+    assert_string_equal(goim_token_parse(&tok, (const uint8_t *) s,
+                                         strlen(s), NULL, 0, NOW),
+                        "token room_pos is not EPOCH:SEQ");
+
+    s = "{\"mid\":1,\"all_pos\":\"12\"}";
+    assert_string_equal(goim_token_parse(&tok, (const uint8_t *) s,
+                                         strlen(s), NULL, 0, NOW),
+                        "token all_pos is not EPOCH:SEQ");
+
+    s = "{\"mid\":1,\"recover\":1}";
+    assert_string_equal(goim_token_parse(&tok, (const uint8_t *) s,
+                                         strlen(s), NULL, 0, NOW),
+                        "token recover is not a boolean");
+
+    assert_int_equal(goim_args_position("1:2", 3, &e, &q), 0);
+    assert_int_equal(goim_args_position("1:", 2, &e, &q), -1);
+    assert_int_equal(goim_args_position(":1", 2, &e, &q), -1);
+    assert_int_equal(goim_args_position("1:-1", 4, &e, &q), -1);
+    assert_int_equal(goim_args_position("99999999999999999999:1", 22, &e,
+                                         &q), -1);
+
+    /* after a JWT, separated by white space: the client's own options */
+    snprintf(claims, sizeof(claims), "{\"mid\":7,\"exp\":%d}", NOW + 60);
+    t = jwt("{\"alg\":\"HS256\"}", claims, secret);
+    body = malloc(strlen(t) + 64);
+    assert_non_null(body);
+
+    sprintf(body, "%s {\"room_pos\":\"3:4\"}\n", t);
+    assert_null(parse_jwt(&tok, body));
+    assert_int_equal(tok.mid, 7);
+    assert_true(tok.recover);
+    assert_true(tok.room_epoch == 3 && tok.room_seq == 4);
+    goim_token_free(&tok);
+
+    sprintf(body, "%s\n[1]", t);
+    assert_string_equal(parse_jwt(&tok, body),
+                        "the options after the JWT are not a JSON object");
+
+    sprintf(body, "%s {\"room_pos\":\"x\"}", t);
+    assert_string_equal(parse_jwt(&tok, body),
+                        "token room_pos is not EPOCH:SEQ");
+
+    /* the options never say who the client is: a signature still must */
+    sprintf(body, "%sx {\"mid\":8}", t);
+    assert_string_equal(parse_jwt(&tok, body), "JWT signature does not match");
+
+    free(body);
+    free(t);
+}
+
+
 static void
 test_base64url(void **state)
 {
@@ -313,6 +402,7 @@ main(void)
         cmocka_unit_test(test_jwt_valid),
         cmocka_unit_test(test_jwt_refused),
         cmocka_unit_test(test_claims),
+        cmocka_unit_test(test_recovery),
         cmocka_unit_test(test_base64url),
     };
 

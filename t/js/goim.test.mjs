@@ -3,7 +3,7 @@
 // count, batches, requests, reconnects, bad frames, nodes, and with ack:
 // ensure messages, ops 18 and 19: acks, resends dropped, bad op 19s). Run by
 // t/071-goim-js.t; prints "ok <name>" or "not ok <name>: <detail>".
-import { GoimClient, OP, encodePacket, decodePackets, decodeEnsure, backoffDelay } from '../../clients/js/goim.js';
+import { GoimClient, OP, encodePacket, decodePackets, decodeEnsure, decodePosition, backoffDelay } from '../../clients/js/goim.js';
 
 let failed = 0;
 async function check(name, fn) {
@@ -378,6 +378,97 @@ await check('without ack, no op 18 is sent and an op 19 is just another op: no i
   eq(ws.sent.map((p) => p.op), [OP.AUTH, OP.HEARTBEAT]);
   eq(ws.readyState, 1, 'still open');
   eq(store.has('goim.ack.75'), false, 'nothing stored');
+  c.close();
+});
+
+function posBody(stream, epoch, seq, op, text) {
+  const inner = encodePacket(op, 0, text);
+  const b = new Uint8Array(17 + inner.length);
+  b[0] = stream === 'all' ? 1 : 0;
+  new DataView(b.buffer).setBigUint64(1, BigInt(epoch));
+  new DataView(b.buffer).setBigUint64(9, BigInt(seq));
+  b.set(inner, 17);
+  return b;
+}
+const authOf = (ws) => td.decode(ws.sent.find((p) => p.op === OP.AUTH).body);
+const E = 1796305030774362;
+
+await check('decodePosition reads stream, epoch, seq and the packet; refuses malformed bodies', () => {
+  const p = decodePosition(posBody('all', E, 42, 1000, 'x'));
+  eq([p.stream, p.epoch, p.seq, p.pos, td.decode(p.packet.body)], ['all', E, 42, `${E}:42`, 'x']);
+  const bad = posBody('room', E, 1, 1000, 'x');
+  for (const b of [bad.subarray(0, 20), (() => { const c = bad.slice(); c[0] = 2; return c; })(),
+                   posBody('room', 0, 1, 1000, 'x'), new Uint8Array([...bad, 0])]) {
+    let threw = false;
+    try { decodePosition(b); } catch (e) { threw = true; }
+    if (!threw) throw new Error('accepted a malformed op 20');
+  }
+});
+
+await check('with recover, the auth asks for positions, op 20 comes as its message with its position, seen ones dropped', async () => {
+  const { c, ev, ws } = await authed({ recover: true, mid: 81, recoverStorage: false });
+  eq(JSON.parse(authOf(ws)).recover, true, 'recover in the token');
+  ws.deliver(batch([[OP.POSITION, posBody('room', E, 1, 1000, 'r1')], [OP.POSITION, posBody('room', E, 2, 1000, 'r2')],
+                    [OP.POSITION, posBody('all', E + 1, 7, 1000, 'b7')]]));
+  ws.deliver(batch([[OP.POSITION, posBody('room', E, 2, 1000, 'r2')]]));
+  eq(ev.messages.map((m) => [m[1], m[2].stream, m[2].pos]),
+     [['r1', 'room', `${E}:1`], ['r2', 'room', `${E}:2`], ['b7', 'all', `${E + 1}:7`]]);
+  eq(c.recoverStats, { positioned: 4, dups: 1, recovered: 0, gaps: 0 });
+  // a reconnect names the last positions; op 21 reports how it went
+  ws.drop(1006);
+  await tick(120);
+  const ws2 = FakeWS.all[FakeWS.all.length - 1];
+  const t = JSON.parse(authOf(ws2));
+  eq([t.room_id, t.room_pos, t.all_pos], ['live://1', `${E}:2`, `${E + 1}:7`]);
+  const rec = [];
+  c.on('recovery', (r) => rec.push([r.stream, r.recovered, r.asked]));
+  ws2.reply(OP.AUTH_REPLY, ws2.sent[0].seq, '{"mid":81,"key":"k","room_id":"live://1"}');
+  ws2.deliver(batch([[OP.POSITION, posBody('room', E, 3, 1000, 'missed')]]));
+  ws2.reply(OP.RECOVERY, 0, `{"stream":"room","room":"live://1","pos":"${E}:3","recovered":true,"missed":1}`);
+  ws2.reply(OP.RECOVERY, 0, `{"stream":"all","pos":"${E + 5}:1","recovered":false,"missed":0}`);
+  eq(ev.messages.map((m) => m[1]).slice(3), ['missed']);
+  eq(rec, [['room', true, true], ['all', false, true]]);
+  eq(c.recoverStats.gaps, 1, 'the broadcasts could not be recovered');
+  eq(c.allPos, `${E + 5}:1`, 'and go on from the position op 21 gave');
+  c.close();
+});
+
+await check('with recover, changing back to a room names its last position in op 12; a JWT gets the options after it', async () => {
+  const { c, ws } = await authed({ recover: true, mid: 82, recoverStorage: false });
+  ws.deliver(batch([[OP.POSITION, posBody('room', E, 9, 1000, 'here')]]));
+  const p = c.changeRoom('live://2');
+  await tick(1);
+  const op12 = ws.sent.filter((x) => x.op === OP.CHANGE_ROOM);
+  eq(td.decode(op12[0].body), 'live://2', 'a room never seen: just its name');
+  ws.reply(OP.CHANGE_ROOM_REPLY, op12[0].seq, 'live://2');
+  await p;
+  const back = c.changeRoom('live://1');
+  await tick(1);
+  const op12b = ws.sent.filter((x) => x.op === OP.CHANGE_ROOM)[1];
+  eq(td.decode(op12b.body), `live://1\n${E}:9`, 'back: the room and its last position');
+  ws.reply(OP.CHANGE_ROOM_REPLY, op12b.seq, 'live://1');
+  await back;
+  c.close();
+  const j = await authed({ recover: true, mid: 83, recoverStorage: false, token: 'aaa.bbb.ccc' });
+  eq(authOf(j.ws), 'aaa.bbb.ccc {"recover":true}', 'the JWT, then the client\'s own options');
+  j.c.close();
+});
+
+await check('with recover, positions are kept in sessionStorage: a reloaded page resumes from them', async () => {
+  const a = await authed({ recover: true, mid: 84 });
+  a.ws.deliver(batch([[OP.POSITION, posBody('room', E, 5, 1000, 'x')]]));
+  a.c.close();
+  const b = await authed({ recover: true, mid: 84 });
+  eq(JSON.parse(authOf(b.ws)).room_pos, `${E}:5`);
+  b.c.close();
+});
+
+await check('without recover, op 20 and 21 are unknown ops, and the token is goim\'s', async () => {
+  const { c, ev, ws } = await authed({ mid: 85 });
+  ws.reply(OP.POSITION, 0, posBody('room', E, 1, 1000, 'x'));
+  eq(ev.messages.map((m) => m[0]), [OP.POSITION]);
+  eq(JSON.parse(authOf(ws)).recover, undefined);
+  eq(ev.errors, []);
   c.close();
 });
 

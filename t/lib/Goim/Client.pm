@@ -69,6 +69,8 @@ use constant {
     OP_UNSUB_REPLY      => 17,
     OP_ACK              => 18,      # not in goim: docs/protocol.md
     OP_ENSURE           => 19,
+    OP_POSITION         => 20,      # room recovery
+    OP_RECOVERY         => 21,
 };
 
 our @EXPORT_OK = qw(pack_packet unpack_packets ws_frame
@@ -76,7 +78,7 @@ our @EXPORT_OK = qw(pack_packet unpack_packets ws_frame
     OP_HEARTBEAT_REPLY OP_SEND_MSG OP_SEND_MSG_REPLY OP_DISCONNECT_REPLY OP_AUTH
     OP_AUTH_REPLY OP_RAW OP_PROTO_READY OP_PROTO_FINISH OP_CHANGE_ROOM
     OP_CHANGE_ROOM_REPLY OP_SUB OP_SUB_REPLY OP_UNSUB OP_UNSUB_REPLY OP_ACK
-    OP_ENSURE unpack_ensure);
+    OP_ENSURE OP_POSITION OP_RECOVERY unpack_ensure unpack_position);
 our %EXPORT_TAGS = (all => \@EXPORT_OK, ops => [grep { /^OP_/ } @EXPORT_OK]);
 
 # ------------------------------------------------------------ pure functions
@@ -89,6 +91,17 @@ sub unpack_ensure {
     my ($inner) = unpack_packets(substr $body, 9 + $n);
     die "op 19: no inner packet\n" unless $inner;
     return {seq => $hi * 4294967296 + $lo, id => $id, packet => $inner};
+}
+
+# op 20: kind (0 room, 1 broadcasts) | epoch u64 | seq u64 | the packet
+sub unpack_position {
+    my ($body) = @_;
+    die "op 20: body of " . length($body) . " bytes\n" if length($body) < 17 + HEADER_LEN;
+    my ($kind, $ehi, $elo, $shi, $slo) = unpack 'C N N N N', $body;
+    my ($inner) = unpack_packets(substr $body, 17);
+    die "op 20: no inner packet\n" unless $inner;
+    return {stream => $kind ? 'all' : 'room', epoch => $ehi * 4294967296 + $elo,
+            seq => $shi * 4294967296 + $slo, packet => $inner};
 }
 
 sub pack_packet {

@@ -1,0 +1,375 @@
+#!/bin/bash
+# Recovery after an outage: SUBS clients that acknowledge (goim-cli --ack,
+# half TCP, half WebSocket, PER_PROC a process, each process on its own
+# 127.0.0.x source addresses) are connected; then the outage: every client
+# process is killed (SIGKILL), so all connections close at once, as when
+# the clients' side of the network goes (nginx, job and router stay up and
+# see every connection close).  During the OUTAGE s, PER_CLIENT pushes by
+# mid go to every client's mid (PUSHERS goim-cli pushers through logic's
+# HTTP API, spread over the outage); then all SUBS clients reconnect at
+# once (new processes, no connect rate limit) and the run measures, from
+# that moment, every 10 ms (bench/watch.py: job's counters over RPC,
+# comet's /status, the CPU ticks of the nginx workers and of job):
+#
+#   - connects: until comet counts SUBS clients online, and until job has
+#     every connection's first op 18 (ensure_online);
+#   - for the mode's messages: until they are all delivered (and, for
+#     ensure, acknowledged: job's ensure_acked, nothing pending);
+#   - the CPU the nginx workers and job used meanwhile;
+#   - what was lost: expired or pending in job, missing or duplicated at
+#     the clients.
+#
+#   bench/recovery.sh                     # MODES="ensure plain" SUBS=10000
+#   MODES=ensure SUBS=2000 OUTAGE=3 bench/recovery.sh
+#
+# Modes (one function each: outage_<mode> sends during the outage,
+# goals_<mode> says when recovery is done, report_<mode> prints its row):
+#
+#   ensure   ensure=1 pushes by mid: job keeps them while the mid is
+#            offline and sends them when its connection sends op 18
+#   plain    the same pushes without ensure=1: the comparison point (a
+#            push to a mid with no connection is answered and lost)
+#
+# Parameters: SUBS (10000), PER_PROC (2500), OUTAGE s (5), PER_CLIENT
+# pushes for each client during it (1), PUSHERS (4), WORKERS (2),
+# BACKLOG of comet's TCP and WebSocket listeners (nginx's default, 511
+# each worker's reuseport socket), DEADLINE s for each wait (120), MODES
+# ("ensure plain").  Output and logs
+# in build/bench/recovery/.  Never part of make test; everything on
+# 127.0.0.0/8; it stops by itself and stops what it started.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+CLI=$BUILD/goim-cli
+OUT=$BUILD/bench/recovery
+SUBS=${SUBS:-10000}
+PER_PROC=${PER_PROC:-2500}
+OUTAGE=${OUTAGE:-5}
+PER_CLIENT=${PER_CLIENT:-1}
+PUSHERS=${PUSHERS:-4}
+DEADLINE=${DEADLINE:-120}
+MODES=${MODES:-ensure plain}
+MID0=300000
+BACKLOG=${BACKLOG:-}
+STACK_LISTEN=${BACKLOG:+backlog=$BACKLOG}
+ADDRS_PER_PROC=4
+WATCH=(python3 "$TOP/bench/watch.py" --job 127.0.0.1:4329 --status 127.0.0.1:4302)
+KEYS=online,ensure_online,ensure_msgs,ensure_sends,ensure_acked,ensure_pending,ensure_resends,ensure_expired_ttl,ensure_expired_retries,push_msgs,keys_delivered,keys_dropped
+
+# shellcheck source=bench/lib.sh
+. "$TOP/bench/lib.sh"
+
+say() { echo "bench: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+PROCS=$(( (SUBS + PER_PROC - 1) / PER_PROC ))
+N=$(( SUBS / PROCS ))              # clients a process
+SUBS=$(( N * PROCS ))
+
+# ---- the machine's limits -------------------------------------------------
+
+check_limits() {
+    local nofile ports lo hi mem
+    [ -x "$CLI" ] && [ -x "$BUILD/goim-job" ] && [ -x "$BUILD/goim-router" ] \
+        && [ -f "$BUILD/nginx/objs/ngx_goim_comet_module.so" ] \
+        || die "build first (make)"
+    command -v python3 >/dev/null || die "python3 is needed (bench/watch.py)"
+    (( PER_PROC <= 19000 )) || die "PER_PROC=$PER_PROC: a process holds at most 20,000 open files"
+    nofile=$(ulimit -n)
+    (( nofile >= N + 64 )) \
+        || die "ulimit -n is $nofile, a client process needs $(( N + 64 )): lower PER_PROC or raise it"
+    # lib.sh's nginx: worker_rlimit_nofile and worker_connections 20000;
+    # reuseport spreads connections unevenly, so leave a third spare
+    (( SUBS * 3 / 2 / WORKERS + 200 < 20000 )) \
+        || die "SUBS=$SUBS is too many for $WORKERS workers of 20,000 connections: raise WORKERS"
+    (( 2 + PROCS * ADDRS_PER_PROC <= 254 )) || die "too many client processes for 127.0.0.2-254"
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+    ports=$(( hi - lo + 1 ))
+    (( N / ADDRS_PER_PROC < ports / 2 )) \
+        || die "ip_local_port_range ($lo-$hi) is too small for $(( N / ADDRS_PER_PROC )) connections an address"
+    mem=$(awk '/^MemAvailable/ {print int($2 / 1024)}' /proc/meminfo)
+    (( mem >= 1024 )) || die "only $mem MB of memory available"
+    if ss -Hltn 'sport = :4301 or sport = :4302 or sport = :4309 or sport = :4319 or sport = :4329 or sport = :4339' \
+        | grep -q .; then
+        die "a port of 4301-4339 is taken (another benchmark running?)"
+    fi
+    say "$(nproc) CPUs, ulimit -n $nofile, ports $lo-$hi, somaxconn $(cat /proc/sys/net/core/somaxconn), ${mem} MB available"
+    say "$SUBS clients in $PROCS processes of $N, outage ${OUTAGE} s, $PER_CLIENT push(es) a client, listen backlog ${BACKLOG:-511 (nginx default)}"
+    say "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# ---- clients ----------------------------------------------------------------
+
+CLIENT_PIDS=()
+PUSH_PIDS=()
+WATCH_PID=
+
+cleanup() {
+    local p
+    for p in "${CLIENT_PIDS[@]}" "${PUSH_PIDS[@]}" $WATCH_PID; do
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    CLIENT_PIDS=() PUSH_PIDS=() WATCH_PID=
+    stack_stop
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# clients_start TAG RATE: the SUBS clients, RATE connects a second per
+# process (0: all at once)
+clients_start() {
+    local tag=$1 rate=$2 i first to
+    for (( i = 0; i < PROCS; i++ )); do
+        first=$(( 2 + i * ADDRS_PER_PROC ))
+        if (( i % 2 )); then to="-w 127.0.0.1:4302"; else to="127.0.0.1:4301"; fi
+        # shellcheck disable=SC2086
+        "$CLI" -q -n "$N" -m "$(( MID0 + i * N ))" -a 1000 -R "$rate" -H 30 \
+            -i 1 --ack -b "127.0.0.$first-127.0.0.$(( first + ADDRS_PER_PROC - 1 ))" $to \
+            >/dev/null 2>"$OUT/client.$tag.$i.err" &
+        CLIENT_PIDS+=($!)
+    done
+}
+
+clients_stop() {
+    local sig=$1 p
+    for p in "${CLIENT_PIDS[@]}"; do kill "-$sig" "$p" 2>/dev/null || true; done
+    for p in "${CLIENT_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    CLIENT_PIDS=()
+}
+
+# watch_until NAME GOAL...: samples until the goals hold (exit 1 if not
+# within DEADLINE s); the samples in $OUT/watch.NAME
+watch_until() {
+    local name=$1
+    shift
+    "${WATCH[@]}" --interval 100 --deadline "$DEADLINE" --keys "$KEYS" \
+        "${@/#/--goal=}" >"$OUT/watch.$name"
+    grep -q '^done=' "$OUT/watch.$name"
+}
+
+# one counter of job's (or "online") now
+counter() {
+    "${WATCH[@]}" --deadline -1 --keys "$1" | awk -F'[ =]' 'NR == 1 {print $4}'
+}
+
+now() { date +%s.%N; }
+
+# the kernel's count of connections a full listen queue turned away
+listen_drops() {
+    awk '$1 == "TcpExt:" { if (!n) { for (i = 2; i <= NF; i++) k[i] = $i; n = 1 }
+                            else for (i = 2; i <= NF; i++) if (k[i] == "ListenDrops") print $i }' \
+        /proc/net/netstat
+}
+calc() { awk "BEGIN { printf \"%.4f\", ($1) }"; }
+holds() { awk "BEGIN { exit !($1) }"; }
+
+# pushers QUERY: PUSHERS goim-cli pushers, each to its share of the mids,
+# PER_CLIENT pushes a mid, spread over SPAN s; they run in the background
+pushers() {
+    local query=$1 span=$2 j m count rate
+    m=$(( SUBS / PUSHERS ))
+    count=$(( m * PER_CLIENT ))
+    rate=$(calc "$count / $span")
+    for (( j = 0; j < PUSHERS; j++ )); do
+        # push N (from 1) goes to mid first + (N-1) % m, the last one at
+        # (count - 1) / rate s
+        "$CLI" -q -n 1 -m "$(( 1 + j ))" -d "$(calc "$span + 2")" \
+            --push-count "$count" \
+            -P "http://127.0.0.1:4302/goim/push/mids?operation=1000$query" \
+            --push-mids "$(( MID0 + j * m ))-$(( MID0 + (j + 1) * m - 1 ))" \
+            --push-rate "$rate" --push-body ' #m:{n}' 127.0.0.1:4301 \
+            >/dev/null 2>"$OUT/push.$j.err" &
+        PUSH_PIDS+=($!)
+    done
+}
+
+pushers_wait() {
+    local p
+    for p in "${PUSH_PIDS[@]}"; do wait "$p" || true; done
+    PUSH_PIDS=()
+}
+
+# ---- the modes ----------------------------------------------------------------
+
+outage_ensure() { pushers "&ensure=1" "$1"; }
+outage_plain() { pushers "" "$1"; }
+
+# goals_MODE BEFORE_FILE: what holds once recovery is done
+goals_ensure() {
+    echo "online>=$SUBS" "ensure_online>=$(( $(val ensure_online "$1") + SUBS ))" \
+         "ensure_pending<=0" "ensure_acked>=$(val ensure_msgs "$1")"
+}
+goals_plain() {
+    echo "online>=$SUBS" "ensure_online>=$(( $(val ensure_online "$1") + SUBS ))"
+}
+
+# val KEY FILE: a counter from the last sample of a watch file
+val() { grep '^t=' "$2" | tail -1 | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+
+# ---- one run ------------------------------------------------------------------
+
+run() {
+    local mode=$1 t_kill t_push t0 span left goals
+    rm -f "$OUT"/client.*.err "$OUT"/push.*.err "$OUT"/watch.*
+    stack_start "$mode"
+
+    # 1. connected: every client online and acknowledging (its op 18 in job)
+    clients_start up 2000
+    watch_until up "online>=$SUBS" "ensure_online>=$SUBS" \
+        || die "$mode: only $(counter online) of $SUBS clients came up"
+    say "$mode: $SUBS clients up"
+
+    # 2. the outage: every client process killed, the pushes meanwhile
+    t_kill=$(now)
+    clients_stop KILL
+    watch_until gone "online<=0" || die "$mode: comet still counts $(counter online) clients"
+    t_push=$(now)
+    # the pushes over what is left of the outage, less 0.5 s for answers
+    span=$(calc "$OUTAGE - ($t_push - $t_kill) - 0.5")
+    holds "$span >= 0.5" || die "$mode: the disconnects took $(calc "$t_push - $t_kill") s of the ${OUTAGE} s outage"
+    "outage_$mode" "$span"
+    pushers_wait
+    left=$(calc "$t_kill + $OUTAGE - $(now)")
+    if holds "$left > 0"; then
+        sleep "$left"      # the outage's length is the parameter itself
+    else
+        say "$mode: the pushes outlasted the outage by $(calc "-($left)") s"
+    fi
+    "${WATCH[@]}" --deadline -1 --keys "$KEYS" >"$OUT/watch.before"
+
+    # 3. everyone back at once: sampled every 10 ms until the goals hold
+    read -ra goals <<<"$("goals_$mode" "$OUT/watch.before")"
+    "${WATCH[@]}" --interval 10 --deadline "$DEADLINE" --keys "$KEYS" \
+        --pids "nginx=$(nginx_workers | tr ' ' ',')" --pids "job=$JOB_PID" \
+        "${goals[@]/#/--goal=}" >"$OUT/watch.back" &
+    WATCH_PID=$!
+    until [ -s "$OUT/watch.back" ]; do sleep 0.01; done
+    listen_drops >"$OUT/drops.before"
+    head -1 /proc/stat >"$OUT/cpu.before"
+    t0=$(now)
+    clients_start back 0
+    wait "$WATCH_PID" || true
+    WATCH_PID=
+    listen_drops >"$OUT/drops.after"
+    head -1 /proc/stat >"$OUT/cpu.after"
+    grep -q '^done=' "$OUT/watch.back" || say "$mode: not recovered within ${DEADLINE} s"
+
+    # what the clients got, and job's counters once they are gone
+    clients_stop INT
+    "${WATCH[@]}" --deadline -1 --keys "$KEYS" >"$OUT/watch.after"
+    stack_stop
+    "report_$mode" "$t0" "$t_kill" "$t_push"
+}
+
+# the figures common to the modes, as key=value lines
+figures() {
+    python3 - "$1" "$2" "$3" "$OUT" "$(getconf CLK_TCK)" "$SUBS" <<'EOF'
+import glob, sys
+t0, t_kill, t_push, out, hz, subs = sys.argv[1:]
+t0, t_kill, t_push, hz, subs = float(t0), float(t_kill), float(t_push), int(hz), int(subs)
+
+def samples(name):
+    r = []
+    for l in open(f"{out}/watch.{name}"):
+        if l.startswith("t="):
+            r.append({k: float(v) for k, v in (kv.split("=") for kv in l.split())})
+    return r
+
+def summed(pattern, key):
+    s = 0
+    for f in glob.glob(f"{out}/{pattern}"):
+        for l in open(f):
+            p = l.split()
+            if len(p) == 2 and p[0] == key:
+                s += int(p[1])
+    return s
+
+before, back, after = samples("before")[-1], samples("back"), samples("after")[-1]
+first = back[0]
+def when(cond):
+    for s in back:
+        if cond(s):
+            return s["t"] - t0
+    return None
+last = back[-1]
+done = None
+for l in open(f"{out}/watch.back"):
+    if l.startswith("done="):
+        done = float(l[5:]) - t0
+f = {
+    "disconnects_s": t_push - t_kill,
+    "pushes_ok": summed("push.*.err", "pushes_ok"),
+    "pushes_failed": summed("push.*.err", "pushes_failed"),
+    "taken": before["ensure_msgs"],
+    "pending_before": before["ensure_pending"],
+    "online_s": when(lambda s: s["online"] >= subs),
+    "op18_s": when(lambda s: s["ensure_online"] - before["ensure_online"] >= subs),
+    "first_send_s": when(lambda s: s["ensure_sends"] > before["ensure_sends"]),
+    "half_acked_s": when(lambda s: before["ensure_msgs"] > 0
+                         and s["ensure_acked"] - before["ensure_acked"] >= before["ensure_msgs"] / 2),
+    "done_s": done,
+    "nginx_cpu_s": (last["ticks_nginx"] - first["ticks_nginx"]) / hz,
+    "job_cpu_s": (last["ticks_job"] - first["ticks_job"]) / hz,
+    "received": summed("client.back.*.err", "messages"),
+    "ensure_received": summed("client.back.*.err", "ensure"),
+    "dups": summed("client.back.*.err", "ensure_dups"),
+    "reconnected": summed("client.back.*.err", "authed"),
+    "failed_connects": summed("client.back.*.err", "failed"),
+    "acked": after["ensure_acked"] - before["ensure_acked"],
+    "resends": after["ensure_resends"] - before["ensure_resends"],
+    "expired": after["ensure_expired_ttl"] + after["ensure_expired_retries"],
+    "pending_after": after["ensure_pending"],
+    "listen_drops": int(open(f"{out}/drops.after").read()) - int(open(f"{out}/drops.before").read()),
+}
+# the whole machine, from just before the reconnect to its end (others' load too)
+c0, c1 = ([int(x) for x in open(f"{out}/cpu.{w}").read().split()[1:]] for w in ("before", "after"))
+d = [b - a for a, b in zip(c0, c1)]
+f["busy_pct"] = 100 * (1 - (d[3] + d[4]) / sum(d)) if sum(d) else None
+for k, v in f.items():
+    print(f"{k}={'-' if v is None else (f'{v:.3f}' if isinstance(v, float) and not v.is_integer() else int(v))}")
+EOF
+}
+
+# row MODE: the table's row from $OUT/figures.MODE; for plain pushes,
+# what the clients did not get is lost
+row() {
+    python3 - "$OUT/figures.$1" "$1" "$SUBS" <<'EOF'
+import sys
+f = dict(l.strip().split("=", 1) for l in open(sys.argv[1]))
+mode, subs = sys.argv[2], int(sys.argv[3])
+s = lambda k: "-" if f[k] == "-" else f"{float(f[k]):.2f} s"
+rate = f"{subs / float(f['online_s']):,.0f}/s" if f["online_s"] != "-" else "-"
+ensure = int(f["taken"]) > 0
+lost = int(f["pushes_ok"]) - int(f["received"])
+print(f"| {mode} | {f['pushes_ok']} / {f['pushes_failed']} | {f['taken'] if ensure else '-'} | "
+      f"{s('online_s')} ({rate}) | {f['listen_drops']} | {s('op18_s')} | "
+      + (f"{s('first_send_s')} / {s('half_acked_s')} / **{s('done_s')}** | {f['ensure_received']} / {f['acked']} | "
+         f"{f['dups']} / {f['resends']} | {f['expired']} / {f['pending_after']} | "
+         if ensure else f"- | {f['received']} / - | - | **{lost} lost** | ")
+      + f"{float(f['nginx_cpu_s']):.3f} / {float(f['job_cpu_s']):.3f} s | {float(f['busy_pct']):.0f} % |")
+EOF
+}
+
+report_ensure() {
+    figures "$@" >"$OUT/figures.ensure"
+    sed 's/^/bench: ensure: /' "$OUT/figures.ensure" >&2
+    row ensure
+}
+
+report_plain() {
+    figures "$@" >"$OUT/figures.plain"
+    sed 's/^/bench: plain: /' "$OUT/figures.plain" >&2
+    row plain
+}
+
+check_limits
+mkdir -p "$OUT"
+echo "| pushes | answered ok / failed | ensure pending at reconnect | all $SUBS online (connect rate) | listen queue drops (machine-wide) | all op 18 in job | first send / half acked / all acked | received / acked | duplicates dropped / resends | expired / pending after | nginx / job CPU | machine busy |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+for mode in $MODES; do
+    declare -F "outage_$mode" >/dev/null || die "no mode $mode"
+    run "$mode"
+done
