@@ -43,6 +43,11 @@ const goim_opt_t  job_opts[] = {
       "goim-push-group-job", 0, 0, 0,
       "Kafka consumer group" },
 
+    { "kafka_receipts_topic", GOIM_OPT_STRING,
+      offsetof(job_conf_t, kafka_receipts_topic),
+      "", 0, 0, 0,
+      "Kafka topic job writes ensure receipts to; empty: none" },
+
     { "max_inflight", GOIM_OPT_INT, offsetof(job_conf_t, max_inflight),
       "10000", 1, 10000000, 1,
       "pushes taken, unfinished: past it JOB_PUSH is refused, Kafka paused" },
@@ -110,6 +115,12 @@ job_conf_check(void *conf, char *err, size_t errlen)
     {
         snprintf(err, errlen, "router: \"%s\" needs a host and a port",
                  jc->router);
+        return -1;
+    }
+
+    if (jc->kafka_receipts_topic[0] != '\0' && jc->kafka_brokers[0] == '\0')
+    {
+        snprintf(err, errlen, "kafka_receipts_topic needs kafka_brokers");
         return -1;
     }
 

@@ -22,8 +22,17 @@
  * mid); a finished one stays receipt_ttl s or until receipts_max newer
  * ones finished.  Pending messages are bounded by ensure_max and, per
  * mid, ensure_mailbox_max: a JOB_PUSH past them is refused whole
- * (logic answers 503).  All of it is in memory: a restart of job loses
- * what is pending and the receipts (README.md says so).
+ * (logic answers 503).  What came by JOB_PUSH is in memory only: a
+ * restart of job loses it, and the receipts (README.md says so).
+ *
+ * From Kafka (kafka.c) the push topic is the durable log and this is an
+ * index of it: a message keeps its record's offset uncommitted (off)
+ * until it is finished, and, with kafka_receipts_topic, until its
+ * receipt record is written; its seq is its position in the log
+ * (JOB_ENSURE_SEQ), so a restarted job that reads the records again
+ * rebuilds the same mailboxes with the same seqs, and the ACK records
+ * after them finish them again.  A record seen twice (a replay, a
+ * rebalance) is known by its id and mid.
  *
  * The due list holds every pending message in the order they are due:
  * each (re)send puts one at its tail ensure_retry ms from now, so it stays
@@ -38,10 +47,22 @@
 #include "goim_uv_hash.h"
 #include "goim_uv_log.h"
 #include "job.h"
+#include "offsets.h"
 
 
 #define JOB_ENSURE_ID_MAX        64
 #define JOB_ENSURE_SESSIONS_MAX  64     /* per mailbox: a mid's devices */
+
+/*
+ * The seq of a Kafka record: 2^52 + partition * 2^39 + offset, above the
+ * JOB_PUSH seqs (the start time in us stays under 2^52 until 2112) and
+ * exact in a JavaScript Number (under 2^53) for partitions under 8192
+ * and offsets under 2^39; it grows with the offset, so with a mid's
+ * records (one partition).
+ */
+#define JOB_ENSURE_SEQ(partition, offset)                                     \
+    (((uint64_t) 1 << 52) + ((uint64_t) (partition) << 39)                   \
+     + (uint64_t) (offset))
 
 enum {
     JOB_ENSURE_PENDING = 0,
@@ -82,6 +103,7 @@ typedef struct {
     int64_t                 expire_ms;
     int64_t                 done_ms;
     uint64_t                due_at;     /* uv_now() */
+    job_off_t              *off;        /* its Kafka record, or NULL */
     char                   *acked_key;
     const char             *reason;
     uint8_t                *packet;     /* op 19: seq, id, the plain one */
@@ -570,6 +592,58 @@ job_receipts_trim(void)
 }
 
 
+static void
+job_receipt_fill(Goim__Receipt *rc, const job_ensure_msg_t *m)
+{
+    goim__receipt__init(rc);
+    rc->id = (char *) m->id;
+    rc->mid = m->mid;
+    rc->state = (Goim__Receipt__State) m->state;
+    rc->key = m->acked_key ? m->acked_key : "";
+    rc->time_ms = m->done_ms;
+    rc->reason = (char *) (m->reason ? m->reason : "");
+    rc->seq = m->seq;
+    rc->attempts = (int32_t) m->attempts;
+    rc->created_ms = m->created_ms;
+}
+
+
+/*
+ * A finished message's record lets go of the commit point, once its
+ * receipt record is written when there is a receipts topic; a message
+ * job gives up as it stops holds it (the next job takes it again).
+ */
+static void
+job_ensure_release(job_ensure_msg_t *m, int stopping)
+{
+    job_off_t      *off;
+    Goim__Receipt   rc;
+
+    off = m->off;
+    m->off = NULL;
+
+    if (stopping) {
+        if (off) {
+            job_off_abandon(off);
+        }
+
+        return;
+    }
+
+    if (job_kafka_receipts()) {
+        job_receipt_fill(&rc, m);
+
+        if (job_kafka_receipt(&rc, off) == 0) {
+            return;                     /* off is done once it is written */
+        }
+    }
+
+    if (off) {
+        job_off_done(off);
+    }
+}
+
+
 /* m leaves its mailbox for the finished receipts */
 static void
 job_ensure_finish(job_ensure_msg_t *m, unsigned state, const char *key,
@@ -593,6 +667,8 @@ job_ensure_finish(job_ensure_msg_t *m, unsigned state, const char *key,
     /* the packet is not needed any more: the receipt is */
     free(m->packet);
     m->packet = NULL;
+
+    job_ensure_release(m, job_ensure_ready == 2);
 
     goim_queue_insert_tail(&job_finished, &m->link);
     job_nfinished++;
@@ -729,9 +805,13 @@ job_ensure_fits(const Goim__JobPushReq *req, char *why, size_t len)
 }
 
 
-/* takes one ENSURE record: kept, sent to the sessions logic found */
+/*
+ * takes one ENSURE record: kept, sent to the sessions logic found; off
+ * (its Kafka record, or NULL) is the message's from now on, seq is its
+ * position in the log (0: the next JOB_PUSH seq)
+ */
 static int
-job_ensure_take(const Goim__PushMsg *rec)
+job_ensure_take(const Goim__PushMsg *rec, job_off_t *off, uint64_t seq)
 {
     size_t                 i, n, len;
     uint8_t               *p;
@@ -753,7 +833,7 @@ job_ensure_take(const Goim__PushMsg *rec)
     memcpy(m->id, rec->id, n + 1);
     m->hv = goim_hash_str(m->id);
     m->mid = rec->mid;
-    m->seq = ++job_seq;
+    m->seq = seq ? seq : ++job_seq;
     m->op = rec->operation;
     m->created_ms = job_ensure_now_ms();
     m->expire_ms = rec->expire_ms;
@@ -806,6 +886,7 @@ job_ensure_take(const Goim__PushMsg *rec)
     }
 
     m->mb = mb;
+    m->off = off;
     goim_queue_insert_tail(&mb->msgs, &m->link);
     mb->nmsgs++;
     job_pending++;
@@ -844,7 +925,7 @@ failed:
 
 
 /* a connection acknowledges from now on: what its mid has pending */
-static void
+void
 job_ensure_online(const Goim__PushMsg *rec)
 {
     goim_queue_t          *q;
@@ -899,7 +980,7 @@ job_receipt_find(const char *id, int64_t mid)
 }
 
 
-static void
+void
 job_ensure_ack(const Goim__PushMsg *rec)
 {
     size_t             i;
@@ -974,7 +1055,7 @@ job_ensure_push(goim_rpc_req_t *r)
         switch (m->type) {
 
         case GOIM__PUSH_MSG__TYPE__ENSURE:
-            if (job_ensure_take(m) != 0) {
+            if (job_ensure_take(m, NULL, 0) != 0) {
                 goim_log_error("ensure: out of memory");
                 goim_rpc_reply_error(r, GOIM__ERROR_CODE__ERROR_INTERNAL,
                                      "out of memory");
@@ -1061,16 +1142,7 @@ job_ensure_receipts(goim_rpc_req_t *r)
             continue;
         }
 
-        goim__receipt__init(&rcs[i]);
-        rcs[i].id = m->id;
-        rcs[i].mid = m->mid;
-        rcs[i].state = (Goim__Receipt__State) m->state;
-        rcs[i].key = m->acked_key ? m->acked_key : "";
-        rcs[i].time_ms = m->done_ms;
-        rcs[i].reason = (char *) (m->reason ? m->reason : "");
-        rcs[i].seq = m->seq;
-        rcs[i].attempts = (int32_t) m->attempts;
-        rcs[i].created_ms = m->created_ms;
+        job_receipt_fill(&rcs[i], m);
         ptrs[i] = &rcs[i];
         i++;
     }
@@ -1081,6 +1153,104 @@ job_ensure_receipts(goim_rpc_req_t *r)
     goim_rpc_reply(r, &reply.base);
 
     free(rcs);
+}
+
+
+/*
+ * A record of mid fits (with slack: resumes only below 3/4 of the
+ * bounds, so that a replay takes more than one).
+ */
+int
+job_ensure_room(int64_t mid, int slack)
+{
+    size_t          max, mbmax;
+    job_mailbox_t  *mb;
+
+    max = (size_t) job.conf->ensure_max;
+    mbmax = (size_t) job.conf->ensure_mailbox_max;
+
+    if (slack) {
+        max -= max / 4;
+        mbmax -= mbmax / 4;
+    }
+
+    if (job_pending >= max) {
+        return 0;
+    }
+
+    mb = job_mailbox_find(mid);
+
+    return mb == NULL || mb->nmsgs < mbmax;
+}
+
+
+/*
+ * An ENSURE record from Kafka seen before (a replay, a rebalance, a
+ * producer's retry): 1, and off is taken care of (the pending message's
+ * record from now on, or done), or 0.
+ */
+int
+job_ensure_known(const Goim__PushMsg *rec, job_off_t *off)
+{
+    job_ensure_msg_t  *m;
+
+    if (rec->id == NULL || rec->id[0] == '\0') {
+        return 0;
+    }
+
+    m = job_receipt_find(rec->id, rec->mid);
+    if (m == NULL) {
+        return 0;
+    }
+
+    job.stats.ensure_known++;
+
+    if (off == NULL) {
+        return 1;
+    }
+
+    if (m->state == JOB_ENSURE_PENDING
+        && (m->off == NULL || m->off->part == NULL))
+    {
+        /* its record was revoked and came back: it holds it again */
+        if (m->off) {
+            job_off_done(m->off);       /* detached: freed */
+        }
+
+        m->off = off;
+        return 1;
+    }
+
+    job_off_done(off);
+
+    return 1;
+}
+
+
+/*
+ * An ENSURE record from Kafka, which fits (job_ensure_room): 0, or -1
+ * when it is malformed or memory ran out (off is the caller's then).
+ */
+int
+job_ensure_take_record(const Goim__PushMsg *rec, job_off_t *off,
+    int32_t partition, int64_t offset)
+{
+    if (rec->id == NULL || rec->id[0] == '\0'
+        || strlen(rec->id) > JOB_ENSURE_ID_MAX)
+    {
+        job.stats.ensure_refused++;
+        goim_log_warn("ensure: skipping the ENSURE record at %d/%lld: it "
+                      "needs an id of 1 .. %d bytes", (int) partition,
+                      (long long) offset, JOB_ENSURE_ID_MAX);
+        return -1;
+    }
+
+    if (job_ensure_take(rec, off, JOB_ENSURE_SEQ(partition, offset)) != 0) {
+        goim_log_error("ensure: out of memory");
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -1116,9 +1286,18 @@ job_ensure_stop(void)
     }
 
     if (job_pending) {
-        goim_log_warn("stop: %zu ensure messages pending are lost (job "
-                      "keeps them in memory)", job_pending);
+        if (job.conf->kafka_brokers[0] != '\0') {
+            goim_log_info("stop: %zu ensure messages pending (those from "
+                          "Kafka stay uncommitted: the next job takes "
+                          "them again)", job_pending);
+
+        } else {
+            goim_log_warn("stop: %zu ensure messages pending are lost "
+                          "(job keeps them in memory)", job_pending);
+        }
     }
+
+    job_ensure_ready = 2;               /* stopping: nothing released */
 
     while (!goim_queue_empty(&job_due)) {
         m = goim_queue_data(goim_queue_head(&job_due), job_ensure_msg_t,

@@ -28,6 +28,7 @@ typedef struct {
     char                *kafka_brokers;   /* "" : no Kafka source */
     char                *kafka_topic;
     char                *kafka_group;
+    char                *kafka_receipts_topic;  /* "": no receipt records */
     int64_t              max_inflight;    /* records, then pause */
     int64_t              room_batch;      /* messages per BroadcastRoom */
     int64_t              room_wait;       /* ms */
@@ -115,9 +116,15 @@ typedef struct {
     uint64_t             ensure_online;   /* ONLINE records */
     uint64_t             ensure_sessions_gone;  /* comet lacked the key */
     uint64_t             ensure_sessions_evicted;  /* past the bound */
+    uint64_t             ensure_known;    /* ENSURE records seen before */
+    uint64_t             ensure_deferred; /* ENSURE records not taken yet */
+    uint64_t             ensure_replays;  /* partitions read again */
+    uint64_t             receipts_written;  /* receipt records */
+    uint64_t             receipts_failed;   /* ... not written */
 } job_stats_t;
 
 typedef struct job_kafka_s  job_kafka_t;
+struct job_off_s;                     /* offsets.h */
 
 typedef struct {
     job_conf_t          *conf;
@@ -201,6 +208,13 @@ int job_ensure_init(void);
 /* a JOB_PUSH of ensure records: 1 when it took (and answered) it */
 int job_ensure_push(goim_rpc_req_t *r);
 void job_ensure_receipts(goim_rpc_req_t *r);
+void job_ensure_online(const Goim__PushMsg *rec);
+void job_ensure_ack(const Goim__PushMsg *rec);
+/* from Kafka (kafka.c): see ensure.c */
+int job_ensure_room(int64_t mid, int slack);
+int job_ensure_known(const Goim__PushMsg *rec, struct job_off_s *off);
+int job_ensure_take_record(const Goim__PushMsg *rec, struct job_off_s *off,
+    int32_t partition, int64_t offset);
 size_t job_ensure_pending(void);
 size_t job_ensure_mailboxes(void);
 size_t job_ensure_finished(void);
@@ -212,6 +226,9 @@ void job_kafka_update(void);          /* job.inflight changed */
 void job_kafka_stop(void);            /* stop taking records */
 void job_kafka_close(void);           /* store, commit, close */
 int job_kafka_paused(void);
+int job_kafka_receipts(void);         /* a receipts topic is written */
+/* writes rc; off (or NULL) is done once it is written: 0, or -1 */
+int job_kafka_receipt(const Goim__Receipt *rc, struct job_off_s *off);
 
 /* server.c */
 void job_stop_check(void);            /* finish stopping when drained */

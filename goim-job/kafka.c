@@ -16,6 +16,23 @@
  * prefetched messages are dropped by librdkafka and fetched again on
  * resume), and resumed at half of it: memory stays bounded, nothing is
  * dropped.
+ *
+ * Ensure records (ENSURE, ONLINE, ACK; ensure.c) are taken at once: an
+ * ENSURE record's offset stays uncommitted while its message is pending
+ * (the commit point stays at the oldest), ONLINE and ACK are done when
+ * read.  An ENSURE record that does not fit (ensure_max,
+ * ensure_mailbox_max) is deferred, not dropped, and the partition is not
+ * paused (the ACK records that make room are behind it): a hold keeps
+ * the commit point before it, every later ENSURE record of the partition
+ * is deferred too (a mid's messages keep their order), and once there is
+ * room the partition is read again from the hold (a replay: records
+ * below the highest offset read are read again; only the ENSURE records
+ * not known yet, and the ONLINE and ACK records, count).
+ *
+ * With kafka_receipts_topic a producer writes a Receipt record (keyed by
+ * the message id) when an ensure message is finished; its ENSURE record
+ * is committable only once that is written, so receipts are at least
+ * once too.
  */
 
 #include <errno.h>
@@ -37,6 +54,8 @@
 
 struct job_kafka_s {
     rd_kafka_t             *rk;
+    rd_kafka_t             *prod;      /* receipts, or NULL */
+    rd_kafka_topic_t       *receipts;
     rd_kafka_queue_t       *queue;
     int                     fds[2];
     uv_poll_t               poll;
@@ -44,6 +63,7 @@ struct job_kafka_s {
     job_part_t            **parts;     /* by partition number */
     size_t                  nparts;
     char                    last_error[256];
+    unsigned                receipt_failing:1;
     unsigned                paused:1;
     unsigned                stopped:1;
     unsigned                handles:1;
@@ -218,6 +238,162 @@ job_krec_done(job_rec_t *rec)
 }
 
 
+/*
+ * An ENSURE record of p that does not fit: the first one gets a hold at
+ * its offset (just before at, its record, done now; in a replay, where
+ * the record has none, in its place after the replay's last one), the
+ * later ones wait behind it.  0, or -1 when it cannot wait (no memory for
+ * the hold): then it is taken over the bounds.
+ */
+static int
+job_kafka_defer(job_part_t *p, job_off_t *at, const Goim__PushMsg *msg,
+    int64_t offset, int replay)
+{
+    job_off_t  *hold;
+
+    if (!p->deferring) {
+        if (replay) {
+            hold = job_off_insert(p, offset,
+                                  p->cursor ? p->cursor : p->replay_hold);
+            p->cursor = hold ? hold : p->cursor;
+
+        } else {
+            hold = job_off_hold(p, at);
+        }
+
+        if (hold == NULL) {
+            goim_log_error("kafka: out of memory deferring the ENSURE record "
+                           "at %d/%lld: taken over the bounds",
+                           (int) p->partition, (long long) offset);
+            return -1;
+        }
+
+        p->hold = hold;
+        p->hold_mid = msg->mid;
+        p->deferring = 1;
+
+        goim_log_info("kafka: partition %d: ensure messages deferred from "
+                      "offset %lld on (mid %lld; %zu pending, ensure_max "
+                      "%lld, ensure_mailbox_max %lld)", (int) p->partition,
+                      (long long) offset, (long long) msg->mid,
+                      job_ensure_pending(), (long long) job.conf->ensure_max,
+                      (long long) job.conf->ensure_mailbox_max);
+    }
+
+    job.stats.ensure_deferred++;
+
+    if (!replay) {
+        job_off_done(at);               /* the hold keeps the commit point */
+    }
+
+    return 0;
+}
+
+
+/* the replay of p read what it had to: its hold lets go */
+static void
+job_kafka_replay_over(job_part_t *p)
+{
+    job_off_t  *hold;
+
+    hold = p->replay_hold;
+    p->replay_hold = NULL;
+    p->cursor = NULL;
+    p->replay_end = -1;
+
+    if (hold) {
+        job_off_done(hold);
+    }
+}
+
+
+/* an ensure record (ENSURE, ONLINE, ACK): off is done here or kept */
+static void
+job_kafka_ensure(job_part_t *p, job_off_t *off, const Goim__PushMsg *msg,
+    int64_t offset, int replay)
+{
+    switch (msg->type) {
+
+    case GOIM__PUSH_MSG__TYPE__ENSURE:
+        if (job_ensure_known(msg, replay ? NULL : off)) {
+            return;
+        }
+
+        if ((p->deferring || !job_ensure_room(msg->mid, 0))
+            && job_kafka_defer(p, off, msg, offset, replay) == 0)
+        {
+            return;
+        }
+
+        if (replay) {
+            /* read again: in its place behind the replay's hold */
+            off = job_off_insert(p, offset,
+                                 p->cursor ? p->cursor : p->replay_hold);
+
+            if (off == NULL) {
+                goim_log_error("kafka: out of memory: the ENSURE record at "
+                               "%d/%lld is taken without holding its offset",
+                               (int) p->partition, (long long) offset);
+
+            } else {
+                p->cursor = off;
+            }
+        }
+
+        if (job_ensure_take_record(msg, off, p->partition, offset) != 0
+            && off)
+        {
+            job_off_done(off);
+        }
+
+        return;
+
+    case GOIM__PUSH_MSG__TYPE__ONLINE:
+        /*
+         * Read again too: the messages a replay takes may be for a mid
+         * whose mailbox, and so its sessions, were gone meanwhile (a
+         * connection that is gone since: its comet says so, and job
+         * forgets it).
+         */
+        job_ensure_online(msg);
+        break;
+
+    default:
+        /* an ACK read again may finish a message deferred before it */
+        job_ensure_ack(msg);
+        break;
+    }
+
+    if (!replay) {
+        job_off_done(off);
+    }
+}
+
+
+/* a record read again after a seek (offset below p->high) */
+static void
+job_kafka_replayed(job_part_t *p, rd_kafka_message_t *m)
+{
+    Goim__PushMsg  *msg;
+
+    msg = goim__push_msg__unpack(NULL, m->len, m->payload);
+
+    if (msg && msg->type >= GOIM__PUSH_MSG__TYPE__ENSURE
+        && msg->type <= GOIM__PUSH_MSG__TYPE__ACK)
+    {
+        job_kafka_ensure(p, NULL, msg, m->offset, 1);
+    }
+
+    if (msg) {
+        goim__push_msg__free_unpacked(msg, NULL);
+    }
+
+    if (p->replay_hold && m->offset + 1 >= p->replay_end) {
+        job_kafka_replay_over(p);
+    }
+}
+
+
 static void
 job_kafka_message(rd_kafka_message_t *m)
 {
@@ -239,14 +415,25 @@ job_kafka_message(rd_kafka_message_t *m)
         return;                       /* not stored: taken again later */
     }
 
+    p = job_kafka_part(m->partition);
+
+    if (p && p->high >= 0 && m->offset < p->high) {
+        job_kafka_replayed(p, m);
+        return;
+    }
+
     job.stats.kafka_records++;
 
-    p = job_kafka_part(m->partition);
     off = p ? job_off_add(p, m->offset) : NULL;
 
     if (off == NULL) {
         goim_log_error("kafka: out of memory");
         return;                       /* never stored past it */
+    }
+
+    if (p->replay_hold) {
+        /* past everything the replay had to read again */
+        job_kafka_replay_over(p);
     }
 
     msg = goim__push_msg__unpack(NULL, m->len, m->payload);
@@ -256,6 +443,14 @@ job_kafka_message(rd_kafka_message_t *m)
         goim_log_warn("kafka: skipping %zu bytes at %d/%lld: not a PushMsg",
                       m->len, (int) m->partition, (long long) m->offset);
         job_off_done(off);
+        return;
+    }
+
+    if (msg->type >= GOIM__PUSH_MSG__TYPE__ENSURE
+        && msg->type <= GOIM__PUSH_MSG__TYPE__ACK)
+    {
+        job_kafka_ensure(p, off, msg, m->offset, 0);
+        goim__push_msg__free_unpacked(msg, NULL);
         return;
     }
 
@@ -275,6 +470,62 @@ job_kafka_message(rd_kafka_message_t *m)
 
     job_route(&kr->rec, msg);
     job_rec_release(&kr->rec, 0);
+}
+
+
+/*
+ * Partitions whose ensure records were deferred are read again from
+ * their hold once the first mid deferred fits (with slack).
+ */
+static void
+job_kafka_replays(void)
+{
+    size_t                             i;
+    job_part_t                        *p;
+    job_kafka_t                       *k;
+    rd_kafka_error_t                  *error;
+    rd_kafka_topic_partition_list_t   *list;
+
+    k = &job_kafka;
+
+    for (i = 0; i < k->nparts; i++) {
+        p = k->parts[i];
+
+        if (p == NULL || !p->deferring || p->replay_hold
+            || !job_ensure_room(p->hold_mid, 1))
+        {
+            continue;
+        }
+
+        list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(list, job.conf->kafka_topic,
+                                          p->partition)->offset
+            = p->hold->offset;
+
+        error = rd_kafka_seek_partitions(k->rk, list, 0);
+        rd_kafka_topic_partition_list_destroy(list);
+
+        if (error) {
+            goim_log_warn("kafka: partition %d: seeking to %lld: %s",
+                          (int) p->partition, (long long) p->hold->offset,
+                          rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+            continue;
+        }
+
+        job.stats.ensure_replays++;
+
+        goim_log_info("kafka: partition %d: room for ensure messages again, "
+                      "reading it again from offset %lld to %lld",
+                      (int) p->partition, (long long) p->hold->offset,
+                      (long long) p->high);
+
+        p->replay_hold = p->hold;
+        p->cursor = p->hold;
+        p->replay_end = p->high;
+        p->hold = NULL;
+        p->deferring = 0;
+    }
 }
 
 
@@ -323,6 +574,15 @@ job_kafka_timer_cb(uv_timer_t *t)
     (void) t;
 
     job_kafka_drain();
+
+    if (job_kafka.prod) {
+        rd_kafka_poll(job_kafka.prod, 0);   /* receipts' delivery reports */
+    }
+
+    if (!job_kafka.stopped) {
+        job_kafka_replays();
+    }
+
     job_kafka_store();
 }
 
@@ -437,6 +697,207 @@ job_kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 }
 
 
+/* a receipt record's delivery report: its ENSURE record is done */
+static void
+job_kafka_receipt_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
+    void *opaque)
+{
+    job_off_t    *off;
+    job_kafka_t  *k;
+
+    (void) rk;
+    (void) opaque;
+
+    k = &job_kafka;
+    off = m->_private;
+
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        job.stats.receipts_written++;
+
+        if (k->receipt_failing) {
+            k->receipt_failing = 0;
+            goim_log_info("kafka: receipt records are written again");
+        }
+
+        if (off) {
+            job_off_done(off);
+        }
+
+        return;
+    }
+
+    if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE
+        || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+    {
+        /* job stops: its ENSURE record stays uncommitted, read again */
+        if (off) {
+            job_off_abandon(off);
+        }
+
+        return;
+    }
+
+    job.stats.receipts_failed++;
+
+    if (!k->receipt_failing) {
+        k->receipt_failing = 1;
+        goim_log_error("kafka: a receipt record to %s was not written: %s "
+                       "(counted in receipts_failed; logged once until one "
+                       "is written)", job.conf->kafka_receipts_topic,
+                       rd_kafka_err2str(m->err));
+    }
+
+    if (off) {
+        job_off_done(off);
+    }
+}
+
+
+static int
+job_kafka_receipts_start(void)
+{
+    char              err[512];
+    job_kafka_t      *k;
+    rd_kafka_conf_t  *conf;
+
+    k = &job_kafka;
+
+    if (job.conf->kafka_receipts_topic[0] == '\0') {
+        return 0;
+    }
+
+    conf = rd_kafka_conf_new();
+
+    /*
+     * Never given up (message.timeout.ms 0): a receipt waits for the
+     * broker, bounded by librdkafka's queue; its ENSURE record stays
+     * uncommitted meanwhile.
+     */
+    if (job_kafka_set(conf, "bootstrap.servers", job.conf->kafka_brokers)
+        || job_kafka_set(conf, "client.id", JOB_NAME "-receipts")
+        || job_kafka_set(conf, "acks", "all")
+        || job_kafka_set(conf, "message.timeout.ms", "0")
+        || job_kafka_set(conf, "linger.ms", "5")
+        || job_kafka_set(conf, "queue.buffering.max.messages", "100000")
+        || job_kafka_set(conf, "queue.buffering.max.kbytes", "65536")
+        || job_kafka_set(conf, "partitioner", "fnv1a")
+        || job_kafka_set(conf, "reconnect.backoff.max.ms", "1000"))
+    {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+
+    rd_kafka_conf_set_dr_msg_cb(conf, job_kafka_receipt_dr);
+    rd_kafka_conf_set_error_cb(conf, job_kafka_error);
+    rd_kafka_conf_set_log_cb(conf, job_kafka_log);
+
+    k->prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (k->prod == NULL) {
+        goim_log_error("kafka: receipts producer: %s", err);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+
+    k->receipts = rd_kafka_topic_new(k->prod, job.conf->kafka_receipts_topic,
+                                     NULL);
+    if (k->receipts == NULL) {
+        goim_log_error("kafka: topic %s: %s", job.conf->kafka_receipts_topic,
+                       rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+
+    goim_log_info("kafka: writing ensure receipts to %s",
+                  job.conf->kafka_receipts_topic);
+
+    return 0;
+}
+
+
+int
+job_kafka_receipts(void)
+{
+    return job_kafka.receipts != NULL;
+}
+
+
+int
+job_kafka_receipt(const Goim__Receipt *rc, job_off_t *off)
+{
+    size_t        len;
+    uint8_t      *buf;
+    job_kafka_t  *k;
+
+    k = &job_kafka;
+
+    if (k->receipts == NULL) {
+        return -1;
+    }
+
+    len = goim__receipt__get_packed_size(rc);
+
+    buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        job.stats.receipts_failed++;
+        goim_log_error("kafka: receipt of %s: out of memory", rc->id);
+        return -1;
+    }
+
+    goim__receipt__pack(rc, buf);
+
+    if (rd_kafka_produce(k->receipts, RD_KAFKA_PARTITION_UA,
+                         RD_KAFKA_MSG_F_FREE, buf, len, rc->id,
+                         strlen(rc->id), off)
+        != 0)
+    {
+        free(buf);
+        job.stats.receipts_failed++;
+
+        if (!k->receipt_failing) {
+            k->receipt_failing = 1;
+            goim_log_error("kafka: the receipt record of %s was not "
+                           "written: %s (counted in receipts_failed; logged "
+                           "once until one is written)", rc->id,
+                           rd_kafka_err2str(rd_kafka_last_error()));
+        }
+
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* what is still unwritten gets stop_timeout's first seconds, no more */
+static void
+job_kafka_receipts_close(void)
+{
+    job_kafka_t  *k;
+
+    k = &job_kafka;
+
+    if (k->prod == NULL) {
+        return;
+    }
+
+    if (rd_kafka_flush(k->prod, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        goim_log_warn("kafka: %d receipt records not written at stop (their "
+                      "ENSURE records stay uncommitted)",
+                      rd_kafka_outq_len(k->prod));
+    }
+
+    rd_kafka_purge(k->prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(k->prod, 0);
+
+    if (k->receipts) {
+        rd_kafka_topic_destroy(k->receipts);
+        k->receipts = NULL;
+    }
+
+    rd_kafka_destroy(k->prod);
+    k->prod = NULL;
+}
+
+
 int
 job_kafka_start(void)
 {
@@ -539,7 +1000,7 @@ job_kafka_start(void)
                   job.conf->kafka_topic, job.conf->kafka_brokers,
                   job.conf->kafka_group);
 
-    return 0;
+    return job_kafka_receipts_start();
 }
 
 
@@ -558,6 +1019,9 @@ job_kafka_close(void)
     job_kafka_t  *k;
 
     k = &job_kafka;
+
+    /* the receipts written let their ENSURE records be committed */
+    job_kafka_receipts_close();
 
     if (k->rk) {
         job_kafka_store();

@@ -9,7 +9,7 @@
 static void
 job_stats(goim_rpc_req_t *r)
 {
-    int64_t  values[44];
+    int64_t  values[49];
 
     static const char *const  names[] = {
         "push_requests", "push_msgs", "sent", "failed", "dropped",
@@ -23,7 +23,8 @@ job_stats(goim_rpc_req_t *r)
         "ensure_expired_retries", "ensure_online", "ensure_sessions_gone",
         "ensure_sessions_evicted", "ensure_pending", "ensure_mailboxes",
         "ensure_receipts", "streams", "streams_evicted", "push_refused",
-        "push_failed"
+        "push_failed", "ensure_known", "ensure_deferred", "ensure_replays",
+        "receipts_written", "receipts_failed"
     };
 
     values[0] = (int64_t) job.stats.requests;
@@ -70,6 +71,11 @@ job_stats(goim_rpc_req_t *r)
     values[41] = (int64_t) job.stats.streams_evicted;
     values[42] = (int64_t) job.stats.push_refused;
     values[43] = (int64_t) job.stats.push_failed;
+    values[44] = (int64_t) job.stats.ensure_known;
+    values[45] = (int64_t) job.stats.ensure_deferred;
+    values[46] = (int64_t) job.stats.ensure_replays;
+    values[47] = (int64_t) job.stats.receipts_written;
+    values[48] = (int64_t) job.stats.receipts_failed;
 
     goim_daemon_stats_reply(r, names, values,
                             sizeof(names) / sizeof(names[0]));

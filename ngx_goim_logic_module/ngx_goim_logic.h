@@ -190,7 +190,7 @@ ngx_int_t ngx_goim_logic_queue_push_job(ngx_goim_logic_worker_t *w,
     Goim__PushMsg **msgs, size_t n, ngx_goim_logic_queue_done_pt done,
     void *data, ngx_goim_rpc_call_t **call);
 
-/* goim_logic_queue job=host:port | kafka=host:port[,...] [topic=NAME] */
+/* goim_logic_queue job=host:port | kafka=host:port[,...] [topic=NAME] [job=] */
 char *ngx_goim_logic_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_goim_logic_queue_init_process(ngx_cycle_t *cycle,

@@ -60,7 +60,7 @@ static ngx_command_t  ngx_goim_logic_commands[] = {
       NULL },
 
     { ngx_string("goim_logic_queue"),
-      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE12,
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE123,
       ngx_goim_logic_queue_directive,
       0,
       0,

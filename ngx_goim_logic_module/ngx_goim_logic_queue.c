@@ -20,11 +20,16 @@
  *   goim_logic_queue job=host:port;      (or goim_logic_job host:port)
  *       JOB_PUSH straight to job over RPC;
  *
- *   goim_logic_queue kafka=host:port[,host:port] [topic=NAME];
+ *   goim_logic_queue kafka=host:port[,host:port] [topic=NAME]
+ *                    [job=host:port];
  *       goim v2's Kafka records: PushMsg protobuf values keyed as goim's
  *       logic keys them (PUSH: keys[0], ROOM: the room, BROADCAST: the
  *       operation in decimal), partitioned by librdkafka's fnv1a, which is
- *       sarama's hash partitioner.
+ *       sarama's hash partitioner; the ensure records (ENSURE, ONLINE,
+ *       ACK, not in goim) are keyed by the mid in decimal, so a mid's
+ *       records are in one partition, in order.  With job= as well,
+ *       records still go to Kafka and job's RPC serves the queries
+ *       (receipts).
  *
  * Each worker has its own producer.  librdkafka signals its main queue
  * through a pipe whose read end is an nginx connection, so delivery
@@ -141,11 +146,11 @@ ngx_goim_logic_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if ((lcf->job == NULL) == (lcf->kafka_brokers.len == 0)) {
-        return "needs either job=host:port or kafka=host:port";
+    if (lcf->job == NULL && lcf->kafka_brokers.len == 0) {
+        return "needs job=host:port or kafka=host:port";
     }
 
-    if (lcf->job && lcf->kafka_topic.len) {
+    if (lcf->kafka_brokers.len == 0 && lcf->kafka_topic.len) {
         return "takes topic= only with kafka=";
     }
 
@@ -418,7 +423,7 @@ ngx_goim_logic_kafka_push(ngx_goim_logic_kafka_t *k, Goim__PushMsg **msgs,
 {
     int                            rc;
     size_t                         i, len, klen;
-    u_char                        *buf, *key, op[NGX_INT32_LEN];
+    u_char                        *buf, *key, op[NGX_INT64_LEN];
     Goim__PushMsg                 *m;
     ngx_goim_logic_kafka_batch_t  *b;
 
@@ -454,6 +459,13 @@ ngx_goim_logic_kafka_push(ngx_goim_logic_kafka_t *k, Goim__PushMsg **msgs,
         case GOIM__PUSH_MSG__TYPE__ROOM:
             key = (u_char *) m->room;
             klen = ngx_strlen(key);
+            break;
+
+        case GOIM__PUSH_MSG__TYPE__ENSURE:
+        case GOIM__PUSH_MSG__TYPE__ONLINE:
+        case GOIM__PUSH_MSG__TYPE__ACK:
+            key = op;
+            klen = ngx_sprintf(op, "%L", m->mid) - op;
             break;
 
         default:

@@ -416,10 +416,10 @@ ngx_http_goim_logic_ensure_args(ngx_http_goim_logic_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (ctx->worker->job_peer == NULL) {
+    if (ctx->worker->job_peer == NULL && ctx->worker->kafka == NULL) {
         ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "ensure=1 needs goim-job over RPC "
-                                   "(goim_logic_queue job=...)");
+                                   "ensure=1 needs a queue "
+                                   "(goim_logic_queue job=... or kafka=...)");
         return NGX_ERROR;
     }
 
@@ -558,14 +558,10 @@ ngx_http_goim_logic_job_push(ngx_http_goim_logic_ctx_t *ctx,
 {
     ctx->rpc_start = ngx_current_msec;
 
-    /* ensure records go to job over RPC whatever the queue (job keeps them) */
-    switch (ctx->ensure
-            ? ngx_goim_logic_queue_push_job(ctx->worker, msgs, n,
-                                            ngx_http_goim_logic_job_done, ctx,
-                                            &ctx->call)
-            : ngx_goim_logic_queue_push(ctx->worker, msgs, n,
-                                        ngx_http_goim_logic_job_done, ctx,
-                                        &ctx->call))
+    /* ensure records too: to Kafka when it is configured, else to job */
+    switch (ngx_goim_logic_queue_push(ctx->worker, msgs, n,
+                                      ngx_http_goim_logic_job_done, ctx,
+                                      &ctx->call))
     {
     case NGX_OK:
         return NGX_OK;

@@ -51,8 +51,9 @@ ngx_http_goim_logic_receipts(ngx_http_goim_logic_ctx_t *ctx)
 
     if (w->job_peer == NULL) {
         ngx_http_goim_logic_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, -500,
-                                   "receipts need goim-job over RPC "
-                                   "(goim_logic_queue job=...)");
+                                   "receipts need goim-job's RPC "
+                                   "(goim_logic_queue job=..., with or "
+                                   "without kafka=)");
         return NGX_ERROR;
     }
 

@@ -955,9 +955,9 @@ ngx_stream_goim_logic_ack(ngx_goim_rpc_request_t *r)
         msgs[n++] = &ack;
     }
 
-    /* ensure messages travel through job's RPC only (not Kafka, yet) */
+    /* by the queue the ensure records went by: Kafka, else job's RPC */
 
-    if (n == 0 || w->job_peer == NULL) {
+    if (n == 0 || (w->job_peer == NULL && w->kafka == NULL)) {
         ngx_goim_rpc_reply(r, &reply.base);
         return;
     }
@@ -967,9 +967,9 @@ ngx_stream_goim_logic_ack(ngx_goim_rpc_request_t *r)
         return;
     }
 
-    switch (ngx_goim_logic_queue_push_job(w, msgs, n,
-                                          ngx_stream_goim_logic_ack_done,
-                                          ctx, &ctx->call))
+    switch (ngx_goim_logic_queue_push(w, msgs, n,
+                                      ngx_stream_goim_logic_ack_done,
+                                      ctx, &ctx->call))
     {
     case NGX_OK:
         return;

@@ -2,7 +2,9 @@
  * Unit tests of goim-job's offset tracking (offsets.c): the commit point
  * of a partition moves only past records that are done along with every
  * record before them; abandoned records hold it; revoked partitions
- * forget their records without losing the ones still running.
+ * forget their records without losing the ones still running; a hold
+ * keeps the commit point at a record once it is done, and records read
+ * again go in their places behind it (the ensure replay of kafka.c).
  */
 
 #include <setjmp.h>
@@ -134,6 +136,86 @@ test_detach(void **state)
 
 
 static void
+test_hold_and_replay(void **state)
+{
+    job_off_t   *a, *b, *c, *d, *hold, *r, *r2;
+    job_part_t   p;
+
+    (void) state;
+
+    job_part_init(&p, 1);
+
+    a = job_off_add(&p, 10);
+    b = job_off_add(&p, 11);           /* deferred: a hold at it */
+    hold = job_off_hold(&p, b);
+    assert_non_null(hold);
+    p.hold = hold;
+    c = job_off_add(&p, 12);
+    d = job_off_add(&p, 13);
+    assert_int_equal(p.high, 14);
+
+    assert_int_equal(job_off_done(a), 1);
+    assert_int_equal(p.next, 11);
+    assert_int_equal(job_off_done(b), 0);
+    assert_int_equal(job_off_done(c), 0);
+    assert_int_equal(p.next, 11);      /* the hold keeps it */
+    assert_int_equal(p.count, 2);      /* the finished ones are freed */
+
+    /* the replay takes 11 and 13 again, in their places behind the hold */
+    p.replay_hold = hold;
+    p.hold = NULL;
+    r = job_off_insert(&p, 11, hold);
+    assert_non_null(r);
+    r2 = job_off_insert(&p, 13, r);
+    assert_non_null(r2);
+    assert_int_equal(p.count, 4);
+
+    /* the cursor's record finishes: the cursor goes back one (d, which
+     * r2 went after: same offset) */
+    p.cursor = r2;
+    assert_int_equal(job_off_done(r2), 0);
+    assert_ptr_equal(p.cursor, d);
+    p.cursor = NULL;
+
+    /* the replay is over: the commit point stops at the record taken */
+    p.replay_hold = NULL;
+    assert_int_equal(job_off_done(hold), 0);
+    assert_int_equal(p.next, 11);
+    assert_int_equal(job_off_done(r), 1);
+    assert_int_equal(p.next, 13);      /* d (13) still runs */
+    assert_int_equal(job_off_done(d), 1);
+    assert_int_equal(p.next, 14);
+    assert_int_equal(p.count, 0);
+}
+
+
+static void
+test_detach_holds(void **state)
+{
+    job_off_t   *a, *hold;
+    job_part_t   p;
+
+    (void) state;
+
+    job_part_init(&p, 2);
+
+    a = job_off_add(&p, 5);
+    hold = job_off_hold(&p, a);
+    p.hold = hold;
+    p.deferring = 1;
+    p.high = 6;
+
+    /* the hold is the partition's: freed with the list (ASan checks) */
+    job_part_detach(&p);
+    assert_null(p.hold);
+    assert_int_equal(p.deferring, 0);
+    assert_int_equal(p.high, -1);
+    assert_null(a->part);
+    job_off_done(a);                    /* detached: freed */
+}
+
+
+static void
 test_many(void **state)
 {
     int          i;
@@ -177,6 +259,8 @@ main(void)
         cmocka_unit_test(test_out_of_order),
         cmocka_unit_test(test_abandoned_holds),
         cmocka_unit_test(test_detach),
+        cmocka_unit_test(test_hold_and_replay),
+        cmocka_unit_test(test_detach_holds),
         cmocka_unit_test(test_many),
     };
 

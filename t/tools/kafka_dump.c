@@ -3,6 +3,8 @@
  * beginning (a fresh consumer group) and prints one line each:
  * "partition=P key=KEY value=HEX".  Tests use it to check the records
  * logic produces, byte for byte.  Exits 1 if fewer arrive within 20 s.
+ * COUNT "all": every record up to the end of each partition (as the
+ * topic's metadata counts them), or exit 1 after 20 s.
  */
 
 #include <stdio.h>
@@ -17,7 +19,7 @@
 int
 main(int argc, char **argv)
 {
-    int                       n, want;
+    int                       n, want, parts, eofs;
     char                      errstr[512], group[64];
     size_t                    i;
     time_t                    deadline;
@@ -31,7 +33,9 @@ main(int argc, char **argv)
         return 2;
     }
 
-    want = atoi(argv[3]);
+    want = strcmp(argv[3], "all") == 0 ? -1 : atoi(argv[3]);
+    parts = 0;
+    eofs = 0;
     snprintf(group, sizeof(group), "kafka-dump-%d-%ld", (int) getpid(),
              (long) time(NULL));
 
@@ -44,6 +48,9 @@ main(int argc, char **argv)
         || rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr,
                              sizeof(errstr)) != RD_KAFKA_CONF_OK
         || rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
+                             sizeof(errstr)) != RD_KAFKA_CONF_OK
+        || rd_kafka_conf_set(conf, "enable.partition.eof",
+                             want < 0 ? "true" : "false", errstr,
                              sizeof(errstr)) != RD_KAFKA_CONF_OK)
     {
         fprintf(stderr, "kafka_dump: %s\n", errstr);
@@ -65,10 +72,35 @@ main(int argc, char **argv)
 
     deadline = time(NULL) + 20;
 
-    for (n = 0; n < want && time(NULL) < deadline; /* void */) {
+    if (want < 0) {
+        const rd_kafka_metadata_t  *md;
+        rd_kafka_topic_t           *rkt;
+
+        rkt = rd_kafka_topic_new(rk, argv[2], NULL);
+
+        if (rkt == NULL
+            || rd_kafka_metadata(rk, 0, rkt, &md, 10000)
+               != RD_KAFKA_RESP_ERR_NO_ERROR)
+        {
+            fprintf(stderr, "kafka_dump: no metadata for %s\n", argv[2]);
+            return 1;
+        }
+
+        parts = md->topic_cnt ? md->topics[0].partition_cnt : 0;
+        rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+    }
+
+    for (n = 0; (want < 0 ? eofs < parts : n < want)
+                && time(NULL) < deadline; /* void */)
+    {
         m = rd_kafka_consumer_poll(rk, 500);
         if (m == NULL) {
             continue;
+        }
+
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eofs++;
         }
 
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -89,5 +121,5 @@ main(int argc, char **argv)
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
 
-    return n == want ? 0 : 1;
+    return (want < 0 ? eofs >= parts : n == want) ? 0 : 1;
 }
