@@ -357,6 +357,8 @@ struct ngx_goim_channel_s {
                                                  messages come as op 19 */
     unsigned                   positions:1;   /* room messages come as
                                                  op 20 (recover) */
+    unsigned                   online_unsure:1;  /* its ONLINE (first op
+                                                 18) not confirmed yet */
 };
 
 

@@ -35,6 +35,8 @@ static void ngx_goim_channel_ws_fail(ngx_goim_channel_t *ch,
     ngx_uint_t status, const char *reason);
 static ngx_int_t ngx_goim_channel_packet(ngx_goim_channel_t *ch,
     goim_packet_t *pkt);
+static ngx_int_t ngx_goim_channel_ack_call(ngx_goim_channel_t *ch,
+    Goim__AckReq *req);
 static ngx_int_t ngx_goim_channel_recover(ngx_goim_channel_t *ch,
     ngx_uint_t kind, uint64_t epoch, uint64_t seq);
 static ngx_int_t ngx_goim_channel_auth(ngx_goim_channel_t *ch,
@@ -62,6 +64,8 @@ static void ngx_goim_channel_close(ngx_goim_channel_t *ch,
 static void ngx_goim_channel_cleanup(void *data);
 static void ngx_goim_channel_unregister(ngx_goim_channel_t *ch);
 static void ngx_goim_channel_rpc_logged(void *data,
+    ngx_goim_rpc_result_t *res);
+static void ngx_goim_channel_online_done(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_goim_channel_drain_handler(ngx_event_t *ev);
 static void ngx_goim_channel_going_away(ngx_goim_channel_t *ch);
@@ -473,6 +477,19 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
             ngx_goim_channel_renew(ch);
         }
 
+        if (ch->online_unsure) {
+            Goim__AckReq  ack = GOIM__ACK_REQ__INIT;
+
+            ack.mid = ch->mid;
+            ack.key = (char *) ch->node.str.data;
+            ack.server = (char *) ch->worker->conf->id.data;
+            ack.online = 1;
+
+            if (ngx_goim_channel_ack_call(ch, &ack) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
         goim_put_be32(online, (uint32_t) ngx_goim_room_online(ch->room));
 
         return ngx_goim_channel_reply(ch, &pkt->header,
@@ -650,23 +667,98 @@ ngx_goim_channel_ack(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     req.server = (char *) ch->worker->conf->id.data;
     req.ids = ids;
     req.n_ids = i;
-    req.online = !ch->acks;
+    req.online = !ch->acks || ch->online_unsure;
 
     ch->acks = 1;
-    rc = NGX_OK;
 
-    if (ngx_goim_rpc_call(ch->worker->logic_peer, GOIM__METHOD__LOGIC_ACK,
-                          &req.base, ch->worker->conf->rpc_timeout,
-                          ngx_goim_channel_rpc_logged, NULL)
-        == NULL)
-    {
-        ngx_goim_channel_close(ch, "out of memory");
-        rc = NGX_ERROR;
-    }
+    rc = ngx_goim_channel_ack_call(ch, &req);
 
     ngx_free(ids);
 
     return rc;
+}
+
+
+/*
+ * Logic.Ack.  An ONLINE one (the connection's first op 18: job sends it
+ * what its mid has pending) is sent again with the next op 18 or
+ * heartbeat until logic confirms it: lost (logic or its queue down), the
+ * mid's pending messages would wait for their next resend, or their TTL.
+ */
+
+typedef struct {
+    ngx_goim_comet_worker_t   *worker;
+    uint64_t                   id;
+    ngx_str_t                  key;
+} ngx_goim_channel_online_t;
+
+
+static ngx_int_t
+ngx_goim_channel_ack_call(ngx_goim_channel_t *ch, Goim__AckReq *req)
+{
+    void                       (*done)(void *data,
+                                       ngx_goim_rpc_result_t *res);
+    ngx_goim_channel_online_t   *on;
+
+    done = ngx_goim_channel_rpc_logged;
+    on = NULL;
+
+    if (req->online) {
+        on = ngx_alloc(sizeof(ngx_goim_channel_online_t) + ch->node.str.len,
+                       ch->connection->log);
+        if (on == NULL) {
+            ngx_goim_channel_close(ch, "out of memory");
+            return NGX_ERROR;
+        }
+
+        on->worker = ch->worker;
+        on->id = ch->id;
+        on->key.len = ch->node.str.len;
+        on->key.data = (u_char *) (on + 1);
+        ngx_memcpy(on->key.data, ch->node.str.data, on->key.len);
+
+        ch->online_unsure = 1;
+        done = ngx_goim_channel_online_done;
+    }
+
+    if (ngx_goim_rpc_call(ch->worker->logic_peer, GOIM__METHOD__LOGIC_ACK,
+                          &req->base, ch->worker->conf->rpc_timeout, done, on)
+        == NULL)
+    {
+        if (on) {
+            ngx_free(on);
+        }
+
+        ngx_goim_channel_close(ch, "out of memory");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_goim_channel_online_done(void *data, ngx_goim_rpc_result_t *res)
+{
+    ngx_goim_channel_online_t *on = data;
+
+    ngx_goim_channel_t  *ch;
+
+    if (res->status) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "goim comet: logic Ack (online) failed, sent again "
+                      "with the next heartbeat: %V", &res->message);
+
+    } else {
+        /* the channel may be gone, or its key taken by another since */
+        ch = ngx_goim_channel_lookup(on->worker, &on->key);
+
+        if (ch && ch->id == on->id) {
+            ch->online_unsure = 0;
+        }
+    }
+
+    ngx_free(on);
 }
 
 

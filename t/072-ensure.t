@@ -14,6 +14,7 @@ use Goim::Client qw(:ops unpack_ensure);
 use Goim::Daemon;
 use Goim::Ensure qw(http ensure_push receipts wait_receipt acking next_ensure job_stats);
 use Goim::Time;
+use Goim::Log;
 
 # resends every 300 ms, given up after 3 sends; 5 pending per mid at most
 Goim::Stack::setup(job_args => ['--ensure-retry', 300, '--ensure-retries', 3,
@@ -228,3 +229,33 @@ Test::More::ok(Goim::Ensure::wait_receipt($id, 7210, 'delivered'), 'and acknowle
 GET /status
 --- response_body_like chomp
 "online":
+
+
+
+=== TEST 11: an ONLINE that logic could not hand on (job stopped) is sent again with the next heartbeat
+--- init
+my $before = Goim::Ensure::job_stats()->{ensure_online};
+kill 'STOP', $Goim::Stack::Job->pid;
+my $c = Goim::Ensure::acking('on1', '{"mid":7211,"accepts":[1000]}');
+# logic's call to job times out (goim_logic_rpc_timeout): comet hears it failed
+my $failed = Goim::Log::wait_for(qr/logic Ack \(online\) failed, sent again with the next heartbeat/,
+                                  Goim::Time::scaled(20));
+kill 'CONT', $Goim::Stack::Job->pid;
+Test::More::ok($failed, 'comet logs the failed ONLINE');
+$c->heartbeat(2) or die "on1: no heartbeat reply\n";
+# the late one job finds in its socket, and the one the heartbeat sent again
+Test::More::ok(Goim::Time::wait_until(sub {
+    Goim::Ensure::job_stats()->{ensure_online} - $before >= 2 }, 10),
+    'the heartbeat sent the ONLINE again');
+my $id = Goim::Ensure::ensure_push('/goim/push/mids?operation=1000&mids=7211&ensure=1', 'after');
+Test::More::is((Goim::Ensure::next_ensure($c) // {})->{id}, $id, 'and the connection acknowledges');
+--- request
+GET /status
+--- response_body_like chomp
+"online":
+--- error_log
+logic Ack (online) failed, sent again with the next heartbeat
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 40
