@@ -215,6 +215,9 @@ static struct {
     uint64_t     hist[CLI_HIST_BUCKETS];
     uint64_t     lat_count;
     uint64_t     lat_max;
+    uint64_t     ans_hist[CLI_HIST_BUCKETS];   /* --push: answer times */
+    uint64_t     ans_count;
+    uint64_t     ans_max;
 } g;
 
 static volatile sig_atomic_t  stop_signal;
@@ -304,28 +307,37 @@ hist_value(unsigned idx)
 
 
 static uint64_t
-hist_percentile(double p)
+hist_percentile_of(const uint64_t *hist, uint64_t count, uint64_t max,
+    double p)
 {
     uint64_t  want, seen;
     unsigned  i;
 
-    if (g.lat_count == 0) {
+    if (count == 0) {
         return 0;
     }
 
-    want = (uint64_t) (p * (double) g.lat_count + 0.999999);
+    want = (uint64_t) (p * (double) count + 0.999999);
     if (want == 0) {
         want = 1;
     }
 
     for (seen = 0, i = 0; i < CLI_HIST_BUCKETS; i++) {
-        seen += g.hist[i];
+        seen += hist[i];
         if (seen >= want) {
-            return hist_value(i) < g.lat_max ? hist_value(i) : g.lat_max;
+            return hist_value(i) < max ? hist_value(i) : max;
         }
     }
 
-    return g.lat_max;
+    return max;
+}
+
+
+/* the deliveries' latency (-L) */
+static uint64_t
+hist_percentile(double p)
+{
+    return hist_percentile_of(g.hist, g.lat_count, g.lat_max, p);
 }
 
 
@@ -1914,12 +1926,21 @@ pushes_pending(void)
 static void
 push_done(cli_conn_t *c, int ok)
 {
+    uint64_t  us;
+
     epoll_ctl(g.ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
     c->state = ST_IDLE;
 
     if (ok) {
+        /* from the connect to the answer's end (HTTP/1.0: the close) */
+        us = (uint64_t) ((now_mono() - c->push_sent) * 1e6);
+        g.ans_hist[hist_index(us)]++;
+        g.ans_count++;
+        if (us > g.ans_max) {
+            g.ans_max = us;
+        }
         g.pushes_ok++;
     } else {
         g.pushes_failed++;
@@ -2125,8 +2146,16 @@ summary(double now)
         fprintf(stderr,
                 "  pushes_sent    %" PRIu64 "\n"
                 "  pushes_ok      %" PRIu64 "\n"
-                "  pushes_failed  %" PRIu64 "\n",
-                g.pushes_sent, g.pushes_ok, g.pushes_failed);
+                "  pushes_failed  %" PRIu64 "\n"
+                "  push_answer_p50_ms %.3f\n"
+                "  push_answer_p99_ms %.3f\n"
+                "  push_answer_max_ms %.3f\n",
+                g.pushes_sent, g.pushes_ok, g.pushes_failed,
+                hist_percentile_of(g.ans_hist, g.ans_count, g.ans_max, 0.50)
+                    / 1000.0,
+                hist_percentile_of(g.ans_hist, g.ans_count, g.ans_max, 0.99)
+                    / 1000.0,
+                g.ans_max / 1000.0);
     }
 
     if (g.check_seq) {
