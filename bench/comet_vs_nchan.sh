@@ -9,6 +9,9 @@
 #   2. room fan-out: SUBS WebSocket subscribers in one room / one nchan
 #      channel, RATE timestamped pushes a second for SECS seconds: deliveries
 #      a second, latency p50/p99 (client side), server CPU per delivery;
+#   2b. the machine's floor for the same fan-out (../shared/tools/floor,
+#      two processes sharing the port as two workers would: one write per
+#      subscriber per message, nothing else), same clients (--raw);
 #   3. comet's cross-worker hop alone: HOP_KEYS TCP clients with known
 #      keys, HOP_RATE PushMsg calls a second, one key each, sent straight to
 #      comet's push RPC (build/bench/push_rpc) for SECS seconds; half the
@@ -20,6 +23,7 @@
 #   bench/comet_vs_nchan.sh            # SUBS=10000 WORKERS=2 RATE=10 SECS=10
 #   SUBS=20000 RATE=20 bench/comet_vs_nchan.sh
 #   PHASES="goim nchan" RATE=50 bench/comet_vs_nchan.sh    # no hop phase
+#   PHASES="goim floor" RATE=100 bench/comet_vs_nchan.sh    # against the floor
 #   PHASES=hop HOP_RATE=50000 bench/comet_vs_nchan.sh
 #   PERF=1 PHASES=goim bench/comet_vs_nchan.sh   # perf record the workers
 #
@@ -51,8 +55,10 @@ mkdir -p "$OUT"
 PIDS=()         # client processes
 DAEMONS=()      # goim-router, goim-job
 
+FLOOR_PIDS=()
+
 cleanup() {
-    for p in "${PIDS[@]}" "${DAEMONS[@]}"; do
+    for p in "${PIDS[@]}" "${DAEMONS[@]}" "${FLOOR_PIDS[@]}"; do
         kill "$p" 2>/dev/null || true
     done
     for d in "$OUT"/goim "$OUT"/nchan; do
@@ -68,6 +74,9 @@ procs=$(( (SUBS + PER_PROC - 1) / PER_PROC ))
 
 # worker pids of the nginx whose master's pid file is $1
 workers() {
+    local pids
+    pids=$(dirname "$1")/pids
+    if [ -f "$pids" ]; then cat "$pids"; return; fi
     pgrep -P "$(cat "$1")" | tr '\n' ' '
 }
 
@@ -81,9 +90,11 @@ rss_kb() {
 }
 
 cpu_ticks() {
-    local sum=0 p
+    local sum=0 p v
     for p in $1; do
-        sum=$(( sum + $(awk '{print $14 + $15}' "/proc/$p/stat") ))
+        # a process that has exited (the floor, at its end) counts 0
+        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true)
+        sum=$(( sum + ${v:-0} ))
     done
     echo $sum
 }
@@ -240,6 +251,29 @@ EOF
     sleep 1
 }
 
+# the floor: two processes on one port (SO_REUSEPORT), as two workers
+start_floor() {
+    local d=$OUT/floor i src=${FLOOR_SRC:-$TOP/../shared/tools/floor/floor.c}
+    mkdir -p "$d"
+    rm -f "$d/start"
+    [ -x "$d/floor" ] && [ "$d/floor" -nt "$src" ] \
+        || gcc -O2 -o "$d/floor" "$src" -lcrypto
+    FLOOR_PIDS=()
+    for (( i = 0; i < WORKERS; i++ )); do
+        FLOOR_BODY=ts "$d/floor" 4402 "$RATE" "$SECS" "$d/start" >"$d/floor.$i.out" 2>&1 &
+        FLOOR_PIDS+=($!)
+    done
+    echo "${FLOOR_PIDS[*]}" >"$d/pids"     # what workers() lists
+    sleep 1
+}
+
+stop_floor() {
+    for p in "${FLOOR_PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    stop_clients
+}
+
 stop_server() {
     local d=$OUT/$1
     kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null || true
@@ -287,10 +321,24 @@ measure() {
         perf record -q -g -o "$OUT/$name.perf.data" -p "${w// /,}" \
             -- sleep "$SECS" 2>/dev/null &
     fi
-    # the pusher is one more subscriber; the others measure the fan-out
-    "$CLI" -q -n 1 -b 127.0.0.250 "${args[@]}" -P "$url" \
-        --push-rate "$RATE" -d "$SECS" "$addr" \
-        >"$OUT/$name-pusher.out" 2>"$OUT/$name-pusher.err" || true
+    if [ "$name" = floor ]; then
+        # the floor pushes by itself, from the moment this file exists, and
+        # exits SECS later, closing its clients: the CPU is sampled before
+        touch "$OUT/floor/start"
+        sleep "$(awk -v s="$SECS" 'BEGIN {print s - 0.3}')"
+        fc1=$(cpu_ticks "$w")
+        fk1=$(cpu_ticks "${PIDS[*]}")
+        fm1=$(machine_ticks)
+        for p in "${FLOOR_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+        printf '  pushes_ok %s\n' "$(awk '/^RESULT floor/ {for (i = 2; i <= NF; i++)
+                if ($i ~ /^msgs=/) {split($i, a, "="); if (a[2] > m) m = a[2]}}
+            END {print m + 0}' "$OUT"/floor/floor.*.out)" >"$OUT/$name-pusher.err"
+    else
+        # the pusher is one more subscriber; the others measure the fan-out
+        "$CLI" -q -n 1 -b 127.0.0.250 "${args[@]}" -P "$url" \
+            --push-rate "$RATE" -d "$SECS" "$addr" \
+            >"$OUT/$name-pusher.out" 2>"$OUT/$name-pusher.err" || true
+    fi
 
     # an overloaded server is still writing: wait for the deliveries to stop
     local pushed want last=-1 now t
@@ -306,6 +354,9 @@ measure() {
     c1=$(cpu_ticks "$w")
     k1=$(cpu_ticks "${PIDS[*]}")
     m1=$(machine_ticks)
+    if [ "$name" = floor ]; then
+        c1=$fc1 k1=$fk1 m1=$fm1
+    fi
     stop_clients
 
     local msgs hz
@@ -324,6 +375,8 @@ measure() {
         echo "$name client_cpu_us_per_delivery $(awk -v t=$(( k1 - k0 )) \
             -v hz="$hz" -v m="$msgs" \
             'BEGIN {printf "%.2f", m ? t * 1e6 / hz / m : 0}')"
+        echo "$name push_answer_p99_ms $(awk '$1 == "push_answer_p99_ms" {print $2}' \
+            "$OUT/$name-pusher.err")"
         echo "$name machine_busy_pct $(awk -v b="$m0" -v e="$m1" 'BEGIN {
             split(b, x, " "); split(e, y, " ")
             printf "%.0f", (y[2] - x[2]) ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0}')"
@@ -349,6 +402,18 @@ if [[ $PHASES == *" nchan "* ]]; then
 start_nchan
 measure nchan 127.0.0.1:4202 --raw -- "http://127.0.0.1:4202/pub"
 stop_server nchan
+fi
+
+if [[ $PHASES == *" floor "* ]]; then
+start_floor
+measure floor 127.0.0.1:4402 --raw -- none
+stop_floor
+# its CPU is its own report (it has exited when the fan-out is measured)
+sed -i '/^floor cpu_us_per_delivery /d' "$OUT/results"
+awk '/^RESULT floor/ {for (i = 2; i <= NF; i++) if ($i ~ /^cpu_s=|^deliveries=/) {
+         split($i, a, "="); v[a[1]] += a[2] } }
+     END {if (v["deliveries"]) printf "floor cpu_us_per_delivery %.2f\n", v["cpu_s"] * 1e6 / v["deliveries"]}' \
+    "$OUT"/floor/floor.*.out >>"$OUT/results"
 fi
 
 # the hop alone: keyed pushes straight into comet's push RPC
