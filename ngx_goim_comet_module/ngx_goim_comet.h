@@ -280,7 +280,15 @@ struct ngx_goim_comet_out_s {
     u_char                     hdr[10];       /* WebSocket frame header */
     u_char                     hdr_pos;
     u_char                     hdr_len;
+    u_char                     uncounted;     /* not in ch->queued */
 };
+
+
+/* ngx_goim_comet_output_enqueue()'s force: past the queue's bound */
+#define NGX_GOIM_COMET_OUT_FORCE      1
+/* ... and not counted in it: a replay the client asked for (its size has
+   a bound of its own) leaves the live pushes their room */
+#define NGX_GOIM_COMET_OUT_REPLAY     2
 
 
 typedef struct ngx_goim_channel_s  ngx_goim_channel_t;

@@ -1027,9 +1027,9 @@ ngx_goim_channel_recover(ngx_goim_channel_t *ch, ngx_uint_t kind,
     size_t      size;
     uint64_t    pos_epoch, pos_seq;
     ngx_int_t   rc;
-    ngx_str_t       name;
-    ngx_uint_t      missed;
-    goim_header_t   h;
+    ngx_str_t              name;
+    ngx_uint_t             missed;
+    ngx_goim_comet_msg_t  *msg;
 
     if (kind == NGX_GOIM_COMET_STREAM_ROOM) {
         if (ch->room == NULL) {
@@ -1090,14 +1090,29 @@ ngx_goim_channel_recover(ngx_goim_channel_t *ch, ngx_uint_t kind,
     p = ngx_sprintf(p, ",\"recovered\":%s,\"missed\":%ui}",
                     (epoch && rc == NGX_OK) ? "true" : "false", missed);
 
-    ngx_memzero(&h, sizeof(goim_header_t));
-    h.ver = GOIM_PUSH_VERSION;
+    /* the replay's end: past the queue's bound, as the replay is */
+    msg = ngx_goim_comet_msg_create(GOIM_HEADER_LEN + (p - body),
+                                    ch->connection->log);
+    if (msg == NULL) {
+        ngx_free(body);
+        ngx_goim_channel_close(ch, "out of memory");
+        return NGX_ERROR;
+    }
 
-    rc = ngx_goim_channel_reply(ch, &h, GOIM_OP_RECOVERY, body, p - body);
-
+    goim_packet_write(msg->data, GOIM_PUSH_VERSION, GOIM_OP_RECOVERY, 0, body,
+                      p - body);
     ngx_free(body);
 
-    return rc;
+    rc = ngx_goim_comet_output_enqueue(ch, msg, NGX_GOIM_COMET_OUT_REPLAY);
+
+    ngx_goim_comet_msg_release(msg);
+
+    if (rc == NGX_ERROR) {
+        ngx_goim_channel_close(ch, "out of memory");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -56,6 +56,8 @@ typedef struct {
     uint64_t                   seq;           /* pos's position */
     ngx_uint_t                 count;
     ngx_msec_t                 time;
+    size_t                     shared;        /* its op-20 copy, made for
+                                                 resumes, counted here */
 } ngx_goim_comet_entry_t;
 
 
@@ -72,9 +74,11 @@ static void ngx_goim_comet_stream_free(ngx_goim_comet_worker_t *wk,
 static ngx_uint_t ngx_goim_comet_history_packets(u_char *p, u_char *last);
 static u_char *ngx_goim_comet_position_write(u_char *p, ngx_uint_t kind,
     uint64_t epoch, uint64_t seq, u_char *pkt, size_t len);
-static size_t ngx_goim_comet_history_copy(ngx_goim_comet_stream_t *st,
+static size_t ngx_goim_comet_entry_copy(ngx_goim_comet_entry_t *e,
     uint64_t seq, ngx_uint_t kind, ngx_goim_opset_t *accepts, u_char *out,
-    ngx_uint_t *n);
+    ngx_uint_t *n, ngx_uint_t *all);
+static void ngx_goim_comet_msg_inner(ngx_goim_comet_msg_t *msg, u_char **p,
+    u_char **last);
 
 
 void
@@ -223,6 +227,7 @@ ngx_goim_comet_history_add(ngx_goim_comet_worker_t *wk, ngx_str_t *name,
     e->seq = msg->seq;
     e->count = n;
     e->time = ngx_current_msec;
+    e->shared = 0;
 
     ngx_queue_insert_tail(&st->entries, &e->queue);
     ngx_queue_insert_tail(&wk->history.entries, &e->all);
@@ -316,7 +321,8 @@ ngx_goim_comet_entry_free(ngx_goim_comet_worker_t *wk,
     st->count -= e->count;
     st->first = e->seq + e->count;
 
-    wk->history.bytes -= sizeof(ngx_goim_comet_entry_t) + e->msg->len;
+    wk->history.bytes -= sizeof(ngx_goim_comet_entry_t) + e->msg->len
+                         + e->shared;
 
     ngx_goim_comet_msg_release(e->msg);
     ngx_free(e);
@@ -479,57 +485,53 @@ ngx_goim_comet_msg_positioned(ngx_goim_comet_msg_t *msg, ngx_uint_t kind)
 
 
 /*
- * The packets of st after seq that a client accepting accepts takes (a
- * broadcast only if it accepts its operation), as op 20s in one OpRaw
- * batch written at out (NULL: only counted): its size; *n the packets.
+ * The packets of entry e after seq that a client accepting accepts takes
+ * (a broadcast only if it accepts its operation), as op 20s in one OpRaw
+ * batch written at out (NULL: only counted): its size; *n the packets,
+ * *all whether that is every packet e holds.
  */
 
 static size_t
-ngx_goim_comet_history_copy(ngx_goim_comet_stream_t *st, uint64_t seq,
-    ngx_uint_t kind, ngx_goim_opset_t *accepts, u_char *out, ngx_uint_t *n)
+ngx_goim_comet_entry_copy(ngx_goim_comet_entry_t *e, uint64_t seq,
+    ngx_uint_t kind, ngx_goim_opset_t *accepts, u_char *out, ngx_uint_t *n,
+    ngx_uint_t *all)
 {
-    u_char                  *p, *w;
-    size_t                   size, len;
-    int32_t                  op;
-    uint64_t                 s;
-    ngx_queue_t             *q;
-    ngx_goim_comet_entry_t  *e;
+    u_char    *p, *w;
+    size_t     size, len;
+    int32_t    op;
+    uint64_t   s;
 
     size = GOIM_HEADER_LEN;
     w = out ? out + GOIM_HEADER_LEN : NULL;
     *n = 0;
+    *all = 1;
 
-    for (q = ngx_queue_head(&st->entries);
-         q != ngx_queue_sentinel(&st->entries);
-         q = ngx_queue_next(q))
-    {
-        e = ngx_queue_data(q, ngx_goim_comet_entry_t, queue);
+    for (p = e->pos, s = e->seq; p < e->last; p += len, s++) {
+        len = ngx_goim_comet_packet_len(p, e->last);
+        if (len == 0) {
+            break;
+        }
 
-        for (p = e->pos, s = e->seq; p < e->last; p += len, s++) {
-            len = ngx_goim_comet_packet_len(p, e->last);
-            if (len == 0) {
-                break;
-            }
+        if (s <= seq) {
+            *all = 0;
+            continue;
+        }
 
-            if (s <= seq) {
+        if (kind == NGX_GOIM_COMET_STREAM_ALL) {
+            op = (int32_t) goim_get_be32(p + 8);
+
+            if (!ngx_goim_opset_has(accepts, op)) {
+                *all = 0;
                 continue;
             }
+        }
 
-            if (kind == NGX_GOIM_COMET_STREAM_ALL) {
-                op = (int32_t) goim_get_be32(p + 8);
+        size += GOIM_HEADER_LEN + NGX_GOIM_COMET_POS_LEN + len;
+        (*n)++;
 
-                if (!ngx_goim_opset_has(accepts, op)) {
-                    continue;
-                }
-            }
-
-            size += GOIM_HEADER_LEN + NGX_GOIM_COMET_POS_LEN + len;
-            (*n)++;
-
-            if (w) {
-                w = ngx_goim_comet_position_write(w, kind, st->epoch, s, p,
-                                                  len);
-            }
+        if (w) {
+            w = ngx_goim_comet_position_write(w, kind, e->stream->epoch, s, p,
+                                              len);
         }
     }
 
@@ -539,6 +541,58 @@ ngx_goim_comet_history_copy(ngx_goim_comet_stream_t *st, uint64_t seq,
     }
 
     return size;
+}
+
+
+/*
+ * What a client gets of entry e: the op-20 copy of the whole batch, made
+ * once and shared by every client that resumes from before it (10,000
+ * clients back at once cost one copy, counted in the history's size), or
+ * a copy of its own of the part it takes.  NULL: out of memory.
+ */
+
+static ngx_goim_comet_msg_t *
+ngx_goim_comet_entry_replay(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_entry_t *e, uint64_t seq, ngx_uint_t kind,
+    ngx_goim_opset_t *accepts, ngx_uint_t *n)
+{
+    u_char                *inner, *last;
+    size_t                 size;
+    ngx_uint_t             all;
+    ngx_goim_comet_msg_t  *pm;
+
+    size = ngx_goim_comet_entry_copy(e, seq, kind, accepts, NULL, n, &all);
+
+    if (*n == 0) {
+        return NULL;
+    }
+
+    ngx_goim_comet_msg_inner(e->msg, &inner, &last);
+
+    if (all && e->pos == inner) {
+        if (e->msg->positioned == NULL) {
+            pm = ngx_goim_comet_msg_positioned(e->msg, kind);
+            if (pm == e->msg) {
+                return NULL;            /* out of memory */
+            }
+
+            e->shared = pm->len;
+            wk->history.bytes += e->shared;
+        }
+
+        e->msg->positioned->refs++;
+        return e->msg->positioned;
+    }
+
+    pm = ngx_goim_comet_msg_create(size, ngx_cycle->log);
+    if (pm == NULL) {
+        return NULL;
+    }
+
+    pm->raw = 1;
+    (void) ngx_goim_comet_entry_copy(e, seq, kind, accepts, pm->data, n, &all);
+
+    return pm;
 }
 
 
@@ -556,10 +610,11 @@ ngx_goim_comet_history_recover(ngx_goim_channel_t *ch, ngx_str_t *name,
     ngx_uint_t kind, uint64_t epoch, uint64_t seq, uint64_t *pos_epoch,
     uint64_t *pos_seq, ngx_uint_t *missed)
 {
-    size_t                    size;
     ngx_int_t                 rc;
-    ngx_uint_t                n;
+    ngx_uint_t                n, k;
+    ngx_queue_t              *q;
     ngx_goim_comet_msg_t     *pm;
+    ngx_goim_comet_entry_t   *e;
     ngx_goim_comet_stream_t  *st;
     ngx_goim_comet_worker_t  *wk;
 
@@ -594,30 +649,39 @@ ngx_goim_comet_history_recover(ngx_goim_channel_t *ch, ngx_str_t *name,
         return NGX_DECLINED;
     }
 
-    /* how much is to go, then the op 20s themselves */
+    /* the entries after seq, in order, each as one message on the queue */
 
-    size = ngx_goim_comet_history_copy(st, seq, kind, &ch->accepts, NULL, &n);
+    n = 0;
 
-    if (n == 0) {
-        return NGX_OK;
-    }
+    for (q = ngx_queue_head(&st->entries);
+         q != ngx_queue_sentinel(&st->entries);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_goim_comet_entry_t, queue);
 
-    pm = ngx_goim_comet_msg_create(size, ch->connection->log);
-    if (pm == NULL) {
-        return NGX_ERROR;
-    }
+        if (e->seq + e->count <= seq + 1) {
+            continue;                   /* all of it seen */
+        }
 
-    pm->raw = 1;
-    (void) ngx_goim_comet_history_copy(st, seq, kind, &ch->accepts, pm->data,
-                                       &n);
+        pm = ngx_goim_comet_entry_replay(wk, e, seq, kind, &ch->accepts, &k);
+        if (pm == NULL) {
+            if (k == 0) {
+                continue;               /* nothing it takes */
+            }
 
-    /* one message, past the queue's bound: it is what the client asked */
-    rc = ngx_goim_comet_output_enqueue(ch, pm, 1);
+            return NGX_ERROR;
+        }
 
-    ngx_goim_comet_msg_release(pm);
+        /* past the queue's bound: it is what the client asked for */
+        rc = ngx_goim_comet_output_enqueue(ch, pm, NGX_GOIM_COMET_OUT_REPLAY);
 
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
+        ngx_goim_comet_msg_release(pm);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        n += k;
     }
 
     *missed = n;

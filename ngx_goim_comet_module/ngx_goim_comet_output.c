@@ -123,6 +123,7 @@ ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
     out->last = msg->data + msg->len;
     out->hdr_pos = 0;
     out->hdr_len = 0;
+    out->uncounted = (force == NGX_GOIM_COMET_OUT_REPLAY);
 
     if (ch->ws) {
         if (!msg->frame) {
@@ -137,7 +138,10 @@ ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
 
     *ch->out_tail = out;
     ch->out_tail = &out->next;
-    ch->queued++;
+
+    if (!out->uncounted) {
+        ch->queued++;
+    }
 
     wev = ch->connection->write;
 
@@ -243,7 +247,10 @@ ngx_goim_comet_output_flush(ngx_goim_channel_t *ch)
                 ch->out_tail = &ch->out;
             }
 
-            ch->queued--;
+            if (!out->uncounted) {
+                ch->queued--;
+            }
+
             ch->worker->stats->packets_out++;
 
             ngx_goim_comet_msg_release(out->msg);
