@@ -177,6 +177,8 @@ static struct {
     double       ack_delay;     /* seconds */
     int          recover;       /* --recover: room positions */
     int          print_recover;
+    uint64_t     room_pos_epoch;    /* --room-pos: where every client's */
+    uint64_t     room_pos_seq;      /* room stream starts (0: unknown) */
 
     /* resolved */
     struct sockaddr_storage addr;
@@ -2345,6 +2347,9 @@ usage(FILE *f)
 "                         ones on reconnect, drop those seen; op 21 read\n"
 "      --print-recover    print every op 20 and op 21 on stdout (implies\n"
 "                         --recover)\n"
+"      --room-pos E:S     the last position seen in the room, named in\n"
+"                         the first auth (a client back from a restart;\n"
+"                         implies --recover)\n"
 "  -h, --help\n");
 }
 
@@ -2386,6 +2391,7 @@ main(int argc, char **argv)
         { "print-ensure", no_argument, NULL, 12 },
         { "recover", no_argument, NULL, 15 },
         { "print-recover", no_argument, NULL, 16 },
+        { "room-pos", required_argument, NULL, 17 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -2489,6 +2495,25 @@ main(int argc, char **argv)
         case 12: g.print_ensure = 1; g.ack = 1; break;
         case 15: g.recover = 1; break;
         case 16: g.print_recover = 1; g.recover = 1; break;
+        case 17:
+            {
+                size_t  n = strspn(optarg, "0123456789");
+
+                /* digits, a colon, digits: nothing else */
+                if (n == 0 || n > 20 || optarg[n] != ':'
+                    || strspn(optarg + n + 1, "0123456789") == 0
+                    || strspn(optarg + n + 1, "0123456789") > 20
+                    || optarg[n + 1 + strspn(optarg + n + 1, "0123456789")]
+                       != '\0'
+                    || sscanf(optarg, "%" SCNu64 ":%" SCNu64,
+                              &g.room_pos_epoch, &g.room_pos_seq) != 2
+                    || g.room_pos_epoch == 0)
+                {
+                    die("--room-pos takes EPOCH:SEQ, EPOCH above 0");
+                }
+                g.recover = 1;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -2550,6 +2575,9 @@ main(int argc, char **argv)
                  ? g.mid_first + i
                  : g.mid_first + (int64_t) (i % (uint64_t) (g.mid_last
                                                    - g.mid_first + 1));
+        /* --room-pos: the position a client saved before it went */
+        c->pos_epoch[0] = g.room_pos_epoch;
+        c->pos_seq[0] = g.room_pos_seq;
     }
 
     for (i = 0; i < g.npushes; i++) {
