@@ -2,16 +2,26 @@
 # Samples goim-job's counters (JOB_STATS over one RPC connection, the
 # unauthenticated plane bench/lib.sh runs), comet's status page and the
 # CPU ticks of some processes every INTERVAL ms, and prints one line per
-# sample: "t=<unix s> online=<comet> ticks_<name>=<n> <job counter>=<n> ...".
+# sample: "t=<unix s> online=<comet> ticks_<name>=<n> <job counter>=<n> ...";
+# comet's room history counters (its status page's "history", summed over
+# the workers) are history_<name>: history_recovered, history_gaps,
+# history_recovered_msgs, history_kept, ...
 # It stops by itself once every GOAL holds (or at DEADLINE s), printing
 # "done=<unix s>" (the first sample where they all held) or "timeout=...".
 #
 #   bench/watch.py --job 127.0.0.1:4329 --status 127.0.0.1:4302 \
-#       [--pids nginx=1,2 --pids job=3] [--interval 10] [--deadline 120] \
+#       [--pids nginx=1,2 --pids job=3] [--pidfile clients=FILE] \
+#       [--interval 10] [--deadline 120] \
 #       [--goal online>=10000 --goal ensure_pending<=0 ...] [--keys a,b,...]
 #
-# A goal is a counter (a job counter, "online", or "ticks_<name>"), >= or
-# <=, and a number.  Used by bench/recovery.sh.
+# --pidfile NAME=FILE: alive_<name> counts the processes of the pids in
+# FILE (white-space separated, read at every sample: it may be written
+# after the start) that have not exited (gone, or a zombie); 1000000000
+# while FILE is missing.
+#
+# A goal is a counter (a job counter, "online", "history_<name>",
+# "ticks_<name>" or "alive_<name>"), >= or <=, and a number.  Used by
+# bench/recovery.sh.
 
 import argparse
 import http.client
@@ -103,11 +113,29 @@ def ticks(pids):
     return s
 
 
+def alive(path):
+    try:
+        with open(path) as f:
+            pids = [int(p) for p in f.read().split()]
+    except OSError:
+        return 1000000000
+    n = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    n += 1
+        except OSError:
+            pass
+    return n
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--job", required=True)
     ap.add_argument("--status", required=True)
     ap.add_argument("--pids", action="append", default=[])
+    ap.add_argument("--pidfile", action="append", default=[])
     ap.add_argument("--interval", type=float, default=10)
     ap.add_argument("--deadline", type=float, default=120)
     ap.add_argument("--goal", action="append", default=[])
@@ -118,6 +146,7 @@ def main():
     for spec in a.pids:
         name, _, ps = spec.partition("=")
         pids[name] = [int(p) for p in ps.split(",") if p]
+    pidfiles = dict(spec.partition("=")[::2] for spec in a.pidfile)
     goals = []
     for g in a.goal:
         m = re.fullmatch(r"(\w+)(>=|<=)(-?\d+)", g)
@@ -133,10 +162,16 @@ def main():
         t = time.time()
         st = job.stats()
         web.request("GET", "/status")
-        st["online"] = json.loads(web.getresponse().read())["connections"]["online"]
+        status = json.loads(web.getresponse().read())
+        st["online"] = status["connections"]["online"]
+        for k, v in status.get("history", {}).items():
+            st["history_" + k] = v
         for name, ps in pids.items():
             st["ticks_" + name] = ticks(ps)
-        keys = (a.keys.split(",") + ["ticks_" + n for n in pids]) if a.keys else sorted(st)
+        for name, path in pidfiles.items():
+            st["alive_" + name] = alive(path)
+        keys = (a.keys.split(",") + ["ticks_" + n for n in pids]
+                + ["alive_" + n for n in pidfiles]) if a.keys else sorted(st)
         print("t=%.4f " % t + " ".join("%s=%d" % (k, st.get(k, 0)) for k in keys),
               flush=True)
         if goals and all(st.get(k, 0) >= v if op == ">=" else st.get(k, 0) <= v
