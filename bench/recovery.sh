@@ -260,7 +260,7 @@ args_room() {
         echo "-r $(room_of "$i") -p --print-recover"
     else
         # from the position saved, until every missed message is there
-        echo "-r $(room_of "$i") --room-pos ${ROOM_POS[$i]} --check-seq -e $(( N * ROOM_MSGS )) -d $DEADLINE"
+        echo "-r $(room_of "$i") --room-pos ${ROOM_POS[$i]} --check-seq -e $(( N * ROOM_MSGS )) --expect-stay"
     fi
 }
 args_room_plain() {
@@ -328,16 +328,15 @@ room_pushers() {
 outage_room() { room_pushers "$1"; }
 outage_room_plain() { room_pushers "$1"; }
 
-# done: comet has answered SUBS resumes "recovered" with SUBS x ROOM_MSGS
-# messages, and every client process has exited, each once all its
-# clients had every missed message (-e).  Not "online": a process that
-# has all it missed exits, its clients going offline, while others may
-# still be connecting; every client has connected and authenticated once
-# comet has answered SUBS resumes.
+# done: every client online, comet has answered SUBS resumes "recovered"
+# with SUBS x ROOM_MSGS messages, and every client process has said that
+# all its clients have every missed message (-e, --expect-stay: they stay
+# connected, so that their going costs nothing during the measure)
 goals_room() {
-    echo "history_recovered>=$(( $(val history_recovered "$1") + SUBS ))" \
+    echo "online>=$SUBS" \
+         "history_recovered>=$(( $(val history_recovered "$1") + SUBS ))" \
          "history_recovered_msgs>=$(( $(val history_recovered_msgs "$1") + SUBS * ROOM_MSGS ))" \
-         "alive_back<=0"
+         "marked_back>=$PROCS"
 }
 goals_room_plain() { echo "online>=$SUBS"; }
 
@@ -359,7 +358,7 @@ run() {
     local mode=$1 t_kill t_push t0 span left goals up
     layout "$mode"
     check_limits "$mode"
-    rm -f "$OUT"/client.* "$OUT"/push.*.err "$OUT"/watch.* "$OUT"/pids.back
+    rm -f "$OUT"/client.* "$OUT"/push.*.err "$OUT"/watch.*
     STACK_MAIN=$("stack_main_$mode") stack_start "$mode"
 
     # 1. connected: every client online (ensure: acknowledging, its op 18
@@ -393,7 +392,7 @@ run() {
     read -ra goals <<<"$("goals_$mode" "$OUT/watch.before")"
     "${WATCH[@]}" --interval 10 --deadline "$DEADLINE" --keys "$KEYS" \
         --pids "nginx=$(nginx_workers | tr ' ' ',')" --pids "job=$JOB_PID" \
-        --pidfile "back=$OUT/pids.back" \
+        --mark "back=$OUT/client.back.*.err" \
         "${goals[@]/#/--goal=}" >"$OUT/watch.back" &
     WATCH_PID=$!
     until [ -s "$OUT/watch.back" ]; do sleep 0.01; done
@@ -401,7 +400,6 @@ run() {
     head -1 /proc/stat >"$OUT/cpu.before"
     t0=$(now)
     clients_start "$mode" back 0
-    echo "${CLIENT_PIDS[*]}" >"$OUT/pids.back.tmp" && mv "$OUT/pids.back.tmp" "$OUT/pids.back"
     wait "$WATCH_PID" || true
     WATCH_PID=
     listen_drops >"$OUT/drops.after"
@@ -559,10 +557,7 @@ f = {
     "pushes_ok": summed("push.*.err", "pushes_ok"),
     "pushes_failed": summed("push.*.err", "pushes_failed"),
     "missed": missed,
-    # room: every client authenticated and answered its resume (op 21),
-    # recovered or not (comet's online count falls as processes finish)
-    "online_s": when(lambda s: s["online"] >= subs) if mode != "room" else
-                when(lambda s: d(s, "history_recovered") + d(s, "history_gaps") >= subs),
+    "online_s": when(lambda s: s["online"] >= subs),
     "comet_recovered": d(after, "history_recovered"),
     "comet_gaps": d(after, "history_gaps"),
     "comet_recovered_msgs": d(after, "history_recovered_msgs"),
@@ -571,9 +566,10 @@ f = {
     # comet has queued every resume's messages
     "comet_all_s": when(lambda s: d(s, "history_recovered") >= subs
                         and d(s, "history_recovered_msgs") >= missed),
-    # a client process exits (-e) once all its clients have all they missed
-    "first_proc_s": when(lambda s: s["alive_back"] < procs),
-    "all_procs_s": when(lambda s: s["alive_back"] <= 0),
+    # a client process says so (-e, --expect-stay) once all its clients
+    # have all they missed
+    "first_proc_s": when(lambda s: s["marked_back"] >= 1),
+    "all_procs_s": when(lambda s: s["marked_back"] >= procs),
     "done_s": done,
     "nginx_cpu_s": (last["ticks_nginx"] - first["ticks_nginx"]) / hz,
     "job_cpu_s": (last["ticks_job"] - first["ticks_job"]) / hz,

@@ -172,6 +172,8 @@ static struct {
     int64_t      push_mid_first;    /* --push-mids A-B: &mids= per push */
     int64_t      push_mid_last;
     int          check_seq;
+    int          expect_stay;   /* --expect-stay: -e says so, goes on */
+    int          expected;
     int          ack;           /* --ack: acknowledge ensure messages */
     int          print_ensure;
     double       ack_delay;     /* seconds */
@@ -2320,6 +2322,9 @@ usage(FILE *f)
 "  -R, --rate N           connects per second (default 0: all at once)\n"
 "  -d, --duration SECS    stop after SECS (default: until SIGINT)\n"
 "  -e, --expect N         stop once N messages arrived (exit 1 if not)\n"
+"      --expect-stay      with -e: say so on stderr (\"goim-cli: expected N\n"
+"                         messages after S s\") and go on until -d or\n"
+"                         SIGINT\n"
 "  -i, --interval SECS    progress line on stderr every SECS\n"
 "  -p, --print            print every packet received on stdout\n"
 "  -q, --quiet            do not (default unless -n 1)\n"
@@ -2392,6 +2397,7 @@ main(int argc, char **argv)
         { "recover", no_argument, NULL, 15 },
         { "print-recover", no_argument, NULL, 16 },
         { "room-pos", required_argument, NULL, 17 },
+        { "expect-stay", no_argument, NULL, 18 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -2495,6 +2501,7 @@ main(int argc, char **argv)
         case 12: g.print_ensure = 1; g.ack = 1; break;
         case 15: g.recover = 1; break;
         case 16: g.print_recover = 1; g.recover = 1; break;
+        case 18: g.expect_stay = 1; break;
         case 17:
             {
                 size_t  n = strspn(optarg, "0123456789");
@@ -2601,7 +2608,16 @@ main(int argc, char **argv)
             g.pushes_over = 1;
         }
         if (g.expect && g.messages >= g.expect) {
-            break;
+            if (!g.expect_stay) {
+                break;
+            }
+            if (!g.expected) {
+                /* --expect-stay: the moment, and the clients stay */
+                g.expected = 1;
+                fprintf(stderr, "goim-cli: expected %" PRIu64
+                        " messages after %.3f s\n", g.expect,
+                        now_mono() - g.t0);
+            }
         }
         if (g.push_count && g.pushes_sent >= g.push_count
             && !pushes_pending())
