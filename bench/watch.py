@@ -2,18 +2,30 @@
 # Samples goim-job's counters (JOB_STATS over one RPC connection, the
 # unauthenticated plane bench/lib.sh runs), comet's status page and the
 # CPU ticks of some processes every INTERVAL ms, and prints one line per
-# sample: "t=<unix s> online=<comet> ticks_<name>=<n> <job counter>=<n> ...".
+# sample: "t=<unix s> online=<comet> ticks_<name>=<n> <job counter>=<n> ...";
+# comet's room history counters (its status page's "history", summed over
+# the workers) are history_<name>: history_recovered, history_gaps,
+# history_recovered_msgs, history_kept, ...
 # It stops by itself once every GOAL holds (or at DEADLINE s), printing
 # "done=<unix s>" (the first sample where they all held) or "timeout=...".
 #
 #   bench/watch.py --job 127.0.0.1:4329 --status 127.0.0.1:4302 \
-#       [--pids nginx=1,2 --pids job=3] [--interval 10] [--deadline 120] \
+#       [--pids nginx=1,2 --pids job=3] [--mark clients='DIR/client.*.err'] \
+#       [--interval 10] [--deadline 120] \
 #       [--goal online>=10000 --goal ensure_pending<=0 ...] [--keys a,b,...]
 #
-# A goal is a counter (a job counter, "online", or "ticks_<name>"), >= or
-# <=, and a number.  Used by bench/recovery.sh.
+# --mark NAME=GLOB: marked_<name> counts the files matching GLOB (looked
+# for at every sample: they may appear after the start) in which goim-cli
+# has said "goim-cli: expected N messages after S s" (--expect-stay: all
+# its clients' messages are there); each file is read on from where the
+# last sample left it.
+#
+# A goal is a counter (a job counter, "online", "history_<name>",
+# "ticks_<name>" or "marked_<name>"), >= or <=, and a number.  Used by
+# bench/recovery.sh.
 
 import argparse
+import glob
 import http.client
 import json
 import re
@@ -103,11 +115,39 @@ def ticks(pids):
     return s
 
 
+class Marks:
+    """the files of a glob in which goim-cli said it has what it expected"""
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+        self.files = {}         # path -> [offset, rest of a line]
+        self.marked = set()
+
+    def count(self):
+        for path in glob.glob(self.pattern):
+            if path in self.marked:
+                continue
+            st = self.files.setdefault(path, [0, b""])
+            try:
+                with open(path, "rb") as f:
+                    f.seek(st[0])
+                    data = f.read()
+            except OSError:
+                continue
+            st[0] += len(data)
+            lines = (st[1] + data).split(b"\n")
+            st[1] = lines.pop()
+            if any(l.startswith(b"goim-cli: expected ") for l in lines):
+                self.marked.add(path)
+        return len(self.marked)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--job", required=True)
     ap.add_argument("--status", required=True)
     ap.add_argument("--pids", action="append", default=[])
+    ap.add_argument("--mark", action="append", default=[])
     ap.add_argument("--interval", type=float, default=10)
     ap.add_argument("--deadline", type=float, default=120)
     ap.add_argument("--goal", action="append", default=[])
@@ -118,6 +158,8 @@ def main():
     for spec in a.pids:
         name, _, ps = spec.partition("=")
         pids[name] = [int(p) for p in ps.split(",") if p]
+    marks = {name: Marks(pattern) for name, pattern in
+             (spec.partition("=")[::2] for spec in a.mark)}
     goals = []
     for g in a.goal:
         m = re.fullmatch(r"(\w+)(>=|<=)(-?\d+)", g)
@@ -133,10 +175,16 @@ def main():
         t = time.time()
         st = job.stats()
         web.request("GET", "/status")
-        st["online"] = json.loads(web.getresponse().read())["connections"]["online"]
+        status = json.loads(web.getresponse().read())
+        st["online"] = status["connections"]["online"]
+        for k, v in status.get("history", {}).items():
+            st["history_" + k] = v
         for name, ps in pids.items():
             st["ticks_" + name] = ticks(ps)
-        keys = (a.keys.split(",") + ["ticks_" + n for n in pids]) if a.keys else sorted(st)
+        for name, m in marks.items():
+            st["marked_" + name] = m.count()
+        keys = (a.keys.split(",") + ["ticks_" + n for n in pids]
+                + ["marked_" + n for n in marks]) if a.keys else sorted(st)
         print("t=%.4f " % t + " ".join("%s=%d" % (k, st.get(k, 0)) for k in keys),
               flush=True)
         if goals and all(st.get(k, 0) >= v if op == ">=" else st.get(k, 0) <= v

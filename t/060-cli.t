@@ -352,3 +352,58 @@ t12 pushes_ok 5
 t12 pushes_failed 0
 --- goim_cli_exit
 t12 0
+
+
+
+=== TEST 13: --room-pos: a client started afresh names the position it saved and gets what followed it, counted as recovered
+--- main_config eval
+my $c = $Goim::Stack::MainConfig;
+$c =~ s/^(\s*goim_comet_id [^;]*;)/$1\n    goim_comet_room_history 100;/m;
+$c
+--- init
+Goim::Cli::start('t13a', [qw(-p --print-recover -m 713 -r live://713 -d), main::d(2)], auth => 1);
+Goim::Recovery::room_push('live://713', 'seen');
+my $c = Goim::Cli::wait_output('t13a', wait => qr/pos stream=room .*body=seen/);
+my ($e, $s) = Goim::Cli::slurp($c->{out}) =~ /pos stream=room epoch=(\d+) seq=(\d+) .*body=seen/;
+Goim::Recovery::room_push('live://713', 'missed');
+Goim::Cli::start('t13b', ['-p', '--room-pos', "$e:$s", qw(-m 714 -r live://713 -e 2 -d), main::d(4)], auth => 1);
+--- request
+POST /goim/push/room?operation=1000&type=live&room=713
+after
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t13b client=0 op=1000 seq=0 ver=1 body=missed
+t13b client=0 op=1000 seq=0 ver=1 body=after
+--- goim_cli_summary
+t13b authed 1
+t13b messages 2
+t13b positioned 2
+t13b recovered 1
+t13b recovery_gaps 0
+--- goim_cli_exit
+t13b 0
+
+
+
+=== TEST 14: --room-pos of another epoch: a gap, counted in recovery_gaps
+--- main_config eval
+my $c = $Goim::Stack::MainConfig;
+$c =~ s/^(\s*goim_comet_id [^;]*;)/$1\n    goim_comet_room_history 100;/m;
+$c
+--- init
+Goim::Recovery::room_push('live://715', 'before');
+Goim::Cli::start('t14', [qw(-p --room-pos 1:1 -m 715 -r live://715 -e 1 -d), main::d(4)], auth => 1);
+--- request
+POST /goim/push/room?operation=1000&type=live&room=715
+after the gap
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t14 client=0 op=1000 seq=0 ver=1 body=after the gap
+--- goim_cli_summary
+t14 messages 1
+t14 recovered 0
+t14 recovery_gaps 1
+--- goim_cli_exit
+t14 0

@@ -36,6 +36,9 @@ for my $d ('goim_comet_push', 'goim_logic_rpc') {
 for my $d ('goim_comet_rpc_secret_file', 'goim_logic_rpc_secret_file') {
     like($conf, qr/^\Q$d\E \@RUN\@\/rpc\.secret;/m, "$d is set");
 }
+# the demo page asks for room positions (recover: true): the conf keeps a
+# history for it to resume from
+like($conf, qr/^goim_comet_room_history [1-9]\d*;/m, 'goim_comet_room_history is set (the demo resumes rooms)');
 for my $d ('goim-router', 'goim-job') {
     like($runsh, qr/"\$BUILD\/$d" --listen 127\.0\.0\.1:\d+ [^\n]*(?:\\\n[^\n]*)?--rpc-secret-file "\$SECRET"/,
          "run.sh starts $d on loopback with the secret");

@@ -172,11 +172,15 @@ static struct {
     int64_t      push_mid_first;    /* --push-mids A-B: &mids= per push */
     int64_t      push_mid_last;
     int          check_seq;
+    int          expect_stay;   /* --expect-stay: -e says so, goes on */
+    int          expected;
     int          ack;           /* --ack: acknowledge ensure messages */
     int          print_ensure;
     double       ack_delay;     /* seconds */
     int          recover;       /* --recover: room positions */
     int          print_recover;
+    uint64_t     room_pos_epoch;    /* --room-pos: where every client's */
+    uint64_t     room_pos_seq;      /* room stream starts (0: unknown) */
 
     /* resolved */
     struct sockaddr_storage addr;
@@ -2347,6 +2351,9 @@ usage(FILE *f)
 "  -R, --rate N           connects per second (default 0: all at once)\n"
 "  -d, --duration SECS    stop after SECS (default: until SIGINT)\n"
 "  -e, --expect N         stop once N messages arrived (exit 1 if not)\n"
+"      --expect-stay      with -e: say so on stderr (\"goim-cli: expected N\n"
+"                         messages after S s\") and go on until -d or\n"
+"                         SIGINT\n"
 "  -i, --interval SECS    progress line on stderr every SECS\n"
 "  -p, --print            print every packet received on stdout\n"
 "  -q, --quiet            do not (default unless -n 1)\n"
@@ -2374,6 +2381,9 @@ usage(FILE *f)
 "                         ones on reconnect, drop those seen; op 21 read\n"
 "      --print-recover    print every op 20 and op 21 on stdout (implies\n"
 "                         --recover)\n"
+"      --room-pos E:S     the last position seen in the room, named in\n"
+"                         the first auth (a client back from a restart;\n"
+"                         implies --recover)\n"
 "  -h, --help\n");
 }
 
@@ -2415,6 +2425,8 @@ main(int argc, char **argv)
         { "print-ensure", no_argument, NULL, 12 },
         { "recover", no_argument, NULL, 15 },
         { "print-recover", no_argument, NULL, 16 },
+        { "room-pos", required_argument, NULL, 17 },
+        { "expect-stay", no_argument, NULL, 18 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -2518,6 +2530,26 @@ main(int argc, char **argv)
         case 12: g.print_ensure = 1; g.ack = 1; break;
         case 15: g.recover = 1; break;
         case 16: g.print_recover = 1; g.recover = 1; break;
+        case 18: g.expect_stay = 1; break;
+        case 17:
+            {
+                size_t  n = strspn(optarg, "0123456789");
+
+                /* digits, a colon, digits: nothing else */
+                if (n == 0 || n > 20 || optarg[n] != ':'
+                    || strspn(optarg + n + 1, "0123456789") == 0
+                    || strspn(optarg + n + 1, "0123456789") > 20
+                    || optarg[n + 1 + strspn(optarg + n + 1, "0123456789")]
+                       != '\0'
+                    || sscanf(optarg, "%" SCNu64 ":%" SCNu64,
+                              &g.room_pos_epoch, &g.room_pos_seq) != 2
+                    || g.room_pos_epoch == 0)
+                {
+                    die("--room-pos takes EPOCH:SEQ, EPOCH above 0");
+                }
+                g.recover = 1;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -2579,6 +2611,9 @@ main(int argc, char **argv)
                  ? g.mid_first + i
                  : g.mid_first + (int64_t) (i % (uint64_t) (g.mid_last
                                                    - g.mid_first + 1));
+        /* --room-pos: the position a client saved before it went */
+        c->pos_epoch[0] = g.room_pos_epoch;
+        c->pos_seq[0] = g.room_pos_seq;
     }
 
     for (i = 0; i < g.npushes; i++) {
@@ -2602,7 +2637,16 @@ main(int argc, char **argv)
             g.pushes_over = 1;
         }
         if (g.expect && g.messages >= g.expect) {
-            break;
+            if (!g.expect_stay) {
+                break;
+            }
+            if (!g.expected) {
+                /* --expect-stay: the moment, and the clients stay */
+                g.expected = 1;
+                fprintf(stderr, "goim-cli: expected %" PRIu64
+                        " messages after %.3f s\n", g.expect,
+                        now_mono() - g.t0);
+            }
         }
         if (g.push_count && g.pushes_sent >= g.push_count
             && !pushes_pending())

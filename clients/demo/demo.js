@@ -5,7 +5,9 @@
 // accepts, heartbeat (seconds), token (an opaque auth body, e.g. the JWT
 // logic wants with goim_logic_jwt_secret_file), autoconnect (default 1),
 // ack (default 1: the client acknowledges ensure messages, ops 18 and 19;
-// ack=0 makes it a plain goim client).
+// ack=0 makes it a plain goim client), recover (default 1: room messages
+// and broadcasts come with their positions, op 20, and what was missed
+// while away is resumed, op 21; recover=0 turns it off, as in goim).
 import { GoimClient } from './goim.js';
 
 const $ = (id) => document.getElementById(id);
@@ -15,7 +17,7 @@ const wsUrl = q.get('ws') || `${location.protocol === 'https:' ? 'wss' : 'ws'}:/
 
 for (const f of ['mid', 'room', 'accepts']) if (q.has(f)) $(f).value = q.get(f);
 
-const demo = window.goimDemo = { client: null, messages: [], states: [] };
+const demo = window.goimDemo = { client: null, messages: [], states: [], recoveries: [] };
 
 function log(text) {
   const li = document.createElement('li');
@@ -29,8 +31,15 @@ function showState(s) {
   $('state').className = `badge state-${s.state}`;
 }
 
-function addMessage(m, ensure) {
-  demo.messages.push(ensure ? { op: m.op, text: m.text, id: ensure.id, seq: ensure.seq } : { op: m.op, text: m.text });
+// extra: an ensure message's {id, seq} (ack), or a room message's or
+// broadcast's {stream, pos, epoch, seq} (recover)
+function addMessage(m, extra) {
+  const ensure = extra && extra.id !== undefined ? extra : null;
+  const position = extra && extra.stream ? extra : null;
+  const entry = { op: m.op, text: m.text };
+  if (ensure) Object.assign(entry, { id: ensure.id, seq: ensure.seq });
+  if (position) Object.assign(entry, { stream: position.stream, pos: position.pos });
+  demo.messages.push(entry);
   const li = document.createElement('li');
   const t = document.createElement('span');
   t.className = 'time';
@@ -50,9 +59,43 @@ function addMessage(m, ensure) {
     e.textContent = `ensure ${ensure.id} · seq ${ensure.seq}`;
     li.append(e);
   }
+  if (position) {
+    // a room message or broadcast: its position in its stream (EPOCH:SEQ)
+    li.className = 'positioned';
+    const e = document.createElement('span');
+    e.className = 'pos';
+    e.textContent = `${position.stream === 'all' ? 'broadcast' : 'room'} · ${position.pos}`;
+    e.title = `epoch ${position.epoch} (job's run of this stream), seq ${position.seq}`;
+    li.append(e);
+  }
   $('messages').prepend(li);
   $('msg-count').textContent = demo.messages.length;
   $('no-messages').hidden = true;
+}
+
+// op 21, one per stream after each auth and change of room: how a resume
+// went.  The room's is shown; both go to the log.
+function showRecovery(r) {
+  demo.recoveries.push(r);
+  const what = r.stream === 'all' ? 'broadcasts' : `room ${r.room || ''}`.trim();
+  let line, cls;
+  if (r.recovered && r.asked) {
+    line = `${what}: recovered, ${r.missed} missed`;
+    cls = 'recovered';
+  } else if (r.asked) {
+    // named a position, but the gap is older than comet's history (or of
+    // another epoch): what the page shows must be reloaded from the business
+    line = `${what}: gap too old: reload`;
+    cls = 'gap';
+  } else {
+    line = `${what}: nothing to resume`;
+    cls = 'fresh';
+  }
+  line += r.pos ? ` (now at ${r.pos})` : '';
+  log(`recovery: ${line}`);
+  if (r.stream !== 'room') return;
+  $('recovery').textContent = line;
+  $('recovery').className = `hint recovery-${cls}`;
 }
 
 function connect() {
@@ -66,6 +109,7 @@ function connect() {
     heartbeat: q.has('heartbeat') ? Number(q.get('heartbeat')) : undefined,
     token: q.get('token') || undefined,
     ack: q.get('ack') !== '0',
+    recover: q.get('recover') !== '0',
   });
   c.on('state', (s) => {
     demo.states.push(s.state);
@@ -77,10 +121,12 @@ function connect() {
   });
   c.on('online', (n) => { $('online').textContent = n; });
   c.on('message', addMessage);
+  c.on('recovery', showRecovery);
   c.on('room', (r) => { $('room').value = r.room; $('online').textContent = '–'; log(`now in ${r.room}`); updateCurl(); });
   c.on('close', (e) => log(`closed (${e.code})`));
   c.on('state', (s) => {
     if (s.state === 'connected' && c.ack) log('acknowledging ensure messages (op 18)');
+    if (s.state === 'connected' && c.recover) log('asking for room positions (op 20)');
   });
   c.on('error', (e) => log(`${e.where}: ${e.error.message}${e.where === 'nodes' ? ' (default heartbeat and backoff)' : ''}`));
   c.connect();

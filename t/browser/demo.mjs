@@ -229,6 +229,113 @@ try {
     }, null, { timeout: 5000 * scale });
   });
 
+  // room recovery (ops 20 and 21): the demo asks for positions (recover:
+  // true) and t/070's comet keeps 1000 messages a room
+  // (goim_comet_room_history), so what a room sent while the page was
+  // away comes when it is back, once each and in order
+  const recovery = () => page.textContent('#recovery');
+  const waitRecovery = (n) => page.waitForFunction(
+    (k) => window.goimDemo.recoveries.filter((r) => r.stream === 'room').length >= k, n, { timeout: 10000 * scale });
+  const roomRecoveries = async () => (await page.evaluate(() => window.goimDemo.recoveries)).filter((r) => r.stream === 'room');
+  // the texts arrived once each, in this order, each a room message with
+  // a position one past the one before
+  const inOrder = async (texts) => {
+    const ms = await messages();
+    const got = ms.filter((m) => texts.includes(m.text));
+    if (got.map((m) => m.text).join('|') !== texts.join('|')) throw new Error(`got ${JSON.stringify(got)}`);
+    const seqs = got.map((m) => { if (m.stream !== 'room' || !/^\d+:\d+$/.test(m.pos)) throw new Error(`no position: ${JSON.stringify(m)}`); return m.pos.split(':').map(Number); });
+    for (let i = 1; i < seqs.length; i++) {
+      if (seqs[i][0] !== seqs[0][0] || seqs[i][1] !== seqs[i - 1][1] + 1) throw new Error(`positions ${got.map((m) => m.pos).join(' ')}`);
+    }
+  };
+  const roomPush = (room, body) => {
+    const i = room.indexOf('://');
+    return push(`room?operation=1000&type=${room.slice(0, i)}&room=${encodeURIComponent(room.slice(i + 3))}`, body);
+  };
+
+  await check('room messages pushed while the page is disconnected arrive once each, in order, when it reconnects; the recovery line says recovered, 3 missed', async () => {
+    const room = await page.inputValue('#room');     // live://4243, changed to above
+    const before = (await roomRecoveries()).length;
+    await page.click('#disconnect');
+    await page.waitForFunction(() => document.getElementById('state').textContent === 'closed', null, { timeout: 5000 * scale });
+    const texts = ['missed room 1', 'missed room 2', 'missed room 3'];
+    for (const t of texts) await roomPush(room, t);
+    if ((await messages()).some((m) => texts.includes(m.text))) throw new Error('delivered while disconnected');
+    await page.click('#connect');
+    // op 21 comes after what was missed: both are there once it is
+    await waitRecovery(before + 1);
+    const r = (await roomRecoveries())[before];
+    if (!r.recovered || !r.asked || r.missed !== 3 || r.room !== room) throw new Error(`op 21 ${JSON.stringify(r)}`);
+    await inOrder(texts);
+    const line = await recovery();
+    if (!line.includes(`room ${room}: recovered, 3 missed`)) throw new Error(`the recovery line says ${line}`);
+    const li = await page.textContent('#messages li.positioned');
+    if (!li.includes('missed room 3') || !li.includes(`room · ${r.pos}`)) throw new Error(`the list shows ${li}`);
+    // live room messages go on from there, with the next position
+    await roomPush(room, 'live after recovery');
+    await waitText('live after recovery');
+    await inOrder([...texts, 'live after recovery']);
+  });
+
+  await check('a change back to a room it was in (op 12 with its position) brings what that room sent meanwhile', async () => {
+    // 'old room' went to live://4242 while the page was in live://4243
+    const before = (await roomRecoveries()).length;
+    await page.evaluate(() => window.goimDemo.client.changeRoom('live://4242'));
+    await waitRecovery(before + 1);
+    const r = (await roomRecoveries())[before];
+    if (!r.recovered || !r.asked || r.missed !== 1 || r.room !== 'live://4242') throw new Error(`op 21 ${JSON.stringify(r)}`);
+    const got = (await messages()).filter((m) => m.text === 'old room');
+    if (got.length !== 1 || got[0].stream !== 'room') throw new Error(JSON.stringify(got));
+    const line = await recovery();
+    if (!line.includes('room live://4242: recovered, 1 missed')) throw new Error(`the recovery line says ${line}`);
+  });
+
+  await check('after a reload of the page (positions in sessionStorage) it resumes too', async () => {
+    await page.waitForFunction(() => JSON.parse(sessionStorage.getItem('goim.pos.4242') || '{}').rooms?.['live://4242'], null, { timeout: 5000 * scale });
+    await page.click('#disconnect');
+    await page.waitForFunction(() => document.getElementById('state').textContent === 'closed', null, { timeout: 5000 * scale });
+    const texts = ['while reloading 1', 'while reloading 2'];
+    for (const t of texts) await roomPush('live://4242', t);
+    await page.reload();     // the page's URL joins live://4242 again
+    await page.waitForFunction(() => window.goimDemo && window.goimDemo.states.includes('connected'), null, { timeout: 8000 * scale });
+    await waitRecovery(1);
+    const r = (await roomRecoveries())[0];
+    if (!r.recovered || !r.asked || r.missed !== 2) throw new Error(`op 21 ${JSON.stringify(r)}`);
+    await inOrder(texts);
+    const ms = await messages();
+    if (ms.length !== 2) throw new Error(`the reloaded page got ${JSON.stringify(ms)}`);
+    const line = await recovery();
+    if (!line.includes('room live://4242: recovered, 2 missed')) throw new Error(`the recovery line says ${line}`);
+  });
+
+  await check('a position the history cannot serve (another epoch) shows "gap too old: reload"', async () => {
+    // as if the page had seen live://4245 in a job run long gone
+    await page.evaluate(() => sessionStorage.setItem('goim.pos.4245', JSON.stringify({ rooms: { 'live://4245': '1:7' } })));
+    const q1 = new URLSearchParams({ ws: wsUrl, mid: '4245', room: 'live://4245', heartbeat: '1' });
+    await page.goto(`${base}/demo/?${q1}`);
+    await waitRecovery(1);
+    const r = (await roomRecoveries())[0];
+    if (r.recovered || !r.asked) throw new Error(`op 21 ${JSON.stringify(r)}`);
+    const line = await recovery();
+    if (!line.includes('room live://4245: gap too old: reload')) throw new Error(`the recovery line says ${line}`);
+    // and from the next message on it goes on as usual
+    await roomPush('live://4245', 'after the gap');
+    await waitText('after the gap');
+    const m = (await messages()).find((x) => x.text === 'after the gap');
+    if (m.stream !== 'room' || !/^\d+:1$/.test(m.pos)) throw new Error(JSON.stringify(m));
+  });
+
+  await check('with recover=0 the page is a plain goim client: room messages without positions, no recovery line', async () => {
+    const q0 = new URLSearchParams({ ws: wsUrl, mid: '4244', room: 'live://4244', heartbeat: '1', recover: '0' });
+    await page.goto(`${base}/demo/?${q0}`);
+    await page.waitForFunction(() => document.getElementById('state').textContent === 'connected', null, { timeout: 8000 * scale });
+    await roomPush('live://4244', 'plain room push');
+    await waitText('plain room push');
+    const m = (await messages()).find((x) => x.text === 'plain room push');
+    if (m.pos !== undefined || m.stream !== undefined) throw new Error(JSON.stringify(m));
+    if (await recovery() !== '') throw new Error(`the recovery line says ${await recovery()}`);
+  });
+
   report(errors.length === 0, 'no page errors', errors.join('; '));
 } catch (e) {
   report(false, 'browser run', e.message);
