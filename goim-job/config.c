@@ -57,7 +57,7 @@ const goim_opt_t  job_opts[] = {
       "most room messages in one BroadcastRoom" },
 
     { "room_wait", GOIM_OPT_INT, offsetof(job_conf_t, room_wait),
-      "50", 0, 10000, 1,
+      "200", 0, 10000, 1,
       "ms a busy room's next batch waits for company" },
 
     { "room_streams", GOIM_OPT_INT, offsetof(job_conf_t, room_streams),
