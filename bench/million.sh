@@ -3,7 +3,9 @@
 # comet): N authenticated goim clients, half TCP and half WebSocket, on one
 # nginx of WORKERS workers (every process here may hold 20,000 open files
 # at most, so about 52 workers and as many client processes, each bound to
-# its own 127.0.0.x source addresses), in rooms of ROOM_SIZE.
+# its own 127.0.0.x source addresses), in rooms of ROOM_SIZE.  56 workers by
+# default: 1,000,000 / 56 leaves each worker's share of a random spread
+# well under 20,000.
 #
 #   1. ramp: every client process connects at RAMP/PROCS a second; the
 #      connect rate is N over the time until comet counts N online;
@@ -36,12 +38,12 @@ BUILD=${BUILD:-$TOP/build}
 CLI=$BUILD/goim-cli
 OUT=$BUILD/bench/million
 N=${N:-1000000}
-WORKERS=${WORKERS:-52}
+WORKERS=${WORKERS:-56}
 PER_PROC=${PER_PROC:-19000}
 ROOM_SIZE=${ROOM_SIZE:-10000}
 HOLD=${HOLD:-300}
 HEARTBEAT=${HEARTBEAT:-240}
-RAMP=${RAMP:-12000}             # connects a second, all processes
+RAMP=${RAMP:-4000}              # connects a second, all processes
 PROBES=${PROBES:-1000}
 PROBE_RATE=${PROBE_RATE:-100}
 DEADLINE=${DEADLINE:-900}
@@ -77,8 +79,8 @@ check_limits() {
     (( PER_PROC <= 19000 )) || die "PER_PROC=$PER_PROC: a process holds at most 20,000 open files"
     nofile=$(ulimit -Hn)
     (( nofile >= PER + 64 )) || die "ulimit -Hn is $nofile, a client process needs $(( PER + 64 ))"
-    # reuseport spreads connections unevenly: a fifth spare in each worker
-    (( N * 6 / 5 / WORKERS + 300 < 20000 )) \
+    # reuseport spreads connections at random: 5% spare in each worker
+    (( N * 21 / 20 / WORKERS + 300 < 20000 )) \
         || die "N=$N is too many for $WORKERS workers of 20,000 connections: raise WORKERS"
     (( 2 + (PROCS + 1) * ADDRS_PER_PROC <= 254 )) || die "too many client processes for 127.0.0.2-254"
     read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
@@ -121,7 +123,9 @@ clients_start() {
         first=$(( 2 + i * ADDRS_PER_PROC ))
         if (( i % 2 )); then to="-w 127.0.0.1:4302"; else to="127.0.0.1:4301"; fi
         # shellcheck disable=SC2086
-        "$CLI" -q -L -n "$PER" -m "$(( MID0 + i * PER ))" -a 1000,1001 \
+        # --reconnect: a connect the machine turned away (a full accept
+        # queue, an auth past its 10 s) comes back after a backoff
+        "$CLI" -q -L --reconnect -n "$PER" -m "$(( MID0 + i * PER ))" -a 1000,1001 \
             -r 'live://{r}' --rooms "$ROOMS" -R "$rate" -H "$HEARTBEAT" \
             -b "127.0.0.$first-127.0.0.$(( first + ADDRS_PER_PROC - 1 ))" $to \
             >/dev/null 2>"$OUT/client.$i.err" &
@@ -129,7 +133,7 @@ clients_start() {
     done
     # the probes: op 1000 only, in no room
     first=$(( 2 + PROCS * ADDRS_PER_PROC ))
-    "$CLI" -q -L -n "$PROBES" -m "$(( MID0 + BIG ))" -a 1000 -R "$rate" -H "$HEARTBEAT" \
+    "$CLI" -q -L --reconnect -n "$PROBES" -m "$(( MID0 + BIG ))" -a 1000 -R "$rate" -H "$HEARTBEAT" \
         -b "127.0.0.$first-127.0.0.$(( first + ADDRS_PER_PROC - 1 ))" 127.0.0.1:4301 \
         >/dev/null 2>"$OUT/probes.err" &
     CLIENT_PIDS+=($!)
@@ -227,16 +231,17 @@ wait "${OTHER_PIDS[-1]}" || true
 say "mid pushes: $(field_sum pushes_ok "$OUT/pusher.err") of $PROBES answered ok"
 
 # 5. one push into each room (no timestamp: the latency figures stay the broadcast's)
+out1=$(packets_out)
+tr=$(now)
 for (( r = 0; r < ROOMS; r++ )); do
     code=$(post "/goim/push/room?operation=1000&type=live&room=$r" "room $r")
     [ "$code" = 200 ] || say "room $r: answered $code"
 done
-out1=$(packets_out)
 for (( i = 0; i < 1200; i++ )); do
     (( $(packets_out) - out1 >= BIG )) && break
     sleep 0.25
 done
-say "rooms: comet wrote $(( $(packets_out) - out1 )) packets"
+say "rooms: comet wrote $(( $(packets_out) - out1 )) packets in $(calc "$(now) - $tr") s (heartbeat replies included)"
 
 # 6. the summaries
 jstats=$("$BUILD/goim-job" --stats 127.0.0.1:4329)
