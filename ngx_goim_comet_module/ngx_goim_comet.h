@@ -438,8 +438,8 @@ ngx_goim_channel_t *ngx_goim_channel_lookup(ngx_goim_comet_worker_t *wk,
 /* the writes of a turn of the event loop counted afresh (worker.c arms it) */
 void ngx_goim_channel_turn_handler(ngx_event_t *ev);
 
-/* writes a turn of the event loop: ~3 ms of a fan-out's (6 us each) */
-#define NGX_GOIM_CHANNEL_SLICE  512
+/* writes a turn of the event loop: ~2 ms of a fan-out's (6 us each) */
+#define NGX_GOIM_CHANNEL_SLICE  256
 ngx_int_t ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op);
 void ngx_goim_channel_kick(ngx_goim_channel_t *ch);
 
