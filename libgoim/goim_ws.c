@@ -9,6 +9,14 @@ goim_ws_rc_t
 goim_ws_parse(const uint8_t *buf, size_t len, uint64_t max_payload,
     goim_ws_frame_t *frame)
 {
+    return goim_ws_parse_ext(buf, len, max_payload, 0, frame);
+}
+
+
+goim_ws_rc_t
+goim_ws_parse_ext(const uint8_t *buf, size_t len, uint64_t max_payload,
+    int rsv1, goim_ws_frame_t *frame)
+{
     size_t    need;
     uint64_t  plen;
     unsigned  op, i;
@@ -17,11 +25,15 @@ goim_ws_parse(const uint8_t *buf, size_t len, uint64_t max_payload,
         return GOIM_WS_AGAIN;
     }
 
-    if (buf[0] & 0x70) {
+    op = buf[0] & 0x0f;
+
+    /* RFC 7692 §6.1: RSV1 marks the first frame of a compressed message */
+    if ((buf[0] & 0x30)
+        || ((buf[0] & 0x40)
+            && (!rsv1 || (op != GOIM_WS_OP_TEXT && op != GOIM_WS_OP_BINARY))))
+    {
         return GOIM_WS_ERR_RSV;
     }
-
-    op = buf[0] & 0x0f;
 
     switch (op) {
     case GOIM_WS_OP_CONT:
@@ -89,6 +101,7 @@ goim_ws_parse(const uint8_t *buf, size_t len, uint64_t max_payload,
     }
 
     frame->fin = (buf[0] & 0x80) ? 1 : 0;
+    frame->rsv1 = (buf[0] & 0x40) ? 1 : 0;
     frame->opcode = op;
     frame->masked = 1;
     frame->mask[0] = buf[need - 4];

@@ -44,6 +44,7 @@ typedef enum {
 
 typedef struct {
     unsigned        fin:1;
+    unsigned        rsv1:1;              /* permessage-deflate: compressed */
     unsigned        masked:1;
     unsigned        opcode:4;
     uint8_t         mask[4];             /* copied: the buffer may move */
@@ -55,6 +56,12 @@ typedef struct {
  * is in the buffer at buf + header_len. */
 goim_ws_rc_t goim_ws_parse(const uint8_t *buf, size_t len, uint64_t max_payload,
     goim_ws_frame_t *frame);
+
+/* As goim_ws_parse(), on a connection that negotiated permessage-deflate
+ * (RFC 7692) when rsv1 is 1: RSV1 may then be set on the first frame of a
+ * data message (frame->rsv1), never on a control or continuation frame. */
+goim_ws_rc_t goim_ws_parse_ext(const uint8_t *buf, size_t len,
+    uint64_t max_payload, int rsv1, goim_ws_frame_t *frame);
 
 const char *goim_ws_strerror(goim_ws_rc_t rc);
 

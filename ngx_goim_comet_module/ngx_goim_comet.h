@@ -57,6 +57,16 @@ typedef struct {
     ngx_atomic_uint_t          recovered_msgs;
     ngx_atomic_uint_t          history_bytes; /* held now (a gauge) */
     ngx_atomic_uint_t          history_streams;
+
+    /* permessage-deflate (ngx_goim_comet_deflate.c) */
+    ngx_atomic_uint_t          deflated;      /* messages compressed */
+    ngx_atomic_uint_t          deflate_in;    /* ... their bytes before */
+    ngx_atomic_uint_t          deflate_out;   /* ... and after */
+    ngx_atomic_uint_t          deflate_frames;   /* compressed frames
+                                                 queued to clients */
+    ngx_atomic_uint_t          deflate_skipped;  /* no smaller: sent plain */
+    ngx_atomic_uint_t          deflate_failed;   /* zlib failed: plain */
+    ngx_atomic_uint_t          inflated;      /* client messages */
     ngx_goim_rpc_counters_t    rpc;           /* link to logic, push RPC */
 
     /* records from other workers by hop time (ngx_goim_comet_relay.c) */
@@ -97,6 +107,8 @@ typedef struct {
     goim_auth_secret_t        *rpc_secret;
     ngx_msec_t                 rpc_auth_timeout;
     ngx_str_t                  push_open;     /* a non-loopback push listen */
+
+    ngx_int_t                  ws_deflate_level;  /* zlib's, 1-9 */
 
     ngx_uint_t                 drain_batch;   /* records per wake-up:
                                                  goim_comet_push batch= */
@@ -229,6 +241,9 @@ struct ngx_goim_comet_worker_s {
      */
     void                     (*poll)(ngx_goim_comet_worker_t *wk);
 
+    /* permessage-deflate's zlib streams (ngx_goim_comet_deflate.c) */
+    void                      *deflate;
+
     ngx_goim_comet_out_t      *free_out;      /* output nodes to reuse */
     ngx_uint_t                 nfree_out;
 
@@ -269,9 +284,12 @@ struct ngx_goim_comet_msg_s {
     uint64_t                   epoch;
     uint64_t                   seq;
     ngx_goim_comet_msg_t      *positioned;    /* as op 20s, once made */
+    ngx_goim_comet_msg_t      *deflated;      /* as a compressed frame */
 
     unsigned                   raw:1;         /* an OpRaw batch */
     unsigned                   frame:1;       /* bytes ready for the wire */
+    unsigned                   deflate_tried:1;  /* deflated is NULL: sent
+                                                 as it is */
     u_char                     data[1];
 };
 
@@ -310,6 +328,8 @@ typedef struct {
     size_t                     max_body;
     ngx_uint_t                 queue_size;
     ngx_uint_t                 max_accepts;
+    ngx_flag_t                 deflate;       /* WebSocket: offer it */
+    size_t                     deflate_min_length;
 } ngx_goim_channel_conf_t;
 
 
@@ -371,6 +391,9 @@ struct ngx_goim_channel_s {
                                                  op 20 (recover) */
     unsigned                   online_unsure:1;  /* its ONLINE (first op
                                                  18) not confirmed yet */
+    unsigned                   deflate:1;     /* permessage-deflate
+                                                 negotiated */
+    unsigned                   frag_deflated:1;  /* ch->frag is compressed */
 };
 
 
@@ -408,7 +431,10 @@ extern ngx_goim_comet_worker_t  *ngx_goim_comet_worker;
  *   freed by ngx_goim_opset_free() in the cleanup;
  * - a token's allowed rooms: c->pool, once, at auth;
  * - a message (ngx_goim_comet_msg_t): ngx_alloc(), counted references,
- *   freed by the last ngx_goim_comet_msg_release();
+ *   freed by the last ngx_goim_comet_msg_release(); so are its variants
+ *   (positioned, deflated), each held by the message until it goes;
+ * - the zlib streams of permessage-deflate: one pair per worker, made at
+ *   first use, freed in exit_process (ngx_goim_comet_deflate_free());
  * - an output node: the worker's free list, refilled by ngx_alloc() and
  *   trimmed to NGX_GOIM_COMET_FREE_OUT (ngx_goim_comet_output.c);
  * - a room, a paced broadcast: ngx_alloc(), freed with its last member,
@@ -469,6 +495,14 @@ typedef struct {
 ngx_int_t ngx_goim_comet_ws_read(ngx_goim_channel_t *ch, size_t *pos,
     ngx_goim_comet_ws_in_t *in);
 void ngx_goim_comet_ws_close(ngx_goim_channel_t *ch, ngx_uint_t status);
+
+
+/* ngx_goim_comet_deflate.c: permessage-deflate (RFC 7692) */
+ngx_goim_comet_msg_t *ngx_goim_comet_msg_deflated(ngx_goim_channel_t *ch,
+    ngx_goim_comet_msg_t *msg);
+ngx_int_t ngx_goim_comet_ws_inflate(ngx_goim_channel_t *ch, u_char *data,
+    size_t len, size_t max, ngx_goim_comet_ws_in_t *in);
+void ngx_goim_comet_deflate_free(ngx_goim_comet_worker_t *wk);
 
 
 /* ngx_goim_comet_history.c: room recovery */

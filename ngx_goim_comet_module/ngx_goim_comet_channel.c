@@ -80,6 +80,8 @@ ngx_goim_channel_conf_init(ngx_goim_channel_conf_t *conf)
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->queue_size = NGX_CONF_UNSET_UINT;
     conf->max_accepts = NGX_CONF_UNSET_UINT;
+    conf->deflate = NGX_CONF_UNSET;
+    conf->deflate_min_length = NGX_CONF_UNSET_SIZE;
 }
 
 
@@ -95,6 +97,11 @@ ngx_goim_channel_conf_merge(ngx_conf_t *cf, ngx_goim_channel_conf_t *conf,
 
     /* logic caps a token's accepts at 1024 too */
     ngx_conf_merge_uint_value(conf->max_accepts, prev->max_accepts, 1024);
+
+    /* WebSocket only: a TCP server has no directive for them */
+    ngx_conf_merge_value(conf->deflate, prev->deflate, 0);
+    ngx_conf_merge_size_value(conf->deflate_min_length,
+                              prev->deflate_min_length, 256);
 
     if (conf->max_body > 16 * 1024 * 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1630,6 +1637,8 @@ typedef struct {
 #define NGX_GOIM_CHANNEL_RECORD_FRAG        0x02
 #define NGX_GOIM_CHANNEL_RECORD_ACKS        0x04
 #define NGX_GOIM_CHANNEL_RECORD_POSITIONS   0x08
+#define NGX_GOIM_CHANNEL_RECORD_DEFLATE     0x10   /* negotiated */
+#define NGX_GOIM_CHANNEL_RECORD_FRAG_DEFLATED  0x20
 
 
 /* a plain connection between two packets or before its auth; not TLS */
@@ -1722,7 +1731,10 @@ ngx_goim_channel_export(ngx_goim_channel_t *ch, u_char *p)
     rec.flags = (ch->restricted ? NGX_GOIM_CHANNEL_RECORD_RESTRICTED : 0)
                 | (ch->frag ? NGX_GOIM_CHANNEL_RECORD_FRAG : 0)
                 | (ch->acks ? NGX_GOIM_CHANNEL_RECORD_ACKS : 0)
-                | (ch->positions ? NGX_GOIM_CHANNEL_RECORD_POSITIONS : 0);
+                | (ch->positions ? NGX_GOIM_CHANNEL_RECORD_POSITIONS : 0)
+                | (ch->deflate ? NGX_GOIM_CHANNEL_RECORD_DEFLATE : 0)
+                | (ch->frag_deflated ? NGX_GOIM_CHANNEL_RECORD_FRAG_DEFLATED
+                                     : 0);
     rec.key_len = (uint32_t) ch->node.str.len;
     rec.room_len = (uint32_t) (ch->room ? ch->room->node.str.len : 0);
     rec.naccepts = (uint32_t) ch->accepts.nelts;
@@ -1955,6 +1967,15 @@ ngx_goim_channel_adopt(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
 
     ch->acks = (rec.flags & NGX_GOIM_CHANNEL_RECORD_ACKS) ? 1 : 0;
     ch->positions = (rec.flags & NGX_GOIM_CHANNEL_RECORD_POSITIONS) ? 1 : 0;
+
+    /*
+     * What the client negotiated stays with the connection: it may send
+     * compressed frames, and gets them while this conf has deflate on.
+     */
+    ch->deflate = (ws && (rec.flags & NGX_GOIM_CHANNEL_RECORD_DEFLATE)) ? 1 : 0;
+    ch->frag_deflated = (ch->deflate
+                         && (rec.flags & NGX_GOIM_CHANNEL_RECORD_FRAG_DEFLATED))
+                        ? 1 : 0;
 
     if (rec.flags & NGX_GOIM_CHANNEL_RECORD_RESTRICTED) {
         if (ngx_goim_opset_init(&ch->allowed_ops, allowed, rec.nallowed_ops,

@@ -27,6 +27,11 @@ static void ngx_goim_comet_online_done(void *data,
     ngx_goim_rpc_result_t *res);
 
 
+static ngx_conf_num_bounds_t  ngx_goim_comet_ws_deflate_level_bounds = {
+    ngx_conf_check_num_bounds, 1, 9
+};
+
+
 static ngx_command_t  ngx_goim_comet_commands[] = {
 
     { ngx_string("goim_comet_id"),
@@ -176,6 +181,13 @@ static ngx_command_t  ngx_goim_comet_commands[] = {
       offsetof(ngx_goim_comet_conf_t, drain_window),
       NULL },
 
+    { ngx_string("goim_comet_ws_deflate_level"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      0,
+      offsetof(ngx_goim_comet_conf_t, ws_deflate_level),
+      &ngx_goim_comet_ws_deflate_level_bounds },
+
       ngx_null_command
 };
 
@@ -243,6 +255,7 @@ ngx_goim_comet_create_conf(ngx_cycle_t *cycle)
     ccf->handoff = NGX_CONF_UNSET;
     ccf->handoff_timeout = NGX_CONF_UNSET_MSEC;
     ccf->drain_window = NGX_CONF_UNSET_MSEC;
+    ccf->ws_deflate_level = NGX_CONF_UNSET;
 
     return ccf;
 }
@@ -322,6 +335,9 @@ ngx_goim_comet_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_value(ccf->handoff, 1);
     ngx_conf_init_msec_value(ccf->handoff_timeout, 10000);
     ngx_conf_init_msec_value(ccf->drain_window, 5000);
+
+    /* zlib's own default, and nchan's */
+    ngx_conf_init_value(ccf->ws_deflate_level, 6);
 
     if (ccf->weight > 1000000) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,

@@ -47,8 +47,10 @@ ngx_goim_comet_msg_create(size_t len, ngx_log_t *log)
     msg->epoch = 0;
     msg->seq = 0;
     msg->positioned = NULL;
+    msg->deflated = NULL;
     msg->raw = 0;
     msg->frame = 0;
+    msg->deflate_tried = 0;
 
     return msg;
 }
@@ -60,6 +62,10 @@ ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg)
     if (--msg->refs == 0) {
         if (msg->positioned) {
             ngx_goim_comet_msg_release(msg->positioned);
+        }
+
+        if (msg->deflated) {
+            ngx_goim_comet_msg_release(msg->deflated);
         }
 
         ngx_free(msg);
@@ -89,8 +95,9 @@ ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
 /*
  * Queues a message for the writer.  On TCP an OpRaw batch goes out as its
  * inner packets (the outer header is skipped); on WebSocket every packet,
- * a batch with its outer header, is one binary frame.  force: past the
- * queue's bound (a closing frame).
+ * a batch with its outer header, is one binary frame, compressed when the
+ * channel negotiated permessage-deflate.  force: past the queue's bound
+ * (a closing frame).
  */
 
 ngx_int_t
@@ -98,6 +105,7 @@ ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
     ngx_uint_t force)
 {
     ngx_event_t           *wev;
+    ngx_goim_comet_msg_t  *dm;
     ngx_goim_comet_out_t  *out;
 
     if (ch->state == NGX_GOIM_CHANNEL_CLOSED
@@ -113,6 +121,15 @@ ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
     out = ngx_goim_comet_output_node(ch->worker, ch->connection->log);
     if (out == NULL) {
         return NGX_ERROR;
+    }
+
+    if (ch->deflate && ch->conf->deflate && !msg->frame) {
+        dm = ngx_goim_comet_msg_deflated(ch, msg);
+
+        if (dm) {
+            ch->worker->stats->deflate_frames++;
+            msg = dm;
+        }
     }
 
     msg->refs++;

@@ -84,6 +84,7 @@ ngx_goim_comet_worker_destroy(ngx_goim_comet_worker_t *wk)
 {
     ngx_goim_comet_history_free(wk);
     ngx_goim_comet_output_free_all(wk);
+    ngx_goim_comet_deflate_free(wk);
 
     if (wk->logic_peer) {
         ngx_goim_rpc_peer_close(wk->logic_peer);

@@ -15,8 +15,9 @@
 
 /*
  * WebSocket framing of a channel: frames in, one message (one goim
- * packet) out at a time, control frames answered through the output
- * queue, and the closing frame.
+ * packet) out at a time, inflated if it came compressed (permessage-
+ * deflate), control frames answered through the output queue, and the
+ * closing frame.
  */
 
 
@@ -48,7 +49,8 @@ ngx_goim_comet_ws_read(ngx_goim_channel_t *ch, size_t *pos,
     in->reassembled = 0;
 
     for ( ;; ) {
-        wrc = goim_ws_parse(ch->in + *pos, ch->in_len - *pos, max, &fr);
+        wrc = goim_ws_parse_ext(ch->in + *pos, ch->in_len - *pos, max,
+                                ch->deflate, &fr);
 
         if (wrc == GOIM_WS_AGAIN) {
             return NGX_AGAIN;
@@ -84,6 +86,10 @@ ngx_goim_comet_ws_read(ngx_goim_channel_t *ch, size_t *pos,
         }
 
         if (fr.fin && ch->frag == NULL) {
+            if (fr.rsv1) {
+                return ngx_goim_comet_ws_inflate(ch, payload, plen, max, in);
+            }
+
             in->data = payload;
             in->len = plen;
             return NGX_OK;
@@ -97,6 +103,9 @@ ngx_goim_comet_ws_read(ngx_goim_channel_t *ch, size_t *pos,
                 in->reason = "out of memory";
                 return NGX_ERROR;
             }
+
+            /* compressed, the message is inflated once whole */
+            ch->frag_deflated = fr.rsv1;
         }
 
         if (max - ch->frag_len < plen) {
@@ -107,6 +116,16 @@ ngx_goim_comet_ws_read(ngx_goim_channel_t *ch, size_t *pos,
 
         ngx_memcpy(ch->frag + ch->frag_len, payload, plen);
         ch->frag_len += plen;
+
+        if (fr.fin && ch->frag_deflated) {
+            rc = ngx_goim_comet_ws_inflate(ch, ch->frag, ch->frag_len, max,
+                                           in);
+            ngx_free(ch->frag);
+            ch->frag = NULL;
+            ch->frag_len = 0;
+            ch->frag_deflated = 0;
+            return rc;
+        }
 
         if (fr.fin) {
             /* the caller frees it */

@@ -9,6 +9,8 @@
 #include <ngx_http.h>
 #include <ngx_sha1.h>
 
+#include <goim_ws_deflate.h>
+
 #include "ngx_goim_comet.h"
 
 
@@ -16,7 +18,9 @@
  * goim over WebSocket: the upgrade is checked here, then the connection
  * leaves HTTP for good.  The request and its header buffers are freed so
  * an idle client costs only its channel; bytes the client sent right
- * behind the handshake are handed to the channel first.
+ * behind the handshake are handed to the channel first.  With
+ * goim_comet_ws_deflate on, a permessage-deflate offer is answered here
+ * (goim_ws_deflate.h) and the channel compresses (ngx_goim_comet_deflate.c).
  */
 
 
@@ -29,12 +33,20 @@ typedef struct {
 } ngx_http_goim_comet_loc_conf_t;
 
 
+/* from the upgrade's handler to the takeover */
+typedef struct {
+    ngx_uint_t                 deflate;       /* permessage-deflate agreed */
+} ngx_http_goim_comet_ctx_t;
+
+
 static ngx_int_t ngx_http_goim_comet_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_goim_comet_status_handler(ngx_http_request_t *r);
 static char *ngx_http_goim_comet_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_table_elt_t *ngx_http_goim_comet_header(ngx_http_request_t *r,
     const char *name);
+static ngx_int_t ngx_http_goim_comet_deflate_offer(ngx_http_request_t *r,
+    ngx_str_t *answer);
 static ngx_int_t ngx_http_goim_comet_refuse(ngx_http_request_t *r,
     const char *reason, ngx_uint_t version);
 static void ngx_http_goim_comet_takeover(ngx_event_t *rev);
@@ -100,6 +112,20 @@ static ngx_command_t  ngx_http_goim_comet_commands[] = {
       offsetof(ngx_http_goim_comet_loc_conf_t, channel.max_accepts),
       &ngx_http_goim_comet_max_accepts_bounds },
 
+    { ngx_string("goim_comet_ws_deflate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_goim_comet_loc_conf_t, channel.deflate),
+      NULL },
+
+    { ngx_string("goim_comet_ws_deflate_min_length"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_goim_comet_loc_conf_t, channel.deflate_min_length),
+      NULL },
+
       ngx_null_command
 };
 
@@ -138,12 +164,16 @@ ngx_module_t  ngx_http_goim_comet_module = {
 static ngx_int_t
 ngx_http_goim_comet_handler(ngx_http_request_t *r)
 {
-    u_char            *p;
-    ngx_str_t          key, decoded, accept;
-    ngx_sha1_t         sha1;
-    ngx_table_elt_t   *h;
-    ngx_connection_t  *c;
-    u_char             digest[20], buf[32];
+    u_char                          *p;
+    size_t                           len;
+    ngx_int_t                        rc;
+    ngx_str_t                        key, decoded, accept, ext;
+    ngx_sha1_t                       sha1;
+    ngx_table_elt_t                 *h;
+    ngx_connection_t                *c;
+    ngx_http_goim_comet_ctx_t       *ctx;
+    ngx_http_goim_comet_loc_conf_t  *glcf;
+    u_char                           digest[20], buf[32];
 
     c = r->connection;
 
@@ -218,16 +248,48 @@ ngx_http_goim_comet_handler(ngx_http_request_t *r)
     accept.data = buf;
     ngx_encode_base64(&accept, &(ngx_str_t) { 20, digest });
 
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_goim_comet_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_goim_comet_module);
+
+    ngx_str_null(&ext);
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_comet_module);
+
+    if (glcf->channel.deflate) {
+        rc = ngx_http_goim_comet_deflate_offer(r, &ext);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_goim_comet_refuse(r, "Sec-WebSocket-Extensions "
+                                              "is malformed", 0);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->deflate = (ext.len != 0);
+    }
+
     /*
      * The 101 answer is written by the channel itself, so no output of
      * the request is pending when the request is freed.
      */
 
-    p = ngx_pnalloc(r->pool, sizeof("HTTP/1.1 101 Switching Protocols" CRLF
-                                    "Upgrade: websocket" CRLF
-                                    "Connection: Upgrade" CRLF
-                                    "Sec-WebSocket-Accept: " CRLF CRLF) - 1
-                             + accept.len);
+    len = sizeof("HTTP/1.1 101 Switching Protocols" CRLF
+                 "Upgrade: websocket" CRLF
+                 "Connection: Upgrade" CRLF
+                 "Sec-WebSocket-Accept: " CRLF CRLF) - 1
+          + accept.len;
+
+    if (ext.len) {
+        len += sizeof("Sec-WebSocket-Extensions: " CRLF) - 1 + ext.len;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -242,6 +304,13 @@ ngx_http_goim_comet_handler(ngx_http_request_t *r)
                           "Connection: Upgrade" CRLF
                           "Sec-WebSocket-Accept: ") - 1);
     p = ngx_cpymem(p, accept.data, accept.len);
+
+    if (ext.len) {
+        p = ngx_cpymem(p, CRLF "Sec-WebSocket-Extensions: ",
+                       sizeof(CRLF "Sec-WebSocket-Extensions: ") - 1);
+        p = ngx_cpymem(p, ext.data, ext.len);
+    }
+
     p = ngx_cpymem(p, CRLF CRLF, 4);
     r->headers_out.status_line.len = p - r->headers_out.status_line.data;
 
@@ -290,6 +359,91 @@ ngx_http_goim_comet_header(ngx_http_request_t *r, const char *name)
             return &h[i];
         }
     }
+}
+
+
+/*
+ * The client's permessage-deflate offers, every Sec-WebSocket-Extensions
+ * header in order: answer is the extension accepted, or empty when none
+ * is (offers RFC 7692 §7 says to decline are logged, and the upgrade goes
+ * on without it).  NGX_DECLINED: a header breaks RFC 6455 §9.1's grammar,
+ * which fails the upgrade.
+ */
+
+static ngx_int_t
+ngx_http_goim_comet_deflate_offer(ngx_http_request_t *r, ngx_str_t *answer)
+{
+    size_t                    n;
+    ngx_uint_t                i;
+    ngx_list_part_t          *part;
+    ngx_table_elt_t          *h;
+    goim_ws_deflate_rc_t      rc;
+    goim_ws_deflate_offer_t   offer;
+    char                      buf[128];
+
+    ngx_memzero(&offer, sizeof(goim_ws_deflate_offer_t));
+    rc = GOIM_WS_DEFLATE_NONE;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Sec-WebSocket-Extensions") - 1
+            || ngx_strncasecmp(h[i].key.data,
+                               (u_char *) "Sec-WebSocket-Extensions",
+                               h[i].key.len)
+               != 0)
+        {
+            continue;
+        }
+
+        rc = goim_ws_deflate_offer((char *) h[i].value.data, h[i].value.len,
+                                   &offer);
+
+        if (rc == GOIM_WS_DEFLATE_MALFORMED) {
+            return NGX_DECLINED;
+        }
+
+        if (rc == GOIM_WS_DEFLATE_ACCEPT) {
+            break;
+        }
+    }
+
+    if (offer.declined) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "goim comet: %ui permessage-deflate offer(s) declined, "
+                      "the last: %s", (ngx_uint_t) offer.declined, offer.why);
+    }
+
+    if (rc != GOIM_WS_DEFLATE_ACCEPT) {
+        return NGX_OK;
+    }
+
+    n = goim_ws_deflate_response(&offer, buf, sizeof(buf));
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    answer->data = ngx_pnalloc(r->pool, n);
+    if (answer->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    answer->len = n;
+    ngx_memcpy(answer->data, buf, n);
+
+    return NGX_OK;
 }
 
 
@@ -370,6 +524,7 @@ ngx_http_goim_comet_takeover(ngx_event_t *rev)
     ngx_http_request_t              *r;
     ngx_http_connection_t           *hc;
     ngx_goim_comet_msg_t            *msg;
+    ngx_http_goim_comet_ctx_t       *ctx;
     ngx_http_goim_comet_loc_conf_t  *glcf;
 
     c = rev->data;
@@ -379,6 +534,8 @@ ngx_http_goim_comet_takeover(ngx_event_t *rev)
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_comet_module);
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_goim_comet_module);
+
     ch = ngx_goim_channel_create(c, &glcf->channel, 1,
                                  ngx_http_goim_comet_finalize, c);
 
@@ -387,6 +544,8 @@ ngx_http_goim_comet_takeover(ngx_event_t *rev)
     if (ch == NULL || msg == NULL) {
         goto failed;
     }
+
+    ch->deflate = ctx->deflate;
 
     ngx_memcpy(msg->data, r->headers_out.status_line.data, msg->len);
     msg->frame = 1;
@@ -692,7 +851,27 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "position: recovered, or told the gap is too old.\n"
             "# TYPE goim_comet_recoveries_total counter\n"
             "goim_comet_recoveries_total{result=\"recovered\"} %uA\n"
-            "goim_comet_recoveries_total{result=\"gap\"} %uA\n",
+            "goim_comet_recoveries_total{result=\"gap\"} %uA\n"
+            "# HELP goim_comet_deflate_messages_total Messages for "
+            "permessage-deflate clients: compressed once, sent plain "
+            "(no smaller compressed), sent plain (zlib failed).\n"
+            "# TYPE goim_comet_deflate_messages_total counter\n"
+            "goim_comet_deflate_messages_total{result=\"compressed\"} %uA\n"
+            "goim_comet_deflate_messages_total{result=\"no_smaller\"} %uA\n"
+            "goim_comet_deflate_messages_total{result=\"failed\"} %uA\n"
+            "# HELP goim_comet_deflate_bytes_total The compressed messages' "
+            "bytes, before and after.\n"
+            "# TYPE goim_comet_deflate_bytes_total counter\n"
+            "goim_comet_deflate_bytes_total{stage=\"in\"} %uA\n"
+            "goim_comet_deflate_bytes_total{stage=\"out\"} %uA\n"
+            "# HELP goim_comet_deflate_frames_total Compressed frames queued "
+            "to clients.\n"
+            "# TYPE goim_comet_deflate_frames_total counter\n"
+            "goim_comet_deflate_frames_total %uA\n"
+            "# HELP goim_comet_inflated_total Compressed client messages "
+            "inflated.\n"
+            "# TYPE goim_comet_inflated_total counter\n"
+            "goim_comet_inflated_total %uA\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
             st.packets_out, st.dropped, st.relay_dropped, st.relay_records,
             queued, st.auth_failed, st.kicked, st.bad_input,
@@ -709,7 +888,9 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             ho.freeze_max_us, st.history_msgs, st.history_evicted,
             st.history_dropped, st.recovered_msgs, st.history_breaks,
             st.history_bytes, st.history_streams, st.recover_ok,
-            st.recover_gap);
+            st.recover_gap, st.deflated, st.deflate_skipped,
+            st.deflate_failed, st.deflate_in, st.deflate_out,
+            st.deflate_frames, st.inflated);
 
         ngx_str_set(&r->headers_out.content_type,
                     "text/plain; version=0.0.4");
@@ -734,6 +915,9 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"history\":{\"kept\":%uA,\"evicted\":%uA,\"dropped\":%uA,"
             "\"breaks\":%uA,\"bytes\":%uA,\"streams\":%uA,"
             "\"recovered\":%uA,\"gaps\":%uA,\"recovered_msgs\":%uA},"
+            "\"deflate\":{\"messages\":%uA,\"skipped\":%uA,"
+            "\"failed\":%uA,\"bytes_in\":%uA,\"bytes_out\":%uA,"
+            "\"frames\":%uA,\"inflated\":%uA},"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA,"
             "\"rpc_auth_refused\":%uA}\n",
             &wk->conf->id, workers, st.conns_tcp, st.conns_ws, st.online,
@@ -752,7 +936,10 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             ho.freeze_max_us, st.history_msgs, st.history_evicted,
             st.history_dropped, st.history_breaks, st.history_bytes,
             st.history_streams, st.recover_ok, st.recover_gap,
-            st.recovered_msgs, st.auth_failed, st.kicked, st.bad_input,
+            st.recovered_msgs, st.deflated, st.deflate_skipped,
+            st.deflate_failed, st.deflate_in, st.deflate_out,
+            st.deflate_frames, st.inflated, st.auth_failed, st.kicked,
+            st.bad_input,
             st.rpc_auth_refused);
 
         ngx_str_set(&r->headers_out.content_type, "application/json");

@@ -27,6 +27,14 @@ package Goim::Client;
 # the status of a close frame; ws_frame($opcode, $payload, fin => 0,
 # mask => 0, rsv => 1) builds any client frame, send_raw() sends it.
 # tls => 1 speaks TLS (no certificate check) on either transport.
+# deflate => 1 offers permessage-deflate as browsers do ("permessage-deflate;
+# client_max_window_bits"; headers => [...] sends any other offer);
+# $c->deflate is the server's Sec-WebSocket-Extensions answer when it took
+# the offer (undef otherwise).  A frame with RSV1 set is inflated (each on
+# its own: the answer must say server_no_context_takeover) and {rsv1} is 1
+# in $c->frames; one without the extension negotiated dies.
+# deflate_message($bytes) compresses a client message as RFC 7692 §7.2.1
+# does (the frame then needs rsv => 1); inflate_message($bytes) undoes it.
 #
 # Pure functions: Goim::Client::pack_packet($ver, $op, $seq, $body) and
 # Goim::Client::unpack_packets($bytes) -> list of packets (several back to
@@ -37,6 +45,7 @@ package Goim::Client;
 use strict;
 use warnings;
 
+use Compress::Raw::Zlib qw(Z_OK Z_STREAM_END Z_BUF_ERROR Z_SYNC_FLUSH);
 use Digest::SHA qw(sha1);
 use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 use MIME::Base64 qw(encode_base64);
@@ -74,6 +83,7 @@ use constant {
 };
 
 our @EXPORT_OK = qw(pack_packet unpack_packets ws_frame
+    deflate_message inflate_message
     HEADER_LEN PROTO_VERSION OP_HANDSHAKE OP_HANDSHAKE_REPLY OP_HEARTBEAT
     OP_HEARTBEAT_REPLY OP_SEND_MSG OP_SEND_MSG_REPLY OP_DISCONNECT_REPLY OP_AUTH
     OP_AUTH_REPLY OP_RAW OP_PROTO_READY OP_PROTO_FINISH OP_CHANGE_ROOM
@@ -132,6 +142,34 @@ sub unpack_packets {
     return take_packets(\$bytes);
 }
 
+# permessage-deflate, one message on its own: raw deflate, sync flush, the
+# 00 00 ff ff tail left out
+sub deflate_message {
+    my ($bytes) = @_;
+    my ($d, $st) = Compress::Raw::Zlib::Deflate->new(-WindowBits => -15,
+                                                     -AppendOutput => 1);
+    die "deflate_message: $st\n" unless $d;
+    my $out = '';
+    $d->deflate($bytes, $out) == Z_OK or die "deflate_message: deflate\n";
+    $d->flush($out, Z_SYNC_FLUSH) == Z_OK or die "deflate_message: flush\n";
+    $out =~ s/\x00\x00\xff\xff\z// or die "deflate_message: no sync tail\n";
+    return $out;
+}
+
+sub inflate_message {
+    my ($bytes) = @_;
+    my ($i, $st) = Compress::Raw::Zlib::Inflate->new(-WindowBits => -15,
+                                                     -AppendOutput => 1,
+                                                     -ConsumeInput => 1);
+    die "inflate_message: $st\n" unless $i;
+    my $in = $bytes . "\x00\x00\xff\xff";
+    my $out = '';
+    $st = $i->inflate($in, $out);
+    die "inflate_message: $st\n"
+        unless $st == Z_OK || $st == Z_STREAM_END || $st == Z_BUF_ERROR;
+    return $out;
+}
+
 # a client WebSocket frame: masked, final, unless told otherwise
 sub ws_frame {
     my ($opcode, $payload, %o) = @_;
@@ -188,6 +226,8 @@ sub _upgrade {
             . "Host: $self->{host}:$self->{port}\r\n"
             . "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             . "Sec-WebSocket-Key: $key\r\nSec-WebSocket-Version: 13\r\n"
+            . ($o{deflate} ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                             . "client_max_window_bits\r\n" : '')
             . join('', map { "$_\r\n" } @{$o{headers} // []}) . "\r\n";
     $self->send_raw($req . ($o{early} // '')) or die "Goim::Client: upgrade not sent\n";
     my $deadline = time + $self->{timeout};
@@ -207,11 +247,20 @@ sub _upgrade {
     die "Goim::Client: bad Sec-WebSocket-Accept in $headers\n"
         unless $headers =~ /^Sec-WebSocket-Accept: \Q$accept\E\r?$/mi;
     $self->{response_headers} = $headers;
+    if ($headers =~ /^Sec-WebSocket-Extensions:[ \t]*(.*?)\r?$/mi) {
+        my $ext = $1;
+        die "Goim::Client: an extension answered that was not offered: $ext\n"
+            unless $ext =~ /^permessage-deflate\b/;
+        die "Goim::Client: permessage-deflate without server_no_context_takeover\n"
+            unless $ext =~ /\bserver_no_context_takeover\b/;
+        $self->{deflate} = $ext;
+    }
     $self->{raw} = $rest // '';
     $self->_frames;
 }
 
 sub frames { $_[0]{frames} }
+sub deflate { $_[0]{deflate} }
 
 # reads what arrives within $timeout without taking packets off the queue
 sub pump {
@@ -245,8 +294,16 @@ sub _frames {
         my $payload = substr($self->{raw}, $off, $len);
         substr($self->{raw}, 0, $off + $len, '');
         my $opcode = $b0 & 0x0f;
+        my $rsv1 = ($b0 & 0x40) ? 1 : 0;
+        if ($rsv1) {
+            die "Goim::Client: RSV1 without permessage-deflate\n" unless $self->{deflate};
+            die "Goim::Client: RSV1 on a frame of opcode $opcode\n"
+                unless $opcode == 1 || $opcode == 2;
+            $payload = inflate_message($payload);
+        }
         my $op = length $payload >= 16 ? unpack('x8 l>', $payload) : undef;
-        push @{$self->{frames}}, {opcode => $opcode, len => $len, op => $op, fin => $b0 >> 7};
+        push @{$self->{frames}}, {opcode => $opcode, len => $len, op => $op, fin => $b0 >> 7,
+                                  rsv1 => $rsv1};
         if ($opcode == 8) {
             $self->{close_status} = $len >= 2 ? unpack('n', $payload) : 1005;
             $self->{eof} = 1;

@@ -23,6 +23,11 @@ package Goim::Stack;
 #                           WebSocket close frame of STATUS)
 #   --- goim_ws_frames
 #   NAME OPCODE...          the opcodes of the frames NAME received so far
+#   --- goim_ws_rsv1
+#   NAME BIT...             their RSV1 bits (1: compressed, permessage-deflate)
+#   --- goim_ws_extensions
+#   NAME VALUE              the Sec-WebSocket-Extensions of NAME's 101
+#                           answer ("none": no such header)
 # where <packet> is "op=N seq=N ver=N body=TEXT".  Clients are made in
 # --- init with Goim::Stack::client(NAME, TOKEN, SEQ, transport => 'ws').
 
@@ -226,6 +231,27 @@ sub check {
             $c->pump(0.3);
             Test::More::is(join(' ', map { $_->{opcode} } @{$c->frames}), "@want",
                            "$name - $who frame opcodes");
+        }
+    }
+
+    if (defined(my $spec = $block->goim_ws_rsv1)) {
+        for my $line (split /\n/, $spec) {
+            my ($who, @want) = split /\s+/, $line;
+            my $c = $Clients{$who}{client};
+            Goim::Time::wait_until(sub { $c->pump(0.05); @{$c->frames} >= @want || $c->eof }, 3);
+            $c->pump(0.3);
+            Test::More::is(join(' ', map { $_->{rsv1} } @{$c->frames}), "@want",
+                           "$name - $who frames' RSV1");
+        }
+    }
+
+    if (defined(my $spec = $block->goim_ws_extensions)) {
+        for my $line (split /\n/, $spec) {
+            my ($who, $want) = split /\s+/, $line, 2;
+            $want =~ s/\s+$//;
+            my ($got) = ($Clients{$who}{client}->response_headers // '')
+                        =~ /^Sec-WebSocket-Extensions:[ \t]*(.*?)\r?$/mi;
+            Test::More::is($got // 'none', $want, "$name - $who extensions answered");
         }
     }
 }
