@@ -10,7 +10,9 @@
 # and room recovery (the demo asks for positions: recover: true; the comet
 # here keeps goim_comet_room_history 1000): room messages pushed while the
 # page is disconnected come once each and in order when it reconnects, when
-# it changes back to a room, and after a reload of the page.
+# it changes back to a room, and after a reload of the page.  Last, the
+# page over /subz (goim_comet_ws_deflate on): chromium negotiates
+# permessage-deflate itself and goim.js gets compressed pushes whole.
 use strict;
 use warnings;
 
@@ -79,6 +81,7 @@ http {
         listen 127.0.0.1:$http;
 
         location = /sub { goim_comet_ws; }
+        location = /subz { goim_comet_ws; goim_comet_ws_deflate on; }
         location /goim/ { goim_logic_api; }
         location = /status { goim_comet_status; }
 

@@ -336,6 +336,34 @@ try {
     if (await recovery() !== '') throw new Error(`the recovery line says ${await recovery()}`);
   });
 
+  await check('over /subz (goim_comet_ws_deflate on) chromium negotiates permessage-deflate itself and goim.js gets the compressed pushes whole', async () => {
+    const cdp = await ctx.newCDPSession(page);
+    await cdp.send('Network.enable');
+    let ext = null;
+    cdp.on('Network.webSocketHandshakeResponseReceived', (e) => {
+      for (const [k, v] of Object.entries(e.response.headers)) if (k.toLowerCase() === 'sec-websocket-extensions') ext = v;
+    });
+    const stats = async () => (await (await api('/status')).json()).deflate;
+    const before = await stats();
+    const qz = new URLSearchParams({ ws: wsUrl + 'z', mid: '4246', room: 'live://4246', heartbeat: '1', recover: '0' });
+    await page.goto(`${base}/demo/?${qz}`);
+    await page.waitForFunction(() => document.getElementById('state').textContent === 'connected', null, { timeout: 8000 * scale });
+    // a JSON message well above goim_comet_ws_deflate_min_length, by mid and to the room
+    const big = JSON.stringify({ type: 'chat', room: 'live://4246', lines: Array.from({ length: 12 }, (_, i) => `line ${i} of a message compressed on the wire ✓`) });
+    await push('mids?operation=1001&mids=4246', big);
+    await roomPush('live://4246', big + ' (room)');
+    await waitText(big);
+    await waitText(big + ' (room)');
+    if (!ext || !/^permessage-deflate\b/.test(ext) || !/server_no_context_takeover/.test(ext)) throw new Error(`the 101 answered extensions: ${ext}`);
+    const after = await stats();
+    if (after.frames < before.frames + 2) throw new Error(`compressed frames ${before.frames} -> ${after.frames}`);
+    if (after.bytes_out >= after.bytes_in) throw new Error(`no smaller: ${JSON.stringify(after)}`);
+    // chromium compresses its own messages too (auth, heartbeats): comet inflated them
+    if (after.inflated <= before.inflated) throw new Error(`nothing of the browser's inflated: ${JSON.stringify(after)}`);
+    console.log(`# chromium answered "${ext}"; comet compressed ${after.messages - before.messages} message(s), inflated ${after.inflated - before.inflated} of the browser's`);
+    await cdp.detach();
+  });
+
   report(errors.length === 0, 'no page errors', errors.join('; '));
 } catch (e) {
   report(false, 'browser run', e.message);
