@@ -87,7 +87,7 @@ cli: $(BUILD)/goim-cli
 
 $(BUILD)/goim-cli: $(BUILD)/obj/clients/c/goim-cli.o \
         $(BUILD)/obj/libgoim/goim_packet.o
-	$(CC) $(LDFLAGS) $^ -o $@ -lcrypto
+	$(CC) $(LDFLAGS) $^ -o $@ -lcrypto -lz
 
 modules: $(MODULES)
 

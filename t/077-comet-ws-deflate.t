@@ -2,7 +2,8 @@
 # the negotiation (declined offers, a malformed header), compressed
 # pushes above goim_comet_ws_deflate_min_length and plain ones below it,
 # a message compressed once for every recipient, compressed client frames
-# inflated within goim_comet_max_body, and bad compressed input closed.
+# inflated within goim_comet_max_body, bad compressed input closed, and
+# goim-cli --deflate (the benchmarks' client) inflating what it gets.
 use strict;
 use warnings;
 
@@ -10,6 +11,7 @@ use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client;
 use Goim::Time;
+use Goim::Cli;
 use Compress::Raw::Zlib ();
 
 our $Token = '{"mid":300,"room_id":"live://1","platform":"web","accepts":[1000]}';
@@ -37,6 +39,7 @@ sub ws {
 }
 
 Goim::Stack::setup();
+Goim::Cli::setup();
 run_tests();
 Goim::Stack::teardown();
 
@@ -233,3 +236,25 @@ contrsv 1002
 pingrsv 1002
 --- error_log
 closing with status 1002: reserved bits set in a frame
+
+
+
+=== TEST 10: goim-cli --deflate negotiates, inflates the compressed room push, counts the bytes
+--- init
+Goim::Cli::start('zc', ['-w', '--deflate', '-p', '-n', 2, '-m', 320, '-r', 'live://cli77',
+                        '-d', int(Goim::Time::scaled(5)) + 1, '-e', 2], auth => 2);
+--- request eval
+"POST /goim/push/room?operation=1000&type=live&room=cli77\n$main::Big"
+--- response_body
+{"code":0,"message":""}
+--- goim_cli eval
+"zc client=0 op=1000 seq=0 ver=1 body=$main::Big\nzc client=1 op=1000 seq=0 ver=1 body=$main::Big"
+--- goim_cli_summary
+zc messages 2
+zc deflate_conns 2
+zc deflate_frames 2
+zc inflated_bytes >1200
+zc bad_frames 0
+zc bad_packets 0
+--- goim_cli_exit
+zc 0

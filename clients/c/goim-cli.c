@@ -10,6 +10,8 @@
  * With --ack it acknowledges ensure messages (ops 18 and 19) by id and
  * drops the resends it has seen; with --recover it takes room positions
  * (op 20), names the last ones on reconnect and reads the answer (op 21).
+ * With --deflate it offers permessage-deflate and inflates what comes
+ * compressed; the summary counts the bytes read off the sockets.
  *
  * One thread, one epoll loop, non-blocking sockets.  Whatever the server
  * sends is parsed defensively: bad input is counted, the connection is
@@ -17,7 +19,7 @@
  *
  * One file on purpose, though it is over 1,000 lines: the client is built
  * and copied alone to the machines a benchmark runs from (it needs only
- * libgoim's goim_packet.c and libcrypto), and its parts (options, the
+ * libgoim's goim_packet.c, libcrypto and zlib), and its parts (options, the
  * loop, the two transports, the latency counters) share one client
  * struct and one loop that no other program uses.
  */
@@ -43,6 +45,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include "goim_packet.h"
 
@@ -136,6 +139,7 @@ typedef struct {
     uint64_t     pos_seq[2];    /* room [0] and broadcasts [1], kept across
                                    reconnects */
     unsigned     named[2];      /* named in the last auth */
+    int          deflate;       /* permessage-deflate answered */
 } cli_conn_t;
 
 static struct {
@@ -143,6 +147,7 @@ static struct {
     const char  *target;
     int          ws;
     int          raw;           /* --raw: a frame is a message, no goim */
+    int          deflate;       /* --deflate: offer permessage-deflate */
     const char  *path;
     unsigned     clients;
     const char  *token_tpl;
@@ -214,6 +219,12 @@ static struct {
     uint64_t     ensures, ensure_dups, acks_sent;
     uint64_t     positioned, position_dups, recovered, recovery_gaps;
     uint64_t     report_messages;
+    uint64_t     wire_bytes;    /* read off the client sockets */
+    uint64_t     deflate_conns, deflate_frames, deflate_bytes, inflated_bytes;
+    z_stream     inflate;       /* one for every connection: the server */
+    int          inflate_ready; /* says server_no_context_takeover */
+    uint8_t     *zbuf;
+    size_t       zbuf_cap;
     int32_t      online;
     int          online_seen;
     uint64_t     hist[CLI_HIST_BUCKETS];
@@ -1299,6 +1310,79 @@ bad_frame(cli_conn_t *c, const char *why)
 }
 
 
+/*
+ * A compressed message (RFC 7692) inflated into g.zbuf, each on its own:
+ * the shared stream is reset first.  NULL: bad data or too large.
+ */
+static uint8_t *
+inflate_message(const uint8_t *in, size_t len, size_t *out_len)
+{
+    static const uint8_t  tail[4] = { 0x00, 0x00, 0xff, 0xff };
+    int                   rc, tailed;
+
+    if (!g.inflate_ready) {
+        if (inflateInit2(&g.inflate, -MAX_WBITS) != Z_OK) {
+            die("inflateInit2() failed");
+        }
+        g.inflate_ready = 1;
+    } else if (inflateReset(&g.inflate) != Z_OK) {
+        return NULL;
+    }
+
+    if (g.zbuf == NULL) {
+        g.zbuf_cap = 65536;
+        g.zbuf = xrealloc(NULL, g.zbuf_cap);
+    }
+
+    g.inflate.next_in = (uint8_t *) in;
+    g.inflate.avail_in = (uInt) len;
+    g.inflate.next_out = g.zbuf;
+    g.inflate.avail_out = (uInt) g.zbuf_cap;
+    tailed = 0;
+
+    for ( ;; ) {
+        rc = inflate(&g.inflate, Z_SYNC_FLUSH);
+
+        if (rc == Z_STREAM_END) {
+            break;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            return NULL;
+        }
+
+        if (g.inflate.avail_out == 0) {
+            size_t  used = g.zbuf_cap;
+
+            if (g.zbuf_cap >= CLI_MAX_PACKET) {
+                return NULL;
+            }
+            g.zbuf_cap *= 2;
+            g.zbuf = xrealloc(g.zbuf, g.zbuf_cap);
+            g.inflate.next_out = g.zbuf + used;
+            g.inflate.avail_out = (uInt) (g.zbuf_cap - used);
+            continue;
+        }
+
+        if (g.inflate.avail_in == 0) {
+            if (tailed) {
+                break;
+            }
+            g.inflate.next_in = (uint8_t *) tail;
+            g.inflate.avail_in = sizeof(tail);
+            tailed = 1;
+            continue;
+        }
+
+        if (rc == Z_BUF_ERROR) {
+            return NULL;
+        }
+    }
+
+    *out_len = (size_t) (g.inflate.next_out - g.zbuf);
+    return g.zbuf;
+}
+
+
 /* server WebSocket frames: unmasked, one goim packet per data frame */
 static ssize_t
 parse_ws(cli_conn_t *c, uint8_t *data, size_t len)
@@ -1306,15 +1390,20 @@ parse_ws(cli_conn_t *c, uint8_t *data, size_t len)
     goim_packet_t  p;
     goim_rc_t      rc;
     uint64_t       plen;
-    size_t         off, hl, used, i;
+    size_t         off, hl, used, i, mlen;
     unsigned       opcode;
-    uint8_t       *pl;
+    uint8_t       *pl, *msg;
 
     for (off = 0; len - off >= 2; off += hl + (size_t) plen) {
         pl = data + off;
 
-        if (pl[0] & 0x70) {
+        if (pl[0] & 0x30) {
             return bad_frame(c, "reserved bits set");
+        }
+        if ((pl[0] & 0x40) && (!c->deflate || ((pl[0] & 0x0f) != 0x1
+                                               && (pl[0] & 0x0f) != 0x2)))
+        {
+            return bad_frame(c, "RSV1 without permessage-deflate");
         }
         if (pl[1] & 0x80) {
             return bad_frame(c, "masked server frame");
@@ -1355,14 +1444,26 @@ parse_ws(cli_conn_t *c, uint8_t *data, size_t len)
 
         case 0x1:
         case 0x2:
+            msg = pl + hl;
+            mlen = (size_t) plen;
+
+            if (pl[0] & 0x40) {
+                msg = inflate_message(pl + hl, (size_t) plen, &mlen);
+                if (msg == NULL) {
+                    return bad_frame(c, "bad compressed data");
+                }
+                g.deflate_frames++;
+                g.deflate_bytes += plen;
+                g.inflated_bytes += mlen;
+            }
+
             if (g.raw) {
-                handle_raw_message(pl + hl, (size_t) plen);
+                handle_raw_message(msg, mlen);
                 break;
             }
 
-            rc = goim_packet_parse(pl + hl, (size_t) plen, CLI_MAX_PACKET,
-                                   &p, &used);
-            if (rc != GOIM_OK || used != plen) {
+            rc = goim_packet_parse(msg, mlen, CLI_MAX_PACKET, &p, &used);
+            if (rc != GOIM_OK || used != mlen) {
                 if (g.print) {
                     printf("client=%u bad packet: %s\n", c->idx,
                            rc == GOIM_OK ? "packet length differs from "
@@ -1434,6 +1535,21 @@ parse_ws_handshake(cli_conn_t *c, const uint8_t *data, size_t len)
     }
 
     for (h = strstr(head, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
+        if (g.deflate
+            && strncasecmp(h + 2, "Sec-WebSocket-Extensions:", 25) == 0)
+        {
+            /* what we offered: the server answers it or says nothing */
+            if (strncmp(h + 27 + strspn(h + 27, " \t"), "permessage-deflate",
+                        18) != 0)
+            {
+                goto bad;
+            }
+            c->deflate = 1;
+            g.deflate_conns++;
+        }
+    }
+
+    for (h = strstr(head, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
         if (strncasecmp(h + 2, "Sec-WebSocket-Accept:", 21) == 0) {
             h += 23;
             while (*h == ' ' || *h == '\t') {
@@ -1489,8 +1605,11 @@ ws_start(cli_conn_t *c)
     n = snprintf(buf, sizeof(buf),
                  "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                  "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n",
-                 g.path, g.host_header, key64);
+                 "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                 g.path, g.host_header, key64,
+                 g.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                             "client_max_window_bits\r\n" : "");
+    c->deflate = 0;
 
     conn_queue(c, buf, (size_t) n);
     c->state = ST_WS_HANDSHAKE;
@@ -1640,6 +1759,8 @@ client_read(cli_conn_t *c)
             conn_close(c, 1);
             return;
         }
+
+        g.wire_bytes += (uint64_t) n;
 
         if (c->pend_len) {
             if (c->pend_len + (size_t) n > c->pend_cap) {
@@ -2113,11 +2234,22 @@ summary(double now)
             "  message_bytes  %" PRIu64 "\n"
             "  raw_frames     %" PRIu64 "\n"
             "  hb_replies     %" PRIu64 "\n"
-            "  replies        %" PRIu64 "\n",
+            "  replies        %" PRIu64 "\n"
+            "  wire_bytes     %" PRIu64 "\n",
             now - g.t0, g.clients, g.ws ? "ws" : "tcp", g.connected,
             g.authed, g.alive, g.failed, g.auth_timeouts, g.closed_by_server,
             g.reconnects, g.messages, g.message_bytes, g.raw_frames,
-            g.hb_replies, g.replies);
+            g.hb_replies, g.replies, g.wire_bytes);
+
+    if (g.deflate) {
+        fprintf(stderr,
+                "  deflate_conns  %" PRIu64 "\n"
+                "  deflate_frames %" PRIu64 "\n"
+                "  deflate_bytes  %" PRIu64 "\n"
+                "  inflated_bytes %" PRIu64 "\n",
+                g.deflate_conns, g.deflate_frames, g.deflate_bytes,
+                g.inflated_bytes);
+    }
 
     if (g.online_seen) {
         fprintf(stderr, "  online         %d\n", g.online);
@@ -2334,6 +2466,8 @@ usage(FILE *f)
 "      --path PATH        WebSocket path (default /sub)\n"
 "      --raw              plain WebSocket pub/sub (nchan): no goim auth or\n"
 "                         heartbeats, every frame is one message (implies -w)\n"
+"      --deflate          offer permessage-deflate, inflate compressed frames\n"
+"                         (implies -w)\n"
 "  -n, --clients N        clients to connect (default 1)\n"
 "  -m, --mid A[-B]        mid of client i: A+i, wrapping after B (default 1)\n"
 "  -r, --room ROOM        room id (default none); {r} = i %% --rooms\n"
@@ -2427,6 +2561,7 @@ main(int argc, char **argv)
         { "print-recover", no_argument, NULL, 16 },
         { "room-pos", required_argument, NULL, 17 },
         { "expect-stay", no_argument, NULL, 18 },
+        { "deflate", no_argument, NULL, 19 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -2531,6 +2666,7 @@ main(int argc, char **argv)
         case 15: g.recover = 1; break;
         case 16: g.print_recover = 1; g.recover = 1; break;
         case 18: g.expect_stay = 1; break;
+        case 19: g.deflate = 1; g.ws = 1; break;
         case 17:
             {
                 size_t  n = strspn(optarg, "0123456789");
