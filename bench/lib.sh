@@ -6,7 +6,8 @@
 #                                     /sub, /status, /goim/), with the
 #                                     main-level directives in $STACK_MAIN
 #                                     and the client listeners' parameters
-#                                     in $STACK_LISTEN (e.g. backlog=4096);
+#                                     in $STACK_LISTEN (e.g. backlog=4096),
+#                                     more locations in $STACK_LOCATIONS;
 #                                     logs in $OUT/*.NAME.log
 #   stack_stop                        all of it, waiting for nginx to exit
 #   field_sum FIELD FILE...           a goim-cli summary field, summed
@@ -62,6 +63,7 @@ http {
         location = /sub { goim_comet_ws; }
         location = /status { goim_comet_status; }
         location /goim/ { goim_logic_api; }
+        ${STACK_LOCATIONS:-}
     }
 }
 EOF

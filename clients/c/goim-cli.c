@@ -1988,7 +1988,7 @@ static void
 push_start(void)
 {
     cli_conn_t  *c;
-    char         req[4096], body[512], mids[64];
+    char         req[4096 + 2048], body[2048], mids[64];
     unsigned     i;
     int          n, bl;
 
@@ -2201,10 +2201,11 @@ tick(double now)
 
     if (g.interval > 0 && now >= g.next_report) {
         fprintf(stderr, "goim-cli: %.1fs alive %" PRIu64 " messages %" PRIu64
-                " (%.0f/s) online %d bad %" PRIu64 "\n", now - g.t0, g.alive,
-                g.messages,
+                " (%.0f/s) online %d bad %" PRIu64 " wire %" PRIu64 "\n",
+                now - g.t0, g.alive, g.messages,
                 (double) (g.messages - g.report_messages) / g.interval,
-                g.online, g.bad_packets + g.bad_frames + g.bad_handshakes);
+                g.online, g.bad_packets + g.bad_frames + g.bad_handshakes,
+                g.wire_bytes);
         g.report_messages = g.messages;
         g.next_report += g.interval;
     }
