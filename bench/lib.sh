@@ -2,7 +2,7 @@
 # (bench/ensure.sh, bench/reload.sh): sourced, with TOP, BUILD and OUT set.
 #
 #   stack_start NAME [JOB_FLAGS...]   goim-router, goim-job and an nginx of
-#                                     $WORKERS workers (TCP 4301, HTTP 4302:
+#                                     $WORKERS workers (TCP 4301, HTTP 4302 with the usual base:
 #                                     /sub, /status, /goim/), with the
 #                                     main-level directives in $STACK_MAIN
 #                                     and the client listeners' parameters
@@ -13,12 +13,15 @@
 #   field_sum FIELD FILE...           a goim-cli summary field, summed
 #   cpu_ticks PID...                  utime + stime of the processes, in ticks
 #
-# The stack's internal plane is unauthenticated, on loopback.
+# The stack's internal plane is unauthenticated, on loopback.  Its ports
+# are STACK_BASE (4300) + 1 to 39: a benchmark that may run beside another
+# one sets its own base.
 
 unset GOIM_RPC_SECRET_FILE
 
 NGINX=${NGINX:-/usr/sbin/nginx}
 WORKERS=${WORKERS:-2}
+STACK_BASE=${STACK_BASE:-4300}
 STACK_DAEMONS=()
 
 stack_start() {
@@ -28,10 +31,10 @@ stack_start() {
         while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
     fi
     mkdir -p "$OUT/tmp"
-    "$BUILD/goim-router" --listen 127.0.0.1:4339 --log-level warn \
+    "$BUILD/goim-router" --listen 127.0.0.1:$(( STACK_BASE + 39 )) --log-level warn \
         >"$OUT/router.$name.log" 2>&1 &
     STACK_DAEMONS+=($!)
-    "$BUILD/goim-job" --listen 127.0.0.1:4329 --router 127.0.0.1:4339 \
+    "$BUILD/goim-job" --listen 127.0.0.1:$(( STACK_BASE + 29 )) --router 127.0.0.1:$(( STACK_BASE + 39 )) \
         --log-level warn "$@" >"$OUT/job.$name.log" 2>&1 &
     JOB_PID=$!
     STACK_DAEMONS+=($JOB_PID)
@@ -45,21 +48,21 @@ error_log $OUT/error.$name.log notice;
 pid $OUT/nginx.pid;
 events { worker_connections 20000; }
 goim_comet_id bench;
-goim_comet_logic 127.0.0.1:4319;
-goim_logic_router 127.0.0.1:4339;
-goim_logic_job 127.0.0.1:4329;
+goim_comet_logic 127.0.0.1:$(( STACK_BASE + 19 ));
+goim_logic_router 127.0.0.1:$(( STACK_BASE + 39 ));
+goim_logic_job 127.0.0.1:$(( STACK_BASE + 29 ));
 goim_logic_rpc_timeout 5s;
 ${STACK_MAIN:-}
 stream {
-    server { listen 127.0.0.1:4301 reuseport ${STACK_LISTEN:-}; goim_comet; }
-    server { listen 127.0.0.1:4309; goim_comet_push; }
-    server { listen 127.0.0.1:4319; goim_logic_rpc; }
+    server { listen 127.0.0.1:$(( STACK_BASE + 1 )) reuseport ${STACK_LISTEN:-}; goim_comet; }
+    server { listen 127.0.0.1:$(( STACK_BASE + 9 )); goim_comet_push; }
+    server { listen 127.0.0.1:$(( STACK_BASE + 19 )); goim_logic_rpc; }
 }
 http {
     access_log off;
     client_body_temp_path $OUT/tmp;
     server {
-        listen 127.0.0.1:4302 reuseport ${STACK_LISTEN:-};
+        listen 127.0.0.1:$(( STACK_BASE + 2 )) reuseport ${STACK_LISTEN:-};
         location = /sub { goim_comet_ws; }
         location = /status { goim_comet_status; }
         location /goim/ { goim_logic_api; }
@@ -71,7 +74,7 @@ EOF
     "$NGINX" -p "$OUT" -c "$OUT/nginx.conf"
     # until job has the comet in its list (it fetches it every 5 s)
     for (( t = 0; t < 100; t++ )); do
-        "$BUILD/goim-job" --stats 127.0.0.1:4329 2>/dev/null \
+        "$BUILD/goim-job" --stats 127.0.0.1:$(( STACK_BASE + 29 )) 2>/dev/null \
             | grep -q '^comets=1$' && break
         sleep 0.1
     done
