@@ -75,14 +75,6 @@ progress() {
         2>/dev/null || echo 0
 }
 
-rss_kb() {
-    local p s=0
-    for p in "$@"; do
-        s=$(( s + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0) ))
-    done
-    echo "$s"
-}
-
 # until the clients have $1 messages (for at most $2 s)
 wait_messages() {
     local t

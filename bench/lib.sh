@@ -2,8 +2,8 @@
 # (bench/ensure.sh, bench/reload.sh): sourced, with TOP, BUILD and OUT set.
 #
 #   stack_start NAME [JOB_FLAGS...]   goim-router, goim-job and an nginx of
-#                                     $WORKERS workers (TCP 4301, HTTP 4302 with the usual base:
-#                                     /sub, /status, /goim/), with the
+#                                     $WORKERS workers (TCP 4301, HTTP
+#                                     4302: /sub, /status, /goim/), with the
 #                                     main-level directives in $STACK_MAIN
 #                                     and the client listeners' parameters
 #                                     in $STACK_LISTEN (e.g. backlog=4096),
@@ -12,6 +12,7 @@
 #   stack_stop                        all of it, waiting for nginx to exit
 #   field_sum FIELD FILE...           a goim-cli summary field, summed
 #   cpu_ticks PID...                  utime + stime of the processes, in ticks
+#   rss_kb PID...                     their resident memory, in kB
 #
 # The stack's internal plane is unauthenticated, on loopback.  Its ports
 # are STACK_BASE (4300) + 1 to 39: a benchmark that may run beside another
@@ -99,9 +100,19 @@ field_sum() {
 }
 
 cpu_ticks() {
-    local p s=0
+    proc_sum '{print $14 + $15}' stat "$@"
+}
+
+rss_kb() {
+    proc_sum '/^VmRSS:/ {print $2}' status "$@"
+}
+
+# what awk program $1 reads off /proc/PID/$2, summed over the PIDs
+proc_sum() {
+    local prog=$1 file=$2 p s=0
+    shift 2
     for p in "$@"; do
-        s=$(( s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) ))
+        s=$(( s + $(awk "$prog" "/proc/$p/$file" 2>/dev/null || echo 0) ))
     done
     echo "$s"
 }

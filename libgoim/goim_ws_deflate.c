@@ -2,6 +2,7 @@
  * permessage-deflate negotiation (see goim_ws_deflate.h).
  */
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -19,12 +20,44 @@ const uint8_t  goim_ws_deflate_tail[4] = { 0x00, 0x00, 0xff, 0xff };
 
 
 typedef struct {
-    unsigned        server_no_context_takeover:1;
-    unsigned        client_no_context_takeover:1;
-    unsigned        server_max_window_bits;
-    unsigned        client_max_window_bits;   /* 0, 1 without a value */
+    unsigned        server_no_context_takeover;
+    unsigned        client_no_context_takeover;
+    unsigned        server_max_window_bits;   /* 0: absent */
+    unsigned        client_max_window_bits;   /* 0: absent, 1: no value */
     const char     *bad;                      /* why it is declined */
 } goim_ws_deflate_params_t;
+
+
+/* a parameter of §7.1 and what is wrong with it, if anything */
+typedef struct {
+    const char     *name;
+    size_t          offset;          /* in goim_ws_deflate_params_t */
+    int             window;          /* a window size, 8 to 15 */
+    int             value_needed;    /* window: no default */
+    const char     *valued;          /* a flag given a value */
+    const char     *twice;
+    const char     *range;           /* window: not 8 to 15 */
+} goim_ws_deflate_param_t;
+
+
+static const goim_ws_deflate_param_t  goim_ws_deflate_params[] = {
+    { "server_no_context_takeover",
+      offsetof(goim_ws_deflate_params_t, server_no_context_takeover), 0, 0,
+      "server_no_context_takeover with a value",
+      "server_no_context_takeover given twice", NULL },
+    { "client_no_context_takeover",
+      offsetof(goim_ws_deflate_params_t, client_no_context_takeover), 0, 0,
+      "client_no_context_takeover with a value",
+      "client_no_context_takeover given twice", NULL },
+    { "server_max_window_bits",
+      offsetof(goim_ws_deflate_params_t, server_max_window_bits), 1, 1, NULL,
+      "server_max_window_bits given twice",
+      "server_max_window_bits not 8 to 15" },
+    { "client_max_window_bits",
+      offsetof(goim_ws_deflate_params_t, client_max_window_bits), 1, 0, NULL,
+      "client_max_window_bits given twice",
+      "client_max_window_bits not 8 to 15" },
+};
 
 
 static int
@@ -70,75 +103,48 @@ static void
 goim_ws_deflate_param(goim_ws_deflate_params_t *pm, const char *name,
     size_t nlen, const char *value, size_t vlen, int has_value)
 {
-    unsigned  bits;
-
-#define goim_ws_deflate_is(s)                                                \
-    (nlen == sizeof(s) - 1 && strncasecmp(name, s, nlen) == 0)
+    size_t                          i;
+    unsigned                        bits, *seen;
+    const goim_ws_deflate_param_t  *d;
 
     if (pm->bad) {
         return;
     }
 
-    if (goim_ws_deflate_is("server_no_context_takeover")) {
-        if (has_value) {
-            pm->bad = "server_no_context_takeover with a value";
+    for (i = 0; i < sizeof(goim_ws_deflate_params)
+                    / sizeof(goim_ws_deflate_params[0]); i++)
+    {
+        d = &goim_ws_deflate_params[i];
 
-        } else if (pm->server_no_context_takeover) {
-            pm->bad = "server_no_context_takeover given twice";
+        if (strlen(d->name) != nlen || strncasecmp(name, d->name, nlen) != 0) {
+            continue;
         }
 
-        pm->server_no_context_takeover = 1;
-        return;
-    }
+        seen = (unsigned *) ((char *) pm + d->offset);
 
-    if (goim_ws_deflate_is("client_no_context_takeover")) {
-        if (has_value) {
-            pm->bad = "client_no_context_takeover with a value";
+        if (!d->window) {
+            bits = has_value ? 0 : 1;
 
-        } else if (pm->client_no_context_takeover) {
-            pm->bad = "client_no_context_takeover given twice";
+        } else if (has_value) {
+            bits = goim_ws_deflate_bits(value, vlen);
+
+        } else {
+            /* client_max_window_bits alone: whatever the client uses */
+            bits = d->value_needed ? 0 : 1;
         }
 
-        pm->client_no_context_takeover = 1;
-        return;
-    }
-
-    if (goim_ws_deflate_is("server_max_window_bits")) {
-        bits = has_value ? goim_ws_deflate_bits(value, vlen) : 0;
-
-        if (pm->server_max_window_bits) {
-            pm->bad = "server_max_window_bits given twice";
+        if (*seen) {
+            pm->bad = d->twice;
 
         } else if (bits == 0) {
-            pm->bad = "server_max_window_bits not 8 to 15";
-
-        } else if (bits < 15) {
-            /* one compressed frame serves every client: a 15-bit window */
-            pm->bad = "server_max_window_bits below 15 is not supported";
+            pm->bad = d->window ? d->range : d->valued;
         }
 
-        pm->server_max_window_bits = bits ? bits : 1;
-        return;
-    }
-
-    if (goim_ws_deflate_is("client_max_window_bits")) {
-        bits = has_value ? goim_ws_deflate_bits(value, vlen) : 1;
-
-        if (pm->client_max_window_bits) {
-            pm->bad = "client_max_window_bits given twice";
-
-        } else if (bits == 0) {
-            pm->bad = "client_max_window_bits not 8 to 15";
-        }
-
-        /* whatever window the client uses, ours inflates it (15 bits) */
-        pm->client_max_window_bits = bits ? bits : 1;
+        *seen = bits ? bits : 1;
         return;
     }
 
     pm->bad = "unknown permessage-deflate parameter";
-
-#undef goim_ws_deflate_is
 }
 
 
@@ -274,6 +280,13 @@ goim_ws_deflate_offer(const char *value, size_t len,
 
         if (!pmd || accepted) {
             continue;
+        }
+
+        if (pm.bad == NULL && pm.server_max_window_bits
+            && pm.server_max_window_bits < 15)
+        {
+            /* one compressed frame serves every client: a 15-bit window */
+            pm.bad = "server_max_window_bits below 15 is not supported";
         }
 
         if (pm.bad) {

@@ -190,6 +190,21 @@ sub describe {
     return "op=$p->{op} seq=$p->{seq} ver=$p->{ver} body=$body";
 }
 
+# "NAME VALUE..." lines: the FIELD of each frame NAME received so far
+sub frames_check {
+    my ($name, $spec, $field, $what) = @_;
+    return unless defined $spec;
+    for my $line (split /\n/, $spec) {
+        my ($who, @want) = split /\s+/, $line;
+        my $c = $Clients{$who}{client};
+        # the frames expected, however slow they are; then any extra
+        Goim::Time::wait_until(sub { $c->pump(0.05); @{$c->frames} >= @want || $c->eof }, 3);
+        $c->pump(0.3);
+        Test::More::is(join(' ', map { $_->{$field} } @{$c->frames}), "@want",
+                       "$name - $who $what");
+    }
+}
+
 sub check {
     my ($block) = @_;
     my $name = $block->name;
@@ -222,28 +237,8 @@ sub check {
         }
     }
 
-    if (defined(my $spec = $block->goim_ws_frames)) {
-        for my $line (split /\n/, $spec) {
-            my ($who, @want) = split /\s+/, $line;
-            my $c = $Clients{$who}{client};
-            # the frames expected, however slow they are; then any extra
-            Goim::Time::wait_until(sub { $c->pump(0.05); @{$c->frames} >= @want || $c->eof }, 3);
-            $c->pump(0.3);
-            Test::More::is(join(' ', map { $_->{opcode} } @{$c->frames}), "@want",
-                           "$name - $who frame opcodes");
-        }
-    }
-
-    if (defined(my $spec = $block->goim_ws_rsv1)) {
-        for my $line (split /\n/, $spec) {
-            my ($who, @want) = split /\s+/, $line;
-            my $c = $Clients{$who}{client};
-            Goim::Time::wait_until(sub { $c->pump(0.05); @{$c->frames} >= @want || $c->eof }, 3);
-            $c->pump(0.3);
-            Test::More::is(join(' ', map { $_->{rsv1} } @{$c->frames}), "@want",
-                           "$name - $who frames' RSV1");
-        }
-    }
+    frames_check($name, scalar $block->goim_ws_frames, 'opcode', 'frame opcodes');
+    frames_check($name, scalar $block->goim_ws_rsv1, 'rsv1', "frames' RSV1");
 
     if (defined(my $spec = $block->goim_ws_extensions)) {
         for my $line (split /\n/, $spec) {
