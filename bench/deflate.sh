@@ -15,6 +15,11 @@
 #   mid       MID_PUSHES pushes by mid at MID_RATE/s, each to one
 #             subscriber: a message per recipient, so each is compressed
 #             for one delivery (the worst case for deflate's CPU)
+#   worker    the workers' resident growth over both push phases (the
+#             zlib streams, made at the first compressed message)
+#
+# Three rows: plain, deflate at goim_comet_ws_deflate_level 6 (the
+# default), and at level 1 (LEVELS="6 1").
 #
 #   bench/deflate.sh                    # SUBS=10000
 #   SUBS=2000 ROOM_PUSHES=10 bench/deflate.sh
@@ -30,8 +35,8 @@ OUT=$BUILD/bench/deflate
 SUBS=${SUBS:-10000}
 ROOM_PUSHES=${ROOM_PUSHES:-20}
 ROOM_RATE=${ROOM_RATE:-2}
-MID_PUSHES=${MID_PUSHES:-2000}
-MID_RATE=${MID_RATE:-200}
+MID_PUSHES=${MID_PUSHES:-4000}
+MID_RATE=${MID_RATE:-400}
 PER_PROC=${PER_PROC:-5000}
 MID0=300000
 WORKERS=${WORKERS:-1}
@@ -86,7 +91,7 @@ wait_messages() {
 }
 
 run() {
-    local mode=$1 path=$2 flags=$3 procs i n first ws rss0 rss1 cpu0 cpu1 \
+    local mode=$1 path=$2 flags=$3 rss2 procs i n first ws rss0 rss1 cpu0 cpu1 \
           cli0 cli1 wire0 wire1 got0 got1 room mcpu0 mcpu1 mwire0 mwire1 \
           mgot0 mgot1 hz
     rm -f "$OUT"/client.*.err "$OUT"/client.*.out "$OUT"/push.*.err
@@ -148,6 +153,8 @@ run() {
     mgot1=$(progress 6); mwire1=$(progress 13)
     # shellcheck disable=SC2086
     mcpu1=$(cpu_ticks $ws)
+    # shellcheck disable=SC2086
+    rss2=$(rss_kb $ws)
 
     curl -s http://$HTTP/status >"$OUT/status.$mode.json" || true
 
@@ -156,14 +163,14 @@ run() {
     PIDS=()
     stack_stop
 
-    python3 - "$mode" "$hz" "$SUBS" "$rss0" "$rss1" \
+    python3 - "$mode" "$hz" "$SUBS" "$rss0" "$rss1" "$rss2" \
         "$(( got1 - got0 ))" "$(( wire1 - wire0 ))" "$(( cpu1 - cpu0 ))" \
         "$(( cli1 - cli0 ))" "$(( mgot1 - mgot0 ))" "$(( mwire1 - mwire0 ))" \
         "$(( mcpu1 - mcpu0 ))" "$(field_sum deflate_conns "$OUT"/client.*.err)" \
         "$(field_sum bad_frames "$OUT"/client.*.err)" \
         "$OUT/status.$mode.json" "${#BODY}" <<'PY'
 import json, sys
-(mode, hz, subs, rss0, rss1, got, wire, cpu, cli, mgot, mwire, mcpu, dconns,
+(mode, hz, subs, rss0, rss1, rss2, got, wire, cpu, cli, mgot, mwire, mcpu, dconns,
  bad, status, body) = sys.argv[1:]
 hz, subs, got, wire, cpu, cli = int(hz), int(subs), int(got), int(wire), int(cpu), int(cli)
 mgot, mwire, mcpu = int(mgot), int(mwire), int(mcpu)
@@ -177,13 +184,17 @@ ratio = f"{d['bytes_out'] / d['bytes_in']:.2f}" if d.get("bytes_in") else "-"
 print(f"| {mode} | {subs} ({dconns} deflate) | {(int(rss1) - int(rss0)) * 1024 / subs:.0f} | "
       f"{got} | {per(wire, got)} | {us(cpu, got)} | {us(cli, got)} | "
       f"{mgot} | {per(mwire, mgot)} | {us(mcpu, mgot)} | "
+      f"{int(rss2) - int(rss1)} | "
       f"{d.get('messages', 0)} / {d.get('frames', 0)} | {ratio} | {bad} |")
 PY
 }
 
 echo "body: ${#BODY} bytes of JSON ($OUT/body.json)"
 echo
-echo "| mode | subscribers | nginx RSS bytes / connection | room deliveries | wire bytes / delivery | nginx CPU us / delivery | client CPU us / delivery | mid deliveries | wire bytes / delivery | nginx CPU us / delivery | messages compressed / compressed frames | compressed / original | bad frames |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| mode | subscribers | nginx RSS bytes / connection | room deliveries | wire bytes / delivery | nginx CPU us / delivery | client CPU us / delivery | mid deliveries | wire bytes / delivery | nginx CPU us / delivery | worker RSS growth over the pushes, kB | messages compressed / compressed frames | compressed / original | bad frames |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 run plain /sub ""
-run deflate /subz --deflate
+for level in ${LEVELS:-6 1}; do
+    STACK_MAIN="goim_comet_ws_deflate_level $level;"
+    run "deflate-$level" /subz --deflate
+done
