@@ -259,7 +259,8 @@ clean:
 # benchmarks (not run by make test): build/bench/<name>
 
 bench: $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench \
-       $(BUILD)/bench/produce $(BUILD)/bench/push_rpc daemons modules cli
+       $(BUILD)/bench/produce $(BUILD)/bench/push_rpc \
+       $(BUILD)/bench/zlib_cost daemons modules cli
 
 $(BUILD)/bench/router_bench: bench/router_bench.c \
         $(BUILD)/obj/goim-router/session.o $(LIB_OBJS)
@@ -275,6 +276,11 @@ $(BUILD)/bench/router_rpc_bench: bench/router_rpc_bench.c $(LIB_OBJS)
 $(BUILD)/bench/push_rpc: bench/push_rpc.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS)
+
+# one message through zlib as comet's permessage-deflate does
+$(BUILD)/bench/zlib_cost: bench/zlib_cost.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ -lz
 
 # goim PushMsg records into Kafka, for bench/job-kafka.pl
 $(BUILD)/bench/produce: bench/produce.c $(BUILD)/obj/gen/goim.pb-c.o
