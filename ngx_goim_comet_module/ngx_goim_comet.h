@@ -232,9 +232,13 @@ struct ngx_goim_comet_worker_s {
     ngx_goim_comet_out_t      *free_out;      /* output nodes to reuse */
     ngx_uint_t                 nfree_out;
 
-    /* channel writes this turn of the event loop (a fan-out's slices) */
-    ngx_uint_t                 writes;
-    ngx_event_t                turn_event;
+    /*
+     * Write events of channels with output queued, in order: a long
+     * fan-out is written from here in slices (ngx_goim_comet_output.c),
+     * and write_event is posted while the queue is not empty.
+     */
+    ngx_queue_t                write_posted;
+    ngx_event_t                write_event;
 
     /*
      * The reload hand-off, NULL without it; quit is its hook for the
@@ -435,11 +439,6 @@ void ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data,
 void ngx_goim_channel_close_all(ngx_goim_comet_worker_t *wk);
 ngx_goim_channel_t *ngx_goim_channel_lookup(ngx_goim_comet_worker_t *wk,
     ngx_str_t *key);
-/* the writes of a turn of the event loop counted afresh (worker.c arms it) */
-void ngx_goim_channel_turn_handler(ngx_event_t *ev);
-
-/* writes a turn of the event loop: ~2 ms of a fan-out's (6 us each) */
-#define NGX_GOIM_CHANNEL_SLICE  256
 ngx_int_t ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op);
 void ngx_goim_channel_kick(ngx_goim_channel_t *ch);
 
@@ -499,6 +498,8 @@ ngx_int_t ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch,
 ngx_int_t ngx_goim_channel_push(ngx_goim_channel_t *ch,
     ngx_goim_comet_msg_t *msg);
 ngx_int_t ngx_goim_comet_output_flush(ngx_goim_channel_t *ch);
+/* wk->write_event's handler (worker.c arms it) */
+void ngx_goim_comet_output_write_posted(ngx_event_t *ev);
 void ngx_goim_comet_output_free(ngx_goim_channel_t *ch);
 void ngx_goim_comet_output_free_all(ngx_goim_comet_worker_t *wk);
 

@@ -1446,24 +1446,6 @@ ngx_goim_channel_write_handler(ngx_event_t *wev)
         return;
     }
 
-    /*
-     * A long fan-out is written in slices: past NGX_GOIM_CHANNEL_SLICE
-     * writes in one turn of the event loop the rest waits for the next
-     * turn, so that what came meanwhile (a push API call and its answer,
-     * an RPC reply, a new client) is not held behind thousands of writes.
-     */
-    if (wk->writes >= NGX_GOIM_CHANNEL_SLICE) {
-        if (!wk->turn_event.posted) {
-            /* first in the next turn: the count starts again there */
-            ngx_post_event(&wk->turn_event, &ngx_posted_next_events);
-        }
-
-        ngx_post_event(wev, &ngx_posted_next_events);
-        return;
-    }
-
-    wk->writes++;
-
     if (ngx_goim_comet_output_flush(ch) == NGX_ERROR) {
         ngx_goim_channel_close(ch, "write failed");
     }
@@ -1472,15 +1454,6 @@ ngx_goim_channel_write_handler(ngx_event_t *wev)
     if (wk->poll) {
         wk->poll(wk);
     }
-}
-
-
-void
-ngx_goim_channel_turn_handler(ngx_event_t *ev)
-{
-    ngx_goim_comet_worker_t *wk = ev->data;
-
-    wk->writes = 0;
 }
 
 
