@@ -40,6 +40,7 @@ typedef struct {
     ngx_atomic_uint_t          packets_out;   /* written to clients */
     ngx_atomic_uint_t          dropped;       /* a client's queue was full */
     ngx_atomic_uint_t          relay_dropped; /* a worker's queue was full */
+    ngx_atomic_uint_t          write_slices;  /* writes left for a next turn */
     ngx_atomic_uint_t          auth_failed;
     ngx_atomic_uint_t          kicked;
     ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */

@@ -196,6 +196,7 @@ ngx_goim_comet_output_write_posted(ngx_event_t *ev)
     }
 
     if (!ngx_queue_empty(&wk->write_posted)) {
+        wk->stats->write_slices++;
         ngx_post_event(ev, &ngx_posted_next_events);
     }
 }
