@@ -277,6 +277,14 @@ struct ngx_goim_comet_msg_s {
 
     unsigned                   raw:1;         /* an OpRaw batch */
     unsigned                   frame:1;       /* bytes ready for the wire */
+    unsigned                   ws_head_len:4; /* ws_head written, 0 not yet */
+
+    /*
+     * Room for the WebSocket frame header right before the data, written
+     * once, right-aligned, by the first WebSocket recipient: the frame is
+     * then one piece for every one of them, written with one send().
+     */
+    u_char                     ws_head[10];
     u_char                     data[1];
 };
 
@@ -286,9 +294,6 @@ struct ngx_goim_comet_out_s {
     ngx_goim_comet_msg_t      *msg;
     u_char                    *pos;
     u_char                    *last;
-    u_char                     hdr[10];       /* WebSocket frame header */
-    u_char                     hdr_pos;
-    u_char                     hdr_len;
     u_char                     uncounted;     /* not in ch->queued */
 };
 

@@ -1649,8 +1649,7 @@ ngx_goim_channel_export_size(ngx_goim_channel_t *ch)
     }
 
     for (out = ch->out; out; out = out->next) {
-        size += sizeof(uint32_t) + (out->hdr_len - out->hdr_pos)
-                + (out->last - out->pos);
+        size += sizeof(uint32_t) + (out->last - out->pos);
     }
 
     return size;
@@ -1729,10 +1728,9 @@ ngx_goim_channel_export(ngx_goim_channel_t *ch, u_char *p)
     p = ngx_cpymem(p, ch->frag, ch->frag_len);
 
     for (out = ch->out; out; out = out->next) {
-        n = (uint32_t) ((out->hdr_len - out->hdr_pos) + (out->last - out->pos));
+        n = (uint32_t) (out->last - out->pos);
         p = ngx_cpymem(p, &n, sizeof(uint32_t));
-        p = ngx_cpymem(p, out->hdr + out->hdr_pos, out->hdr_len - out->hdr_pos);
-        p = ngx_cpymem(p, out->pos, out->last - out->pos);
+        p = ngx_cpymem(p, out->pos, n);
     }
 
     ch->moving_from = ch->state;

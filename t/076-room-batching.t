@@ -62,7 +62,9 @@ for my $i (1 .. 30) {
 my $answered = grep { local $/; my $a = readline($_) // ''; $a =~ m{^HTTP/1\.\d 200} } @socks;
 Test::More::is($answered, 30, 'all 30 answered 200 (taken)');
 my @got;
-while (@got < 30 and my $p = $c->read_packet(Goim::Time::scaled(5))) {
+# on a loaded machine some pushes may come after the second batch left: the
+# room is busy by then, and their batch waits for room_wait (10 s)
+while (@got < 30 and my $p = $c->read_packet(Goim::Time::scaled(20))) {
     push @got, $p;
 }
 Test::More::is(main::bodies(@got), join(' ', map { "m$_" } 1 .. 30), 'all 30, in order');
