@@ -52,6 +52,8 @@ ADDRS_PER_PROC=2
 WATCH=(python3 "$TOP/bench/watch.py" --job 127.0.0.1:4329 --status 127.0.0.1:4302)
 
 mkdir -p "$OUT"
+# a bigger run's client files would be added up with this one's
+rm -f "$OUT"/client.*.err "$OUT"/client.*.out "$OUT"/probes.*
 
 # shellcheck source=bench/lib.sh
 . "$TOP/bench/lib.sh"

@@ -40,6 +40,7 @@ typedef struct {
     ngx_atomic_uint_t          packets_out;   /* written to clients */
     ngx_atomic_uint_t          dropped;       /* a client's queue was full */
     ngx_atomic_uint_t          relay_dropped; /* a worker's queue was full */
+    ngx_atomic_uint_t          write_slices;  /* writes left for a next turn */
     ngx_atomic_uint_t          auth_failed;
     ngx_atomic_uint_t          kicked;
     ngx_atomic_uint_t          bad_input;     /* closed for a bad packet */
@@ -247,9 +248,13 @@ struct ngx_goim_comet_worker_s {
     ngx_goim_comet_out_t      *free_out;      /* output nodes to reuse */
     ngx_uint_t                 nfree_out;
 
-    /* channel writes this turn of the event loop (a fan-out's slices) */
-    ngx_uint_t                 writes;
-    ngx_event_t                turn_event;
+    /*
+     * Write events of channels with output queued, in order: a long
+     * fan-out is written from here in slices (ngx_goim_comet_output.c),
+     * and write_event is posted while the queue is not empty.
+     */
+    ngx_queue_t                write_posted;
+    ngx_event_t                write_event;
 
     /*
      * The reload hand-off, NULL without it; quit is its hook for the
@@ -288,8 +293,16 @@ struct ngx_goim_comet_msg_s {
 
     unsigned                   raw:1;         /* an OpRaw batch */
     unsigned                   frame:1;       /* bytes ready for the wire */
+    unsigned                   ws_head_len:4; /* ws_head written, 0 not yet */
     unsigned                   deflate_tried:1;  /* deflated is NULL: sent
                                                  as it is */
+
+    /*
+     * Room for the WebSocket frame header right before the data, written
+     * once, right-aligned, by the first WebSocket recipient: the frame is
+     * then one piece for every one of them, written with one send().
+     */
+    u_char                     ws_head[10];
     u_char                     data[1];
 };
 
@@ -299,9 +312,6 @@ struct ngx_goim_comet_out_s {
     ngx_goim_comet_msg_t      *msg;
     u_char                    *pos;
     u_char                    *last;
-    u_char                     hdr[10];       /* WebSocket frame header */
-    u_char                     hdr_pos;
-    u_char                     hdr_len;
     u_char                     uncounted;     /* not in ch->queued */
 };
 
@@ -461,11 +471,6 @@ void ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data,
 void ngx_goim_channel_close_all(ngx_goim_comet_worker_t *wk);
 ngx_goim_channel_t *ngx_goim_channel_lookup(ngx_goim_comet_worker_t *wk,
     ngx_str_t *key);
-/* the writes of a turn of the event loop counted afresh (worker.c arms it) */
-void ngx_goim_channel_turn_handler(ngx_event_t *ev);
-
-/* writes a turn of the event loop: ~2 ms of a fan-out's (6 us each) */
-#define NGX_GOIM_CHANNEL_SLICE  256
 ngx_int_t ngx_goim_channel_accepts(ngx_goim_channel_t *ch, int32_t op);
 void ngx_goim_channel_kick(ngx_goim_channel_t *ch);
 
@@ -533,6 +538,8 @@ ngx_int_t ngx_goim_channel_enqueue_raw(ngx_goim_channel_t *ch,
 ngx_int_t ngx_goim_channel_push(ngx_goim_channel_t *ch,
     ngx_goim_comet_msg_t *msg);
 ngx_int_t ngx_goim_comet_output_flush(ngx_goim_channel_t *ch);
+/* wk->write_event's handler (worker.c arms it) */
+void ngx_goim_comet_output_write_posted(ngx_event_t *ev);
 void ngx_goim_comet_output_free(ngx_goim_channel_t *ch);
 void ngx_goim_comet_output_free_all(ngx_goim_comet_worker_t *wk);
 

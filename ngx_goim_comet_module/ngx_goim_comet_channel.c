@@ -1453,24 +1453,6 @@ ngx_goim_channel_write_handler(ngx_event_t *wev)
         return;
     }
 
-    /*
-     * A long fan-out is written in slices: past NGX_GOIM_CHANNEL_SLICE
-     * writes in one turn of the event loop the rest waits for the next
-     * turn, so that what came meanwhile (a push API call and its answer,
-     * an RPC reply, a new client) is not held behind thousands of writes.
-     */
-    if (wk->writes >= NGX_GOIM_CHANNEL_SLICE) {
-        if (!wk->turn_event.posted) {
-            /* first in the next turn: the count starts again there */
-            ngx_post_event(&wk->turn_event, &ngx_posted_next_events);
-        }
-
-        ngx_post_event(wev, &ngx_posted_next_events);
-        return;
-    }
-
-    wk->writes++;
-
     if (ngx_goim_comet_output_flush(ch) == NGX_ERROR) {
         ngx_goim_channel_close(ch, "write failed");
     }
@@ -1479,15 +1461,6 @@ ngx_goim_channel_write_handler(ngx_event_t *wev)
     if (wk->poll) {
         wk->poll(wk);
     }
-}
-
-
-void
-ngx_goim_channel_turn_handler(ngx_event_t *ev)
-{
-    ngx_goim_comet_worker_t *wk = ev->data;
-
-    wk->writes = 0;
 }
 
 
@@ -1685,8 +1658,7 @@ ngx_goim_channel_export_size(ngx_goim_channel_t *ch)
     }
 
     for (out = ch->out; out; out = out->next) {
-        size += sizeof(uint32_t) + (out->hdr_len - out->hdr_pos)
-                + (out->last - out->pos);
+        size += sizeof(uint32_t) + (out->last - out->pos);
     }
 
     return size;
@@ -1768,10 +1740,9 @@ ngx_goim_channel_export(ngx_goim_channel_t *ch, u_char *p)
     p = ngx_cpymem(p, ch->frag, ch->frag_len);
 
     for (out = ch->out; out; out = out->next) {
-        n = (uint32_t) ((out->hdr_len - out->hdr_pos) + (out->last - out->pos));
+        n = (uint32_t) (out->last - out->pos);
         p = ngx_cpymem(p, &n, sizeof(uint32_t));
-        p = ngx_cpymem(p, out->hdr + out->hdr_pos, out->hdr_len - out->hdr_pos);
-        p = ngx_cpymem(p, out->pos, out->last - out->pos);
+        p = ngx_cpymem(p, out->pos, n);
     }
 
     ch->moving_from = ch->state;

@@ -67,9 +67,10 @@ ngx_goim_comet_worker_create(ngx_cycle_t *cycle)
     wk->nworkers = 1;
     wk->stats = &wk->local_stats;
 
-    wk->turn_event.handler = ngx_goim_channel_turn_handler;
-    wk->turn_event.data = wk;
-    wk->turn_event.log = cycle->log;
+    ngx_queue_init(&wk->write_posted);
+    wk->write_event.handler = ngx_goim_comet_output_write_posted;
+    wk->write_event.data = wk;
+    wk->write_event.log = cycle->log;
 
     ngx_goim_comet_worker = wk;
 

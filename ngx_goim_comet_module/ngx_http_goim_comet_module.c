@@ -757,6 +757,11 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# TYPE goim_comet_dropped_total counter\n"
             "goim_comet_dropped_total{reason=\"client_queue_full\"} %uA\n"
             "goim_comet_dropped_total{reason=\"worker_queue_full\"} %uA\n"
+            "# HELP goim_comet_write_slices_total Times a worker left the "
+            "rest of its writes (a long fan-out) for the next turn of its "
+            "event loop.\n"
+            "# TYPE goim_comet_write_slices_total counter\n"
+            "goim_comet_write_slices_total %uA\n"
             "# HELP goim_comet_worker_records_total Records passed between "
             "workers.\n"
             "# TYPE goim_comet_worker_records_total counter\n"
@@ -873,8 +878,8 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# TYPE goim_comet_inflated_total counter\n"
             "goim_comet_inflated_total %uA\n",
             st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
-            st.packets_out, st.dropped, st.relay_dropped, st.relay_records,
-            queued, st.auth_failed, st.kicked, st.bad_input,
+            st.packets_out, st.dropped, st.relay_dropped, st.write_slices,
+            st.relay_records, queued, st.auth_failed, st.kicked, st.bad_input,
             st.locks_recovered, st.token_refused, workers,
             ngx_goim_comet_relay_hop_percentile(&st, 500),
             ngx_goim_comet_relay_hop_percentile(&st, 990),
@@ -903,7 +908,8 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"rpc\":{\"link_resets\":%uA,\"link_auth_failed\":%uA,"
             "\"sessions_paused\":%uA},"
             "\"messages\":{\"push_calls\":%uA,\"out\":%uA,"
-            "\"dropped\":%uA,\"dropped_worker_queue\":%uA},"
+            "\"dropped\":%uA,\"dropped_worker_queue\":%uA,"
+            "\"write_slices\":%uA},"
             "\"workers_queue\":{\"records\":%uA,\"queued_bytes\":%uL,"
             "\"hop_us_p50\":%ui,\"hop_us_p99\":%ui,\"hop_us_p999\":%ui,"
             "\"keys\":%ui},\"locks_recovered\":%uA,\"token_refused\":%uA,"
@@ -923,7 +929,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             &wk->conf->id, workers, st.conns_tcp, st.conns_ws, st.online,
             st.rooms, st.rpc.link_resets, st.rpc.link_auth_failed,
             st.rpc.sessions_paused, st.push_calls, st.packets_out, st.dropped,
-            st.relay_dropped, st.relay_records, queued,
+            st.relay_dropped, st.write_slices, st.relay_records, queued,
             ngx_goim_comet_relay_hop_percentile(&st, 500),
             ngx_goim_comet_relay_hop_percentile(&st, 990),
             ngx_goim_comet_relay_hop_percentile(&st, 999), keys,
