@@ -503,8 +503,8 @@ void ngx_goim_comet_ws_close(ngx_goim_channel_t *ch, ngx_uint_t status);
 
 
 /* ngx_goim_comet_deflate.c: permessage-deflate (RFC 7692) */
-ngx_goim_comet_msg_t *ngx_goim_comet_msg_deflated(ngx_goim_channel_t *ch,
-    ngx_goim_comet_msg_t *msg);
+ngx_int_t ngx_goim_comet_deflate(ngx_goim_comet_worker_t *wk, u_char *data,
+    size_t len, u_char **out, size_t *out_len, ngx_log_t *log);
 ngx_int_t ngx_goim_comet_ws_inflate(ngx_goim_channel_t *ch, u_char *data,
     size_t len, size_t max, ngx_goim_comet_ws_in_t *in);
 void ngx_goim_comet_deflate_free(ngx_goim_comet_worker_t *wk);

@@ -24,13 +24,16 @@
  * reset for each message, whatever its number of connections.  An
  * outgoing message is compressed once, at its first compressing
  * recipient, and the frame made (RSV1 set) is shared by every other one,
- * as the message itself is.
+ * as the message itself is (ngx_goim_comet_output.c keeps it with the
+ * message: this file calls nothing above it).
  */
 
 
 typedef struct {
     z_stream                   deflate;
     z_stream                   inflate;
+    u_char                    *buf;           /* deflate's output */
+    size_t                     size;
     unsigned                   deflate_ready:1;
     unsigned                   inflate_ready:1;
 } ngx_goim_comet_deflate_t;
@@ -61,37 +64,26 @@ ngx_goim_comet_deflate_get(ngx_goim_comet_worker_t *wk, ngx_log_t *log)
 
 
 /*
- * The compressed frame of msg for ch, made at the first call and kept with
- * the message; NULL: msg goes as it is (under the channel's threshold, no
- * smaller compressed, or zlib failed, counted and logged).
+ * data compressed as RFC 7692 §7.2.1 says, into the worker's buffer
+ * (*out, valid until the next call): raw deflate, a sync flush, its
+ * 00 00 ff ff left out.  NGX_DECLINED: no smaller than data (counted);
+ * NGX_ERROR: zlib or memory failed (counted and logged).
  */
 
-ngx_goim_comet_msg_t *
-ngx_goim_comet_msg_deflated(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
+ngx_int_t
+ngx_goim_comet_deflate(ngx_goim_comet_worker_t *wk, u_char *data, size_t len,
+    u_char **out, size_t *out_len, ngx_log_t *log)
 {
     int                        rc;
     u_char                    *buf;
-    size_t                     bound, clen, hlen;
+    size_t                     bound, clen;
     z_stream                  *zs;
-    ngx_log_t                 *log;
-    ngx_goim_comet_msg_t      *dm;
     ngx_goim_comet_stats_t    *st;
     ngx_goim_comet_deflate_t  *d;
 
-    if (msg->len < ch->conf->deflate_min_length) {
-        return NULL;
-    }
+    st = wk->stats;
 
-    if (msg->deflate_tried) {
-        return msg->deflated;
-    }
-
-    msg->deflate_tried = 1;
-
-    log = ch->connection->log;
-    st = ch->worker->stats;
-
-    d = ngx_goim_comet_deflate_get(ch->worker, log);
+    d = ngx_goim_comet_deflate_get(wk, log);
     if (d == NULL) {
         goto failed;
     }
@@ -100,8 +92,8 @@ ngx_goim_comet_msg_deflated(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
 
     if (!d->deflate_ready) {
         /* raw deflate (no zlib header), the 15-bit window negotiated */
-        rc = deflateInit2(zs, (int) ch->worker->conf->ws_deflate_level,
-                          Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+        rc = deflateInit2(zs, (int) wk->conf->ws_deflate_level, Z_DEFLATED,
+                          -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
         if (rc != Z_OK) {
             ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "goim comet: deflateInit2() failed: %d", rc);
@@ -115,64 +107,58 @@ ngx_goim_comet_msg_deflated(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
     }
 
     /* deflateBound() is for Z_FINISH: a sync flush adds its empty block */
-    bound = deflateBound(zs, msg->len) + 16;
+    bound = deflateBound(zs, len) + 16;
 
-    buf = ngx_alloc(bound, log);
-    if (buf == NULL) {
-        goto failed;
+    if (d->size < bound) {
+        /* the largest message so far: messages have a bound of their own */
+        buf = ngx_alloc(bound, log);
+        if (buf == NULL) {
+            goto failed;
+        }
+
+        if (d->buf) {
+            ngx_free(d->buf);
+        }
+
+        d->buf = buf;
+        d->size = bound;
     }
 
-    zs->next_in = msg->data;
-    zs->avail_in = msg->len;
-    zs->next_out = buf;
-    zs->avail_out = bound;
+    zs->next_in = data;
+    zs->avail_in = len;
+    zs->next_out = d->buf;
+    zs->avail_out = d->size;
 
     rc = deflate(zs, Z_SYNC_FLUSH);
 
-    clen = bound - zs->avail_out;
+    clen = d->size - zs->avail_out;
 
     if (rc != Z_OK || zs->avail_in != 0 || zs->avail_out == 0
         || clen < sizeof(goim_ws_deflate_tail)
-        || ngx_memcmp(buf + clen - sizeof(goim_ws_deflate_tail),
+        || ngx_memcmp(d->buf + clen - sizeof(goim_ws_deflate_tail),
                       goim_ws_deflate_tail, sizeof(goim_ws_deflate_tail))
            != 0)
     {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "goim comet: deflate() failed: %d", rc);
-        ngx_free(buf);
         goto failed;
     }
 
-    /* RFC 7692 §7.2.1: the sync flush's 00 00 ff ff is left out */
     clen -= sizeof(goim_ws_deflate_tail);
 
-    if (clen >= msg->len) {
-        ngx_free(buf);
+    if (clen >= len) {
         st->deflate_skipped++;
-        return NULL;
+        return NGX_DECLINED;
     }
-
-    dm = ngx_goim_comet_msg_create(GOIM_WS_MAX_HEADER + clen, log);
-    if (dm == NULL) {
-        ngx_free(buf);
-        goto failed;
-    }
-
-    hlen = goim_ws_header_write(dm->data, GOIM_WS_OP_BINARY, clen);
-    dm->data[0] |= 0x40;  /* RSV1: compressed */
-    ngx_memcpy(dm->data + hlen, buf, clen);
-    dm->len = hlen + clen;
-    dm->frame = 1;
-
-    ngx_free(buf);
-
-    msg->deflated = dm;
 
     st->deflated++;
-    st->deflate_in += msg->len;
+    st->deflate_in += len;
     st->deflate_out += clen;
 
-    return dm;
+    *out = d->buf;
+    *out_len = clen;
+
+    return NGX_OK;
 
 failed:
 
@@ -180,9 +166,9 @@ failed:
 
     ngx_log_error(NGX_LOG_WARN, log, 0,
                   "goim comet: a message of %uz bytes not compressed, "
-                  "sent as it is", msg->len);
+                  "sent as it is", len);
 
-    return NULL;
+    return NGX_ERROR;
 }
 
 
@@ -343,6 +329,10 @@ ngx_goim_comet_deflate_free(ngx_goim_comet_worker_t *wk)
 
     if (d->inflate_ready) {
         (void) inflateEnd(&d->inflate);
+    }
+
+    if (d->buf) {
+        ngx_free(d->buf);
     }
 
     ngx_free(d);

@@ -30,6 +30,8 @@ static ngx_goim_comet_out_t *ngx_goim_comet_output_node(
     ngx_goim_comet_worker_t *wk, ngx_log_t *log);
 static void ngx_goim_comet_output_node_free(ngx_goim_comet_worker_t *wk,
     ngx_goim_comet_out_t *out);
+static ngx_goim_comet_msg_t *ngx_goim_comet_msg_deflated(
+    ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg);
 static void ngx_goim_comet_output_retire(ngx_goim_channel_t *ch,
     ngx_goim_comet_out_t *out);
 
@@ -73,6 +75,59 @@ ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg)
 
         ngx_free(msg);
     }
+}
+
+
+/*
+ * The compressed variant of msg for a channel that negotiated
+ * permessage-deflate, made at the first call and kept with the message:
+ * the payload compressed, its frame header (RSV1 set) in the head room.
+ * NULL: msg goes as it is (under the channel's threshold, no smaller
+ * compressed, or zlib failed).
+ */
+
+static ngx_goim_comet_msg_t *
+ngx_goim_comet_msg_deflated(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
+{
+    u_char                *p;
+    size_t                 n;
+    ngx_goim_comet_msg_t  *dm;
+
+    if (msg->len < ch->conf->deflate_min_length) {
+        return NULL;
+    }
+
+    if (msg->deflate_tried) {
+        return msg->deflated;
+    }
+
+    msg->deflate_tried = 1;
+
+    if (ngx_goim_comet_deflate(ch->worker, msg->data, msg->len, &p, &n,
+                               ch->connection->log)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    dm = ngx_goim_comet_msg_create(n, ch->connection->log);
+    if (dm == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(dm->data, p, n);
+
+    /* written here, not by the enqueue: RSV1 says compressed */
+    dm->ws_head_len = goim_ws_header_write(dm->ws_head, GOIM_WS_OP_BINARY, n);
+    ngx_memmove(dm->data - dm->ws_head_len, dm->ws_head, dm->ws_head_len);
+    dm->data[-(ngx_int_t) dm->ws_head_len] |= 0x40;
+
+    /* it is its own compressed form */
+    dm->deflate_tried = 1;
+
+    msg->deflated = dm;
+
+    return dm;
 }
 
 

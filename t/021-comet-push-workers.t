@@ -48,7 +48,7 @@ for my $k (@main::Keys) {
 --- request
 GET /status
 --- response_body_like chomp
-"dropped":0,"dropped_worker_queue":0\},"workers_queue":\{"records":[1-9]
+"dropped":0,"dropped_worker_queue":0,"write_slices":\d+\},"workers_queue":\{"records":[1-9]
 --- no_error_log
 push dropped
 [error]
