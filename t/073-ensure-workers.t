@@ -23,7 +23,11 @@ use Time::HiRes qw(time sleep);
 master_on();
 workers(2);
 Goim::Workers::reuseport();
-Goim::Stack::setup(job_args => ['--ensure-retry', 1000, '--ensure-mailbox-max', 2000]);
+# a loaded machine may take longer than 10 resends (the default limit) to
+# read and acknowledge the tail of TEST 2's 1,000: the limit is not what
+# this file checks (t/072 does)
+Goim::Stack::setup(job_args => ['--ensure-retry', 1000, '--ensure-retries', 1000,
+                                '--ensure-mailbox-max', 2000]);
 $Goim::Stack::MainConfig =~ s/^(\s*goim_comet_id [^;]*;)/$1\n    goim_comet_room_history 2000;/m;
 run_tests();
 Goim::Stack::teardown();
@@ -113,7 +117,7 @@ Test::More::is($before->{ensure_pending} >= 1000 ? 1000 : $before->{ensure_pendi
                'job holds the 1,000 while the mid is offline');
 my $c2 = Goim::Ensure::acking('on', '{"mid":7399,"room_id":"live://7399","accepts":[1000],'
                               . qq("room_pos":"$last->{epoch}:$last->{seq}"}));
-my ($e, $room) = main::take_mixed($c2, 1000, 1000, 30);
+my ($e, $room) = main::take_mixed($c2, 1000, 1000, 60);
 my @got = main::dedupe(@$e);
 Test::More::is(scalar(@got), 1000, 'every ensure message arrives');
 Test::More::ok(join(' ', map { $_->{id} } @got) eq "@ids", 'once each, in the order pushed');
