@@ -123,6 +123,26 @@ goim_put_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t) v;
 }
 
+/* The length of the whole packet at p, or 0 when [p, last) does not hold
+ * one (a batch's packets, already checked when the batch was made). */
+static inline size_t
+goim_packet_len(const uint8_t *p, const uint8_t *last)
+{
+    uint32_t  len;
+
+    if (last - p < GOIM_HEADER_LEN) {
+        return 0;
+    }
+
+    len = goim_get_be32(p);
+
+    if (len < GOIM_HEADER_LEN || len > (size_t) (last - p)) {
+        return 0;
+    }
+
+    return len;
+}
+
 static inline void
 goim_put_be16(uint8_t *p, uint16_t v)
 {

@@ -33,6 +33,7 @@
 typedef struct {
     ngx_atomic_uint_t          conns_tcp;     /* open, any state */
     ngx_atomic_uint_t          conns_ws;
+    ngx_atomic_uint_t          conns_sse;
     ngx_atomic_uint_t          online;        /* authenticated */
     ngx_atomic_uint_t          rooms;
     ngx_atomic_uint_t          push_calls;    /* push RPCs served */
@@ -47,6 +48,13 @@ typedef struct {
     ngx_atomic_uint_t          locks_recovered;  /* a dead worker's */
     ngx_atomic_uint_t          token_refused; /* op 12/14 past its JWT */
     ngx_atomic_uint_t          rpc_auth_refused;  /* push RPC handshakes */
+
+    /* SSE (ngx_goim_comet_sse.c) */
+    ngx_atomic_uint_t          sse_pings;     /* comment lines written */
+    ngx_atomic_uint_t          sse_beats;     /* heartbeats made for them */
+    ngx_atomic_uint_t          sse_stalled;   /* closed: stopped reading */
+    ngx_atomic_uint_t          ctl_calls;     /* control calls applied */
+    ngx_atomic_uint_t          ctl_refused;   /* ... answered 4xx/5xx */
 
     /* room recovery (ngx_goim_comet_history.c), in packets */
     ngx_atomic_uint_t          history_msgs;  /* held, ever */
@@ -291,8 +299,19 @@ struct ngx_goim_comet_msg_s {
     ngx_goim_comet_msg_t      *positioned;    /* as op 20s, once made */
     ngx_goim_comet_msg_t      *deflated;      /* as a compressed frame */
 
+    /*
+     * As SSE events, once made (ngx_goim_comet_events.c).  On that copy:
+     * epoch, seq the last position of its stream (stream), key_* the
+     * other stream's position its ids were written with.
+     */
+    ngx_goim_comet_msg_t      *sse;
+    uint64_t                   key_epoch;
+    uint64_t                   key_seq;
+
     unsigned                   raw:1;         /* an OpRaw batch */
     unsigned                   frame:1;       /* bytes ready for the wire */
+    unsigned                   ids:1;         /* SSE: events with ids */
+    unsigned                   stream:1;      /* ... of this stream */
     unsigned                   ws_head_len:4; /* ws_head written, 0 not yet */
     unsigned                   deflate_tried:1;  /* deflated is NULL: sent
                                                  as it is */
@@ -325,6 +344,18 @@ struct ngx_goim_comet_out_s {
 
 typedef struct ngx_goim_channel_s  ngx_goim_channel_t;
 
+
+/* what an SSE channel keeps besides a channel's (ngx_goim_comet_sse.c) */
+typedef struct {
+    uint64_t                   epoch[2];      /* the last position given */
+    uint64_t                   seq[2];        /* in each stream, 0 none */
+    uint64_t                   resume_epoch[2];   /* Last-Event-ID's */
+    uint64_t                   resume_seq[2];
+    ngx_uint_t                 stalled;       /* pings the queue refused */
+    unsigned                   open:1;        /* the 200 is queued */
+    unsigned                   resume:1;      /* Last-Event-ID given */
+} ngx_goim_comet_sse_t;
+
 typedef struct {
     ngx_str_node_t             node;          /* name, in worker->rooms */
     ngx_queue_t                members;
@@ -340,6 +371,7 @@ typedef struct {
     ngx_uint_t                 max_accepts;
     ngx_flag_t                 deflate;       /* WebSocket: offer it */
     size_t                     deflate_min_length;
+    ngx_msec_t                 sse_ping;      /* SSE: comment lines */
 } ngx_goim_channel_conf_t;
 
 
@@ -386,6 +418,7 @@ struct ngx_goim_channel_s {
     ngx_uint_t                 queued;
 
     ngx_event_t               *drain;         /* a reload's late close */
+    ngx_goim_comet_sse_t      *sse;           /* SSE only: its state */
     ngx_goim_channel_state_e   moving_from;
 
     unsigned                   registered:1;
@@ -432,6 +465,10 @@ extern ngx_goim_comet_worker_t  *ngx_goim_comet_worker;
  * - the conf, the zone's context: cycle->pool, with the cycle;
  * - the worker state: cycle->pool, made in init_process;
  * - the shared tables' nodes, the rings: the zone's own slab pools;
+ * - an SSE channel's state (ngx_goim_comet_sse_t): c->pool, with it;
+ * - a message's SSE copy: a message itself, held by msg->sse until the
+ *   message goes or its fan-out ends (ngx_goim_comet_deliver.c);
+ * - the SSE session secret: mmap() by the master, never freed;
  * - a channel and its key: c->pool, with the connection; what it holds
  *   besides is let go by its pool cleanup (ngx_goim_channel_cleanup());
  * - a channel's input buffer: ngx_alloc(), only while a packet is read in
@@ -458,6 +495,12 @@ void ngx_goim_comet_worker_destroy(ngx_goim_comet_worker_t *wk);
 
 
 /* ngx_goim_comet_channel.c: lifecycle, read loop, goim operations */
+
+/* a channel's transport, ngx_goim_channel_create()'s ws */
+#define NGX_GOIM_CHANNEL_TCP  0
+#define NGX_GOIM_CHANNEL_WS   1
+#define NGX_GOIM_CHANNEL_SSE  2
+
 void ngx_goim_channel_conf_init(ngx_goim_channel_conf_t *conf);
 char *ngx_goim_channel_conf_merge(ngx_conf_t *cf,
     ngx_goim_channel_conf_t *conf, ngx_goim_channel_conf_t *prev);
@@ -484,6 +527,37 @@ ngx_goim_channel_t *ngx_goim_channel_adopt(ngx_connection_t *c,
     ngx_goim_channel_conf_t *conf, ngx_uint_t ws, u_char *p, size_t len,
     void (*finalize)(ngx_goim_channel_t *ch), ngx_msec_t *deadline);
 void ngx_goim_channel_resume(ngx_goim_channel_t *ch, ngx_msec_t deadline);
+
+
+/* the client's own operation, made by a control call (SSE) */
+ngx_int_t ngx_goim_channel_control(ngx_goim_channel_t *ch, int32_t op,
+    u_char *body, size_t len);
+
+
+/* ngx_goim_comet_sse.c: the SSE transport's answer, pings, reads */
+ngx_int_t ngx_goim_comet_sse_open(ngx_goim_channel_t *ch);
+void ngx_goim_comet_sse_fail(ngx_goim_channel_t *ch, ngx_uint_t status,
+    ngx_str_t *reason);
+ngx_int_t ngx_goim_comet_sse_ping(ngx_goim_channel_t *ch);
+ngx_int_t ngx_goim_comet_sse_discard(ngx_goim_channel_t *ch);
+
+
+/* ngx_goim_comet_events.c: messages as SSE events */
+size_t ngx_goim_comet_events_size(ngx_goim_comet_msg_t *msg);
+ngx_uint_t ngx_goim_comet_events_write(ngx_goim_comet_sse_t *sse,
+    ngx_uint_t positions, ngx_goim_comet_msg_t *msg,
+    ngx_goim_comet_msg_t *sm);
+ngx_int_t ngx_goim_comet_events_last_id(ngx_str_t *id, uint64_t *epoch,
+    uint64_t *seq);
+
+
+/* ngx_goim_comet_session.c: SSE session ids */
+#define NGX_GOIM_COMET_SESSION_MAC  22        /* base64url of 16 bytes */
+
+ngx_int_t ngx_goim_comet_session_init_module(ngx_cycle_t *cycle);
+size_t ngx_goim_comet_session_len(ngx_str_t *key);
+u_char *ngx_goim_comet_session(u_char *p, ngx_str_t *key);
+ngx_int_t ngx_goim_comet_session_key(ngx_str_t *session, ngx_str_t *key);
 
 
 /* ngx_goim_comet_ws.c: WebSocket framing */
@@ -614,6 +688,10 @@ void ngx_goim_comet_relay_push_others(ngx_goim_comet_worker_t *wk,
 ngx_uint_t ngx_goim_comet_relay_hop_percentile(ngx_goim_comet_stats_t *st,
     ngx_uint_t permille);
 void ngx_goim_comet_relay_flush(ngx_goim_comet_worker_t *wk);
+/* a control call for key: NGX_OK taken (here or by its owner's ring),
+   NGX_DECLINED key not connected, NGX_BUSY the owner's ring is full */
+ngx_int_t ngx_goim_comet_relay_control(ngx_goim_comet_worker_t *wk,
+    ngx_str_t *key, int32_t op, u_char *body, size_t len);
 
 
 /* ngx_goim_comet_push.c: the push RPC job calls */
@@ -634,6 +712,7 @@ ngx_int_t ngx_goim_comet_handoff_init(ngx_goim_comet_worker_t *wk);
 void ngx_goim_comet_handoff_exit(ngx_goim_comet_worker_t *wk);
 ngx_goim_comet_server_t *ngx_goim_comet_server_add(ngx_conf_t *cf);
 void ngx_goim_comet_handoff_stats(ngx_goim_comet_handoff_stats_t *st);
+
 ngx_uint_t ngx_goim_comet_handoff_freeze_percentile(
     ngx_goim_comet_handoff_stats_t *st, ngx_uint_t permille);
 

@@ -69,6 +69,8 @@ static void ngx_goim_channel_online_done(void *data,
     ngx_goim_rpc_result_t *res);
 static void ngx_goim_channel_drain_handler(ngx_event_t *ev);
 static void ngx_goim_channel_going_away(ngx_goim_channel_t *ch);
+static ngx_int_t ngx_goim_channel_heartbeat(ngx_goim_channel_t *ch);
+static ngx_int_t ngx_goim_channel_sse_tick(ngx_goim_channel_t *ch);
 
 
 /* the settings a channel takes from its server or location */
@@ -82,6 +84,7 @@ ngx_goim_channel_conf_init(ngx_goim_channel_conf_t *conf)
     conf->max_accepts = NGX_CONF_UNSET_UINT;
     conf->deflate = NGX_CONF_UNSET;
     conf->deflate_min_length = NGX_CONF_UNSET_SIZE;
+    conf->sse_ping = NGX_CONF_UNSET_MSEC;
 }
 
 
@@ -102,6 +105,8 @@ ngx_goim_channel_conf_merge(ngx_conf_t *cf, ngx_goim_channel_conf_t *conf,
     ngx_conf_merge_value(conf->deflate, prev->deflate, 0);
     ngx_conf_merge_size_value(conf->deflate_min_length,
                               prev->deflate_min_length, 256);
+    /* under the 30 s and 60 s proxies and load balancers time out at */
+    ngx_conf_merge_msec_value(conf->sse_ping, prev->sse_ping, 25000);
 
     if (conf->max_body > 16 * 1024 * 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -139,11 +144,21 @@ ngx_goim_channel_create(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     ch->finalize = finalize;
     ch->owner = owner;
     ch->out_tail = &ch->out;
-    ch->ws = ws ? 1 : 0;
+    ch->ws = (ws == NGX_GOIM_CHANNEL_WS);
+
+    if (ws == NGX_GOIM_CHANNEL_SSE) {
+        ch->sse = ngx_pcalloc(c->pool, sizeof(ngx_goim_comet_sse_t));
+        if (ch->sse == NULL) {
+            return NULL;
+        }
+    }
 
     ngx_queue_insert_tail(&ch->worker->all, &ch->queue);
 
-    if (ch->ws) {
+    if (ch->sse) {
+        ch->worker->stats->conns_sse++;
+
+    } else if (ch->ws) {
         ch->worker->stats->conns_ws++;
 
     } else {
@@ -183,6 +198,13 @@ ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data, size_t len)
     if (ch->worker->logic_peer == NULL) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "goim comet: no goim_comet_logic configured");
+
+        if (ch->sse) {
+            ngx_goim_comet_sse_fail(ch, 503, &(ngx_str_t)
+                                    ngx_string("no goim_comet_logic "
+                                               "configured"));
+        }
+
         ngx_goim_channel_close(ch, NULL);
         return;
     }
@@ -229,10 +251,18 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
     }
 
     if (rev->timedout) {
-        ngx_goim_channel_close(ch, ch->state == NGX_GOIM_CHANNEL_ONLINE
-                                   ? "heartbeat timed out"
-                                   : "handshake timed out");
-        return;
+        if (ch->sse && ch->state == NGX_GOIM_CHANNEL_ONLINE) {
+            /* a ping's time, not a deadline; closed: ch is gone */
+            rev->timedout = 0;
+            (void) ngx_goim_channel_sse_tick(ch);
+            return;
+
+        } else {
+            ngx_goim_channel_close(ch, ch->state == NGX_GOIM_CHANNEL_ONLINE
+                                       ? "heartbeat timed out"
+                                       : "handshake timed out");
+            return;
+        }
     }
 
     if (c->close) {
@@ -253,6 +283,27 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
     {
         /* input waits in the socket until logic has answered */
         return;
+    }
+
+    if (ch->sse) {
+        /* the request said everything: only the end of it counts */
+        switch (ngx_goim_comet_sse_discard(ch)) {
+
+        case NGX_DONE:
+            ngx_goim_channel_close(ch, NULL);
+            return;
+
+        case NGX_ERROR:
+            ngx_goim_channel_close(ch, "read failed");
+            return;
+
+        default:
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ngx_goim_channel_close(ch, "read event failed");
+            }
+
+            return;
+        }
     }
 
     cap = ngx_goim_channel_in_size(ch);
@@ -478,23 +529,15 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
     switch (op) {
 
     case GOIM_OP_HEARTBEAT:
-        ngx_add_timer(c->read, ch->heartbeat);
-
-        if (ngx_current_msec >= ch->renew_at) {
-            ngx_goim_channel_renew(ch);
+        if (ch->sse) {
+            /* comet beats for an SSE client itself */
+            return NGX_OK;
         }
 
-        if (ch->online_unsure) {
-            Goim__AckReq  ack = GOIM__ACK_REQ__INIT;
+        ngx_add_timer(c->read, ch->heartbeat);
 
-            ack.mid = ch->mid;
-            ack.key = (char *) ch->node.str.data;
-            ack.server = (char *) ch->worker->conf->id.data;
-            ack.online = 1;
-
-            if (ngx_goim_channel_ack_call(ch, &ack) != NGX_OK) {
-                return NGX_ERROR;
-            }
+        if (ngx_goim_channel_heartbeat(ch) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         goim_put_be32(online, (uint32_t) ngx_goim_room_online(ch->room));
@@ -611,6 +654,105 @@ ngx_goim_channel_packet(ngx_goim_channel_t *ch, goim_packet_t *pkt)
 
         return ngx_goim_channel_reply(ch, &pkt->header, op, NULL, 0);
     }
+}
+
+
+/*
+ * What a heartbeat does besides its reply: the session's renewal when it
+ * is due, an ONLINE not confirmed sent again.
+ */
+
+static ngx_int_t
+ngx_goim_channel_heartbeat(ngx_goim_channel_t *ch)
+{
+    Goim__AckReq  ack = GOIM__ACK_REQ__INIT;
+
+    if (ngx_current_msec >= ch->renew_at) {
+        ngx_goim_channel_renew(ch);
+    }
+
+    if (ch->online_unsure) {
+        ack.mid = ch->mid;
+        ack.key = (char *) ch->node.str.data;
+        ack.server = (char *) ch->worker->conf->id.data;
+        ack.online = 1;
+
+        return ngx_goim_channel_ack_call(ch, &ack);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An SSE client cannot send op 2: every goim_comet_sse_ping comet writes
+ * a comment line and does what the client's heartbeat would.  A client
+ * gone is found by the write failing or the socket's end; one that reads
+ * nothing fills its queue, and is closed when two pings in a row find it
+ * full.  NGX_ERROR: ch was closed (and is gone).
+ */
+
+static ngx_int_t
+ngx_goim_channel_sse_tick(ngx_goim_channel_t *ch)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_goim_comet_sse_ping(ch);
+
+    if (rc == NGX_ERROR) {
+        ngx_goim_channel_close(ch, "out of memory");
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        if (++ch->sse->stalled >= 2) {
+            ch->worker->stats->sse_stalled++;
+            ngx_goim_channel_close(ch, "SSE client reads nothing: output "
+                                   "queue full at two pings");
+            return NGX_ERROR;
+        }
+
+    } else {
+        ch->sse->stalled = 0;
+    }
+
+    ch->worker->stats->sse_beats++;
+
+    if (ngx_goim_channel_heartbeat(ch) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_add_timer(ch->connection->read, ch->conf->sse_ping);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A control call (SSE): op 12, 14, 16 or 18 with its body, applied as if
+ * the client had sent it; the reply goes on the stream.  NGX_DECLINED:
+ * the channel is not online; NGX_ERROR: it was closed by the operation.
+ */
+
+ngx_int_t
+ngx_goim_channel_control(ngx_goim_channel_t *ch, int32_t op, u_char *body,
+    size_t len)
+{
+    goim_packet_t  pkt;
+
+    if (ch->state != NGX_GOIM_CHANNEL_ONLINE || ch->adopting) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&pkt, sizeof(goim_packet_t));
+    pkt.header.pack_len = (int32_t) (GOIM_HEADER_LEN + len);
+    pkt.header.header_len = GOIM_HEADER_LEN;
+    pkt.header.ver = 1;
+    pkt.header.op = op;
+    pkt.body = body;
+    pkt.body_len = len;
+
+    return ngx_goim_channel_packet(ch, &pkt);
 }
 
 
@@ -940,6 +1082,11 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
                       "goim comet: auth refused by logic: %V (%i)",
                       &res->message, res->status);
         ch->worker->stats->auth_failed++;
+
+        if (ch->sse) {
+            ngx_goim_comet_sse_fail(ch, 403, &res->message);
+        }
+
         ngx_goim_channel_close(ch, "auth failed");
         return;
     }
@@ -972,7 +1119,32 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
                    "goim comet: mid %L key \"%V\" authenticated, "
                    "heartbeat %M", ch->mid, &ch->node.str, ch->heartbeat);
 
-    ngx_add_timer(c->read, ch->heartbeat);
+    if (ch->sse) {
+        /* the 200 before the first event; comet's own beat from now on */
+        if (ngx_goim_comet_sse_open(ch) != NGX_OK) {
+            ngx_goim_channel_close(ch, "out of memory");
+            return;
+        }
+
+        ngx_add_timer(c->read, ch->conf->sse_ping);
+
+        if (ch->sse->resume) {
+            /* Last-Event-ID: newer than what the token says */
+            reply->room_epoch = ch->sse->resume_epoch[0];
+            reply->room_seq = ch->sse->resume_seq[0];
+            reply->all_epoch = ch->sse->resume_epoch[1];
+            reply->all_seq = ch->sse->resume_seq[1];
+
+            /* the ids go on from there, the other stream's part too */
+            ngx_memcpy(ch->sse->epoch, ch->sse->resume_epoch,
+                       sizeof(ch->sse->epoch));
+            ngx_memcpy(ch->sse->seq, ch->sse->resume_seq,
+                       sizeof(ch->sse->seq));
+        }
+
+    } else {
+        ngx_add_timer(c->read, ch->heartbeat);
+    }
 
     /*
      * goim's op 8 is empty and its clients ignore the body; ours tells the
@@ -1097,6 +1269,12 @@ ngx_goim_channel_recover(ngx_goim_channel_t *ch, ngx_uint_t kind,
     p = ngx_sprintf(p, ",\"recovered\":%s,\"missed\":%ui}",
                     (epoch && rc == NGX_OK) ? "true" : "false", missed);
 
+    if (ch->sse && pos_epoch) {
+        /* op 21's event gets the id of where the stream is now */
+        ch->sse->epoch[kind] = pos_epoch;
+        ch->sse->seq[kind] = pos_seq;
+    }
+
     /* the replay's end: past the queue's bound, as the replay is */
     msg = ngx_goim_comet_msg_create(GOIM_HEADER_LEN + (p - body),
                                     ch->connection->log);
@@ -1123,12 +1301,12 @@ ngx_goim_channel_recover(ngx_goim_channel_t *ch, ngx_uint_t kind,
 }
 
 
-/* {"mid":123,"key":"...","room_id":"..."} */
+/* {"mid":123,"key":"...","room_id":"..."}, SSE's with ,"session":"..." */
 
 static u_char *
 ngx_goim_channel_auth_body(ngx_goim_channel_t *ch, size_t *len)
 {
-    u_char     *body, *p;
+    u_char     *body, *p, *session, *last;
     size_t      size;
     ngx_str_t   room;
 
@@ -1139,6 +1317,11 @@ ngx_goim_channel_auth_body(ngx_goim_channel_t *ch, size_t *len)
            + ngx_escape_json(NULL, ch->node.str.data, ch->node.str.len)
            + room.len + ngx_escape_json(NULL, room.data, room.len);
 
+    if (ch->sse) {
+        size += sizeof(",\"session\":\"\"") - 1
+                + 6 * ngx_goim_comet_session_len(&ch->node.str);
+    }
+
     body = ngx_alloc(size, ch->connection->log);
     if (body == NULL) {
         return NULL;
@@ -1148,6 +1331,16 @@ ngx_goim_channel_auth_body(ngx_goim_channel_t *ch, size_t *len)
     p = (u_char *) ngx_escape_json(p, ch->node.str.data, ch->node.str.len);
     p = ngx_cpymem(p, "\",\"room_id\":\"", sizeof("\",\"room_id\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, room.data, room.len);
+
+    if (ch->sse) {
+        /* a control call's credential: it names the key (session.c) */
+        p = ngx_cpymem(p, "\",\"session\":\"",
+                       sizeof("\",\"session\":\"") - 1);
+        session = p + 5 * ngx_goim_comet_session_len(&ch->node.str);
+        last = ngx_goim_comet_session(session, &ch->node.str);
+        p = (u_char *) ngx_escape_json(p, session, last - session);
+    }
+
     p = ngx_cpymem(p, "\"}", 2);
 
     *len = p - body;
@@ -1476,6 +1669,15 @@ ngx_goim_channel_close(ngx_goim_channel_t *ch, const char *reason)
     if (reason) {
         ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                       "goim comet: closing: %s", reason);
+
+        if (ch->sse && !ch->sse->open) {
+            /* the SSE request is still to be answered */
+            ngx_goim_comet_sse_fail(ch,
+                                    ngx_strcmp(reason, "handshake timed out")
+                                    == 0 ? 504 : 503,
+                                    &(ngx_str_t) { ngx_strlen(reason),
+                                                   (u_char *) reason });
+        }
     }
 
     ngx_goim_channel_cleanup(ch);
@@ -1502,7 +1704,10 @@ ngx_goim_channel_cleanup(void *data)
         ngx_del_timer(ch->drain);
     }
 
-    if (ch->ws) {
+    if (ch->sse) {
+        ch->worker->stats->conns_sse--;
+
+    } else if (ch->ws) {
         ch->worker->stats->conns_ws--;
 
     } else {
@@ -1626,6 +1831,11 @@ ngx_goim_channel_movable(ngx_goim_channel_t *ch)
     }
 
     if (ch->drain) {
+        return 0;
+    }
+
+    if (ch->sse) {
+        /* closed instead: EventSource comes back with its Last-Event-ID */
         return 0;
     }
 

@@ -94,8 +94,9 @@ ngx_goim_comet_deliver_room(ngx_goim_comet_worker_t *wk, ngx_str_t *name,
 
 
 /*
- * The op-20 copy of a message is its recipients' once the walk is over:
- * the history keeps the plain one only, within its size bound.
+ * The op-20 and SSE copies of a message are their recipients' once the
+ * walk is over: the history keeps the plain one only, within its size
+ * bound.
  */
 
 static void
@@ -104,6 +105,11 @@ ngx_goim_comet_deliver_done(ngx_goim_comet_msg_t *msg)
     if (msg->positioned) {
         ngx_goim_comet_msg_release(msg->positioned);
         msg->positioned = NULL;
+    }
+
+    if (msg->sse) {
+        ngx_goim_comet_msg_release(msg->sse);
+        msg->sse = NULL;
     }
 }
 

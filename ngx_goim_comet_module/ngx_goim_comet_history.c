@@ -105,27 +105,6 @@ ngx_goim_comet_msg_inner(ngx_goim_comet_msg_t *msg, u_char **p, u_char **last)
 }
 
 
-/* the length of the whole packet at p, or 0 when it does not fit */
-
-static size_t
-ngx_goim_comet_packet_len(u_char *p, u_char *last)
-{
-    uint32_t  len;
-
-    if (last - p < GOIM_HEADER_LEN) {
-        return 0;
-    }
-
-    len = goim_get_be32(p);
-
-    if (len < GOIM_HEADER_LEN || len > (size_t) (last - p)) {
-        return 0;
-    }
-
-    return len;
-}
-
-
 static ngx_uint_t
 ngx_goim_comet_history_packets(u_char *p, u_char *last)
 {
@@ -133,7 +112,7 @@ ngx_goim_comet_history_packets(u_char *p, u_char *last)
     ngx_uint_t  n;
 
     for (n = 0; p < last; n++) {
-        len = ngx_goim_comet_packet_len(p, last);
+        len = goim_packet_len(p, last);
         if (len == 0) {
             break;
         }
@@ -249,7 +228,7 @@ ngx_goim_comet_history_add(ngx_goim_comet_worker_t *wk, ngx_str_t *name,
 
         /* part of the oldest entry: its first packets */
         while (st->count > wk->conf->history) {
-            e->pos += ngx_goim_comet_packet_len(e->pos, e->last);
+            e->pos += goim_packet_len(e->pos, e->last);
             e->seq++;
             e->count--;
             st->count--;
@@ -469,7 +448,7 @@ ngx_goim_comet_msg_positioned(ngx_goim_comet_msg_t *msg, ngx_uint_t kind)
     w = pm->data + GOIM_HEADER_LEN;
 
     for (seq = msg->seq; n; n--, seq++) {
-        len = ngx_goim_comet_packet_len(p, last);
+        len = goim_packet_len(p, last);
         w = ngx_goim_comet_position_write(w, kind, msg->epoch, seq, p, len);
         p += len;
     }
@@ -507,7 +486,7 @@ ngx_goim_comet_entry_copy(ngx_goim_comet_entry_t *e, uint64_t seq,
     *all = 1;
 
     for (p = e->pos, s = e->seq; p < e->last; p += len, s++) {
-        len = ngx_goim_comet_packet_len(p, e->last);
+        len = goim_packet_len(p, e->last);
         if (len == 0) {
             break;
         }

@@ -441,11 +441,18 @@ ngx_goim_comet_addrs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* the master, before the workers fork: the reload hand-off's board */
+/*
+ * the master, before the workers fork: the reload hand-off's board, the
+ * SSE session secret
+ */
 
 static ngx_int_t
 ngx_goim_comet_init_module(ngx_cycle_t *cycle)
 {
+    if (ngx_goim_comet_session_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_goim_comet_handoff_init_module(cycle,
                                               ngx_goim_comet_get_conf(cycle));
 }

@@ -32,6 +32,8 @@ static void ngx_goim_comet_output_node_free(ngx_goim_comet_worker_t *wk,
     ngx_goim_comet_out_t *out);
 static ngx_goim_comet_msg_t *ngx_goim_comet_msg_deflated(
     ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg);
+static ngx_goim_comet_msg_t *ngx_goim_comet_output_events(
+    ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg, ngx_uint_t share);
 static void ngx_goim_comet_output_retire(ngx_goim_channel_t *ch,
     ngx_goim_comet_out_t *out);
 
@@ -52,8 +54,13 @@ ngx_goim_comet_msg_create(size_t len, ngx_log_t *log)
     msg->seq = 0;
     msg->positioned = NULL;
     msg->deflated = NULL;
+    msg->sse = NULL;
+    msg->key_epoch = 0;
+    msg->key_seq = 0;
     msg->raw = 0;
     msg->frame = 0;
+    msg->ids = 0;
+    msg->stream = 0;
     msg->ws_head_len = 0;
     msg->deflate_tried = 0;
 
@@ -71,6 +78,10 @@ ngx_goim_comet_msg_release(ngx_goim_comet_msg_t *msg)
 
         if (msg->deflated) {
             ngx_goim_comet_msg_release(msg->deflated);
+        }
+
+        if (msg->sse) {
+            ngx_goim_comet_msg_release(msg->sse);
         }
 
         ngx_free(msg);
@@ -154,8 +165,9 @@ ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
  * Queues a message for the writer.  On TCP an OpRaw batch goes out as its
  * inner packets (the outer header is skipped); on WebSocket every packet,
  * a batch with its outer header, is one binary frame, compressed when the
- * channel negotiated permessage-deflate.  force: past the queue's bound
- * (a closing frame).
+ * channel negotiated permessage-deflate; on SSE every packet, a batch's
+ * inner ones, is one event (ngx_goim_comet_sse.c).  force: past the
+ * queue's bound (a closing frame).
  */
 
 ngx_int_t
@@ -164,7 +176,7 @@ ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
 {
     u_char                 head[10];
     ngx_event_t           *wev;
-    ngx_goim_comet_msg_t  *dm;
+    ngx_goim_comet_msg_t  *dm, *sm;
     ngx_goim_comet_out_t  *out;
 
     if (ch->state == NGX_GOIM_CHANNEL_CLOSED
@@ -177,8 +189,25 @@ ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
         return NGX_DECLINED;
     }
 
+    sm = NULL;
+
+    if (ch->sse && !msg->frame) {
+        sm = ngx_goim_comet_output_events(ch, msg,
+                                          force != NGX_GOIM_COMET_OUT_REPLAY);
+        if (sm == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* the node holds the reference encode() gave */
+        msg = sm;
+    }
+
     out = ngx_goim_comet_output_node(ch->worker, ch->connection->log);
     if (out == NULL) {
+        if (sm) {
+            ngx_goim_comet_msg_release(sm);
+        }
+
         return NGX_ERROR;
     }
 
@@ -191,7 +220,9 @@ ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
         }
     }
 
-    msg->refs++;
+    if (sm == NULL) {
+        msg->refs++;
+    }
 
     out->next = NULL;
     out->msg = msg;
@@ -234,6 +265,67 @@ ngx_goim_comet_output_enqueue(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The events of msg as SSE channel ch takes them, a reference the caller
+ * releases; NULL: no memory.  The copy is kept on msg for the next
+ * recipients (share: not a replay's, the history would keep it) when its
+ * ids are the same for them: none, or one stream's going on from the
+ * other stream's position they stand at (in practice, a room's members).
+ */
+
+static ngx_goim_comet_msg_t *
+ngx_goim_comet_output_events(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
+    ngx_uint_t share)
+{
+    ngx_uint_t             kind;
+    ngx_goim_comet_sse_t  *sse;
+    ngx_goim_comet_msg_t  *sm;
+
+    sse = ch->sse;
+    sm = msg->sse;
+
+    if (sm) {
+        if (!sm->ids) {
+            sm->refs++;
+            return sm;
+        }
+
+        kind = sm->stream;
+
+        if (sse->epoch[kind ^ 1] == sm->key_epoch
+            && sse->seq[kind ^ 1] == sm->key_seq)
+        {
+            sse->epoch[kind] = sm->epoch;
+            sse->seq[kind] = sm->seq;
+            sm->refs++;
+            return sm;
+        }
+
+        /* another position than the copy's: a copy of ch's own */
+        share = 0;
+    }
+
+    sm = ngx_goim_comet_msg_create(ngx_goim_comet_events_size(msg),
+                                   ch->connection->log);
+    if (sm == NULL) {
+        return NULL;
+    }
+
+    sm->frame = 1;
+
+    if (ngx_goim_comet_events_write(sse, ch->positions, msg, sm)) {
+        share = 0;
+    }
+
+    if (share && msg->sse == NULL) {
+        sm->refs++;
+        msg->sse = sm;
+    }
+
+    return sm;
 }
 
 

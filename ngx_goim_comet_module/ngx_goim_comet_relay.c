@@ -14,8 +14,8 @@
 
 /*
  * The relay across workers: what a worker cannot deliver itself goes to
- * the owners' rings as records (pushes by key, room pushes, broadcasts;
- * the tables post kicks), and each worker drains its own ring when its
+ * the owners' rings as records (pushes by key, room pushes, broadcasts,
+ * SSE control calls; the tables post kicks), and each worker drains its own ring when its
  * eventfd wakes it, delivering the records here and counting how long
  * they waited (the hop times on the status page).
  */
@@ -333,6 +333,29 @@ ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk,
         return;
     }
 
+    if (rec->type == NGX_GOIM_COMET_REC_CONTROL) {
+        key.data = p;
+        key.len = rec->nkeys;
+
+        ch = ngx_goim_channel_lookup(wk, &key);
+
+        if (ch == NULL || ch->sse == NULL
+            || ngx_goim_channel_control(ch, rec->op, p + key.len,
+                                        rec->msg_len)
+               == NGX_DECLINED)
+        {
+            /* gone between the call and now */
+            ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                          "goim comet: control call op %D for key \"%V\" "
+                          "dropped: no SSE connection with it here",
+                          rec->op, &key);
+            return;
+        }
+
+        wk->stats->ctl_calls++;
+        return;
+    }
+
     msg = ngx_goim_comet_msg_create(rec->msg_len, ngx_cycle->log);
     if (msg == NULL) {
         return;
@@ -489,6 +512,90 @@ ngx_goim_comet_relay_push_keys(ngx_goim_comet_worker_t *wk, char **keys,
     ngx_free(owner);
 
     return found;
+}
+
+
+/*
+ * A control call for key's SSE connection, applied here if this worker
+ * has it, or sent to the worker that has it: the call is answered once
+ * the record is in that worker's ring, the operation's reply comes on the
+ * stream.
+ */
+
+ngx_int_t
+ngx_goim_comet_relay_control(ngx_goim_comet_worker_t *wk, ngx_str_t *key,
+    int32_t op, u_char *body, size_t len)
+{
+    char                  *keys[1];
+    ngx_uint_t             owner, klen, *count;
+    ngx_goim_channel_t    *ch;
+    ngx_goim_comet_rec_t   rec;
+
+    owner = wk->worker;
+
+    if (wk->sh && wk->nworkers > 1) {
+        keys[0] = ngx_alloc(key->len + 1, ngx_cycle->log);
+        count = ngx_calloc(wk->nworkers * sizeof(ngx_uint_t), ngx_cycle->log);
+
+        if (keys[0] == NULL || count == NULL) {
+            ngx_free(keys[0]);
+            ngx_free(count);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(keys[0], key->data, key->len);
+        keys[0][key->len] = '\0';
+
+        if (ngx_goim_comet_tables_owners(wk, keys, 1, &owner, &klen, count)
+            == 0)
+        {
+            owner = NGX_CONF_UNSET_UINT;
+        }
+
+        ngx_free(keys[0]);
+        ngx_free(count);
+
+        if (owner == NGX_CONF_UNSET_UINT) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (owner == wk->worker) {
+        ch = ngx_goim_channel_lookup(wk, key);
+
+        if (ch == NULL || ch->sse == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_goim_channel_control(ch, op, body, len) == NGX_DECLINED) {
+            return NGX_DECLINED;
+        }
+
+        wk->stats->ctl_calls++;
+        return NGX_OK;
+    }
+
+    ngx_memzero(&rec, sizeof(ngx_goim_comet_rec_t));
+    rec.type = NGX_GOIM_COMET_REC_CONTROL;
+    rec.op = op;
+    rec.msg_len = (uint32_t) len;
+    rec.nkeys = (uint32_t) key->len;
+
+    if (ngx_goim_comet_zone_post(wk, owner, &rec, key->data, key->len, body)
+        != NGX_OK)
+    {
+        wk->stats->relay_dropped++;
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "goim comet: worker %ui queue full, control call "
+                      "refused", owner);
+        return NGX_BUSY;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "goim comet: control call for key \"%V\" sent to "
+                   "worker %ui", key, owner);
+
+    return NGX_OK;
 }
 
 

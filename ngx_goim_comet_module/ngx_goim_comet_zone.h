@@ -30,6 +30,7 @@
 #define NGX_GOIM_COMET_REC_ROOM       2
 #define NGX_GOIM_COMET_REC_BROADCAST  3
 #define NGX_GOIM_COMET_REC_KICK       4
+#define NGX_GOIM_COMET_REC_CONTROL    5    /* an SSE control call */
 
 
 /* ngx_goim_comet_zone_recovered(): the tables' lock, not a ring's */

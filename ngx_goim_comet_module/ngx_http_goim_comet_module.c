@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 #include <ngx_sha1.h>
 
+#include <goim_args.h>
 #include <goim_ws_deflate.h>
 
 #include "ngx_goim_comet.h"
@@ -21,6 +22,10 @@
  * behind the handshake are handed to the channel first.  With
  * goim_comet_ws_deflate on, a permessage-deflate offer is answered here
  * (goim_ws_deflate.h) and the channel compresses (ngx_goim_comet_deflate.c).
+ *
+ * goim over Server-Sent Events the same way: the request's token becomes
+ * the channel's op 7, the channel answers 200 once logic has let it in,
+ * and an SSE control call makes the operations EventSource cannot send.
  */
 
 
@@ -30,6 +35,7 @@
 typedef struct {
     ngx_goim_channel_conf_t    channel;
     ngx_flag_t                 enable;
+    ngx_flag_t                 sse;
 } ngx_http_goim_comet_loc_conf_t;
 
 
@@ -37,6 +43,16 @@ typedef struct {
 typedef struct {
     ngx_uint_t                 deflate;       /* permessage-deflate agreed */
 } ngx_http_goim_comet_ctx_t;
+
+
+/* an SSE request between its handler and its takeover */
+typedef struct {
+    u_char                    *auth;          /* the op 7 packet */
+    size_t                     auth_len;
+    ngx_uint_t                 resume;
+    uint64_t                   epoch[2];      /* Last-Event-ID's */
+    uint64_t                   seq[2];
+} ngx_http_goim_comet_sse_ctx_t;
 
 
 static ngx_int_t ngx_http_goim_comet_handler(ngx_http_request_t *r);
@@ -49,7 +65,25 @@ static ngx_int_t ngx_http_goim_comet_deflate_offer(ngx_http_request_t *r,
     ngx_str_t *answer);
 static ngx_int_t ngx_http_goim_comet_refuse(ngx_http_request_t *r,
     const char *reason, ngx_uint_t version);
+static ngx_int_t ngx_http_goim_comet_hand_over(ngx_http_request_t *r,
+    ngx_event_handler_pt takeover);
 static void ngx_http_goim_comet_takeover(ngx_event_t *rev);
+static void ngx_http_goim_comet_release(ngx_http_request_t *r);
+static ngx_int_t ngx_http_goim_comet_sse_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_goim_comet_sse_token(ngx_http_request_t *r,
+    ngx_str_t *token);
+static void ngx_http_goim_comet_sse_takeover(ngx_event_t *rev);
+static ngx_int_t ngx_http_goim_comet_control_handler(ngx_http_request_t *r);
+static void ngx_http_goim_comet_control_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_goim_comet_control(ngx_http_request_t *r);
+static ngx_int_t ngx_http_goim_comet_json(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message);
+static ngx_int_t ngx_http_goim_comet_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_buf_t *b);
+static char *ngx_http_goim_comet_sse(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_goim_comet_sse_control(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static void ngx_http_goim_comet_finalize(ngx_goim_channel_t *ch);
 static char *ngx_http_goim_comet_ws(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -75,6 +109,27 @@ static ngx_command_t  ngx_http_goim_comet_commands[] = {
       ngx_http_goim_comet_ws,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("goim_comet_sse"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_goim_comet_sse,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("goim_comet_sse_control"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_goim_comet_sse_control,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("goim_comet_sse_ping"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_goim_comet_loc_conf_t, channel.sse_ping),
       NULL },
 
     { ngx_string("goim_comet_status"),
@@ -170,12 +225,9 @@ ngx_http_goim_comet_handler(ngx_http_request_t *r)
     ngx_str_t                        key, decoded, accept, ext;
     ngx_sha1_t                       sha1;
     ngx_table_elt_t                 *h;
-    ngx_connection_t                *c;
     ngx_http_goim_comet_ctx_t       *ctx;
     ngx_http_goim_comet_loc_conf_t  *glcf;
     u_char                           digest[20], buf[32];
-
-    c = r->connection;
 
     if (r != r->main) {
         return NGX_DECLINED;
@@ -317,10 +369,27 @@ ngx_http_goim_comet_handler(ngx_http_request_t *r)
     /* for the access log */
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
 
+    return ngx_http_goim_comet_hand_over(r, ngx_http_goim_comet_takeover);
+}
+
+
+/*
+ * The request stays (its count) until takeover runs, posted, outside the
+ * phase handlers; the connection is never kept alive for HTTP.
+ */
+
+static ngx_int_t
+ngx_http_goim_comet_hand_over(ngx_http_request_t *r,
+    ngx_event_handler_pt takeover)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
     r->keepalive = 0;
     r->main->count++;
 
-    c->read->handler = ngx_http_goim_comet_takeover;
+    c->read->handler = takeover;
     c->write->handler = ngx_http_empty_handler;
 
     ngx_post_event(c->read, &ngx_posted_events);
@@ -454,7 +523,6 @@ ngx_http_goim_comet_refuse(ngx_http_request_t *r, const char *reason,
     size_t            len;
     ngx_int_t         rc;
     ngx_buf_t        *b;
-    ngx_chain_t       out;
     ngx_table_elt_t  *h;
 
     rc = ngx_http_discard_request_body(r);
@@ -474,8 +542,6 @@ ngx_http_goim_comet_refuse(ngx_http_request_t *r, const char *reason,
 
     b->last = ngx_cpymem(b->last, reason, len);
     *b->last++ = LF;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
 
     if (version) {
         /* RFC 6455 §4.4: say which version the server speaks */
@@ -492,10 +558,27 @@ ngx_http_goim_comet_refuse(ngx_http_request_t *r, const char *reason,
     /* a client that wanted another protocol gets no keepalive of HTTP */
     r->keepalive = 0;
 
-    r->headers_out.status = NGX_HTTP_BAD_REQUEST;
+    return ngx_http_goim_comet_send(r, NGX_HTTP_BAD_REQUEST,
+                                    &(ngx_str_t) ngx_string("text/plain"), b);
+}
+
+
+/* an answer of b's bytes, the last of the request */
+
+static ngx_int_t
+ngx_http_goim_comet_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "text/plain");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
 
     rc = ngx_http_send_header(r);
 
@@ -518,18 +601,15 @@ ngx_http_goim_comet_takeover(ngx_event_t *rev)
     u_char                          *early;
     size_t                           len;
     ngx_buf_t                       *b;
-    ngx_chain_t                     *cl, *ln;
     ngx_connection_t                *c;
     ngx_goim_channel_t              *ch;
     ngx_http_request_t              *r;
-    ngx_http_connection_t           *hc;
     ngx_goim_comet_msg_t            *msg;
     ngx_http_goim_comet_ctx_t       *ctx;
     ngx_http_goim_comet_loc_conf_t  *glcf;
 
     c = rev->data;
     r = c->data;
-    hc = r->http_connection;
     msg = NULL;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_comet_module);
@@ -574,6 +654,40 @@ ngx_http_goim_comet_takeover(ngx_event_t *rev)
 
     c->log->action = "serving goim WebSocket client";
 
+    ngx_http_goim_comet_release(r);
+
+    ngx_goim_channel_start(ch, early, len);
+
+    if (early) {
+        ngx_free(early);
+    }
+
+    return;
+
+failed:
+
+    if (msg) {
+        ngx_goim_comet_msg_release(msg);
+    }
+
+    /* the count taken in the handler: the request ends here */
+    r->main->count--;
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+/* the request goes, with its header buffers: the channel has c now */
+
+static void
+ngx_http_goim_comet_release(ngx_http_request_t *r)
+{
+    ngx_chain_t            *cl, *ln;
+    ngx_connection_t       *c;
+    ngx_http_connection_t  *hc;
+
+    c = r->connection;
+    hc = r->http_connection;
+
     ngx_http_free_request(r, 0);
     c->destroyed = 0;
 
@@ -597,24 +711,459 @@ ngx_http_goim_comet_takeover(ngx_event_t *rev)
     hc->busy = NULL;
     hc->free = NULL;
     hc->nbusy = 0;
+}
 
-    ngx_goim_channel_start(ch, early, len);
 
-    if (early) {
-        ngx_free(early);
+/*
+ * An SSE subscriber: the token (a header, a cookie or the query, in that
+ * order: docs/protocol.md says why) and Last-Event-ID are checked here,
+ * so a bad one gets its 4xx before anything else; the rest, logic's
+ * answer above all, is the channel's.
+ */
+
+static ngx_int_t
+ngx_http_goim_comet_sse_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        token, id;
+    ngx_table_elt_t                 *h;
+    ngx_http_goim_comet_sse_ctx_t   *ctx;
+    ngx_http_goim_comet_loc_conf_t  *glcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
     }
 
-    return;
-
-failed:
-
-    if (msg) {
-        ngx_goim_comet_msg_release(msg);
+    if (r->method != NGX_HTTP_GET) {
+        return ngx_http_goim_comet_json(r, NGX_HTTP_NOT_ALLOWED,
+                                        "an SSE subscription is a GET");
     }
 
-    /* the count taken in the handler: the request ends here */
-    r->main->count--;
-    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
+                                        "SSE over HTTP/2 is not supported");
+    }
+#endif
+
+    /* a body would still be on its way when the channel takes over */
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        r->keepalive = 0;
+        return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
+                                        "an SSE subscription has no body");
+    }
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_comet_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_goim_comet_sse_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_goim_comet_sse_token(r, &token);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_goim_comet_json(r, NGX_HTTP_UNAUTHORIZED,
+                                        "no token: an X-Goim-Token header, "
+                                        "a goim_token cookie or a token "
+                                        "argument");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (token.len > glcf->channel.max_body) {
+        return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
+                                        "token longer than "
+                                        "goim_comet_max_body");
+    }
+
+    /* EventSource's own on a reconnect; the argument for a new one */
+    h = ngx_http_goim_comet_header(r, "Last-Event-ID");
+
+    if (h) {
+        id = h->value;
+
+    } else if (ngx_http_arg(r, (u_char *) "last_event_id", 13, &id)
+               != NGX_OK)
+    {
+        id.len = 0;
+    }
+
+    if (id.len) {
+        if (ngx_goim_comet_events_last_id(&id, ctx->epoch, ctx->seq)
+            != NGX_OK)
+        {
+            return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
+                                            "Last-Event-ID is not "
+                                            "\"EPOCH:SEQ/EPOCH:SEQ\" (a side "
+                                            "may be empty)");
+        }
+
+        ctx->resume = 1;
+    }
+
+    ctx->auth_len = GOIM_HEADER_LEN + token.len;
+    ctx->auth = ngx_pnalloc(r->pool, ctx->auth_len);
+    if (ctx->auth == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    goim_packet_write(ctx->auth, 1, GOIM_OP_AUTH, 0, token.data, token.len);
+
+    ngx_http_set_ctx(r, ctx, ngx_http_goim_comet_module);
+
+    /* for the access log: the stream's answer is the channel's */
+    r->headers_out.status = NGX_HTTP_OK;
+
+    return ngx_http_goim_comet_hand_over(r, ngx_http_goim_comet_sse_takeover);
+}
+
+
+/*
+ * The header X-Goim-Token first (kept out of access logs, and a fetch()
+ * client can set it), then the cookie goim_token (the same, for pages of
+ * the same site), then the argument token (all EventSource can send
+ * across sites), unescaped.  NGX_DECLINED: none.
+ */
+
+static ngx_int_t
+ngx_http_goim_comet_sse_token(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char           *dst, *src;
+    ngx_str_t         arg;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_goim_comet_header(r, "X-Goim-Token");
+
+    if (h && h->value.len) {
+        *token = h->value;
+        return NGX_OK;
+    }
+
+    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
+                                          &(ngx_str_t)
+                                          ngx_string("goim_token"), &arg)
+        != NGX_DECLINED
+        || ngx_http_arg(r, (u_char *) "token", 5, &arg) == NGX_OK)
+    {
+        if (arg.len == 0) {
+            return NGX_DECLINED;
+        }
+
+        dst = ngx_pnalloc(r->pool, arg.len);
+        if (dst == NULL) {
+            return NGX_ERROR;
+        }
+
+        token->data = dst;
+        src = arg.data;
+        ngx_unescape_uri(&dst, &src, arg.len, 0);
+        token->len = dst - token->data;
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_goim_comet_sse_takeover(ngx_event_t *rev)
+{
+    ngx_connection_t                *c;
+    ngx_goim_channel_t              *ch;
+    ngx_http_request_t              *r;
+    ngx_http_goim_comet_sse_ctx_t   *ctx;
+    ngx_http_goim_comet_loc_conf_t  *glcf;
+    u_char                          *auth;
+    size_t                           len;
+
+    c = rev->data;
+    r = c->data;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_comet_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_goim_comet_module);
+
+    ch = ngx_goim_channel_create(c, &glcf->channel, NGX_GOIM_CHANNEL_SSE,
+                                 ngx_http_goim_comet_finalize, c);
+
+    /* the op 7, copied before the request's pool goes */
+    len = ctx->auth_len;
+    auth = ngx_alloc(len, c->log);
+
+    if (ch == NULL || auth == NULL) {
+        if (auth) {
+            ngx_free(auth);
+        }
+
+        r->main->count--;
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(auth, ctx->auth, len);
+
+    if (ctx->resume) {
+        ch->sse->resume = 1;
+        ngx_memcpy(ch->sse->resume_epoch, ctx->epoch, sizeof(ctx->epoch));
+        ngx_memcpy(ch->sse->resume_seq, ctx->seq, sizeof(ctx->seq));
+    }
+
+    c->log->action = "serving goim SSE client";
+
+    ngx_http_goim_comet_release(r);
+
+    ngx_goim_channel_start(ch, auth, len);
+
+    ngx_free(auth);
+}
+
+
+/*
+ * POST ...?session=S&op=N with the operation's body: what an SSE client
+ * would send itself if it could (op 12 change room, 14 sub, 16 unsub, 18
+ * ack), applied by the worker holding the session's connection.  202
+ * once that worker has it, the reply comes on the stream.
+ */
+
+static ngx_int_t
+ngx_http_goim_comet_control_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_http_goim_comet_loc_conf_t  *glcf;
+
+    if (r->method != NGX_HTTP_POST) {
+        ngx_goim_comet_worker->stats->ctl_refused++;
+        return ngx_http_goim_comet_json(r, NGX_HTTP_NOT_ALLOWED,
+                                        "a control call is a POST");
+    }
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_comet_module);
+
+    if (r->headers_in.content_length_n > (off_t) glcf->channel.max_body) {
+        ngx_goim_comet_worker->stats->ctl_refused++;
+        r->keepalive = 0;
+        return ngx_http_goim_comet_json(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                        "body longer than "
+                                        "goim_comet_max_body");
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                          ngx_http_goim_comet_control_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_goim_comet_control_body(ngx_http_request_t *r)
+{
+    ngx_http_finalize_request(r, ngx_http_goim_comet_control(r));
+}
+
+
+static ngx_int_t
+ngx_http_goim_comet_control(ngx_http_request_t *r)
+{
+    u_char                          *dst, *src, *body, *lf;
+    size_t                           len;
+    int32_t                         *ops;
+    uint64_t                         epoch, seq;
+    ngx_int_t                        op, rc;
+    ngx_str_t                        arg, session, key;
+    ngx_buf_t                       *b;
+    ngx_uint_t                       n;
+    ngx_goim_comet_worker_t         *wk;
+    ngx_http_goim_comet_loc_conf_t  *glcf;
+
+    wk = ngx_goim_comet_worker;
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_comet_module);
+
+    /* the body, in memory (request_body_in_single_buf) */
+
+    body = (u_char *) "";
+    len = 0;
+
+    if (r->request_body && r->request_body->bufs) {
+        b = r->request_body->bufs->buf;
+
+        if (b->in_file || r->request_body->bufs->next) {
+            wk->stats->ctl_refused++;
+            return ngx_http_goim_comet_json(r,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       "body longer than "
+                                       "client_body_buffer_size");
+        }
+
+        body = b->pos;
+        len = b->last - b->pos;
+    }
+
+    if (len > glcf->channel.max_body) {
+        wk->stats->ctl_refused++;
+        return ngx_http_goim_comet_json(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                        "body longer than "
+                                        "goim_comet_max_body");
+    }
+
+    if (ngx_http_arg(r, (u_char *) "session", 7, &arg) != NGX_OK
+        || arg.len == 0)
+    {
+        wk->stats->ctl_refused++;
+        return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
+                                        "no session argument");
+    }
+
+    session.data = ngx_pnalloc(r->pool, arg.len);
+    if (session.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    dst = session.data;
+    src = arg.data;
+    ngx_unescape_uri(&dst, &src, arg.len, 0);
+    session.len = dst - session.data;
+
+    if (ngx_goim_comet_session_key(&session, &key) != NGX_OK) {
+        wk->stats->ctl_refused++;
+        return ngx_http_goim_comet_json(r, NGX_HTTP_FORBIDDEN,
+                                        "not a session id comet gave");
+    }
+
+    op = NGX_ERROR;
+
+    if (ngx_http_arg(r, (u_char *) "op", 2, &arg) == NGX_OK) {
+        op = ngx_atoi(arg.data, arg.len);
+    }
+
+    switch (op) {
+
+    case GOIM_OP_CHANGE_ROOM:
+        /* "room" or "room\nEPOCH:SEQ": a bad position would close */
+        lf = ngx_strlchr(body, body + len, '\n');
+
+        if (lf && goim_args_position((char *) lf + 1, body + len - lf - 1,
+                                     &epoch, &seq)
+                  != 0)
+        {
+            wk->stats->ctl_refused++;
+            return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
+                                            "op 12: the position after the "
+                                            "room is not EPOCH:SEQ");
+        }
+
+        break;
+
+    case GOIM_OP_SUB:
+    case GOIM_OP_UNSUB:
+        /* goim ignores a bad list; a call is told */
+        n = ngx_goim_opset_count(body, len);
+
+        if (n) {
+            ops = ngx_palloc(r->pool, n * sizeof(int32_t));
+            if (ops == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (ngx_goim_opset_parse(body, len, ops, &n) != NGX_OK) {
+                wk->stats->ctl_refused++;
+                return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
+                                                "the body is not a list of "
+                                                "operations: \"1000,1001\"");
+            }
+        }
+
+        break;
+
+    case GOIM_OP_ACK:
+        break;
+
+    default:
+        wk->stats->ctl_refused++;
+        return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
+                                        "op must be 12 (change room), 14 "
+                                        "(sub), 16 (unsub) or 18 (ack)");
+    }
+
+    rc = ngx_goim_comet_relay_control(wk, &key, (int32_t) op, body, len);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return ngx_http_goim_comet_json(r, NGX_HTTP_ACCEPTED, NULL);
+
+    case NGX_DECLINED:
+        wk->stats->ctl_refused++;
+        return ngx_http_goim_comet_json(r, NGX_HTTP_NOT_FOUND,
+                                        "no SSE connection with this "
+                                        "session's key");
+
+    case NGX_BUSY:
+        wk->stats->ctl_refused++;
+        return ngx_http_goim_comet_json(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "the connection's worker queue is "
+                                        "full");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/* goim's envelope: {"code":0,"message":""}, or -STATUS and the reason */
+
+static ngx_int_t
+ngx_http_goim_comet_json(ngx_http_request_t *r, ngx_uint_t status,
+    const char *message)
+{
+    size_t       len;
+    ngx_int_t    rc;
+    ngx_buf_t   *b;
+
+    if (r->request_body == NULL) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (message) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "goim comet: %V refused (%ui): %s", &r->uri, status,
+                      message);
+    }
+
+    len = message ? ngx_strlen(message) : 0;
+
+    b = ngx_create_temp_buf(r->pool, sizeof("{\"code\":-,\"message\":\"\"}\n")
+                                     + NGX_INT_T_LEN + 2 * len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (message) {
+        b->last = ngx_sprintf(b->last, "{\"code\":-%ui,\"message\":\"",
+                              status);
+        b->last = (u_char *) ngx_escape_json(b->last, (u_char *) message,
+                                             len);
+        b->last = ngx_cpymem(b->last, "\"}\n", 3);
+
+    } else {
+        b->last = ngx_cpymem(b->last, "{\"code\":0,\"message\":\"\"}\n",
+                             sizeof("{\"code\":0,\"message\":\"\"}\n") - 1);
+    }
+
+    return ngx_http_goim_comet_send(r, status,
+                                    &(ngx_str_t) ngx_string("application/json"),
+                                    b);
 }
 
 
@@ -653,6 +1202,40 @@ ngx_http_goim_comet_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     srv->http_srv = ngx_http_conf_get_module_srv_conf(cf,
                                                       ngx_http_core_module);
     srv->http_loc = clcf;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_goim_comet_sse(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_goim_comet_loc_conf_t *glcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (glcf->sse) {
+        return "is duplicate";
+    }
+
+    glcf->sse = 1;
+
+    /* not handed on by a reload: closed, EventSource comes back */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_goim_comet_sse_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_goim_comet_sse_control(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_goim_comet_control_handler;
 
     return NGX_CONF_OK;
 }
@@ -704,10 +1287,9 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
 {
     uint64_t                  queued;
     ngx_int_t                 rc;
-    ngx_str_t                 format;
+    ngx_str_t                 format, type;
     ngx_buf_t                *b;
     ngx_uint_t                workers, keys, prometheus;
-    ngx_chain_t               out;
     ngx_goim_comet_worker_t  *wk;
     ngx_goim_comet_stats_t    st;
     ngx_goim_comet_handoff_stats_t  ho;
@@ -740,6 +1322,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# TYPE goim_comet_connections gauge\n"
             "goim_comet_connections{transport=\"tcp\"} %uA\n"
             "goim_comet_connections{transport=\"ws\"} %uA\n"
+            "goim_comet_connections{transport=\"sse\"} %uA\n"
             "# HELP goim_comet_online Authenticated connections.\n"
             "# TYPE goim_comet_online gauge\n"
             "goim_comet_online %uA\n"
@@ -876,10 +1459,23 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "# HELP goim_comet_inflated_total Compressed client messages "
             "inflated.\n"
             "# TYPE goim_comet_inflated_total counter\n"
-            "goim_comet_inflated_total %uA\n",
-            st.conns_tcp, st.conns_ws, st.online, st.rooms, st.push_calls,
-            st.packets_out, st.dropped, st.relay_dropped, st.write_slices,
-            st.relay_records, queued, st.auth_failed, st.kicked, st.bad_input,
+            "goim_comet_inflated_total %uA\n"
+            "# HELP goim_comet_sse_total SSE comment lines written, "
+            "heartbeats comet made for SSE clients, SSE clients closed for "
+            "reading nothing.\n"
+            "# TYPE goim_comet_sse_total counter\n"
+            "goim_comet_sse_total{event=\"ping\"} %uA\n"
+            "goim_comet_sse_total{event=\"heartbeat\"} %uA\n"
+            "goim_comet_sse_total{event=\"stalled\"} %uA\n"
+            "# HELP goim_comet_control_calls_total SSE control calls "
+            "applied, and refused (4xx, 5xx).\n"
+            "# TYPE goim_comet_control_calls_total counter\n"
+            "goim_comet_control_calls_total{result=\"applied\"} %uA\n"
+            "goim_comet_control_calls_total{result=\"refused\"} %uA\n",
+            st.conns_tcp, st.conns_ws, st.conns_sse, st.online, st.rooms,
+            st.push_calls, st.packets_out, st.dropped, st.relay_dropped,
+            st.write_slices, st.relay_records, queued, st.auth_failed,
+            st.kicked, st.bad_input,
             st.locks_recovered, st.token_refused, workers,
             ngx_goim_comet_relay_hop_percentile(&st, 500),
             ngx_goim_comet_relay_hop_percentile(&st, 990),
@@ -895,10 +1491,10 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             st.history_bytes, st.history_streams, st.recover_ok,
             st.recover_gap, st.deflated, st.deflate_skipped,
             st.deflate_failed, st.deflate_in, st.deflate_out,
-            st.deflate_frames, st.inflated);
+            st.deflate_frames, st.inflated, st.sse_pings, st.sse_beats,
+            st.sse_stalled, st.ctl_calls, st.ctl_refused);
 
-        ngx_str_set(&r->headers_out.content_type,
-                    "text/plain; version=0.0.4");
+        ngx_str_set(&type, "text/plain; version=0.0.4");
 
     } else {
         b->last = ngx_sprintf(b->last,
@@ -924,6 +1520,9 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"deflate\":{\"messages\":%uA,\"skipped\":%uA,"
             "\"failed\":%uA,\"bytes_in\":%uA,\"bytes_out\":%uA,"
             "\"frames\":%uA,\"inflated\":%uA},"
+            "\"sse\":{\"connections\":%uA,\"pings\":%uA,\"heartbeats\":%uA,"
+            "\"stalled\":%uA,\"control_calls\":%uA,"
+            "\"control_refused\":%uA},"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA,"
             "\"rpc_auth_refused\":%uA}\n",
             &wk->conf->id, workers, st.conns_tcp, st.conns_ws, st.online,
@@ -944,30 +1543,15 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             st.history_streams, st.recover_ok, st.recover_gap,
             st.recovered_msgs, st.deflated, st.deflate_skipped,
             st.deflate_failed, st.deflate_in, st.deflate_out,
-            st.deflate_frames, st.inflated, st.auth_failed, st.kicked,
-            st.bad_input,
+            st.deflate_frames, st.inflated, st.conns_sse, st.sse_pings,
+            st.sse_beats, st.sse_stalled, st.ctl_calls, st.ctl_refused,
+            st.auth_failed, st.kicked, st.bad_input,
             st.rpc_auth_refused);
 
-        ngx_str_set(&r->headers_out.content_type, "application/json");
+        ngx_str_set(&type, "application/json");
     }
 
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_goim_comet_send(r, NGX_HTTP_OK, &type, b);
 }
 
 

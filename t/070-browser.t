@@ -10,9 +10,11 @@
 # and room recovery (the demo asks for positions: recover: true; the comet
 # here keeps goim_comet_room_history 1000): room messages pushed while the
 # page is disconnected come once each and in order when it reconnects, when
-# it changes back to a room, and after a reload of the page.  Last, the
+# it changes back to a room, and after a reload of the page.  Then the
 # page over /subz (goim_comet_ws_deflate on): chromium negotiates
-# permessage-deflate itself and goim.js gets compressed pushes whole.
+# permessage-deflate itself and goim.js gets compressed pushes whole.  Last,
+# t/browser/sse.mjs: chromium's EventSource on goim_comet_sse, its control
+# calls, and its own reconnect with Last-Event-ID after a reload.
 use strict;
 use warnings;
 
@@ -82,6 +84,8 @@ http {
 
         location = /sub { goim_comet_ws; }
         location = /subz { goim_comet_ws; goim_comet_ws_deflate on; }
+        location = /sse { goim_comet_sse; }
+        location = /sse/control { goim_comet_sse_control; }
         location /goim/ { goim_logic_api; }
         location = /status { goim_comet_status; }
 
@@ -124,23 +128,27 @@ $ENV{OUT} = $dir;
 $ENV{CHROMIUM} = $chromium;
 $ENV{GOIM_TIME_SCALE} = Goim::Time::scale();
 
-open my $run, '-|', 'node', "$top/t/browser/demo.mjs" or die "node: $!";
-my $seen = 0;
-while (my $line = <$run>) {
-    chomp $line;
-    if ($line =~ /^ok (.*)/) {
-        pass($1);
-    } elsif ($line =~ /^not ok (.*)/) {
-        fail($1);
-    } else {
-        diag($line);
-        next;
+# the demo page, then goim over SSE (t/browser/sse.mjs: EventSource)
+for my $script (['demo.mjs', 18], ['sse.mjs', 7]) {
+    my ($name, $least) = @$script;
+    open my $run, '-|', 'node', "$top/t/browser/$name" or die "node: $!";
+    my $seen = 0;
+    while (my $line = <$run>) {
+        chomp $line;
+        if ($line =~ /^ok (.*)/) {
+            pass($1);
+        } elsif ($line =~ /^not ok (.*)/) {
+            fail($1);
+        } else {
+            diag($line);
+            next;
+        }
+        $seen++;
     }
-    $seen++;
+    close $run;
+    is($? >> 8, 0, "the browser run of $name exited cleanly");
+    ok($seen >= $least, "the browser run of $name reported its checks ($seen)");
 }
-close $run;
-is($? >> 8, 0, 'the browser run exited cleanly');
-ok($seen >= 18, "the browser run reported its checks ($seen)");
 ok(-s "$dir/demo.png", "a screenshot of the demo page: $dir/demo.png");
 
 kill 'QUIT', $pid;

@@ -4,59 +4,13 @@
 // Environment: BASE (http://127.0.0.1:PORT, the API/WebSocket server),
 // RELOAD (a shell command that reloads nginx), OUT (a directory for the
 // screenshot and the browser profile), CHROMIUM (default /usr/bin/chromium).
-import { chromium } from 'playwright-core';
 import { execSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { api, base, check, failures, launch, out, push, report, scale } from './lib.mjs';
 
-const base = process.env.BASE;
-const out = process.env.OUT;
-// deadlines, not delays: slow runs stretch them (t/lib/Goim/Time.pm's scale)
-const scale = Number(process.env.GOIM_TIME_SCALE || 1);
 const wsUrl = base.replace(/^http/, 'ws') + '/sub';
-let failed = 0;
-
-function report(ok, name, detail = '') {
-  if (!ok) failed++;
-  console.log(`${ok ? 'ok' : 'not ok'} ${name}${!ok && detail ? ': ' + detail : ''}`);
-}
-
-async function check(name, fn) {
-  try { await fn(); report(true, name); } catch (e) { report(false, name, String(e.message).split('\n')[0] + (e.cause ? ` (${e.cause})` : '')); }
-}
-
-// This script's own HTTP calls (pushes, /status, receipts), each on a
-// connection of its own.  A kept-alive one would be reused after the
-// reload below, and nginx's old workers close their idle keep-alive
-// connections when they get QUIT: a request written on one as it closes
-// fails with "fetch failed" (SocketError: other side closed), which is how
-// the reload check failed about once in 40 reloads.
-function api(path, init = {}) {
-  return fetch(`${base}${path}`, { ...init, headers: { connection: 'close', ...init.headers } });
-}
-
-async function push(path, body) {
-  const r = await api(`/goim/push/${path}`, { method: 'POST', body });
-  const t = await r.text();
-  if (r.status !== 200) throw new Error(`push ${path}: ${r.status} ${t}`);
-}
-
-const profile = mkdtempSync(join(out, 'profile-'));
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1100, height: 900 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--disable-extensions', '--disable-default-apps', '--no-default-browser-check',
-         '--metrics-recording-only', '--disable-features=Translate,OptimizationHints,MediaRouter'],
-});
-// nothing but our server: any other request is refused
-await ctx.route(/.*/, (route) => {
-  const u = route.request().url();
-  if (u.startsWith(base) || u.startsWith(wsUrl)) route.continue();
-  else route.abort();
-});
+const browser = await launch();
+const ctx = browser.ctx;
 
 try {
   const page = ctx.pages()[0] || await ctx.newPage();
@@ -368,7 +322,6 @@ try {
 } catch (e) {
   report(false, 'browser run', e.message);
 } finally {
-  await ctx.close();
-  rmSync(profile, { recursive: true, force: true });
+  await browser.close();
 }
-process.exit(failed ? 1 : 0);
+process.exit(failures() ? 1 : 0);
