@@ -65,7 +65,7 @@ MODULES     := $(NGX_BUILD)/objs/ngx_goim_comet_module.so \
 MODULE_SRCS := config $(wildcard libgoim/*.[ch] libgoim/nginx/*.[ch] \
                libgoim/goim.proto ngx_goim_*_module/*.[ch])
 
-.PHONY: all deps modules daemons unit fuzz cli run test clean bench \
+.PHONY: all deps modules daemons unit fuzz cli run test clean bench bench-deps \
         kafka-fetch static static-optional
 
 all: deps daemons modules unit fuzz cli
@@ -258,7 +258,10 @@ clean:
 
 # benchmarks (not run by make test): build/bench/<name>
 
-bench: $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench \
+bench-deps:
+	@./scripts/install-deps.sh bench
+
+bench: bench-deps $(BUILD)/bench/router_bench $(BUILD)/bench/router_rpc_bench \
        $(BUILD)/bench/produce $(BUILD)/bench/push_rpc \
        $(BUILD)/bench/zlib_cost daemons modules cli
 

@@ -1,6 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages ngx_goim needs to build, run and test.
 # Idempotent and quiet: prints nothing when everything is present.
+#
+#   scripts/install-deps.sh          # build, run and test
+#   scripts/install-deps.sh bench    # and the peers bench/ runs beside us
 set -eu
 
 PKGS="nginx-light libnginx-mod-stream nginx-dev
@@ -17,6 +20,10 @@ PKGS="nginx-light libnginx-mod-stream nginx-dev
 # node and npm for the browser tests (t/070-browser.t): Debian's, unless a
 # node with its own npm is installed already
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+
+# nchan, the peer bench/comet_vs_nchan.sh and bench/fanout_sweep.sh run
+# in the same script as ngx_goim
+[ "${1:-}" = bench ] && PKGS="$PKGS libnginx-mod-nchan"
 
 missing=""
 for p in $PKGS; do
