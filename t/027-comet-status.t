@@ -24,7 +24,7 @@ GET /status
 --- response_headers
 Content-Type: application/json
 --- response_body_like chomp
-^\{"id":"comet-test","workers":1,"connections":\{"tcp":2,"ws":1,"online":2\},"rooms":2,.*"auth_failed":0,"kicked":0,"bad_input":0,"rpc_auth_refused":0\}$
+^\{"id":"comet-test","workers":1,"connections":\{"tcp":2,"ws":1,"poll":0,"online":2\},"rooms":2,.*"auth_failed":0,"kicked":0,"bad_input":0,"rpc_auth_refused":0\}$
 
 
 

@@ -144,7 +144,7 @@ Test::More::is($s->status, 400, 'a token past goim_comet_max_body: 400');
 --- request
 GET /status
 --- response_body_like chomp
-"connections":\{"tcp":0,"ws":0,"online":0\},.*"sse":\{"connections":0,.*"auth_failed":1,
+"connections":\{"tcp":0,"ws":0,"poll":0,"online":0\},.*"sse":\{"connections":0,.*"auth_failed":1,
 --- error_log
 auth refused by logic
 
@@ -265,7 +265,7 @@ Goim::Time::wait_until(sub { $http->get($url)->{content} =~ /"sse":\{"connection
 --- request
 GET /status
 --- response_body_like chomp
-"connections":\{"tcp":0,"ws":0,"online":0\},.*"sse":\{"connections":0,"pings":0,
+"connections":\{"tcp":0,"ws":0,"poll":0,"online":0\},.*"sse":\{"connections":0,"pings":0,
 
 
 
