@@ -94,6 +94,8 @@ static void ngx_http_goim_comet_release(ngx_http_request_t *r);
 static ngx_int_t ngx_http_goim_comet_sse_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_goim_comet_sse_token(ngx_http_request_t *r,
     ngx_str_t *token);
+static ngx_int_t ngx_http_goim_comet_last_id(ngx_http_request_t *r,
+    ngx_str_t *id);
 static void ngx_http_goim_comet_sse_takeover(ngx_event_t *rev);
 static ngx_int_t ngx_http_goim_comet_control_handler(ngx_http_request_t *r);
 static void ngx_http_goim_comet_control_body(ngx_http_request_t *r);
@@ -787,7 +789,6 @@ ngx_http_goim_comet_sse_handler(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
     ngx_str_t                        token, id;
-    ngx_table_elt_t                 *h;
     ngx_http_goim_comet_sse_ctx_t   *ctx;
     ngx_http_goim_comet_loc_conf_t  *glcf;
 
@@ -841,15 +842,8 @@ ngx_http_goim_comet_sse_handler(ngx_http_request_t *r)
     }
 
     /* EventSource's own on a reconnect; the argument for a new one */
-    h = ngx_http_goim_comet_header(r, "Last-Event-ID");
-
-    if (h) {
-        id = h->value;
-
-    } else if (ngx_http_arg(r, (u_char *) "last_event_id", 13, &id)
-               != NGX_OK)
-    {
-        id.len = 0;
+    if (ngx_http_goim_comet_last_id(r, &id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (id.len) {
@@ -927,6 +921,48 @@ ngx_http_goim_comet_sse_token(ngx_http_request_t *r, ngx_str_t *token)
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * EventSource's Last-Event-ID header on a reconnect, or the last_event_id
+ * argument a new one passes (URL-escaped: encodeURIComponent); empty:
+ * neither.
+ */
+
+static ngx_int_t
+ngx_http_goim_comet_last_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char           *dst, *src;
+    ngx_str_t         arg;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_goim_comet_header(r, "Last-Event-ID");
+
+    if (h) {
+        *id = h->value;
+        return NGX_OK;
+    }
+
+    id->len = 0;
+
+    if (ngx_http_arg(r, (u_char *) "last_event_id", 13, &arg) != NGX_OK
+        || arg.len == 0)
+    {
+        return NGX_OK;
+    }
+
+    id->data = ngx_pnalloc(r->pool, arg.len);
+    if (id->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = id->data;
+    src = arg.data;
+    ngx_unescape_uri(&dst, &src, arg.len, 0);
+    id->len = dst - id->data;
+
+    return NGX_OK;
 }
 
 
@@ -1254,7 +1290,6 @@ ngx_http_goim_comet_poll_open(ngx_http_request_t *r,
     ngx_int_t                        rc;
     ngx_str_t                        token, id;
     ngx_uint_t                       resume;
-    ngx_table_elt_t                 *h;
     ngx_connection_t                *c;
     ngx_goim_channel_t              *ch;
     ngx_goim_comet_worker_t         *wk;
@@ -1282,15 +1317,8 @@ ngx_http_goim_comet_poll_open(ngx_http_request_t *r,
                                         "goim_comet_max_body");
     }
 
-    h = ngx_http_goim_comet_header(r, "Last-Event-ID");
-
-    if (h) {
-        id = h->value;
-
-    } else if (ngx_http_arg(r, (u_char *) "last_event_id", 13, &id)
-               != NGX_OK)
-    {
-        id.len = 0;
+    if (ngx_http_goim_comet_last_id(r, &id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     resume = 0;
@@ -1599,7 +1627,8 @@ ngx_http_goim_comet_poll_answer(ngx_goim_comet_waiter_t *w,
         return;
     }
 
-    b = ngx_create_temp_buf(r->pool, a->len ? a->len : 1);
+    /* an empty answer's buffer holds no memory: only last_buf */
+    b = a->len ? ngx_create_temp_buf(r->pool, a->len) : ngx_calloc_buf(r->pool);
     value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
 
     if (b == NULL || value.data == NULL) {
@@ -1607,7 +1636,9 @@ ngx_http_goim_comet_poll_answer(ngx_goim_comet_waiter_t *w,
         return;
     }
 
-    b->last = ngx_cpymem(b->last, a->body, a->len);
+    if (a->len) {
+        b->last = ngx_cpymem(b->last, a->body, a->len);
+    }
 
     value.len = ngx_sprintf(value.data, "%uL", a->cursor) - value.data;
 

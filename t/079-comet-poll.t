@@ -12,6 +12,7 @@ use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Client qw(unpack_ensure);
 use Goim::Daemon;
+use Goim::Ensure;
 use Goim::Log;
 use Goim::Poll;
 use Goim::Sse;
@@ -48,19 +49,19 @@ $Goim::Stack::Config .= <<"_EOC_";
     }
 _EOC_
 
-# the nth "poll ... held" debug line of the key: the poll waits in comet
-sub held {
-    my ($key, $n) = @_;
-    return Goim::Time::wait_until(sub {
-        my @l = Goim::Log::text() =~ /poll of key "\Q$key\E" held/g;
-        @l >= $n;
-    });
-}
-
+# how many polls of the key comet held so far (its debug lines)
 sub held_count {
     my $key = shift;
     my @l = Goim::Log::text() =~ /poll of key "\Q$key\E" held/g;
     return scalar @l;
+}
+
+# sends $p's poll and waits until comet holds it
+sub send_held {
+    my ($p, $key, %o) = @_;
+    my $n = held_count($key);
+    $p->send_poll(%o);
+    return Goim::Time::wait_until(sub { held_count($key) > $n });
 }
 
 run_tests();
@@ -78,11 +79,11 @@ Test::More::is($a->{headers}{'cache-control'}, 'no-cache', 'no-cache');
 Test::More::like($p->session, qr/^[A-Za-z0-9_-]{22}\.poll-7900$/, 'X-Goim-Session: MAC.KEY');
 Test::More::is($p->cursor, 1, 'X-Goim-Cursor: 1, one event');
 Test::More::is($a->{events}[0]{event}, '8', 'op 8 as event 8');
-Test::More::is("$p->auth->{mid} $p->auth->{key} $p->auth->{room_id}", '7900 poll-7900 live://79', 'who it is');
+my $au = $p->auth;
+Test::More::is("$au->{mid} $au->{key} $au->{room_id}", '7900 poll-7900 live://79', 'who it is');
 Test::More::is($p->auth->{session}, $p->session, 'its JSON carries the session too');
 Test::More::is($a->{headers}{connection}, 'keep-alive', 'keep-alive');
 Goim::Stack::push('/goim/push/mids?operation=1000&mids=7900', "hello\nworld");
-Goim::Time::wait_until(sub { Goim::Log::text() =~ /push/ }, 1);
 my $r = $p->poll;
 Test::More::is($r->{status}, 200, 'the poll on the same connection: 200');
 my ($e) = grep { ($_->{op} // 0) == 1000 } @{$r->{events}};
@@ -99,11 +100,9 @@ GET /status
 === TEST 2: a held poll is answered by a push by mid, by key, to the room and to all; what comes in one turn goes in one answer
 --- init
 my $p = Goim::Poll->new(token => $main::Token);
-my $n = 0;
 for my $push ('/goim/push/mids?operation=1000&mids=7900', '/goim/push/keys?operation=1000&keys=poll-7900',
               '/goim/push/room?operation=1000&type=live&room=79', '/goim/push/all?operation=1000') {
-    $p->send_poll;
-    main::held('poll-7900', ++$n) or die "the poll was not held\n";
+    main::send_held($p, 'poll-7900') or die "the poll was not held\n";
     Goim::Stack::push($push, "via $push");
     my $r = $p->answer or die "no answer for $push\n";
     Test::More::is(join(',', map { $_->{data} } @{$r->{events}}), "via $push", "held poll answered by $push");
@@ -155,10 +154,7 @@ for my $bad (['5', qr/^cursor above the last event sent/], ['x', qr/^cursor miss
     Test::More::like($r->{json}{message}, $bad->[1], "... $r->{json}{message}");
     Test::More::is($r->{json}{code}, -400, '... code -400');
 }
-$r = $p->poll(cursor => 4);
-Test::More::is($r, undef, 'cursor 4: nothing more, held') if 0;
-$p->send_poll(cursor => 4);
-main::held('poll-7900', 1) or die "cursor 4 was not held\n";
+main::send_held($p, 'poll-7900', cursor => 4) or die "cursor 4 was not held\n";
 Goim::Stack::push('/goim/push/mids?operation=1000&mids=7900', 'm4');
 $r = $p->answer;
 Test::More::is(join(' ', map { $_->{data} } @{$r->{events}}), 'm4', 'the bad ones changed nothing: m4 only');
@@ -176,12 +172,10 @@ my $p = Goim::Poll->new(token => $main::Token);
 my $q = Goim::Poll->new(no_open => 1);
 $q->{session} = $p->session;
 $q->{cursor} = $p->cursor;
-$p->send_poll;
-main::held('poll-7900', 1) or die "the first poll was not held\n";
-$q->send_poll;
+main::send_held($p, 'poll-7900') or die "the first poll was not held\n";
+main::send_held($q, 'poll-7900') or die "the second poll was not held\n";
 my $r = $p->answer(5) or die "the first poll was not answered\n";
 Test::More::is("$r->{status} $r->{headers}{'x-goim-cursor'} [$r->{body}]", '200 1 []', 'the first: 200, empty, cursor 1');
-main::held('poll-7900', 2) or die "the second poll was not held\n";
 Goim::Stack::push('/goim/push/mids?operation=1000&mids=7900', 'for the second');
 $r = $q->answer or die "the second poll was not answered\n";
 Test::More::is($r->{events}[0]{data}, 'for the second', 'the second gets the push');
@@ -259,6 +253,12 @@ my $r = $p->poll;
 my ($e) = grep { ($_->{op} // 0) == 1000 } @{$r->{events}};
 Test::More::like($e->{id}, qr{^\d+:\d+/$}, "m1 with its position ($e->{id})");
 Goim::Stack::push('/goim/push/room?operation=1000&type=live&room=798', "missed$_") for 1 .. 2;
+# both in comet's history: the old session has them
+my $seen = '';
+Goim::Time::wait_until(sub {
+    $seen .= join '', map { $_->{data} } grep { ($_->{op} // 0) == 1000 } @{$p->poll->{events}};
+    $seen =~ /missed2/;
+}) or die "the pushes did not come\n";
 my $b = Goim::Poll->new(token => $tok, last_event_id => $e->{id});
 my @ev = @{$b->open_answer->{events}};
 Test::More::is(join(' ', map { $_->{op} } @ev), '8 1000 1000 21 21', 'op 8, the two missed, op 21 twice');
@@ -295,7 +295,8 @@ my $p = Goim::Poll->new(via => 'none');
 Test::More::is($p->open_answer->{status}, 401, 'no token: 401');
 Test::More::like($p->open_answer->{json}{message}, qr/^no token/, '... where a token goes');
 $p = Goim::Poll->new(token => '{"mid":"not a number"');
-Test::More::is($p->open_answer->{status}, 403, "a token logic refuses: 403 ($p->open_answer->{json}{message})");
+Test::More::is($p->open_answer->{status}, 403, 'a token logic refuses: 403');
+Test::More::like($p->open_answer->{json}{message}, qr/./, "... with logic's reason");
 Test::More::is($p->open_answer->{json}{code}, -403, '... code -403');
 $p = Goim::Poll->new(token => $main::Token, last_event_id => '1:2');
 Test::More::is($p->open_answer->{status}, 400, 'last_event_id 1:2: 400');
@@ -316,16 +317,14 @@ $r = $p->poll(session => 'short');
 Test::More::is($r->{status}, 403, 'not a session id at all: 403');
 my $other = Goim::Poll->new(token => '{"mid":7911,"key":"poll-7911","room_id":"live://79"}');
 my $gone = $other->session;
+main::send_held($other, 'poll-7911') or die "poll-7911: not held\n";
 my $k = Goim::Stack::client('k', '{"mid":7911,"key":"poll-7911","room_id":"live://79"}', 1);
-$other->send_poll;
 $r = $other->answer(10);
 Test::More::is($r && $r->{status}, 404, 'kicked by a newer connection with its key: the poll gets 404');
 $r = $p->poll(session => $gone, cursor => 0);
 Test::More::is($r->{status}, 404, 'and so does the next one');
 $r = $p->get('/poll?session=' . Goim::Sse::escape($p->session) . '&cursor=1', method => 'PUT');
 Test::More::is($r->{status}, 405, 'a PUT poll: 405');
-$r = $p->poll;
-Test::More::is($r->{status}, 200, 'the session is as it was') if 0;
 --- request
 GET /status
 --- response_body_like chomp
@@ -364,7 +363,7 @@ my $p = Goim::Poll->new(token => $main::Token, path => '/poll/short');
 $p->poll(timeout => 10);
 --- request
 GET /status?format=prometheus
---- response_body_like
+--- response_body_like chomp
 goim_comet_connections\{transport="poll"\} 1\n.*goim_comet_poll_total\{event="answered"\} 2\ngoim_comet_poll_total\{event="timed_out"\} 1\ngoim_comet_poll_total\{event="expired"\} 0\n
 
 
