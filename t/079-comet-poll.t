@@ -286,6 +286,10 @@ GET /status
 "connections":\{"tcp":0,"ws":0,"poll":0,"online":0\},.*"poll":\{"sessions":0,"answered":1,"timed_out":0,"expired":1\}
 --- error_log
 poll session expired: no poll within goim_comet_poll_idle
+--- no_error_log
+[alert]
+[crit]
+
 
 
 
@@ -331,6 +335,10 @@ GET /status
 "kicked":[1-9]\d*,
 --- error_log
 auth refused by logic
+--- no_error_log
+[alert]
+[crit]
+
 
 
 

@@ -180,3 +180,6 @@ GET /status
 "handoff":\{"handed_off":0,"adopted":0,"drained":([89]|[1-9]\d+),
 --- error_log
 closing: worker is shutting down
+--- no_error_log
+[alert]
+[crit]
