@@ -40,13 +40,13 @@ goim_comet_connections\{transport="tcp"\} 1\n.*goim_comet_online 1\n.*goim_comet
 
 
 
-=== TEST 2b: every Prometheus line is a comment or a metric with an integer value, down to the last one (SSE's control calls)
+=== TEST 2b: every Prometheus line is a comment or a metric with an integer value, down to the last one (the long-polls' expired sessions)
 --- init
 Goim::Stack::client('p2', '{"mid":703,"accepts":[1000]}', 1);
 --- request
 GET /status?format=prometheus
 --- response_body_like chomp
-\A(?:(?:# (?:HELP|TYPE) goim_comet_[a-z_0-9]+ [^\n]+|goim_comet_[a-z_0-9]+(?:\{[a-z_]+="[^"\n]*"(?:,[a-z_]+="[^"\n]*")*\})? \d+)\n)+(?<=goim_comet_control_calls_total\{result="refused"\} 0\n)\z
+\A(?:(?:# (?:HELP|TYPE) goim_comet_[a-z_0-9]+ [^\n]+|goim_comet_[a-z_0-9]+(?:\{[a-z_]+="[^"\n]*"(?:,[a-z_]+="[^"\n]*")*\})? \d+)\n)+(?<=goim_comet_poll_total\{event="expired"\} 0\n)\z
 
 
 
