@@ -1531,6 +1531,9 @@ ngx_http_goim_comet_poll_connection(ngx_http_request_t *r)
     log->data = NULL;
     log->action = "serving goim poll session";
 
+    /* the session outlives the request's connection, and its log */
+    pool->log = log;
+
     c->log = log;
     c->read->log = log;
     c->write->log = log;

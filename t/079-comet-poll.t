@@ -36,6 +36,8 @@ $Goim::Stack::Config .= <<"_EOC_";
         goim_comet_poll;
         goim_comet_poll_timeout ${Timeout}s;
         goim_comet_poll_idle @{[ 2 * $Timeout ]}s;
+        # what a page of another origin needs to read the headers
+        add_header Access-Control-Expose-Headers "X-Goim-Cursor, X-Goim-Session" always;
     }
 
     location = /poll/short {
@@ -83,6 +85,8 @@ my $au = $p->auth;
 Test::More::is("$au->{mid} $au->{key} $au->{room_id}", '7900 poll-7900 live://79', 'who it is');
 Test::More::is($p->auth->{session}, $p->session, 'its JSON carries the session too');
 Test::More::is($a->{headers}{connection}, 'keep-alive', 'keep-alive');
+Test::More::is($a->{headers}{'access-control-expose-headers'}, 'X-Goim-Cursor, X-Goim-Session',
+               'add_header applies to the answers');
 Goim::Stack::push('/goim/push/mids?operation=1000&mids=7900', "hello\nworld");
 my $r = $p->poll;
 Test::More::is($r->{status}, 200, 'the poll on the same connection: 200');
