@@ -46,6 +46,13 @@ $Goim::Stack::Config .= <<"_EOC_";
         goim_comet_poll_idle ${Idle}ms;
     }
 
+    location = /poll/small {
+        goim_comet_poll;
+        goim_comet_poll_timeout ${Timeout}s;
+        goim_comet_poll_idle @{[ 2 * $Timeout ]}s;
+        goim_comet_queue 3;
+    }
+
     location = /sse/control {
         goim_comet_sse_control;
     }
@@ -380,7 +387,33 @@ goim_comet_connections\{transport="poll"\} 1\n.*goim_comet_poll_total\{event="an
 
 
 
-=== TEST 13: goim_comet_poll_idle not longer than goim_comet_poll_timeout: [emerg]
+=== TEST 13: between polls a session's queue is bounded by goim_comet_queue: pushes beyond it are dropped, counted and logged; what it holds comes in the next poll
+--- init
+my $p = Goim::Poll->new(token => $main::Token, path => '/poll/small');
+require HTTP::Tiny;
+my $http = HTTP::Tiny->new(timeout => 5);
+my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/status';
+my $n = 0;
+Goim::Time::wait_until(sub {
+    Goim::Stack::push('/goim/push/mids?operation=1000&mids=7900', 'q' . $n++);
+    $http->get($url)->{content} =~ /"dropped":[1-9]/;
+}) or die "no push was dropped\n";
+my $r = $p->poll;
+my @e = @{$r->{events}};
+Test::More::is(join(' ', map { $_->{data} } @e), 'q0 q1', 'the poll gets what the queue held besides op 8: the first two pushes');
+--- request
+GET /status
+--- response_body_like chomp
+"messages":\{"push_calls":\d+,"out":\d+,"dropped":[1-9]
+--- error_log
+output queue full (3), push dropped
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 14: goim_comet_poll_idle not longer than goim_comet_poll_timeout: [emerg]
 --- config
     location = /poll {
         goim_comet_poll;
