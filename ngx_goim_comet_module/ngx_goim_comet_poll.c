@@ -162,9 +162,9 @@ void
 ngx_goim_comet_poll_fail(ngx_goim_channel_t *ch, ngx_uint_t status,
     ngx_str_t *reason)
 {
-    u_char                   buf[256];
-    ngx_goim_comet_poll_t   *poll;
-    ngx_goim_comet_waiter_t *w;
+    ngx_goim_comet_poll_t    *poll;
+    ngx_goim_comet_waiter_t  *w;
+    u_char                    buf[256];
 
     poll = ch->poll;
     w = poll->held;
@@ -188,8 +188,8 @@ ngx_goim_comet_poll_fail(ngx_goim_channel_t *ch, ngx_uint_t status,
 void
 ngx_goim_comet_poll_close(ngx_goim_channel_t *ch)
 {
-    ngx_goim_comet_poll_t   *poll;
-    ngx_goim_comet_waiter_t *w;
+    ngx_goim_comet_poll_t    *poll;
+    ngx_goim_comet_waiter_t  *w;
 
     poll = ch->poll;
 

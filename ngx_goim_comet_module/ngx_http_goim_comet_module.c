@@ -1395,8 +1395,8 @@ static ngx_int_t
 ngx_http_goim_comet_poll_next(ngx_http_request_t *r,
     ngx_http_goim_comet_poll_ctx_t *ctx, ngx_str_t *arg)
 {
-    u_char                          *dst, *src;
     off_t                            cursor;
+    u_char                          *dst, *src;
     ngx_int_t                        rc;
     ngx_str_t                        session, key, value;
     ngx_goim_comet_worker_t         *wk;
