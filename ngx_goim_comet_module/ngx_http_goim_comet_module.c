@@ -1442,6 +1442,12 @@ ngx_http_goim_comet_poll_next(ngx_http_request_t *r,
                                         "again");
     }
 
+    /* a poll held for another worker is answered too when this one quits */
+    if (wk->poll_watch == NULL && ngx_http_goim_comet_poll_watch(wk) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ctx->waiter.cursor = (uint64_t) cursor;
 
     r->read_event_handler = ngx_http_test_reading;
