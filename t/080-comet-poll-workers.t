@@ -156,7 +156,17 @@ for my $mid (@main::Mids) {
     }) or die "poll-$mid: no push before the reload\n";
     $last{$mid} = $e->{id};
 }
+# one poll held as the reload comes, on whichever worker
+my $h = $main::P{8001};
+$h->reconnect;
+my $held = () = Goim::Log::text() =~ /poll of key "poll-8001" held/g;
+$h->send_poll;
+Goim::Time::wait_until(sub { my $n = () = Goim::Log::text() =~ /poll of key "poll-8001" held/g; $n > $held })
+    or die "poll-8001: not held\n";
 Goim::Reload::reload();
+my $ha = $h->answer(10);
+Test::More::is($ha && $ha->{status}, 404, 'the poll held across the reload: 404');
+Test::More::like($ha && $ha->{json}{message}, qr/authenticate again/, '... authenticate again');
 Goim::Stack::push('/goim/push/room?operation=1000&type=live&room=800', 'meanwhile');
 for my $mid (@main::Mids) {
     my $p = $main::P{$mid};
