@@ -413,7 +413,49 @@ output queue full (3), push dropped
 
 
 
-=== TEST 14: goim_comet_poll_idle not longer than goim_comet_poll_timeout: [emerg]
+=== TEST 14: an answer is bounded (here a quarter of a 64k goim_comet_worker_queue: 16k): what does not fit comes in the next poll; a message whose events alone are over the bound is dropped, counted and logged
+--- main_config eval
+(my $c = $Goim::Stack::MainConfig) =~ s/^(\s*goim_comet_id [^;]*;)/$1\n    goim_comet_worker_queue 64k;/m;
+$c
+--- config eval
+# logic takes pushes of up to 64k here
+"    client_body_buffer_size 64k;\n" . $Goim::Stack::Config
+--- init
+my $p = Goim::Poll->new(token => $main::Token, path => '/poll/short');
+require HTTP::Tiny;
+my $http = HTTP::Tiny->new(timeout => 5);
+my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/status';
+Goim::Stack::push('/goim/push/mids?operation=1000&mids=7900', "$_" x 5000) for 1 .. 6;
+# every push is in the session's queue once comet has served its call
+Goim::Time::wait_until(sub { $http->get($url)->{content} =~ /"push_calls":([6-9]|\d\d)/ })
+    or die "the pushes did not come\n";
+my $r = $p->poll;
+Test::More::is(join(' ', map { substr($_->{data}, 0, 1) } @{$r->{events}}), '1 2 3', 'three of 5 KB fit in 16 KB');
+Test::More::cmp_ok(length $r->{body}, '<=', 16384, 'the answer is ' . length($r->{body}) . ' bytes');
+$r = $p->poll;
+Test::More::is(join(' ', map { substr($_->{data}, 0, 1) } @{$r->{events}}), '4 5 6', 'the next poll: the other three');
+# 20 KB as base64
+Goim::Stack::push('/goim/push/mids?operation=1000&mids=7900', "\x00" x 15000) or die "the push failed\n";
+Goim::Stack::push('/goim/push/mids?operation=1000&mids=7900', 'small');
+my @got;
+Goim::Time::wait_until(sub {
+    push @got, map { $_->{data} } @{$p->poll->{events}};
+    grep { $_ eq 'small' } @got;
+}) or die "no small push\n";
+Test::More::is(join(',', map { length } @got), '5', 'the 20 KB event was dropped, the next one came');
+--- request
+GET /status
+--- response_body_like chomp
+"messages":\{"push_calls":8,"out":\d+,"dropped":1,
+--- error_log
+a message of 20024 bytes as events is over a poll answer's 16384, dropped
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 15: goim_comet_poll_idle not longer than goim_comet_poll_timeout: [emerg]
 --- config
     location = /poll {
         goim_comet_poll;
