@@ -285,8 +285,14 @@ GET /status
 
 === TEST 9: a session with no poll for goim_comet_poll_idle expires (logged, counted, told to logic); its next poll gets 404
 --- init
-my $p = Goim::Poll->new(token => $main::Token, path => '/poll/short');
+require HTTP::Tiny;
+my $http = HTTP::Tiny->new(timeout => 5);
+my $url = 'http://127.0.0.1:' . Test::Nginx::Socket::server_port() . '/goim/online/total';
+my $sessions = sub { $http->get($url)->{content} =~ /"session_count":(\d+)/ ? $1 : -1 };
+my $p = Goim::Poll->new(token => '{"mid":7909,"key":"poll-7909","room_id":"live://79"}', path => '/poll/short');
+my $n = $sessions->();
 Goim::Log::wait_for(qr/poll session expired/, Goim::Time::scaled(10)) or die "no expiry\n";
+Test::More::ok(Goim::Time::wait_until(sub { $sessions->() == $n - 1 }), 'router forgot the session (logic\'s Disconnect)');
 my $r = $p->poll;
 Test::More::is($r->{status}, 404, 'then 404');
 Test::More::like($r->{json}{message}, qr/^no poll session .*: authenticate again$/, "... $r->{json}{message}");
