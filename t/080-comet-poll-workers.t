@@ -143,7 +143,42 @@ GET /status
 
 
 
-=== TEST 3: a reload closes the sessions (logged, counted as drained): their next poll gets 404; opened again with the last event id, they get what was pushed meanwhile
+=== TEST 3: clients that give up on held polls (the socket closed, here or across workers) leave nothing behind: the sessions still answer, nothing is logged above info
+--- init
+main::open_all();
+for my $round (1 .. 5) {
+    for my $mid (@main::Mids) {
+        my $p = $main::P{$mid};
+        $p->reconnect;
+        $p->send_poll;
+    }
+    Goim::Time::wait_until(sub {
+        my $n = () = Goim::Log::text() =~ /poll of key "poll-80\d\d" held/g;
+        $n >= 8 * $round;
+    }) or die "round $round: not every poll held\n";
+    # gone without reading their answers
+    $main::P{$_}->close for @main::Mids;
+}
+Goim::Stack::push('/goim/push/mids?operation=1000&mids=' . join(',', @main::Mids), 'after');
+for my $mid (@main::Mids) {
+    my $p = $main::P{$mid};
+    my $e;
+    Goim::Time::wait_until(sub {
+        $p->reconnect;
+        my $a = $p->poll or return 0;
+        ($e) = grep { ($_->{data} // '') eq 'after' } @{$a->{events}};
+        $e;
+    });
+    Test::More::ok($e, "poll-$mid: still served");
+}
+--- request
+GET /status
+--- response_body_like chomp
+"poll":\{"sessions":8,
+
+
+
+=== TEST 4: a reload closes the sessions (logged, counted as drained): their next poll gets 404; opened again with the last event id, they get what was pushed meanwhile
 --- init
 main::open_all();
 Goim::Stack::push('/goim/push/room?operation=1000&type=live&room=800', 'before');
