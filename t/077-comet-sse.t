@@ -338,3 +338,33 @@ GET /status
 --- error_log
 SSE client reads nothing: output queue full at two pings
 output queue full
+
+
+
+=== TEST 12: curl subscribes (-N, the token in a header): op 8, then a push by mid as event 1000; without a token curl gets 401 and goim's JSON reason
+--- init
+my $port = Test::Nginx::Socket::server_port();
+my $out = Test::Nginx::Socket::server_root() . '/curl-sse.out';
+unlink $out;
+my $pid = fork // die "fork: $!";
+if ($pid == 0) {
+    open STDOUT, '>', $out or die "$out: $!";
+    exec 'curl', '-sN', '-H', 'X-Goim-Token: {"mid":7790,"key":"sse-curl","room_id":"live://79","accepts":[1000]}',
+         "http://127.0.0.1:$port/sse";
+    die "curl: $!";
+}
+my $read = sub { open my $fh, '<', $out or return ''; local $/; <$fh> // '' };
+Goim::Time::wait_until(sub { $read->() =~ /^event: 8\ndata: \{.*"key":"sse-curl".*"session":"[^"]+"\}\n\n/m })
+    or die "curl got no op 8: " . $read->() . "\n";
+Goim::Stack::push('/goim/push/mids?operation=1000&mids=7790', 'via curl');
+my $got = Goim::Time::wait_until(sub { $read->() =~ /^event: 1000\ndata: via curl\n\n/m });
+kill 'TERM', $pid;
+waitpid $pid, 0;
+Test::More::ok($got, 'curl read the push as event 1000') or Test::More::diag($read->());
+my $refused = `curl -s -w ' %{http_code}' http://127.0.0.1:$port/sse`;
+Test::More::is($refused, qq({"code":-401,"message":"no token: an X-Goim-Token header, a goim_token cookie or a token argument"}\n 401),
+               'no token: 401 and the reason');
+--- request
+GET /status
+--- response_body_like chomp
+"sse":\{"connections":0,
