@@ -344,8 +344,10 @@ output queue full
 === TEST 12: curl subscribes (-N, the token in a header): op 8, then a push by mid as event 1000; without a token curl gets 401 and goim's JSON reason
 --- init
 my $port = Test::Nginx::Socket::server_port();
-my $out = Test::Nginx::Socket::server_root() . '/curl-sse.out';
-unlink $out;
+# not in server_root: the real Test::Nginx removes only what it made there
+require File::Temp;
+my $tmp = File::Temp->new(SUFFIX => '.sse');
+my $out = $tmp->filename;
 my $pid = fork // die "fork: $!";
 if ($pid == 0) {
     open STDOUT, '>', $out or die "$out: $!";
