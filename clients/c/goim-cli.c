@@ -3172,9 +3172,9 @@ usage(FILE *f)
 "                         event a packet; nothing sent after the request\n"
 "      --path PATH        WebSocket or SSE path (default /sub, /sse)\n"
 "      --raw              plain WebSocket pub/sub (nchan): no goim auth or\n"
-"                         heartbeats, every frame is one message (implies -w);\n"
-"                         with --sse a plain EventSource: no token, every\n"
-"                         event is one message\n"
+"                         heartbeats, every frame is one message (implies\n"
+"                         -w); with --sse a plain EventSource: no token,\n"
+"                         every event is one message\n"
 "      --deflate          offer permessage-deflate, inflate compressed frames\n"
 "                         (implies -w)\n"
 "  -n, --clients N        clients to connect (default 1)\n"
@@ -3416,6 +3416,14 @@ main(int argc, char **argv)
         }
         if (g.ack || g.recover || g.nsends) {
             die("--ack, --recover and --send send packets: not with --sse");
+        }
+        if (!g.raw && (strpbrk(g.token_tpl, "\r\n")
+                       || strpbrk(g.key_tpl, "\r\n")
+                       || strpbrk(g.room_tpl, "\r\n")
+                       || strpbrk(g.platform, "\r\n")
+                       || strpbrk(g.accepts, "\r\n")))
+        {
+            die("--sse sends the token in a header: it cannot hold CR or LF");
         }
         g.ws = 0;
     }
