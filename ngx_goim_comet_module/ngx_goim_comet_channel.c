@@ -1120,6 +1120,17 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
                    "heartbeat %M", ch->mid, &ch->node.str, ch->heartbeat);
 
     if (ch->sse) {
+        /*
+         * The buffer the request's op 7 came in goes: an SSE client sends
+         * nothing more, so its read handler, which frees an idle one,
+         * may never run again (4 KB a connection, bench/sse.sh).
+         */
+        if (ch->in) {
+            ngx_free(ch->in);
+            ch->in = NULL;
+            ch->in_len = 0;
+        }
+
         /* the 200 before the first event; comet's own beat from now on */
         if (ngx_goim_comet_sse_open(ch) != NGX_OK) {
             ngx_goim_channel_close(ch, "out of memory");
