@@ -187,7 +187,10 @@ push @got, main::take_all($c2, $n, 30);
 my @kept = main::dedupe(@got);
 my %arrived = map { $_->{id} => 1 } @kept;
 Test::More::is(scalar(grep { $arrived{$_} } @ids), $n, "all $n answered pushes arrive ("
-               . scalar(@got) . ' with the duplicates)');
+               . scalar(@got) . ' with the duplicates)')
+    or Test::More::diag('missing: ' . join(' ', map { my $id = $_;
+        "$id " . JSON::PP::encode_json(Goim::Ensure::receipts($id)) } grep { !$arrived{$_} } @ids)
+        . ' job: ' . JSON::PP::encode_json(Goim::Ensure::job_stats()));
 my %bodies = map { (Goim::Stack::describe($_->{packet}) =~ s/.*body=//r) => 1 } @kept;
 Test::More::is(scalar(grep { $bodies{"p$_"} } 1 .. $n), $n, 'every message pushed is among them');
 # one more at most: a push taken by job whose answer died with the worker
