@@ -14,7 +14,12 @@
 # page over /subz (goim_comet_ws_deflate on): chromium negotiates
 # permessage-deflate itself and goim.js gets compressed pushes whole.  Last,
 # t/browser/sse.mjs: chromium's EventSource on goim_comet_sse, its control
-# calls, and its own reconnect with Last-Event-ID after a reload.
+# calls, and its own reconnect with Last-Event-ID after a reload.  Then
+# t/browser/transports.mjs: the demo page forced onto each of goim.js's
+# transports (WebSocket, SSE, long-poll) and 'auto' falling back from a
+# blocked WebSocket to SSE, and from both to long-poll.  The long-poll parts
+# need goim_comet_poll: the /poll location is there when the module has the
+# directive, and transports.mjs skips them when it is not.
 use strict;
 use warnings;
 
@@ -40,6 +45,16 @@ for my $missing (-x $chromium ? () : "$chromium (scripts/install-deps.sh install
 }
 
 my $nginx = $ENV{TEST_NGINX_BINARY} // '/usr/sbin/nginx';
+
+# long-poll (goim_comet_poll) where the comet module has it
+my $has_poll = grep {
+    open my $so, '<', $_ or next;
+    binmode $so;
+    local $/;
+    my $bytes = <$so>;
+    $bytes =~ /goim_comet_poll\0/;
+} split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
+my $poll = $has_poll ? "location = /poll { goim_comet_poll; }" : '';
 my $dir = "$top/t/servroot-browser";
 remove_tree($dir);
 make_path("$dir/logs", "$dir/conf", "$dir/tmp");
@@ -86,6 +101,7 @@ http {
         location = /subz { goim_comet_ws; goim_comet_ws_deflate on; }
         location = /sse { goim_comet_sse; }
         location = /sse/control { goim_comet_sse_control; }
+        $poll
         location /goim/ { goim_logic_api; }
         location = /status { goim_comet_status; }
 
@@ -129,7 +145,7 @@ $ENV{CHROMIUM} = $chromium;
 $ENV{GOIM_TIME_SCALE} = Goim::Time::scale();
 
 # the demo page, then goim over SSE (t/browser/sse.mjs: EventSource)
-for my $script (['demo.mjs', 18], ['sse.mjs', 7]) {
+for my $script (['demo.mjs', 18], ['sse.mjs', 7], ['transports.mjs', $has_poll ? 25 : 17]) {
     my ($name, $least) = @$script;
     open my $run, '-|', 'node', "$top/t/browser/$name" or die "node: $!";
     my $seen = 0;

@@ -25,9 +25,11 @@ const NAMES = { ws: 'WebSocket', sse: 'SSE', poll: 'long-poll' };
 for (const f of ['mid', 'room', 'accepts']) if (q.has(f)) $(f).value = q.get(f);
 if (TRANSPORTS.includes(q.get('transport'))) $('transport').value = q.get('transport');
 
-// states: each state's name; transports: the transport of each connect;
-// fallbacks: {from, to, reason} each time 'auto' moved on
-const demo = window.goimDemo = { client: null, messages: [], states: [], recoveries: [], transports: [], fallbacks: [] };
+// states: each state's name; attempts: the transport of each attempt;
+// transports: of each connect; fallbacks: {from, to, reason} each time
+// 'auto' moved on
+const demo = window.goimDemo = { client: null, messages: [], states: [], recoveries: [],
+                                 attempts: [], transports: [], fallbacks: [] };
 
 function log(text) {
   const li = document.createElement('li');
@@ -129,6 +131,7 @@ function connect() {
   });
   c.on('state', (s) => {
     demo.states.push(s.state);
+    if (s.state === 'connecting') demo.attempts.push(s.transport);
     showState(s);
     log(s.state + (s.url ? ` ${s.url}` : '') + (s.delay != null ? ` (retry in ${s.delay.toFixed(1)} s, ${NAMES[s.transport]})` : ''));
     if (s.state === 'connected') {

@@ -292,9 +292,9 @@ async function readEvents(res, parser, fn, onBytes) {
 }
 
 // One attempt's connection to comet, whatever the transport: the client
-// hands it packets to send and gets back what comet says through
-// c.onLinkPackets / c.onLinkOpen / c.onLinkClose, which ignore a link that
-// is no longer the client's. close() ends it without a word back.
+// hands it packets to send (send) and hears what comet says through
+// c.onFrame / c.onLinkEvents / c.onLinkOpen / c.onLinkClose, which ignore a
+// link that is no longer the client's. close() ends it without a word back.
 
 class WsLink {
   constructor(c, url) {
@@ -768,10 +768,10 @@ export class GoimClient {
     this.teardown();
     this.connects++;
     const t = this.transport;
-    this.currentUrl = t === 'ws' ? this.pickUrl() : t === 'sse' ? this.sseUrl() : this.pollUrl();
-    this.setState('connecting', { url: this.currentUrl });
     let link;
     try {
+      this.currentUrl = t === 'ws' ? this.pickUrl() : t === 'sse' ? this.sseUrl() : this.pollUrl();
+      this.setState('connecting', { url: this.currentUrl });
       link = t === 'ws' ? new WsLink(this, this.currentUrl)
            : t === 'sse' ? new SseLink(this, this.currentUrl) : new PollLink(this, this.currentUrl);
     } catch (e) {
@@ -826,6 +826,8 @@ export class GoimClient {
     this.fails = 0;
     if (to === from) return;
     this.transport = to;
+    // the backoff starts over on the new transport
+    this.attempts = 0;
     this.emit('fallback', { from, to, reason });
   }
 
@@ -910,8 +912,10 @@ export class GoimClient {
     const id = i < 0 ? room : room.slice(i + 3);
     const q = new URLSearchParams({ type: i < 0 ? '' : room.slice(0, i), rooms: id });
     this.onlineBusy = true;
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), DEFAULTS.requestTimeout * 1000);
     try {
-      const r = await fetch(`${url}${url.includes('?') ? '&' : '?'}${q}`, { cache: 'no-store' });
+      const r = await fetch(`${url}${url.includes('?') ? '&' : '?'}${q}`, { cache: 'no-store', signal: ctl.signal });
       const j = await r.json();
       if (!r.ok || j.code !== 0 || !j.data) throw new Error(j.message || `HTTP ${r.status}`);
       const n = Number(j.data[id]);
@@ -922,6 +926,7 @@ export class GoimClient {
     } catch (e) {
       this.emit('error', { error: e, where: 'online' });
     } finally {
+      clearTimeout(timer);
       this.onlineBusy = false;
     }
   }

@@ -557,8 +557,8 @@ function autoControl(req) {
 function fresh(handler = autoControl) { http.log = []; http.handler = handler; }
 
 // an SSE client connected: the client, its events, the open request and its stream
-async function sseUp(opts = {}, key = 'k1') {
-  fresh();
+async function sseUp(opts = {}, key = 'k1', handler = autoControl) {
+  fresh(handler);
   const c = new GoimClient({ url: 'ws://comet:3102/sub', transport: 'sse', mid: 7, room: 'live://1',
                              accepts: [1000], backoff: fast, transportStorage: false, ...opts });
   const ev = watch(c);
@@ -743,15 +743,18 @@ await check('sse: a malformed event (bad base64, an id that is no position, an e
 
 await check('sse: the online count comes from logic\'s /goim/online/room on nodesUrl\'s origin', async () => {
   const asked = [];
-  const { c, ev } = await sseUp({ nodesUrl: 'http://logic:3111/goim/nodes/weighted?platform=web', room: 'live://1000' });
-  http.handler = (req) => {
+  let n = 3;
+  const { c, ev } = await sseUp({ nodesUrl: 'http://logic:3111/goim/nodes/weighted?platform=web', room: 'live://1000' }, 'k1', (req) => {
     if (autoControl(req)) return;
-    if (req.path === '/goim/online/room') { asked.push(req.url.href); answer(req, 200, '{"code":0,"message":"","data":{"1000":3}}'); }
-  };
-  c.heartbeat();
-  await until(() => ev.online.length, 'an online event');
+    if (req.path === '/goim/online/room') { asked.push(req.url.href); answer(req, 200, `{"code":0,"message":"","data":{"1000":${n}}}`); }
+  });
+  await until(() => ev.online.length, 'the count asked right after op 8');
   eq(asked[0], 'http://logic:3111/goim/online/room?type=live&rooms=1000');
-  eq([ev.online[ev.online.length - 1], c.online], [3, 3]);
+  eq([ev.online, c.online], [[3], 3]);
+  n = 4;
+  c.heartbeat();
+  await until(() => ev.online.length === 2, 'the count heartbeat() asks for');
+  eq(ev.online, [3, 4]);
   c.close();
 });
 
