@@ -6,7 +6,8 @@
 // default /sse, /poll and /sse/control on this page's origin: fetch()
 // reaches no other without CORS),
 // api (the push API's base URL, default this page's origin), mid, room,
-// accepts, heartbeat (seconds), token (an opaque auth body, e.g. the JWT
+// accepts, heartbeat (seconds), open_timeout (seconds an attempt may take
+// to its auth reply, goim.js's openTimeout), token (an opaque auth body, e.g. the JWT
 // logic wants with goim_logic_jwt_secret_file), autoconnect (default 1),
 // ack (default 1: the client acknowledges ensure messages, ops 18 and 19;
 // ack=0 makes it a plain goim client), recover (default 1: room messages
@@ -125,6 +126,7 @@ function connect() {
     room: $('room').value.trim(),
     accepts: $('accepts').value.split(',').map(Number).filter(Boolean),
     heartbeat: q.has('heartbeat') ? Number(q.get('heartbeat')) : undefined,
+    openTimeout: q.has('open_timeout') ? Number(q.get('open_timeout')) : undefined,
     token: q.get('token') || undefined,
     ack: q.get('ack') !== '0',
     recover: q.get('recover') !== '0',

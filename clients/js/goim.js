@@ -365,13 +365,13 @@ class HttpLink {
     const token = c.token();
     const q = new URLSearchParams(extra);
     const last = c.lastEventId();
-    if (last) q.set('last_event_id', last);
     const headers = { Accept: 'text/event-stream' };
     if (headerSafe(token)) headers['X-Goim-Token'] = token;
     else q.set('token', token);
     // ids go on from the position named (comet's ids do)
     this.lastId = last ? parseEventId(last) : ['', ''];
-    const qs = q.toString();
+    // digits, ':' and '/', as they are: comet reads the argument unescaped
+    const qs = [q.toString(), last ? `last_event_id=${last}` : ''].filter(Boolean).join('&');
     return [qs ? `${this.url}${this.url.includes('?') ? '&' : '?'}${qs}` : this.url, { headers }];
   }
 

@@ -4,8 +4,10 @@
 // ensure push made while it was away (acked: op 18 as a control call
 // over SSE and long-poll) and the room messages it missed (recovery:
 // last_event_id over SSE and long-poll); then 'auto' with the WebSocket
-// blocked falls back to SSE and keeps it across a reload of the page, and
-// with SSE blocked too falls back to long-poll.  Run by t/070-browser.t
+// refused (its upgrade answered 404) falls back to SSE and keeps it across
+// a reload of the page, with the WebSocket swallowed by the page's route
+// (open, silent) falls back to SSE too, and with SSE's GET blocked by the
+// page's route as well falls back to long-poll.  Run by t/070-browser.t
 // after sse.mjs, on the same stack.  The long-poll checks need comet's
 // goim_comet_poll at /poll: without it (t/070 adds the location only when
 // the module has the directive) they are reported as skipped.
@@ -55,12 +57,14 @@ const roomPush = (room, body) => {
   return push(`room?operation=1000&type=${room.slice(0, i)}&room=${encodeURIComponent(room.slice(i + 3))}`, body);
 };
 
-// the WebSocket URL refused by the browser (a network that blocks it):
-// the socket never opens
-async function blockWebSocket(page) {
-  const cdp = await ctx.newCDPSession(page);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.setBlockedURLs', { urls: [`${wsUrl}*`] });
+// a WebSocket URL whose upgrade the server refuses (404: no such
+// location, as behind a proxy without WebSocket): the socket never opens
+const refusedWs = base.replace(/^http/, 'ws') + '/no-websocket-here';
+
+// the page's route takes the WebSocket and never answers (a middlebox that
+// completes the upgrade and swallows the frames): no op 8 comes
+async function swallowWebSocket(page) {
+  await page.routeWebSocket((u) => u.pathname === '/sub', () => {});
 }
 
 // SSE's GET refused the same way (its control calls are another path)
@@ -105,11 +109,13 @@ try {
       await h.waitText(`mid push over ${t} ✓`);
       const m = (await h.messages()).find((x) => x.text === `mid push over ${t} ✓`);
       if (m.op !== 1001) throw new Error(`op ${m.op}`);
-      const got = page.evaluate(() => new Promise((resolve) => {
-        const off = window.goimDemo.client.on('message', (x) => { if (x.op === 1002) { off(); resolve(Array.from(x.body)); } });
-      }));
+      await page.evaluate(() => {
+        window.binary = null;
+        window.goimDemo.client.on('message', (x) => { if (x.op === 1002) window.binary = Array.from(x.body); });
+      });
       await push(`mids?operation=1002&mids=${mid}`, new Uint8Array([0, 255, 10, 13, 1]));
-      const bytes = await got;
+      await page.waitForFunction(() => window.binary, null, { timeout: 8000 * scale });
+      const bytes = await page.evaluate(() => window.binary);
       if (bytes.join(',') !== '0,255,10,13,1') throw new Error(bytes.join(','));
     });
 
@@ -171,16 +177,20 @@ try {
     await page.close();
   }
 
-  // 'auto': a page of its own (sessionStorage is the tab's)
+  // 'auto': pages of their own (sessionStorage is the tab's)
+  const fellBack = async (h, want) => {
+    const d = await h.demo();
+    const attempts = want === 'sse' ? 'ws,ws,sse' : 'ws,ws,sse,sse,poll';
+    const fallbacks = want === 'sse' ? 'ws>sse' : 'ws>sse,sse>poll';
+    if (d.transport !== want || d.attempts.join() !== attempts || d.fallbacks.join() !== fallbacks) throw new Error(JSON.stringify(d));
+  };
   const page = await newPage();
   const h = helpers(page);
-  await blockWebSocket(page);
 
-  await check('auto: with the WebSocket blocked, the page falls back to SSE after 2 attempts and gets pushes', async () => {
-    await page.goto(demoUrl({ transport: 'auto', mid: '4710', room: 'live://4710' }));
-    await h.waitConnected(30000 * scale);
-    const d = await h.demo();
-    if (d.transport !== 'sse' || d.attempts.join() !== 'ws,ws,sse' || d.fallbacks.join() !== 'ws>sse') throw new Error(JSON.stringify(d));
+  await check('auto: with the WebSocket refused (its upgrade answered 404), the page falls back to SSE after 2 attempts and gets pushes', async () => {
+    await page.goto(demoUrl({ transport: 'auto', ws: refusedWs, mid: '4710', room: 'live://4710' }));
+    await h.waitConnected(40000 * scale);
+    await fellBack(h, 'sse');
     if (await page.textContent('#transport-used') !== 'SSE') throw new Error('the badge does not say SSE');
     const kept = await page.evaluate(() => sessionStorage.getItem('goim.transport'));
     if (kept !== 'sse') throw new Error(`sessionStorage keeps ${kept}`);
@@ -193,25 +203,36 @@ try {
     await h.waitConnected();
     const d = await h.demo();
     if (d.attempts.join() !== 'sse' || d.fallbacks.length) throw new Error(JSON.stringify(d));
+    await roomPush('live://4710', 'room after the reload');
+    await h.waitText('room after the reload');
+  });
+  await page.close();
+
+  await check('auto: with the WebSocket swallowed by the page\'s route (it opens, no op 8 within openTimeout), it falls back to SSE', async () => {
+    const p = await newPage();
+    const hp = helpers(p);
+    await swallowWebSocket(p);
+    await p.goto(demoUrl({ transport: 'auto', mid: '4712', room: 'live://4712', open_timeout: String(2 * scale) }));
+    await hp.waitConnected(40000 * scale);
+    await fellBack(hp, 'sse');
+    await push('mids?operation=1000&mids=4712', 'after the silent socket');
+    await hp.waitText('after the silent socket');
+    await p.close();
   });
 
   if (hasPoll) {
-    await check('auto: with SSE blocked as well, it falls back to long-poll and gets pushes', async () => {
-      const p2 = await newPage();
-      const h2 = helpers(p2);
-      await blockWebSocket(p2);
-      await blockSse(p2);
-      await p2.goto(demoUrl({ transport: 'auto', mid: '4711', room: 'live://4711' }));
-      await h2.waitConnected(60000 * scale);
-      const d = await h2.demo();
-      if (d.transport !== 'poll' || d.attempts.join() !== 'ws,ws,sse,sse,poll' || d.fallbacks.join() !== 'ws>sse,sse>poll') {
-        throw new Error(JSON.stringify(d));
-      }
+    await check('auto: with the WebSocket refused and SSE\'s GET blocked by the page\'s route, it falls back to long-poll and gets pushes', async () => {
+      const p = await newPage();
+      const hp = helpers(p);
+      await blockSse(p);
+      await p.goto(demoUrl({ transport: 'auto', ws: refusedWs, mid: '4711', room: 'live://4711' }));
+      await hp.waitConnected(60000 * scale);
+      await fellBack(hp, 'poll');
       await push('mids?operation=1000&mids=4711', 'after two fallbacks');
-      await h2.waitText('after two fallbacks');
+      await hp.waitText('after two fallbacks');
       await roomPush('live://4711', 'room after two fallbacks');
-      await h2.waitText('room after two fallbacks');
-      await p2.close();
+      await hp.waitText('room after two fallbacks');
+      await p.close();
     });
   } else {
     console.log('# skip: auto falling back to long-poll (no goim_comet_poll at /poll on this comet)');

@@ -679,6 +679,7 @@ await check('sse: with recover, event ids give positions (the side that moved is
   const r2 = await until(() => reqs('/sse').find((r) => r !== req && !r.answered), 'the reconnect');
   r2.answered = true;
   eq(r2.q.get('last_event_id'), `${E}:2/${E + 1}:4`);
+  eq(r2.url.search.includes(`last_event_id=${E}:2/${E + 1}:4`), true, 'as it is (comet does not unescape it)');
   const t = JSON.parse(r2.headers['x-goim-token']);
   eq([t.room_pos, t.all_pos], [`${E}:2`, `${E + 1}:4`]);
   const s2 = stream(r2);
