@@ -57,6 +57,9 @@ export const DEFAULTS = Object.freeze({
   controlMax: 64,             // control calls waiting to be made, at most
 });
 
+// characters of one long-poll answer, at most (comet's are within 1 MB)
+const ANSWER_MAX = 4 << 20;
+
 // the transports, in the order 'auto' tries them
 export const TRANSPORTS = Object.freeze(['ws', 'sse', 'poll']);
 const NAMES = Object.freeze({ ws: 'WebSocket', sse: 'SSE', poll: 'long-poll' });
@@ -286,6 +289,9 @@ async function readEvents(res, parser, fn, onBytes) {
       const evs = frame(() => parser.feed(dec.decode(value, { stream: true })));
       if (evs.length) fn(evs);
     }
+  } catch (e) {
+    try { await reader.cancel(); } catch (x) { /* gone */ }
+    throw e;
   } finally {
     try { reader.releaseLock(); } catch (e) { /* still reading */ }
   }
@@ -472,16 +478,22 @@ class PollLink extends HttpLink {
     this.run();
   }
 
-  // one answer's events, counted: a body cut short leaves the cursor at
-  // the last event handled, so the next poll gets the rest, once
+  // one answer's events, handed on once the whole answer is read: a body
+  // cut short hands on nothing and the cursor stays, so the next poll gets
+  // it all again (comet resends a room batch whole: a cursor inside one
+  // would bring doubles)
   async answer(res) {
-    let seen = 0;
+    const all = [];
+    let size = 0;
     const parser = new SseParser(this.c.eventMax);
-    const from = this.cursor;
-    await readEvents(res, parser, (evs) => { seen += evs.length; this.cursor = from + seen; this.events(evs); },
-                     () => this.c.onLinkBytes(this));
+    await readEvents(res, parser, (evs) => {
+      for (const ev of evs) size += ev.data.length;
+      if (size > ANSWER_MAX) throw Object.assign(new Error(`a poll answer over ${ANSWER_MAX} characters`), { where: 'frame' });
+      all.push(...evs);
+    }, () => this.c.onLinkBytes(this));
     const n = Number(header(res, 'x-goim-cursor'));
-    if (Number.isSafeInteger(n) && n >= from) this.cursor = n;
+    this.cursor = Number.isSafeInteger(n) && n >= this.cursor ? n : this.cursor + all.length;
+    this.events(all);
   }
 
   async run() {
@@ -496,11 +508,12 @@ class PollLink extends HttpLink {
     }
     if (this.closed) return;
     if (res.status !== 200) { await this.refused(res, 'long-poll'); return; }
-    this.session = header(res, 'x-goim-session');
-    if (!this.session) {
-      this.end({ code: 200, reason: 'long-poll: no X-Goim-Session in the answer', failed: true });
+    if (!/^text\/event-stream/i.test(header(res, 'content-type') || '')) {
+      this.end({ code: 200, reason: `long-poll: answered ${header(res, 'content-type')}`, failed: true });
       return;
     }
+    // else op 8's session (a key a header cannot carry)
+    this.session = header(res, 'x-goim-session');
     this.opened = true;
     c.onLinkOpen(this);
     try {
@@ -510,8 +523,9 @@ class PollLink extends HttpLink {
       this.end({ code: 200, reason: `long-poll: ${e.message}`, failed: true });
       return;
     }
-    if (!this.authed) {
-      this.end({ code: 200, reason: 'long-poll: no auth reply (op 8) in the answer', failed: true });
+    if (this.closed) return;
+    if (!this.authed || !this.session) {
+      this.end({ code: 200, reason: 'long-poll: no auth reply (op 8) with a session in the answer', failed: true });
       return;
     }
     // polls until the session ends; a lost answer is asked for again
