@@ -34,6 +34,7 @@ typedef struct {
     ngx_atomic_uint_t          conns_tcp;     /* open, any state */
     ngx_atomic_uint_t          conns_ws;
     ngx_atomic_uint_t          conns_sse;
+    ngx_atomic_uint_t          conns_poll;    /* long-poll sessions */
     ngx_atomic_uint_t          online;        /* authenticated */
     ngx_atomic_uint_t          rooms;
     ngx_atomic_uint_t          push_calls;    /* push RPCs served */
@@ -55,6 +56,11 @@ typedef struct {
     ngx_atomic_uint_t          sse_stalled;   /* closed: stopped reading */
     ngx_atomic_uint_t          ctl_calls;     /* control calls applied */
     ngx_atomic_uint_t          ctl_refused;   /* ... answered 4xx/5xx */
+
+    /* long-poll (ngx_goim_comet_poll.c) */
+    ngx_atomic_uint_t          poll_answered; /* polls answered 200 */
+    ngx_atomic_uint_t          poll_timeouts; /* ... empty, at the timeout */
+    ngx_atomic_uint_t          poll_expired;  /* sessions idle too long */
 
     /* room recovery (ngx_goim_comet_history.c), in packets */
     ngx_atomic_uint_t          history_msgs;  /* held, ever */
@@ -253,6 +259,18 @@ struct ngx_goim_comet_worker_s {
     /* permessage-deflate's zlib streams (ngx_goim_comet_deflate.c) */
     void                      *deflate;
 
+    /*
+     * Long-poll: the polls this worker holds for sessions of other
+     * workers, by id, until their answers come back in ring records
+     * (ngx_goim_comet_relay.c); and the idle connection that nginx
+     * closes when the worker quits, so that poll sessions, which have no
+     * connection of their own, are closed then (the http module's).
+     */
+    ngx_rbtree_t               waiters;
+    ngx_rbtree_node_t          waiter_sentinel;
+    uint64_t                   next_waiter;
+    ngx_connection_t          *poll_watch;
+
     ngx_goim_comet_out_t      *free_out;      /* output nodes to reuse */
     ngx_uint_t                 nfree_out;
 
@@ -307,6 +325,7 @@ struct ngx_goim_comet_msg_s {
     ngx_goim_comet_msg_t      *sse;
     uint64_t                   key_epoch;
     uint64_t                   key_seq;
+    ngx_uint_t                 events;        /* on that copy: how many */
 
     unsigned                   raw:1;         /* an OpRaw batch */
     unsigned                   frame:1;       /* bytes ready for the wire */
@@ -356,6 +375,54 @@ typedef struct {
     unsigned                   resume:1;      /* Last-Event-ID given */
 } ngx_goim_comet_sse_t;
 
+
+/*
+ * A long-poll's answer (ngx_goim_comet_poll.c): 200 with the events
+ * (body, valid only during the waiter's answer()) and the cursor of the
+ * last one, or an error status with its reason as body.  session: the
+ * open's answer carries the session id.
+ */
+typedef struct {
+    ngx_uint_t                 status;
+    uint64_t                   cursor;
+    u_char                    *body;
+    size_t                     len;
+    ngx_str_t                  session;
+} ngx_goim_comet_answer_t;
+
+typedef struct ngx_goim_comet_waiter_s  ngx_goim_comet_waiter_t;
+
+/*
+ * A poll waiting for its answer: an HTTP request on this worker, or one
+ * another worker holds (a ring record carries the answer back there).
+ * answer() runs exactly once per poll the session takes, and after it
+ * the session holds no pointer to the waiter.
+ */
+struct ngx_goim_comet_waiter_s {
+    ngx_rbtree_node_t          node;          /* the polling worker's, by
+                                                 id, while the owner has
+                                                 it (wk->waiters) */
+    void                     (*answer)(ngx_goim_comet_waiter_t *w,
+                                       ngx_goim_comet_answer_t *a);
+    void                      *data;
+    ngx_goim_channel_t        *channel;       /* holding it, or NULL */
+    uint64_t                   cursor;        /* the poll's */
+    ngx_uint_t                 worker;        /* remote: the polling one */
+    unsigned                   open:1;        /* the session's first */
+    unsigned                   remote:1;      /* wk->waiters has it */
+};
+
+/* what a long-poll session keeps besides a channel's and SSE's */
+typedef struct {
+    ngx_goim_comet_waiter_t   *held;          /* a poll, or NULL */
+    uint64_t                   first;         /* number of the event the
+                                                 head of ch->out starts
+                                                 with */
+    uint64_t                   sent;          /* the last event answered */
+    ngx_event_t                timer;         /* the held poll's timeout */
+    unsigned                   opened:1;      /* the open was answered */
+} ngx_goim_comet_poll_t;
+
 typedef struct {
     ngx_str_node_t             node;          /* name, in worker->rooms */
     ngx_queue_t                members;
@@ -372,6 +439,8 @@ typedef struct {
     ngx_flag_t                 deflate;       /* WebSocket: offer it */
     size_t                     deflate_min_length;
     ngx_msec_t                 sse_ping;      /* SSE: comment lines */
+    ngx_msec_t                 poll_timeout;  /* long-poll: a poll held */
+    ngx_msec_t                 poll_idle;     /* ... a session without one */
 } ngx_goim_channel_conf_t;
 
 
@@ -418,7 +487,9 @@ struct ngx_goim_channel_s {
     ngx_uint_t                 queued;
 
     ngx_event_t               *drain;         /* a reload's late close */
-    ngx_goim_comet_sse_t      *sse;           /* SSE only: its state */
+    ngx_goim_comet_sse_t      *sse;           /* SSE, long-poll: the
+                                                 events' state */
+    ngx_goim_comet_poll_t     *poll;          /* long-poll only */
     ngx_goim_channel_state_e   moving_from;
 
     unsigned                   registered:1;
@@ -466,6 +537,13 @@ extern ngx_goim_comet_worker_t  *ngx_goim_comet_worker;
  * - the worker state: cycle->pool, made in init_process;
  * - the shared tables' nodes, the rings: the zone's own slab pools;
  * - an SSE channel's state (ngx_goim_comet_sse_t): c->pool, with it;
+ * - a long-poll session: a connection without a socket (fd -1, from the
+ *   worker's connections) and a pool of its own, made by the http module
+ *   and closed by its finalize(); the channel, SSE and poll state in
+ *   that pool, as for any channel;
+ * - a poll's waiter: the request's pool (r->pool) on the worker it came
+ *   to; one the owner of its session holds for another worker: ngx_alloc()
+ *   there, freed by its answer();
  * - a message's SSE copy: a message itself, held by msg->sse until the
  *   message goes or its fan-out ends (ngx_goim_comet_deliver.c);
  * - the SSE session secret: mmap() by the master, never freed;
@@ -500,6 +578,7 @@ void ngx_goim_comet_worker_destroy(ngx_goim_comet_worker_t *wk);
 #define NGX_GOIM_CHANNEL_TCP  0
 #define NGX_GOIM_CHANNEL_WS   1
 #define NGX_GOIM_CHANNEL_SSE  2
+#define NGX_GOIM_CHANNEL_POLL 3
 
 void ngx_goim_channel_conf_init(ngx_goim_channel_conf_t *conf);
 char *ngx_goim_channel_conf_merge(ngx_conf_t *cf,
@@ -529,9 +608,28 @@ ngx_goim_channel_t *ngx_goim_channel_adopt(ngx_connection_t *c,
 void ngx_goim_channel_resume(ngx_goim_channel_t *ch, ngx_msec_t deadline);
 
 
-/* the client's own operation, made by a control call (SSE) */
+/* the client's own operation, made by a control call (SSE, long-poll) */
 ngx_int_t ngx_goim_channel_control(ngx_goim_channel_t *ch, int32_t op,
     u_char *body, size_t len);
+
+/* a poll of a long-poll session: NGX_DECLINED not live (w untouched) */
+ngx_int_t ngx_goim_channel_poll(ngx_goim_channel_t *ch, uint64_t cursor,
+    ngx_goim_comet_waiter_t *w);
+
+
+/* ngx_goim_comet_poll.c: long-poll sessions' cursors, polls, answers */
+void ngx_goim_comet_poll_init(ngx_goim_channel_t *ch);
+void ngx_goim_comet_poll_open(ngx_goim_channel_t *ch,
+    ngx_goim_comet_waiter_t *w);
+void ngx_goim_comet_poll_take(ngx_goim_channel_t *ch, uint64_t cursor,
+    ngx_goim_comet_waiter_t *w);
+void ngx_goim_comet_poll_flush(ngx_goim_channel_t *ch);
+void ngx_goim_comet_poll_fail(ngx_goim_channel_t *ch, ngx_uint_t status,
+    ngx_str_t *reason);
+void ngx_goim_comet_poll_close(ngx_goim_channel_t *ch);
+void ngx_goim_comet_poll_cancel(ngx_goim_comet_waiter_t *w);
+void ngx_goim_comet_poll_reply(ngx_goim_comet_waiter_t *w,
+    ngx_uint_t status, uint64_t cursor, const char *reason);
 
 
 /* ngx_goim_comet_sse.c: the SSE transport's answer, pings, reads */
@@ -615,6 +713,9 @@ ngx_int_t ngx_goim_comet_output_flush(ngx_goim_channel_t *ch);
 /* wk->write_event's handler (worker.c arms it) */
 void ngx_goim_comet_output_write_posted(ngx_event_t *ev);
 void ngx_goim_comet_output_free(ngx_goim_channel_t *ch);
+/* the head of the queue is done with (written, or confirmed by a poll) */
+void ngx_goim_comet_output_retire(ngx_goim_channel_t *ch,
+    ngx_goim_comet_out_t *out);
 void ngx_goim_comet_output_free_all(ngx_goim_comet_worker_t *wk);
 
 
@@ -692,6 +793,14 @@ void ngx_goim_comet_relay_flush(ngx_goim_comet_worker_t *wk);
    NGX_DECLINED key not connected, NGX_BUSY the owner's ring is full */
 ngx_int_t ngx_goim_comet_relay_control(ngx_goim_comet_worker_t *wk,
     ngx_str_t *key, int32_t op, u_char *body, size_t len);
+/* a poll of key's session: NGX_OK taken (answered or held, here or by
+   the owner's ring), NGX_DECLINED no such session, NGX_BUSY ring full */
+ngx_int_t ngx_goim_comet_relay_poll_request(ngx_goim_comet_worker_t *wk,
+    ngx_str_t *key, ngx_goim_comet_waiter_t *w);
+void ngx_goim_comet_relay_poll_cancel(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_waiter_t *w);
+/* the worker quits: every poll it holds for another worker is answered */
+void ngx_goim_comet_relay_poll_lost(ngx_goim_comet_worker_t *wk);
 
 
 /* ngx_goim_comet_push.c: the push RPC job calls */
@@ -712,6 +821,8 @@ ngx_int_t ngx_goim_comet_handoff_init(ngx_goim_comet_worker_t *wk);
 void ngx_goim_comet_handoff_exit(ngx_goim_comet_worker_t *wk);
 ngx_goim_comet_server_t *ngx_goim_comet_server_add(ngx_conf_t *cf);
 void ngx_goim_comet_handoff_stats(ngx_goim_comet_handoff_stats_t *st);
+/* one more client closed instead of handed on (a long-poll session) */
+void ngx_goim_comet_handoff_drained(void);
 
 ngx_uint_t ngx_goim_comet_handoff_freeze_percentile(
     ngx_goim_comet_handoff_stats_t *st, ngx_uint_t permille);

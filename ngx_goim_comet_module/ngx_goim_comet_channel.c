@@ -71,6 +71,8 @@ static void ngx_goim_channel_drain_handler(ngx_event_t *ev);
 static void ngx_goim_channel_going_away(ngx_goim_channel_t *ch);
 static ngx_int_t ngx_goim_channel_heartbeat(ngx_goim_channel_t *ch);
 static ngx_int_t ngx_goim_channel_sse_tick(ngx_goim_channel_t *ch);
+static void ngx_goim_channel_fail(ngx_goim_channel_t *ch, ngx_uint_t status,
+    ngx_str_t *reason);
 
 
 /* the settings a channel takes from its server or location */
@@ -85,6 +87,8 @@ ngx_goim_channel_conf_init(ngx_goim_channel_conf_t *conf)
     conf->deflate = NGX_CONF_UNSET;
     conf->deflate_min_length = NGX_CONF_UNSET_SIZE;
     conf->sse_ping = NGX_CONF_UNSET_MSEC;
+    conf->poll_timeout = NGX_CONF_UNSET_MSEC;
+    conf->poll_idle = NGX_CONF_UNSET_MSEC;
 }
 
 
@@ -107,6 +111,18 @@ ngx_goim_channel_conf_merge(ngx_conf_t *cf, ngx_goim_channel_conf_t *conf,
                               prev->deflate_min_length, 256);
     /* under the 30 s and 60 s proxies and load balancers time out at */
     ngx_conf_merge_msec_value(conf->sse_ping, prev->sse_ping, 25000);
+
+    /* as the ping: a held poll is answered before a proxy gives up */
+    ngx_conf_merge_msec_value(conf->poll_timeout, prev->poll_timeout, 25000);
+    ngx_conf_merge_msec_value(conf->poll_idle, prev->poll_idle, 60000);
+
+    if (conf->poll_idle <= conf->poll_timeout) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "goim_comet_poll_idle (%M) must be longer than "
+                           "goim_comet_poll_timeout (%M)", conf->poll_idle,
+                           conf->poll_timeout);
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->max_body > 16 * 1024 * 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -146,16 +162,28 @@ ngx_goim_channel_create(ngx_connection_t *c, ngx_goim_channel_conf_t *conf,
     ch->out_tail = &ch->out;
     ch->ws = (ws == NGX_GOIM_CHANNEL_WS);
 
-    if (ws == NGX_GOIM_CHANNEL_SSE) {
+    if (ws == NGX_GOIM_CHANNEL_SSE || ws == NGX_GOIM_CHANNEL_POLL) {
         ch->sse = ngx_pcalloc(c->pool, sizeof(ngx_goim_comet_sse_t));
         if (ch->sse == NULL) {
             return NULL;
         }
     }
 
+    if (ws == NGX_GOIM_CHANNEL_POLL) {
+        ch->poll = ngx_pcalloc(c->pool, sizeof(ngx_goim_comet_poll_t));
+        if (ch->poll == NULL) {
+            return NULL;
+        }
+
+        ngx_goim_comet_poll_init(ch);
+    }
+
     ngx_queue_insert_tail(&ch->worker->all, &ch->queue);
 
-    if (ch->sse) {
+    if (ch->poll) {
+        ch->worker->stats->conns_poll++;
+
+    } else if (ch->sse) {
         ch->worker->stats->conns_sse++;
 
     } else if (ch->ws) {
@@ -199,11 +227,8 @@ ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data, size_t len)
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "goim comet: no goim_comet_logic configured");
 
-        if (ch->sse) {
-            ngx_goim_comet_sse_fail(ch, 503, &(ngx_str_t)
-                                    ngx_string("no goim_comet_logic "
-                                               "configured"));
-        }
+        ngx_goim_channel_fail(ch, 503, &(ngx_str_t)
+                              ngx_string("no goim_comet_logic configured"));
 
         ngx_goim_channel_close(ch, NULL);
         return;
@@ -230,6 +255,11 @@ ngx_goim_channel_start(ngx_goim_channel_t *ch, u_char *data, size_t len)
         }
     }
 
+    if (ch->poll) {
+        /* no socket to read: its request gave the op 7 */
+        return;
+    }
+
     ngx_goim_channel_read_handler(c->read);
 }
 
@@ -251,6 +281,14 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
     }
 
     if (rev->timedout) {
+        if (ch->poll && ch->state == NGX_GOIM_CHANNEL_ONLINE) {
+            /* no poll since goim_comet_poll_idle: the client is gone */
+            ch->worker->stats->poll_expired++;
+            ngx_goim_channel_close(ch, "poll session expired: no poll "
+                                   "within goim_comet_poll_idle");
+            return;
+        }
+
         if (ch->sse && ch->state == NGX_GOIM_CHANNEL_ONLINE) {
             /* a ping's time, not a deadline; closed: ch is gone */
             rev->timedout = 0;
@@ -263,6 +301,11 @@ ngx_goim_channel_read_handler(ngx_event_t *rev)
                                        : "handshake timed out");
             return;
         }
+    }
+
+    if (ch->poll) {
+        /* timers only: a session has no socket */
+        return;
     }
 
     if (c->close) {
@@ -757,6 +800,49 @@ ngx_goim_channel_control(ngx_goim_channel_t *ch, int32_t op, u_char *body,
 
 
 /*
+ * A poll of a long-poll session: what the client's heartbeat would do
+ * (the session's renewal when due), then the poll itself, answered or
+ * held (ngx_goim_comet_poll.c).  NGX_DECLINED: no live session, or its
+ * open not answered yet; w is untouched then.
+ */
+
+ngx_int_t
+ngx_goim_channel_poll(ngx_goim_channel_t *ch, uint64_t cursor,
+    ngx_goim_comet_waiter_t *w)
+{
+    if (ch->poll == NULL || ch->state != NGX_GOIM_CHANNEL_ONLINE
+        || !ch->poll->opened)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_goim_channel_heartbeat(ch) != NGX_OK) {
+        /* closed: ch is gone */
+        return NGX_DECLINED;
+    }
+
+    ngx_goim_comet_poll_take(ch, cursor, w);
+
+    return NGX_OK;
+}
+
+
+/* the request of an SSE stream or a poll's open, not answered yet */
+
+static void
+ngx_goim_channel_fail(ngx_goim_channel_t *ch, ngx_uint_t status,
+    ngx_str_t *reason)
+{
+    if (ch->poll) {
+        ngx_goim_comet_poll_fail(ch, status, reason);
+
+    } else if (ch->sse && !ch->sse->open) {
+        ngx_goim_comet_sse_fail(ch, status, reason);
+    }
+}
+
+
+/*
  * Op 18 (not in goim): "id1,id2", the ensure messages this connection
  * acknowledges, for logic to hand to job; the first one also says that
  * the connection acknowledges, so ensure messages reach it as op 19 from
@@ -1083,9 +1169,7 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
                       &res->message, res->status);
         ch->worker->stats->auth_failed++;
 
-        if (ch->sse) {
-            ngx_goim_comet_sse_fail(ch, 403, &res->message);
-        }
+        ngx_goim_channel_fail(ch, 403, &res->message);
 
         ngx_goim_channel_close(ch, "auth failed");
         return;
@@ -1119,7 +1203,15 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
                    "goim comet: mid %L key \"%V\" authenticated, "
                    "heartbeat %M", ch->mid, &ch->node.str, ch->heartbeat);
 
-    if (ch->sse) {
+    if (ch->poll) {
+        /*
+         * Its open waits for the events queued from here on, answered
+         * in this turn; should its request be gone, the session waits
+         * for a poll as long as after any answer.
+         */
+        ngx_add_timer(c->read, ch->conf->poll_idle);
+
+    } else if (ch->sse) {
         /* the 200 before the first event; comet's own beat from now on */
         if (ngx_goim_comet_sse_open(ch) != NGX_OK) {
             ngx_goim_channel_close(ch, "out of memory");
@@ -1127,7 +1219,9 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
         }
 
         ngx_add_timer(c->read, ch->conf->sse_ping);
+    }
 
+    if (ch->sse) {
         if (ch->sse->resume) {
             /* Last-Event-ID: newer than what the token says */
             reply->room_epoch = ch->sse->resume_epoch[0];
@@ -1183,6 +1277,10 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
 
     /* packets that came behind the auth are handled now */
     if (ch->in_len && ngx_goim_channel_process(ch) != NGX_OK) {
+        return;
+    }
+
+    if (ch->poll) {
         return;
     }
 
@@ -1646,6 +1744,12 @@ ngx_goim_channel_write_handler(ngx_event_t *wev)
         return;
     }
 
+    if (ch->poll) {
+        /* no socket: what was queued goes to the poll held, if any */
+        ngx_goim_comet_poll_flush(ch);
+        return;
+    }
+
     if (ngx_goim_comet_output_flush(ch) == NGX_ERROR) {
         ngx_goim_channel_close(ch, "write failed");
     }
@@ -1670,14 +1774,12 @@ ngx_goim_channel_close(ngx_goim_channel_t *ch, const char *reason)
         ngx_log_error(NGX_LOG_INFO, ch->connection->log, 0,
                       "goim comet: closing: %s", reason);
 
-        if (ch->sse && !ch->sse->open) {
-            /* the SSE request is still to be answered */
-            ngx_goim_comet_sse_fail(ch,
-                                    ngx_strcmp(reason, "handshake timed out")
-                                    == 0 ? 504 : 503,
-                                    &(ngx_str_t) { ngx_strlen(reason),
-                                                   (u_char *) reason });
-        }
+        /* an SSE request or a poll's open still to be answered */
+        ngx_goim_channel_fail(ch,
+                              ngx_strcmp(reason, "handshake timed out") == 0
+                              ? 504 : 503,
+                              &(ngx_str_t) { ngx_strlen(reason),
+                                             (u_char *) reason });
     }
 
     ngx_goim_channel_cleanup(ch);
@@ -1704,7 +1806,11 @@ ngx_goim_channel_cleanup(void *data)
         ngx_del_timer(ch->drain);
     }
 
-    if (ch->sse) {
+    if (ch->poll) {
+        ch->worker->stats->conns_poll--;
+        ngx_goim_comet_poll_close(ch);
+
+    } else if (ch->sse) {
         ch->worker->stats->conns_sse--;
 
     } else if (ch->ws) {
@@ -1994,6 +2100,11 @@ ngx_goim_channel_drain(ngx_goim_channel_t *ch, ngx_msec_t delay)
 
     if (ch->state == NGX_GOIM_CHANNEL_MOVING) {
         ch->state = ch->moving_from;
+    }
+
+    if (ch->poll) {
+        /* no client to spread: its next poll finds it gone at once */
+        delay = 0;
     }
 
     if (ch->adopting) {

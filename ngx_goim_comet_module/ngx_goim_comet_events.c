@@ -70,7 +70,8 @@ ngx_goim_comet_events_size(ngx_goim_comet_msg_t *msg)
 /*
  * msg's events written into sm (events_size() bytes), with ids going on
  * from sse's positions, which move to the last ones written; sm gets its
- * length, and ids, stream, epoch, seq, key_* when it has positions.
+ * length and number of events, and ids, stream, epoch, seq, key_* when it
+ * has positions.
  * Returns 1 when the copy is sse's own (op 21's ids: the positions of
  * both streams), not to be shared.
  */
@@ -83,7 +84,7 @@ ngx_goim_comet_events_write(ngx_goim_comet_sse_t *sse, ngx_uint_t positions,
     size_t       len, blen, idlen;
     int32_t      op;
     uint64_t     epoch[2], seq[2];
-    ngx_uint_t   kind, kinds, own;
+    ngx_uint_t   kind, kinds, own, n;
     u_char       ids[NGX_GOIM_COMET_EVENTS_ID_LEN];
 
     epoch[0] = sse->epoch[0];
@@ -93,6 +94,7 @@ ngx_goim_comet_events_write(ngx_goim_comet_sse_t *sse, ngx_uint_t positions,
     kinds = 0;
     kind = 0;
     own = 0;
+    n = 0;
 
     p = msg->data + (msg->raw ? GOIM_HEADER_LEN : 0);
     last = msg->data + msg->len;
@@ -135,9 +137,11 @@ ngx_goim_comet_events_write(ngx_goim_comet_sse_t *sse, ngx_uint_t positions,
 
         w += ngx_goim_comet_events_one(w, op, body, blen, id, idlen);
         p += len;
+        n++;
     }
 
     sm->len = w - sm->data;
+    sm->events = n;
 
     if (kinds) {
         sm->ids = 1;

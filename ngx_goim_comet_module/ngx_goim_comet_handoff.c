@@ -360,6 +360,15 @@ ngx_goim_comet_handoff_stats(ngx_goim_comet_handoff_stats_t *st)
 }
 
 
+void
+ngx_goim_comet_handoff_drained(void)
+{
+    if (ngx_goim_comet_board) {
+        (void) ngx_atomic_fetch_add(&ngx_goim_comet_board->stats.drained, 1);
+    }
+}
+
+
 /* the upper bound of the bucket holding the quantile, or the maximum */
 
 ngx_uint_t

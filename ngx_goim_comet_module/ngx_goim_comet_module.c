@@ -536,6 +536,12 @@ ngx_goim_comet_exit_process(ngx_cycle_t *cycle)
 
     ngx_goim_comet_handoff_exit(wk);
     ngx_goim_channel_close_all(wk);
+
+    if (wk->poll_watch) {
+        ngx_close_connection(wk->poll_watch);
+        wk->poll_watch = NULL;
+    }
+
     ngx_goim_comet_deliver_stop(wk);
 
     ngx_goim_rpc_sessions_finalize(&wk->rpc);

@@ -34,8 +34,6 @@ static ngx_goim_comet_msg_t *ngx_goim_comet_msg_deflated(
     ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg);
 static ngx_goim_comet_msg_t *ngx_goim_comet_output_events(
     ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg, ngx_uint_t share);
-static void ngx_goim_comet_output_retire(ngx_goim_channel_t *ch,
-    ngx_goim_comet_out_t *out);
 
 
 ngx_goim_comet_msg_t *
@@ -57,6 +55,7 @@ ngx_goim_comet_msg_create(size_t len, ngx_log_t *log)
     msg->sse = NULL;
     msg->key_epoch = 0;
     msg->key_seq = 0;
+    msg->events = 0;
     msg->raw = 0;
     msg->frame = 0;
     msg->ids = 0;
@@ -166,7 +165,8 @@ ngx_goim_channel_push(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg)
  * inner packets (the outer header is skipped); on WebSocket every packet,
  * a batch with its outer header, is one binary frame, compressed when the
  * channel negotiated permessage-deflate; on SSE every packet, a batch's
- * inner ones, is one event (ngx_goim_comet_sse.c).  force: past the
+ * inner ones, is one event (ngx_goim_comet_sse.c), on long-poll too
+ * (ngx_goim_comet_poll.c answers polls from the queue).  force: past the
  * queue's bound (a closing frame).
  */
 
@@ -511,9 +511,9 @@ again:
 }
 
 
-/* the head of the queue went out whole */
+/* the head of the queue went out whole (or a poll confirmed it) */
 
-static void
+void
 ngx_goim_comet_output_retire(ngx_goim_channel_t *ch, ngx_goim_comet_out_t *out)
 {
     ch->out = out->next;

@@ -15,9 +15,17 @@
 /*
  * The relay across workers: what a worker cannot deliver itself goes to
  * the owners' rings as records (pushes by key, room pushes, broadcasts,
- * SSE control calls; the tables post kicks), and each worker drains its own ring when its
- * eventfd wakes it, delivering the records here and counting how long
- * they waited (the hop times on the status page).
+ * SSE control calls, long-polls and their answers; the tables post
+ * kicks), and each worker drains its own ring when its eventfd wakes it,
+ * delivering the records here and counting how long they waited (the hop
+ * times on the status page).
+ *
+ * A long-poll may come to any worker.  The one holding the session is
+ * sent the poll (its cursor, and which waiter of which worker it is) and
+ * treats it as its own, with a waiter standing for the request
+ * (ngx_goim_comet_relay_poll_back()); the answer comes back as a record
+ * the polling worker hands to the request, if that still waits for it (a
+ * late one is dropped: what it held is sent again on the next poll).
  */
 
 
@@ -28,6 +36,14 @@ static void ngx_goim_comet_relay_hop(ngx_goim_comet_worker_t *wk,
     ngx_goim_comet_rec_t *rec);
 static void ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk,
     ngx_goim_comet_rec_t *rec);
+static void ngx_goim_comet_relay_poll_in(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_rec_t *rec);
+static void ngx_goim_comet_relay_poll_back(ngx_goim_comet_waiter_t *w,
+    ngx_goim_comet_answer_t *a);
+static void ngx_goim_comet_relay_answer_in(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_rec_t *rec);
+static ngx_int_t ngx_goim_comet_relay_owner(ngx_goim_comet_worker_t *wk,
+    ngx_str_t *key, ngx_uint_t *owner);
 
 
 ngx_int_t
@@ -347,12 +363,22 @@ ngx_goim_comet_relay_record(ngx_goim_comet_worker_t *wk,
             /* gone between the call and now */
             ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                           "goim comet: control call op %D for key \"%V\" "
-                          "dropped: no SSE connection with it here",
+                          "dropped: no SSE or poll session with it here",
                           rec->op, &key);
             return;
         }
 
         wk->stats->ctl_calls++;
+        return;
+    }
+
+    if (rec->type == NGX_GOIM_COMET_REC_POLL) {
+        ngx_goim_comet_relay_poll_in(wk, rec);
+        return;
+    }
+
+    if (rec->type == NGX_GOIM_COMET_REC_ANSWER) {
+        ngx_goim_comet_relay_answer_in(wk, rec);
         return;
     }
 
@@ -526,38 +552,14 @@ ngx_int_t
 ngx_goim_comet_relay_control(ngx_goim_comet_worker_t *wk, ngx_str_t *key,
     int32_t op, u_char *body, size_t len)
 {
-    char                  *keys[1];
-    ngx_uint_t             owner, klen, *count;
+    ngx_int_t              rc;
+    ngx_uint_t             owner;
     ngx_goim_channel_t    *ch;
     ngx_goim_comet_rec_t   rec;
 
-    owner = wk->worker;
-
-    if (wk->sh && wk->nworkers > 1) {
-        keys[0] = ngx_alloc(key->len + 1, ngx_cycle->log);
-        count = ngx_calloc(wk->nworkers * sizeof(ngx_uint_t), ngx_cycle->log);
-
-        if (keys[0] == NULL || count == NULL) {
-            ngx_free(keys[0]);
-            ngx_free(count);
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(keys[0], key->data, key->len);
-        keys[0][key->len] = '\0';
-
-        if (ngx_goim_comet_tables_owners(wk, keys, 1, &owner, &klen, count)
-            == 0)
-        {
-            owner = NGX_CONF_UNSET_UINT;
-        }
-
-        ngx_free(keys[0]);
-        ngx_free(count);
-
-        if (owner == NGX_CONF_UNSET_UINT) {
-            return NGX_DECLINED;
-        }
+    rc = ngx_goim_comet_relay_owner(wk, key, &owner);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (owner == wk->worker) {
@@ -596,6 +598,238 @@ ngx_goim_comet_relay_control(ngx_goim_comet_worker_t *wk, ngx_str_t *key,
                    "worker %ui", key, owner);
 
     return NGX_OK;
+}
+
+
+/* the worker holding key's channel: NGX_DECLINED none */
+
+static ngx_int_t
+ngx_goim_comet_relay_owner(ngx_goim_comet_worker_t *wk, ngx_str_t *key,
+    ngx_uint_t *owner)
+{
+    char        *keys[1];
+    ngx_uint_t   klen, *count, found;
+
+    *owner = wk->worker;
+
+    if (wk->sh == NULL || wk->nworkers == 1) {
+        return NGX_OK;
+    }
+
+    keys[0] = ngx_alloc(key->len + 1, ngx_cycle->log);
+    count = ngx_calloc(wk->nworkers * sizeof(ngx_uint_t), ngx_cycle->log);
+
+    if (keys[0] == NULL || count == NULL) {
+        ngx_free(keys[0]);
+        ngx_free(count);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(keys[0], key->data, key->len);
+    keys[0][key->len] = '\0';
+
+    found = ngx_goim_comet_tables_owners(wk, keys, 1, owner, &klen, count);
+
+    ngx_free(keys[0]);
+    ngx_free(count);
+
+    return found ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * A poll of key's session (w->cursor its cursor): taken here when this
+ * worker holds it, else sent to the one that does, w waiting in
+ * wk->waiters for the answer (the caller bounds how long).
+ */
+
+ngx_int_t
+ngx_goim_comet_relay_poll_request(ngx_goim_comet_worker_t *wk,
+    ngx_str_t *key, ngx_goim_comet_waiter_t *w)
+{
+    ngx_int_t              rc;
+    ngx_uint_t             owner;
+    ngx_goim_channel_t    *ch;
+    ngx_goim_comet_rec_t   rec;
+
+    rc = ngx_goim_comet_relay_owner(wk, key, &owner);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (owner == wk->worker) {
+        ch = ngx_goim_channel_lookup(wk, key);
+
+        if (ch == NULL) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_goim_channel_poll(ch, w->cursor, w);
+    }
+
+    w->node.key = ++wk->next_waiter;
+
+    ngx_memzero(&rec, sizeof(ngx_goim_comet_rec_t));
+    rec.type = NGX_GOIM_COMET_REC_POLL;
+    rec.nkeys = (uint32_t) key->len;
+    rec.from = (uint32_t) wk->worker;
+    rec.id = w->node.key;
+    rec.epoch = w->cursor;
+
+    if (ngx_goim_comet_zone_post(wk, owner, &rec, key->data, key->len,
+                                 (u_char *) "")
+        != NGX_OK)
+    {
+        wk->stats->relay_dropped++;
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "goim comet: worker %ui queue full, poll refused",
+                      owner);
+        return NGX_BUSY;
+    }
+
+    ngx_rbtree_insert(&wk->waiters, &w->node);
+    w->remote = 1;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "goim comet: poll of key \"%V\" sent to worker %ui",
+                   key, owner);
+
+    return NGX_OK;
+}
+
+
+/* the poll's request went, or it was answered here: its answer is late */
+
+void
+ngx_goim_comet_relay_poll_cancel(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_waiter_t *w)
+{
+    if (w->remote) {
+        ngx_rbtree_delete(&wk->waiters, &w->node);
+        w->remote = 0;
+    }
+}
+
+
+/* the worker quits, and so do the others of its generation */
+
+void
+ngx_goim_comet_relay_poll_lost(ngx_goim_comet_worker_t *wk)
+{
+    ngx_rbtree_node_t        *node;
+    ngx_goim_comet_waiter_t  *w;
+
+    while (wk->waiters.root != wk->waiters.sentinel) {
+        node = ngx_rbtree_min(wk->waiters.root, wk->waiters.sentinel);
+        w = (ngx_goim_comet_waiter_t *) node;
+
+        ngx_goim_comet_relay_poll_cancel(wk, w);
+
+        ngx_goim_comet_poll_reply(w, 404, w->cursor, "no poll session with "
+                                  "this key (lost in a reload): "
+                                  "authenticate again");
+    }
+}
+
+
+/* another worker's poll of a session here: a waiter stands for it */
+
+static void
+ngx_goim_comet_relay_poll_in(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_rec_t *rec)
+{
+    ngx_str_t                 key;
+    ngx_goim_channel_t       *ch;
+    ngx_goim_comet_waiter_t  *w;
+
+    key.data = (u_char *) (rec + 1);
+    key.len = rec->nkeys;
+
+    w = ngx_calloc(sizeof(ngx_goim_comet_waiter_t), ngx_cycle->log);
+    if (w == NULL) {
+        return;
+    }
+
+    w->answer = ngx_goim_comet_relay_poll_back;
+    w->data = wk;
+    w->worker = rec->from;
+    w->node.key = rec->id;
+    w->cursor = rec->epoch;
+
+    ch = ngx_goim_channel_lookup(wk, &key);
+
+    if (ch == NULL || ngx_goim_channel_poll(ch, w->cursor, w) != NGX_OK) {
+        ngx_goim_comet_poll_reply(w, 404, w->cursor, "no poll session with "
+                                  "this key: authenticate again");
+    }
+}
+
+
+/* the answer to another worker's poll goes back there; w goes */
+
+static void
+ngx_goim_comet_relay_poll_back(ngx_goim_comet_waiter_t *w,
+    ngx_goim_comet_answer_t *a)
+{
+    ngx_goim_comet_worker_t *wk = w->data;
+
+    ngx_goim_comet_rec_t  rec;
+
+    ngx_memzero(&rec, sizeof(ngx_goim_comet_rec_t));
+    rec.type = NGX_GOIM_COMET_REC_ANSWER;
+    rec.op = (int32_t) a->status;
+    rec.id = w->node.key;
+    rec.epoch = a->cursor;
+    rec.msg_len = (uint32_t) a->len;
+
+    if (ngx_goim_comet_zone_post(wk, w->worker, &rec, (u_char *) "", 0,
+                                 a->body ? a->body : (u_char *) "")
+        != NGX_OK)
+    {
+        /* the poll times out there; its events are sent again */
+        wk->stats->relay_dropped++;
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "goim comet: worker %ui queue full, a poll's answer "
+                      "dropped", w->worker);
+    }
+
+    ngx_free(w);
+}
+
+
+static void
+ngx_goim_comet_relay_answer_in(ngx_goim_comet_worker_t *wk,
+    ngx_goim_comet_rec_t *rec)
+{
+    ngx_rbtree_node_t        *node, *sentinel;
+    ngx_goim_comet_waiter_t  *w;
+    ngx_goim_comet_answer_t   a;
+
+    node = wk->waiters.root;
+    sentinel = wk->waiters.sentinel;
+
+    while (node != sentinel && node->key != rec->id) {
+        node = (rec->id < node->key) ? node->left : node->right;
+    }
+
+    if (node == sentinel) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "goim comet: answer to poll %uL came late, dropped",
+                       rec->id);
+        return;
+    }
+
+    w = (ngx_goim_comet_waiter_t *) node;
+
+    ngx_goim_comet_relay_poll_cancel(wk, w);
+
+    ngx_memzero(&a, sizeof(ngx_goim_comet_answer_t));
+    a.status = (ngx_uint_t) rec->op;
+    a.cursor = rec->epoch;
+    a.body = (u_char *) (rec + 1);
+    a.len = rec->msg_len;
+
+    w->answer(w, &a);
 }
 
 

@@ -46,6 +46,8 @@ ngx_goim_comet_worker_create(ngx_cycle_t *cycle)
      *     wk->relay_connection = NULL;
      *     wk->poll = NULL;
      *     wk->free_out = NULL;
+     *     wk->next_waiter = 0;
+     *     wk->poll_watch = NULL;
      */
 
     wk->cycle = cycle;
@@ -62,6 +64,8 @@ ngx_goim_comet_worker_create(ngx_cycle_t *cycle)
     ngx_queue_init(&wk->pacers);
     ngx_rbtree_init(&wk->rooms, &wk->room_sentinel,
                     ngx_str_rbtree_insert_value);
+    ngx_rbtree_init(&wk->waiters, &wk->waiter_sentinel,
+                    ngx_rbtree_insert_value);
     ngx_goim_comet_history_init(wk);
 
     wk->nworkers = 1;

@@ -31,6 +31,8 @@
 #define NGX_GOIM_COMET_REC_BROADCAST  3
 #define NGX_GOIM_COMET_REC_KICK       4
 #define NGX_GOIM_COMET_REC_CONTROL    5    /* an SSE control call */
+#define NGX_GOIM_COMET_REC_POLL       6    /* a long-poll, to its owner */
+#define NGX_GOIM_COMET_REC_ANSWER     7    /* ... its answer, back */
 
 
 /* ngx_goim_comet_zone_recovered(): the tables' lock, not a ring's */
@@ -42,14 +44,19 @@ typedef struct {
     uint32_t                   len;          /* the record, 8-aligned */
     uint16_t                   type;
     uint16_t                   raw;
-    int32_t                    op;           /* accept filter */
+    int32_t                    op;           /* accept filter; ANSWER:
+                                                the HTTP status */
     uint32_t                   msg_len;
     uint32_t                   nkeys;        /* or the name's length */
     uint32_t                   ack_filter;   /* KEYS: PushMsgReq's */
-    uint64_t                   id;           /* KICK: the connection */
+    uint32_t                   from;         /* POLL: the polling worker */
+    uint64_t                   id;           /* KICK: the connection;
+                                                POLL, ANSWER: the waiter */
     uint64_t                   sent_ns;      /* CLOCK_MONOTONIC */
-    uint64_t                   epoch;        /* ROOM, BROADCAST: the */
-    uint64_t                   seq;          /* message's position */
+    uint64_t                   epoch;        /* ROOM, BROADCAST: the
+                                                message's position; POLL,
+                                                ANSWER: the cursor */
+    uint64_t                   seq;
 } ngx_goim_comet_rec_t;
 
 

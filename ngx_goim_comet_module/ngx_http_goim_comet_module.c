@@ -13,6 +13,7 @@
 #include <goim_ws_deflate.h>
 
 #include "ngx_goim_comet.h"
+#include "ngx_http_goim_comet.h"
 
 
 /*
@@ -26,17 +27,14 @@
  * goim over Server-Sent Events the same way: the request's token becomes
  * the channel's op 7, the channel answers 200 once logic has let it in,
  * and an SSE control call makes the operations EventSource cannot send.
+ *
+ * goim over long-polls is ngx_http_goim_comet_poll.c's; what the
+ * transports share of a request (its token, Last-Event-ID, goim's JSON
+ * answers) ngx_http_goim_comet_request.c's.
  */
 
 
 #define NGX_HTTP_GOIM_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-typedef struct {
-    ngx_goim_channel_conf_t    channel;
-    ngx_flag_t                 enable;
-    ngx_flag_t                 sse;
-} ngx_http_goim_comet_loc_conf_t;
 
 
 /* from the upgrade's handler to the takeover */
@@ -59,8 +57,6 @@ static ngx_int_t ngx_http_goim_comet_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_goim_comet_status_handler(ngx_http_request_t *r);
 static char *ngx_http_goim_comet_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_table_elt_t *ngx_http_goim_comet_header(ngx_http_request_t *r,
-    const char *name);
 static ngx_int_t ngx_http_goim_comet_deflate_offer(ngx_http_request_t *r,
     ngx_str_t *answer);
 static ngx_int_t ngx_http_goim_comet_refuse(ngx_http_request_t *r,
@@ -70,16 +66,10 @@ static ngx_int_t ngx_http_goim_comet_hand_over(ngx_http_request_t *r,
 static void ngx_http_goim_comet_takeover(ngx_event_t *rev);
 static void ngx_http_goim_comet_release(ngx_http_request_t *r);
 static ngx_int_t ngx_http_goim_comet_sse_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_goim_comet_sse_token(ngx_http_request_t *r,
-    ngx_str_t *token);
 static void ngx_http_goim_comet_sse_takeover(ngx_event_t *rev);
 static ngx_int_t ngx_http_goim_comet_control_handler(ngx_http_request_t *r);
 static void ngx_http_goim_comet_control_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_goim_comet_control(ngx_http_request_t *r);
-static ngx_int_t ngx_http_goim_comet_json(ngx_http_request_t *r,
-    ngx_uint_t status, const char *message);
-static ngx_int_t ngx_http_goim_comet_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *type, ngx_buf_t *b);
 static char *ngx_http_goim_comet_sse(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_goim_comet_sse_control(ngx_conf_t *cf,
@@ -130,6 +120,27 @@ static ngx_command_t  ngx_http_goim_comet_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_goim_comet_loc_conf_t, channel.sse_ping),
+      NULL },
+
+    { ngx_string("goim_comet_poll"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_goim_comet_poll,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("goim_comet_poll_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_goim_comet_loc_conf_t, channel.poll_timeout),
+      NULL },
+
+    { ngx_string("goim_comet_poll_idle"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_goim_comet_loc_conf_t, channel.poll_idle),
       NULL },
 
     { ngx_string("goim_comet_status"),
@@ -398,39 +409,6 @@ ngx_http_goim_comet_hand_over(ngx_http_request_t *r,
 }
 
 
-static ngx_table_elt_t *
-ngx_http_goim_comet_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 /*
  * The client's permessage-deflate offers, every Sec-WebSocket-Extensions
  * header in order: answer is the extension accepted, or empty when none
@@ -560,36 +538,6 @@ ngx_http_goim_comet_refuse(ngx_http_request_t *r, const char *reason,
 
     return ngx_http_goim_comet_send(r, NGX_HTTP_BAD_REQUEST,
                                     &(ngx_str_t) ngx_string("text/plain"), b);
-}
-
-
-/* an answer of b's bytes, the last of the request */
-
-static ngx_int_t
-ngx_http_goim_comet_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, ngx_buf_t *b)
-{
-    ngx_int_t    rc;
-    ngx_chain_t  out;
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    r->headers_out.content_type = *type;
-    r->headers_out.content_type_len = type->len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }
 
 
@@ -726,7 +674,6 @@ ngx_http_goim_comet_sse_handler(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
     ngx_str_t                        token, id;
-    ngx_table_elt_t                 *h;
     ngx_http_goim_comet_sse_ctx_t   *ctx;
     ngx_http_goim_comet_loc_conf_t  *glcf;
 
@@ -760,7 +707,7 @@ ngx_http_goim_comet_sse_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_goim_comet_sse_token(r, &token);
+    rc = ngx_http_goim_comet_token(r, &token);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_goim_comet_json(r, NGX_HTTP_UNAUTHORIZED,
@@ -780,15 +727,8 @@ ngx_http_goim_comet_sse_handler(ngx_http_request_t *r)
     }
 
     /* EventSource's own on a reconnect; the argument for a new one */
-    h = ngx_http_goim_comet_header(r, "Last-Event-ID");
-
-    if (h) {
-        id = h->value;
-
-    } else if (ngx_http_arg(r, (u_char *) "last_event_id", 13, &id)
-               != NGX_OK)
-    {
-        id.len = 0;
+    if (ngx_http_goim_comet_last_id(r, &id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (id.len) {
@@ -818,54 +758,6 @@ ngx_http_goim_comet_sse_handler(ngx_http_request_t *r)
     r->headers_out.status = NGX_HTTP_OK;
 
     return ngx_http_goim_comet_hand_over(r, ngx_http_goim_comet_sse_takeover);
-}
-
-
-/*
- * The header X-Goim-Token first (kept out of access logs, and a fetch()
- * client can set it), then the cookie goim_token (the same, for pages of
- * the same site), then the argument token (all EventSource can send
- * across sites), unescaped.  NGX_DECLINED: none.
- */
-
-static ngx_int_t
-ngx_http_goim_comet_sse_token(ngx_http_request_t *r, ngx_str_t *token)
-{
-    u_char           *dst, *src;
-    ngx_str_t         arg;
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_goim_comet_header(r, "X-Goim-Token");
-
-    if (h && h->value.len) {
-        *token = h->value;
-        return NGX_OK;
-    }
-
-    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
-                                          &(ngx_str_t)
-                                          ngx_string("goim_token"), &arg)
-        != NGX_DECLINED
-        || ngx_http_arg(r, (u_char *) "token", 5, &arg) == NGX_OK)
-    {
-        if (arg.len == 0) {
-            return NGX_DECLINED;
-        }
-
-        dst = ngx_pnalloc(r->pool, arg.len);
-        if (dst == NULL) {
-            return NGX_ERROR;
-        }
-
-        token->data = dst;
-        src = arg.data;
-        ngx_unescape_uri(&dst, &src, arg.len, 0);
-        token->len = dst - token->data;
-
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
 }
 
 
@@ -1103,7 +995,7 @@ ngx_http_goim_comet_control(ngx_http_request_t *r)
     case NGX_DECLINED:
         wk->stats->ctl_refused++;
         return ngx_http_goim_comet_json(r, NGX_HTTP_NOT_FOUND,
-                                        "no SSE connection with this "
+                                        "no SSE or poll session with this "
                                         "session's key");
 
     case NGX_BUSY:
@@ -1115,55 +1007,6 @@ ngx_http_goim_comet_control(ngx_http_request_t *r)
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-}
-
-
-/* goim's envelope: {"code":0,"message":""}, or -STATUS and the reason */
-
-static ngx_int_t
-ngx_http_goim_comet_json(ngx_http_request_t *r, ngx_uint_t status,
-    const char *message)
-{
-    size_t       len;
-    ngx_int_t    rc;
-    ngx_buf_t   *b;
-
-    if (r->request_body == NULL) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
-
-    if (message) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "goim comet: %V refused (%ui): %s", &r->uri, status,
-                      message);
-    }
-
-    len = message ? ngx_strlen(message) : 0;
-
-    b = ngx_create_temp_buf(r->pool, sizeof("{\"code\":-,\"message\":\"\"}\n")
-                                     + NGX_INT_T_LEN + 2 * len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (message) {
-        b->last = ngx_sprintf(b->last, "{\"code\":-%ui,\"message\":\"",
-                              status);
-        b->last = (u_char *) ngx_escape_json(b->last, (u_char *) message,
-                                             len);
-        b->last = ngx_cpymem(b->last, "\"}\n", 3);
-
-    } else {
-        b->last = ngx_cpymem(b->last, "{\"code\":0,\"message\":\"\"}\n",
-                             sizeof("{\"code\":0,\"message\":\"\"}\n") - 1);
-    }
-
-    return ngx_http_goim_comet_send(r, status,
-                                    &(ngx_str_t) ngx_string("application/json"),
-                                    b);
 }
 
 
@@ -1311,7 +1154,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
     ngx_goim_comet_tables_stats(wk, &st, &workers, &queued, &keys);
     ngx_goim_comet_handoff_stats(&ho);
 
-    b = ngx_create_temp_buf(r->pool, 12288 + wk->conf->id.len);
+    b = ngx_create_temp_buf(r->pool, 16384 + wk->conf->id.len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1323,6 +1166,7 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "goim_comet_connections{transport=\"tcp\"} %uA\n"
             "goim_comet_connections{transport=\"ws\"} %uA\n"
             "goim_comet_connections{transport=\"sse\"} %uA\n"
+            "goim_comet_connections{transport=\"poll\"} %uA\n"
             "# HELP goim_comet_online Authenticated connections.\n"
             "# TYPE goim_comet_online gauge\n"
             "goim_comet_online %uA\n"
@@ -1471,8 +1315,16 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "applied, and refused (4xx, 5xx).\n"
             "# TYPE goim_comet_control_calls_total counter\n"
             "goim_comet_control_calls_total{result=\"applied\"} %uA\n"
-            "goim_comet_control_calls_total{result=\"refused\"} %uA\n",
-            st.conns_tcp, st.conns_ws, st.conns_sse, st.online, st.rooms,
+            "goim_comet_control_calls_total{result=\"refused\"} %uA\n"
+            "# HELP goim_comet_poll_total Long-polls answered (200), held "
+            "polls answered empty at their timeout, poll sessions closed "
+            "for no poll within goim_comet_poll_idle.\n"
+            "# TYPE goim_comet_poll_total counter\n"
+            "goim_comet_poll_total{event=\"answered\"} %uA\n"
+            "goim_comet_poll_total{event=\"timed_out\"} %uA\n"
+            "goim_comet_poll_total{event=\"expired\"} %uA\n",
+            st.conns_tcp, st.conns_ws, st.conns_sse, st.conns_poll, st.online,
+            st.rooms,
             st.push_calls, st.packets_out, st.dropped, st.relay_dropped,
             st.write_slices, st.relay_records, queued, st.auth_failed,
             st.kicked, st.bad_input,
@@ -1492,14 +1344,16 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             st.recover_gap, st.deflated, st.deflate_skipped,
             st.deflate_failed, st.deflate_in, st.deflate_out,
             st.deflate_frames, st.inflated, st.sse_pings, st.sse_beats,
-            st.sse_stalled, st.ctl_calls, st.ctl_refused);
+            st.sse_stalled, st.ctl_calls, st.ctl_refused, st.poll_answered,
+            st.poll_timeouts, st.poll_expired);
 
         ngx_str_set(&type, "text/plain; version=0.0.4");
 
     } else {
         b->last = ngx_sprintf(b->last,
             "{\"id\":\"%V\",\"workers\":%ui,"
-            "\"connections\":{\"tcp\":%uA,\"ws\":%uA,\"online\":%uA},"
+            "\"connections\":{\"tcp\":%uA,\"ws\":%uA,\"poll\":%uA,"
+            "\"online\":%uA},"
             "\"rooms\":%uA,"
             "\"rpc\":{\"link_resets\":%uA,\"link_auth_failed\":%uA,"
             "\"sessions_paused\":%uA},"
@@ -1523,9 +1377,12 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             "\"sse\":{\"connections\":%uA,\"pings\":%uA,\"heartbeats\":%uA,"
             "\"stalled\":%uA,\"control_calls\":%uA,"
             "\"control_refused\":%uA},"
+            "\"poll\":{\"sessions\":%uA,\"answered\":%uA,"
+            "\"timed_out\":%uA,\"expired\":%uA},"
             "\"auth_failed\":%uA,\"kicked\":%uA,\"bad_input\":%uA,"
             "\"rpc_auth_refused\":%uA}\n",
-            &wk->conf->id, workers, st.conns_tcp, st.conns_ws, st.online,
+            &wk->conf->id, workers, st.conns_tcp, st.conns_ws, st.conns_poll,
+            st.online,
             st.rooms, st.rpc.link_resets, st.rpc.link_auth_failed,
             st.rpc.sessions_paused, st.push_calls, st.packets_out, st.dropped,
             st.relay_dropped, st.write_slices, st.relay_records, queued,
@@ -1545,7 +1402,8 @@ ngx_http_goim_comet_status_handler(ngx_http_request_t *r)
             st.deflate_failed, st.deflate_in, st.deflate_out,
             st.deflate_frames, st.inflated, st.conns_sse, st.sse_pings,
             st.sse_beats, st.sse_stalled, st.ctl_calls, st.ctl_refused,
-            st.auth_failed, st.kicked, st.bad_input,
+            st.conns_poll, st.poll_answered, st.poll_timeouts,
+            st.poll_expired, st.auth_failed, st.kicked, st.bad_input,
             st.rpc_auth_refused);
 
         ngx_str_set(&type, "application/json");

@@ -165,7 +165,7 @@ for my $mid (@main::Mids) {
 --- request
 GET /status
 --- response_body_like chomp
-"workers":4,"connections":\{"tcp":12,"ws":4,"online":16\}.*"workers_queue":\{"records":[1-9][0-9]*,"queued_bytes":0,"hop_us_p50":[1-9][0-9]*,"hop_us_p99":[1-9][0-9]*,"hop_us_p999":[1-9][0-9]*,"keys":16\}
+"workers":4,"connections":\{"tcp":12,"ws":4,"poll":0,"online":16\}.*"workers_queue":\{"records":[1-9][0-9]*,"queued_bytes":0,"hop_us_p50":[1-9][0-9]*,"hop_us_p99":[1-9][0-9]*,"hop_us_p999":[1-9][0-9]*,"keys":16\}
 
 
 
@@ -192,7 +192,7 @@ for my $mid (@main::Mids) {
 --- request
 GET /status
 --- response_body_like chomp
-"connections":\{"tcp":16,"ws":0,"online":16\},"rooms":3,
+"connections":\{"tcp":16,"ws":0,"poll":0,"online":16\},"rooms":3,
 --- goim_rooms
 live://80=1 live://81=1 live://82=1
 
@@ -245,7 +245,7 @@ Goim::Time::wait_until(sub {
 --- request
 GET /status
 --- response_body_like chomp
-"workers":4,"connections":\{"tcp":(?!16,)(\d+),"ws":0,"online":\1\},"rooms":2,.*"keys":\1\}
+"workers":4,"connections":\{"tcp":(?!16,)(\d+),"ws":0,"poll":0,"online":\1\},"rooms":2,.*"keys":\1\}
 --- goim_rooms
 live://100=1 live://101=1
 --- error_log

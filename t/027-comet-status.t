@@ -24,7 +24,7 @@ GET /status
 --- response_headers
 Content-Type: application/json
 --- response_body_like chomp
-^\{"id":"comet-test","workers":1,"connections":\{"tcp":2,"ws":1,"online":2\},"rooms":2,.*"auth_failed":0,"kicked":0,"bad_input":0,"rpc_auth_refused":0\}$
+^\{"id":"comet-test","workers":1,"connections":\{"tcp":2,"ws":1,"poll":0,"online":2\},"rooms":2,.*"auth_failed":0,"kicked":0,"bad_input":0,"rpc_auth_refused":0\}$
 
 
 
@@ -40,13 +40,13 @@ goim_comet_connections\{transport="tcp"\} 1\n.*goim_comet_online 1\n.*goim_comet
 
 
 
-=== TEST 2b: every Prometheus line is a comment or a metric with an integer value, down to the last one (SSE's control calls)
+=== TEST 2b: every Prometheus line is a comment or a metric with an integer value, down to the last one (the long-polls' expired sessions)
 --- init
 Goim::Stack::client('p2', '{"mid":703,"accepts":[1000]}', 1);
 --- request
 GET /status?format=prometheus
 --- response_body_like chomp
-\A(?:(?:# (?:HELP|TYPE) goim_comet_[a-z_0-9]+ [^\n]+|goim_comet_[a-z_0-9]+(?:\{[a-z_]+="[^"\n]*"(?:,[a-z_]+="[^"\n]*")*\})? \d+)\n)+(?<=goim_comet_control_calls_total\{result="refused"\} 0\n)\z
+\A(?:(?:# (?:HELP|TYPE) goim_comet_[a-z_0-9]+ [^\n]+|goim_comet_[a-z_0-9]+(?:\{[a-z_]+="[^"\n]*"(?:,[a-z_]+="[^"\n]*")*\})? \d+)\n)+(?<=goim_comet_poll_total\{event="expired"\} 0\n)\z
 
 
 

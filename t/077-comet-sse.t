@@ -134,6 +134,9 @@ for my $id ('1:2', 'x:1/', '1:2/3', '0:5/', '1:2/3:4/5:6', '18446744073709551616
     Test::More::is($s->status, 400, "Last-Event-ID \"$id\": 400");
     Test::More::like($s->json->{message}, qr/^Last-Event-ID is not/, '... with the reason');
 }
+$s = Goim::Sse->new(token => $main::Token, query => ['last_event_id=' . Goim::Sse::escape('1:2/')]);
+Test::More::is($s->status, 200, 'a last_event_id argument URL-escaped (encodeURIComponent) is read unescaped');
+$s->close;
 $s = Goim::Sse->new(token => $main::Token, method => 'POST');
 Test::More::is($s->status, 405, 'a POST: 405');
 $s = Goim::Sse->new(token => $main::Token, body => 'x');
@@ -144,7 +147,7 @@ Test::More::is($s->status, 400, 'a token past goim_comet_max_body: 400');
 --- request
 GET /status
 --- response_body_like chomp
-"connections":\{"tcp":0,"ws":0,"online":0\},.*"sse":\{"connections":0,.*"auth_failed":1,
+"connections":\{"tcp":0,"ws":0,"poll":0,"online":0\},.*"sse":\{"connections":0,.*"auth_failed":1,
 --- error_log
 auth refused by logic
 
@@ -201,7 +204,7 @@ my @bad = (
     [$session, 14, '1000,x', 400, qr/^the body is not a list/],
     [$session, 12, "live://99\nnot:a:pos", 400, qr/^op 12: the position/],
     [$session, 12, 'x' x 5000, 413, qr/^body longer/],
-    [$gone_session, 12, 'live://99', 404, qr/^no SSE connection/],
+    [$gone_session, 12, 'live://99', 404, qr/^no SSE or poll session/],
 );
 for my $b (@bad) {
     my ($st, $j) = Goim::Sse::control($b->[0], $b->[1], $b->[2]);
@@ -265,7 +268,7 @@ Goim::Time::wait_until(sub { $http->get($url)->{content} =~ /"sse":\{"connection
 --- request
 GET /status
 --- response_body_like chomp
-"connections":\{"tcp":0,"ws":0,"online":0\},.*"sse":\{"connections":0,"pings":0,
+"connections":\{"tcp":0,"ws":0,"poll":0,"online":0\},.*"sse":\{"connections":0,"pings":0,
 
 
 
