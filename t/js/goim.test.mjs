@@ -586,6 +586,13 @@ await check('sse: GET /sse on the WebSocket URL\'s origin with the token in X-Go
   eq(req.aborted, true, 'close() ends the stream');
 });
 
+await check('sse: a token a header cannot carry (not printable ASCII) goes as the token argument, URL-escaped', async () => {
+  const { c, req } = await sseUp({ room: 'live://café' });
+  eq(req.headers['x-goim-token'], undefined);
+  eq(JSON.parse(req.q.get('token')).room_id, 'live://café');
+  c.close();
+});
+
 await check('sse: text, multi-line, UTF-8 split across reads, base64 and comments come as messages', async () => {
   const { c, ev, s } = await sseUp();
   s.push(': ping\n\n');
