@@ -26,6 +26,8 @@
 #   PHASES="goim floor" RATE=100 bench/comet_vs_nchan.sh    # against the floor
 #   PHASES=hop HOP_RATE=50000 bench/comet_vs_nchan.sh
 #   PERF=1 PHASES=goim bench/comet_vs_nchan.sh   # perf record the workers
+#   SETTLE=10 PHASES=goim bench/comet_vs_nchan.sh  # pushes start 10 s (not
+#                                     # 2) after the last subscriber is online
 #
 # Each goim-cli process holds at most PER_PROC clients and binds its own
 # 127.0.0.x source addresses (one process may hold 20,000 files here).
@@ -311,7 +313,7 @@ measure() {
 
     clients "$name-fan" -i 1 -H 240 -L -d $(( SECS + 30 )) "${args[@]}" "$addr"
     wait_clients "$name-fan" "$SUBS"
-    sleep 2
+    sleep "${SETTLE:-2}"
 
     c0=$(cpu_ticks "$w")
     k0=$(cpu_ticks "${PIDS[*]}")

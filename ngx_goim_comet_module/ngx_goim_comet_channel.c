@@ -1203,6 +1203,18 @@ ngx_goim_channel_auth_done(void *data, ngx_goim_rpc_result_t *res)
                    "goim comet: mid %L key \"%V\" authenticated, "
                    "heartbeat %M", ch->mid, &ch->node.str, ch->heartbeat);
 
+    if (ch->sse && ch->in) {
+        /*
+         * The buffer the request's op 7 came in goes: an SSE client or a
+         * poll session sends nothing more, so the read handler, which
+         * frees an idle one, may never run again (4 KB a connection,
+         * bench/sse.sh).
+         */
+        ngx_free(ch->in);
+        ch->in = NULL;
+        ch->in_len = 0;
+    }
+
     if (ch->poll) {
         /*
          * Its open waits for the events queued from here on, answered

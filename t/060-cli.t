@@ -1,6 +1,6 @@
 # goim-cli (clients/c), the command-line client tests and benchmarks share:
-# TCP and WebSocket, room and mid pushes, heartbeats, packets sent after
-# auth, source addresses, the latency mode, and bad server input.
+# TCP, WebSocket and SSE, room and mid pushes, heartbeats, packets sent
+# after auth, source addresses, the latency mode, and bad server input.
 use strict;
 use warnings;
 
@@ -8,6 +8,7 @@ use Test::Nginx::Socket 'no_plan';
 use Goim::Stack;
 use Goim::Cli;
 use Goim::Recovery ();
+use Goim::Sse ();
 use Goim::Time;
 
 # durations given to goim-cli: -d caps a run that -e ends early, or is the
@@ -17,6 +18,12 @@ sub d { Goim::Time::scaled($_[0]) }
 
 # ensure messages are resent after 300 ms (TEST 10)
 Goim::Stack::setup(job_args => ['--ensure-retry', 300]);
+$Goim::Stack::Config .= <<'_EOC_';
+
+    location = /sse {
+        goim_comet_sse;
+    }
+_EOC_
 Goim::Cli::setup();
 run_tests();
 Goim::Stack::teardown();
@@ -67,6 +74,63 @@ sub serve {
     syswrite $s, $bytes;
     select undef, undef, undef, 1;
     POSIX::_exit(0);
+}
+
+# a fake SSE server on a free port: writes what $answer (a code ref, called
+# with the connection number) gives, in pieces of $o{piece} bytes (all at
+# once without), after the request's head came; count => N connections
+sub fake_sse {
+    my ($answer, %o) = @_;
+    require IO::Socket::INET;
+    my $l = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  ReuseAddr => 1) or die "listen: $!";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        my @kids;
+        for my $i (1 .. ($o{count} // 1)) {
+            my $s = $l->accept or POSIX::_exit(1);
+            my $kid = fork;
+            if ($kid) { push @kids, $kid; close $s; next }
+            my $req = '';
+            sysread($s, $req, 4096, length $req) or POSIX::_exit(1) until $req =~ /\r\n\r\n/;
+            my $bytes = $answer->($i);
+            my $n = $o{piece} || length $bytes;
+            for (my $at = 0; $at < length $bytes; $at += $n) {
+                syswrite $s, substr($bytes, $at, $n);
+                select undef, undef, undef, 0.01 if $o{piece};
+            }
+            select undef, undef, undef, 1;
+            POSIX::_exit(0);
+        }
+        waitpid $_, 0 for @kids;
+        POSIX::_exit(0);
+    }
+    my $port = $l->sockport;
+    close $l;
+    return "127.0.0.1:$port";
+}
+
+sub sse_head {
+    my %o = @_;
+    return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+        . ($o{chunked} ? "Transfer-Encoding: chunked\r\n" : '') . "\r\n";
+}
+
+# a chunked body: one chunk each (with an extension), then the last one
+sub chunked {
+    return join('', map { sprintf("%x;ext=1\r\n%s\r\n", length $_, $_) } @_) . "0\r\n\r\n";
+}
+
+# event-stream lines from a small vocabulary, at random: fields, line
+# ends, names that are and are not operations, base64 and not
+sub sse_garbage {
+    my $i = shift;
+    srand($i * 7919);
+    my @words = ('data: ', 'data:', 'event: ', 'event: 1000', 'event: 1000.b64', 'event: x',
+                 'id: ', ':', 'retry: 5', "\n", "\r", "\r\n", "\n\n", 'AAEC', 'A=', '==', 'ts=1',
+                 "\x00", "\xff", 'é');
+    return join '', map { $words[int rand @words] } 1 .. 60 + int rand 60;
 }
 
 # random bytes, sometimes behind a plausible header, sometimes in a frame
@@ -407,3 +471,204 @@ t14 recovered 0
 t14 recovery_gaps 1
 --- goim_cli_exit
 t14 0
+
+
+
+
+=== TEST 15: SSE: three subscribers authenticate by the token header; a room push, a body of two lines and a binary one come back as sent
+--- init
+Goim::Cli::start('t15', [qw(--sse -p -n 3 -m 520 -r live://cli15 -e 5 -d), main::d(5)], auth => 3);
+Goim::Stack::push('/goim/push/mids?operation=1000&mids=520', "line one\nline two");
+Goim::Stack::push('/goim/push/mids?operation=1000&mids=521', "\x01bin\r\n");
+--- request
+POST /goim/push/room?operation=1001&type=live&room=cli15
+to the room
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t15 client=0 op=8 id= body={"mid":520,"key":"...
+t15 client=0 op=1000 id= body=line one\x0aline two
+t15 client=1 op=1000 id= body=\x01bin\x0d\x0a
+t15 client=0 op=1001 id= body=to the room
+t15 client=2 op=1001 id= body=to the room
+--- goim_cli_summary
+t15 clients 3
+t15 authed 3
+t15 messages 5
+t15 sse_events 8
+t15 bad_events 0
+t15 bad_handshakes 0
+t15 hb_replies 0
+--- goim_cli_exit
+t15 0
+
+
+
+=== TEST 16: SSE latency mode: timestamped room pushes through the API, measured from the events' bodies
+--- init
+Goim::Cli::start('t16', ['-q', '--sse', '-n', '4', '-r', 'live://sselat', '-d', main::d(1.5), '--push-rate', '20',
+    '-b', '127.0.0.2-127.0.0.3',
+    '-P', "http://127.0.0.1:" . Test::Nginx::Socket::server_port()
+          . "/goim/push/room?operation=1000&type=live&room=sselat"]);
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli_summary eval
+# as TEST 4: more than 15 of the 30 pushes, 40 of the 120 deliveries
+"t16 authed 4
+t16 pushes_failed 0
+t16 pushes_sent >" . int(10 * main::d(1.5)) . "
+t16 latency_count >" . int(80 * main::d(1.5) / 3) . "
+t16 bad_timestamps 0
+t16 bad_events 0
+t16 latency_p99_ms >0
+t16 deliveries_s >20"
+
+
+
+=== TEST 17: --sse --raw: a plain EventSource (the token in the query here): every event is a message, whatever its name
+--- init
+my $tok = Goim::Sse::escape('{"mid":530,"key":"cli-raw","room_id":"live://cli17","accepts":[1000]}');
+Goim::Cli::start('t17', ['--sse', '--raw', '-p', '--path', "/sse?token=$tok", '-e', 2, '-d', main::d(5)],
+                 wait => qr/event=8 /);
+--- request
+POST /goim/push/room?operation=1000&type=live&room=cli17
+raw
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t17 client=0 event=8 id= body={"mid":530,"key":"cli-raw"...
+t17 client=0 event=1000 id= body=raw
+--- goim_cli_summary
+t17 clients 1
+t17 authed 1
+t17 messages 2
+t17 sse_events 2
+t17 bad_events 0
+--- goim_cli_exit
+t17 0
+
+
+
+=== TEST 18: comet refusing an SSE subscriber (a token logic refuses: 403; none: 401) is a bad answer, printed with goim's JSON envelope
+--- init
+Goim::Cli::start('t18a', ['--sse', '-p', '-T', '{"mid":"bad"', '-d', main::d(3)]);
+Goim::Cli::start('t18b', ['--sse', '--raw', '-p', '-d', main::d(3)]);
+Goim::Cli::start('t18c', ['--sse', '--raw', '-q', '-n', 3, '-d', main::d(3)]);
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t18a client=0 bad SSE answer: HTTP/1.1 403 Forbidden: {"code":-403,"message":...
+t18b client=0 bad SSE answer: HTTP/1.1 401 Unauthorized: {"code":-401,"message":"no token: ...
+--- goim_cli_summary
+t18a bad_handshakes 1
+t18a authed 0
+t18a failed 1
+t18b bad_handshakes 1
+t18b authed 0
+t18c bad_handshakes 3
+--- goim_cli_exit
+t18a 1
+t18b 1
+t18c 1
+
+
+
+=== TEST 19: an EventSource server's stream, chunked and in 7-byte pieces: comments, CR, CRLF and LF line ends, data lines joined, events without data not dispatched
+--- init
+Goim::Cli::start('t19', [qw(--sse --raw -p -d 3)], target => main::fake_sse(sub {
+    main::sse_head(chunked => 1) . main::chunked(": hi\n\n", "id: 1:0\ndata: one\ndata: two\n\n",
+        "event: x\r\ndata:three\r\n\r\n", "data: four\r\rretry: 10\nfoo: bar\nevent: nodata\n\n",
+        "data: fi", "ve\n", "\n", "data\n\n")
+}, piece => 7));
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t19 client=0 event=message id=1:0 body=one\x0atwo
+t19 client=0 event=x id= body=three
+t19 client=0 event=message id= body=four
+t19 client=0 event=message id= body=five
+t19 client=0 event=message id= body=
+--- goim_cli_summary
+t19 authed 1
+t19 messages 5
+t19 sse_events 5
+t19 sse_comments 1
+t19 bad_events 0
+t19 closed 1
+--- goim_cli_exit
+t19 0
+
+
+
+=== TEST 20: bad SSE input: base64 that is not, a name that is no operation, another content type, an error answer, bad chunked framing
+--- init
+my $auth = "event: 8\ndata: {\"mid\":1}\n\n";
+Goim::Cli::start('t20a', [qw(--sse -p -d 3)], target => main::fake_sse(sub {
+    main::sse_head() . $auth . "event: 1000.b64\ndata: AAEC\n\nevent: 1000\ndata: ok\n\nevent: 1000.b64\ndata: A!==\n\n" }));
+Goim::Cli::start('t20b', [qw(--sse -p -d 3)], target => main::fake_sse(sub {
+    main::sse_head() . $auth . "event: oops\ndata: x\n\n" }));
+Goim::Cli::start('t20c', [qw(--sse -p -d 3)], target => main::fake_sse(sub {
+    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" . $auth }));
+Goim::Cli::start('t20d', [qw(--sse -p -d 3)], target => main::fake_sse(sub {
+    "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 13\r\n\r\nupstream gone" }, piece => 40));
+Goim::Cli::start('t20e', [qw(--sse -p -d 3)], target => main::fake_sse(sub {
+    main::sse_head(chunked => 1) . "zz\r\n" . $auth }));
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli
+t20a client=0 op=8 id= body={"mid":1}
+t20a client=0 op=1000 id= body=\x00\x01\x02
+t20a client=0 op=1000 id= body=ok
+t20a client=0 bad SSE event: bad base64
+t20b client=0 bad SSE event: its name is not an operation
+t20c client=0 bad SSE answer: HTTP/1.1 200 OK: not text/event-stream
+t20d client=0 bad SSE answer: HTTP/1.1 502 Bad Gateway: upstream gone
+t20e client=0 bad SSE event: bad chunked encoding
+--- goim_cli_summary
+t20a messages 2
+t20a bad_events 1
+t20a closed 1
+t20b bad_events 1
+t20b closed 1
+t20c bad_handshakes 1
+t20d bad_handshakes 1
+t20e bad_events 1
+t20e authed 0
+--- goim_cli_exit
+t20a 0
+t20b 0
+t20c 1
+t20d 1
+t20e 1
+
+
+
+=== TEST 21: random event-stream lines from 20 servers (half of them chunked) after op 8 are counted, never fatal
+--- init
+Goim::Cli::start('t21', [qw(--sse -p -n 20 -d 2.5)], target => main::fake_sse(sub {
+    my $i = shift;
+    my $body = "event: 8\ndata: {}\n\n" . main::sse_garbage($i);
+    main::sse_head(chunked => $i % 2) . ($i % 2 ? main::chunked($body) : $body)
+}, count => 20));
+--- request
+POST /goim/push/mids?operation=1000&mids=999999
+x
+--- response_body
+{"code":0,"message":""}
+--- goim_cli_summary
+t21 authed 20
+t21 bad_events >2
+--- goim_cli_exit
+t21 0

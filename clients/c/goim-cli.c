@@ -11,7 +11,11 @@
  * drops the resends it has seen; with --recover it takes room positions
  * (op 20), names the last ones on reconnect and reads the answer (op 21).
  * With --deflate it offers permessage-deflate and inflates what comes
- * compressed; the summary counts the bytes read off the sockets.
+ * compressed; the summary counts the bytes read off the sockets.  With
+ * --sse it subscribes over Server-Sent Events instead (comet's
+ * goim_comet_sse, the token in a header, or with --raw any EventSource
+ * server such as nchan's): one GET, then events parsed as EventSource
+ * does.
  *
  * One thread, one epoll loop, non-blocking sockets.  Whatever the server
  * sends is parsed defensively: bad input is counted, the connection is
@@ -20,7 +24,7 @@
  * One file on purpose, though it is over 1,000 lines: the client is built
  * and copied alone to the machines a benchmark runs from (it needs only
  * libgoim's goim_packet.c, libcrypto and zlib), and its parts (options, the
- * loop, the two transports, the latency counters) share one client
+ * loop, the three transports, the latency counters) share one client
  * struct and one loop that no other program uses.
  */
 
@@ -76,13 +80,16 @@
 #define CLI_ENSURE_ID_MAX   64
 #define CLI_ENSURE_SEEN     4096    /* ids per generation: see ensure_seen() */
 #define CLI_ACK_BODY_MAX    4096
+/* an SSE event's bytes: a largest packet's body in base64, and its lines */
+#define CLI_MAX_SSE_EVENT   (CLI_MAX_PACKET / 3 * 4 + 65536)
+#define CLI_SSE_ANSWER_BODY 1024    /* of an error answer, to print */
 
 enum { CONN_CLIENT = 1, CONN_PUSH };
 
 enum {
     ST_IDLE = 0,        /* not connected; (re)connects at reconnect_at */
     ST_CONNECTING,
-    ST_WS_HANDSHAKE,
+    ST_WS_HANDSHAKE,    /* the HTTP answer: WebSocket's 101, SSE's 200 */
     ST_AUTHING,
     ST_READY,
     ST_DONE             /* closed for good */
@@ -92,6 +99,16 @@ typedef struct {
     int32_t      op;
     char        *body;
 } cli_send_t;
+
+/* --sse: where a chunked answer's decoding is (Transfer-Encoding) */
+enum {
+    CHUNK_SIZE = 0,     /* hex digits */
+    CHUNK_EXT,          /* ";name=value" up to the LF */
+    CHUNK_DATA,
+    CHUNK_DATA_CR,      /* the CRLF after the data */
+    CHUNK_DATA_LF,
+    CHUNK_LAST          /* the zero-size chunk came: the body is over */
+};
 
 /* --ack: ids seen, as 64-bit hashes in an open-addressed table (0: free) */
 typedef struct {
@@ -140,6 +157,11 @@ typedef struct {
                                    reconnects */
     unsigned     named[2];      /* named in the last auth */
     int          deflate;       /* permessage-deflate answered */
+    unsigned     chunked:1;     /* --sse: the answer is chunked */
+    unsigned     chunk_state:3;
+    unsigned     chunk_digits:5;
+    uint64_t     chunk_left;
+    size_t       sse_scan;      /* pend's bytes known to hold no event end */
 } cli_conn_t;
 
 static struct {
@@ -148,6 +170,7 @@ static struct {
     int          ws;
     int          raw;           /* --raw: a frame is a message, no goim */
     int          deflate;       /* --deflate: offer permessage-deflate */
+    int          sse;           /* --sse: Server-Sent Events */
     const char  *path;
     unsigned     clients;
     const char  *token_tpl;
@@ -221,6 +244,10 @@ static struct {
     uint64_t     report_messages;
     uint64_t     wire_bytes;    /* read off the client sockets */
     uint64_t     deflate_conns, deflate_frames, deflate_bytes, inflated_bytes;
+    uint64_t     sse_events, sse_comments, bad_events;
+    int          sse_answer_told;   /* a bad SSE answer said on stderr */
+    uint8_t     *sse_data;      /* an event's data lines, joined */
+    size_t       sse_data_cap;
     z_stream     inflate;       /* one for every connection: the server */
     int          inflate_ready; /* says server_no_context_takeover */
     uint8_t     *zbuf;
@@ -1149,7 +1176,7 @@ handle_packet(cli_conn_t *c, const goim_packet_t *p)
     unsigned       i;
     double         now;
 
-    if (g.print && p->header.op != GOIM_OP_RAW
+    if (g.print && !g.sse && p->header.op != GOIM_OP_RAW
         && !(g.ack && p->header.op == GOIM_OP_ENSURE)
         && !(g.recover && (p->header.op == GOIM_OP_POSITION
                            || p->header.op == GOIM_OP_RECOVERY)))
@@ -1171,6 +1198,11 @@ handle_packet(cli_conn_t *c, const goim_packet_t *p)
         now = now_mono();
         c->next_hb = now + g.heartbeat;
         c->deadline = 0;
+        if (g.sse) {
+            /* the client sends nothing: comet renews the session itself */
+            c->next_hb = 1e300;
+            return 0;
+        }
         if (g.ack) {
             /* the first op 18 declares that this connection acknowledges */
             send_packet(c, GOIM_OP_ACK, "", 0);
@@ -1617,6 +1649,652 @@ ws_start(cli_conn_t *c)
 }
 
 
+/*
+ * --sse: Server-Sent Events (docs/protocol.md, "SSE subscribers").  One
+ * GET with the token in X-Goim-Token (none with --raw), a 200 of
+ * text/event-stream, plain or chunked, then events as EventSource reads
+ * them: lines end in LF, CRLF or CR; "field: value", one space after the
+ * colon dropped; a line that starts with a colon is a comment; an empty
+ * line ends an event, dispatched when it had data lines (joined with
+ * LF).  In goim's mode an event's name is its packet's operation ("OP",
+ * or "OP.b64" for a body in base64) and its data the body; with --raw
+ * every event is a message, whatever its name (nchan's "data:" lines).
+ */
+
+static void
+conn_pend_append(cli_conn_t *c, const uint8_t *data, size_t len)
+{
+    if (c->pend_len + len > c->pend_cap) {
+        c->pend_cap = (c->pend_len + len) * 2;
+        if (c->pend_cap < 4096) {
+            c->pend_cap = 4096;
+        }
+        c->pend = xrealloc(c->pend, c->pend_cap);
+    }
+
+    memcpy(c->pend + c->pend_len, data, len);
+    c->pend_len += len;
+}
+
+
+static void
+sse_start(cli_conn_t *c)
+{
+    char  token[8192], req[8192 + 4096];
+    int   n;
+
+    token[0] = '\0';
+
+    if (!g.raw) {
+        expand(token, sizeof(token), g.token_tpl, c, 0);
+        if (strpbrk(token, "\r\n") != NULL) {
+            die("--sse sends the token in a header: it cannot hold CR or LF");
+        }
+    }
+
+    n = snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
+                 "Cache-Control: no-cache\r\n%s%s%s\r\n",
+                 g.path, g.host_header, g.raw ? "" : "X-Goim-Token: ", token,
+                 g.raw ? "" : "\r\n");
+    if (n < 0 || (size_t) n >= sizeof(req)) {
+        die("--sse: the request is over %zu bytes", sizeof(req));
+    }
+
+    c->chunked = 0;
+    c->chunk_state = CHUNK_SIZE;
+    c->chunk_digits = 0;
+    c->chunk_left = 0;
+    c->sse_scan = 0;
+
+    conn_queue(c, req, (size_t) n);
+    c->state = ST_WS_HANDSHAKE;
+    c->deadline = now_mono() + CLI_AUTH_TIMEOUT;
+}
+
+
+/* an answer that opens no stream: its status line, and why or its body */
+static void
+sse_refused(cli_conn_t *c, const char *head, const char *why,
+    const uint8_t *body, size_t len)
+{
+    char    line[4 * 200 + 4], msg[sizeof(line) + 4 * CLI_SSE_ANSWER_BODY + 8];
+    size_t  n;
+
+    static char  out[4 * CLI_SSE_ANSWER_BODY + 4];
+
+    n = strcspn(head, "\r\n");
+    print_escape(line, (const uint8_t *) head, n < 200 ? n : 200);
+
+    if (why == NULL) {
+        while (len && (body[len - 1] == '\n' || body[len - 1] == '\r')) {
+            len--;
+        }
+        print_escape(out, body, len < CLI_SSE_ANSWER_BODY
+                                ? len : CLI_SSE_ANSWER_BODY);
+        why = out;
+    }
+
+    snprintf(msg, sizeof(msg), "%s%s%s", line[0] ? line : "(nothing)",
+             why[0] ? ": " : "", why);
+
+    g.bad_handshakes++;
+
+    if (g.print) {
+        printf("client=%u bad SSE answer: %s\n", c->idx, msg);
+
+    } else if (!g.sse_answer_told) {
+        /* the first one, so that a run of many clients says why */
+        g.sse_answer_told = 1;
+        fprintf(stderr, "goim-cli: client %u: bad SSE answer: %s\n", c->idx,
+                msg);
+    }
+}
+
+
+/*
+ * The answer's head: a 200 of text/event-stream opens the stream; any
+ * other answer is reported with its status line and the start of its
+ * body (comet's JSON envelope), once the body came (Content-Length, at
+ * most CLI_SSE_ANSWER_BODY bytes) or the server closed (eof).  Returns
+ * the head's length, 0 for more, -1 when it was refused.
+ */
+static ssize_t
+parse_sse_head(cli_conn_t *c, const uint8_t *data, size_t len, int eof)
+{
+    const char  *end, *h, *v;
+    char         head[CLI_MAX_WS_HEADER + 1];
+    size_t       n, body, want;
+    long         status, clen;
+    int          type;
+
+    end = len ? memmem(data, len, "\r\n\r\n", 4) : NULL;
+
+    if (end == NULL || (size_t) (end - (const char *) data) + 4
+                       > CLI_MAX_WS_HEADER)
+    {
+        if (end == NULL && len <= CLI_MAX_WS_HEADER && !eof) {
+            return 0;
+        }
+
+        n = len < CLI_MAX_WS_HEADER ? len : CLI_MAX_WS_HEADER;
+        if (n) {
+            memcpy(head, data, n);
+        }
+        head[n] = '\0';
+
+        sse_refused(c, head, end == NULL && eof
+                             ? "closed before the end of its head"
+                             : "a head over 8192 bytes", NULL, 0);
+        return -1;
+    }
+
+    n = (size_t) (end - (const char *) data) + 4;
+    memcpy(head, data, n);
+    head[n] = '\0';
+
+    status = 0;
+    if (strncmp(head, "HTTP/1.", 7) == 0 && head[8] == ' ') {
+        status = strtol(head + 9, NULL, 10);
+    }
+
+    type = 0;
+    clen = -1;
+    c->chunked = 0;
+
+    for (h = strstr(head, "\r\n"); h && h[2] != '\r'; h = strstr(h + 2, "\r\n"))
+    {
+        v = strchr(h + 2, ':');
+        if (v == NULL) {
+            continue;
+        }
+        v++;
+        v += strspn(v, " \t");
+
+        if (strncasecmp(h + 2, "Content-Type:", 13) == 0) {
+            type = strncasecmp(v, "text/event-stream", 17) == 0
+                   && strchr("; \t\r", v[17]) != NULL;
+
+        } else if (strncasecmp(h + 2, "Transfer-Encoding:", 18) == 0) {
+            c->chunked = strncasecmp(v, "chunked", 7) == 0;
+
+        } else if (strncasecmp(h + 2, "Content-Length:", 15) == 0) {
+            clen = strtol(v, NULL, 10);
+        }
+    }
+
+    if (status == 200 && type) {
+        return (ssize_t) n;
+    }
+
+    if (status == 200) {
+        sse_refused(c, head, "not text/event-stream", NULL, 0);
+        return -1;
+    }
+
+    body = len - n;
+    want = clen < 0 || clen > CLI_SSE_ANSWER_BODY ? CLI_SSE_ANSWER_BODY
+                                                  : (size_t) clen;
+    if (body < want && !eof) {
+        return 0;
+    }
+
+    sse_refused(c, head, NULL, data + n, body < want ? body : want);
+    return -1;
+}
+
+
+/* the stream is open: goim's op 8 is awaited, or with --raw it is ready */
+static void
+sse_opened(cli_conn_t *c)
+{
+    if (!g.raw) {
+        c->state = ST_AUTHING;
+        c->deadline = now_mono() + CLI_AUTH_TIMEOUT;
+        return;
+    }
+
+    c->state = ST_READY;
+    c->attempts = 0;
+    c->deadline = 0;
+    c->next_hb = 1e300;
+    g.authed++;
+    g.alive++;
+}
+
+
+static int
+sse_bad_event(cli_conn_t *c, const char *why)
+{
+    if (g.print) {
+        printf("client=%u bad SSE event: %s\n", c->idx, why);
+    }
+    g.bad_events++;
+    return -1;
+}
+
+
+/*
+ * A chunked body decoded in place (RFC 9112 7.1): the chunks' data moved
+ * to the front, sizes, extensions and CRLFs dropped; the state carries
+ * over to the next read.  Returns the data's length, or -1.
+ */
+static ssize_t
+sse_dechunk(cli_conn_t *c, uint8_t *p, size_t len)
+{
+    size_t   i, o, n;
+    uint8_t  ch;
+    int      d;
+
+    for (i = 0, o = 0; i < len; /* void */) {
+
+        switch (c->chunk_state) {
+
+        case CHUNK_SIZE:
+            ch = p[i++];
+            d = isdigit(ch) ? ch - '0'
+                : (ch | 0x20) >= 'a' && (ch | 0x20) <= 'f'
+                  ? (ch | 0x20) - 'a' + 10 : -1;
+
+            if (d >= 0) {
+                if (c->chunk_digits == 16) {
+                    return -1;
+                }
+                c->chunk_left = c->chunk_left * 16 + (uint64_t) d;
+                c->chunk_digits++;
+                break;
+            }
+
+            if (c->chunk_digits == 0) {
+                return -1;
+            }
+
+            if (ch == '\n') {
+                c->chunk_digits = 0;
+                c->chunk_state = c->chunk_left ? CHUNK_DATA : CHUNK_LAST;
+                break;
+            }
+
+            if (ch != '\r' && ch != ';' && ch != ' ' && ch != '\t') {
+                return -1;
+            }
+
+            c->chunk_state = CHUNK_EXT;
+            break;
+
+        case CHUNK_EXT:
+            if (p[i++] == '\n') {
+                c->chunk_digits = 0;
+                c->chunk_state = c->chunk_left ? CHUNK_DATA : CHUNK_LAST;
+            }
+            break;
+
+        case CHUNK_DATA:
+            n = len - i;
+            if (n > c->chunk_left) {
+                n = (size_t) c->chunk_left;
+            }
+            memmove(p + o, p + i, n);
+            o += n;
+            i += n;
+            c->chunk_left -= n;
+            if (c->chunk_left == 0) {
+                c->chunk_state = CHUNK_DATA_CR;
+            }
+            break;
+
+        case CHUNK_DATA_CR:
+            ch = p[i++];
+            if (ch == '\r') {
+                c->chunk_state = CHUNK_DATA_LF;
+                break;
+            }
+            if (ch != '\n') {
+                return -1;
+            }
+            c->chunk_state = CHUNK_SIZE;
+            break;
+
+        case CHUNK_DATA_LF:
+            if (p[i++] != '\n') {
+                return -1;
+            }
+            c->chunk_state = CHUNK_SIZE;
+            break;
+
+        default: /* CHUNK_LAST: trailers, then the server closes */
+            i = len;
+            break;
+        }
+    }
+
+    return (ssize_t) o;
+}
+
+
+/* RFC 4648 base64 with its padding, decoded in place; -1 if it is not */
+static ssize_t
+sse_base64_decode(uint8_t *p, size_t len)
+{
+    size_t    i, o, pad;
+    uint32_t  acc;
+    unsigned  bits;
+    uint8_t   ch;
+    int       v;
+
+    if (len % 4) {
+        return -1;
+    }
+
+    for (i = 0, o = 0, acc = 0, bits = 0, pad = 0; i < len; i++) {
+        ch = p[i];
+
+        if (ch == '=') {
+            if (i + 2 < len) {
+                return -1;
+            }
+            pad++;
+            continue;
+        }
+
+        if (pad) {
+            return -1;
+        }
+
+        v = ch >= 'A' && ch <= 'Z' ? ch - 'A'
+            : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
+            : ch >= '0' && ch <= '9' ? ch - '0' + 52
+            : ch == '+' ? 62 : ch == '/' ? 63 : -1;
+        if (v < 0) {
+            return -1;
+        }
+
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            p[o++] = (uint8_t) (acc >> bits);
+        }
+    }
+
+    return (ssize_t) o;
+}
+
+
+/* one event with data; returns -1 to close */
+static int
+sse_dispatch(cli_conn_t *c, const uint8_t *name, size_t nlen,
+    const uint8_t *id, size_t idlen, uint8_t *data, size_t dlen)
+{
+    goim_packet_t  p;
+    ssize_t        n;
+    int64_t        op;
+    size_t         i;
+    int            b64;
+    char           nout[4 * 64 + 4], idout[4 * 128 + 4];
+
+    static char    out[4 * 4096 + 4];
+
+    g.sse_events++;
+
+    if (g.print) {
+        print_escape(idout, id, idlen < 128 ? idlen : 128);
+    }
+
+    if (g.raw) {
+        if (g.print) {
+            print_escape(nout, name, nlen < 64 ? nlen : 64);
+            print_escape(out, data, dlen);
+            printf("client=%u event=%s id=%s body=%s\n", c->idx,
+                   nlen ? nout : "message", idout, out);
+        }
+
+        handle_raw_message(data, dlen);
+        return 0;
+    }
+
+    b64 = nlen > 4 && memcmp(name + nlen - 4, ".b64", 4) == 0;
+    if (b64) {
+        nlen -= 4;
+    }
+
+    for (op = 0, i = 0; i < nlen && i < 10 && isdigit(name[i]); i++) {
+        op = op * 10 + (name[i] - '0');
+    }
+
+    if (nlen == 0 || i != nlen || op > INT32_MAX) {
+        return sse_bad_event(c, "its name is not an operation");
+    }
+
+    if (b64) {
+        n = sse_base64_decode(data, dlen);
+        if (n < 0) {
+            return sse_bad_event(c, "bad base64");
+        }
+        dlen = (size_t) n;
+    }
+
+    memset(&p, 0, sizeof(p));
+    p.header.pack_len = (int32_t) (GOIM_HEADER_LEN + dlen);
+    p.header.header_len = GOIM_HEADER_LEN;
+    p.header.ver = 1;
+    p.header.op = (int32_t) op;
+    p.body = data;
+    p.body_len = dlen;
+
+    if (g.print) {
+        print_escape(out, data, dlen);
+        printf("client=%u op=%d id=%s body=%s\n", c->idx, p.header.op, idout,
+               out);
+    }
+
+    return handle_packet(c, &p);
+}
+
+
+/* an event's lines (each with its end), up to the empty line */
+static int
+sse_event(cli_conn_t *c, uint8_t *block, size_t len)
+{
+    uint8_t  *p, *last, *eol, *next, *colon, *v, *name, *id, *data;
+    size_t    nlen, idlen, dlen, flen, vlen, lines;
+
+    name = id = data = NULL;
+    nlen = idlen = dlen = lines = 0;
+    last = block + len;
+
+    for (p = block; p < last; p = next) {
+        for (eol = p; eol < last && *eol != '\n' && *eol != '\r'; eol++) {
+            /* void */
+        }
+
+        next = eol < last ? eol + 1 : last;
+        if (next < last && *eol == '\r' && *next == '\n') {
+            next++;
+        }
+
+        if (*p == ':') {
+            g.sse_comments++;
+            continue;
+        }
+
+        colon = memchr(p, ':', (size_t) (eol - p));
+        flen = (size_t) ((colon ? colon : eol) - p);
+        v = colon ? colon + 1 : eol;
+        if (v < eol && *v == ' ') {
+            v++;
+        }
+        vlen = (size_t) (eol - v);
+
+        if (flen == 5 && memcmp(p, "event", 5) == 0) {
+            name = v;
+            nlen = vlen;
+
+        } else if (flen == 4 && memcmp(p, "data", 4) == 0) {
+            if (lines++ == 0) {
+                /* the usual one line: left where it is */
+                data = v;
+                dlen = vlen;
+                continue;
+            }
+
+            /* more lines: joined with LF in g.sse_data (at most len) */
+            if (g.sse_data_cap < len) {
+                g.sse_data_cap = len < 4096 ? 4096 : len;
+                free(g.sse_data);
+                g.sse_data = xrealloc(NULL, g.sse_data_cap);
+            }
+            if (lines == 2) {
+                memcpy(g.sse_data, data, dlen);
+                data = g.sse_data;
+            }
+            data[dlen++] = '\n';
+            memcpy(data + dlen, v, vlen);
+            dlen += vlen;
+
+        } else if (flen == 2 && memcmp(p, "id", 2) == 0
+                   && memchr(v, '\0', vlen) == NULL)
+        {
+            id = v;
+            idlen = vlen;
+        }
+
+        /* "retry" and unknown fields: nothing to goim-cli */
+    }
+
+    if (lines == 0) {
+        /* a comment (a ping), or an event without data: not dispatched */
+        return 0;
+    }
+
+    return sse_dispatch(c, name, nlen, id, idlen, data, dlen);
+}
+
+
+/*
+ * The complete events at the start of data, each up to its empty line,
+ * parsed and dispatched; returns the bytes consumed (the rest is an event
+ * still coming, bounded by CLI_MAX_SSE_EVENT), or -1 to close.  A CR at
+ * the very end waits for the next byte: it may be the first half of a
+ * CRLF.
+ */
+static ssize_t
+parse_sse(cli_conn_t *c, uint8_t *data, size_t len)
+{
+    uint8_t  *lf, *cr, *eol;
+    size_t    off, pos, next;
+
+    off = 0;                /* where the event being read starts */
+    pos = c->sse_scan;      /* the start of its first line not yet seen */
+
+    while (pos < len) {
+        lf = memchr(data + pos, '\n', len - pos);
+        cr = memchr(data + pos, '\r', (size_t) ((lf ? lf : data + len)
+                                                - (data + pos)));
+        eol = cr ? cr : lf;
+
+        if (eol == NULL || (eol == cr && eol + 1 == data + len)) {
+            break;
+        }
+
+        next = (size_t) (eol - data) + 1;
+        if (eol == cr && data[next] == '\n') {
+            next++;
+        }
+
+        if ((size_t) (eol - data) == pos) {
+            /* the empty line: the event is [off, pos) */
+            if (pos > off && sse_event(c, data + off, pos - off) != 0) {
+                return -1;
+            }
+            if (c->state == ST_DONE || c->state == ST_IDLE) {
+                return -1;
+            }
+            off = next;
+        }
+
+        pos = next;
+    }
+
+    if (len - off > CLI_MAX_SSE_EVENT) {
+        return sse_bad_event(c, "an event over its size limit");
+    }
+
+    c->sse_scan = pos - off;
+
+    return (ssize_t) off;
+}
+
+
+/* bytes read off an SSE connection; returns -1 to close */
+static int
+sse_input(cli_conn_t *c, uint8_t *in, size_t n)
+{
+    uint8_t  *data;
+    ssize_t   used;
+    size_t    len;
+
+    if (c->state == ST_WS_HANDSHAKE) {
+        conn_pend_append(c, in, n);
+
+        used = parse_sse_head(c, c->pend, c->pend_len, 0);
+        if (used <= 0) {
+            return (int) used;
+        }
+
+        sse_opened(c);
+
+        /* what came after the head is the body's start */
+        n = c->pend_len - (size_t) used;
+        memmove(c->pend, c->pend + used, n);
+        c->pend_len = 0;
+        in = c->pend;
+    }
+
+    if (c->chunked) {
+        used = sse_dechunk(c, in, n);
+        if (used < 0) {
+            return sse_bad_event(c, "bad chunked encoding");
+        }
+        n = (size_t) used;
+    }
+
+    if (c->pend_len) {
+        conn_pend_append(c, in, n);
+        data = c->pend;
+        len = c->pend_len;
+
+    } else {
+        data = in;
+        len = n;
+    }
+
+    used = parse_sse(c, data, len);
+    if (used < 0) {
+        return -1;
+    }
+
+    /* an event still coming waits in pend */
+    len -= (size_t) used;
+
+    if (data == c->pend) {
+        memmove(c->pend, c->pend + used, len);
+
+    } else if (len) {
+        if (len > c->pend_cap) {
+            c->pend_cap = len < 4096 ? 4096 : len * 2;
+            c->pend = xrealloc(c->pend, c->pend_cap);
+        }
+        memcpy(c->pend, data + used, len);
+    }
+
+    c->pend_len = len;
+
+    return 0;
+}
+
+
 static int
 open_socket(const struct sockaddr_storage *sa, socklen_t salen,
     const struct sockaddr_in *bind_to, void *ptr)
@@ -1756,11 +2434,23 @@ client_read(cli_conn_t *c)
             return;
         }
         if (n == 0) {
+            if (g.sse && c->state == ST_WS_HANDSHAKE) {
+                /* an error answer without a length ends with the close */
+                (void) parse_sse_head(c, c->pend, c->pend_len, 1);
+            }
             conn_close(c, 1);
             return;
         }
 
         g.wire_bytes += (uint64_t) n;
+
+        if (g.sse) {
+            if (sse_input(c, g.rbuf, (size_t) n) != 0) {
+                conn_close(c, c->state == ST_READY);
+                return;
+            }
+            continue;
+        }
 
         if (c->pend_len) {
             if (c->pend_len + (size_t) n > c->pend_cap) {
@@ -1847,7 +2537,9 @@ client_event(cli_conn_t *c, uint32_t events)
         if (c->connects++) {
             g.reconnects++;
         }
-        if (g.ws) {
+        if (g.sse) {
+            sse_start(c);
+        } else if (g.ws) {
             ws_start(c);
         } else {
             send_auth(c);
@@ -2204,7 +2896,8 @@ tick(double now)
                 " (%.0f/s) online %d bad %" PRIu64 " wire %" PRIu64 "\n",
                 now - g.t0, g.alive, g.messages,
                 (double) (g.messages - g.report_messages) / g.interval,
-                g.online, g.bad_packets + g.bad_frames + g.bad_handshakes,
+                g.online, g.bad_packets + g.bad_frames + g.bad_handshakes
+                          + g.bad_events,
                 g.wire_bytes);
         g.report_messages = g.messages;
         g.next_report += g.interval;
@@ -2237,7 +2930,9 @@ summary(double now)
             "  hb_replies     %" PRIu64 "\n"
             "  replies        %" PRIu64 "\n"
             "  wire_bytes     %" PRIu64 "\n",
-            now - g.t0, g.clients, g.ws ? "ws" : "tcp", g.connected,
+            now - g.t0, g.clients,
+            g.sse ? (g.raw ? "sse raw" : "sse") : g.ws ? "ws" : "tcp",
+            g.connected,
             g.authed, g.alive, g.failed, g.auth_timeouts, g.closed_by_server,
             g.reconnects, g.messages, g.message_bytes, g.raw_frames,
             g.hb_replies, g.replies, g.wire_bytes);
@@ -2250,6 +2945,14 @@ summary(double now)
                 "  inflated_bytes %" PRIu64 "\n",
                 g.deflate_conns, g.deflate_frames, g.deflate_bytes,
                 g.inflated_bytes);
+    }
+
+    if (g.sse) {
+        fprintf(stderr,
+                "  sse_events     %" PRIu64 "\n"
+                "  sse_comments   %" PRIu64 "\n"
+                "  bad_events     %" PRIu64 "\n",
+                g.sse_events, g.sse_comments, g.bad_events);
     }
 
     if (g.online_seen) {
@@ -2464,9 +3167,14 @@ usage(FILE *f)
     fprintf(f,
 "usage: goim-cli [options] HOST:PORT\n"
 "  -w, --ws               WebSocket (HOST:PORT is comet's http listener)\n"
-"      --path PATH        WebSocket path (default /sub)\n"
+"      --sse              Server-Sent Events (HOST:PORT is comet's http\n"
+"                         listener): GET with the token in X-Goim-Token, one\n"
+"                         event a packet; nothing sent after the request\n"
+"      --path PATH        WebSocket or SSE path (default /sub, /sse)\n"
 "      --raw              plain WebSocket pub/sub (nchan): no goim auth or\n"
-"                         heartbeats, every frame is one message (implies -w)\n"
+"                         heartbeats, every frame is one message (implies\n"
+"                         -w); with --sse a plain EventSource: no token,\n"
+"                         every event is one message\n"
 "      --deflate          offer permessage-deflate, inflate compressed frames\n"
 "                         (implies -w)\n"
 "  -n, --clients N        clients to connect (default 1)\n"
@@ -2563,6 +3271,7 @@ main(int argc, char **argv)
         { "room-pos", required_argument, NULL, 17 },
         { "expect-stay", no_argument, NULL, 18 },
         { "deflate", no_argument, NULL, 19 },
+        { "sse", no_argument, NULL, 20 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -2576,7 +3285,6 @@ main(int argc, char **argv)
     unsigned            i;
     int                 opt, n, print, quiet, rc;
 
-    g.path = "/sub";
     g.clients = 1;
     g.token_tpl = "{\"mid\":{mid},\"key\":\"{key}\",\"room_id\":\"{room}\","
                   "\"platform\":\"{platform}\",\"accepts\":[{accepts}]}";
@@ -2668,6 +3376,7 @@ main(int argc, char **argv)
         case 16: g.print_recover = 1; g.recover = 1; break;
         case 18: g.expect_stay = 1; break;
         case 19: g.deflate = 1; g.ws = 1; break;
+        case 20: g.sse = 1; break;
         case 17:
             {
                 size_t  n = strspn(optarg, "0123456789");
@@ -2699,6 +3408,28 @@ main(int argc, char **argv)
 
     if (g.ack && g.raw) {
         die("--ack needs goim's protocol: not with --raw");
+    }
+
+    if (g.sse) {
+        if (g.deflate) {
+            die("--deflate is WebSocket's: not with --sse");
+        }
+        if (g.ack || g.recover || g.nsends) {
+            die("--ack, --recover and --send send packets: not with --sse");
+        }
+        if (!g.raw && (strpbrk(g.token_tpl, "\r\n")
+                       || strpbrk(g.key_tpl, "\r\n")
+                       || strpbrk(g.room_tpl, "\r\n")
+                       || strpbrk(g.platform, "\r\n")
+                       || strpbrk(g.accepts, "\r\n")))
+        {
+            die("--sse sends the token in a header: it cannot hold CR or LF");
+        }
+        g.ws = 0;
+    }
+
+    if (g.path == NULL) {
+        g.path = g.sse ? "/sse" : "/sub";
     }
 
     g.target = argv[optind];
@@ -2855,6 +3586,7 @@ main(int argc, char **argv)
     }
     free(g.conns);
     free(g.pushes);
+    free(g.sse_data);
     close(g.ep);
 
     return rc;

@@ -14,7 +14,7 @@ package Goim::Cli;
 #   c1 bad_packets 0
 #
 # start(NAME, ARGS, %opts) runs goim-cli ARGS 127.0.0.1:PORT (the comet TCP
-# port, or with -w/--ws the test server's port) with stdout and stderr in
+# port, or with -w/--ws/--sse the test server's port) with stdout and stderr in
 # t/servroot-cli/NAME.{out,err}, and waits until `auth => N` auth replies
 # (op=8 lines: pass -p) or `wait => qr//` shows up on stdout (for at most
 # `timeout => 5` s, scaled by Goim::Time for slow runs);
@@ -58,7 +58,7 @@ sub slurp {
 sub start {
     my ($name, $args, %o) = @_;
     my @args = @$args;
-    my $ws = grep { $_ eq '-w' || $_ eq '--ws' } @args;
+    my $ws = grep { $_ eq '-w' || $_ eq '--ws' || $_ eq '--sse' } @args;
     my $target = $o{target}
         // '127.0.0.1:' . ($ws ? Test::Nginx::Socket::server_port() : $ENV{TEST_NGINX_COMET_PORT});
     make_path($Dir);
