@@ -1,16 +1,19 @@
 // goim.js's transports in a real browser: the demo page forced onto each
 // one (?transport=ws|sse|poll) connects over it, shows it, gets a room
 // push from its form and a mid push, changes room, subscribes, gets an
-// ensure push made while it was away (acked: op 18 as a control call
-// over SSE and long-poll) and the room messages it missed (recovery:
-// last_event_id over SSE and long-poll); then 'auto' with the WebSocket
-// refused (its upgrade answered 404) falls back to SSE and keeps it across
-// a reload of the page, with the WebSocket swallowed by the page's route
-// (open, silent) falls back to SSE too, and with SSE's GET blocked by the
-// page's route as well falls back to long-poll.  Run by t/070-browser.t
-// after sse.mjs, on the same stack.  The long-poll checks need comet's
-// goim_comet_poll at /poll: without it (t/070 adds the location only when
-// the module has the directive) they are reported as skipped.
+// ensure push made while it was away (acked: op 18 as a control call over
+// SSE and long-poll) and the room messages it missed (recovery:
+// last_event_id over SSE and long-poll) and, over SSE and long-poll, comes
+// back after nginx -s reload closed its session.  Then 'auto': with the
+// WebSocket refused (its upgrade answered 404) it falls back to SSE and
+// keeps it across a reload of the page; with the WebSocket swallowed by
+// the page's route (open, silent) it falls back to SSE too; with SSE's GET
+// blocked by the page's route as well, to long-poll.  Run by
+// t/070-browser.t after sse.mjs, on the same stack (RELOAD reloads its
+// nginx).  The long-poll checks need comet's goim_comet_poll at /poll:
+// without it (t/070 adds the location only when the module has the
+// directive) they are reported as skipped.
+import { execSync } from 'node:child_process';
 import { api, base, check, failures, launch, push, report, scale } from './lib.mjs';
 
 const wsUrl = base.replace(/^http/, 'ws') + '/sub';
@@ -173,6 +176,33 @@ try {
       const ms = (await h.messages()).filter((m) => m.text.startsWith(`missed over ${t}`)).map((m) => m.text);
       if (ms.join('|') !== `missed over ${t} 1|missed over ${t} 2`) throw new Error(`missed: ${ms.join('|')}`);
     });
+
+    if (t !== 'ws') {
+      // (WebSocket clients are handed on by a reload: demo.mjs checks it)
+      await check(`${name}: nginx -s reload closes the session; the page authenticates again and gets the room message pushed meanwhile, once`, async () => {
+        const connects = (await h.demo()).transports.length;
+        const moved = async () => {
+          const hd = (await (await api('/status')).json()).handoff;
+          return hd.sessions_adopted + hd.sessions_closed;
+        };
+        const was = await moved();
+        execSync(process.env.RELOAD, { stdio: 'ignore' });
+        // job's push connection is the new workers' once they adopted it:
+        // from then on their history keeps the room's messages
+        const deadline = Date.now() + 10000 * scale;
+        while (await moved() <= was) {
+          if (Date.now() > deadline) throw new Error('job\'s push connection did not move to the new workers');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await roomPush(`live://${mid}0`, `across the reload over ${t}`);
+        await page.waitForFunction((n) => window.goimDemo.transports.length > n, connects, { timeout: 15000 * scale });
+        await h.waitText(`across the reload over ${t}`, 10000 * scale);
+        const d = await h.demo();
+        if (d.transports.slice(connects).some((x) => x !== t)) throw new Error(`reconnected over ${d.transports.join()}`);
+        const n = (await h.messages()).filter((m) => m.text === `across the reload over ${t}`).length;
+        if (n !== 1) throw new Error(`it came ${n} times`);
+      });
+    }
 
     await page.close();
   }
