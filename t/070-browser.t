@@ -147,7 +147,7 @@ $ENV{GOIM_TIME_SCALE} = Goim::Time::scale();
 # the demo page, then goim over SSE (t/browser/sse.mjs: EventSource)
 # GOIM_BROWSER_ONLY=transports.mjs (names, comma-separated): only those
 my %only = map { $_ => 1 } split /,/, $ENV{GOIM_BROWSER_ONLY} // '';
-for my $script (['demo.mjs', 18], ['sse.mjs', 7], ['transports.mjs', $has_poll ? 28 : 19]) {
+for my $script (['demo.mjs', 18], ['sse.mjs', 7], ['transports.mjs', $has_poll ? 29 : 20]) {
     my ($name, $least) = @$script;
     next if %only && !$only{$name};
     open my $run, '-|', 'node', "$top/t/browser/$name" or die "node: $!";

@@ -376,7 +376,8 @@ class HttpLink {
     else q.set('token', token);
     // ids go on from the position named (comet's ids do)
     this.lastId = last ? parseEventId(last) : ['', ''];
-    // digits, ':' and '/', as they are: comet reads the argument unescaped
+    // digits, ':' and '/': as they are (a query may hold them, and a comet
+    // before the long-poll one read the argument without unescaping it)
     const qs = [q.toString(), last ? `last_event_id=${last}` : ''].filter(Boolean).join('&');
     return [qs ? `${this.url}${this.url.includes('?') ? '&' : '?'}${qs}` : this.url, { headers }];
   }

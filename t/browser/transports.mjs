@@ -8,7 +8,8 @@
 // WebSocket refused (its upgrade answered 404) it falls back to SSE and
 // keeps it across a reload of the page; with the WebSocket swallowed by
 // the page's route (open, silent) it falls back to SSE too; with SSE's GET
-// blocked by the page's route as well, to long-poll.  Run by
+// blocked by the page's route as well, to long-poll; a token logic refuses
+// is retried on the same transport, never falling back.  Run by
 // t/070-browser.t after sse.mjs, on the same stack (RELOAD reloads its
 // nginx).  The long-poll checks need comet's goim_comet_poll at /poll:
 // without it (t/070 adds the location only when the module has the
@@ -248,6 +249,23 @@ try {
     await push('mids?operation=1000&mids=4712', 'after the silent socket');
     await hp.waitText('after the silent socket');
     await p.close();
+  });
+
+  await check('auto: a token logic refuses is not a transport failure: retried on WebSocket, and on SSE when SSE is the one kept, never falling back', async () => {
+    const pages = [];
+    for (const kept of ['ws', 'sse']) {
+      const p = await newPage();
+      // the tab's kept transport, as a page that connected before would have it
+      if (kept === 'sse') await p.addInitScript(() => sessionStorage.setItem('goim.transport', 'sse'));
+      await p.goto(demoUrl({ transport: 'auto', mid: '4713', room: 'live://4713', token: 'not a token logic takes' }));
+      pages.push([kept, p]);
+    }
+    for (const [kept, p] of pages) {
+      await p.waitForFunction(() => window.goimDemo.attempts.length >= 3, null, { timeout: 40000 * scale });
+      const d = await helpers(p).demo();
+      if (d.attempts.some((a) => a !== kept) || d.fallbacks.length || d.transports.length) throw new Error(`${kept}: ${JSON.stringify(d)}`);
+      await p.close();
+    }
   });
 
   if (hasPoll) {
