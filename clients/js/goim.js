@@ -348,6 +348,7 @@ class HttpLink {
     this.authed = false;
     this.closed = false;
     this.session = null;
+    this.timer = null;
     this.calls = [];
     this.calling = false;
     this.abort = null;
@@ -355,14 +356,19 @@ class HttpLink {
 
   ready() { return !this.closed && this.session !== null; }
 
+  // a request, given up (aborted) after timeout seconds, its body's
+  // reading included: settle() once it is read
   request(url, init = {}, timeout = 0) {
     const ctl = new AbortController();
     this.abort = () => ctl.abort();
-    let timer = null;
-    if (timeout) timer = setTimeout(() => ctl.abort(), timeout * 1000);
-    const done = () => clearTimeout(timer);
-    return fetch(url, { cache: 'no-store', credentials: 'same-origin', ...init, signal: ctl.signal })
-      .then((r) => { done(); return r; }, (e) => { done(); throw e; });
+    this.settle();
+    if (timeout) this.timer = setTimeout(() => ctl.abort(), timeout * 1000);
+    return fetch(url, { cache: 'no-store', credentials: 'same-origin', ...init, signal: ctl.signal });
+  }
+
+  settle() {
+    clearTimeout(this.timer);
+    this.timer = null;
   }
 
   // the opening request: the token (and where recovery resumes from)
@@ -392,6 +398,7 @@ class HttpLink {
   end(info) {
     if (this.closed) return;
     this.closed = true;
+    this.settle();
     if (this.abort) this.abort();
     this.c.onLinkClose(this, info);
   }
@@ -430,6 +437,7 @@ class HttpLink {
 
   close() {
     this.closed = true;
+    this.settle();
     if (this.abort) this.abort();
   }
 }
@@ -519,6 +527,7 @@ class PollLink extends HttpLink {
     c.onLinkOpen(this);
     try {
       await this.answer(res);
+      this.settle();
     } catch (e) {
       if (e.where === 'frame' && !this.closed) c.emit('error', { error: e, where: 'frame' });
       this.end({ code: 200, reason: `long-poll: ${e.message}`, failed: true });
@@ -538,12 +547,17 @@ class PollLink extends HttpLink {
       try {
         res = await this.request(u, {}, c.pollTimeout);
         if (this.closed) return;
-        if (res.status === 200) {
+        // a 200 of something else (a portal, a proxy's page) is no answer:
+        // polled again at once it would spin
+        if (res.status === 200 && /^text\/event-stream/i.test(header(res, 'content-type') || '')
+            && header(res, 'x-goim-cursor') !== null) {
           await this.answer(res);
+          this.settle();
           errors = 0;
           continue;
         }
         const a = await answerOf(res);
+        this.settle();
         if (a.goim && res.status !== 503) {
           // 404: the session is gone (expired, kicked, a reload); 400/403: not ours
           this.end({ code: res.status, reason: `long-poll: ${res.status} ${a.message}`, failed: false });

@@ -686,7 +686,7 @@ await check('sse: with recover, event ids give positions (the side that moved is
   const r2 = await until(() => reqs('/sse').find((r) => r !== req && !r.answered), 'the reconnect');
   r2.answered = true;
   eq(r2.q.get('last_event_id'), `${E}:2/${E + 1}:4`);
-  eq(r2.url.search.includes(`last_event_id=${E}:2/${E + 1}:4`), true, 'as it is (comet does not unescape it)');
+  eq(r2.url.search.includes(`last_event_id=${E}:2/${E + 1}:4`), true, 'as it is: digits, colons and a slash');
   const t = JSON.parse(r2.headers['x-goim-token']);
   eq([t.room_pos, t.all_pos], [`${E}:2`, `${E + 1}:4`]);
   const s2 = stream(r2);
@@ -841,6 +841,31 @@ await check('poll: without X-Goim-Session (a key no header can carry) op 8\'s se
   const p1 = await until(() => polls()[0], 'a poll');
   eq(p1.q.get('session'), `${'Q'.repeat(22)}.k\u00e9`);
   eq(c.state, 'connected');
+  c.close();
+});
+
+await check('poll: a 200 that is no poll answer (a proxy\'s page) is retried after a delay, and after three the client authenticates anew', async () => {
+  const { c, ev } = await pollUp();
+  const n = opens().length;
+  for (let i = 0; i < 3; i++) {
+    const p = await until(() => polls()[0], `poll ${i + 1}`);
+    eq(p.q.get('cursor'), '1');
+    p.answered = true;
+    p.resolve(new Response('<html>sign in to the wifi</html>', { status: 200, headers: { 'content-type': 'text/html' } }));
+  }
+  await until(() => opens()[n], 'a new open');
+  eq(ev.errors.filter((e) => e.startsWith('poll: ')).length, 2);
+  eq(ev.messages, []);
+  c.close();
+});
+
+await check('poll: a held poll whose answer does not come within pollTimeout (its body included) is made again', async () => {
+  const { c } = await pollUp({ pollTimeout: 0.05 });
+  const p1 = await until(() => polls()[0], 'a poll');
+  p1.answered = true;
+  stream(p1, { 'x-goim-cursor': '2' }).push(sev(1000, 'half an answer'));
+  const p2 = await until(() => polls()[0], 'the poll made again', 1000);
+  eq([p1.aborted, p2.q.get('cursor')], [true, '1']);
   c.close();
 });
 
