@@ -1,7 +1,8 @@
 # `make run`'s nginx.conf (scripts/nginx.conf.in, filled in as
 # scripts/run.sh does, goim's ports moved to free ones): nginx accepts it,
 # and it serves the demo page and goim.js with the types a browser needs
-# for an ES module.  It is safe by default: the internal listeners are on
+# for an ES module, and comet's SSE, long-poll and control-call locations
+# on the same origin (the demo's transports).  It is safe by default: the internal listeners are on
 # loopback, the RPC plane has a secret, the push API and the status pages
 # answer 127.0.0.1 only.
 use strict;
@@ -93,6 +94,17 @@ for my $t (['/demo/', 'text/html', qr/<title>ngx_goim demo/],
     my $r = get($path);
     like($r, qr{\AHTTP/1\.1 200 .*^Content-Type: \Q$type\E\r?$}ms, "$path is served as $type");
     like($r, $body, "$path is the right file");
+}
+
+# the demo page's SSE, long-poll and control-call URLs, on its own origin
+# (goim.js reaches them with fetch(): no CORS): comet answers there
+for my $t (['/sse', '401', qr/"code":-401,"message":"no token/],
+           ['/poll', '401', qr/"code":-401,"message":"no token/],
+           ['/sse/control', '405', qr/"code":-405,/]) {
+    my ($path, $status, $body) = @$t;
+    my $r = get($path);
+    like($r, qr{\AHTTP/1\.1 $status }, "$path on the demo's origin is comet's ($status without a token or a POST)");
+    like($r, $body, "$path answers goim's envelope");
 }
 
 kill 'QUIT', $pid;

@@ -14,7 +14,12 @@
 # page over /subz (goim_comet_ws_deflate on): chromium negotiates
 # permessage-deflate itself and goim.js gets compressed pushes whole.  Last,
 # t/browser/sse.mjs: chromium's EventSource on goim_comet_sse, its control
-# calls, and its own reconnect with Last-Event-ID after a reload.
+# calls, and its own reconnect with Last-Event-ID after a reload.  Then
+# t/browser/transports.mjs: the demo page forced onto each of goim.js's
+# transports (WebSocket, SSE, long-poll) and 'auto' falling back from a
+# blocked WebSocket to SSE, and from both to long-poll.  The long-poll parts
+# need goim_comet_poll: the /poll location is there when the module has the
+# directive, and transports.mjs skips them when it is not.
 use strict;
 use warnings;
 
@@ -40,6 +45,16 @@ for my $missing (-x $chromium ? () : "$chromium (scripts/install-deps.sh install
 }
 
 my $nginx = $ENV{TEST_NGINX_BINARY} // '/usr/sbin/nginx';
+
+# long-poll (goim_comet_poll) where the comet module has it
+my $has_poll = grep {
+    open my $so, '<', $_ or next;
+    binmode $so;
+    local $/;
+    my $bytes = <$so>;
+    $bytes =~ /goim_comet_poll\0/;
+} split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
+my $poll = $has_poll ? "location = /poll { goim_comet_poll; }" : '';
 my $dir = "$top/t/servroot-browser";
 remove_tree($dir);
 make_path("$dir/logs", "$dir/conf", "$dir/tmp");
@@ -86,6 +101,7 @@ http {
         location = /subz { goim_comet_ws; goim_comet_ws_deflate on; }
         location = /sse { goim_comet_sse; }
         location = /sse/control { goim_comet_sse_control; }
+        $poll
         location /goim/ { goim_logic_api; }
         location = /status { goim_comet_status; }
 
@@ -129,8 +145,11 @@ $ENV{CHROMIUM} = $chromium;
 $ENV{GOIM_TIME_SCALE} = Goim::Time::scale();
 
 # the demo page, then goim over SSE (t/browser/sse.mjs: EventSource)
-for my $script (['demo.mjs', 18], ['sse.mjs', 7]) {
+# GOIM_BROWSER_ONLY=transports.mjs (names, comma-separated): only those
+my %only = map { $_ => 1 } split /,/, $ENV{GOIM_BROWSER_ONLY} // '';
+for my $script (['demo.mjs', 18], ['sse.mjs', 7], ['transports.mjs', $has_poll ? 29 : 20]) {
     my ($name, $least) = @$script;
+    next if %only && !$only{$name};
     open my $run, '-|', 'node', "$top/t/browser/$name" or die "node: $!";
     my $seen = 0;
     while (my $line = <$run>) {
@@ -149,7 +168,7 @@ for my $script (['demo.mjs', 18], ['sse.mjs', 7]) {
     is($? >> 8, 0, "the browser run of $name exited cleanly");
     ok($seen >= $least, "the browser run of $name reported its checks ($seen)");
 }
-ok(-s "$dir/demo.png", "a screenshot of the demo page: $dir/demo.png");
+ok(-s "$dir/demo.png", "a screenshot of the demo page: $dir/demo.png") if !%only || $only{'demo.mjs'};
 
 kill 'QUIT', $pid;
 $deadline = time + Goim::Time::scaled(10);

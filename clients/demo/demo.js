@@ -1,23 +1,36 @@
 // The demo page: a GoimClient joined to a room, the pushes that arrive, the
 // room's online count, a push form that calls logic's API, and its curl
 // twin. Query parameters: ws (WebSocket URL, default ws://<this host>:3102/sub),
+// transport (auto, ws, sse or poll: the selector's choice, default auto),
+// sse, poll, control (comet's SSE, long-poll and control-call URLs,
+// default /sse, /poll and /sse/control on this page's origin: fetch()
+// reaches no other without CORS),
 // api (the push API's base URL, default this page's origin), mid, room,
-// accepts, heartbeat (seconds), token (an opaque auth body, e.g. the JWT
+// accepts, heartbeat (seconds), open_timeout (seconds an attempt may take
+// to its auth reply, goim.js's openTimeout), token (an opaque auth body, e.g. the JWT
 // logic wants with goim_logic_jwt_secret_file), autoconnect (default 1),
 // ack (default 1: the client acknowledges ensure messages, ops 18 and 19;
 // ack=0 makes it a plain goim client), recover (default 1: room messages
 // and broadcasts come with their positions, op 20, and what was missed
 // while away is resumed, op 21; recover=0 turns it off, as in goim).
-import { GoimClient } from './goim.js';
+import { GoimClient, TRANSPORTS } from './goim.js';
 
 const $ = (id) => document.getElementById(id);
 const q = new URLSearchParams(location.search);
 const api = (q.get('api') || location.origin).replace(/\/$/, '');
 const wsUrl = q.get('ws') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.hostname}:3102/sub`;
 
-for (const f of ['mid', 'room', 'accepts']) if (q.has(f)) $(f).value = q.get(f);
+const httpUrl = (name, path) => q.get(name) || `${location.origin}${path}`;
+const NAMES = { ws: 'WebSocket', sse: 'SSE', poll: 'long-poll' };
 
-const demo = window.goimDemo = { client: null, messages: [], states: [], recoveries: [] };
+for (const f of ['mid', 'room', 'accepts']) if (q.has(f)) $(f).value = q.get(f);
+if (TRANSPORTS.includes(q.get('transport'))) $('transport').value = q.get('transport');
+
+// states: each state's name; attempts: the transport of each attempt;
+// transports: of each connect; fallbacks: {from, to, reason} each time
+// 'auto' moved on
+const demo = window.goimDemo = { client: null, messages: [], states: [], recoveries: [],
+                                 attempts: [], transports: [], fallbacks: [] };
 
 function log(text) {
   const li = document.createElement('li');
@@ -29,6 +42,8 @@ function log(text) {
 function showState(s) {
   $('state').textContent = s.state + (s.state === 'reconnecting' ? ` in ${s.delay.toFixed(1)} s` : '');
   $('state').className = `badge state-${s.state}`;
+  $('transport-used').textContent = NAMES[s.transport] || s.transport;
+  $('transport-used').className = `badge transport${s.state === 'connected' ? ' in-use' : ''}`;
 }
 
 // extra: an ensure message's {id, seq} (ack), or a room message's or
@@ -102,22 +117,35 @@ function connect() {
   if (demo.client) demo.client.close();
   const c = demo.client = new GoimClient({
     url: wsUrl,
+    transport: $('transport').value,
+    sseUrl: httpUrl('sse', '/sse'),
+    pollUrl: httpUrl('poll', '/poll'),
+    controlUrl: httpUrl('control', '/sse/control'),
     nodesUrl: `${api}/goim/nodes/weighted?platform=web`,
     mid: Number($('mid').value) || 0,
     room: $('room').value.trim(),
     accepts: $('accepts').value.split(',').map(Number).filter(Boolean),
     heartbeat: q.has('heartbeat') ? Number(q.get('heartbeat')) : undefined,
+    openTimeout: q.has('open_timeout') ? Number(q.get('open_timeout')) : undefined,
     token: q.get('token') || undefined,
     ack: q.get('ack') !== '0',
     recover: q.get('recover') !== '0',
   });
   c.on('state', (s) => {
     demo.states.push(s.state);
+    if (s.state === 'connecting') demo.attempts.push(s.transport);
     showState(s);
-    log(s.state + (s.url ? ` ${s.url}` : '') + (s.delay != null ? ` (retry in ${s.delay.toFixed(1)} s)` : ''));
+    log(s.state + (s.url ? ` ${s.url}` : '') + (s.delay != null ? ` (retry in ${s.delay.toFixed(1)} s, ${NAMES[s.transport]})` : ''));
     if (s.state === 'connected') {
-      $('conn-info').textContent = `mid ${c.mid}${c.key ? `, key ${c.key}` : ''} in ${c.room || 'no room'}, accepts ${c.accepts.join(',')}; heartbeat every ${c.heartbeatSecs} s`;
+      demo.transports.push(s.transport);
+      const beat = s.transport === 'ws' ? `heartbeat every ${c.heartbeatSecs} s`
+        : `no heartbeat over ${NAMES[s.transport]} (comet keeps the session)`;
+      $('conn-info').textContent = `mid ${c.mid}${c.key ? `, key ${c.key}` : ''} in ${c.room || 'no room'}, accepts ${c.accepts.join(',')}; ${NAMES[s.transport]}, ${beat}`;
     }
+  });
+  c.on('fallback', (f) => {
+    demo.fallbacks.push(f);
+    log(`${NAMES[f.from]} failed ${c.fallbackAfter} times in a row (${f.reason}): trying ${NAMES[f.to]}`);
   });
   c.on('online', (n) => { $('online').textContent = n; });
   c.on('message', addMessage);
@@ -161,6 +189,8 @@ function updateCurl() {
 
 $('join-form').addEventListener('submit', (e) => { e.preventDefault(); connect(); });
 $('disconnect').addEventListener('click', () => demo.client && demo.client.close());
+// another transport: a new connection on it
+$('transport').addEventListener('change', () => { if (demo.client && demo.client.state !== 'closed') connect(); });
 $('room-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   try { await demo.client.changeRoom($('new-room').value.trim()); } catch (err) { log(`change room: ${err.message}`); }
