@@ -330,11 +330,16 @@ ngx_goim_comet_output_events(ngx_goim_channel_t *ch, ngx_goim_comet_msg_t *msg,
 
 
 /*
- * writes a turn of the event loop: ~2 ms of a fan-out's (6-8 us each),
+ * writes a turn of the event loop: ~0.5 ms of a fan-out's (6-8 us each),
  * so that what comes meanwhile (a push API call and its answer, an RPC
- * reply, a new client) is not held behind thousands of writes
+ * reply, a new client) is not held behind thousands of writes.  A push
+ * API call takes three turns (accept, request and job's answer), and on
+ * a machine the clients share a worker gets a few ms of CPU at a time:
+ * 64 writes a turn answered pushes at p99 34-43 ms where 256 took 66-71
+ * (bench/comet_vs_nchan.sh, 10,000 members, 50 and 100 msg/s), for the
+ * same delivery latency and 3 % more CPU.
  */
-#define NGX_GOIM_COMET_WRITE_SLICE  256
+#define NGX_GOIM_COMET_WRITE_SLICE  64
 
 /*
  * The channels' write events are posted to the worker's own queue, not
