@@ -39,8 +39,9 @@ extern ngx_module_t  ngx_http_goim_comet_module;
 /* ngx_http_goim_comet_request.c */
 ngx_table_elt_t *ngx_http_goim_comet_header(ngx_http_request_t *r,
     const char *name);
-ngx_int_t ngx_http_goim_comet_token(ngx_http_request_t *r, ngx_str_t *token);
-ngx_int_t ngx_http_goim_comet_last_id(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_http_goim_comet_subscription(ngx_http_request_t *r,
+    size_t max_body, ngx_str_t *auth, uint64_t *epoch, uint64_t *seq,
+    ngx_uint_t *resume, ngx_int_t *rc);
 ngx_int_t ngx_http_goim_comet_json(ngx_http_request_t *r, ngx_uint_t status,
     const char *message);
 ngx_int_t ngx_http_goim_comet_send(ngx_http_request_t *r, ngx_uint_t status,

@@ -45,8 +45,7 @@ typedef struct {
 
 /* an SSE request between its handler and its takeover */
 typedef struct {
-    u_char                    *auth;          /* the op 7 packet */
-    size_t                     auth_len;
+    ngx_str_t                  auth;          /* the op 7 packet */
     ngx_uint_t                 resume;
     uint64_t                   epoch[2];      /* Last-Event-ID's */
     uint64_t                   seq[2];
@@ -673,7 +672,6 @@ static ngx_int_t
 ngx_http_goim_comet_sse_handler(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
-    ngx_str_t                        token, id;
     ngx_http_goim_comet_sse_ctx_t   *ctx;
     ngx_http_goim_comet_loc_conf_t  *glcf;
 
@@ -707,50 +705,13 @@ ngx_http_goim_comet_sse_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_goim_comet_token(r, &token);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_goim_comet_json(r, NGX_HTTP_UNAUTHORIZED,
-                                        "no token: an X-Goim-Token header, "
-                                        "a goim_token cookie or a token "
-                                        "argument");
+    if (ngx_http_goim_comet_subscription(r, glcf->channel.max_body,
+                                         &ctx->auth, ctx->epoch, ctx->seq,
+                                         &ctx->resume, &rc)
+        != NGX_OK)
+    {
+        return rc;
     }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (token.len > glcf->channel.max_body) {
-        return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
-                                        "token longer than "
-                                        "goim_comet_max_body");
-    }
-
-    /* EventSource's own on a reconnect; the argument for a new one */
-    if (ngx_http_goim_comet_last_id(r, &id) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (id.len) {
-        if (ngx_goim_comet_events_last_id(&id, ctx->epoch, ctx->seq)
-            != NGX_OK)
-        {
-            return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
-                                            "Last-Event-ID is not "
-                                            "\"EPOCH:SEQ/EPOCH:SEQ\" (a side "
-                                            "may be empty)");
-        }
-
-        ctx->resume = 1;
-    }
-
-    ctx->auth_len = GOIM_HEADER_LEN + token.len;
-    ctx->auth = ngx_pnalloc(r->pool, ctx->auth_len);
-    if (ctx->auth == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    goim_packet_write(ctx->auth, 1, GOIM_OP_AUTH, 0, token.data, token.len);
 
     ngx_http_set_ctx(r, ctx, ngx_http_goim_comet_module);
 
@@ -782,7 +743,7 @@ ngx_http_goim_comet_sse_takeover(ngx_event_t *rev)
                                  ngx_http_goim_comet_finalize, c);
 
     /* the op 7, copied before the request's pool goes */
-    len = ctx->auth_len;
+    len = ctx->auth.len;
     auth = ngx_alloc(len, c->log);
 
     if (ch == NULL || auth == NULL) {
@@ -795,7 +756,7 @@ ngx_http_goim_comet_sse_takeover(ngx_event_t *rev)
         return;
     }
 
-    ngx_memcpy(auth, ctx->auth, len);
+    ngx_memcpy(auth, ctx->auth.data, len);
 
     if (ctx->resume) {
         ch->sse->resume = 1;

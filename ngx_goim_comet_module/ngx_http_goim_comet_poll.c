@@ -125,11 +125,9 @@ static ngx_int_t
 ngx_http_goim_comet_poll_open(ngx_http_request_t *r,
     ngx_http_goim_comet_poll_ctx_t *ctx)
 {
-    u_char                          *auth;
-    size_t                           len;
     uint64_t                         epoch[2], seq[2];
     ngx_int_t                        rc;
-    ngx_str_t                        token, id;
+    ngx_str_t                        auth;
     ngx_uint_t                       resume;
     ngx_connection_t                *c;
     ngx_goim_channel_t              *ch;
@@ -139,40 +137,11 @@ ngx_http_goim_comet_poll_open(ngx_http_request_t *r,
     wk = ngx_goim_comet_worker;
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_goim_comet_module);
 
-    rc = ngx_http_goim_comet_token(r, &token);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_goim_comet_json(r, NGX_HTTP_UNAUTHORIZED,
-                                        "no token: an X-Goim-Token header, "
-                                        "a goim_token cookie or a token "
-                                        "argument");
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (token.len > glcf->channel.max_body) {
-        return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
-                                        "token longer than "
-                                        "goim_comet_max_body");
-    }
-
-    if (ngx_http_goim_comet_last_id(r, &id) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    resume = 0;
-
-    if (id.len) {
-        if (ngx_goim_comet_events_last_id(&id, epoch, seq) != NGX_OK) {
-            return ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
-                                            "Last-Event-ID is not "
-                                            "\"EPOCH:SEQ/EPOCH:SEQ\" (a side "
-                                            "may be empty)");
-        }
-
-        resume = 1;
+    if (ngx_http_goim_comet_subscription(r, glcf->channel.max_body, &auth,
+                                         epoch, seq, &resume, &rc)
+        != NGX_OK)
+    {
+        return rc;
     }
 
     if (ngx_exiting || ngx_terminate) {
@@ -184,15 +153,6 @@ ngx_http_goim_comet_poll_open(ngx_http_request_t *r,
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    len = GOIM_HEADER_LEN + token.len;
-
-    auth = ngx_pnalloc(r->pool, len);
-    if (auth == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    goim_packet_write(auth, 1, GOIM_OP_AUTH, 0, token.data, token.len);
 
     c = ngx_http_goim_comet_poll_connection(r);
     if (c == NULL) {
@@ -224,7 +184,7 @@ ngx_http_goim_comet_poll_open(ngx_http_request_t *r,
     r->main->count++;
 
     /* its answer, an error included, may be given before this returns */
-    ngx_goim_channel_start(ch, auth, len);
+    ngx_goim_channel_start(ch, auth.data, auth.len);
 
     return NGX_DONE;
 }

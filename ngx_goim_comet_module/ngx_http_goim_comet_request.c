@@ -12,6 +12,12 @@
 #include "ngx_http_goim_comet.h"
 
 
+static ngx_int_t ngx_http_goim_comet_token(ngx_http_request_t *r,
+    ngx_str_t *token);
+static ngx_int_t ngx_http_goim_comet_last_id(ngx_http_request_t *r,
+    ngx_str_t *id);
+
+
 /*
  * What comet's http transports share of a request: a header by name (the
  * ones nginx does not keep), the goim token from a header, a cookie or
@@ -90,7 +96,7 @@ ngx_http_goim_comet_send(ngx_http_request_t *r, ngx_uint_t status,
  * across sites), unescaped.  NGX_DECLINED: none.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_goim_comet_token(ngx_http_request_t *r, ngx_str_t *token)
 {
     u_char           *dst, *src;
@@ -137,7 +143,7 @@ ngx_http_goim_comet_token(ngx_http_request_t *r, ngx_str_t *token)
  * neither.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_goim_comet_last_id(ngx_http_request_t *r, ngx_str_t *id)
 {
     u_char           *dst, *src;
@@ -168,6 +174,77 @@ ngx_http_goim_comet_last_id(ngx_http_request_t *r, ngx_str_t *id)
     src = arg.data;
     ngx_unescape_uri(&dst, &src, arg.len, 0);
     id->len = dst - id->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * What an SSE or long-poll subscription's request brings, checked: its
+ * token made into the op 7 that authenticates it (on r's pool), and the
+ * positions it resumes from (resume: Last-Event-ID or last_event_id was
+ * given).  NGX_OK; or NGX_DECLINED, the request answered (401, 400) or
+ * failed, and *rc what the handler returns.
+ */
+
+ngx_int_t
+ngx_http_goim_comet_subscription(ngx_http_request_t *r, size_t max_body,
+    ngx_str_t *auth, uint64_t *epoch, uint64_t *seq, ngx_uint_t *resume,
+    ngx_int_t *rc)
+{
+    ngx_int_t  n;
+    ngx_str_t  token, id;
+
+    n = ngx_http_goim_comet_token(r, &token);
+
+    if (n == NGX_DECLINED) {
+        *rc = ngx_http_goim_comet_json(r, NGX_HTTP_UNAUTHORIZED,
+                                       "no token: an X-Goim-Token header, "
+                                       "a goim_token cookie or a token "
+                                       "argument");
+        return NGX_DECLINED;
+    }
+
+    if (n != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    if (token.len > max_body) {
+        *rc = ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
+                                       "token longer than "
+                                       "goim_comet_max_body");
+        return NGX_DECLINED;
+    }
+
+    /* EventSource's own on a reconnect; the argument for a new one */
+    if (ngx_http_goim_comet_last_id(r, &id) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    *resume = 0;
+
+    if (id.len) {
+        if (ngx_goim_comet_events_last_id(&id, epoch, seq) != NGX_OK) {
+            *rc = ngx_http_goim_comet_json(r, NGX_HTTP_BAD_REQUEST,
+                                           "Last-Event-ID is not "
+                                           "\"EPOCH:SEQ/EPOCH:SEQ\" (a side "
+                                           "may be empty)");
+            return NGX_DECLINED;
+        }
+
+        *resume = 1;
+    }
+
+    auth->len = GOIM_HEADER_LEN + token.len;
+    auth->data = ngx_pnalloc(r->pool, auth->len);
+    if (auth->data == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    goim_packet_write(auth->data, 1, GOIM_OP_AUTH, 0, token.data, token.len);
 
     return NGX_OK;
 }
